@@ -1,0 +1,24 @@
+#![doc = include_str!("../README.md")]
+
+pub mod car;
+pub mod cbor;
+pub mod cids;
+pub mod example;
+pub mod json;
+pub mod keys;
+pub mod model;
+pub mod query;
+pub mod record;
+pub mod registry;
+pub mod verify;
+pub mod walk;
+
+pub use cid::Cid;
+pub use ipld_core::ipld::Ipld;
+
+pub use crate::{
+    keys::{Did, Keypair},
+    model::{Link, TitleData},
+    record::{Draft, Envelope, Record, RecordError},
+    registry::{KINDS, KindInfo, Model},
+};

@@ -1,0 +1,286 @@
+//! `core`: profiles, groups, files and texts.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Link, check};
+use crate::{
+    example::ExampleGen,
+    keys::Did,
+    registry::{Model, SchemaError},
+};
+
+/// `core.profile`: a person's public profile.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Profile {
+    /// Unique-per-node handle, like `alice`.
+    pub handle: String,
+    /// The name shown to people.
+    pub display_name: String,
+    /// About this person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bio: Option<String>,
+    /// A `core.file` or `art.image` record to show as the avatar.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar: Option<Link>,
+    /// Links to elsewhere.
+    #[serde(default)]
+    pub links: Vec<String>,
+}
+
+impl Model for Profile {
+    const KIND: &'static str = "core.profile";
+
+    fn validate(&self) -> Result<(), SchemaError> {
+        check::handle("handle", &self.handle)?;
+        check::text("display_name", &self.display_name, 1, 100)?;
+        check::opt_text("bio", self.bio.as_deref(), 0, check::SHORT_TEXT)?;
+        if let Some(a) = &self.avatar {
+            check::record_link("avatar", a)?;
+        }
+        check::list("links", &self.links, 16)?;
+        self.links
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, u)| check::url(&format!("links[{i}]"), u))
+    }
+
+    fn example(g: &mut ExampleGen) -> Self {
+        let handle = g.handle();
+        Self {
+            display_name: g.capitalised(&handle),
+            handle,
+            bio: Some(g.sentence()),
+            avatar: Some(g.link::<crate::model::art::Image>()),
+            links: vec![format!("https://example.org/{}", g.word())],
+        }
+    }
+}
+
+/// A member's role in a group.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Full control, including roles.
+    Owner,
+    /// Manages members and content.
+    Admin,
+    /// Moderates content.
+    Moderator,
+    /// Takes part.
+    Member,
+}
+
+/// One member of a group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Member {
+    /// The member's key.
+    pub did: Did,
+    /// What the member may do.
+    pub role: Role,
+}
+
+/// `core.group`: a group of profiles with members and roles.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Group {
+    /// The group's name.
+    pub name: String,
+    /// What the group is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Members with roles; at least one owner.
+    pub members: Vec<Member>,
+}
+
+impl Model for Group {
+    const KIND: &'static str = "core.group";
+
+    fn validate(&self) -> Result<(), SchemaError> {
+        check::text("name", &self.name, 1, check::TITLE)?;
+        check::opt_text(
+            "description",
+            self.description.as_deref(),
+            0,
+            check::SHORT_TEXT,
+        )?;
+        check::list("members", &self.members, 10_000)?;
+        if !self.members.iter().any(|m| m.role == Role::Owner) {
+            return Err(SchemaError::new("members", "needs at least one owner"));
+        }
+        for (i, m) in self.members.iter().enumerate() {
+            if self.members[..i].iter().any(|o| o.did == m.did) {
+                return Err(SchemaError::new(
+                    format!("members[{i}]"),
+                    format!("{} is listed twice", m.did),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn example(g: &mut ExampleGen) -> Self {
+        let roles = [Role::Owner, Role::Moderator, Role::Member];
+        Self {
+            name: g.title().full,
+            description: Some(g.sentence()),
+            members: roles
+                .iter()
+                .enumerate()
+                .map(|(i, r)| Member {
+                    did: g.person(i),
+                    role: *r,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// What kind of content a file holds.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    /// A picture.
+    Image,
+    /// Sound.
+    Audio,
+    /// Moving pictures.
+    Video,
+    /// Text.
+    Text,
+    /// Anything else.
+    #[default]
+    Other,
+}
+
+impl FileKind {
+    /// The kind a media type belongs to.
+    pub fn of_media_type(media_type: &str) -> Self {
+        match media_type.split('/').next() {
+            Some("image") => Self::Image,
+            Some("audio") => Self::Audio,
+            Some("video") => Self::Video,
+            Some("text") => Self::Text,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// A file's content link and what it is; shared by `core.file` and the art media kinds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct FileData {
+    /// The contents: a raw blake3 CID (the iroh-blobs hash).
+    pub blob: Link,
+    /// The file's name, without any folder.
+    pub name: String,
+    /// The media type, like `image/png`.
+    pub media_type: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+impl FileData {
+    pub(crate) fn check(&self, path: &str) -> Result<(), SchemaError> {
+        let at = |f: &str| {
+            if path.is_empty() {
+                f.to_owned()
+            } else {
+                format!("{path}.{f}")
+            }
+        };
+        check::blob_link(&at("blob"), &self.blob)?;
+        check::text(&at("name"), &self.name, 1, 255)?;
+        if self.name.contains(['/', '\\']) || self.name == "." || self.name == ".." {
+            return Err(SchemaError::new(
+                at("name"),
+                "must be a plain file name without folders",
+            ));
+        }
+        check::media_type(&at("media_type"), &self.media_type)
+    }
+}
+
+/// `core.file`: a file in the blob store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct File {
+    /// The contents: a raw blake3 CID (the iroh-blobs hash).
+    pub blob: Link,
+    /// The file's name, without any folder.
+    pub name: String,
+    /// The media type, like `image/png`.
+    pub media_type: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Image, audio, video, text or other.
+    pub kind: FileKind,
+}
+
+impl File {
+    /// The record for a file described by `data`.
+    pub fn new(data: FileData) -> Self {
+        let kind = FileKind::of_media_type(&data.media_type);
+        Self {
+            blob: data.blob,
+            name: data.name,
+            media_type: data.media_type,
+            size: data.size,
+            kind,
+        }
+    }
+}
+
+impl Model for File {
+    const KIND: &'static str = "core.file";
+
+    fn validate(&self) -> Result<(), SchemaError> {
+        FileData {
+            blob: self.blob,
+            name: self.name.clone(),
+            media_type: self.media_type.clone(),
+            size: self.size,
+        }
+        .check("")
+    }
+
+    fn example(g: &mut ExampleGen) -> Self {
+        Self::new(g.blob(FileKind::Text))
+    }
+}
+
+/// `core.text`: a text document in an editor's serialisation format.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Text {
+    /// The document's title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The serialisation format: `markdown`, `plain`, `html`, `prosemirror+json`, …
+    pub format: String,
+    /// The document in that format.
+    pub content: String,
+    /// BCP 47 language tag, like `en` or `pt-BR`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+}
+
+impl Model for Text {
+    const KIND: &'static str = "core.text";
+
+    fn validate(&self) -> Result<(), SchemaError> {
+        check::opt_text("title", self.title.as_deref(), 1, check::TITLE)?;
+        check::text("format", &self.format, 1, 64)?;
+        check::text("content", &self.content, 0, 500_000)?;
+        check::opt_text("language", self.language.as_deref(), 2, 35)
+    }
+
+    fn example(g: &mut ExampleGen) -> Self {
+        let paragraphs: Vec<String> = (0..3).map(|_| g.paragraph()).collect();
+        Self {
+            title: Some(g.title().full),
+            format: "markdown".into(),
+            content: format!("# {}\n\n{}", g.sentence(), paragraphs.join("\n\n")),
+            language: Some("la".into()),
+        }
+    }
+}

@@ -1,0 +1,449 @@
+//! `social`: posts, pages, feeds, forums, branches and forkable threads.
+//!
+//! A forum holds branches (a branch is a feed inside the forum, and may sit under a parent
+//! branch). Posts go into a branch directly or into a thread of a branch. Forking a thread makes
+//! a new thread that links the thread it forked from and the post it forked at; posts after
+//! the fork go to the new thread's topic.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Link, check};
+use crate::{
+    example::ExampleGen,
+    keys::Did,
+    registry::{Index, Model, SchemaError, Topic},
+};
+
+/// Where a reply sits in a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ReplyRef {
+    /// The post that started the conversation.
+    pub root: Link,
+    /// The post answered.
+    pub parent: Link,
+}
+
+/// `social.post`: a post.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Post {
+    /// The text (plain text with light markdown).
+    pub text: String,
+    /// Attached `art.image`, `art.audio`, `art.video` or `core.file` records.
+    #[serde(default)]
+    pub media: Vec<Link>,
+    /// The post this one answers, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<ReplyRef>,
+    /// Tags such as `music/jazz`.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// The forum branch (origin CID) the post is in, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<Link>,
+    /// The thread (origin CID) the post is in, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread: Option<Link>,
+    /// BCP 47 language tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+}
+
+impl Model for Post {
+    const KIND: &'static str = "social.post";
+
+    fn validate(&self) -> Result<(), SchemaError> {
+        check::text("text", &self.text, 1, check::LONG_TEXT)?;
+        check::record_links("media", &self.media, 64)?;
+        if let Some(r) = &self.reply {
+            check::record_link("reply.root", &r.root)?;
+            check::record_link("reply.parent", &r.parent)?;
+        }
+        check::tags("tags", &self.tags)?;
+        self.branch
+            .as_ref()
+            .map_or(Ok(()), |l| check::record_link("branch", l))?;
+        self.thread
+            .as_ref()
+            .map_or(Ok(()), |l| check::record_link("thread", l))?;
+        check::opt_text("language", self.language.as_deref(), 2, 35)
+    }
+
+    fn index(&self) -> Index {
+        let mut topics = Vec::new();
+        topics.extend(self.branch.map(|l| Topic::Branch(l.0)));
+        topics.extend(self.thread.map(|l| Topic::Thread(l.0)));
+        topics.extend(self.reply.map(|r| Topic::About(r.root.0)));
+        Index {
+            tags: self.tags.clone(),
+            topics,
+        }
+    }
+
+    fn example(g: &mut ExampleGen) -> Self {
+        Self {
+            text: g.paragraph(),
+            media: vec![g.link::<crate::model::art::Image>()],
+            reply: None,
+            tags: g.tags(2),
+            branch: None,
+            thread: None,
+            language: Some("la".into()),
+        }
+    }
+}
+
+/// One block of a page.
+///
+/// Encoded as an IPLD keyed union: `{"heading": {"level": 2, "text": "…"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PageBlock {
+    /// A heading of level 1 to 6.
+    Heading {
+        /// 1 (largest) to 6.
+        level: u8,
+        /// The heading's text.
+        text: String,
+    },
+    /// A paragraph of text.
+    Paragraph {
+        /// The text.
+        text: String,
+    },
+    /// Another record or file shown inline.
+    Embed {
+        /// What to show.
+        link: Link,
+    },
+    /// A live query, evaluated by the node: `art.artists.list()`.
+    Widget {
+        /// The query, in the widget language.
+        query: String,
+    },
+}
+
+/// `social.page`: a page of blocks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Page {
+    /// The page's title.
+    pub title: String,
+    /// A short name for URLs: lowercase words joined by `-`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slug: Option<String>,
+    /// The content, in order.
+    pub blocks: Vec<PageBlock>,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+impl Model for Page {
+    const KIND: &'static str = "social.page";
+
+    fn validate(&self) -> Result<(), SchemaError> {
+        check::text("title", &self.title, 1, check::TITLE)?;
+        if let Some(slug) = &self.slug {
+            check::tag("slug", slug)
+                .map_err(|_| SchemaError::new("slug", "must be lowercase words joined by '-'"))?;
+            if slug.contains('/') {
+                return Err(SchemaError::new("slug", "must not contain '/'"));
+            }
+        }
+        check::list("blocks", &self.blocks, 1_000)?;
+        for (i, b) in self.blocks.iter().enumerate() {
+            let at = |f: &str| format!("blocks[{i}].{f}");
+            match b {
+                PageBlock::Heading { level, text } => {
+                    if !(1..=6).contains(level) {
+                        return Err(SchemaError::new(at("level"), "must be 1 to 6"));
+                    }
+                    check::text(&at("text"), text, 1, check::TITLE)?;
+                }
+                PageBlock::Paragraph { text } => {
+                    check::text(&at("text"), text, 1, check::LONG_TEXT)?
+                }
+                PageBlock::Embed { link } => check::any_link(&at("link"), link)?,
+                PageBlock::Widget { query } => {
+                    crate::query::Query::parse(query)
+                        .map_err(|e| SchemaError::new(at("query"), e.to_string()))?;
+                }
+            }
+        }
+        check::tags("tags", &self.tags)
+    }
+
+    fn index(&self) -> Index {
+        Index {
+            tags: self.tags.clone(),
+            topics: vec![],
+        }
+    }
+
+    fn example(g: &mut ExampleGen) -> Self {
+        Self {
+            title: g.title().full,
+            slug: Some(g.word()),
+            blocks: vec![
+                PageBlock::Heading {
+                    level: 1,
+                    text: g.title().full,
+                },
+                PageBlock::Paragraph {
+                    text: g.paragraph(),
+                },
+                PageBlock::Embed {
+                    link: g.link::<crate::model::art::Release>(),
+                },
+                PageBlock::Widget {
+                    query: "art.artists.list()".into(),
+                },
+                PageBlock::Widget {
+                    query: "social.posts.tag = 'music/jazz'".into(),
+                },
+            ],
+            tags: g.tags(1),
+        }
+    }
+}
+
+/// `social.feed`: a named, ordered view of posts: curated items, a query, or both.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Feed {
+    /// The feed's name.
+    pub name: String,
+    /// What the feed is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Curated posts, in order.
+    #[serde(default)]
+    pub items: Vec<Link>,
+    /// A widget query whose results follow the curated items.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+impl Model for Feed {
+    const KIND: &'static str = "social.feed";
+
+    fn validate(&self) -> Result<(), SchemaError> {
+        check::text("name", &self.name, 1, check::TITLE)?;
+        check::opt_text(
+            "description",
+            self.description.as_deref(),
+            0,
+            check::SHORT_TEXT,
+        )?;
+        check::record_links("items", &self.items, 10_000)?;
+        if let Some(q) = &self.query {
+            crate::query::Query::parse(q).map_err(|e| SchemaError::new("query", e.to_string()))?;
+        }
+        check::tags("tags", &self.tags)
+    }
+
+    fn index(&self) -> Index {
+        Index {
+            tags: self.tags.clone(),
+            topics: vec![],
+        }
+    }
+
+    fn example(g: &mut ExampleGen) -> Self {
+        Self {
+            name: g.title().full,
+            description: Some(g.sentence()),
+            items: vec![g.link::<Post>(), g.link::<Post>()],
+            query: Some("social.posts.tag = 'music'".into()),
+            tags: g.tags(1),
+        }
+    }
+}
+
+/// `social.forum`: a forum with moderators and a hierarchical tag tree.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Forum {
+    /// The forum's name.
+    pub name: String,
+    /// What the forum is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Keys that may moderate.
+    #[serde(default)]
+    pub moderators: Vec<Did>,
+    /// The tag tree: every path and its ancestors (`music`, `music/jazz`).
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// The rules of the forum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules: Option<String>,
+    /// A `core.group` that owns the forum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<Link>,
+}
+
+impl Model for Forum {
+    const KIND: &'static str = "social.forum";
+
+    fn validate(&self) -> Result<(), SchemaError> {
+        check::text("name", &self.name, 1, check::TITLE)?;
+        check::opt_text(
+            "description",
+            self.description.as_deref(),
+            0,
+            check::SHORT_TEXT,
+        )?;
+        check::list("moderators", &self.moderators, 1_000)?;
+        check::list("tags", &self.tags, 10_000)?;
+        for (i, t) in self.tags.iter().enumerate() {
+            check::tag(&format!("tags[{i}]"), t)?;
+            if let Some((parent, _)) = t.rsplit_once('/')
+                && !self.tags.iter().any(|p| p == parent)
+            {
+                {
+                    return Err(SchemaError::new(
+                        format!("tags[{i}]"),
+                        format!("{t:?} needs its parent {parent:?} in the tree"),
+                    ));
+                }
+            }
+        }
+        check::opt_text("rules", self.rules.as_deref(), 0, check::SHORT_TEXT)?;
+        self.group
+            .as_ref()
+            .map_or(Ok(()), |l| check::record_link("group", l))
+    }
+
+    fn example(g: &mut ExampleGen) -> Self {
+        Self {
+            name: g.title().full,
+            description: Some(g.sentence()),
+            moderators: vec![g.person(0), g.person(1)],
+            tags: [
+                "music",
+                "music/jazz",
+                "music/jazz/bebop",
+                "visual",
+                "visual/photo",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rules: Some(g.sentence()),
+            group: None,
+        }
+    }
+}
+
+/// `social.branch`: a branch of a forum, a feed inside it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Branch {
+    /// The forum (origin CID).
+    pub forum: Link,
+    /// The branch's name.
+    pub name: String,
+    /// What belongs here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The branch this one sits under, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Link>,
+    /// Tags from the forum's tree.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+impl Model for Branch {
+    const KIND: &'static str = "social.branch";
+
+    fn validate(&self) -> Result<(), SchemaError> {
+        check::record_link("forum", &self.forum)?;
+        check::text("name", &self.name, 1, check::TITLE)?;
+        check::opt_text(
+            "description",
+            self.description.as_deref(),
+            0,
+            check::SHORT_TEXT,
+        )?;
+        self.parent
+            .as_ref()
+            .map_or(Ok(()), |l| check::record_link("parent", l))?;
+        check::tags("tags", &self.tags)
+    }
+
+    fn index(&self) -> Index {
+        let mut topics = vec![Topic::Forum(self.forum.0)];
+        topics.extend(self.parent.map(|p| Topic::Branch(p.0)));
+        Index {
+            tags: self.tags.clone(),
+            topics,
+        }
+    }
+
+    fn example(g: &mut ExampleGen) -> Self {
+        Self {
+            forum: g.link::<Forum>(),
+            name: g.title().full,
+            description: Some(g.sentence()),
+            parent: None,
+            tags: vec!["music/jazz".into()],
+        }
+    }
+}
+
+/// Where a forked thread came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ForkPoint {
+    /// The thread forked from (origin CID).
+    pub thread: Link,
+    /// The post the fork starts after.
+    pub post: Link,
+}
+
+/// `social.thread`: a conversation in a branch. Forking makes a new thread with `fork` set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Thread {
+    /// The branch (origin CID).
+    pub branch: Link,
+    /// The thread's title.
+    pub title: String,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Set when this thread forks another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fork: Option<ForkPoint>,
+}
+
+impl Model for Thread {
+    const KIND: &'static str = "social.thread";
+
+    fn validate(&self) -> Result<(), SchemaError> {
+        check::record_link("branch", &self.branch)?;
+        check::text("title", &self.title, 1, check::TITLE)?;
+        check::tags("tags", &self.tags)?;
+        if let Some(f) = &self.fork {
+            check::record_link("fork.thread", &f.thread)?;
+            check::record_link("fork.post", &f.post)?;
+        }
+        Ok(())
+    }
+
+    fn index(&self) -> Index {
+        let mut topics = vec![Topic::Branch(self.branch.0)];
+        topics.extend(self.fork.map(|f| Topic::Thread(f.thread.0)));
+        Index {
+            tags: self.tags.clone(),
+            topics,
+        }
+    }
+
+    fn example(g: &mut ExampleGen) -> Self {
+        Self {
+            branch: g.link::<Branch>(),
+            title: g.sentence(),
+            tags: g.tags(1),
+            fork: None,
+        }
+    }
+}

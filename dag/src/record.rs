@@ -1,0 +1,833 @@
+//! The signed record envelope and its version chain.
+//!
+//! Every model is stored as one DAG-CBOR block:
+//!
+//! ```text
+//! { "type", "author", "origin", "prev", "seq", "created", "updated", "body", "sig" }
+//! ```
+//!
+//! `sig` is an ed25519 signature by `author` over the DAG-CBOR encoding of the same map
+//! without `sig`. An item's stable id is the CID of its version 0 (its origin). A new version
+//! links the version it replaces in `prev`; a tombstone is a version whose body is null.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ipld_core::ipld::Ipld;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    cbor::{self, DecodeError, EncodeError},
+    cids::{self, Cid, LinkKind},
+    keys::{Did, Keypair, SIGNATURE_LEN},
+    registry::{self, Index, Model, SchemaError, Strictness},
+};
+
+/// Largest encoded record accepted (1 MiB). Files go to the blob store, not into records.
+pub const MAX_RECORD_BYTES: usize = 1 << 20;
+
+/// The longest kind name (`namespace.kind`).
+pub const MAX_KIND_LEN: usize = 64;
+
+/// The fields of a signed record, decoded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    /// `namespace.kind`, for example `art.release`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The signer.
+    pub author: Did,
+    /// CID of version 0; `None` on version 0 itself.
+    pub origin: Option<Cid>,
+    /// The version this one replaces; `None` on version 0.
+    pub prev: Option<Cid>,
+    /// Version number, 0 for the first.
+    pub seq: u64,
+    /// Milliseconds since the epoch when version 0 was made.
+    pub created: u64,
+    /// Milliseconds since the epoch when this version was made.
+    pub updated: u64,
+    /// The model's fields; `None` (null) marks a tombstone.
+    pub body: Option<Ipld>,
+    /// ed25519 signature over the encoding of the other eight fields.
+    #[serde(with = "serde_bytes")]
+    pub sig: [u8; SIGNATURE_LEN],
+}
+
+impl Envelope {
+    /// Re-signs these fields as they are, checking no rule. For tests and tools that need to
+    /// produce records that break chain or schema rules; normal writes go through [`Draft`].
+    pub fn resign(&mut self, key: &Keypair) -> Result<Vec<u8>, EncodeError> {
+        self.author = *key.did();
+        let unsigned = Unsigned {
+            kind: &self.kind,
+            author: &self.author,
+            origin: self.origin,
+            prev: self.prev,
+            seq: self.seq,
+            created: self.created,
+            updated: self.updated,
+            body: self.body.as_ref(),
+        };
+        let signed = cbor::encode(&unsigned)?;
+        self.sig = key.sign(&signed);
+        Ok(splice_sig(&signed, self.seq, &self.sig))
+    }
+}
+
+/// The eight signed fields, borrowed, in the shape that is signed.
+#[derive(Serialize)]
+struct Unsigned<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    author: &'a Did,
+    origin: Option<Cid>,
+    prev: Option<Cid>,
+    seq: u64,
+    created: u64,
+    updated: u64,
+    body: Option<&'a Ipld>,
+}
+
+/// A record that decoded strictly and whose signature, version rules and (for registered
+/// kinds) schema checked out, together with its bytes and CID.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    envelope: Envelope,
+    bytes: Vec<u8>,
+    cid: Cid,
+    index: Index,
+}
+
+/// Why a record was rejected or could not be made. Each variant names the rule it broke.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordError {
+    /// The encoding is larger than [`MAX_RECORD_BYTES`].
+    #[error("record is {size} bytes, over the {MAX_RECORD_BYTES}-byte limit")]
+    TooLarge {
+        /// Size of the offending encoding.
+        size: usize,
+    },
+    /// Not strict DAG-CBOR, or not an envelope.
+    #[error("record does not decode: {0}")]
+    Decode(#[from] DecodeError),
+    /// The envelope lacks a field or has an extra one.
+    #[error(
+        "envelope must be a map of exactly type, author, origin, prev, seq, created, updated, body and sig"
+    )]
+    EnvelopeShape,
+    /// The `type` is not a valid kind name.
+    #[error(
+        "invalid kind {0:?}: expected namespace.kind in lowercase letters, digits and '_', at most {MAX_KIND_LEN} characters"
+    )]
+    KindName(String),
+    /// The kind is not in the registry (only where a registered kind is required).
+    #[error("unknown kind {0:?}; `mnode types` lists the registered kinds")]
+    UnknownKind(String),
+    /// A rule about a single version's fields.
+    #[error("version rule broken: {0}")]
+    Version(&'static str),
+    /// The signature does not verify.
+    #[error("signature does not verify for author {0}")]
+    BadSignature(Did),
+    /// The body does not match the kind's schema.
+    #[error("{kind} body is invalid: {error}")]
+    Schema {
+        /// The kind.
+        kind: String,
+        /// What is wrong with the body.
+        error: SchemaError,
+    },
+    /// The record does not validly follow the version it claims to replace.
+    #[error("chain rule broken: {0}")]
+    Chain(Box<ChainError>),
+    /// Encoding failed (a body value DAG-CBOR cannot represent).
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+}
+
+impl From<ChainError> for RecordError {
+    fn from(e: ChainError) -> Self {
+        Self::Chain(Box::new(e))
+    }
+}
+
+/// A version does not follow its predecessor.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChainError {
+    /// A different key signed the new version.
+    #[error("author changed from {expected} to {found}")]
+    AuthorChanged {
+        /// The item's author.
+        expected: Did,
+        /// The new version's author.
+        found: Did,
+    },
+    /// `origin` is not the predecessor's origin.
+    #[error("origin is {found:?}, expected {expected}")]
+    OriginMismatch {
+        /// The item's origin.
+        expected: Cid,
+        /// What the new version says.
+        found: Option<Cid>,
+    },
+    /// `prev` does not link the predecessor.
+    #[error("prev is {found:?}, expected {expected}")]
+    PrevMismatch {
+        /// The predecessor's CID.
+        expected: Cid,
+        /// What the new version says.
+        found: Option<Cid>,
+    },
+    /// `seq` is not the predecessor's plus one.
+    #[error("seq is {found}, expected {expected}")]
+    SeqNotNext {
+        /// Predecessor's seq + 1.
+        expected: u64,
+        /// What the new version says.
+        found: u64,
+    },
+    /// `created` differs from the item's.
+    #[error("created changed from {expected} to {found}")]
+    CreatedChanged {
+        /// The item's creation time.
+        expected: u64,
+        /// What the new version says.
+        found: u64,
+    },
+    /// `updated` is earlier than the predecessor's.
+    #[error("updated {found} is earlier than the previous version's {previous}")]
+    UpdatedEarlier {
+        /// The predecessor's `updated`.
+        previous: u64,
+        /// What the new version says.
+        found: u64,
+    },
+    /// The kind changed between versions.
+    #[error("type changed from {expected} to {found}")]
+    KindChanged {
+        /// The item's kind.
+        expected: String,
+        /// What the new version says.
+        found: String,
+    },
+    /// The predecessor is a tombstone: a deleted item gets no new versions.
+    #[error("the previous version is a tombstone; a deleted item takes no new versions")]
+    AfterTombstone,
+}
+
+/// A record being made: fill it, then [`Draft::sign`] it.
+#[derive(Debug, Clone)]
+#[must_use = "a draft does nothing until it is signed"]
+pub struct Draft {
+    kind: String,
+    body: Option<Ipld>,
+    at: Option<u64>,
+    prev: Option<Record>,
+}
+
+impl Draft {
+    /// Version 0 of a new item of `kind` with a generic IPLD body.
+    pub fn new(kind: impl Into<String>, body: Ipld) -> Self {
+        Self {
+            kind: kind.into(),
+            body: Some(body),
+            at: None,
+            prev: None,
+        }
+    }
+
+    /// Sets the time of this version (ms since the epoch) instead of the clock's.
+    pub fn at(mut self, ms: u64) -> Self {
+        self.at = Some(ms);
+        self
+    }
+
+    /// The kind being written.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// The author a new version must be signed by (`None` for a new item).
+    pub fn author(&self) -> Option<&Did> {
+        self.prev.as_ref().map(|p| p.author())
+    }
+
+    /// Signs the draft with `key`, checking the kind's schema (strictly: unknown fields are an
+    /// error) when the kind is registered, and the chain rules when it is a new version.
+    pub fn sign(self, key: &Keypair) -> Result<Record, RecordError> {
+        check_kind_name(&self.kind)?;
+        let index = match (&self.body, registry::lookup(&self.kind)) {
+            (Some(body), Some(info)) => {
+                info.validate(body, Strictness::Create)
+                    .map_err(|error| RecordError::Schema {
+                        kind: self.kind.clone(),
+                        error,
+                    })?
+            }
+            _ => Index::default(),
+        };
+        let now = self.at.unwrap_or_else(now_ms);
+        let (origin, prev, seq, created, updated) = match &self.prev {
+            None => (None, None, 0, now, now),
+            Some(p) => {
+                if p.author() != key.did() {
+                    return Err(ChainError::AuthorChanged {
+                        expected: *p.author(),
+                        found: *key.did(),
+                    }
+                    .into());
+                }
+                if p.is_tombstone() {
+                    return Err(ChainError::AfterTombstone.into());
+                }
+                let env = &p.envelope;
+                (
+                    Some(p.id()),
+                    Some(p.cid),
+                    env.seq + 1,
+                    env.created,
+                    now.max(env.updated),
+                )
+            }
+        };
+        if self.body.is_none() && seq == 0 {
+            return Err(RecordError::Version("version 0 cannot be a tombstone"));
+        }
+        let unsigned = Unsigned {
+            kind: &self.kind,
+            author: key.did(),
+            origin,
+            prev,
+            seq,
+            created,
+            updated,
+            body: self.body.as_ref(),
+        };
+        let mut signed_bytes = Vec::with_capacity(256);
+        cbor::encode_into(&mut signed_bytes, &unsigned)?;
+        let sig = key.sign(&signed_bytes);
+        let bytes = splice_sig(&signed_bytes, seq, &sig);
+        if bytes.len() > MAX_RECORD_BYTES {
+            return Err(RecordError::TooLarge { size: bytes.len() });
+        }
+        let cid = cids::record_cid(&bytes);
+        let envelope = Envelope {
+            kind: self.kind,
+            author: *key.did(),
+            origin,
+            prev,
+            seq,
+            created,
+            updated,
+            body: self.body,
+            sig,
+        };
+        Ok(Record {
+            envelope,
+            bytes,
+            cid,
+            index,
+        })
+    }
+}
+
+impl Record {
+    /// Version 0 of a new item holding `model`.
+    pub fn create<M: Model>(model: &M) -> Result<Draft, RecordError> {
+        Ok(Draft::new(M::KIND, to_body::<M>(model)?))
+    }
+
+    /// A new version of this item with `body` (a generic IPLD body).
+    pub fn update_body(&self, body: Ipld) -> Draft {
+        Draft {
+            kind: self.envelope.kind.clone(),
+            body: Some(body),
+            at: None,
+            prev: Some(self.clone()),
+        }
+    }
+
+    /// A new version of this item holding `model`.
+    pub fn update<M: Model>(&self, model: &M) -> Result<Draft, RecordError> {
+        if M::KIND != self.envelope.kind {
+            return Err(ChainError::KindChanged {
+                expected: self.envelope.kind.clone(),
+                found: M::KIND.to_owned(),
+            }
+            .into());
+        }
+        Ok(self.update_body(to_body::<M>(model)?))
+    }
+
+    /// A tombstone version that deletes this item and keeps its history verifiable.
+    pub fn delete(&self) -> Draft {
+        Draft {
+            kind: self.envelope.kind.clone(),
+            body: None,
+            at: None,
+            prev: Some(self.clone()),
+        }
+    }
+
+    /// Decodes and verifies a record that came from outside: strict DAG-CBOR, the envelope's
+    /// shape, the version rules of a single record, the signature, and (for registered kinds)
+    /// the schema, leniently (fields a newer node added are kept).
+    pub fn decode(bytes: &[u8]) -> Result<Self, RecordError> {
+        Self::decode_owned(bytes.to_vec())
+    }
+
+    /// As [`Record::decode`], taking ownership of the bytes.
+    pub fn decode_owned(bytes: Vec<u8>) -> Result<Self, RecordError> {
+        if bytes.len() > MAX_RECORD_BYTES {
+            return Err(RecordError::TooLarge { size: bytes.len() });
+        }
+        let envelope: Envelope = cbor::decode(&bytes).map_err(|e| match e {
+            DecodeError::Invalid(m)
+                if m.contains("missing field") || m.contains("unknown field") =>
+            {
+                RecordError::EnvelopeShape
+            }
+            e => RecordError::Decode(e),
+        })?;
+        // Nine entries (no duplicates, no unknown keys) means every field was present.
+        if bytes.first() != Some(&0xa9) {
+            return Err(RecordError::EnvelopeShape);
+        }
+        check_kind_name(&envelope.kind)?;
+        check_version_rules(&envelope)?;
+        let signed = unsplice_sig(&bytes, envelope.seq).ok_or(RecordError::EnvelopeShape)?;
+        envelope
+            .author
+            .verify(&signed, &envelope.sig)
+            .map_err(|_| RecordError::BadSignature(envelope.author))?;
+        let index = match (&envelope.body, registry::lookup(&envelope.kind)) {
+            (Some(body), Some(info)) => {
+                info.validate(body, Strictness::Receive)
+                    .map_err(|error| RecordError::Schema {
+                        kind: envelope.kind.clone(),
+                        error,
+                    })?
+            }
+            _ => Index::default(),
+        };
+        let cid = cids::record_cid(&bytes);
+        Ok(Self {
+            envelope,
+            bytes,
+            cid,
+            index,
+        })
+    }
+
+    /// Re-checks the signature over this record's bytes.
+    pub fn verify(&self) -> Result<(), RecordError> {
+        let signed =
+            unsplice_sig(&self.bytes, self.envelope.seq).ok_or(RecordError::EnvelopeShape)?;
+        self.envelope
+            .author
+            .verify(&signed, &self.envelope.sig)
+            .map_err(|_| RecordError::BadSignature(self.envelope.author))
+    }
+
+    /// Checks that this record validly follows `prev`: same kind, author and origin, `prev`
+    /// links it, `seq` is one more, `created` unchanged, `updated` not earlier, and `prev` is
+    /// not a tombstone.
+    pub fn verify_follows(&self, prev: &Record) -> Result<(), ChainError> {
+        let (p, n) = (&prev.envelope, &self.envelope);
+        if n.kind != p.kind {
+            return Err(ChainError::KindChanged {
+                expected: p.kind.clone(),
+                found: n.kind.clone(),
+            });
+        }
+        if n.author != p.author {
+            return Err(ChainError::AuthorChanged {
+                expected: p.author,
+                found: n.author,
+            });
+        }
+        if n.origin != Some(prev.id()) {
+            return Err(ChainError::OriginMismatch {
+                expected: prev.id(),
+                found: n.origin,
+            });
+        }
+        if n.prev != Some(prev.cid) {
+            return Err(ChainError::PrevMismatch {
+                expected: prev.cid,
+                found: n.prev,
+            });
+        }
+        if n.seq != p.seq + 1 {
+            return Err(ChainError::SeqNotNext {
+                expected: p.seq + 1,
+                found: n.seq,
+            });
+        }
+        if n.created != p.created {
+            return Err(ChainError::CreatedChanged {
+                expected: p.created,
+                found: n.created,
+            });
+        }
+        if n.updated < p.updated {
+            return Err(ChainError::UpdatedEarlier {
+                previous: p.updated,
+                found: n.updated,
+            });
+        }
+        if prev.is_tombstone() {
+            return Err(ChainError::AfterTombstone);
+        }
+        Ok(())
+    }
+
+    /// The CID of this version.
+    pub fn cid(&self) -> Cid {
+        self.cid
+    }
+
+    /// The item's stable id: the CID of version 0.
+    pub fn id(&self) -> Cid {
+        self.envelope.origin.unwrap_or(self.cid)
+    }
+
+    /// The encoded block.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Consumes the record, returning its CID and bytes.
+    pub fn into_block(self) -> (Cid, Vec<u8>) {
+        (self.cid, self.bytes)
+    }
+
+    /// The decoded fields.
+    pub fn envelope(&self) -> &Envelope {
+        &self.envelope
+    }
+
+    /// `namespace.kind`.
+    pub fn kind(&self) -> &str {
+        &self.envelope.kind
+    }
+
+    /// The signer.
+    pub fn author(&self) -> &Did {
+        &self.envelope.author
+    }
+
+    /// Version number.
+    pub fn seq(&self) -> u64 {
+        self.envelope.seq
+    }
+
+    /// Whether this version deletes the item.
+    pub fn is_tombstone(&self) -> bool {
+        self.envelope.body.is_none()
+    }
+
+    /// The body, `None` for a tombstone.
+    pub fn body(&self) -> Option<&Ipld> {
+        self.envelope.body.as_ref()
+    }
+
+    /// What the store indexes this record by (tags and topics), derived from its body.
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// The body as the typed model `M`, or `None` for a tombstone.
+    pub fn body_as<M: Model>(&self) -> Result<Option<M>, RecordError> {
+        if self.envelope.kind != M::KIND {
+            return Err(RecordError::Schema {
+                kind: self.envelope.kind.clone(),
+                error: SchemaError::new("", format!("is not a {}", M::KIND)),
+            });
+        }
+        self.body()
+            .map(|b| {
+                ipld_core::serde::from_ipld(b.clone()).map_err(|e| RecordError::Schema {
+                    kind: M::KIND.to_owned(),
+                    error: SchemaError::new("", e.to_string()),
+                })
+            })
+            .transpose()
+    }
+
+    /// Every CID the record links to (origin, prev, and links in the body), in encoding order.
+    pub fn links(&self) -> Vec<Cid> {
+        // Canonical order: prev (4 letters) before origin (6); body (4) before both.
+        let mut out = Vec::new();
+        if let Some(body) = &self.envelope.body {
+            crate::walk::collect_links(body, &mut out);
+        }
+        out.extend(self.envelope.prev);
+        out.extend(self.envelope.origin);
+        out
+    }
+}
+
+impl PartialEq<Cid> for Record {
+    fn eq(&self, other: &Cid) -> bool {
+        self.cid == *other
+    }
+}
+
+fn to_body<M: Model>(model: &M) -> Result<Ipld, RecordError> {
+    ipld_core::serde::to_ipld(model).map_err(|e| RecordError::Encode(EncodeError(e.to_string())))
+}
+
+/// Milliseconds since the Unix epoch by the system clock.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Checks `namespace.kind` syntax.
+pub fn check_kind_name(kind: &str) -> Result<(), RecordError> {
+    let ok_part = |p: &str| {
+        let mut chars = p.chars();
+        chars.next().is_some_and(|c| c.is_ascii_lowercase())
+            && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    };
+    match kind.split_once('.') {
+        Some((ns, k)) if kind.len() <= MAX_KIND_LEN && ok_part(ns) && ok_part(k) => Ok(()),
+        _ => Err(RecordError::KindName(kind.to_owned())),
+    }
+}
+
+fn check_version_rules(e: &Envelope) -> Result<(), RecordError> {
+    let v = |m| Err(RecordError::Version(m));
+    if e.seq == 0 {
+        if e.origin.is_some() || e.prev.is_some() {
+            return v("version 0 has null origin and prev");
+        }
+        if e.created != e.updated {
+            return v("version 0 has updated equal to created");
+        }
+        if e.body.is_none() {
+            return v("version 0 cannot be a tombstone");
+        }
+    } else {
+        let (Some(origin), Some(prev)) = (e.origin, e.prev) else {
+            return v("a version after 0 links both origin and prev");
+        };
+        if cids::link_kind(&origin) != LinkKind::Record
+            || cids::link_kind(&prev) != LinkKind::Record
+        {
+            return v("origin and prev are dag-cbor sha2-256 CIDs");
+        }
+        if e.updated < e.created {
+            return v("updated is not earlier than created");
+        }
+        if e.seq == 1 && origin != prev {
+            return v("version 1 has prev equal to origin");
+        }
+    }
+    Ok(())
+}
+
+/// Bytes of the CBOR head of unsigned integer `n` (major type 0).
+fn uint_head_len(n: u64) -> usize {
+    match n {
+        0..=23 => 1,
+        24..=0xff => 2,
+        0x100..=0xffff => 3,
+        0x1_0000..=0xffff_ffff => 5,
+        _ => 9,
+    }
+}
+
+/// The `"sig": bytes(64)` entry's head: text(3) "sig", bytes(64).
+const SIG_ENTRY_HEAD: [u8; 6] = [0x63, b's', b'i', b'g', 0x58, 0x40];
+/// Length of the `"seq": n` entry's key.
+const SEQ_KEY: [u8; 4] = [0x63, b's', b'e', b'q'];
+
+// Canonical key order (length first, then bytewise) puts "seq" first and "sig" second, so the
+// signed map and the full map differ only in the map head and the inserted "sig" entry.
+fn splice_sig(unsigned: &[u8], seq: u64, sig: &[u8; SIGNATURE_LEN]) -> Vec<u8> {
+    let split = 1 + SEQ_KEY.len() + uint_head_len(seq);
+    let mut out = Vec::with_capacity(unsigned.len() + SIG_ENTRY_HEAD.len() + SIGNATURE_LEN);
+    out.push(0xa9);
+    out.extend_from_slice(&unsigned[1..split]);
+    out.extend_from_slice(&SIG_ENTRY_HEAD);
+    out.extend_from_slice(sig);
+    out.extend_from_slice(&unsigned[split..]);
+    out
+}
+
+fn unsplice_sig(full: &[u8], seq: u64) -> Option<Vec<u8>> {
+    let split = 1 + SEQ_KEY.len() + uint_head_len(seq);
+    let sig_end = split + SIG_ENTRY_HEAD.len() + SIGNATURE_LEN;
+    if full.len() < sig_end
+        || full[0] != 0xa9
+        || full[1..1 + SEQ_KEY.len()] != SEQ_KEY
+        || full[split..split + SIG_ENTRY_HEAD.len()] != SIG_ENTRY_HEAD
+    {
+        return None;
+    }
+    let mut out = Vec::with_capacity(full.len() - SIG_ENTRY_HEAD.len() - SIGNATURE_LEN);
+    out.push(0xa8);
+    out.extend_from_slice(&full[1..split]);
+    out.extend_from_slice(&full[sig_end..]);
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::social::Post;
+
+    fn post(text: &str) -> Post {
+        Post {
+            text: text.to_owned(),
+            ..Post::default()
+        }
+    }
+
+    #[test]
+    fn sign_matches_the_plain_encoding_of_the_envelope() {
+        let key = Keypair::derive(1, "alice");
+        for seq_target in [0u64, 1, 30, 300] {
+            let mut r = Record::create(&post("v0"))
+                .unwrap()
+                .at(1000)
+                .sign(&key)
+                .unwrap();
+            for i in 0..seq_target {
+                r = r
+                    .update(&post(&format!("v{}", i + 1)))
+                    .unwrap()
+                    .at(1000 + i)
+                    .sign(&key)
+                    .unwrap();
+            }
+            assert_eq!(r.seq(), seq_target);
+            // The spliced bytes are exactly the canonical encoding of the whole envelope.
+            assert_eq!(cbor::encode(r.envelope()).unwrap(), r.bytes());
+            let again = Record::decode(r.bytes()).unwrap();
+            assert_eq!(again, r);
+        }
+    }
+
+    #[test]
+    fn versions_link_and_verify() {
+        let key = Keypair::derive(1, "alice");
+        let v0 = Record::create(&post("hello"))
+            .unwrap()
+            .at(10)
+            .sign(&key)
+            .unwrap();
+        let v1 = v0
+            .update(&post("hello, world"))
+            .unwrap()
+            .at(20)
+            .sign(&key)
+            .unwrap();
+        let v2 = v1.delete().at(30).sign(&key).unwrap();
+        assert_eq!(v1.id(), v0.cid());
+        assert_eq!(v2.id(), v0.cid());
+        assert_eq!(v2.envelope().prev, Some(v1.cid()));
+        assert_eq!(v2.envelope().created, 10);
+        assert!(v2.is_tombstone());
+        v1.verify_follows(&v0).unwrap();
+        v2.verify_follows(&v1).unwrap();
+        assert!(matches!(
+            v2.verify_follows(&v0),
+            Err(ChainError::OriginMismatch { .. } | ChainError::PrevMismatch { .. })
+        ));
+        assert!(matches!(
+            v2.update(&post("back")).unwrap().sign(&key),
+            Err(RecordError::Chain(e)) if *e == ChainError::AfterTombstone
+        ));
+        let mallory = Keypair::derive(1, "mallory");
+        assert!(matches!(
+            v1.update(&post("mine")).unwrap().sign(&mallory),
+            Err(RecordError::Chain(e)) if matches!(*e, ChainError::AuthorChanged { .. })
+        ));
+    }
+
+    #[test]
+    fn updated_never_goes_back() {
+        let key = Keypair::derive(1, "alice");
+        let v0 = Record::create(&post("a"))
+            .unwrap()
+            .at(100)
+            .sign(&key)
+            .unwrap();
+        let v1 = v0.update(&post("b")).unwrap().at(50).sign(&key).unwrap();
+        assert_eq!(v1.envelope().updated, 100);
+    }
+
+    #[test]
+    fn rejects_tampering_with_a_named_rule() {
+        let key = Keypair::derive(1, "alice");
+        let r = Record::create(&post("hello"))
+            .unwrap()
+            .at(10)
+            .sign(&key)
+            .unwrap();
+        let mut env = r.envelope().clone();
+        env.body = Some(ipld_core::ipld!({"text": "hellO", "media": [], "tags": []}));
+        let forged = cbor::encode(&env).unwrap();
+        assert!(matches!(
+            Record::decode(&forged),
+            Err(RecordError::BadSignature(_))
+        ));
+
+        let mut env = r.envelope().clone();
+        env.seq = 1;
+        let bad = cbor::encode(&env).unwrap();
+        assert!(matches!(Record::decode(&bad), Err(RecordError::Version(_))));
+
+        let mut extra = ipld_core::serde::to_ipld(r.envelope()).unwrap();
+        if let Ipld::Map(m) = &mut extra {
+            m.insert("x".into(), Ipld::Null);
+        }
+        assert!(matches!(
+            Record::decode(&cbor::encode(&extra).unwrap()),
+            Err(RecordError::EnvelopeShape)
+        ));
+        let mut missing = ipld_core::serde::to_ipld(r.envelope()).unwrap();
+        if let Ipld::Map(m) = &mut missing {
+            m.remove("origin");
+        }
+        assert!(matches!(
+            Record::decode(&cbor::encode(&missing).unwrap()),
+            Err(RecordError::EnvelopeShape)
+        ));
+    }
+
+    #[test]
+    fn schema_is_checked_on_create() {
+        let key = Keypair::derive(1, "alice");
+        let err = Record::create(&post("")).unwrap().sign(&key).unwrap_err();
+        assert!(err.to_string().contains("text"), "{err}");
+        let err = Draft::new(
+            "social.post",
+            ipld_core::ipld!({"text": "hi", "colour": "red"}),
+        )
+        .sign(&key)
+        .unwrap_err();
+        assert!(err.to_string().contains("colour"), "{err}");
+        assert!(matches!(
+            Draft::new("Social.Post", Ipld::Null).sign(&key),
+            Err(RecordError::KindName(_))
+        ));
+    }
+
+    #[test]
+    fn unknown_kinds_verify_by_envelope_alone() {
+        let key = Keypair::derive(1, "alice");
+        let r = Draft::new("future.widget", ipld_core::ipld!({"anything": [1, 2, 3]}))
+            .sign(&key)
+            .unwrap();
+        assert_eq!(Record::decode(r.bytes()).unwrap(), r);
+    }
+}

@@ -1,0 +1,305 @@
+//! The one registry of kinds.
+//!
+//! Every kind is a typed struct implementing [`Model`] plus one line in [`KINDS`]. Everything
+//! downstream (store indexes, API routes, CLI verbs, UI pages, tests) iterates this table
+//! instead of carrying per-kind code. Kinds not in the table (from newer nodes) are still
+//! stored and relayed when their envelope verifies; their bodies are kept as generic IPLD.
+
+use std::fmt;
+
+use ipld_core::ipld::Ipld;
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::{cids::Cid, example::ExampleGen, model};
+
+/// A kind of record: a typed body with its validation and an example.
+pub trait Model:
+    Serialize + DeserializeOwned + schemars::JsonSchema + Send + Sync + 'static
+{
+    /// `namespace.kind`, as written in the envelope's `type`.
+    const KIND: &'static str;
+
+    /// Checks the rules serde cannot express: lengths, formats, link kinds, consistency.
+    fn validate(&self) -> Result<(), SchemaError>;
+
+    /// What the store indexes this body by, besides kind, author and time.
+    fn index(&self) -> Index {
+        Index::default()
+    }
+
+    /// A valid example, drawn from the seeded generator (which also makes whatever it links).
+    fn example(g: &mut ExampleGen) -> Self;
+}
+
+/// What a body is indexed by: hierarchical tags and the topics it belongs to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Index {
+    /// Tag paths such as `music/jazz`.
+    pub tags: Vec<String>,
+    /// Topics (a forum, a branch, a thread, the record a note is about).
+    pub topics: Vec<Topic>,
+}
+
+/// A topic a record belongs to, beside its author's feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Topic {
+    /// A forum (by its origin CID).
+    Forum(Cid),
+    /// A forum branch (by its origin CID): gossiped as `/mnode/1/branch/<cid>`.
+    Branch(Cid),
+    /// A thread (by its origin CID): gossiped as `/mnode/1/thread/<cid>`.
+    Thread(Cid),
+    /// The record a context note, reply or fact hangs under.
+    About(Cid),
+}
+
+/// A body that breaks its kind's schema. `path` names the field, as in `title.full` or
+/// `files[2]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaError {
+    /// The offending field, empty for the body as a whole.
+    pub path: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl SchemaError {
+    /// A new error at `path`.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for SchemaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+impl std::error::Error for SchemaError {}
+
+/// How strictly a body is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strictness {
+    /// Made on this node: fields the schema does not know are an error (a typo is caught).
+    Create,
+    /// Received from elsewhere: unknown fields are kept, so newer nodes can add fields.
+    Receive,
+}
+
+/// One registered kind.
+pub struct KindInfo {
+    /// `namespace.kind`.
+    pub name: &'static str,
+    /// The plural used in widget queries: `art.releases` for `art.release`.
+    pub collection: &'static str,
+    /// One line for people.
+    pub description: &'static str,
+    validate: fn(&Ipld, Strictness) -> Result<Index, SchemaError>,
+    example: fn(&mut ExampleGen) -> Result<Ipld, SchemaError>,
+    schema: fn() -> schemars::Schema,
+}
+
+impl fmt::Debug for KindInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KindInfo")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KindInfo {
+    /// The entry for model `M`.
+    pub const fn of<M: Model>(collection: &'static str, description: &'static str) -> Self {
+        Self {
+            name: M::KIND,
+            collection,
+            description,
+            validate: validate_as::<M>,
+            example: example_of::<M>,
+            schema: schema_of::<M>,
+        }
+    }
+
+    /// The namespace part of the name (`art` of `art.release`).
+    pub fn namespace(&self) -> &'static str {
+        self.name.split_once('.').map_or(self.name, |(ns, _)| ns)
+    }
+
+    /// Checks a body against this kind and returns what to index it by.
+    pub fn validate(&self, body: &Ipld, strictness: Strictness) -> Result<Index, SchemaError> {
+        (self.validate)(body, strictness)
+    }
+
+    /// An example body from the generator.
+    pub fn example(&self, g: &mut ExampleGen) -> Result<Ipld, SchemaError> {
+        (self.example)(g)
+    }
+
+    /// The body's JSON Schema (links shown in their DAG-JSON form `{"/": "bafy…"}`).
+    pub fn schema(&self) -> schemars::Schema {
+        (self.schema)()
+    }
+}
+
+/// Every registered kind, in display order. Adding a kind: one struct, one line here.
+pub static KINDS: &[KindInfo] = &[
+    KindInfo::of::<model::core::Profile>(
+        "profiles",
+        "a person's public profile: handle, name, bio, avatar",
+    ),
+    KindInfo::of::<model::core::Group>("groups", "a group of profiles with members and roles"),
+    KindInfo::of::<model::core::File>(
+        "files",
+        "a file in the blob store: name, media type, size, kind",
+    ),
+    KindInfo::of::<model::core::Text>(
+        "texts",
+        "a text document in an editor's serialisation format",
+    ),
+    KindInfo::of::<model::art::Artist>("artists", "an artist: name, bio, image"),
+    KindInfo::of::<model::art::ArtistGroup>("artist_groups", "a band or collective of artists"),
+    KindInfo::of::<model::art::Image>("images", "an image file with its dimensions"),
+    KindInfo::of::<model::art::Audio>("audios", "an audio file with its duration"),
+    KindInfo::of::<model::art::Video>("videos", "a video file with its duration and size"),
+    KindInfo::of::<model::art::Release>(
+        "releases",
+        "a release: title, artists, files, date, license",
+    ),
+    KindInfo::of::<model::art::Still>("stills", "a still image with its creators"),
+    KindInfo::of::<model::social::Post>(
+        "posts",
+        "a post: text, media, replies, tags, branch or thread",
+    ),
+    KindInfo::of::<model::social::Page>("pages", "a page of blocks, including widgets"),
+    KindInfo::of::<model::social::Feed>("feeds", "a named, ordered view of posts"),
+    KindInfo::of::<model::social::Forum>("forums", "a forum: moderators and a tag tree"),
+    KindInfo::of::<model::social::Branch>("branches", "a branch of a forum: a feed inside it"),
+    KindInfo::of::<model::social::Thread>("threads", "a conversation in a branch; can fork"),
+    KindInfo::of::<model::info::Fact>("facts", "a statement with sources, in a hierarchy"),
+    KindInfo::of::<model::info::Context>("contexts", "a note anyone can attach to any record"),
+    KindInfo::of::<model::reserved::Opinion>("opinions", "reserved: an opinion about records"),
+    KindInfo::of::<model::reserved::Theory>("theories", "reserved: a theory built on records"),
+    KindInfo::of::<model::reserved::Article>("articles", "reserved: a piece of journalism"),
+];
+
+/// The registered kind called `name`.
+pub fn lookup(name: &str) -> Option<&'static KindInfo> {
+    KINDS.iter().find(|k| k.name == name)
+}
+
+/// The registered kind whose query collection is `namespace.collection` (`art.releases`).
+pub fn by_collection(namespace: &str, collection: &str) -> Option<&'static KindInfo> {
+    KINDS
+        .iter()
+        .find(|k| k.namespace() == namespace && k.collection == collection)
+}
+
+fn validate_as<M: Model>(body: &Ipld, strictness: Strictness) -> Result<Index, SchemaError> {
+    let model: M = ipld_core::serde::from_ipld(body.clone()).map_err(|e| {
+        SchemaError::new("", e.to_string().replace("invalid type: ", "wrong type: "))
+    })?;
+    model.validate()?;
+    if strictness == Strictness::Create {
+        reject_unknown_fields(body, &model)?;
+    }
+    Ok(model.index())
+}
+
+/// Fields present in `body` that do not survive a typed round trip are unknown to the schema.
+fn reject_unknown_fields<M: Model>(body: &Ipld, model: &M) -> Result<(), SchemaError> {
+    let typed =
+        ipld_core::serde::to_ipld(model).map_err(|e| SchemaError::new("", e.to_string()))?;
+    first_unknown("", body, &typed).map_or(Ok(()), |path| {
+        Err(SchemaError::new(
+            path,
+            "unknown field (check the spelling; `mnode types --json` lists the fields)",
+        ))
+    })
+}
+
+fn first_unknown(path: &str, given: &Ipld, typed: &Ipld) -> Option<String> {
+    let join = |k: &str| {
+        if path.is_empty() {
+            k.to_owned()
+        } else {
+            format!("{path}.{k}")
+        }
+    };
+    match (given, typed) {
+        (Ipld::Map(g), Ipld::Map(t)) => g.iter().find_map(|(k, v)| match t.get(k) {
+            None if *v != Ipld::Null => Some(join(k)),
+            None => None,
+            Some(tv) => first_unknown(&join(k), v, tv),
+        }),
+        (Ipld::List(g), Ipld::List(t)) => g
+            .iter()
+            .zip(t)
+            .enumerate()
+            .find_map(|(i, (gv, tv))| first_unknown(&format!("{path}[{i}]"), gv, tv)),
+        _ => None,
+    }
+}
+
+fn schema_of<M: Model>() -> schemars::Schema {
+    schemars::schema_for!(M)
+}
+
+fn example_of<M: Model>(g: &mut ExampleGen) -> Result<Ipld, SchemaError> {
+    let model = M::example(g);
+    ipld_core::serde::to_ipld(&model).map_err(|e| SchemaError::new("", e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_collections_are_unique_and_well_formed() {
+        let mut names = std::collections::HashSet::new();
+        let mut collections = std::collections::HashSet::new();
+        for k in KINDS {
+            crate::record::check_kind_name(k.name).unwrap();
+            assert!(names.insert(k.name), "duplicate kind {}", k.name);
+            assert!(
+                collections.insert((k.namespace(), k.collection)),
+                "duplicate collection {}",
+                k.collection
+            );
+            assert_eq!(lookup(k.name).map(|k| k.name), Some(k.name));
+            assert_eq!(
+                by_collection(k.namespace(), k.collection).map(|k| k.name),
+                Some(k.name)
+            );
+        }
+        for ns in [
+            "core",
+            "art",
+            "social",
+            "info",
+            "opinion",
+            "theory",
+            "journalism",
+        ] {
+            assert!(
+                KINDS.iter().any(|k| k.namespace() == ns),
+                "namespace {ns} has no kind"
+            );
+        }
+    }
+
+    #[test]
+    fn every_kind_has_an_object_schema() {
+        for k in KINDS {
+            let schema = serde_json::to_value(k.schema()).unwrap();
+            assert_eq!(schema["type"], "object", "{}", k.name);
+        }
+    }
+}
