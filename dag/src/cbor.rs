@@ -58,6 +58,92 @@ pub fn encode_into<T: Serialize>(buf: &mut Vec<u8>, value: &T) -> Result<(), Enc
     serde_ipld_dagcbor::to_writer(buf, value).map_err(|e| EncodeError(e.to_string()))
 }
 
+/// Appends the canonical DAG-CBOR encoding of `ipld` to `buf`.
+///
+/// Same bytes as [`encode`] (a property test holds them equal on arbitrary data), written
+/// directly: map entries are sorted by reference instead of being encoded into one buffer each
+/// and then sorted, which makes record signing about four times cheaper on encoding.
+pub fn encode_ipld_into(buf: &mut Vec<u8>, ipld: &Ipld) -> Result<(), EncodeError> {
+    match ipld {
+        Ipld::Null => buf.push(0xf6),
+        Ipld::Bool(b) => buf.push(if *b { 0xf5 } else { 0xf4 }),
+        Ipld::Integer(n) => {
+            let out_of_range = || EncodeError(format!("integer {n} is outside the 64-bit range"));
+            if *n >= 0 {
+                write_head(buf, 0, u64::try_from(*n).map_err(|_| out_of_range())?);
+            } else {
+                write_head(buf, 1, u64::try_from(-1 - *n).map_err(|_| out_of_range())?);
+            }
+        }
+        Ipld::Float(f) => {
+            if !f.is_finite() {
+                return Err(EncodeError(format!("DAG-CBOR cannot encode the float {f}")));
+            }
+            buf.push(0xfb);
+            buf.extend_from_slice(&f.to_be_bytes());
+        }
+        Ipld::String(s) => write_text(buf, s),
+        Ipld::Bytes(b) => {
+            write_head(buf, 2, b.len() as u64);
+            buf.extend_from_slice(b);
+        }
+        Ipld::List(items) => {
+            write_head(buf, 4, items.len() as u64);
+            for item in items {
+                encode_ipld_into(buf, item)?;
+            }
+        }
+        Ipld::Map(map) => {
+            write_head(buf, 5, map.len() as u64);
+            let mut entries: Vec<(&String, &Ipld)> = map.iter().collect();
+            // BTreeMap order is bytewise; canonical order is length first, then bytewise.
+            entries.sort_by(|(a, _), (b, _)| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
+            for (k, v) in entries {
+                write_text(buf, k);
+                encode_ipld_into(buf, v)?;
+            }
+        }
+        Ipld::Link(cid) => write_link(buf, cid),
+    }
+    Ok(())
+}
+
+/// Appends a CBOR head: major type and argument in its shortest form.
+pub(crate) fn write_head(buf: &mut Vec<u8>, major: u8, n: u64) {
+    let m = major << 5;
+    match n {
+        0..=23 => buf.push(m | n as u8),
+        24..=0xff => buf.extend_from_slice(&[m | 24, n as u8]),
+        0x100..=0xffff => {
+            buf.push(m | 25);
+            buf.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        0x1_0000..=0xffff_ffff => {
+            buf.push(m | 26);
+            buf.extend_from_slice(&(n as u32).to_be_bytes());
+        }
+        _ => {
+            buf.push(m | 27);
+            buf.extend_from_slice(&n.to_be_bytes());
+        }
+    }
+}
+
+/// Appends a text string.
+pub(crate) fn write_text(buf: &mut Vec<u8>, s: &str) {
+    write_head(buf, 3, s.len() as u64);
+    buf.extend_from_slice(s.as_bytes());
+}
+
+/// Appends a link: tag 42 over the CID's binary form behind the 0x00 multibase prefix.
+pub(crate) fn write_link(buf: &mut Vec<u8>, cid: &cid::Cid) {
+    buf.extend_from_slice(&[0xd8, 0x2a]);
+    write_head(buf, 2, cid.encoded_len() as u64 + 1);
+    buf.push(0);
+    // Writing into a Vec cannot fail.
+    let _ = cid.write_bytes(&mut *buf);
+}
+
 /// Decodes strict DAG-CBOR into `T`, rejecting any non-canonical encoding.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
     serde_ipld_dagcbor::from_slice(bytes).map_err(DecodeError::from)

@@ -22,6 +22,7 @@ const ED25519_PUB_MULTICODEC: [u8; 2] = [0xed, 0x01];
 pub struct Keypair {
     signing: SigningKey,
     did: Did,
+    did_text: String,
 }
 
 impl Keypair {
@@ -37,7 +38,11 @@ impl Keypair {
     pub fn from_secret(secret: [u8; 32]) -> Self {
         let signing = SigningKey::from_bytes(&secret);
         let did = Did(signing.verifying_key().to_bytes());
-        Self { signing, did }
+        Self {
+            signing,
+            did,
+            did_text: did.to_string(),
+        }
     }
 
     /// A key derived deterministically from a seed and a label, for tests and examples.
@@ -56,6 +61,11 @@ impl Keypair {
     /// The public identity of this key.
     pub fn did(&self) -> &Did {
         &self.did
+    }
+
+    /// The identity as a `did:key` string (kept, as signing writes it into every record).
+    pub fn did_text(&self) -> &str {
+        &self.did_text
     }
 
     /// Signs `message`.

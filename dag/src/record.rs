@@ -55,38 +55,86 @@ pub struct Envelope {
 }
 
 impl Envelope {
-    /// Re-signs these fields as they are, checking no rule. For tests and tools that need to
-    /// produce records that break chain or schema rules; normal writes go through [`Draft`].
-    pub fn resign(&mut self, key: &Keypair) -> Result<Vec<u8>, EncodeError> {
-        self.author = *key.did();
-        let unsigned = Unsigned {
+    /// The canonical DAG-CBOR encoding of the whole envelope (the record's bytes).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, EncodeError> {
+        let author = self.author.to_string();
+        let signed = self.unsigned(&author).encode()?;
+        Ok(splice_sig(&signed, self.seq, &self.sig))
+    }
+
+    fn unsigned<'a>(&'a self, author: &'a str) -> Unsigned<'a> {
+        Unsigned {
             kind: &self.kind,
-            author: &self.author,
+            author,
             origin: self.origin,
             prev: self.prev,
             seq: self.seq,
             created: self.created,
             updated: self.updated,
             body: self.body.as_ref(),
-        };
-        let signed = cbor::encode(&unsigned)?;
+        }
+    }
+
+    /// Re-signs these fields as they are, checking no rule. For tests and tools that need to
+    /// produce records that break chain or schema rules; normal writes go through [`Draft`].
+    pub fn resign(&mut self, key: &Keypair) -> Result<Vec<u8>, EncodeError> {
+        self.author = *key.did();
+        let signed = self.unsigned(key.did_text()).encode()?;
         self.sig = key.sign(&signed);
         Ok(splice_sig(&signed, self.seq, &self.sig))
     }
 }
 
-/// The eight signed fields, borrowed, in the shape that is signed.
-#[derive(Serialize)]
+/// The eight signed fields, borrowed, in the shape that is signed. (Serialize is only for
+/// checking [`Unsigned::encode`] against serde in tests.)
+#[cfg_attr(test, derive(Serialize))]
 struct Unsigned<'a> {
-    #[serde(rename = "type")]
+    #[cfg_attr(test, serde(rename = "type"))]
     kind: &'a str,
-    author: &'a Did,
+    /// The author's `did:key` string (keys keep theirs, so signing does not re-encode it).
+    author: &'a str,
     origin: Option<Cid>,
     prev: Option<Cid>,
     seq: u64,
     created: u64,
     updated: u64,
     body: Option<&'a Ipld>,
+}
+
+impl Unsigned<'_> {
+    /// The canonical encoding of the eight signed fields, in canonical key order (length
+    /// first, then bytewise): seq, body, prev, type, author, origin, created, updated.
+    fn encode(&self) -> Result<Vec<u8>, EncodeError> {
+        let mut buf = Vec::with_capacity(512);
+        buf.push(0xa8);
+        cbor::write_text(&mut buf, "seq");
+        cbor::write_head(&mut buf, 0, self.seq);
+        cbor::write_text(&mut buf, "body");
+        match self.body {
+            Some(body) => cbor::encode_ipld_into(&mut buf, body)?,
+            None => buf.push(0xf6),
+        }
+        cbor::write_text(&mut buf, "prev");
+        write_opt_link(&mut buf, self.prev);
+        cbor::write_text(&mut buf, "type");
+        cbor::write_text(&mut buf, self.kind);
+        cbor::write_text(&mut buf, "author");
+        cbor::write_text(&mut buf, self.author);
+        cbor::write_text(&mut buf, "origin");
+        write_opt_link(&mut buf, self.origin);
+        cbor::write_text(&mut buf, "created");
+        cbor::write_head(&mut buf, 0, self.created);
+        cbor::write_text(&mut buf, "updated");
+        cbor::write_head(&mut buf, 0, self.updated);
+        Ok(buf)
+    }
+}
+
+fn write_opt_link(buf: &mut Vec<u8>, cid: Option<Cid>) {
+    match cid {
+        Some(cid) => cbor::write_link(buf, &cid),
+        None => buf.push(0xf6),
+    }
 }
 
 /// A record that decoded strictly and whose signature, version rules and (for registered
@@ -224,8 +272,22 @@ pub enum ChainError {
 pub struct Draft {
     kind: String,
     body: Option<Ipld>,
+    /// Set when the body came from a typed model that already passed its checks.
+    checked: Option<Index>,
     at: Option<u64>,
-    prev: Option<Record>,
+    prev: Option<Prev>,
+}
+
+/// What a new version needs to know about the version it replaces.
+#[derive(Debug, Clone)]
+struct Prev {
+    cid: Cid,
+    id: Cid,
+    author: Did,
+    seq: u64,
+    created: u64,
+    updated: u64,
+    tombstone: bool,
 }
 
 impl Draft {
@@ -234,6 +296,7 @@ impl Draft {
         Self {
             kind: kind.into(),
             body: Some(body),
+            checked: None,
             at: None,
             prev: None,
         }
@@ -252,14 +315,15 @@ impl Draft {
 
     /// The author a new version must be signed by (`None` for a new item).
     pub fn author(&self) -> Option<&Did> {
-        self.prev.as_ref().map(|p| p.author())
+        self.prev.as_ref().map(|p| &p.author)
     }
 
     /// Signs the draft with `key`, checking the kind's schema (strictly: unknown fields are an
     /// error) when the kind is registered, and the chain rules when it is a new version.
-    pub fn sign(self, key: &Keypair) -> Result<Record, RecordError> {
+    pub fn sign(mut self, key: &Keypair) -> Result<Record, RecordError> {
         check_kind_name(&self.kind)?;
         let index = match (&self.body, registry::lookup(&self.kind)) {
+            _ if self.checked.is_some() => self.checked.take().unwrap_or_default(),
             (Some(body), Some(info)) => {
                 info.validate(body, Strictness::Create)
                     .map_err(|error| RecordError::Schema {
@@ -273,23 +337,22 @@ impl Draft {
         let (origin, prev, seq, created, updated) = match &self.prev {
             None => (None, None, 0, now, now),
             Some(p) => {
-                if p.author() != key.did() {
+                if p.author != *key.did() {
                     return Err(ChainError::AuthorChanged {
-                        expected: *p.author(),
+                        expected: p.author,
                         found: *key.did(),
                     }
                     .into());
                 }
-                if p.is_tombstone() {
+                if p.tombstone {
                     return Err(ChainError::AfterTombstone.into());
                 }
-                let env = &p.envelope;
                 (
-                    Some(p.id()),
+                    Some(p.id),
                     Some(p.cid),
-                    env.seq + 1,
-                    env.created,
-                    now.max(env.updated),
+                    p.seq + 1,
+                    p.created,
+                    now.max(p.updated),
                 )
             }
         };
@@ -298,7 +361,7 @@ impl Draft {
         }
         let unsigned = Unsigned {
             kind: &self.kind,
-            author: key.did(),
+            author: key.did_text(),
             origin,
             prev,
             seq,
@@ -306,8 +369,7 @@ impl Draft {
             updated,
             body: self.body.as_ref(),
         };
-        let mut signed_bytes = Vec::with_capacity(256);
-        cbor::encode_into(&mut signed_bytes, &unsigned)?;
+        let signed_bytes = unsigned.encode()?;
         let sig = key.sign(&signed_bytes);
         let bytes = splice_sig(&signed_bytes, seq, &sig);
         if bytes.len() > MAX_RECORD_BYTES {
@@ -335,9 +397,16 @@ impl Draft {
 }
 
 impl Record {
-    /// Version 0 of a new item holding `model`.
+    /// Version 0 of a new item holding `model`, which is checked now.
     pub fn create<M: Model>(model: &M) -> Result<Draft, RecordError> {
-        Ok(Draft::new(M::KIND, to_body::<M>(model)?))
+        let (body, index) = checked_body(model)?;
+        Ok(Draft {
+            kind: M::KIND.to_owned(),
+            body: Some(body),
+            checked: Some(index),
+            at: None,
+            prev: None,
+        })
     }
 
     /// A new version of this item with `body` (a generic IPLD body).
@@ -345,12 +414,13 @@ impl Record {
         Draft {
             kind: self.envelope.kind.clone(),
             body: Some(body),
+            checked: None,
             at: None,
-            prev: Some(self.clone()),
+            prev: Some(self.as_prev()),
         }
     }
 
-    /// A new version of this item holding `model`.
+    /// A new version of this item holding `model`, which is checked now.
     pub fn update<M: Model>(&self, model: &M) -> Result<Draft, RecordError> {
         if M::KIND != self.envelope.kind {
             return Err(ChainError::KindChanged {
@@ -359,7 +429,14 @@ impl Record {
             }
             .into());
         }
-        Ok(self.update_body(to_body::<M>(model)?))
+        let (body, index) = checked_body(model)?;
+        Ok(Draft {
+            kind: M::KIND.to_owned(),
+            body: Some(body),
+            checked: Some(index),
+            at: None,
+            prev: Some(self.as_prev()),
+        })
     }
 
     /// A tombstone version that deletes this item and keeps its history verifiable.
@@ -367,8 +444,22 @@ impl Record {
         Draft {
             kind: self.envelope.kind.clone(),
             body: None,
+            checked: Some(Index::default()),
             at: None,
-            prev: Some(self.clone()),
+            prev: Some(self.as_prev()),
+        }
+    }
+
+    fn as_prev(&self) -> Prev {
+        let e = &self.envelope;
+        Prev {
+            cid: self.cid,
+            id: self.id(),
+            author: e.author,
+            seq: e.seq,
+            created: e.created,
+            updated: e.updated,
+            tombstone: e.body.is_none(),
         }
     }
 
@@ -577,8 +668,16 @@ impl PartialEq<Cid> for Record {
     }
 }
 
-fn to_body<M: Model>(model: &M) -> Result<Ipld, RecordError> {
-    ipld_core::serde::to_ipld(model).map_err(|e| RecordError::Encode(EncodeError(e.to_string())))
+/// Checks a typed model and converts it to its IPLD body. A typed model cannot carry fields its
+/// kind does not know, so this is as strict as `Strictness::Create` on a generic body.
+fn checked_body<M: Model>(model: &M) -> Result<(Ipld, Index), RecordError> {
+    model.validate().map_err(|error| RecordError::Schema {
+        kind: M::KIND.to_owned(),
+        error,
+    })?;
+    let body = ipld_core::serde::to_ipld(model)
+        .map_err(|e| RecordError::Encode(EncodeError(e.to_string())))?;
+    Ok((body, model.index()))
 }
 
 /// Milliseconds since the Unix epoch by the system clock.
@@ -717,6 +816,25 @@ mod tests {
     }
 
     #[test]
+    fn the_direct_envelope_writer_matches_serde() {
+        let key = Keypair::derive(1, "alice");
+        let v0 = Record::create(&post("v0"))
+            .unwrap()
+            .at(5)
+            .sign(&key)
+            .unwrap();
+        let v1 = v0.update(&post("v1")).unwrap().at(6).sign(&key).unwrap();
+        let gone = v1.delete().at(7).sign(&key).unwrap();
+        for r in [&v0, &v1, &gone] {
+            let e = r.envelope();
+            let u = e.unsigned(key.did_text());
+            assert_eq!(u.encode().unwrap(), cbor::encode(&u).unwrap());
+            assert_eq!(e.to_bytes().unwrap(), cbor::encode(e).unwrap());
+            assert_eq!(e.to_bytes().unwrap(), r.bytes());
+        }
+    }
+
+    #[test]
     fn versions_link_and_verify() {
         let key = Keypair::derive(1, "alice");
         let v0 = Record::create(&post("hello"))
@@ -807,8 +925,11 @@ mod tests {
     #[test]
     fn schema_is_checked_on_create() {
         let key = Keypair::derive(1, "alice");
-        let err = Record::create(&post("")).unwrap().sign(&key).unwrap_err();
-        assert!(err.to_string().contains("text"), "{err}");
+        let err = Record::create(&post("")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "social.post body is invalid: text: must not be empty"
+        );
         let err = Draft::new(
             "social.post",
             ipld_core::ipld!({"text": "hi", "colour": "red"}),
