@@ -1,6 +1,6 @@
 //! `mnode`: the command-line tool.
 
-use std::process::ExitCode;
+use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
@@ -14,12 +14,56 @@ struct Cli {
     #[arg(long, global = true)]
     json: bool,
 
+    /// The repo folder (default: $MNODE_REPO, else ~/.mnode).
+    #[arg(long, global = true, value_name = "DIR")]
+    repo: Option<PathBuf>,
+
+    /// Act as this account (default: the node's owner).
+    #[arg(long = "as", global = true, value_name = "HANDLE")]
+    as_handle: Option<String>,
+
+    /// Override a setting of mnode.yaml for this run, as in `-c store.cache_mb=128`.
+    #[arg(short = 'c', long = "config", global = true, value_name = "KEY=VALUE")]
+    config: Vec<String>,
+
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Create a repo: node key, config, owner account.
+    Init(cmd::init::Args),
+    /// Show the node's identity.
+    Id,
+    /// Manage the accounts this node hosts.
+    #[command(subcommand)]
+    Account(cmd::account::Command),
+    /// Create, version, delete, show and list records of any registered kind.
+    #[command(subcommand)]
+    Record(cmd::record::Command),
+    /// Run a widget query, as in `mnode query "art.artists.list()"`.
+    Query(cmd::record::QueryArgs),
+    /// Add files and folders to the blob store, with a record for each file.
+    Add(cmd::files::AddArgs),
+    /// Write a file from the blob store to disk.
+    Get(cmd::files::GetArgs),
+    /// Print a file (or a byte range of it) to standard output.
+    Cat(cmd::files::CatArgs),
+    /// Publish a folder as a release: its files, their records and the release record.
+    #[command(subcommand)]
+    Publish(cmd::files::PublishCommand),
+    /// Work with raw IPLD blocks and CAR files.
+    #[command(subcommand)]
+    Dag(cmd::dag::Command),
+    /// Keep records and files from garbage collection.
+    #[command(subcommand)]
+    Pin(cmd::pin::Command),
+    /// Maintain the repo: statistics, verification, garbage collection.
+    #[command(subcommand)]
+    Repo(cmd::repo::Command),
+    /// Fill the repo with a deterministic demo data set.
+    Seed(cmd::seed::Args),
     /// List the registered record kinds.
     Types(cmd::types::Args),
     /// Print a signed example record of a kind (and optionally write its whole DAG as a CAR).
@@ -31,7 +75,26 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let out = cmd::Output { json: cli.json };
+    let ctx = cmd::Ctx {
+        repo: cli.repo,
+        as_handle: cli.as_handle,
+        config: cli.config,
+        out,
+    };
     let result = match cli.command {
+        Command::Init(args) => cmd::init::run(args, &ctx),
+        Command::Id => cmd::init::id(&ctx),
+        Command::Account(c) => cmd::account::run(c, &ctx),
+        Command::Record(c) => cmd::record::run(c, &ctx),
+        Command::Query(args) => cmd::record::query(args, &ctx),
+        Command::Add(args) => cmd::files::add(args, &ctx),
+        Command::Get(args) => cmd::files::get(args, &ctx),
+        Command::Cat(args) => cmd::files::cat(args, &ctx),
+        Command::Publish(c) => cmd::files::publish(c, &ctx),
+        Command::Dag(c) => cmd::dag::run(c, &ctx),
+        Command::Pin(c) => cmd::pin::run(c, &ctx),
+        Command::Repo(c) => cmd::repo::run(c, &ctx),
+        Command::Seed(args) => cmd::seed::run(args, &ctx),
         Command::Types(args) => cmd::types::run(args, out),
         Command::Example(args) => cmd::example::run(args, out),
         Command::Verify(args) => cmd::verify::run(args, out),
@@ -39,7 +102,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            if cli.json {
+            if out.json {
                 let msg = serde_json::json!({ "error": { "message": format!("{e:#}") } });
                 println!("{msg}");
             } else {

@@ -89,6 +89,16 @@ impl<W: Write> CarWriter<W> {
         self.w.write_all(data)
     }
 
+    /// Starts a block of `data_len` bytes whose data the caller then writes to the returned
+    /// writer (for files too large to hold in memory). The caller vouches for the hash and
+    /// must write exactly `data_len` bytes before the next block.
+    pub fn begin_block(&mut self, cid: &Cid, data_len: u64) -> io::Result<&mut W> {
+        let cid_bytes = cid.to_bytes();
+        write_varint(&mut self.w, cid_bytes.len() as u64 + data_len)?;
+        self.w.write_all(&cid_bytes)?;
+        Ok(&mut self.w)
+    }
+
     /// Flushes and returns the writer.
     pub fn finish(mut self) -> io::Result<W> {
         self.w.flush()?;

@@ -19,6 +19,6 @@ pub use ipld_core::ipld::Ipld;
 pub use crate::{
     keys::{Did, Keypair},
     model::{Link, TitleData},
-    record::{Draft, Envelope, Record, RecordError},
+    record::{Draft, Envelope, Record, RecordError, VersionInfo},
     registry::{KINDS, KindInfo, Model},
 };

@@ -275,19 +275,29 @@ pub struct Draft {
     /// Set when the body came from a typed model that already passed its checks.
     checked: Option<Index>,
     at: Option<u64>,
-    prev: Option<Prev>,
+    prev: Option<VersionInfo>,
 }
 
-/// What a new version needs to know about the version it replaces.
-#[derive(Debug, Clone)]
-struct Prev {
-    cid: Cid,
-    id: Cid,
-    author: Did,
-    seq: u64,
-    created: u64,
-    updated: u64,
-    tombstone: bool,
+/// What the chain rules need to know about a version, without its body: enough for a store to
+/// check a new version against the one it replaces without decoding or re-verifying it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionInfo {
+    /// The version's CID.
+    pub cid: Cid,
+    /// The item's id (its version 0's CID).
+    pub id: Cid,
+    /// `namespace.kind`.
+    pub kind: String,
+    /// The signer.
+    pub author: Did,
+    /// Version number.
+    pub seq: u64,
+    /// When version 0 was made (ms).
+    pub created: u64,
+    /// When this version was made (ms).
+    pub updated: u64,
+    /// Whether this version deletes the item.
+    pub tombstone: bool,
 }
 
 impl Draft {
@@ -450,11 +460,17 @@ impl Record {
         }
     }
 
-    fn as_prev(&self) -> Prev {
+    fn as_prev(&self) -> VersionInfo {
+        self.info()
+    }
+
+    /// This version's chain facts.
+    pub fn info(&self) -> VersionInfo {
         let e = &self.envelope;
-        Prev {
+        VersionInfo {
             cid: self.cid,
             id: self.id(),
+            kind: e.kind.clone(),
             author: e.author,
             seq: e.seq,
             created: e.created,
@@ -513,6 +529,29 @@ impl Record {
         })
     }
 
+    /// Decodes a record this process verified before (read back from its own store): strict
+    /// DAG-CBOR and the envelope's shape, but no signature, version or schema check. Bytes from
+    /// anywhere else go through [`Record::decode`]; `repo verify` re-checks stored records fully.
+    pub fn decode_trusted(bytes: Vec<u8>) -> Result<Self, RecordError> {
+        let envelope: Envelope = cbor::decode(&bytes)?;
+        if bytes.first() != Some(&0xa9) {
+            return Err(RecordError::EnvelopeShape);
+        }
+        let index = match (&envelope.body, registry::lookup(&envelope.kind)) {
+            (Some(body), Some(info)) => {
+                info.validate(body, Strictness::Receive).unwrap_or_default()
+            }
+            _ => Index::default(),
+        };
+        let cid = cids::record_cid(&bytes);
+        Ok(Self {
+            envelope,
+            bytes,
+            cid,
+            index,
+        })
+    }
+
     /// Re-checks the signature over this record's bytes.
     pub fn verify(&self) -> Result<(), RecordError> {
         let signed =
@@ -527,7 +566,12 @@ impl Record {
     /// links it, `seq` is one more, `created` unchanged, `updated` not earlier, and `prev` is
     /// not a tombstone.
     pub fn verify_follows(&self, prev: &Record) -> Result<(), ChainError> {
-        let (p, n) = (&prev.envelope, &self.envelope);
+        self.verify_follows_info(&prev.info())
+    }
+
+    /// As [`Record::verify_follows`], given only the chain facts of the previous version.
+    pub fn verify_follows_info(&self, p: &VersionInfo) -> Result<(), ChainError> {
+        let n = &self.envelope;
         if n.kind != p.kind {
             return Err(ChainError::KindChanged {
                 expected: p.kind.clone(),
@@ -540,15 +584,15 @@ impl Record {
                 found: n.author,
             });
         }
-        if n.origin != Some(prev.id()) {
+        if n.origin != Some(p.id) {
             return Err(ChainError::OriginMismatch {
-                expected: prev.id(),
+                expected: p.id,
                 found: n.origin,
             });
         }
-        if n.prev != Some(prev.cid) {
+        if n.prev != Some(p.cid) {
             return Err(ChainError::PrevMismatch {
-                expected: prev.cid,
+                expected: p.cid,
                 found: n.prev,
             });
         }
@@ -570,7 +614,7 @@ impl Record {
                 found: n.updated,
             });
         }
-        if prev.is_tombstone() {
+        if p.tombstone {
             return Err(ChainError::AfterTombstone);
         }
         Ok(())

@@ -203,14 +203,27 @@ pub fn by_collection(namespace: &str, collection: &str) -> Option<&'static KindI
 }
 
 fn validate_as<M: Model>(body: &Ipld, strictness: Strictness) -> Result<Index, SchemaError> {
-    let model: M = ipld_core::serde::from_ipld(body.clone()).map_err(|e| {
-        SchemaError::new("", e.to_string().replace("invalid type: ", "wrong type: "))
+    let model: M = serde_path_to_error::deserialize(body.clone()).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        SchemaError::new(path, plain_serde_message(&e.into_inner().to_string()))
     })?;
     model.validate()?;
     if strictness == Strictness::Create {
         reject_unknown_fields(body, &model)?;
     }
     Ok(model.index())
+}
+
+/// serde's messages, said the way a person writing a body would understand them.
+fn plain_serde_message(m: &str) -> String {
+    let m = m.trim_start_matches("serde error: ");
+    if let Some(found) =
+        m.strip_prefix("Only `Ipld::Link`s can be deserialized to CIDs, input was ")
+    {
+        return format!("expected a link {{\"/\": \"bafy…\"}}, found {found}");
+    }
+    m.replace("invalid type: ", "wrong type: ")
 }
 
 /// Fields present in `body` that do not survive a typed round trip are unknown to the schema.

@@ -1,1 +1,10 @@
-//! Not built yet: see the open issues.
+#![doc = include_str!("../README.md")]
+
+pub mod accounts;
+pub mod blobs;
+pub mod car;
+pub mod config;
+pub mod keystore;
+pub mod maintenance;
+pub mod repo;
+pub mod store;

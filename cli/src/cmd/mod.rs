@@ -1,10 +1,22 @@
 //! One module per command.
 
+pub(crate) mod account;
+pub(crate) mod dag;
 pub(crate) mod example;
+pub(crate) mod files;
+pub(crate) mod init;
+pub(crate) mod pin;
+pub(crate) mod record;
+pub(crate) mod repo;
+pub(crate) mod seed;
 pub(crate) mod types;
 pub(crate) mod verify;
 
-use std::io::Write;
+use std::{io::Write, path::PathBuf};
+
+use anyhow::{Context as _, anyhow};
+use mnode_dag::{Cid, Keypair};
+use mnode_node::repo::Repo;
 
 /// How to print results.
 #[derive(Debug, Clone, Copy)]
@@ -20,4 +32,62 @@ impl Output {
         writeln!(stdout)?;
         Ok(())
     }
+}
+
+/// What every repo command needs: where the repo is, who is acting, config overrides.
+#[derive(Debug)]
+pub(crate) struct Ctx {
+    pub(crate) repo: Option<PathBuf>,
+    pub(crate) as_handle: Option<String>,
+    pub(crate) config: Vec<String>,
+    pub(crate) out: Output,
+}
+
+impl Ctx {
+    pub(crate) fn repo_path(&self) -> PathBuf {
+        Repo::locate(self.repo.as_deref())
+    }
+
+    /// Opens the repo with the environment's and the flags' settings.
+    pub(crate) fn open(&self) -> anyhow::Result<Repo> {
+        Ok(Repo::open(
+            &self.repo_path(),
+            std::env::vars(),
+            &self.config,
+        )?)
+    }
+
+    /// The account acting (`--as`, else the owner) and its signing key.
+    pub(crate) fn signer(&self, repo: &Repo) -> anyhow::Result<(String, Keypair)> {
+        let handle = self
+            .as_handle
+            .clone()
+            .unwrap_or_else(|| repo.info().owner.clone());
+        let key = repo
+            .accounts()
+            .signing_key(&handle)
+            .with_context(|| format!("cannot sign as {handle:?}"))?;
+        Ok((handle, key))
+    }
+}
+
+/// Parses a CID given on the command line.
+pub(crate) fn parse_cid(text: &str) -> anyhow::Result<Cid> {
+    mnode_dag::cids::parse(text).map_err(|e| anyhow!("{e}"))
+}
+
+/// Opens the repo's blob store. The caller holds the repo (RocksDB's lock keeps other processes
+/// out), so every temp upload left in `tmp/` belongs to a process that died: remove them all.
+pub(crate) async fn open_blobs(repo: &Repo) -> anyhow::Result<mnode_node::blobs::Blobs> {
+    let blobs = mnode_node::blobs::Blobs::open(&repo.blobs_dir(), &repo.tmp_dir()).await?;
+    blobs.clean_tmp(std::time::Duration::ZERO)?;
+    Ok(blobs)
+}
+
+/// A tokio runtime for the commands that touch the blob store.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }

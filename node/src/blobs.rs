@@ -1,0 +1,1076 @@
+//! Files ("blobs"): the iroh-blobs file-system store under the repo.
+//!
+//! A blob is named by a CIDv1 with the `raw` codec (0x55) and a BLAKE3 multihash (0x1e); the
+//! 32-byte digest is the iroh-blobs [`Hash`], so `bafkr4i…` names map one to one onto the store.
+//!
+//! # Layout
+//!
+//! ```text
+//! <repo>/blobs/blobs.db        iroh-blobs metadata (redb): entries, tags, small blobs inline
+//! <repo>/blobs/data/           iroh-blobs owned files: <hash>.data, <hash>.obao4 (outboards), …
+//! <repo>/blobs/uploads/        <hash>.data: blobs streamed in by `add_reader`, referenced in place
+//! <repo>/tmp/                  temp files: `upload-*.part` (ours) and `*.temp` (iroh-blobs' own)
+//! ```
+//!
+//! Blobs of up to 16 KiB live inside `blobs.db`; larger ones are files.
+//!
+//! # Keeping and deleting
+//!
+//! iroh-blobs has no public "delete this blob" call: data goes away only through its garbage
+//! collector, which removes every entry that no tag (or live temp tag) points to. So every blob
+//! added here gets a tag named after its CID string, and [`Blobs::delete`] removes the tag, then
+//! runs one GC pass and waits for it to finish, so the data is really gone when it returns. The
+//! collector never runs on a timer: it waits until `delete` (or [`Blobs::open`]) asks for a pass.
+//! mnode decides what to keep with its own pins; it calls `delete` for what it no longer wants.
+//!
+//! A GC pass removes *every* untagged entry. Code that writes into the store through
+//! [`Blobs::store`] (e.g. fetching from peers) must tag what it wants to keep, with the tag name
+//! `cid.to_string()`.
+//!
+//! # Files imported in place
+//!
+//! [`ImportMode::InPlace`] and [`Blobs::add_reader`] store no copy: the store records the path
+//! and reads the file from there. If a file imported in place is later changed, truncated or
+//! removed, the blob is damaged: reads of the changed parts fail with an `InvalidData` (or
+//! `NotFound`) error rather than returning wrong bytes, since reads are checked against the
+//! BLAKE3 tree made at import time, and [`Blobs::verify_all`] reports the CID. Re-adding the
+//! original content with [`ImportMode::Copy`] repairs it (the copy takes over). Files under
+//! `uploads/` belong to this module; never edit them.
+//!
+//! # Crash safety
+//!
+//! The metadata lives in redb, whose commits are atomic; every `add_*` call forces a commit
+//! (`sync_db`) before it returns, so an added blob survives a crash once the call has returned.
+//! A `kill -9` at any other point leaves, at worst:
+//!
+//! - a half-written `upload-*.part` (an interrupted [`Blobs::add_reader`]) or an iroh-blobs
+//!   `*.temp` file (an interrupted copy import or outboard) in `tmp/`. They are never visible as
+//!   blobs; [`Blobs::clean_tmp`] removes them once they are older than the age it is given.
+//! - an import that finished without its tag (the call had not returned): [`Blobs::open`] runs one
+//!   GC pass, which removes the untagged entry. It also completes a `delete` that was interrupted
+//!   between removing the tag and the GC pass.
+//! - a file in `blobs/data/` or `blobs/uploads/` that no entry points to (a crash between moving
+//!   a file into place and committing its entry, or between committing a delete and removing the
+//!   files): `open` removes such files after the GC pass.
+//!
+//! A power loss (not a process crash) can in addition lose data that iroh-blobs had written but
+//! not yet flushed to disk for a committed entry; [`Blobs::verify_all`] finds such blobs.
+//! Files streamed in by `add_reader` are flushed to disk before they are committed.
+
+use std::{
+    collections::HashSet,
+    fmt,
+    future::Future,
+    io,
+    path::{Path, PathBuf},
+    pin::{Pin, pin},
+    sync::{
+        Arc, Mutex, MutexGuard, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use bytes::Bytes;
+use futures_lite::{Stream, StreamExt};
+use iroh_blobs::{
+    BlobFormat, Hash, HashAndFormat,
+    api::{
+        TempTag,
+        blobs::{AddPathOptions, AddProgressItem, BlobStatus, EncodedItem, ImportMode as IrohMode},
+    },
+    protocol::{ChunkRanges, ChunkRangesExt},
+    store::{
+        GcConfig, ProtectCb, ProtectOutcome,
+        fs::{
+            FsStore,
+            options::{BatchOptions, InlineOptions, Options, PathOptions},
+        },
+    },
+};
+use mnode_dag::{
+    Cid,
+    cids::{blob_cid, blob_hash},
+};
+use tokio::{
+    io::{AsyncRead, AsyncReadExt, AsyncWriteExt},
+    sync::{RwLock, oneshot},
+};
+use tracing::{debug, info, warn};
+
+/// Blobs up to this size are kept inside the metadata database, not as files.
+const INLINE_MAX: u64 = 16 * 1024;
+/// How long `delete` waits for a GC pass before it gives up.
+const GC_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// The pause of the iroh-blobs GC loop between passes; the passes themselves wait for a request.
+const GC_PAUSE: Duration = Duration::from_millis(1);
+/// The read buffer of `add_reader`.
+const READ_BUF: usize = 256 * 1024;
+/// Sub-directory of the blob dir for files streamed in by `add_reader`.
+const UPLOADS: &str = "uploads";
+
+/// How [`Blobs::add_path`] brings a file into the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportMode {
+    /// Copy the data into the store (a reflink where the file system supports it). The original
+    /// can be changed or removed afterwards.
+    Copy,
+    /// Reference the file where it is, without a copy: for large files already on disk. The file
+    /// must then stay as it is; if it is changed or removed later, reads of the blob fail and
+    /// [`Blobs::verify_all`] reports it. Files of up to 16 KiB are copied anyway.
+    InPlace,
+}
+
+/// A blob that was added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Added {
+    /// The blob's name: CIDv1 raw + BLAKE3.
+    pub cid: Cid,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// What can go wrong with blobs.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BlobError {
+    /// No complete blob with this CID is stored.
+    #[error("blob {0} is not in the store")]
+    NotFound(Cid),
+    /// The CID does not name a blob.
+    #[error(
+        "{0} is not a blob CID: blobs are named by CIDv1 with the raw codec (0x55) and a BLAKE3 \
+         hash (0x1e), like bafkr4i…"
+    )]
+    NotABlobCid(Cid),
+    /// A read started at or past the end of the blob.
+    #[error("range not satisfiable: it starts at byte {start}, but blob {cid} has {size} bytes")]
+    RangeNotSatisfiable {
+        /// The blob.
+        cid: Cid,
+        /// The requested start.
+        start: u64,
+        /// The blob's size.
+        size: u64,
+    },
+    /// The reader given to [`Blobs::add_reader`] failed; nothing was stored.
+    #[error("reading the upload failed after {received} bytes, nothing was stored: {source}")]
+    Upload {
+        /// Bytes read before the error.
+        received: u64,
+        /// The reader's error.
+        #[source]
+        source: io::Error,
+    },
+    /// A file-system operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, and on which path.
+        context: String,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The iroh-blobs store reported an error, or has been shut down.
+    #[error("blob store: {0}")]
+    Store(String),
+}
+
+fn io_error(context: impl Into<String>, source: io::Error) -> BlobError {
+    BlobError::Io {
+        context: context.into(),
+        source,
+    }
+}
+
+fn store_error(context: &str, error: impl fmt::Display) -> BlobError {
+    BlobError::Store(format!("{context}: {error}"))
+}
+
+/// The iroh-blobs file store of a repo, with mnode's naming, tagging and deletion.
+pub struct Blobs {
+    store: FsStore,
+    paths: PathOptions,
+    uploads_dir: PathBuf,
+    tmp_dir: PathBuf,
+    gc: Arc<GcDriver>,
+    /// Shared by the last step of every add (setting the tag, placing an upload); exclusive for
+    /// `delete`, whose GC pass must not overlap with them (see `finish_add`).
+    finalize: RwLock<()>,
+}
+
+impl fmt::Debug for Blobs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Blobs")
+            .field("data_dir", &self.paths.data_path)
+            .field("uploads_dir", &self.uploads_dir)
+            .field("tmp_dir", &self.tmp_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Blobs {
+    /// Opens (or creates) the store in `blobs_dir`, with temp files in `tmp_dir`.
+    ///
+    /// Both must be on the same file system, since finished files are moved (renamed) into
+    /// place. Opening removes what a crash may have left (see the module docs), which takes one
+    /// pass over the entries. Call [`Blobs::shutdown`] before opening the same store again.
+    pub async fn open(blobs_dir: &Path, tmp_dir: &Path) -> Result<Self, BlobError> {
+        let blobs_dir = std::path::absolute(blobs_dir)
+            .map_err(|e| io_error(format!("resolving {}", blobs_dir.display()), e))?;
+        let tmp_dir = std::path::absolute(tmp_dir)
+            .map_err(|e| io_error(format!("resolving {}", tmp_dir.display()), e))?;
+        let data_dir = blobs_dir.join("data");
+        let uploads_dir = blobs_dir.join(UPLOADS);
+        for dir in [&data_dir, &uploads_dir, &tmp_dir] {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(|e| io_error(format!("creating {}", dir.display()), e))?;
+        }
+        for dir in [&data_dir, &uploads_dir] {
+            check_same_file_system(&tmp_dir, dir).await?;
+        }
+        let paths = PathOptions {
+            data_path: data_dir,
+            temp_path: tmp_dir.clone(),
+        };
+        let gc = Arc::new(GcDriver::default());
+        let options = Options {
+            path: paths.clone(),
+            inline: InlineOptions {
+                max_data_inlined: INLINE_MAX,
+                max_outboard_inlined: INLINE_MAX,
+            },
+            batch: BatchOptions::default(),
+            gc: Some(GcConfig {
+                interval: GC_PAUSE,
+                add_protected: Some(protect_callback(gc.clone())),
+            }),
+        };
+        let store = FsStore::load_with_opts(blobs_dir.join("blobs.db"), options)
+            .await
+            .map_err(|e| {
+                store_error(
+                    &format!("cannot open the blob store in {}", blobs_dir.display()),
+                    e,
+                )
+            })?;
+        let blobs = Self {
+            store,
+            paths,
+            uploads_dir,
+            tmp_dir,
+            gc,
+            finalize: RwLock::new(()),
+        };
+        blobs.recover().await?;
+        Ok(blobs)
+    }
+
+    /// The underlying iroh-blobs store, e.g. to serve blobs to peers.
+    ///
+    /// Anything added through it must get a tag named `cid.to_string()`, or the next GC pass
+    /// (run by [`Blobs::delete`] and [`Blobs::open`]) removes it.
+    pub fn store(&self) -> &FsStore {
+        &self.store
+    }
+
+    /// Imports a file on this machine; `progress` is called with the number of bytes hashed so
+    /// far (after the copy, for [`ImportMode::Copy`]), last with the size.
+    ///
+    /// With [`ImportMode::InPlace`] the file is referenced where it is (see [`ImportMode`]).
+    pub async fn add_path(
+        &self,
+        path: &Path,
+        mode: ImportMode,
+        mut progress: impl FnMut(u64) + Send,
+    ) -> Result<Added, BlobError> {
+        let path = tokio::fs::canonicalize(path)
+            .await
+            .map_err(|e| io_error(format!("cannot open {}", path.display()), e))?;
+        let meta = tokio::fs::metadata(&path)
+            .await
+            .map_err(|e| io_error(format!("cannot open {}", path.display()), e))?;
+        if !meta.is_file() {
+            return Err(io_error(
+                format!("cannot add {}", path.display()),
+                io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
+            ));
+        }
+        let iroh_mode = match mode {
+            ImportMode::Copy => IrohMode::Copy,
+            ImportMode::InPlace => IrohMode::TryReference,
+        };
+        let what = format!("importing {}", path.display());
+        let items = self
+            .store
+            .add_path_with_opts(AddPathOptions {
+                path,
+                format: BlobFormat::Raw,
+                mode: iroh_mode,
+            })
+            .stream()
+            .await;
+        let (tt, size) = run_import(items, &mut progress, &what).await?;
+        // An owned copy supersedes a file under uploads/ with the same content.
+        let owned = mode == ImportMode::Copy;
+        self.finish_add(tt, size, owned).await
+    }
+
+    /// Stores what `reader` yields (an HTTP upload, stdin); `progress` is called with the number
+    /// of bytes read so far.
+    ///
+    /// The data is written once, to a fresh `upload-*.part` in the temp dir, and hashed with
+    /// BLAKE3 on the way. Once the reader is done, the file is flushed and then renamed to
+    /// `uploads/<hash>.data`, which the store references in place (it reads the file once more
+    /// to build its BLAKE3 tree) — no second copy. If the content is already stored, the upload
+    /// is dropped. Blobs of up to 16 KiB go into the database instead. On any error the temp
+    /// file is removed and nothing is stored.
+    pub async fn add_reader<R: AsyncRead + Unpin + Send>(
+        &self,
+        mut reader: R,
+        mut progress: impl FnMut(u64) + Send,
+    ) -> Result<Added, BlobError> {
+        let (temp, mut file) = self.create_temp().await?;
+        let mut guard = RemoveOnDrop(Some(temp.clone()));
+        let write_error = |e| io_error(format!("writing {}", temp.display()), e);
+        let mut hasher = blake3::Hasher::new();
+        let mut buf = vec![0u8; READ_BUF];
+        let mut received = 0u64;
+        loop {
+            let n = match reader.read(&mut buf).await {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(source) => return Err(BlobError::Upload { received, source }),
+            };
+            let chunk = buf.get(..n).unwrap_or_default();
+            hasher.update(chunk);
+            file.write_all(chunk).await.map_err(write_error)?;
+            received += n as u64;
+            progress(received);
+        }
+        file.flush().await.map_err(write_error)?;
+        file.sync_all().await.map_err(write_error)?;
+        drop(file);
+        let hash = Hash::from_bytes(*hasher.finalize().as_bytes());
+
+        let _shared = self.finalize.read().await;
+        if let BlobStatus::Complete { .. } = self.status(hash).await? {
+            // Already stored: keep that copy. No GC pass can run while `_shared` is held, so
+            // the entry stays until the tag is set.
+            drop(guard);
+            return self.set_tag(hash, received).await;
+        }
+        let items = if received <= INLINE_MAX {
+            let data = tokio::fs::read(&temp)
+                .await
+                .map_err(|e| io_error(format!("reading {}", temp.display()), e))?;
+            self.store.add_bytes(data).stream().await
+        } else {
+            let target = self.upload_path(&hash);
+            tokio::fs::rename(&temp, &target).await.map_err(|e| {
+                io_error(
+                    format!("moving {} to {}", temp.display(), target.display()),
+                    e,
+                )
+            })?;
+            guard.0 = Some(target.clone());
+            self.store
+                .add_path_with_opts(AddPathOptions {
+                    path: target,
+                    format: BlobFormat::Raw,
+                    mode: IrohMode::TryReference,
+                })
+                .stream()
+                .await
+        };
+        let (tt, size) = match run_import(items, &mut |_| {}, "importing the upload").await {
+            Ok(done) => done,
+            Err(e) => {
+                // Another upload of the same content may have placed and imported the file.
+                if let Ok(BlobStatus::Complete { .. }) = self.status(hash).await {
+                    guard.0 = None;
+                }
+                return Err(e);
+            }
+        };
+        if tt.hash() != hash || size != received {
+            return Err(BlobError::Store(format!(
+                "the store hashed the upload to {} ({size} bytes), but {} ({received} bytes) \
+                 were received; was {} changed during the import?",
+                tt.hash(),
+                hash,
+                self.upload_path(&hash).display()
+            )));
+        }
+        if received > INLINE_MAX {
+            // The file under uploads/ is the blob's data now.
+            guard.0 = None;
+        }
+        drop(guard);
+        let added = self.set_tag(hash, size).await;
+        drop(tt);
+        added
+    }
+
+    /// Stores bytes held in memory.
+    pub async fn add_bytes(&self, data: Bytes) -> Result<Added, BlobError> {
+        let items = self.store.add_bytes(data).stream().await;
+        let (tt, size) = run_import(items, &mut |_| {}, "importing bytes").await?;
+        self.finish_add(tt, size, true).await
+    }
+
+    /// Whether a complete blob with this CID is stored. The empty blob is always there.
+    pub async fn has(&self, cid: &Cid) -> Result<bool, BlobError> {
+        let hash = hash_of(cid)?;
+        Ok(matches!(
+            self.status(hash).await?,
+            BlobStatus::Complete { .. }
+        ))
+    }
+
+    /// The size of a complete blob, or `None` if it is not stored.
+    pub async fn size(&self, cid: &Cid) -> Result<Option<u64>, BlobError> {
+        let hash = hash_of(cid)?;
+        Ok(match self.status(hash).await? {
+            BlobStatus::Complete { size } => Some(size),
+            _ => None,
+        })
+    }
+
+    /// Bytes `start..end` of a blob (`end` exclusive, clamped to the size; `None` for the end),
+    /// as a stream of chunks, read from disk as the stream is polled.
+    ///
+    /// The bytes are checked against the blob's BLAKE3 tree as they are read, so a damaged blob
+    /// (e.g. a file imported in place and changed since) yields an `InvalidData` error instead
+    /// of wrong bytes. `RangeNotSatisfiable` if `start` is at or past the end of a non-empty
+    /// blob; an empty stream if `end <= start` or the blob is empty.
+    pub async fn read_range(
+        &self,
+        cid: &Cid,
+        start: u64,
+        end: Option<u64>,
+    ) -> Result<impl Stream<Item = io::Result<Bytes>> + Send + 'static, BlobError> {
+        let hash = hash_of(cid)?;
+        let size = self.complete_size(cid, hash).await?;
+        let end = end.map_or(size, |end| end.min(size));
+        if size > 0 && start >= size {
+            return Err(BlobError::RangeNotSatisfiable {
+                cid: *cid,
+                start,
+                size,
+            });
+        }
+        let stream: Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>> = if end <= start {
+            Box::pin(futures_lite::stream::empty())
+        } else {
+            let items = self
+                .store
+                .export_bao(hash, ChunkRanges::bytes(start..end))
+                .stream();
+            Box::pin(items.filter_map(move |item| match item {
+                EncodedItem::Leaf(leaf) => clip(leaf.offset, leaf.data, start, end).map(Ok),
+                EncodedItem::Error(e) => Some(Err(io::Error::from(e))),
+                _ => None,
+            }))
+        };
+        Ok(stream)
+    }
+
+    /// A whole blob in memory: for small blobs. Checked like [`Blobs::read_range`].
+    pub async fn read_to_bytes(&self, cid: &Cid) -> Result<Bytes, BlobError> {
+        let hash = hash_of(cid)?;
+        self.complete_size(cid, hash).await?;
+        self.store.get_bytes(hash).await.map_err(|e| {
+            let iroh_blobs::api::Error::Io(e) = iroh_blobs::api::Error::from(e);
+            io_error(format!("reading blob {cid}"), e)
+        })
+    }
+
+    /// Writes a blob to the file `dest` (replacing it), and returns its size.
+    ///
+    /// The data goes to a temp file next to `dest` first, which is renamed to `dest` once all
+    /// of it has been written and checked, so `dest` never holds a partial or damaged blob.
+    pub async fn export(&self, cid: &Cid, dest: &Path) -> Result<u64, BlobError> {
+        let mut chunks = pin!(self.read_range(cid, 0, None).await?);
+        let dest = std::path::absolute(dest)
+            .map_err(|e| io_error(format!("resolving {}", dest.display()), e))?;
+        let (Some(dir), Some(name)) = (dest.parent(), dest.file_name()) else {
+            return Err(io_error(
+                format!("cannot export to {}", dest.display()),
+                io::Error::new(io::ErrorKind::InvalidInput, "not a file path"),
+            ));
+        };
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| io_error(format!("creating {}", dir.display()), e))?;
+        let temp = dir.join(format!(
+            ".{}.{}",
+            name.to_string_lossy(),
+            unique_name("export")
+        ));
+        let guard = RemoveOnDrop(Some(temp.clone()));
+        let write_error = |e| io_error(format!("writing {}", temp.display()), e);
+        let mut file = tokio::fs::File::create(&temp).await.map_err(write_error)?;
+        let mut written = 0u64;
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(|e| io_error(format!("reading blob {cid}"), e))?;
+            file.write_all(&chunk).await.map_err(write_error)?;
+            written += chunk.len() as u64;
+        }
+        file.flush().await.map_err(write_error)?;
+        file.sync_all().await.map_err(write_error)?;
+        drop(file);
+        tokio::fs::rename(&temp, &dest).await.map_err(|e| {
+            io_error(
+                format!("moving {} to {}", temp.display(), dest.display()),
+                e,
+            )
+        })?;
+        guard.disarm();
+        Ok(written)
+    }
+
+    /// Removes a blob; `true` if it was stored.
+    ///
+    /// When this returns, the blob's entry and its files are gone from the store (a file that was
+    /// imported in place stays, of course). This runs a GC pass over the whole store; to remove
+    /// many blobs, use [`Blobs::delete_many`]. The empty blob has no data and stays available
+    /// (`false`). A blob added again concurrently may survive.
+    pub async fn delete(&self, cid: &Cid) -> Result<bool, BlobError> {
+        Ok(self.delete_many(std::slice::from_ref(cid)).await? > 0)
+    }
+
+    /// Removes several blobs with one GC pass; returns how many of them were stored.
+    pub async fn delete_many(&self, cids: &[Cid]) -> Result<usize, BlobError> {
+        let hashes = cids.iter().map(hash_of).collect::<Result<Vec<_>, _>>()?;
+        let _exclusive = self.finalize.write().await;
+        let mut removed = 0;
+        for (cid, hash) in cids.iter().zip(&hashes) {
+            let stored = matches!(self.status(*hash).await?, BlobStatus::Complete { .. });
+            if stored && *hash != Hash::EMPTY {
+                removed += 1;
+            }
+            self.store
+                .tags()
+                .delete(tag_name(cid))
+                .await
+                .map_err(|e| store_error(&format!("removing the tag of {cid}"), e))?;
+        }
+        self.collect_garbage().await?;
+        for hash in hashes {
+            // GC leaves files that were referenced in place alone; those under uploads/ are ours.
+            if let BlobStatus::NotFound = self.status(hash).await? {
+                remove_if_present(&self.upload_path(&hash)).await?;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// All complete blobs and their sizes (the empty blob is not listed).
+    pub async fn list(&self) -> Result<Vec<(Cid, u64)>, BlobError> {
+        let hashes = self
+            .store
+            .list()
+            .hashes()
+            .await
+            .map_err(|e| store_error("listing blobs", e))?;
+        let mut blobs = Vec::with_capacity(hashes.len());
+        for hash in hashes {
+            if let BlobStatus::Complete { size } = self.status(hash).await? {
+                blobs.push((blob_cid(*hash.as_bytes()), size));
+            }
+        }
+        Ok(blobs)
+    }
+
+    /// Re-hashes every blob from its bytes and compares the result with its name; returns the
+    /// CIDs that fail (damaged, changed or missing data, e.g. of a file imported in place).
+    pub async fn verify_all(&self) -> Result<Vec<Cid>, BlobError> {
+        let mut failed = Vec::new();
+        for (cid, size) in self.list().await? {
+            let hash = hash_of(&cid)?;
+            if let Err(problem) = self.verify_one(hash, size).await {
+                warn!(%cid, "blob failed verification: {problem}");
+                failed.push(cid);
+            }
+        }
+        Ok(failed)
+    }
+
+    /// Removes temp files older than `age` from the temp dir: uploads and imports that a crash
+    /// interrupted. Returns how many were removed. Only this module's (`upload-*.part`) and
+    /// iroh-blobs' (`*.temp`) files are touched. Call it at start and now and then, with an
+    /// age well above the time an upload can take between two writes (an hour).
+    pub fn clean_tmp(&self, age: Duration) -> Result<usize, BlobError> {
+        let read_error = |e| io_error(format!("reading {}", self.tmp_dir.display()), e);
+        let now = SystemTime::now();
+        let mut removed = 0;
+        for entry in std::fs::read_dir(&self.tmp_dir).map_err(read_error)? {
+            let entry = entry.map_err(read_error)?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let ours = name.starts_with("upload-") && name.ends_with(".part");
+            if !(ours || name.ends_with(".temp")) {
+                continue;
+            }
+            let meta = match entry.metadata() {
+                Ok(meta) => meta,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(read_error(e)),
+            };
+            let modified = meta
+                .modified()
+                .map_err(|e| io_error(format!("reading {}", entry.path().display()), e))?;
+            let old = now.duration_since(modified).is_ok_and(|d| d > age);
+            if meta.is_file() && old {
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(io_error(format!("removing {}", entry.path().display()), e));
+                    }
+                }
+            }
+        }
+        if removed > 0 {
+            info!(removed, dir = %self.tmp_dir.display(), "removed old temp files");
+        }
+        Ok(removed)
+    }
+
+    /// Closes the store: the database is closed when this returns, and the same dirs can be
+    /// opened again.
+    pub async fn shutdown(self) -> Result<(), BlobError> {
+        self.gc.close();
+        self.store
+            .shutdown()
+            .await
+            .map_err(|e| store_error("shutting down", e))
+    }
+
+    async fn status(&self, hash: Hash) -> Result<BlobStatus, BlobError> {
+        self.store
+            .status(hash)
+            .await
+            .map_err(|e| store_error(&format!("looking up {hash}"), e))
+    }
+
+    async fn complete_size(&self, cid: &Cid, hash: Hash) -> Result<u64, BlobError> {
+        match self.status(hash).await? {
+            BlobStatus::Complete { size } => Ok(size),
+            _ => Err(BlobError::NotFound(*cid)),
+        }
+    }
+
+    fn upload_path(&self, hash: &Hash) -> PathBuf {
+        self.uploads_dir.join(format!("{}.data", hash.to_hex()))
+    }
+
+    async fn create_temp(&self) -> Result<(PathBuf, tokio::fs::File), BlobError> {
+        loop {
+            let path = self.tmp_dir.join(unique_name("upload"));
+            match tokio::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .await
+            {
+                Ok(file) => return Ok((path, file)),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(io_error(format!("creating {}", path.display()), e)),
+            }
+        }
+    }
+
+    /// Tags a finished import and drops its temp tag. `owned`: the import made the store own a
+    /// copy of the data, so a file under uploads/ with the same content is no longer used.
+    async fn finish_add(&self, tt: TempTag, size: u64, owned: bool) -> Result<Added, BlobError> {
+        let hash = tt.hash();
+        let upload = self.upload_path(&hash);
+        if owned && size > INLINE_MAX && tokio::fs::try_exists(&upload).await.unwrap_or(false) {
+            // iroh-blobs prefers an owned copy to in-place files, so the entry dropped the path
+            // of the upload. The exclusive lock keeps `add_reader` from placing it meanwhile;
+            // the temp tag keeps `delete` from removing the entry.
+            let _exclusive = self.finalize.write().await;
+            remove_if_present(&upload).await?;
+            let added = self.set_tag(hash, size).await;
+            drop(tt);
+            return added;
+        }
+        // Setting the tag and dropping the temp tag must not happen during a GC pass: the pass
+        // reads the tags and the temp tags one after the other and could miss the blob in both
+        // (iroh-blobs#247). GC passes run only under the exclusive lock.
+        let _shared = self.finalize.read().await;
+        let added = self.set_tag(hash, size).await;
+        drop(tt);
+        added
+    }
+
+    /// Sets the tag that keeps `hash` and commits it to disk. Call with `finalize` held.
+    async fn set_tag(&self, hash: Hash, size: u64) -> Result<Added, BlobError> {
+        let cid = blob_cid(*hash.as_bytes());
+        self.store
+            .tags()
+            .set(tag_name(&cid), HashAndFormat::raw(hash))
+            .await
+            .map_err(|e| store_error(&format!("tagging {cid}"), e))?;
+        self.store
+            .sync_db()
+            .await
+            .map_err(|e| store_error(&format!("committing {cid}"), e))?;
+        Ok(Added { cid, size })
+    }
+
+    /// Runs one GC pass and waits for it to finish.
+    async fn collect_garbage(&self) -> Result<(), BlobError> {
+        let done = self.gc.request()?;
+        match tokio::time::timeout(GC_TIMEOUT, done).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(BlobError::Store(
+                "the garbage collector stopped; the store is shutting down".into(),
+            )),
+            Err(_) => {
+                self.gc.close();
+                Err(BlobError::Store(format!(
+                    "garbage collection did not finish within {} minutes; the iroh-blobs GC \
+                     task has probably failed (see the log). Restart the node.",
+                    GC_TIMEOUT.as_secs() / 60
+                )))
+            }
+        }
+    }
+
+    /// Cleans up after a crash: see "Crash safety" in the module docs.
+    async fn recover(&self) -> Result<(), BlobError> {
+        self.collect_garbage().await?;
+        let live: HashSet<Hash> = self
+            .store
+            .list()
+            .hashes()
+            .await
+            .map_err(|e| store_error("listing blobs", e))?
+            .into_iter()
+            .collect();
+        let mut removed = 0;
+        for path in files_in(&self.uploads_dir).await? {
+            if let Some(hash) = hash_in_name(&path).filter(|h| !live.contains(h))
+                && path == self.upload_path(&hash)
+            {
+                removed += usize::from(remove_if_present(&path).await?);
+            }
+        }
+        for path in files_in(&self.paths.data_path).await? {
+            let Some(hash) = hash_in_name(&path).filter(|h| !live.contains(h)) else {
+                continue;
+            };
+            let p = &self.paths;
+            let known = [
+                p.data_path(&hash),
+                p.outboard_path(&hash),
+                p.sizes_path(&hash),
+                p.bitfield_path(&hash),
+            ];
+            if known.contains(&path) {
+                removed += usize::from(remove_if_present(&path).await?);
+            }
+        }
+        if removed > 0 {
+            info!(removed, "removed blob files that no entry refers to");
+        }
+        Ok(())
+    }
+
+    async fn verify_one(&self, hash: Hash, size: u64) -> Result<(), String> {
+        let mut items = pin!(self.store.export_bao(hash, ChunkRanges::all()).stream());
+        let mut hasher = blake3::Hasher::new();
+        let mut next = 0u64;
+        while let Some(item) = items.next().await {
+            match item {
+                EncodedItem::Leaf(leaf) => {
+                    if leaf.offset != next {
+                        return Err(format!("expected data at {next}, got {}", leaf.offset));
+                    }
+                    hasher.update(&leaf.data);
+                    next += leaf.data.len() as u64;
+                }
+                EncodedItem::Error(e) => return Err(io::Error::from(e).to_string()),
+                _ => {}
+            }
+        }
+        if next != size {
+            return Err(format!("read {next} of {size} bytes"));
+        }
+        if hasher.finalize().as_bytes() != hash.as_bytes() {
+            return Err("the data does not hash to the blob's name".into());
+        }
+        Ok(())
+    }
+}
+
+/// The tag that keeps a blob.
+fn tag_name(cid: &Cid) -> String {
+    cid.to_string()
+}
+
+fn hash_of(cid: &Cid) -> Result<Hash, BlobError> {
+    blob_hash(cid)
+        .map(Hash::from_bytes)
+        .ok_or(BlobError::NotABlobCid(*cid))
+}
+
+/// Follows an import to its end: the temp tag that protects the result, and the size.
+async fn run_import(
+    items: impl Stream<Item = AddProgressItem>,
+    progress: &mut (impl FnMut(u64) + Send),
+    what: &str,
+) -> Result<(TempTag, u64), BlobError> {
+    let mut items = pin!(items);
+    let mut size = None;
+    while let Some(item) = items.next().await {
+        match item {
+            AddProgressItem::Size(n) => size = Some(n),
+            AddProgressItem::OutboardProgress(n) => progress(n),
+            AddProgressItem::Done(tt) => {
+                let Some(size) = size else {
+                    return Err(BlobError::Store(format!("{what}: no size reported")));
+                };
+                progress(size);
+                return Ok((tt, size));
+            }
+            AddProgressItem::Error(e) => return Err(io_error(what, e)),
+            _ => {}
+        }
+    }
+    Err(BlobError::Store(format!("{what}: ended without a result")))
+}
+
+/// The part of `data` (which starts at `offset`) that lies in `start..end`.
+fn clip(offset: u64, data: Bytes, start: u64, end: u64) -> Option<Bytes> {
+    let data_end = offset + data.len() as u64;
+    let from = start.max(offset);
+    let to = end.min(data_end);
+    if from >= to {
+        return None;
+    }
+    let from = usize::try_from(from - offset).ok()?;
+    let to = usize::try_from(to - offset).ok()?;
+    Some(data.slice(from..to))
+}
+
+/// A file name that no other call (in this or another process) produces.
+fn unique_name(kind: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{kind}-{}-{nanos:x}-{n}.part", std::process::id())
+}
+
+/// The hash in a file name `<64 hex digits>.<extension>`.
+fn hash_in_name(path: &Path) -> Option<Hash> {
+    let stem = path.file_stem()?.to_str()?;
+    let bytes: [u8; 32] = hex::decode(stem).ok()?.try_into().ok()?;
+    Some(Hash::from_bytes(bytes))
+}
+
+async fn files_in(dir: &Path) -> Result<Vec<PathBuf>, BlobError> {
+    let read_error = |e| io_error(format!("reading {}", dir.display()), e);
+    let mut entries = tokio::fs::read_dir(dir).await.map_err(read_error)?;
+    let mut files = Vec::new();
+    while let Some(entry) = entries.next_entry().await.map_err(read_error)? {
+        if entry.file_type().await.is_ok_and(|t| t.is_file()) {
+            files.push(entry.path());
+        }
+    }
+    Ok(files)
+}
+
+/// Removes a file; `false` if there was none.
+async fn remove_if_present(path: &Path) -> Result<bool, BlobError> {
+    match tokio::fs::remove_file(path).await {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io_error(format!("removing {}", path.display()), e)),
+    }
+}
+
+/// Files are moved from the temp dir into `dir`, which only works within one file system.
+async fn check_same_file_system(tmp_dir: &Path, dir: &Path) -> Result<(), BlobError> {
+    let probe = tmp_dir.join(unique_name("upload-probe"));
+    let target = dir.join(format!(".{}", unique_name("probe")));
+    tokio::fs::write(&probe, b"")
+        .await
+        .map_err(|e| io_error(format!("writing to {}", tmp_dir.display()), e))?;
+    let moved = tokio::fs::rename(&probe, &target).await;
+    remove_if_present(&probe).await?;
+    remove_if_present(&target).await?;
+    moved.map_err(|e| {
+        io_error(
+            format!(
+                "moving a file from {} to {} failed; the temp dir and the blob dir must be on \
+                 the same file system",
+                tmp_dir.display(),
+                dir.display()
+            ),
+            e,
+        )
+    })
+}
+
+/// Removes a file when dropped, unless disarmed.
+struct RemoveOnDrop(Option<PathBuf>);
+
+impl RemoveOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take()
+            && let Err(e) = std::fs::remove_file(&path)
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            warn!(path = %path.display(), "cannot remove temp file: {e}");
+        }
+    }
+}
+
+/// Runs the iroh-blobs GC only on request.
+///
+/// The store's GC task calls the protect callback before each pass and starts the pass when the
+/// returned future resolves. The callback waits for a request, so a pass runs only when one was
+/// made; the next call of the callback means that the pass has finished, which answers the
+/// requests it served.
+#[derive(Default)]
+struct GcDriver {
+    state: Mutex<GcState>,
+}
+
+#[derive(Default)]
+struct GcState {
+    /// Opens the waiting callback.
+    gate: Option<oneshot::Sender<()>>,
+    /// Requests for the next pass.
+    pending: Vec<oneshot::Sender<()>>,
+    /// Requests served by the pass in progress.
+    running: Vec<oneshot::Sender<()>>,
+    /// No more passes: the store is shutting down, or the GC task failed.
+    closed: bool,
+}
+
+type ProtectFuture<'a> = Pin<Box<dyn Future<Output = ProtectOutcome> + Send + Sync + 'a>>;
+
+fn protect_callback(driver: Arc<GcDriver>) -> ProtectCb {
+    fn coerce<F>(f: F) -> F
+    where
+        F: for<'a> Fn(&'a mut HashSet<Hash>) -> ProtectFuture<'a> + Send + Sync + 'static,
+    {
+        f
+    }
+    Arc::new(coerce(move |_live| driver.before_pass()))
+}
+
+impl GcDriver {
+    fn lock(&self) -> MutexGuard<'_, GcState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Asks for a GC pass; the receiver is answered when one that started after this call ends.
+    fn request(&self) -> Result<oneshot::Receiver<()>, BlobError> {
+        let mut state = self.lock();
+        if state.closed {
+            return Err(BlobError::Store(
+                "the garbage collector is stopped; the store was shut down or GC failed".into(),
+            ));
+        }
+        let (tx, rx) = oneshot::channel();
+        state.pending.push(tx);
+        if let Some(gate) = state.gate.take() {
+            gate.send(()).ok();
+        }
+        Ok(rx)
+    }
+
+    /// Stops serving requests; waiting requests fail.
+    fn close(&self) {
+        let mut state = self.lock();
+        state.closed = true;
+        state.gate = None;
+        state.pending.clear();
+        state.running.clear();
+    }
+
+    /// The protect callback: resolves when the next pass may start.
+    fn before_pass(self: &Arc<Self>) -> ProtectFuture<'static> {
+        let opened = {
+            let mut state = self.lock();
+            for done in state.running.drain(..) {
+                done.send(()).ok();
+            }
+            if state.closed {
+                // Park the GC task for good: returning would start a pass or, with `Abort`,
+                // spin.
+                return Box::pin(std::future::pending());
+            }
+            if !state.pending.is_empty() {
+                state.running = std::mem::take(&mut state.pending);
+                debug!("gc pass starts");
+                return Box::pin(std::future::ready(ProtectOutcome::Continue));
+            }
+            let (tx, rx) = oneshot::channel();
+            state.gate = Some(tx);
+            rx
+        };
+        let this = self.clone();
+        Box::pin(async move {
+            if opened.await.is_err() {
+                return std::future::pending().await;
+            }
+            let mut state = this.lock();
+            state.running = std::mem::take(&mut state.pending);
+            debug!("gc pass starts");
+            ProtectOutcome::Continue
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_cuts_to_the_range() {
+        let data = Bytes::from_static(b"0123456789");
+        assert_eq!(
+            clip(100, data.clone(), 0, 1000).as_deref(),
+            Some(&b"0123456789"[..])
+        );
+        assert_eq!(
+            clip(100, data.clone(), 103, 106).as_deref(),
+            Some(&b"345"[..])
+        );
+        assert_eq!(
+            clip(100, data.clone(), 95, 102).as_deref(),
+            Some(&b"01"[..])
+        );
+        assert_eq!(
+            clip(100, data.clone(), 108, 200).as_deref(),
+            Some(&b"89"[..])
+        );
+        assert_eq!(clip(100, data.clone(), 110, 200), None);
+        assert_eq!(clip(100, data, 0, 100), None);
+    }
+
+    #[test]
+    fn hash_in_name_reads_hex_stems() {
+        let hash = Hash::new(b"x");
+        let path = PathBuf::from(format!("/a/{}.obao4", hash.to_hex()));
+        assert_eq!(hash_in_name(&path), Some(hash));
+        assert_eq!(hash_in_name(Path::new("/a/upload-1.part")), None);
+    }
+}

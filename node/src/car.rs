@@ -1,0 +1,241 @@
+//! CAR export and import of what the repo holds.
+//!
+//! Export writes a record with its whole item (every version), everything any version links
+//! (records, other IPLD, and files as raw blocks streamed from the blob store), depth-first from
+//! the root. Import checks every block against its CID, decodes and verifies every record, then
+//! stores records in version order so that chain rules can be checked, files into the blob store
+//! and the rest as blocks; it pins the roots. A bad block is reported and stored nowhere.
+
+use std::{
+    collections::HashSet,
+    io::{Read, Write},
+};
+
+use futures_lite::StreamExt as _;
+use mnode_dag::{
+    Cid, Record,
+    car::{CarError, CarReader, CarWriter},
+    cids::{self, LinkKind},
+    walk,
+};
+use serde::Serialize;
+
+use crate::{
+    blobs::{BlobError, Blobs},
+    store::{Store, StoreError},
+};
+
+/// Largest block import accepts (a file travels as one raw block).
+pub const MAX_IMPORT_BLOCK: u64 = 1 << 30;
+
+/// Why an export or import failed as a whole.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CarIoError {
+    /// Reading or writing the CAR failed.
+    #[error("CAR I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// The CAR is malformed.
+    #[error(transparent)]
+    Car(#[from] CarError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The blob store failed.
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    /// The root is not on this node.
+    #[error("{0} is not on this node")]
+    NotFound(Cid),
+}
+
+/// What an export wrote.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct ExportReport {
+    /// Blocks written.
+    pub blocks: u64,
+    /// Of which files.
+    pub files: u64,
+    /// Bytes of block data written.
+    pub bytes: u64,
+    /// Linked blocks this node does not have (left out).
+    pub missing: Vec<String>,
+}
+
+/// What an import did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct ImportReport {
+    /// Blocks read.
+    pub blocks: u64,
+    /// Records stored (new).
+    pub records: u64,
+    /// Records already here.
+    pub duplicates: u64,
+    /// Files stored.
+    pub files: u64,
+    /// Other blocks stored.
+    pub other: u64,
+    /// The roots, pinned.
+    pub roots: Vec<String>,
+    /// Blocks refused, with the reason.
+    pub failures: Vec<(String, String)>,
+}
+
+/// Whether the repo holds `cid`: a file in the blob store, anything else in the block store.
+pub async fn have(store: &Store, blobs: &Blobs, cid: &Cid) -> Result<bool, CarIoError> {
+    Ok(match cids::link_kind(cid) {
+        LinkKind::Blob => blobs.has(cid).await?,
+        _ => store.has_block(cid)?,
+    })
+}
+
+/// Writes `root` and everything it reaches as a CAR v1 to `w`.
+pub async fn export<W: Write>(
+    store: &Store,
+    blobs: &Blobs,
+    root: &Cid,
+    w: W,
+) -> Result<ExportReport, CarIoError> {
+    if !have(store, blobs, root).await? {
+        return Err(CarIoError::NotFound(*root));
+    }
+    let mut car = CarWriter::new(w, &[*root])?;
+    let mut report = ExportReport::default();
+    let mut seen = HashSet::new();
+    let mut stack = vec![*root];
+    while let Some(cid) = stack.pop() {
+        if !seen.insert(cid) {
+            continue;
+        }
+        if cids::link_kind(&cid) == LinkKind::Blob {
+            let Some(size) = blobs.size(&cid).await? else {
+                report.missing.push(cid.to_string());
+                continue;
+            };
+            let out = car.begin_block(&cid, size)?;
+            let mut stream = blobs.read_range(&cid, 0, None).await?;
+            let mut written = 0u64;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk?;
+                written += chunk.len() as u64;
+                out.write_all(&chunk)?;
+            }
+            if written != size {
+                return Err(CarIoError::Io(std::io::Error::other(format!(
+                    "file {cid} gave {written} bytes, expected {size}"
+                ))));
+            }
+            report.blocks += 1;
+            report.files += 1;
+            report.bytes += size;
+            continue;
+        }
+        let Some(bytes) = store.block(&cid)? else {
+            report.missing.push(cid.to_string());
+            continue;
+        };
+        car.write_block(&cid, &bytes)?;
+        report.blocks += 1;
+        report.bytes += bytes.len() as u64;
+        let mut next = walk::block_links(&cid, &bytes)
+            .map_err(|e| StoreError::Corrupt(format!("{cid}: {e}")))?;
+        // A record brings its item's other versions.
+        if let Ok(record) = Record::decode_trusted(bytes) {
+            next.extend(store.history(&record.id())?.into_iter().map(|v| v.cid));
+        }
+        stack.extend(next.into_iter().rev());
+    }
+    car.finish()?;
+    Ok(report)
+}
+
+/// Reads a CAR from `r` into the repo (see the module docs).
+pub async fn import<R: Read>(
+    store: &Store,
+    blobs: &Blobs,
+    r: R,
+) -> Result<ImportReport, CarIoError> {
+    let mut car = CarReader::new(r)?.with_max_block_len(MAX_IMPORT_BLOCK);
+    let roots = car.roots().to_vec();
+    let mut report = ImportReport::default();
+    let mut records = Vec::new();
+    loop {
+        let (cid, bytes) = match car.next_block() {
+            Ok(Some(b)) => b,
+            Ok(None) => break,
+            Err(CarError::Block { error, index }) => {
+                report
+                    .failures
+                    .push((format!("block {index}"), error.to_string()));
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        report.blocks += 1;
+        match (cid.codec(), cids::link_kind(&cid)) {
+            (_, LinkKind::Blob) => {
+                let added = blobs.add_bytes(bytes.into()).await?;
+                if added.cid != cid {
+                    report
+                        .failures
+                        .push((cid.to_string(), format!("file hashed to {}", added.cid)));
+                    continue;
+                }
+                report.files += 1;
+            }
+            (cids::DAG_CBOR, LinkKind::Record) if looks_like_record(&bytes) => {
+                match Record::decode_owned(bytes) {
+                    Ok(record) => records.push(record),
+                    Err(e) => report.failures.push((cid.to_string(), e.to_string())),
+                }
+            }
+            _ => match store.put_block(&cid, &bytes) {
+                Ok(_) => report.other += 1,
+                Err(e) => report.failures.push((cid.to_string(), e.to_string())),
+            },
+        }
+    }
+    // Versions after the versions they replace.
+    records.sort_by_key(|r| r.seq());
+    for chunk in records.chunks(1000) {
+        match store.put_batch(chunk.to_vec()) {
+            Ok(puts) => count(&mut report, &puts),
+            // Find which records fail, and store the rest.
+            Err(_) => {
+                for record in chunk {
+                    let cid = record.cid();
+                    match store.put(record.clone()) {
+                        Ok(put) => count(&mut report, &[put]),
+                        Err(e) => report.failures.push((cid.to_string(), e.to_string())),
+                    }
+                }
+            }
+        }
+    }
+    for root in &roots {
+        if have(store, blobs, root).await? {
+            let id = store.item_id(root)?.unwrap_or(*root);
+            store.pin(&id, true)?;
+            report.roots.push(id.to_string());
+        } else {
+            report
+                .failures
+                .push((root.to_string(), "root is not in the CAR".into()));
+        }
+    }
+    Ok(report)
+}
+
+fn count(report: &mut ImportReport, puts: &[crate::store::Put]) {
+    for p in puts {
+        match p {
+            crate::store::Put::Stored { .. } => report.records += 1,
+            crate::store::Put::Duplicate(_) => report.duplicates += 1,
+        }
+    }
+}
+
+fn looks_like_record(bytes: &[u8]) -> bool {
+    matches!(mnode_dag::cbor::decode_ipld(bytes), Ok(mnode_dag::Ipld::Map(m))
+        if m.contains_key("sig") && m.contains_key("author") && m.contains_key("type"))
+}

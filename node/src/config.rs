@@ -1,0 +1,444 @@
+//! Configuration: `mnode.yaml` in the repo.
+//!
+//! Plain serde structs whose `Default` works for a local run. Precedence, highest first:
+//! command-line flags, `MNODE_*` environment variables, the file, the defaults. A setting is
+//! named by its path (`store.tmp_max_age_secs`); its environment variable is that path in upper
+//! case with `_` for `.`, after `MNODE_` (`MNODE_STORE_TMP_MAX_AGE_SECS`). A malformed file, an
+//! unknown setting or a bad value is an error that names where it came from.
+
+use std::{fmt::Write as _, path::Path};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The file name of the config inside the repo.
+pub const FILE_NAME: &str = "mnode.yaml";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The HTTP gateway and API.
+    pub api: ApiConfig,
+    /// The peer-to-peer network.
+    pub network: NetworkConfig,
+    /// Records and files on disk.
+    pub store: StoreConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// The HTTP gateway and API (`mnode daemon`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Address the gateway listens on.
+    pub listen: String,
+    /// Largest upload accepted, in bytes.
+    pub max_upload_bytes: u64,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:5001".into(),
+            max_upload_bytes: 10 << 30,
+        }
+    }
+}
+
+/// The peer-to-peer network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// libp2p listen addresses.
+    pub listen: Vec<String>,
+    /// Peers to connect to at start (multiaddrs with /p2p/). None by default: no public
+    /// bootstrap peers.
+    pub bootstrap: Vec<String>,
+    /// Find peers on the local network with mDNS (multicasts to the LAN).
+    pub mdns: bool,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            listen: vec![
+                "/ip4/0.0.0.0/tcp/4001".into(),
+                "/ip4/0.0.0.0/udp/4001/quic-v1".into(),
+            ],
+            bootstrap: vec![],
+            mdns: false,
+        }
+    }
+}
+
+/// Records and files on disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Temporary upload files older than this (seconds) are removed at start and periodically.
+    pub tmp_max_age_secs: u64,
+    /// How often (seconds) a running daemon looks for stale temporary uploads.
+    pub tmp_sweep_interval_secs: u64,
+    /// RocksDB block cache, in MiB.
+    pub cache_mb: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            tmp_max_age_secs: 24 * 3600,
+            tmp_sweep_interval_secs: 3600,
+            cache_mb: 64,
+        }
+    }
+}
+
+/// Logging.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter: `info`, `debug`, `mnode_node=debug,info`, …
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+        }
+    }
+}
+
+/// A configuration problem, naming where it came from.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid YAML or has an unknown or malformed setting.
+    #[error("{path}:{line}:{column}: {message}")]
+    File {
+        /// The file.
+        path: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong, naming the key.
+        message: String,
+    },
+    /// An override (environment variable or flag) is unknown or has a bad value.
+    #[error("{source_name}: {message}")]
+    Override {
+        /// `MNODE_…` or `--set key=value`.
+        source_name: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Comments written above each setting in the generated file.
+const DOCS: &[(&str, &str)] = &[
+    ("api", "The HTTP gateway and API, served by `mnode daemon`."),
+    ("api.listen", "Address the gateway listens on."),
+    ("api.max_upload_bytes", "Largest upload accepted, in bytes."),
+    ("network", "The peer-to-peer network."),
+    ("network.listen", "libp2p listen addresses."),
+    (
+        "network.bootstrap",
+        "Peers to connect to at start (multiaddrs ending in /p2p/<peer id>). Empty: no public bootstrap peers.",
+    ),
+    (
+        "network.mdns",
+        "Find peers on the local network with mDNS (sends multicast to the LAN).",
+    ),
+    ("store", "Records and files on disk."),
+    (
+        "store.tmp_max_age_secs",
+        "Temporary upload files older than this many seconds are removed at start and periodically.",
+    ),
+    (
+        "store.tmp_sweep_interval_secs",
+        "How often, in seconds, a running daemon looks for stale temporary uploads.",
+    ),
+    ("store.cache_mb", "RocksDB block cache, in MiB."),
+    ("log", "Logging."),
+    (
+        "log.level",
+        "A tracing filter such as info, debug or mnode_node=debug,info.",
+    ),
+];
+
+impl Config {
+    /// Loads `path`, applies `MNODE_*` variables from `env` and then `flags` (`key=value`).
+    /// A missing file means defaults.
+    pub fn load(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+        flags: &[String],
+    ) -> Result<Self, ConfigError> {
+        let base = match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse(&text, &path.display().to_string())?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::default(),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                });
+            }
+        };
+        base.with_env(env)?.with_flags(flags)
+    }
+
+    /// Parses the YAML text of a config file; `name` is used in errors.
+    pub fn parse(text: &str, name: &str) -> Result<Self, ConfigError> {
+        if text.trim().is_empty() {
+            return Ok(Self::default());
+        }
+        serde_yaml_ng::from_str(text).map_err(|e| {
+            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+            ConfigError::File {
+                path: name.to_owned(),
+                line,
+                column,
+                message: e
+                    .to_string()
+                    .split(" at line ")
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+            }
+        })
+    }
+
+    /// Applies `MNODE_<SECTION>_<KEY>` variables. Other `MNODE_` variables that name no setting
+    /// are left alone (some, like `MNODE_REPO`, are not settings).
+    pub fn with_env(
+        self,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let keys = self.keys();
+        let mut overrides = Vec::new();
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix("MNODE_") else {
+                continue;
+            };
+            if let Some(key) = keys
+                .iter()
+                .find(|k| k.replace('.', "_").eq_ignore_ascii_case(rest))
+            {
+                overrides.push((key.clone(), value, name));
+            }
+        }
+        self.apply(overrides)
+    }
+
+    /// Applies `key=value` flags (`--set store.cache_mb=128`).
+    pub fn with_flags(self, flags: &[String]) -> Result<Self, ConfigError> {
+        let mut overrides = Vec::new();
+        for flag in flags {
+            let Some((key, value)) = flag.split_once('=') else {
+                return Err(ConfigError::Override {
+                    source_name: format!("--set {flag}"),
+                    message: "expected key=value, as in store.cache_mb=128".into(),
+                });
+            };
+            overrides.push((
+                key.trim().to_owned(),
+                value.to_owned(),
+                format!("--set {flag}"),
+            ));
+        }
+        self.apply(overrides)
+    }
+
+    /// Applies `(key, value text, where it came from)` overrides in order.
+    fn apply(self, overrides: Vec<(String, String, String)>) -> Result<Self, ConfigError> {
+        if overrides.is_empty() {
+            return Ok(self);
+        }
+        let mut tree = serde_json::to_value(&self).map_err(|e| ConfigError::Override {
+            source_name: "config".into(),
+            message: e.to_string(),
+        })?;
+        for (key, text, source_name) in &overrides {
+            let err = |message: String| ConfigError::Override {
+                source_name: source_name.clone(),
+                message,
+            };
+            let (section, field) = key.split_once('.').ok_or_else(|| {
+                err(format!(
+                    "{key:?} is not a setting; settings look like store.cache_mb"
+                ))
+            })?;
+            let slot = tree
+                .get_mut(section)
+                .and_then(|s| s.get_mut(field))
+                .ok_or_else(|| {
+                    err(format!(
+                        "{key:?} is not a setting; `mnode config show` lists them"
+                    ))
+                })?;
+            // The value is YAML, so numbers, booleans and [lists] work as they do in the file.
+            let value: Value =
+                serde_yaml_ng::from_str(text).map_err(|e| err(format!("{key}: {e}")))?;
+            // A string setting takes the text as it is, even if it looks like a number.
+            *slot = match (&*slot, value) {
+                (Value::String(_), v) if !v.is_string() => Value::String(text.clone()),
+                (_, v) => v,
+            };
+            Self::deserialize(&tree).map_err(|e| err(format!("{key}: {e}")))?;
+        }
+        Self::deserialize(tree).map_err(|e| ConfigError::Override {
+            source_name: "overrides".into(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Every setting's path (`section.key`), sorted as in the file.
+    pub fn keys(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Ok(Value::Object(sections)) = serde_json::to_value(self) {
+            for (section, fields) in sections {
+                if let Value::Object(fields) = fields {
+                    out.extend(fields.keys().map(|f| format!("{section}.{f}")));
+                }
+            }
+        }
+        out
+    }
+
+    /// The file `mnode init` writes: every setting with its value and a comment.
+    pub fn to_commented_yaml(&self) -> String {
+        let doc = |key: &str| DOCS.iter().find(|(k, _)| *k == key).map_or("", |(_, d)| d);
+        let mut out = String::from(
+            "# mnode configuration. Every setting is written out with its default.\n\
+             # Precedence: command-line flags > MNODE_* environment variables > this file > defaults.\n\
+             # The variable for a setting is its path in upper case: store.cache_mb is MNODE_STORE_CACHE_MB.\n",
+        );
+        let Ok(Value::Object(sections)) = serde_json::to_value(self) else {
+            return out;
+        };
+        for (section, fields) in sections {
+            let _ = write!(out, "\n# {}\n{section}:\n", doc(&section));
+            let Value::Object(fields) = fields else {
+                continue;
+            };
+            for (field, value) in fields {
+                let _ = writeln!(out, "  # {}", doc(&format!("{section}.{field}")));
+                let _ = writeln!(out, "  {field}: {}", yaml_scalar(&value));
+            }
+        }
+        out
+    }
+}
+
+fn yaml_scalar(v: &Value) -> String {
+    match v {
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(yaml_scalar).collect();
+            format!("[{}]", items.join(", "))
+        }
+        // JSON strings are valid YAML flow scalars, with escapes.
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_dumps_and_parses_back() {
+        let text = Config::default().to_commented_yaml();
+        assert_eq!(
+            Config::parse(&text, "mnode.yaml").unwrap(),
+            Config::default()
+        );
+        for key in Config::default().keys() {
+            assert!(DOCS.iter().any(|(k, _)| *k == key), "{key} has no comment");
+            let field = key.split('.').nth(1).unwrap();
+            assert!(
+                text.contains(&format!("  {field}: ")),
+                "{key} is not written out"
+            );
+        }
+    }
+
+    #[test]
+    fn a_changed_config_round_trips() {
+        let mut c = Config::default();
+        c.api.listen = "127.0.0.1:6001".into();
+        c.network.bootstrap = vec!["/ip4/127.0.0.1/tcp/4002/p2p/12D3KooW".into()];
+        c.network.mdns = true;
+        c.store.cache_mb = 7;
+        c.log.level = "debug,mnode=trace".into();
+        assert_eq!(Config::parse(&c.to_commented_yaml(), "x").unwrap(), c);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let text = "store:\n  cache_mb: 64\n  cahce_mb: 3\n";
+        let e = Config::parse(text, "/r/mnode.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("/r/mnode.yaml:3:"), "{e}");
+        assert!(e.contains("cahce_mb"), "{e}");
+        let e = Config::parse("store:\n  cache_mb: lots\n", "/r/mnode.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("/r/mnode.yaml:2:"), "{e}");
+        assert!(e.contains("cache_mb"), "{e}");
+        let e = Config::parse("store: [\n", "f").unwrap_err().to_string();
+        assert!(e.starts_with("f:"), "{e}");
+    }
+
+    #[test]
+    fn flags_beat_env_beat_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        std::fs::write(&path, "store:\n  cache_mb: 10\n  tmp_max_age_secs: 5\n").unwrap();
+        let env = vec![
+            ("MNODE_STORE_CACHE_MB".to_owned(), "20".to_owned()),
+            ("MNODE_STORE_TMP_MAX_AGE_SECS".to_owned(), "6".to_owned()),
+            ("MNODE_REPO".to_owned(), "/elsewhere".to_owned()),
+            ("HOME".to_owned(), "/root".to_owned()),
+        ];
+        let c = Config::load(&path, env, &["store.cache_mb=30".into()]).unwrap();
+        assert_eq!(c.store.cache_mb, 30);
+        assert_eq!(c.store.tmp_max_age_secs, 6);
+        assert_eq!(c.store.tmp_sweep_interval_secs, 3600);
+        let c = Config::load(&dir.path().join("missing.yaml"), vec![], &[]).unwrap();
+        assert_eq!(c, Config::default());
+    }
+
+    #[test]
+    fn bad_overrides_are_named() {
+        let e = Config::default()
+            .with_env(vec![("MNODE_STORE_CACHE_MB".into(), "many".into())])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("MNODE_STORE_CACHE_MB: store.cache_mb"), "{e}");
+        let e = Config::default()
+            .with_flags(&["store.nope=1".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"store.nope\" is not a setting"), "{e}");
+        let c = Config::default()
+            .with_flags(&[
+                "network.listen=[/ip4/127.0.0.1/tcp/0]".into(),
+                "log.level=5".into(),
+            ])
+            .unwrap();
+        assert_eq!(c.network.listen, vec!["/ip4/127.0.0.1/tcp/0".to_owned()]);
+        assert_eq!(c.log.level, "5");
+    }
+}

@@ -1,0 +1,327 @@
+//! `repo gc` and `repo verify`.
+//!
+//! GC marks everything pins reach (a pinned record brings its whole item: every version and
+//! everything any version links, recursively; a pinned file brings itself), then sweeps the
+//! rest in small batches. Each batch holds the writer lock only while it deletes, so readers
+//! never wait and writers wait at most one batch.
+
+use std::collections::HashSet;
+
+use mnode_dag::{
+    Cid, Record,
+    cids::{self, LinkKind},
+    walk,
+};
+use rocksdb::{IteratorMode, WriteBatch};
+use serde::Serialize;
+
+use crate::store::{Item, Store, StoreError};
+
+/// Deletes per sweep batch.
+const SWEEP_BATCH: usize = 512;
+
+/// What the pins reach.
+#[derive(Debug, Default)]
+pub struct Marked {
+    /// Blocks (records and other IPLD) to keep.
+    pub blocks: HashSet<Cid>,
+    /// Items to keep (by id).
+    pub items: HashSet<Cid>,
+    /// Files to keep.
+    pub blobs: HashSet<Cid>,
+}
+
+/// What a sweep removed.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct GcReport {
+    /// Blocks removed.
+    pub blocks: u64,
+    /// Bytes of block data removed.
+    pub bytes: u64,
+    /// Items removed.
+    pub items: u64,
+    /// Files removed (filled in by the caller that owns the blob store).
+    pub blobs: u64,
+}
+
+/// A problem `repo verify` found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// What it concerns (a CID or an index key).
+    pub what: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+/// What `repo verify` checked.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    /// Blocks re-hashed.
+    pub blocks: u64,
+    /// Records fully re-verified (strict decode, signature, schema).
+    pub records: u64,
+    /// Items checked against their versions.
+    pub items: u64,
+    /// Index entries checked.
+    pub index_entries: u64,
+    /// Files re-hashed (filled in by the caller that owns the blob store).
+    pub blobs: u64,
+    /// Everything wrong.
+    pub problems: Vec<Problem>,
+}
+
+impl Store {
+    /// Everything the pins reach.
+    pub fn mark(&self) -> Result<Marked, StoreError> {
+        let mut m = Marked::default();
+        let mut stack: Vec<(Cid, bool)> = self
+            .pins()?
+            .into_iter()
+            .map(|(c, p)| (c, p.recursive))
+            .collect();
+        while let Some((cid, recursive)) = stack.pop() {
+            match cids::link_kind(&cid) {
+                LinkKind::Blob => {
+                    m.blobs.insert(cid);
+                }
+                _ if !m.blocks.insert(cid) => {}
+                _ => {
+                    let Some(bytes) = self.block(&cid)? else {
+                        continue;
+                    };
+                    if !recursive {
+                        continue;
+                    }
+                    // A record brings its whole item.
+                    if let Ok(record) = Record::decode_trusted(bytes.clone()) {
+                        let id = record.id();
+                        if m.items.insert(id) {
+                            for v in self.history(&id)? {
+                                if v.cid != cid {
+                                    stack.push((v.cid, true));
+                                }
+                            }
+                        }
+                        m.blocks.insert(id);
+                    }
+                    let links = walk::block_links(&cid, &bytes)
+                        .map_err(|e| StoreError::Corrupt(format!("block {cid}: {e}")))?;
+                    stack.extend(links.into_iter().map(|l| (l, true)));
+                }
+            }
+        }
+        Ok(m)
+    }
+
+    /// Removes every block and item the mark did not reach.
+    pub fn sweep(&self, marked: &Marked) -> Result<GcReport, StoreError> {
+        let mut report = GcReport::default();
+        // Items first (with their versions and index entries), then loose blocks.
+        let doomed_items: Vec<(Cid, Item)> = self
+            .db()
+            .iterator_cf(self.cf("items")?, IteratorMode::Start)
+            .filter_map(|e| e.ok())
+            .filter_map(|(k, v)| {
+                let id = Cid::try_from(&k[..]).ok()?;
+                let item: Item = mnode_dag::cbor::decode(&v).ok()?;
+                (!marked.items.contains(&id)).then_some((id, item))
+            })
+            .collect();
+        for chunk in doomed_items.chunks(SWEEP_BATCH / 8) {
+            let _guard = self.write_lock()?;
+            let mut batch = WriteBatch::default();
+            for (id, item) in chunk {
+                self.delete_item_into(&mut batch, id, item, &mut report)?;
+            }
+            self.db().write(batch)?;
+        }
+        let doomed_blocks: Vec<(Vec<u8>, usize)> = self
+            .db()
+            .iterator_cf(self.cf("blocks")?, IteratorMode::Start)
+            .filter_map(|e| e.ok())
+            .filter(|(k, _)| Cid::try_from(&k[..]).is_ok_and(|c| !marked.blocks.contains(&c)))
+            .map(|(k, v)| (k.to_vec(), v.len()))
+            .collect();
+        for chunk in doomed_blocks.chunks(SWEEP_BATCH) {
+            let _guard = self.write_lock()?;
+            let mut batch = WriteBatch::default();
+            for (k, len) in chunk {
+                batch.delete_cf(self.cf("blocks")?, k);
+                report.blocks += 1;
+                report.bytes += *len as u64;
+            }
+            self.db().write(batch)?;
+        }
+        Ok(report)
+    }
+
+    fn delete_item_into(
+        &self,
+        batch: &mut WriteBatch,
+        id: &Cid,
+        item: &Item,
+        report: &mut GcReport,
+    ) -> Result<(), StoreError> {
+        self.index_delete(batch, id, item)?;
+        for v in self.history(id)? {
+            batch.delete_cf(
+                self.cf("versions")?,
+                crate::store::version_key(id, v.seq, &v.cid),
+            );
+            if let Some(bytes) = self.block(&v.cid)? {
+                batch.delete_cf(self.cf("blocks")?, v.cid.to_bytes());
+                report.blocks += 1;
+                report.bytes += bytes.len() as u64;
+            }
+        }
+        batch.delete_cf(self.cf("items")?, id.to_bytes());
+        report.items += 1;
+        Ok(())
+    }
+
+    /// Re-hashes every block, re-verifies every record, and checks items and indexes against
+    /// the versions they name.
+    pub fn verify(&self) -> Result<VerifyReport, StoreError> {
+        let mut r = VerifyReport::default();
+        let mut problems = Vec::new();
+        for entry in self
+            .db()
+            .iterator_cf(self.cf("blocks")?, IteratorMode::Start)
+        {
+            let (k, v) = entry?;
+            r.blocks += 1;
+            let Ok(cid) = Cid::try_from(&k[..]) else {
+                problems.push(Problem {
+                    what: hex::encode(&k),
+                    problem: "block key is not a CID".into(),
+                });
+                continue;
+            };
+            if let Err(e) = cids::verify_block(&cid, &v) {
+                problems.push(Problem {
+                    what: cid.to_string(),
+                    problem: e.to_string(),
+                });
+                continue;
+            }
+            if cids::link_kind(&cid) != LinkKind::Record {
+                continue;
+            }
+            let is_envelope = matches!(mnode_dag::cbor::decode_ipld(&v), Ok(mnode_dag::Ipld::Map(m)) if m.contains_key("sig") && m.contains_key("author"));
+            if !is_envelope {
+                continue;
+            }
+            match Record::decode(&v) {
+                Ok(record) => {
+                    r.records += 1;
+                    if self
+                        .version_info(&record.id(), record.seq(), &cid)?
+                        .is_none()
+                    {
+                        problems.push(Problem {
+                            what: cid.to_string(),
+                            problem: "record has no version entry".into(),
+                        });
+                    }
+                }
+                Err(e) => problems.push(Problem {
+                    what: cid.to_string(),
+                    problem: e.to_string(),
+                }),
+            }
+        }
+        for entry in self
+            .db()
+            .iterator_cf(self.cf("items")?, IteratorMode::Start)
+        {
+            let (k, v) = entry?;
+            r.items += 1;
+            let id = Cid::try_from(&k[..]).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let item: Item = match mnode_dag::cbor::decode(&v) {
+                Ok(i) => i,
+                Err(e) => {
+                    problems.push(Problem {
+                        what: id.to_string(),
+                        problem: format!("item does not decode: {e}"),
+                    });
+                    continue;
+                }
+            };
+            let history = self.history(&id)?;
+            if history.len() as u64 != item.versions {
+                problems.push(Problem {
+                    what: id.to_string(),
+                    problem: format!(
+                        "item counts {} versions, {} stored",
+                        item.versions,
+                        history.len()
+                    ),
+                });
+            }
+            for (tip, _) in &item.tips {
+                if !history.iter().any(|v| v.cid == *tip) {
+                    problems.push(Problem {
+                        what: id.to_string(),
+                        problem: format!("tip {tip} is not a stored version"),
+                    });
+                }
+            }
+            if !history.iter().any(|v| v.cid == item.head) {
+                problems.push(Problem {
+                    what: id.to_string(),
+                    problem: format!("head {} is not a stored version", item.head),
+                });
+            }
+            for v in &history {
+                if !self.has_block(&v.cid)? {
+                    problems.push(Problem {
+                        what: v.cid.to_string(),
+                        problem: "version entry without its block".into(),
+                    });
+                }
+            }
+            for (cf, key, _) in self.index_entries(&id, &item) {
+                r.index_entries += 1;
+                if self.db().get_pinned_cf(self.cf(cf)?, &key)?.is_none() {
+                    problems.push(Problem {
+                        what: id.to_string(),
+                        problem: format!("missing {cf} index entry"),
+                    });
+                }
+            }
+        }
+        // Index entries whose item is gone, deleted or different.
+        for cf in ["by_kind", "by_author", "by_topic", "by_tag"] {
+            for entry in self.db().iterator_cf(self.cf(cf)?, IteratorMode::Start) {
+                let (k, _) = entry?;
+                r.index_entries += 1;
+                let Some(id) = k
+                    .len()
+                    .checked_sub(36)
+                    .and_then(|at| Cid::try_from(&k[at..]).ok())
+                else {
+                    problems.push(Problem {
+                        what: format!("{cf}/{}", hex::encode(&k)),
+                        problem: "index key does not end in an item id".into(),
+                    });
+                    continue;
+                };
+                let ok = match self.item(&id)? {
+                    Some(item) => self
+                        .index_entries(&id, &item)
+                        .iter()
+                        .any(|(c, key, _)| *c == cf && **key == *k),
+                    None => false,
+                };
+                if !ok {
+                    problems.push(Problem {
+                        what: format!("{cf}/{id}"),
+                        problem: "index entry names no live item with these facts".into(),
+                    });
+                }
+            }
+        }
+        r.problems = problems;
+        Ok(r)
+    }
+}

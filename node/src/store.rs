@@ -1,0 +1,985 @@
+//! Records in RocksDB: blocks, versions, items (origin → head), indexes and pins.
+//!
+//! Every record, made here or received, goes through [`Store::put_batch`]: strict decode,
+//! signature, schema and chain rules (against the stored facts of the version it replaces), then
+//! one atomic write of the block, the version, the item's new head and every index change. A
+//! crash leaves either all of it or none of it.
+//!
+//! Column families and keys (`id` is an item's origin CID, 36 bytes; times are big-endian ms so
+//! keys sort by time):
+//!
+//! | family | key | value |
+//! |---|---|---|
+//! | `blocks` | CID | block bytes |
+//! | `versions` | id · seq · CID | [`VersionInfo`] |
+//! | `items` | id | [`Item`] |
+//! | `by_kind` | kind · 0 · created · id | |
+//! | `by_author` | public key · created · id | kind |
+//! | `by_topic` | topic tag · CID · created · id | kind |
+//! | `by_tag` | tag · 0 · created · id | kind (a tag is indexed with all its ancestors) |
+//! | `pins` | CID | [`Pin`] |
+//!
+//! Items whose head is a tombstone are in no listing; their history stays.
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    path::Path,
+    sync::Mutex,
+};
+
+use mnode_dag::{
+    Cid, Did, Ipld, Record, RecordError, VersionInfo, cbor,
+    cids::{self, LinkKind},
+    query::{Condition, Method, Op, Query, Step, Value},
+    registry::Topic,
+};
+use rocksdb::{
+    BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options,
+    WriteBatch,
+};
+use serde::{Deserialize, Serialize};
+
+const BLOCKS: &str = "blocks";
+const VERSIONS: &str = "versions";
+const ITEMS: &str = "items";
+const BY_KIND: &str = "by_kind";
+const BY_AUTHOR: &str = "by_author";
+const BY_TOPIC: &str = "by_topic";
+const BY_TAG: &str = "by_tag";
+const PINS: &str = "pins";
+/// Column families owned by other modules (accounts), opened here with the rest.
+pub(crate) const EXTRA_FAMILIES: &[&str] = &["accounts", "emails", "keys"];
+const FAMILIES: &[&str] = &[
+    BLOCKS, VERSIONS, ITEMS, BY_KIND, BY_AUTHOR, BY_TOPIC, BY_TAG, PINS,
+];
+
+/// Length of a record CID (v1, dag-cbor, sha2-256) in bytes; every item id has it.
+const ID_LEN: usize = 36;
+
+/// An item: the facts listings and updates need, kept under its id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Item {
+    /// `namespace.kind`.
+    pub kind: String,
+    /// The author.
+    pub author: Did,
+    /// When version 0 was made (ms).
+    pub created: u64,
+    /// The version shown: the newest tip by (updated, CID).
+    pub head: Cid,
+    /// The head's `updated` (ms).
+    pub updated: u64,
+    /// Versions nothing replaces yet, with their `updated`. More than one means a fork.
+    pub tips: Vec<(Cid, u64)>,
+    /// How many versions are stored.
+    pub versions: u64,
+    /// Whether the head is a tombstone (the item is deleted).
+    pub deleted: bool,
+    /// The head's tags and topics, as indexed (so a new head can replace them).
+    pub tags: Vec<String>,
+    /// See `tags`.
+    pub topics: Vec<(u8, Cid)>,
+}
+
+impl Item {
+    /// Whether two or more versions compete to be the head.
+    pub fn forked(&self) -> bool {
+        self.tips.len() > 1
+    }
+}
+
+/// A pin keeps a record (with its history and everything it links) or a block from `repo gc`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pin {
+    /// Whether the pin covers what the block links to.
+    pub recursive: bool,
+    /// When it was pinned (ms).
+    pub created: u64,
+}
+
+/// What a put did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Put {
+    /// A new version was stored.
+    Stored {
+        /// Its CID.
+        cid: Cid,
+        /// The item's id.
+        id: Cid,
+        /// Whether it became the item's head.
+        head: bool,
+        /// Whether it forked the item (it replaces a version something else already replaced).
+        fork: bool,
+    },
+    /// The record was already stored.
+    Duplicate(Cid),
+}
+
+/// Why the store refused or failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// RocksDB failed.
+    #[error("database error: {0}")]
+    Db(#[from] rocksdb::Error),
+    /// The record is invalid.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    /// The version this record replaces is not stored (fetch it first).
+    #[error("record {cid} replaces {prev}, which this node does not have")]
+    MissingPrev {
+        /// The record.
+        cid: Cid,
+        /// The version it replaces.
+        prev: Cid,
+    },
+    /// Nothing stored under this id.
+    #[error("no item or record {0} on this node")]
+    NotFound(Cid),
+    /// A stored value does not decode: the database is damaged.
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
+    /// A query that cannot be run.
+    #[error("query: {0}")]
+    Query(String),
+}
+
+/// A listing: what to list and from where.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// Only by this author.
+    pub author: Option<Did>,
+    /// Only with this tag or a tag under it.
+    pub tag: Option<String>,
+    /// Only in this topic.
+    pub topic: Option<Topic>,
+    /// Continue after this cursor (from a previous page).
+    pub cursor: Option<Cursor>,
+    /// At most this many (0: no limit).
+    pub limit: usize,
+}
+
+/// A position in a newest-first listing: the last item's `created` and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    /// `created` of the last item returned.
+    pub created: u64,
+    /// Its id.
+    pub id: Cid,
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.created, self.id)
+    }
+}
+
+impl std::str::FromStr for Cursor {
+    type Err = StoreError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || StoreError::Query(format!("{s:?} is not a cursor from a previous page"));
+        let (created, id) = s.split_once('-').ok_or_else(bad)?;
+        Ok(Self {
+            created: created.parse().map_err(|_| bad())?,
+            id: cids::parse(id).map_err(|_| bad())?,
+        })
+    }
+}
+
+/// A page of a listing, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    /// The items' ids with their facts.
+    pub items: Vec<(Cid, Item)>,
+    /// Where the next page starts, if there may be one.
+    pub next: Option<Cursor>,
+}
+
+/// The answer to a widget query.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueryResult {
+    /// Matching item ids, in order.
+    Items(Vec<Cid>),
+    /// `count()`.
+    Count(u64),
+}
+
+/// Counts for `repo stat`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Blocks stored.
+    pub blocks: u64,
+    /// Bytes of block data.
+    pub block_bytes: u64,
+    /// Items (live and deleted).
+    pub items: u64,
+    /// Deleted items.
+    pub deleted: u64,
+    /// Versions stored.
+    pub versions: u64,
+    /// Items with a fork.
+    pub forked: u64,
+    /// Pins.
+    pub pins: u64,
+    /// Items by kind.
+    pub kinds: std::collections::BTreeMap<String, u64>,
+}
+
+/// The record store.
+pub struct Store {
+    db: DB,
+    /// One writer at a time: puts read an item, change it and write it back.
+    writer: Mutex<()>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.db.path())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir`, with a block cache of `cache_mb` MiB.
+    pub fn open(dir: &Path, cache_mb: u64) -> Result<Self, StoreError> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.increase_parallelism(2);
+        let cache = rocksdb::Cache::new_lru_cache((cache_mb as usize).max(1) << 20);
+        let cf_opts = |point_lookups: bool| {
+            let mut o = Options::default();
+            let mut b = BlockBasedOptions::default();
+            b.set_block_cache(&cache);
+            if point_lookups {
+                b.set_bloom_filter(10.0, false);
+            }
+            o.set_block_based_table_factory(&b);
+            o.set_compression_type(rocksdb::DBCompressionType::Lz4);
+            o
+        };
+        let cfs = FAMILIES.iter().chain(EXTRA_FAMILIES).map(|name| {
+            ColumnFamilyDescriptor::new(*name, cf_opts(matches!(*name, BLOCKS | ITEMS | PINS)))
+        });
+        let db = DB::open_cf_descriptors(&opts, dir, cfs)?;
+        Ok(Self {
+            db,
+            writer: Mutex::new(()),
+        })
+    }
+
+    pub(crate) fn db(&self) -> &DB {
+        &self.db
+    }
+
+    pub(crate) fn cf(&self, name: &str) -> Result<&ColumnFamily, StoreError> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| StoreError::Corrupt(format!("column family {name} is missing")))
+    }
+
+    /// Holds the single-writer lock (for maintenance that rewrites items).
+    pub(crate) fn write_lock(&self) -> Result<std::sync::MutexGuard<'_, ()>, StoreError> {
+        self.writer
+            .lock()
+            .map_err(|_| StoreError::Corrupt("writer lock poisoned".into()))
+    }
+
+    /// Stores one record (see [`Store::put_batch`]).
+    pub fn put(&self, record: Record) -> Result<Put, StoreError> {
+        let mut out = self.put_batch(vec![record])?;
+        out.pop()
+            .ok_or_else(|| StoreError::Corrupt("empty put result".into()))
+    }
+
+    /// Decodes and verifies bytes from outside, then stores them.
+    pub fn put_bytes(&self, bytes: Vec<u8>) -> Result<Put, StoreError> {
+        self.put(Record::decode_owned(bytes)?)
+    }
+
+    /// Stores records in one atomic write: all of them or, on any error, none. Records must come
+    /// after the versions they replace (in the batch or already stored). Records are already
+    /// verified (made by [`mnode_dag::Draft::sign`] or decoded by [`Record::decode`]); chain
+    /// rules are checked here, against what is stored.
+    pub fn put_batch(&self, records: Vec<Record>) -> Result<Vec<Put>, StoreError> {
+        let _guard = self.write_lock()?;
+        let mut batch = WriteBatch::default();
+        let mut items: HashMap<Cid, Item> = HashMap::new();
+        let mut versions: HashMap<Cid, VersionInfo> = HashMap::new();
+        let mut out = Vec::with_capacity(records.len());
+        let (blocks_cf, versions_cf) = (self.cf(BLOCKS)?, self.cf(VERSIONS)?);
+        for record in records {
+            let cid = record.cid();
+            if versions.contains_key(&cid) || self.has_block(&cid)? {
+                out.push(Put::Duplicate(cid));
+                continue;
+            }
+            let info = record.info();
+            let id = info.id;
+            let (mut item, head, fork) = match record.envelope().prev {
+                None => (None, true, false),
+                Some(prev) => {
+                    let prev_info = match versions.get(&prev) {
+                        Some(p) => p.clone(),
+                        None => self
+                            .version_info(&id, info.seq - 1, &prev)?
+                            .ok_or(StoreError::MissingPrev { cid, prev })?,
+                    };
+                    record
+                        .verify_follows_info(&prev_info)
+                        .map_err(RecordError::from)?;
+                    let item = match items.remove(&id) {
+                        Some(i) => i,
+                        None => self
+                            .item(&id)?
+                            .ok_or(StoreError::MissingPrev { cid, prev })?,
+                    };
+                    let fork = !item.tips.iter().any(|(t, _)| *t == prev);
+                    (Some(item), false, fork)
+                }
+            };
+            batch.put_cf(blocks_cf, cid.to_bytes(), record.bytes());
+            batch.put_cf(
+                versions_cf,
+                version_key(&id, info.seq, &cid),
+                cbor::encode(&info).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            );
+            let new_state = ListedState::of(&record);
+            let (next, is_head) = match item.take() {
+                None => {
+                    let item = Item {
+                        kind: info.kind.clone(),
+                        author: info.author,
+                        created: info.created,
+                        head: cid,
+                        updated: info.updated,
+                        tips: vec![(cid, info.updated)],
+                        versions: 1,
+                        deleted: new_state.deleted,
+                        tags: new_state.tags.clone(),
+                        topics: new_state.topics.clone(),
+                    };
+                    self.index_put(&mut batch, &id, &item)?;
+                    (item, head)
+                }
+                Some(mut item) => {
+                    let prev = record.envelope().prev;
+                    item.tips.retain(|(t, _)| Some(*t) != prev);
+                    item.tips.push((cid, info.updated));
+                    item.versions += 1;
+                    let best = item
+                        .tips
+                        .iter()
+                        .max_by(|a, b| {
+                            a.1.cmp(&b.1)
+                                .then_with(|| a.0.to_bytes().cmp(&b.0.to_bytes()))
+                        })
+                        .copied()
+                        .unwrap_or((cid, info.updated));
+                    let is_head = best.0 == cid;
+                    if is_head {
+                        self.index_delete(&mut batch, &id, &item)?;
+                        item.head = cid;
+                        item.updated = info.updated;
+                        item.deleted = new_state.deleted;
+                        item.tags = new_state.tags;
+                        item.topics = new_state.topics;
+                        self.index_put(&mut batch, &id, &item)?;
+                    }
+                    (item, is_head)
+                }
+            };
+            versions.insert(cid, info);
+            items.insert(id, next);
+            out.push(Put::Stored {
+                cid,
+                id,
+                head: is_head,
+                fork,
+            });
+        }
+        let items_cf = self.cf(ITEMS)?;
+        for (id, item) in &items {
+            batch.put_cf(items_cf, id.to_bytes(), encode(item)?);
+        }
+        self.db.write(batch)?;
+        Ok(out)
+    }
+
+    pub(crate) fn index_entries(
+        &self,
+        id: &Cid,
+        item: &Item,
+    ) -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
+        if item.deleted {
+            return vec![];
+        }
+        let id = id.to_bytes();
+        let t = item.created.to_be_bytes();
+        let kind = item.kind.as_bytes().to_vec();
+        let mut out = vec![
+            (
+                BY_KIND,
+                [item.kind.as_bytes(), &[0], &t, &id].concat(),
+                vec![],
+            ),
+            (
+                BY_AUTHOR,
+                [&item.author.public_key()[..], &t, &id].concat(),
+                kind.clone(),
+            ),
+        ];
+        for (tag_type, cid) in &item.topics {
+            out.push((
+                BY_TOPIC,
+                [&[*tag_type][..], &cid.to_bytes(), &t, &id].concat(),
+                kind.clone(),
+            ));
+        }
+        for tag in expand_tags(&item.tags) {
+            out.push((
+                BY_TAG,
+                [tag.as_bytes(), &[0], &t, &id].concat(),
+                kind.clone(),
+            ));
+        }
+        out
+    }
+
+    fn index_put(&self, batch: &mut WriteBatch, id: &Cid, item: &Item) -> Result<(), StoreError> {
+        for (cf, k, v) in self.index_entries(id, item) {
+            batch.put_cf(self.cf(cf)?, k, v);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn index_delete(
+        &self,
+        batch: &mut WriteBatch,
+        id: &Cid,
+        item: &Item,
+    ) -> Result<(), StoreError> {
+        for (cf, k, _) in self.index_entries(id, item) {
+            batch.delete_cf(self.cf(cf)?, k);
+        }
+        Ok(())
+    }
+
+    /// Whether a block is stored.
+    pub fn has_block(&self, cid: &Cid) -> Result<bool, StoreError> {
+        let cf = self.cf(BLOCKS)?;
+        let key = cid.to_bytes();
+        if !self.db.key_may_exist_cf(cf, &key) {
+            return Ok(false);
+        }
+        Ok(self.db.get_pinned_cf(cf, &key)?.is_some())
+    }
+
+    /// A stored block's bytes.
+    pub fn block(&self, cid: &Cid) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get_cf(self.cf(BLOCKS)?, cid.to_bytes())?)
+    }
+
+    /// Stores a block that is not a record (IPLD data a record links, from a CAR or a peer),
+    /// after checking it against its CID and, for DAG-CBOR, decoding it strictly.
+    pub fn put_block(&self, cid: &Cid, bytes: &[u8]) -> Result<bool, StoreError> {
+        cids::verify_block(cid, bytes).map_err(|e| StoreError::Query(e.to_string()))?;
+        if cid.codec() == cids::DAG_CBOR {
+            cbor::decode_ipld(bytes).map_err(|e| StoreError::Record(RecordError::Decode(e)))?;
+        }
+        if self.has_block(cid)? {
+            return Ok(false);
+        }
+        self.db.put_cf(self.cf(BLOCKS)?, cid.to_bytes(), bytes)?;
+        Ok(true)
+    }
+
+    /// A stored record by the CID of one of its versions.
+    pub fn record(&self, cid: &Cid) -> Result<Option<Record>, StoreError> {
+        if cids::link_kind(cid) != LinkKind::Record {
+            return Ok(None);
+        }
+        match self.block(cid)? {
+            Some(bytes) => Ok(Some(Record::decode_trusted(bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// An item's facts by its id.
+    pub fn item(&self, id: &Cid) -> Result<Option<Item>, StoreError> {
+        match self.db.get_pinned_cf(self.cf(ITEMS)?, id.to_bytes())? {
+            Some(v) => Ok(Some(decode(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Resolves the CID of any version (or the id) to the item's id.
+    pub fn item_id(&self, cid: &Cid) -> Result<Option<Cid>, StoreError> {
+        if self.item(cid)?.is_some() {
+            return Ok(Some(*cid));
+        }
+        Ok(self.record(cid)?.map(|r| r.id()))
+    }
+
+    /// The current head record of the item with this id (or of the item a version belongs to).
+    pub fn head(&self, cid: &Cid) -> Result<Option<Record>, StoreError> {
+        let Some(id) = self.item_id(cid)? else {
+            return Ok(None);
+        };
+        let Some(item) = self.item(&id)? else {
+            return Ok(None);
+        };
+        self.record(&item.head)
+    }
+
+    pub(crate) fn version_info(
+        &self,
+        id: &Cid,
+        seq: u64,
+        cid: &Cid,
+    ) -> Result<Option<VersionInfo>, StoreError> {
+        match self
+            .db
+            .get_pinned_cf(self.cf(VERSIONS)?, version_key(id, seq, cid))?
+        {
+            Some(v) => Ok(Some(decode(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every stored version of an item, by seq (forks side by side).
+    pub fn history(&self, id: &Cid) -> Result<Vec<VersionInfo>, StoreError> {
+        let prefix = id.to_bytes();
+        let mut out = Vec::new();
+        for entry in self.db.iterator_cf(
+            self.cf(VERSIONS)?,
+            IteratorMode::From(&prefix, Direction::Forward),
+        ) {
+            let (k, v) = entry?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            out.push(decode(&v)?);
+        }
+        Ok(out)
+    }
+
+    /// Lists live items newest first, through the most selective index the filter allows.
+    pub fn list(&self, filter: &ListFilter) -> Result<Page, StoreError> {
+        let (cf, prefix, kind_in_value) = if let Some(tag) = &filter.tag {
+            (BY_TAG, [tag.as_bytes(), &[0]].concat(), true)
+        } else if let Some(topic) = &filter.topic {
+            let (t, cid) = topic_key(topic);
+            (BY_TOPIC, [&[t][..], &cid.to_bytes()].concat(), true)
+        } else if let Some(author) = &filter.author {
+            (BY_AUTHOR, author.public_key().to_vec(), true)
+        } else if let Some(kind) = &filter.kind {
+            (BY_KIND, [kind.as_bytes(), &[0]].concat(), false)
+        } else {
+            return self.list_all(filter);
+        };
+        let start = match &filter.cursor {
+            Some(c) => [&prefix[..], &c.created.to_be_bytes(), &c.id.to_bytes()].concat(),
+            None => [&prefix[..], &[0xff; 8 + ID_LEN + 1]].concat(),
+        };
+        let mut page = Page::default();
+        for entry in self
+            .db
+            .iterator_cf(self.cf(cf)?, IteratorMode::From(&start, Direction::Reverse))
+        {
+            let (k, v) = entry?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            if *k == *start {
+                continue;
+            }
+            let rest = &k[prefix.len()..];
+            if rest.len() != 8 + ID_LEN {
+                continue;
+            }
+            if kind_in_value
+                && filter
+                    .kind
+                    .as_ref()
+                    .is_some_and(|kind| kind.as_bytes() != &*v)
+            {
+                continue;
+            }
+            let id = Cid::try_from(&rest[8..]).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let item = self
+                .item(&id)?
+                .ok_or_else(|| StoreError::Corrupt(format!("index names missing item {id}")))?;
+            if filter.author.is_some_and(|a| a != item.author) {
+                continue;
+            }
+            page.items.push((id, item));
+            if filter.limit > 0 && page.items.len() == filter.limit {
+                let (id, item) = &page.items[page.items.len() - 1];
+                page.next = Some(Cursor {
+                    created: item.created,
+                    id: *id,
+                });
+                break;
+            }
+        }
+        Ok(page)
+    }
+
+    /// No filter at all: every live item, merged across kinds, newest first.
+    fn list_all(&self, filter: &ListFilter) -> Result<Page, StoreError> {
+        let mut all = Vec::new();
+        for kind in mnode_dag::KINDS
+            .iter()
+            .map(|k| k.name.to_owned())
+            .chain(self.unknown_kinds()?)
+        {
+            let page = self.list(&ListFilter {
+                kind: Some(kind),
+                cursor: filter.cursor,
+                limit: filter.limit,
+                ..ListFilter::default()
+            })?;
+            all.extend(page.items);
+        }
+        all.sort_by_key(|(id, item)| std::cmp::Reverse((item.created, id.to_bytes())));
+        let mut page = Page::default();
+        if filter.limit > 0 && all.len() > filter.limit {
+            all.truncate(filter.limit);
+            let (id, item) = &all[all.len() - 1];
+            page.next = Some(Cursor {
+                created: item.created,
+                id: *id,
+            });
+        }
+        page.items = all;
+        Ok(page)
+    }
+
+    /// Kinds stored that the registry does not know (from newer nodes).
+    fn unknown_kinds(&self) -> Result<BTreeSet<String>, StoreError> {
+        let mut out = BTreeSet::new();
+        let mut key: Vec<u8> = vec![];
+        loop {
+            let mut iter = self.db.iterator_cf(
+                self.cf(BY_KIND)?,
+                IteratorMode::From(&key, Direction::Forward),
+            );
+            let Some(entry) = iter.next() else { break };
+            let (k, _) = entry?;
+            let Some(end) = k.iter().position(|b| *b == 0) else {
+                break;
+            };
+            let kind = String::from_utf8_lossy(&k[..end]).into_owned();
+            // Skip past every key of this kind.
+            key = [&k[..end], &[1]].concat();
+            if mnode_dag::registry::lookup(&kind).is_none() {
+                out.insert(kind);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Evaluates a widget query against the indexes.
+    pub fn query(&self, q: &Query) -> Result<QueryResult, StoreError> {
+        let kind = q.kind().name.to_owned();
+        let mut filter = ListFilter {
+            kind: Some(kind),
+            ..ListFilter::default()
+        };
+        let mut rest: Vec<&Condition> = Vec::new();
+        for c in q.filters() {
+            match (c.field.as_slice(), c.op, &c.value) {
+                ([f], Op::Eq, Value::Text(id)) if f == "id" => {
+                    let id = cids::parse(id).map_err(|e| StoreError::Query(e.to_string()))?;
+                    let hit = self
+                        .item_id(&id)?
+                        .and_then(|id| self.item(&id).ok().flatten().map(|i| (id, i)))
+                        .filter(|(_, i)| !i.deleted && i.kind == q.kind().name);
+                    return Ok(finish(q, hit.map(|(id, _)| vec![id]).unwrap_or_default()));
+                }
+                ([f], Op::Eq, Value::Text(t)) if f == "tag" && filter.tag.is_none() => {
+                    filter.tag = Some(t.clone())
+                }
+                ([f], Op::Eq, Value::Text(a)) if f == "author" && filter.author.is_none() => {
+                    filter.author = Some(a.parse().map_err(|e: mnode_dag::keys::DidError| {
+                        StoreError::Query(e.to_string())
+                    })?);
+                }
+                _ => rest.push(c),
+            }
+        }
+        let page = self.list(&filter)?;
+        let mut hits: Vec<(Cid, Item, Option<Ipld>)> = Vec::new();
+        let needs_body = !rest.is_empty()
+            || sort_field(q).is_some_and(|f| !matches!(f.as_str(), "created" | "updated"));
+        for (id, item) in page.items {
+            let body = if needs_body {
+                self.record(&item.head)?.and_then(|r| r.body().cloned())
+            } else {
+                None
+            };
+            if rest.iter().all(|c| matches(c, &id, &item, body.as_ref())) {
+                hits.push((id, item, body));
+            }
+        }
+        if let Some((field, desc)) = sort_field(q).map(|f| (f, sort_desc(q))) {
+            hits.sort_by(|a, b| {
+                let (x, y) = (
+                    field_value(&field, &a.0, &a.1, a.2.as_ref()),
+                    field_value(&field, &b.0, &b.1, b.2.as_ref()),
+                );
+                let o = compare_ipld(x.as_ref(), y.as_ref());
+                if desc { o.reverse() } else { o }
+            });
+        }
+        Ok(finish(q, hits.into_iter().map(|(id, _, _)| id).collect()))
+    }
+
+    /// Pins a block (recursively: with its history and everything it links).
+    pub fn pin(&self, cid: &Cid, recursive: bool) -> Result<(), StoreError> {
+        let pin = Pin {
+            recursive,
+            created: mnode_dag::record::now_ms(),
+        };
+        self.db
+            .put_cf(self.cf(PINS)?, cid.to_bytes(), encode(&pin)?)?;
+        Ok(())
+    }
+
+    /// Removes a pin; returns whether there was one.
+    pub fn unpin(&self, cid: &Cid) -> Result<bool, StoreError> {
+        let cf = self.cf(PINS)?;
+        let existed = self.db.get_pinned_cf(cf, cid.to_bytes())?.is_some();
+        self.db.delete_cf(cf, cid.to_bytes())?;
+        Ok(existed)
+    }
+
+    /// Every pin.
+    pub fn pins(&self) -> Result<Vec<(Cid, Pin)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.db.iterator_cf(self.cf(PINS)?, IteratorMode::Start) {
+            let (k, v) = entry?;
+            let cid = Cid::try_from(&k[..]).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            out.push((cid, decode(&v)?));
+        }
+        Ok(out)
+    }
+
+    /// Counts for `repo stat`.
+    pub fn stats(&self) -> Result<Stats, StoreError> {
+        let mut s = Stats::default();
+        for entry in self.db.iterator_cf(self.cf(BLOCKS)?, IteratorMode::Start) {
+            let (_, v) = entry?;
+            s.blocks += 1;
+            s.block_bytes += v.len() as u64;
+        }
+        for entry in self.db.iterator_cf(self.cf(ITEMS)?, IteratorMode::Start) {
+            let (_, v) = entry?;
+            let item: Item = decode(&v)?;
+            s.items += 1;
+            s.deleted += u64::from(item.deleted);
+            s.forked += u64::from(item.forked());
+            s.versions += item.versions;
+            *s.kinds.entry(item.kind).or_default() += 1;
+        }
+        s.pins = self.pins()?.len() as u64;
+        Ok(s)
+    }
+
+    /// Flushes memtables to disk (for benchmarks and clean shutdowns).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        for name in FAMILIES.iter().chain(EXTRA_FAMILIES) {
+            self.db.flush_cf(self.cf(name)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// What a version contributes to listings.
+struct ListedState {
+    deleted: bool,
+    tags: Vec<String>,
+    topics: Vec<(u8, Cid)>,
+}
+
+impl ListedState {
+    fn of(record: &Record) -> Self {
+        let index = record.index();
+        Self {
+            deleted: record.is_tombstone(),
+            tags: index.tags.clone(),
+            topics: index.topics.iter().map(topic_key).collect(),
+        }
+    }
+}
+
+fn topic_key(t: &Topic) -> (u8, Cid) {
+    match t {
+        Topic::Forum(c) => (b'f', *c),
+        Topic::Branch(c) => (b'b', *c),
+        Topic::Thread(c) => (b't', *c),
+        Topic::About(c) => (b'a', *c),
+    }
+}
+
+/// Each tag with all its ancestors, once: `music/jazz` gives `music/jazz` and `music`.
+fn expand_tags(tags: &[String]) -> BTreeSet<&str> {
+    let mut out = BTreeSet::new();
+    for tag in tags {
+        let mut t = tag.as_str();
+        out.insert(t);
+        while let Some((parent, _)) = t.rsplit_once('/') {
+            out.insert(parent);
+            t = parent;
+        }
+    }
+    out
+}
+
+pub(crate) fn version_key(id: &Cid, seq: u64, cid: &Cid) -> Vec<u8> {
+    [&id.to_bytes()[..], &seq.to_be_bytes(), &cid.to_bytes()].concat()
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
+    cbor::encode(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    cbor::decode(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn sort_field(q: &Query) -> Option<String> {
+    q.steps.iter().rev().find_map(|s| match s {
+        Step::Call {
+            method: Method::Sort,
+            args,
+        } => match args.first() {
+            Some(Value::Text(f)) => Some(f.clone()),
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
+fn sort_desc(q: &Query) -> bool {
+    q.steps.iter().rev().find_map(|s| match s {
+        Step::Call {
+            method: Method::Sort,
+            args,
+        } => Some(matches!(args.get(1), Some(Value::Text(d)) if d == "desc")),
+        _ => None,
+    }) == Some(true)
+}
+
+fn finish(q: &Query, mut ids: Vec<Cid>) -> QueryResult {
+    for step in &q.steps {
+        if let Step::Call { method, args } = step {
+            match (method, args.first()) {
+                (Method::Count, _) => return QueryResult::Count(ids.len() as u64),
+                (Method::First, _) => ids.truncate(1),
+                (Method::Limit, Some(Value::Int(n))) => {
+                    ids.truncate(usize::try_from(*n).unwrap_or(usize::MAX))
+                }
+                _ => {}
+            }
+        }
+    }
+    QueryResult::Items(ids)
+}
+
+/// The value of a field for filtering and sorting: built-ins first, then the body.
+fn field_value(field: &str, id: &Cid, item: &Item, body: Option<&Ipld>) -> Option<Ipld> {
+    match field {
+        "id" => Some(Ipld::String(id.to_string())),
+        "author" => Some(Ipld::String(item.author.to_string())),
+        "created" => Some(Ipld::Integer(item.created.into())),
+        "updated" => Some(Ipld::Integer(item.updated.into())),
+        path => {
+            let mut v = body?;
+            for part in path.split('.') {
+                v = match v {
+                    Ipld::Map(m) => m.get(part)?,
+                    _ => return None,
+                };
+            }
+            Some(v.clone())
+        }
+    }
+}
+
+fn matches(c: &Condition, id: &Cid, item: &Item, body: Option<&Ipld>) -> bool {
+    let field = c.field.join(".");
+    if field == "tag" {
+        let wanted = match &c.value {
+            Value::Text(t) => t.as_str(),
+            _ => return false,
+        };
+        let has = expand_tags(&item.tags).contains(wanted);
+        return if c.op == Op::Ne {
+            !has
+        } else {
+            c.op == Op::Eq && has
+        };
+    }
+    let Some(actual) = field_value(&field, id, item, body) else {
+        return c.op == Op::Ne;
+    };
+    // A list matches when any element does (`artists = 'bafy…'`).
+    if let Ipld::List(items) = &actual {
+        return match c.op {
+            Op::Ne => !items
+                .iter()
+                .any(|i| compare_value(i, &c.value) == Some(std::cmp::Ordering::Equal)),
+            _ => items.iter().any(|i| matches_one(i, c)),
+        };
+    }
+    matches_one(&actual, c)
+}
+
+fn matches_one(actual: &Ipld, c: &Condition) -> bool {
+    use std::cmp::Ordering::*;
+    if c.op == Op::Contains {
+        return match (actual, &c.value) {
+            (Ipld::String(s), Value::Text(t)) => s.to_lowercase().contains(&t.to_lowercase()),
+            _ => false,
+        };
+    }
+    let Some(o) = compare_value(actual, &c.value) else {
+        return c.op == Op::Ne;
+    };
+    match c.op {
+        Op::Eq => o == Equal,
+        Op::Ne => o != Equal,
+        Op::Lt => o == Less,
+        Op::Le => o != Greater,
+        Op::Gt => o == Greater,
+        Op::Ge => o != Less,
+        Op::Contains => false,
+    }
+}
+
+fn compare_value(actual: &Ipld, v: &Value) -> Option<std::cmp::Ordering> {
+    match (actual, v) {
+        (Ipld::String(s), Value::Text(t)) => Some(s.as_str().cmp(t)),
+        (Ipld::Link(cid), Value::Text(t)) => Some(cid.to_string().cmp(t)),
+        (Ipld::Integer(n), Value::Int(m)) => Some(n.cmp(&i128::from(*m))),
+        (Ipld::Bool(a), Value::Bool(b)) => Some(a.cmp(b)),
+        _ => None,
+    }
+}
+
+fn compare_ipld(a: Option<&Ipld>, b: Option<&Ipld>) -> std::cmp::Ordering {
+    use std::cmp::Ordering::*;
+    match (a, b) {
+        (Some(Ipld::Integer(x)), Some(Ipld::Integer(y))) => x.cmp(y),
+        (Some(Ipld::String(x)), Some(Ipld::String(y))) => x.cmp(y),
+        (Some(_), None) => Less,
+        (None, Some(_)) => Greater,
+        _ => Equal,
+    }
+}
