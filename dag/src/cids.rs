@@ -65,6 +65,11 @@ pub fn record_cid(bytes: &[u8]) -> Cid {
     Cid::new_v1(DAG_CBOR, wrap(SHA2_256, &digest))
 }
 
+/// The record CID (CIDv1, dag-cbor, sha2-256) with the given SHA-256 digest.
+pub fn record_cid_from_digest(digest: [u8; 32]) -> Cid {
+    Cid::new_v1(DAG_CBOR, wrap(SHA2_256, &digest))
+}
+
 /// The CID of a blob whose BLAKE3 hash (the iroh-blobs hash) is `hash`.
 pub fn blob_cid(hash: [u8; 32]) -> Cid {
     Cid::new_v1(RAW, wrap(BLAKE3, &hash))

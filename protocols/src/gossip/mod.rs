@@ -1,0 +1,311 @@
+//! Gossip of feeds, forum branches and threads over gossipsub.
+//!
+//! A gossip message carries one signed record (and, when they are small, blocks it needs such
+//! as the previous version), encoded as DAG-CBOR `{"blocks": [bytes…], "record": bytes}`. Every
+//! received message goes through the node's one `put` path; [`Verdict`] says what gossipsub
+//! should do with it, so peers that send bad records lose score.
+//!
+//! Message ids are the SHA-256 of topic and data, so the same record published into two topics
+//! (an author's feed and a branch) travels in both meshes, and a re-publish of the same bytes
+//! into one topic is a duplicate.
+
+use std::time::Duration;
+
+use libp2p::{
+    gossipsub::{
+        self, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId, PeerScoreParams,
+        PeerScoreThresholds, TopicScoreParams, ValidationMode,
+    },
+    identity::Keypair,
+};
+use mnode_dag::{Record, RecordError, cbor};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::GossipTopic;
+
+/// Largest gossip message by default: a record is at most 1 MiB, blocks ride along only when
+/// the whole stays under this.
+pub const DEFAULT_MAX_MESSAGE: usize = 2 << 20;
+
+/// Gossip settings. The default suits a node on a LAN or the internet; tests shorten the
+/// heartbeat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Largest message accepted or sent, in bytes.
+    pub max_message_bytes: usize,
+    /// Gossipsub heartbeat, in milliseconds.
+    pub heartbeat_ms: u64,
+    /// Extra blocks are attached to a message while the message stays under this many bytes.
+    pub attach_blocks_under: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: DEFAULT_MAX_MESSAGE,
+            heartbeat_ms: 700,
+            attach_blocks_under: 64 << 10,
+        }
+    }
+}
+
+/// A gossip message: one record and blocks it needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// Blocks the record needs that the receiver may lack (older versions), oldest first.
+    pub blocks: Vec<serde_bytes::ByteBuf>,
+    /// The record's block.
+    pub record: serde_bytes::ByteBuf,
+}
+
+/// Why a gossip message could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MessageError {
+    /// Bigger than the configured limit.
+    #[error("gossip message of {size} bytes exceeds the {max} byte limit")]
+    TooLarge {
+        /// The message size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Not a canonical DAG-CBOR gossip message.
+    #[error("malformed gossip message: {0}")]
+    Malformed(#[from] cbor::DecodeError),
+    /// The record inside is invalid.
+    #[error("invalid record: {0}")]
+    Record(#[from] RecordError),
+    /// The record does not belong in the topic it came on.
+    #[error("record {cid} does not belong in {topic}")]
+    WrongTopic {
+        /// The record.
+        cid: mnode_dag::Cid,
+        /// The topic it arrived on.
+        topic: String,
+    },
+}
+
+impl Message {
+    /// A message with one record.
+    pub fn new(record: &Record) -> Self {
+        Self {
+            blocks: vec![],
+            record: serde_bytes::ByteBuf::from(record.bytes().to_vec()),
+        }
+    }
+
+    /// Attaches `block` if the message stays under `limit` bytes; says whether it did.
+    pub fn attach(&mut self, block: Vec<u8>, limit: usize) -> bool {
+        if self.encoded_len_estimate() + block.len() + 8 > limit {
+            return false;
+        }
+        self.blocks.push(serde_bytes::ByteBuf::from(block));
+        true
+    }
+
+    fn encoded_len_estimate(&self) -> usize {
+        16 + self.record.len() + self.blocks.iter().map(|b| b.len() + 5).sum::<usize>()
+    }
+
+    /// Canonical DAG-CBOR bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        // A struct of byte strings always encodes.
+        cbor::encode(self).unwrap_or_default()
+    }
+
+    /// Reads a message strictly: size, canonical DAG-CBOR, then the record (signature, schema)
+    /// and its membership of `topic`. Attached blocks are returned as they are; the store
+    /// verifies them when it uses them.
+    pub fn decode(
+        data: &[u8],
+        topic: &GossipTopic,
+        max: usize,
+    ) -> Result<(Record, Vec<Vec<u8>>), MessageError> {
+        if data.len() > max {
+            return Err(MessageError::TooLarge {
+                size: data.len(),
+                max,
+            });
+        }
+        let msg: Message = cbor::decode(data)?;
+        let record = Record::decode_owned(msg.record.into_vec())?;
+        if !GossipTopic::of(&record).contains(topic) {
+            return Err(MessageError::WrongTopic {
+                cid: record.cid(),
+                topic: topic.to_string(),
+            });
+        }
+        Ok((
+            record,
+            msg.blocks.into_iter().map(|b| b.into_vec()).collect(),
+        ))
+    }
+}
+
+/// What the node made of a received message, reported back to gossipsub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Stored: forward it.
+    Accept,
+    /// Already held, or cannot be judged yet (a missing earlier version): drop it, no penalty.
+    Ignore,
+    /// Bad signature, bad schema, non-canonical bytes, chain violation, oversized: drop it and
+    /// penalise the sender.
+    Reject,
+}
+
+impl From<Verdict> for MessageAcceptance {
+    fn from(v: Verdict) -> Self {
+        match v {
+            Verdict::Accept => MessageAcceptance::Accept,
+            Verdict::Ignore => MessageAcceptance::Ignore,
+            Verdict::Reject => MessageAcceptance::Reject,
+        }
+    }
+}
+
+/// The gossipsub message id: SHA-256 over the topic and the data.
+pub fn message_id(m: &gossipsub::Message) -> MessageId {
+    let mut h = Sha256::new();
+    h.update(m.topic.as_str().as_bytes());
+    h.update([0]);
+    h.update(&m.data);
+    MessageId::from(h.finalize().to_vec())
+}
+
+/// Builds the gossipsub behaviour: signed messages (strict), manual validation, our message
+/// ids, size limit, and peer scoring that punishes invalid messages.
+pub fn behaviour(key: &Keypair, config: &Config) -> Result<gossipsub::Behaviour, String> {
+    let gs = gossipsub::ConfigBuilder::default()
+        .validation_mode(ValidationMode::Strict)
+        .validate_messages()
+        .message_id_fn(message_id)
+        .max_transmit_size(config.max_message_bytes)
+        .heartbeat_interval(Duration::from_millis(config.heartbeat_ms.max(50)))
+        .build()
+        .map_err(|e| format!("gossipsub config: {e}"))?;
+    let mut b = gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gs)
+        .map_err(|e| format!("gossipsub: {e}"))?;
+    b.with_peer_score(PeerScoreParams::default(), thresholds())
+        .map_err(|e| format!("gossipsub peer scoring: {e}"))?;
+    Ok(b)
+}
+
+/// Score thresholds: a peer that sends a few invalid records stops getting our gossip, more and
+/// it is graylisted (its messages are ignored).
+pub fn thresholds() -> PeerScoreThresholds {
+    PeerScoreThresholds {
+        gossip_threshold: -10.0,
+        publish_threshold: -50.0,
+        graylist_threshold: -80.0,
+        accept_px_threshold: 10.0,
+        opportunistic_graft_threshold: 20.0,
+    }
+}
+
+/// Per-topic score parameters: first deliveries earn a little, every invalid message costs
+/// much (squared), and mesh delivery is not required (quiet feeds are normal).
+pub fn topic_params() -> TopicScoreParams {
+    TopicScoreParams {
+        topic_weight: 1.0,
+        time_in_mesh_weight: 0.01,
+        time_in_mesh_quantum: Duration::from_secs(1),
+        time_in_mesh_cap: 10.0,
+        first_message_deliveries_weight: 1.0,
+        first_message_deliveries_decay: 0.9,
+        first_message_deliveries_cap: 20.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        invalid_message_deliveries_weight: -10.0,
+        invalid_message_deliveries_decay: 0.99,
+        ..TopicScoreParams::default()
+    }
+}
+
+/// The gossipsub topic for `t`.
+pub fn ident(t: &GossipTopic) -> IdentTopic {
+    IdentTopic::new(t.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use mnode_dag::{Keypair as DagKey, model::social::Post};
+
+    use super::*;
+
+    fn post(key: &DagKey, text: &str) -> Record {
+        let post = Post {
+            text: text.into(),
+            ..Post::default()
+        };
+        Record::create(&post)
+            .expect("valid post")
+            .at(1_700_000_000_000)
+            .sign(key)
+            .expect("signs")
+    }
+
+    #[test]
+    fn message_round_trips_and_checks_topic() {
+        let key = DagKey::derive(7, "gossip");
+        let r = post(&key, "hello");
+        let topic = GossipTopic::Author(*key.did());
+        let mut m = Message::new(&r);
+        assert!(m.attach(vec![1, 2, 3], 1 << 20));
+        assert!(!m.attach(vec![0; 2 << 20], 1 << 20));
+        let bytes = m.to_bytes();
+        let (back, blocks) = Message::decode(&bytes, &topic, 1 << 20).expect("decodes");
+        assert_eq!(back.cid(), r.cid());
+        assert_eq!(blocks, vec![vec![1, 2, 3]]);
+
+        let other = GossipTopic::Author(*DagKey::derive(8, "x").did());
+        assert!(matches!(
+            Message::decode(&bytes, &other, 1 << 20),
+            Err(MessageError::WrongTopic { .. })
+        ));
+        assert!(matches!(
+            Message::decode(&bytes, &topic, 10),
+            Err(MessageError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn garbage_and_tampered_records_are_errors() {
+        let key = DagKey::derive(7, "gossip");
+        let topic = GossipTopic::Author(*key.did());
+        assert!(matches!(
+            Message::decode(b"\xff\x00", &topic, 1 << 20),
+            Err(MessageError::Malformed(_))
+        ));
+        let r = post(&key, "hello");
+        let mut bytes = r.bytes().to_vec();
+        let i = bytes
+            .windows(5)
+            .position(|w| w == b"hello")
+            .expect("text in block");
+        bytes[i] = b'j';
+        let m = Message {
+            blocks: vec![],
+            record: serde_bytes::ByteBuf::from(bytes),
+        };
+        assert!(matches!(
+            Message::decode(&m.to_bytes(), &topic, 1 << 20),
+            Err(MessageError::Record(_))
+        ));
+    }
+
+    #[test]
+    fn message_ids_differ_by_topic() {
+        let mk = |t: &str| gossipsub::Message {
+            source: None,
+            data: b"same".to_vec(),
+            sequence_number: None,
+            topic: IdentTopic::new(t).hash(),
+        };
+        assert_ne!(message_id(&mk("/a")), message_id(&mk("/b")));
+        assert_eq!(message_id(&mk("/a")), message_id(&mk("/a")));
+    }
+}

@@ -1,0 +1,147 @@
+//! Gossip topics: an author's feed, a forum branch, a thread.
+//!
+//! A topic is also the unit of catch-up sync: [`GossipTopic::key`] names the set of record
+//! versions that belong to it in a node's store.
+
+use std::{fmt, str::FromStr};
+
+use mnode_dag::{Cid, Did, Record, registry::Topic};
+
+/// Prefix of every mnode gossip topic.
+pub const PREFIX: &str = "/mnode/1/";
+
+/// A gossipsub topic mnode publishes into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GossipTopic {
+    /// Every record an author signs: `/mnode/1/author/<did>`.
+    Author(Did),
+    /// Posts and threads of a forum branch: `/mnode/1/branch/<branch origin CID>`.
+    Branch(Cid),
+    /// Replies of a thread: `/mnode/1/thread/<thread origin CID>`. A fork is its own thread.
+    Thread(Cid),
+}
+
+/// A topic string that is not an mnode topic.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "not an mnode topic: {0:?} (expected /mnode/1/author/<did>, /mnode/1/branch/<cid> or /mnode/1/thread/<cid>)"
+)]
+pub struct TopicError(pub String);
+
+impl GossipTopic {
+    /// The topics a record is published into: its author's feed, then each branch and thread it
+    /// belongs to.
+    pub fn of(record: &Record) -> Vec<GossipTopic> {
+        let mut out = vec![GossipTopic::Author(*record.author())];
+        for t in &record.index().topics {
+            let g = match t {
+                Topic::Branch(c) => GossipTopic::Branch(*c),
+                Topic::Thread(c) => GossipTopic::Thread(*c),
+                Topic::Forum(_) | Topic::About(_) => continue,
+            };
+            if !out.contains(&g) {
+                out.push(g);
+            }
+        }
+        // A branch or thread is in its own topic, so that following it (or a fork of a thread)
+        // brings the record that starts it.
+        let own = match record.kind() {
+            "social.branch" => Some(GossipTopic::Branch(record.id())),
+            "social.thread" => Some(GossipTopic::Thread(record.id())),
+            _ => None,
+        };
+        if let Some(own) = own.filter(|o| !out.contains(o)) {
+            out.push(own);
+        }
+        out
+    }
+
+    /// Bytes naming this topic in a store key: a tag byte, then the public key or CID.
+    pub fn key(&self) -> Vec<u8> {
+        match self {
+            GossipTopic::Author(did) => [&[b'a'][..], &did.public_key()].concat(),
+            GossipTopic::Branch(cid) => [&[b'b'][..], &cid.to_bytes()].concat(),
+            GossipTopic::Thread(cid) => [&[b't'][..], &cid.to_bytes()].concat(),
+        }
+    }
+
+    /// The inverse of [`GossipTopic::key`].
+    pub fn from_key(key: &[u8]) -> Option<Self> {
+        let (tag, rest) = key.split_first()?;
+        match tag {
+            b'a' => {
+                let pk: [u8; 32] = rest.try_into().ok()?;
+                Did::from_public_key(&pk).ok().map(GossipTopic::Author)
+            }
+            b'b' => Cid::try_from(rest).ok().map(GossipTopic::Branch),
+            b't' => Cid::try_from(rest).ok().map(GossipTopic::Thread),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for GossipTopic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GossipTopic::Author(did) => write!(f, "{PREFIX}author/{did}"),
+            GossipTopic::Branch(cid) => write!(f, "{PREFIX}branch/{cid}"),
+            GossipTopic::Thread(cid) => write!(f, "{PREFIX}thread/{cid}"),
+        }
+    }
+}
+
+impl FromStr for GossipTopic {
+    type Err = TopicError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || TopicError(s.to_owned());
+        let rest = s.strip_prefix(PREFIX).ok_or_else(err)?;
+        let (kind, value) = rest.split_once('/').ok_or_else(err)?;
+        match kind {
+            "author" => value.parse().map(GossipTopic::Author).map_err(|_| err()),
+            "branch" => value.parse().map(GossipTopic::Branch).map_err(|_| err()),
+            "thread" => value.parse().map(GossipTopic::Thread).map_err(|_| err()),
+            _ => Err(err()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mnode_dag::{Keypair, cids};
+
+    use super::*;
+
+    #[test]
+    fn topics_round_trip_through_text_and_key() {
+        let did = *Keypair::derive(1, "a").did();
+        let cid = cids::record_cid(b"x");
+        for t in [
+            GossipTopic::Author(did),
+            GossipTopic::Branch(cid),
+            GossipTopic::Thread(cid),
+        ] {
+            assert_eq!(t.to_string().parse::<GossipTopic>(), Ok(t));
+            assert_eq!(GossipTopic::from_key(&t.key()), Some(t));
+        }
+        assert!(
+            GossipTopic::Author(did)
+                .to_string()
+                .starts_with("/mnode/1/author/did:key:z6Mk")
+        );
+    }
+
+    #[test]
+    fn bad_topics_are_refused() {
+        for s in [
+            "",
+            "/mnode/1/",
+            "/mnode/1/author/nope",
+            "/mnode/2/branch/x",
+            "/mnode/1/feed/x",
+        ] {
+            assert!(s.parse::<GossipTopic>().is_err(), "{s}");
+        }
+        assert_eq!(GossipTopic::from_key(b"zz"), None);
+    }
+}
