@@ -1,1 +1,69 @@
-//! Not built yet: see the open issues.
+#![doc = include_str!("../README.md")]
+
+pub mod client;
+mod error;
+mod routes;
+
+use std::{io, net::SocketAddr, path::Path, sync::Arc};
+
+use axum::Router;
+use mnode_node::node::NodeHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use crate::error::ApiError;
+
+/// The file in the repo that holds the admin token.
+pub const TOKEN_FILE: &str = "api.token";
+
+/// What every handler sees.
+#[derive(Clone)]
+pub struct ApiState {
+    node: NodeHandle,
+    token: Arc<str>,
+}
+
+impl ApiState {
+    /// State for a node whose admin token is `token`.
+    pub fn new(node: NodeHandle, token: impl Into<Arc<str>>) -> Self {
+        Self {
+            node,
+            token: token.into(),
+        }
+    }
+}
+
+/// The whole HTTP surface.
+pub fn router(state: ApiState) -> Router {
+    routes::router(state)
+}
+
+/// Reads the repo's admin token, creating it (random, 0600) if there is none.
+pub fn admin_token(repo: &Path) -> io::Result<String> {
+    let path = repo.join(TOKEN_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(t) if !t.trim().is_empty() => return Ok(t.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut bytes = [0u8; 32];
+    rand::fill(&mut bytes);
+    let token = hex::encode(bytes);
+    mnode_node::keystore::write_private(&path, token.as_bytes())
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    Ok(token)
+}
+
+/// Serves `router` on `listener` until `cancel` fires.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    cancel: CancellationToken,
+) -> io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { cancel.cancelled().await })
+    .await
+}

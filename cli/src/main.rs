@@ -34,8 +34,24 @@ struct Cli {
 enum Command {
     /// Create a repo: node key, config, owner account.
     Init(cmd::init::Args),
-    /// Show the node's identity.
+    /// Run the node: peer-to-peer network, file transfers and the HTTP API, until Ctrl-C.
+    Daemon,
+    /// Show the node's identity (and, when a daemon runs, its addresses).
     Id,
+    /// List connected peers (needs a running daemon).
+    Peers,
+    /// Connect to a peer by multiaddr (needs a running daemon).
+    Connect(cmd::net::ConnectArgs),
+    /// Follow an author's feed, a forum branch or a thread: subscribe, catch up, keep.
+    Follow(cmd::net::FollowArgs),
+    /// Stop following.
+    Unfollow(cmd::net::FollowArgs),
+    /// List what the node follows.
+    Follows,
+    /// Post a short text (to a feed, a branch or a thread).
+    Post(cmd::net::PostArgs),
+    /// Fetch a file from peers into the node (needs a running daemon).
+    Fetch(cmd::net::FetchArgs),
     /// Manage the accounts this node hosts.
     #[command(subcommand)]
     Account(cmd::account::Command),
@@ -83,7 +99,15 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Init(args) => cmd::init::run(args, &ctx),
+        Command::Daemon => cmd::daemon::run(&ctx),
         Command::Id => cmd::init::id(&ctx),
+        Command::Peers => cmd::net::peers(&ctx),
+        Command::Connect(args) => cmd::net::connect(args, &ctx),
+        Command::Follow(args) => cmd::net::follow(args, true, &ctx),
+        Command::Unfollow(args) => cmd::net::follow(args, false, &ctx),
+        Command::Follows => cmd::net::follows(&ctx),
+        Command::Post(args) => cmd::net::post(args, &ctx),
+        Command::Fetch(args) => cmd::net::fetch(args, &ctx),
         Command::Account(c) => cmd::account::run(c, &ctx),
         Command::Record(c) => cmd::record::run(c, &ctx),
         Command::Query(args) => cmd::record::query(args, &ctx),

@@ -323,6 +323,11 @@ impl Draft {
         &self.kind
     }
 
+    /// The body (none for a tombstone).
+    pub fn body(&self) -> Option<&Ipld> {
+        self.body.as_ref()
+    }
+
     /// The author a new version must be signed by (`None` for a new item).
     pub fn author(&self) -> Option<&Did> {
         self.prev.as_ref().map(|p| &p.author)
@@ -673,6 +678,30 @@ impl Record {
     /// What the store indexes this record by (tags and topics), derived from its body.
     pub fn index(&self) -> &Index {
         &self.index
+    }
+
+    /// A one-line summary for listings: the body's title, name, handle, statement, text or
+    /// note, at most 60 characters.
+    pub fn summary(&self) -> String {
+        let Some(Ipld::Map(body)) = self.body() else {
+            return String::new();
+        };
+        let text = ["title", "name", "handle", "statement", "text", "note"]
+            .iter()
+            .find_map(|f| match body.get(*f) {
+                Some(Ipld::String(s)) => Some(s.clone()),
+                Some(Ipld::Map(m)) => match m.get("full") {
+                    Some(Ipld::String(s)) => Some(s.clone()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .unwrap_or_default();
+        let mut short: String = text.chars().take(60).collect();
+        if text.chars().count() > 60 {
+            short.push('…');
+        }
+        short.replace('\n', " ")
     }
 
     /// The body as the typed model `M`, or `None` for a tombstone.

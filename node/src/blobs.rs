@@ -640,6 +640,15 @@ impl Blobs {
         Ok(removed)
     }
 
+    /// Keeps a file that arrived through the store directly (a fetch from a peer): checks that
+    /// it is complete, then tags it like an added file so GC keeps it.
+    pub async fn keep(&self, cid: &Cid) -> Result<Added, BlobError> {
+        let hash = hash_of(cid)?;
+        let size = self.complete_size(cid, hash).await?;
+        let _shared = self.finalize.read().await;
+        self.set_tag(hash, size).await
+    }
+
     /// Closes the store: the database is closed when this returns, and the same dirs can be
     /// opened again.
     pub async fn shutdown(self) -> Result<(), BlobError> {

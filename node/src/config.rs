@@ -58,6 +58,16 @@ pub struct NetworkConfig {
     pub bootstrap: Vec<String>,
     /// Find peers on the local network with mDNS (multicasts to the LAN).
     pub mdns: bool,
+    /// The UDP address the iroh endpoint (file transfers) binds; port 0 picks a free one.
+    pub blobs_listen: String,
+    /// Gossipsub heartbeat, in milliseconds.
+    pub gossip_heartbeat_ms: u64,
+    /// Largest gossip message, in bytes.
+    pub gossip_max_message_bytes: usize,
+    /// How often (seconds) followed topics are reconciled with a connected peer.
+    pub sync_interval_secs: u64,
+    /// Most connections at once (in and out).
+    pub max_connections: u32,
 }
 
 impl Default for NetworkConfig {
@@ -69,6 +79,11 @@ impl Default for NetworkConfig {
             ],
             bootstrap: vec![],
             mdns: false,
+            blobs_listen: "0.0.0.0:0".into(),
+            gossip_heartbeat_ms: 700,
+            gossip_max_message_bytes: 2 << 20,
+            sync_interval_secs: 60,
+            max_connections: 512,
         }
     }
 }
@@ -160,6 +175,23 @@ const DOCS: &[(&str, &str)] = &[
         "network.mdns",
         "Find peers on the local network with mDNS (sends multicast to the LAN).",
     ),
+    (
+        "network.blobs_listen",
+        "UDP address of the iroh endpoint that moves files; port 0 picks a free port.",
+    ),
+    (
+        "network.gossip_heartbeat_ms",
+        "Gossipsub heartbeat, in milliseconds.",
+    ),
+    (
+        "network.gossip_max_message_bytes",
+        "Largest gossip message accepted or sent, in bytes.",
+    ),
+    (
+        "network.sync_interval_secs",
+        "How often, in seconds, followed feeds, branches and threads are reconciled with a peer.",
+    ),
+    ("network.max_connections", "Most peer connections at once."),
     ("store", "Records and files on disk."),
     (
         "store.tmp_max_age_secs",

@@ -363,7 +363,7 @@ fn unseal(cipher: &XChaCha20Poly1305, sealed: &SealedKey) -> Result<[u8; 32], ()
 }
 
 /// Writes a file readable only by its owner, atomically (temp file, then rename).
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeystoreError> {
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeystoreError> {
     let tmp = path.with_extension("tmp");
     let mut opts = fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);

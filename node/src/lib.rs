@@ -6,5 +6,6 @@ pub mod car;
 pub mod config;
 pub mod keystore;
 pub mod maintenance;
+pub mod node;
 pub mod repo;
 pub mod store;

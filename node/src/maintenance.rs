@@ -79,6 +79,12 @@ impl Store {
             .into_iter()
             .map(|(c, p)| (c, p.recursive))
             .collect();
+        // Everything in a followed feed, branch or thread is kept, like a pin.
+        for topic in self.follows()? {
+            for (_, digest) in self.sync_items(&topic)? {
+                stack.push((cids::record_cid_from_digest(digest), true));
+            }
+        }
         while let Some((cid, recursive)) = stack.pop() {
             match cids::link_kind(&cid) {
                 LinkKind::Blob => {
@@ -169,6 +175,14 @@ impl Store {
                 crate::store::version_key(id, v.seq, &v.cid),
             );
             if let Some(bytes) = self.block(&v.cid)? {
+                if let Ok(record) = Record::decode_trusted(bytes.clone()) {
+                    for topic in mnode_protocols::GossipTopic::of(&record) {
+                        batch.delete_cf(
+                            self.cf("sync")?,
+                            crate::store::sync_key(&topic, v.updated, &v.cid),
+                        );
+                    }
+                }
                 batch.delete_cf(self.cf("blocks")?, v.cid.to_bytes());
                 report.blocks += 1;
                 report.bytes += bytes.len() as u64;

@@ -18,6 +18,8 @@
 //! | `by_topic` | topic tag · CID · created · id | kind |
 //! | `by_tag` | tag · 0 · created · id | kind (a tag is indexed with all its ancestors) |
 //! | `pins` | CID | [`Pin`] |
+//! | `sync` | gossip topic key · updated · SHA-256 digest of the CID | (every version, for catch-up) |
+//! | `follows` | gossip topic key | when it was followed (ms) |
 //!
 //! Items whose head is a tombstone are in no listing; their history stays.
 
@@ -33,6 +35,7 @@ use mnode_dag::{
     query::{Condition, Method, Op, Query, Step, Value},
     registry::Topic,
 };
+use mnode_protocols::GossipTopic;
 use rocksdb::{
     BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options,
     WriteBatch,
@@ -47,10 +50,12 @@ const BY_AUTHOR: &str = "by_author";
 const BY_TOPIC: &str = "by_topic";
 const BY_TAG: &str = "by_tag";
 const PINS: &str = "pins";
+const SYNC: &str = "sync";
+const FOLLOWS: &str = "follows";
 /// Column families owned by other modules (accounts), opened here with the rest.
 pub(crate) const EXTRA_FAMILIES: &[&str] = &["accounts", "emails", "keys"];
 const FAMILIES: &[&str] = &[
-    BLOCKS, VERSIONS, ITEMS, BY_KIND, BY_AUTHOR, BY_TOPIC, BY_TAG, PINS,
+    BLOCKS, VERSIONS, ITEMS, BY_KIND, BY_AUTHOR, BY_TOPIC, BY_TAG, PINS, SYNC, FOLLOWS,
 ];
 
 /// Length of a record CID (v1, dag-cbor, sha2-256) in bytes; every item id has it.
@@ -312,6 +317,7 @@ impl Store {
         let mut versions: HashMap<Cid, VersionInfo> = HashMap::new();
         let mut out = Vec::with_capacity(records.len());
         let (blocks_cf, versions_cf) = (self.cf(BLOCKS)?, self.cf(VERSIONS)?);
+        let sync_cf = self.cf(SYNC)?;
         for record in records {
             let cid = record.cid();
             if versions.contains_key(&cid) || self.has_block(&cid)? {
@@ -343,6 +349,9 @@ impl Store {
                 }
             };
             batch.put_cf(blocks_cf, cid.to_bytes(), record.bytes());
+            for topic in GossipTopic::of(&record) {
+                batch.put_cf(sync_cf, sync_key(&topic, info.updated, &cid), []);
+            }
             batch.put_cf(
                 versions_cf,
                 version_key(&id, info.seq, &cid),
@@ -770,6 +779,61 @@ impl Store {
         Ok(out)
     }
 
+    /// The catch-up set of `topic`: every stored version in it, as (updated ms, SHA-256 digest
+    /// of its CID), sorted.
+    pub fn sync_items(&self, topic: &GossipTopic) -> Result<Vec<(u64, [u8; 32])>, StoreError> {
+        let prefix = topic.key();
+        let mut out = Vec::new();
+        let iter = self.db.iterator_cf(
+            self.cf(SYNC)?,
+            IteratorMode::From(&prefix, Direction::Forward),
+        );
+        for entry in iter {
+            let (k, _) = entry?;
+            let Some(rest) = k.strip_prefix(&prefix[..]) else {
+                break;
+            };
+            let (Some(t), Some(d)) = (rest.get(..8), rest.get(8..40)) else {
+                return Err(StoreError::Corrupt("short sync key".into()));
+            };
+            let mut time = [0u8; 8];
+            time.copy_from_slice(t);
+            let mut digest = [0u8; 32];
+            digest.copy_from_slice(d);
+            out.push((u64::from_be_bytes(time), digest));
+        }
+        Ok(out)
+    }
+
+    /// Remembers that the node follows `topic`.
+    pub fn follow(&self, topic: &GossipTopic) -> Result<(), StoreError> {
+        let now = mnode_dag::record::now_ms();
+        self.db
+            .put_cf(self.cf(FOLLOWS)?, topic.key(), now.to_be_bytes())?;
+        Ok(())
+    }
+
+    /// Forgets a follow; returns whether there was one.
+    pub fn unfollow(&self, topic: &GossipTopic) -> Result<bool, StoreError> {
+        let cf = self.cf(FOLLOWS)?;
+        let existed = self.db.get_pinned_cf(cf, topic.key())?.is_some();
+        self.db.delete_cf(cf, topic.key())?;
+        Ok(existed)
+    }
+
+    /// The topics the node follows.
+    pub fn follows(&self) -> Result<Vec<GossipTopic>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.db.iterator_cf(self.cf(FOLLOWS)?, IteratorMode::Start) {
+            let (k, _) = entry?;
+            out.push(
+                GossipTopic::from_key(&k)
+                    .ok_or_else(|| StoreError::Corrupt("bad follow key".into()))?,
+            );
+        }
+        Ok(out)
+    }
+
     /// Counts for `repo stat`.
     pub fn stats(&self) -> Result<Stats, StoreError> {
         let mut s = Stats::default();
@@ -839,6 +903,16 @@ fn expand_tags(tags: &[String]) -> BTreeSet<&str> {
         }
     }
     out
+}
+
+/// Key of a version in the `sync` family.
+pub(crate) fn sync_key(topic: &GossipTopic, updated: u64, cid: &Cid) -> Vec<u8> {
+    [
+        &topic.key()[..],
+        &updated.to_be_bytes(),
+        cid.hash().digest(),
+    ]
+    .concat()
 }
 
 pub(crate) fn version_key(id: &Cid, seq: u64, cid: &Cid) -> Vec<u8> {

@@ -137,6 +137,11 @@ fn media_type(path: &Path) -> anyhow::Result<String> {
 
 /// The record a file gets: `art.image`, `art.audio`, `art.video` or `core.file`.
 fn file_record(path: &Path, data: FileData, key: &Keypair) -> anyhow::Result<Record> {
+    Ok(file_draft(path, data)?.sign(key)?)
+}
+
+/// The unsigned record a file gets.
+fn file_draft(path: &Path, data: FileData) -> anyhow::Result<mnode_dag::Draft> {
     let draft = match FileKind::of_media_type(&data.media_type) {
         FileKind::Image => {
             let dims = imagesize::size(path).ok();
@@ -165,7 +170,7 @@ fn file_record(path: &Path, data: FileData, key: &Keypair) -> anyhow::Result<Rec
         })?,
         _ => Record::create(&File::new(data))?,
     };
-    Ok(draft.sign(key)?)
+    Ok(draft)
 }
 
 /// One added file.
@@ -237,6 +242,9 @@ async fn add_files(
 }
 
 pub(crate) fn add(args: AddArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    if let Some(client) = super::net::daemon_client(ctx)? {
+        return add_remote(args, ctx, &client);
+    }
     let repo = ctx.open()?;
     let (_, key) = ctx.signer(&repo)?;
     let files = collect_files(&args.paths)?;
@@ -268,6 +276,60 @@ pub(crate) fn add(args: AddArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 a.record.id(),
                 a.record.kind(),
                 a.path.display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `add` while a daemon holds the repo: the daemon imports each file from this disk and signs
+/// its record.
+fn add_remote(
+    args: AddArgs,
+    ctx: &Ctx,
+    client: &mnode_api::client::Client,
+) -> anyhow::Result<ExitCode> {
+    let files = collect_files(&args.paths)?;
+    if files.is_empty() {
+        bail!("no files under {:?}", args.paths);
+    }
+    let rt = runtime()?;
+    let mut out = vec![];
+    for path in &files {
+        let abs = std::path::absolute(path)?;
+        let v = rt.block_on(client.import(&abs))?;
+        let blob = parse_cid(v["cid"].as_str().unwrap_or_default())?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "file".into());
+        let data = FileData {
+            blob: Link(blob),
+            name,
+            media_type: media_type(path)?,
+            size: v["size"].as_u64().unwrap_or_default(),
+        };
+        let draft = file_draft(path, data)?;
+        let body = draft
+            .body()
+            .map(mnode_dag::json::to_json_value)
+            .transpose()
+            .map_err(|e| anyhow!("{e}"))?
+            .unwrap_or_default();
+        let r = rt.block_on(client.create(draft.kind(), body, ctx.as_handle.as_deref()))?;
+        out.push(json!({ "path": path, "cid": blob.to_string(), "size": v["size"], "record": r["id"], "type": draft.kind() }));
+    }
+    if ctx.out.json {
+        ctx.out.print_json(&json!(out))?;
+    } else {
+        for a in &out {
+            let s = |k: &str| a[k].as_str().unwrap_or_default().to_owned();
+            println!(
+                "added {} {} {} {}",
+                s("cid"),
+                s("record"),
+                s("type"),
+                s("path")
             );
         }
     }

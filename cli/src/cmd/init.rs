@@ -86,6 +86,9 @@ fn generate_password() -> String {
 }
 
 pub(crate) fn id(ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    if let Some(client) = super::net::daemon_client(ctx)? {
+        return id_from_daemon(ctx, &client);
+    }
     let repo = ctx.open()?;
     let info = repo.info();
     let owner = repo.accounts().get(&info.owner)?;
@@ -93,17 +96,41 @@ pub(crate) fn id(ctx: &Ctx) -> anyhow::Result<ExitCode> {
         .as_ref()
         .and_then(|o| o.did())
         .map(ToString::to_string);
+    let v = json!({
+        "node": info.node.to_string(),
+        "owner": info.owner,
+        "owner_did": owner_did,
+        "repo": repo.path(),
+    });
+    print_id(ctx, v)
+}
+
+/// `mnode id` while a daemon holds the repo: what the daemon reports.
+pub(crate) fn id_from_daemon(
+    ctx: &Ctx,
+    client: &mnode_api::client::Client,
+) -> anyhow::Result<ExitCode> {
+    let mut v = super::runtime()?.block_on(client.node())?;
+    v["repo"] = json!(ctx.repo_path());
+    print_id(ctx, v)
+}
+
+fn print_id(ctx: &Ctx, v: serde_json::Value) -> anyhow::Result<ExitCode> {
     if ctx.out.json {
-        ctx.out.print_json(&json!({
-            "node": info.node.to_string(),
-            "owner": info.owner,
-            "owner_did": owner_did,
-            "repo": repo.path(),
-        }))?;
+        ctx.out.print_json(&v)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+    println!("node     {}", s("node"));
+    println!("owner    {} {}", s("owner"), s("owner_did"));
+    println!("repo     {}", v["repo"].as_str().unwrap_or_default());
+    if let Some(peer) = v["peer_id"].as_str() {
+        println!("peer id  {peer}");
+        for a in v["addrs"].as_array().into_iter().flatten() {
+            println!("address  {}", a.as_str().unwrap_or_default());
+        }
     } else {
-        println!("node   {}", info.node);
-        println!("owner  {} {}", info.owner, owner_did.unwrap_or_default());
-        println!("repo   {}", repo.path().display());
+        println!("daemon   not running (start it with `mnode daemon`)");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,10 +1,12 @@
 //! One module per command.
 
 pub(crate) mod account;
+pub(crate) mod daemon;
 pub(crate) mod dag;
 pub(crate) mod example;
 pub(crate) mod files;
 pub(crate) mod init;
+pub(crate) mod net;
 pub(crate) mod pin;
 pub(crate) mod record;
 pub(crate) mod repo;

@@ -168,20 +168,105 @@ pub(crate) fn head(store: &Store, text: &str) -> anyhow::Result<Record> {
         .ok_or_else(|| anyhow!("no item {cid} on this node"))
 }
 
+/// The record verbs while a daemon holds the repo: through its API.
+fn run_remote(
+    command: Command,
+    ctx: &Ctx,
+    client: &mnode_api::client::Client,
+) -> anyhow::Result<ExitCode> {
+    let rt = super::runtime()?;
+    match command {
+        Command::Create { kind, body } => {
+            let body = json::to_json_value(&body.body(None)?).map_err(|e| anyhow!("{e}"))?;
+            let v = rt.block_on(client.create(&kind, body, ctx.as_handle.as_deref()))?;
+            if ctx.out.json {
+                ctx.out.print_json(&v)?;
+            } else {
+                println!("created {}", v["id"].as_str().unwrap_or_default());
+            }
+        }
+        Command::Show { id, .. } => {
+            let v = rt.block_on(client.record(&id))?;
+            if ctx.out.json {
+                ctx.out.print_json(&v)?;
+            } else {
+                println!("{}", serde_json::to_string_pretty(&v["record"])?);
+                println!("cid: {}", v["cid"].as_str().unwrap_or_default());
+            }
+        }
+        Command::List {
+            kind,
+            author,
+            tag,
+            limit,
+            cursor,
+        } => {
+            let mut q = vec![("limit", limit.to_string())];
+            q.extend(kind.map(|k| ("kind", k)));
+            q.extend(author.map(|a| ("author", a)));
+            q.extend(tag.map(|t| ("tag", t)));
+            q.extend(cursor.map(|c| ("cursor", c)));
+            let v = rt.block_on(client.list(&q))?;
+            if ctx.out.json {
+                ctx.out.print_json(&v)?;
+            } else {
+                for i in v["items"].as_array().into_iter().flatten() {
+                    let s = |k: &str| i[k].as_str().unwrap_or_default().to_owned();
+                    println!("{}  {:16}  {}", s("id"), s("type"), s("summary"));
+                }
+                if let Some(next) = v["next"].as_str() {
+                    println!("more: --cursor {next}");
+                }
+            }
+        }
+        _ => bail!(
+            "the daemon holds the repo and this verb does not go through its API yet; stop the \
+             daemon (Ctrl-C) and run it again"
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Creates, stores and pins an item of `kind`, signed by the acting account.
+fn create_in(
+    ctx: &Ctx,
+    repo: &mnode_node::repo::Repo,
+    kind: &str,
+    body: Ipld,
+) -> anyhow::Result<()> {
+    if registry::lookup(kind).is_none() {
+        let names: Vec<&str> = registry::KINDS.iter().map(|k| k.name).collect();
+        bail!("unknown kind {kind:?}; the kinds are: {}", names.join(", "));
+    }
+    let (_, key) = ctx.signer(repo)?;
+    let record = Draft::new(kind, body).sign(&key)?;
+    let put = repo.store().put(record.clone())?;
+    repo.store().pin(&record.id(), true)?;
+    print_put(ctx, "created", &record, &put)
+}
+
+/// `create` on the repo directly, with a JSON body (for commands like `post` when no daemon
+/// runs).
+pub(crate) fn create_local(
+    ctx: &Ctx,
+    kind: &str,
+    body: serde_json::Value,
+) -> anyhow::Result<ExitCode> {
+    let repo = ctx.open()?;
+    let body = json::from_json_value(&body).map_err(|e| anyhow!("{e}"))?;
+    create_in(ctx, &repo, kind, body)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    if let Some(client) = super::net::daemon_client(ctx)? {
+        return run_remote(command, ctx, &client);
+    }
     let repo = ctx.open()?;
     let store = repo.store();
     match command {
         Command::Create { kind, body } => {
-            if registry::lookup(&kind).is_none() {
-                let names: Vec<&str> = registry::KINDS.iter().map(|k| k.name).collect();
-                bail!("unknown kind {kind:?}; the kinds are: {}", names.join(", "));
-            }
-            let (_, key) = ctx.signer(&repo)?;
-            let record = Draft::new(kind, body.body(None)?).sign(&key)?;
-            let put = store.put(record.clone())?;
-            store.pin(&record.id(), true)?;
-            print_put(ctx, "created", &record, &put)?;
+            create_in(ctx, &repo, &kind, body.body(None)?)?;
         }
         Command::Update { id, body } => {
             let current = head(store, &id)?;
@@ -308,7 +393,7 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 for (id, i) in &page.items {
                     let title = store
                         .record(&i.head)?
-                        .map(|r| summary(&r))
+                        .map(|r| r.summary())
                         .unwrap_or_default();
                     println!("{id}  {:16}  {title}", i.kind);
                 }
@@ -319,29 +404,6 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// A one-line summary of a record for listings: its title, name or text.
-pub(crate) fn summary(r: &Record) -> String {
-    let Some(Ipld::Map(body)) = r.body() else {
-        return String::new();
-    };
-    let text = ["title", "name", "handle", "statement", "text", "note"]
-        .iter()
-        .find_map(|f| match body.get(*f) {
-            Some(Ipld::String(s)) => Some(s.clone()),
-            Some(Ipld::Map(m)) => match m.get("full") {
-                Some(Ipld::String(s)) => Some(s.clone()),
-                _ => None,
-            },
-            _ => None,
-        })
-        .unwrap_or_default();
-    let mut short: String = text.chars().take(60).collect();
-    if text.chars().count() > 60 {
-        short.push('…');
-    }
-    short.replace('\n', " ")
 }
 
 pub(crate) fn query(args: QueryArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
@@ -367,7 +429,7 @@ pub(crate) fn query(args: QueryArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 ctx.out.print_json(&json!({ "items": items? }))?;
             } else {
                 for (id, r) in &heads {
-                    println!("{id}  {:16}  {}", r.kind(), summary(r));
+                    println!("{id}  {:16}  {}", r.kind(), r.summary());
                 }
             }
         }

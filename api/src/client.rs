@@ -1,0 +1,189 @@
+//! The typed HTTP client the CLI uses to drive a running daemon.
+
+use serde_json::{Value, json};
+
+use crate::ApiError;
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The daemon could not be reached.
+    #[error("cannot reach the daemon at {url}: {source}")]
+    Unreachable {
+        /// The API URL.
+        url: String,
+        /// Why.
+        source: reqwest::Error,
+    },
+    /// The daemon answered with an error.
+    #[error("{}", .0.message)]
+    Api(ApiError),
+    /// The answer was not what the API sends.
+    #[error("unexpected answer from the daemon: {0}")]
+    Protocol(String),
+}
+
+/// A client for one daemon.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    /// A client for the daemon whose API is at `base` (like `http://127.0.0.1:5001`).
+    pub fn new(base: impl Into<String>, token: impl Into<String>) -> Self {
+        Self {
+            base: base.into().trim_end_matches('/').to_owned(),
+            token: token.into(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, ClientError> {
+        let url = format!("{}/api/v1{path}", self.base);
+        let mut req = self.http.request(method, &url).bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|source| ClientError::Unreachable {
+                url: self.base.clone(),
+                source,
+            })?;
+        let status = resp.status().as_u16();
+        let value: Value = resp
+            .json()
+            .await
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        if (200..300).contains(&status) {
+            return Ok(value);
+        }
+        let err = &value["error"];
+        let code = match err["code"].as_str().unwrap_or("error") {
+            "bad_request" => "bad_request",
+            "unauthorized" => "unauthorized",
+            "not_found" => "not_found",
+            _ => "error",
+        };
+        Err(ClientError::Api(ApiError::new(
+            status,
+            code,
+            err["message"]
+                .as_str()
+                .unwrap_or("unknown error")
+                .to_owned(),
+        )))
+    }
+
+    /// `GET /node`.
+    pub async fn node(&self) -> Result<Value, ClientError> {
+        self.call(reqwest::Method::GET, "/node", None).await
+    }
+
+    /// `GET /peers`.
+    pub async fn peers(&self) -> Result<Value, ClientError> {
+        self.call(reqwest::Method::GET, "/peers", None).await
+    }
+
+    /// `POST /peers`: connect to a multiaddr.
+    pub async fn connect(&self, addr: &str) -> Result<Value, ClientError> {
+        self.call(
+            reqwest::Method::POST,
+            "/peers",
+            Some(json!({ "addr": addr })),
+        )
+        .await
+    }
+
+    /// `GET /follows`.
+    pub async fn follows(&self) -> Result<Value, ClientError> {
+        self.call(reqwest::Method::GET, "/follows", None).await
+    }
+
+    /// `POST /follows` (or `DELETE` to unfollow).
+    pub async fn follow(&self, topic: &str, follow: bool) -> Result<Value, ClientError> {
+        let method = if follow {
+            reqwest::Method::POST
+        } else {
+            reqwest::Method::DELETE
+        };
+        self.call(method, "/follows", Some(json!({ "topic": topic })))
+            .await
+    }
+
+    /// `POST /records`: create an item of `kind` signed by `as_handle` (default: the owner).
+    pub async fn create(
+        &self,
+        kind: &str,
+        body: Value,
+        as_handle: Option<&str>,
+    ) -> Result<Value, ClientError> {
+        self.call(
+            reqwest::Method::POST,
+            "/records",
+            Some(json!({ "kind": kind, "body": body, "as": as_handle })),
+        )
+        .await
+    }
+
+    /// `GET /records?…`: items newest first (`query` pairs such as `("kind", "social.post")`).
+    pub async fn list(&self, query: &[(&str, String)]) -> Result<Value, ClientError> {
+        let mut path = "/records".to_owned();
+        for (i, (k, v)) in query.iter().enumerate() {
+            path.push(if i == 0 { '?' } else { '&' });
+            path.push_str(k);
+            path.push('=');
+            path.push_str(&encode(v));
+        }
+        self.call(reqwest::Method::GET, &path, None).await
+    }
+
+    /// `GET /records/{cid}`.
+    pub async fn record(&self, cid: &str) -> Result<Value, ClientError> {
+        self.call(reqwest::Method::GET, &format!("/records/{cid}"), None)
+            .await
+    }
+
+    /// `POST /files/fetch`: fetch a file from peers into the daemon's store.
+    pub async fn fetch(&self, cid: &str) -> Result<Value, ClientError> {
+        self.call(
+            reqwest::Method::POST,
+            "/files/fetch",
+            Some(json!({ "cid": cid })),
+        )
+        .await
+    }
+
+    /// `POST /files/import`: add a file on the daemon's disk.
+    pub async fn import(&self, path: &std::path::Path) -> Result<Value, ClientError> {
+        self.call(
+            reqwest::Method::POST,
+            "/files/import",
+            Some(json!({ "path": path })),
+        )
+        .await
+    }
+}
+
+/// Percent-encodes a query value.
+fn encode(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~:".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

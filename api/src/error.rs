@@ -1,0 +1,87 @@
+//! Errors as JSON `{"error": {"code", "message"}}` with the right status, never an internal
+//! detail.
+
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use mnode_node::{node::NodeError, store::StoreError};
+
+/// An error answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: u16,
+    /// A stable machine-readable code, like `not_found`.
+    pub code: &'static str,
+    /// What went wrong, for a person.
+    pub message: String,
+}
+
+impl ApiError {
+    /// A 400.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(400, "bad_request", message)
+    }
+
+    /// A 401.
+    pub fn unauthorized() -> Self {
+        Self::new(
+            401,
+            "unauthorized",
+            "missing or wrong token: send Authorization: Bearer <token from <repo>/api.token>",
+        )
+    }
+
+    /// A 404.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(404, "not_found", message)
+    }
+
+    /// Any status.
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn internal(e: &dyn std::fmt::Display) -> Self {
+        tracing::error!("internal error: {e}");
+        Self::new(500, "internal", "the node failed; see its log")
+    }
+}
+
+impl From<NodeError> for ApiError {
+    fn from(e: NodeError) -> Self {
+        match e {
+            NodeError::Store(s) => s.into(),
+            NodeError::Dial { .. } => Self::new(502, "dial_failed", e.to_string()),
+            NodeError::NotFound(_) => Self::not_found(e.to_string()),
+            NodeError::Fetch { .. } => Self::new(502, "fetch_failed", e.to_string()),
+            NodeError::Stopped => Self::new(503, "stopping", e.to_string()),
+            other => Self::internal(&other),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Record(_) => Self::new(422, "invalid_record", e.to_string()),
+            StoreError::MissingPrev { .. } => Self::new(409, "missing_prev", e.to_string()),
+            other => Self::internal(&other),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
+        (status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,314 @@
+//! `/api/v1`: node, peers, follows, records, files.
+
+use std::path::PathBuf;
+
+use axum::{
+    Json, Router,
+    extract::{Path, Query, Request, State},
+    http::header::AUTHORIZATION,
+    middleware::{self, Next},
+    response::Response,
+    routing::{get, post},
+};
+use mnode_dag::{Cid, Draft, Record, cids, json, registry};
+use mnode_node::{
+    blobs::ImportMode,
+    store::{Cursor, ListFilter, Put},
+};
+use mnode_protocols::GossipTopic;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{ApiError, ApiState};
+
+type ApiResult = Result<Json<Value>, ApiError>;
+
+pub(crate) fn router(state: ApiState) -> Router {
+    let v1 = Router::new()
+        .route("/node", get(node_info))
+        .route("/peers", get(peers).post(connect))
+        .route("/follows", get(follows).post(follow).delete(unfollow))
+        .route("/records", get(list_records).post(create_record))
+        .route("/records/{cid}", get(read_record))
+        .route("/files/fetch", post(fetch_file))
+        .route("/files/import", post(import_file))
+        .layer(middleware::from_fn_with_state(state.clone(), require_admin));
+    Router::new().nest("/api/v1", v1).with_state(state)
+}
+
+async fn require_admin(
+    State(state): State<ApiState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let ok = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| constant_time_eq(t.trim().as_bytes(), state.token.as_bytes()));
+    if !ok {
+        return Err(ApiError::unauthorized());
+    }
+    Ok(next.run(req).await)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn parse_cid(text: &str) -> Result<Cid, ApiError> {
+    cids::parse(text).map_err(|e| ApiError::bad_request(format!("{text:?} is not a CID: {e}")))
+}
+
+/// A topic as a full topic string, or a `did:key` for an author's feed.
+fn parse_topic(text: &str) -> Result<GossipTopic, ApiError> {
+    if let Ok(did) = text.parse() {
+        return Ok(GossipTopic::Author(did));
+    }
+    text.parse::<GossipTopic>()
+        .map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+async fn node_info(State(s): State<ApiState>) -> ApiResult {
+    let info = s.node.info().await?;
+    let repo = s.node.repo().clone();
+    let owner = repo.info().owner.clone();
+    let owner_did = tokio::task::spawn_blocking(move || {
+        repo.accounts()
+            .get(&owner)
+            .ok()
+            .flatten()
+            .and_then(|a| a.did().map(ToString::to_string))
+    })
+    .await
+    .map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
+    let repo = s.node.repo();
+    Ok(Json(json!({
+        "peer_id": info.peer_id,
+        "addrs": info.addrs,
+        "blobs": info.blobs,
+        "node": repo.info().node.to_string(),
+        "owner": repo.info().owner,
+        "owner_did": owner_did,
+    })))
+}
+
+async fn peers(State(s): State<ApiState>) -> ApiResult {
+    Ok(Json(json!({ "peers": s.node.peers().await? })))
+}
+
+#[derive(Deserialize)]
+struct ConnectBody {
+    addr: String,
+}
+
+async fn connect(State(s): State<ApiState>, Json(b): Json<ConnectBody>) -> ApiResult {
+    let addr = b
+        .addr
+        .parse()
+        .map_err(|e| ApiError::bad_request(format!("{:?} is not a multiaddr: {e}", b.addr)))?;
+    let peer = s.node.connect(addr).await?;
+    Ok(Json(json!({ "peer_id": peer.to_string() })))
+}
+
+async fn follows(State(s): State<ApiState>) -> ApiResult {
+    let node = s.node.clone();
+    let list = tokio::task::spawn_blocking(move || node.repo().store().follows())
+        .await
+        .map_err(|e| ApiError::new(500, "internal", e.to_string()))??;
+    let list: Vec<String> = list.iter().map(ToString::to_string).collect();
+    Ok(Json(json!({ "follows": list })))
+}
+
+#[derive(Deserialize)]
+struct TopicBody {
+    topic: String,
+}
+
+async fn follow(State(s): State<ApiState>, Json(b): Json<TopicBody>) -> ApiResult {
+    let topic = parse_topic(&b.topic)?;
+    s.node.follow(topic).await?;
+    Ok(Json(json!({ "following": topic.to_string() })))
+}
+
+async fn unfollow(State(s): State<ApiState>, Json(b): Json<TopicBody>) -> ApiResult {
+    let topic = parse_topic(&b.topic)?;
+    s.node.unfollow(topic).await?;
+    Ok(Json(json!({ "unfollowed": topic.to_string() })))
+}
+
+#[derive(Deserialize)]
+struct CreateBody {
+    kind: String,
+    body: Value,
+    #[serde(default, rename = "as")]
+    as_handle: Option<String>,
+}
+
+async fn create_record(State(s): State<ApiState>, Json(b): Json<CreateBody>) -> ApiResult {
+    if registry::lookup(&b.kind).is_none() {
+        return Err(ApiError::bad_request(format!(
+            "unknown kind {:?}; GET /api/v1/types lists them",
+            b.kind
+        )));
+    }
+    let body =
+        json::from_json_value(&b.body).map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
+    let repo = s.node.repo().clone();
+    let handle = b.as_handle.unwrap_or_else(|| repo.info().owner.clone());
+    let key = tokio::task::spawn_blocking(move || repo.accounts().signing_key(&handle))
+        .await
+        .map_err(|e| ApiError::new(500, "internal", e.to_string()))?
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let record = Draft::new(b.kind, body)
+        .sign(&key)
+        .map_err(|e| ApiError::new(422, "invalid_record", e.to_string()))?;
+    let puts = s.node.publish(vec![record.clone()]).await?;
+    let stored = puts.iter().any(|p| matches!(p, Put::Stored { .. }));
+    let node = s.node.clone();
+    let id = record.id();
+    tokio::task::spawn_blocking(move || node.repo().store().pin(&id, true))
+        .await
+        .map_err(|e| ApiError::new(500, "internal", e.to_string()))??;
+    Ok(Json(json!({
+        "cid": record.cid().to_string(),
+        "id": record.id().to_string(),
+        "stored": stored,
+    })))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    kind: Option<String>,
+    author: Option<String>,
+    tag: Option<String>,
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+/// Items newest first, with cursor paging.
+async fn list_records(State(s): State<ApiState>, Query(q): Query<ListQuery>) -> ApiResult {
+    let author = q
+        .author
+        .as_deref()
+        .map(|a| {
+            a.parse()
+                .map_err(|e| ApiError::bad_request(format!("author: {e}")))
+        })
+        .transpose()?;
+    let cursor: Option<Cursor> = q
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.parse()
+                .map_err(|e: mnode_node::store::StoreError| ApiError::bad_request(e.to_string()))
+        })
+        .transpose()?;
+    let filter = ListFilter {
+        kind: q.kind,
+        author,
+        tag: q.tag,
+        topic: None,
+        cursor,
+        limit: q.limit.unwrap_or(50).min(1000),
+    };
+    let node = s.node.clone();
+    let items = tokio::task::spawn_blocking(move || {
+        let store = node.repo().store();
+        let page = store.list(&filter)?;
+        let mut items = Vec::with_capacity(page.items.len());
+        for (id, i) in &page.items {
+            let summary = store
+                .record(&i.head)?
+                .map(|r| r.summary())
+                .unwrap_or_default();
+            items.push(json!({
+                "id": id.to_string(),
+                "type": i.kind,
+                "author": i.author.to_string(),
+                "created": i.created,
+                "updated": i.updated,
+                "head": i.head.to_string(),
+                "versions": i.versions,
+                "summary": summary,
+            }));
+        }
+        Ok::<_, mnode_node::store::StoreError>(json!({
+            "items": items,
+            "next": page.next.map(|c| c.to_string()),
+        }))
+    })
+    .await
+    .map_err(|e| ApiError::new(500, "internal", e.to_string()))??;
+    Ok(Json(items))
+}
+
+async fn read_record(State(s): State<ApiState>, Path(cid): Path<String>) -> ApiResult {
+    let cid = parse_cid(&cid)?;
+    let node = s.node.clone();
+    let record: Option<Record> = tokio::task::spawn_blocking(move || {
+        let store = node.repo().store();
+        match store.record(&cid)? {
+            Some(r) => Ok(Some(r)),
+            None => store.head(&cid),
+        }
+    })
+    .await
+    .map_err(|e| ApiError::new(500, "internal", e.to_string()))??;
+    let record =
+        record.ok_or_else(|| ApiError::not_found(format!("no record {cid} on this node")))?;
+    let ipld = mnode_dag::cbor::decode_ipld(record.bytes())
+        .map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
+    let value =
+        json::to_json_value(&ipld).map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
+    Ok(Json(json!({
+        "cid": record.cid().to_string(),
+        "id": record.id().to_string(),
+        "record": value,
+    })))
+}
+
+#[derive(Deserialize)]
+struct FetchBody {
+    cid: String,
+}
+
+async fn fetch_file(State(s): State<ApiState>, Json(b): Json<FetchBody>) -> ApiResult {
+    let cid = parse_cid(&b.cid)?;
+    let f = s.node.fetch_file(cid, |_| {}).await?;
+    Ok(Json(
+        json!({ "cid": cid.to_string(), "size": f.size, "transferred": f.transferred }),
+    ))
+}
+
+#[derive(Deserialize)]
+struct ImportBody {
+    path: PathBuf,
+}
+
+/// Imports a file that is on the node's own disk (admin only: it reads local paths).
+async fn import_file(State(s): State<ApiState>, Json(b): Json<ImportBody>) -> ApiResult {
+    if !b.path.is_absolute() {
+        return Err(ApiError::bad_request("path must be absolute"));
+    }
+    let meta = tokio::fs::metadata(&b.path)
+        .await
+        .map_err(|e| ApiError::bad_request(format!("{}: {e}", b.path.display())))?;
+    if !meta.is_file() {
+        return Err(ApiError::bad_request(format!(
+            "{} is not a file",
+            b.path.display()
+        )));
+    }
+    let added = s
+        .node
+        .blobs()
+        .add_path(&b.path, ImportMode::Copy, |_| {})
+        .await
+        .map_err(|e| ApiError::new(500, "import_failed", e.to_string()))?;
+    s.node.provide(vec![added.cid]).await?;
+    Ok(Json(
+        json!({ "cid": added.cid.to_string(), "size": added.size }),
+    ))
+}

@@ -1,0 +1,172 @@
+//! Two daemons on one machine, driven by the `mnode` CLI as the README shows: connect, follow,
+//! post, share a file, see them arrive.
+
+#![allow(clippy::unwrap_used)]
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn mnode(repo: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mnode"))
+        .arg("--repo")
+        .arg(repo)
+        .args(args)
+        .env("MNODE_PASSPHRASE", "a test passphrase")
+        .output()
+        .unwrap()
+}
+
+fn json(repo: &Path, args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let o = mnode(repo, &all);
+    assert!(
+        o.status.success(),
+        "mnode {args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// A running daemon; killed (SIGTERM, then waited for) when dropped.
+struct Daemon {
+    child: Child,
+    repo: PathBuf,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(dir: &Path, name: &str) -> Daemon {
+    let repo = dir.join(name);
+    let o = mnode(
+        &repo,
+        &[
+            "init",
+            "-c",
+            r#"network.listen=["/ip4/127.0.0.1/tcp/0"]"#,
+            "-c",
+            "network.blobs_listen=127.0.0.1:0",
+            "-c",
+            "network.gossip_heartbeat_ms=100",
+            "-c",
+            "api.listen=127.0.0.1:0",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let child = Command::new(env!("CARGO_BIN_EXE_mnode"))
+        .arg("--repo")
+        .arg(&repo)
+        .arg("daemon")
+        .env("MNODE_PASSPHRASE", "a test passphrase")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let d = Daemon { child, repo };
+    wait_until("the daemon to be ready", || {
+        d.repo.join("daemon.json").exists()
+    });
+    d
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn two_daemons_connect_follow_post_and_share_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = start(dir.path(), "a");
+    let b = start(dir.path(), "b");
+
+    let id_a = json(&a.repo, &["id"]);
+    let addr = id_a["addrs"][0].as_str().unwrap().to_owned();
+    assert!(addr.contains("/p2p/"));
+    let owner_a = id_a["owner_did"].as_str().unwrap().to_owned();
+
+    let c = json(&b.repo, &["connect", &addr]);
+    assert_eq!(c["peer_id"], id_a["peer_id"]);
+    let peers = json(&b.repo, &["peers"]);
+    assert!(
+        peers["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["peer_id"] == id_a["peer_id"])
+    );
+    json(&b.repo, &["follow", &owner_a]);
+    let follows = json(&b.repo, &["follows"]);
+    assert!(follows["follows"][0].as_str().unwrap().ends_with(&owner_a));
+
+    // The post reaches B by gossip (or by catch-up, if the mesh is still forming).
+    let posted = json(&a.repo, &["post", "hello from A"]);
+    let id = posted["id"].as_str().unwrap().to_owned();
+    wait_until("the post on B", || {
+        let list = json(&b.repo, &["record", "list", "social.post"]);
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["id"] == id.as_str())
+    });
+    let shown = json(&b.repo, &["record", "show", &id]);
+    assert_eq!(shown["record"]["body"]["text"], "hello from A");
+
+    // A file added on A is fetched by B, verified.
+    let file = dir.path().join("track.bin");
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&file, &data).unwrap();
+    let added = json(&a.repo, &["add", file.to_str().unwrap()]);
+    let cid = added[0]["cid"].as_str().unwrap().to_owned();
+    let fetched = json(&b.repo, &["fetch", &cid]);
+    assert_eq!(fetched["size"], data.len() as u64);
+
+    // Errors are clear: a bad multiaddr, a bad follow target.
+    let o = mnode(&b.repo, &["connect", "not-an-address"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a multiaddr"));
+    let o = mnode(&b.repo, &["follow", "nobody"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not an mnode topic"));
+
+    // Stopping removes daemon.json; the CLI works on the repo directly again.
+    drop(a);
+    assert!(!dir.path().join("a/daemon.json").exists());
+    let list = json(&dir.path().join("a"), &["record", "list", "social.post"]);
+    assert!(
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["id"] == id.as_str())
+    );
+}
+
+#[test]
+fn network_commands_without_a_daemon_say_how_to_start_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("r");
+    assert!(mnode(&repo, &["init"]).status.success());
+    let o = mnode(&repo, &["peers"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("mnode daemon"));
+}

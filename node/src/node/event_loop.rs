@@ -1,0 +1,1004 @@
+//! The one task that owns the swarm.
+//!
+//! Commands arrive on a bounded channel; swarm events are handled as they come. Anything that
+//! touches the disk or verifies signatures runs on the blocking pool through `tasks`, whose
+//! results come back into this loop, so the loop never waits on slow work.
+
+use std::{
+    collections::{HashMap, HashSet},
+    net::SocketAddr,
+    sync::Arc,
+    time::Duration,
+};
+
+use futures::StreamExt;
+use libp2p::{
+    Multiaddr, PeerId, Swarm,
+    gossipsub::{self, MessageId},
+    identify, kad,
+    request_response::{self, OutboundRequestId, ResponseChannel},
+    swarm::{SwarmEvent, dial_opts::DialOpts},
+};
+use mnode_dag::{
+    Cid, Record,
+    cids::{self, LinkKind},
+};
+use mnode_protocols::{GossipTopic, bitswap::Bitswap, blobs, gossip, sync};
+use tokio::{
+    sync::{broadcast, mpsc, oneshot},
+    task::JoinSet,
+};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    BlobsInfo, Command, NodeError, NodeEvent, NodeInfo, PeerInfo, Via,
+    behaviour::{Behaviour, BehaviourEvent},
+    blobs_net::BlobNet,
+};
+use crate::{
+    blobs::Blobs,
+    config::NetworkConfig,
+    repo::Repo,
+    store::{Put, StoreError},
+};
+
+/// Results of blocking work, handed back to the loop.
+enum Done {
+    Gossip {
+        id: MessageId,
+        source: PeerId,
+        topic: Option<GossipTopic>,
+        verdict: gossip::Verdict,
+        stored: Vec<(Cid, Cid, String)>,
+        reason: Option<String>,
+        missing_prev: bool,
+    },
+    Published {
+        reply: oneshot::Sender<Result<Vec<Put>, NodeError>>,
+        result: Result<Prepared, NodeError>,
+    },
+    Respond {
+        channel: ResponseChannel<sync::Response>,
+        response: sync::Response,
+    },
+    RespondBlobs {
+        channel: ResponseChannel<blobs::Response>,
+        response: blobs::Response,
+    },
+    SyncStart {
+        topic: GossipTopic,
+        peer: PeerId,
+        set: sync::SyncSet,
+    },
+    SyncStored {
+        job: u64,
+        stored: Vec<(Cid, Cid, String)>,
+    },
+    Followed {
+        topic: GossipTopic,
+        follow: bool,
+        result: Result<(), NodeError>,
+        reply: oneshot::Sender<Result<(), NodeError>>,
+    },
+    Nothing,
+}
+
+/// Stored puts, the gossip messages to send (topic, data) and the CIDs to announce.
+type Prepared = (Vec<Put>, Vec<(GossipTopic, Vec<u8>)>, Vec<Cid>);
+/// Providers of a file with the socket addresses of their iroh endpoints.
+pub(crate) type Providers = Vec<(PeerId, Vec<SocketAddr>)>;
+/// A DHT provider query: who answered so far, and who waits for the answer.
+type ProviderQuery = (HashSet<PeerId>, Option<oneshot::Sender<Vec<PeerId>>>);
+
+/// A catch-up of one topic from one peer.
+struct SyncJob {
+    peer: PeerId,
+    catch_up: sync::CatchUp,
+    /// Store tasks still running for this job.
+    storing: usize,
+    stored: usize,
+    /// Set when the exchange is over.
+    summary: Option<sync::Summary>,
+}
+
+struct BlobQuery {
+    remaining: usize,
+    found: Providers,
+    reply: Option<oneshot::Sender<Providers>>,
+}
+
+pub(crate) struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    rx: mpsc::Receiver<Command>,
+    cancel: CancellationToken,
+    events: broadcast::Sender<NodeEvent>,
+    repo: Arc<Repo>,
+    net: Arc<BlobNet>,
+    blobs: Arc<Blobs>,
+    bitswap: Bitswap,
+    config: NetworkConfig,
+    tasks: JoinSet<Done>,
+    listening: Vec<Multiaddr>,
+    agents: HashMap<PeerId, String>,
+    dials: HashMap<libp2p::swarm::ConnectionId, oneshot::Sender<Result<PeerId, NodeError>>>,
+    providers: HashMap<kad::QueryId, ProviderQuery>,
+    blob_queries: HashMap<u64, BlobQuery>,
+    blob_requests: HashMap<OutboundRequestId, u64>,
+    jobs: HashMap<u64, SyncJob>,
+    pending: HashMap<OutboundRequestId, u64>,
+    sync_config: sync::Config,
+    next_id: u64,
+    subscribed: HashSet<GossipTopic>,
+}
+
+/// What the event loop is made of.
+pub(crate) struct Parts {
+    pub(crate) swarm: Swarm<Behaviour>,
+    pub(crate) rx: mpsc::Receiver<Command>,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) events: broadcast::Sender<NodeEvent>,
+    pub(crate) repo: Arc<Repo>,
+    pub(crate) net: Arc<BlobNet>,
+    pub(crate) blobs: Arc<Blobs>,
+    pub(crate) bitswap: Bitswap,
+    pub(crate) config: NetworkConfig,
+}
+
+impl EventLoop {
+    pub(crate) fn new(parts: Parts) -> Result<Self, NodeError> {
+        let Parts {
+            swarm,
+            rx,
+            cancel,
+            events,
+            repo,
+            net,
+            blobs,
+            bitswap,
+            config,
+        } = parts;
+        let mut this = Self {
+            swarm,
+            rx,
+            cancel,
+            events,
+            repo,
+            net,
+            blobs,
+            bitswap,
+            config,
+            tasks: JoinSet::new(),
+            listening: vec![],
+            agents: HashMap::new(),
+            dials: HashMap::new(),
+            providers: HashMap::new(),
+            blob_queries: HashMap::new(),
+            blob_requests: HashMap::new(),
+            jobs: HashMap::new(),
+            pending: HashMap::new(),
+            sync_config: sync::Config::default(),
+            next_id: 0,
+            subscribed: HashSet::new(),
+        };
+        for topic in this.repo.store().follows()? {
+            this.subscribe(topic);
+        }
+        for addr in this.config.bootstrap.clone() {
+            match addr.parse::<Multiaddr>() {
+                Ok(ma) => {
+                    if let Err(e) = this.swarm.dial(ma) {
+                        tracing::warn!(%addr, "bootstrap dial failed: {e}");
+                    }
+                }
+                Err(e) => tracing::warn!(%addr, "bad bootstrap address: {e}"),
+            }
+        }
+        Ok(this)
+    }
+
+    /// Runs the swarm until it reports its first listen address (or `limit` passes).
+    pub(crate) async fn wait_listening(&mut self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.listening.len() < self.config.listen.len() {
+            tokio::select! {
+                ev = self.swarm.select_next_some() => self.on_swarm_event(ev),
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        let period = Duration::from_secs(self.config.sync_interval_secs.max(1));
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => break,
+                Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => match done {
+                    Ok(done) => self.on_done(done),
+                    Err(e) => tracing::error!("node task failed: {e}"),
+                },
+                cmd = self.rx.recv() => match cmd {
+                    Some(c) => self.on_command(c),
+                    None => break,
+                },
+                ev = self.swarm.select_next_some() => self.on_swarm_event(ev),
+                _ = tick.tick() => self.periodic_sync(),
+            }
+        }
+        self.tasks.shutdown().await;
+    }
+
+    fn emit(&self, ev: NodeEvent) {
+        if let NodeEvent::Stored { cid, .. } = &ev {
+            let _ = self.bitswap.block_added(*cid);
+        }
+        let _ = self.events.send(ev);
+    }
+
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn info(&self) -> NodeInfo {
+        let peer_id = *self.swarm.local_peer_id();
+        NodeInfo {
+            peer_id: peer_id.to_string(),
+            addrs: self
+                .listening
+                .iter()
+                .map(|a| format!("{a}/p2p/{peer_id}"))
+                .collect(),
+            blobs: BlobsInfo {
+                endpoint_id: self.net.endpoint_id_hex(),
+                addrs: blobs::advertised(&self.net.addrs()),
+            },
+        }
+    }
+
+    fn subscribe(&mut self, topic: GossipTopic) {
+        let t = gossip::ident(&topic);
+        let gs = &mut self.swarm.behaviour_mut().gossipsub;
+        if let Err(e) = gs.subscribe(&t) {
+            tracing::warn!(%topic, "subscribe failed: {e}");
+            return;
+        }
+        if let Err(e) = gs.set_topic_params(t, gossip::topic_params()) {
+            tracing::warn!(%topic, "topic scoring: {e}");
+        }
+        self.subscribed.insert(topic);
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Info(reply) => {
+                let _ = reply.send(self.info());
+            }
+            Command::Peers(reply) => {
+                let peers = self
+                    .swarm
+                    .connected_peers()
+                    .map(|p| PeerInfo {
+                        peer_id: p.to_string(),
+                        addrs: vec![],
+                        agent: self.agents.get(p).cloned(),
+                    })
+                    .collect();
+                let _ = reply.send(peers);
+            }
+            Command::Dial { addr, reply } => {
+                let opts = DialOpts::from(addr.clone());
+                let id = opts.connection_id();
+                match self.swarm.dial(opts) {
+                    Ok(()) => {
+                        self.dials.insert(id, reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(NodeError::Dial {
+                            addr: addr.to_string(),
+                            reason: e.to_string(),
+                        }));
+                    }
+                }
+            }
+            Command::Follow {
+                topic,
+                follow,
+                reply,
+            } => {
+                let repo = self.repo.clone();
+                self.tasks.spawn_blocking(move || {
+                    let result = if follow {
+                        repo.store().follow(&topic)
+                    } else {
+                        repo.store().unfollow(&topic).map(|_| ())
+                    }
+                    .map_err(NodeError::from);
+                    Done::Followed {
+                        topic,
+                        follow,
+                        result,
+                        reply,
+                    }
+                });
+            }
+            Command::Publish { records, reply } => {
+                let repo = self.repo.clone();
+                let limit = self.config.gossip_max_message_bytes;
+                self.tasks.spawn_blocking(move || Done::Published {
+                    reply,
+                    result: store_and_prepare(&repo, records, limit),
+                });
+            }
+            Command::Sync { topic, reply } => {
+                let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+                for p in &peers {
+                    self.start_sync(topic, *p);
+                }
+                let _ = reply.send(peers.len());
+            }
+            Command::Provide(cids) => self.provide(cids),
+            Command::FindProviders { cid, reply } => {
+                let q = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .get_providers(kad::RecordKey::new(&cid.to_bytes()));
+                self.providers.insert(q, (HashSet::new(), Some(reply)));
+            }
+            Command::BlobAddrs { peers, cid, reply } => {
+                if peers.is_empty() {
+                    let _ = reply.send(vec![]);
+                    return;
+                }
+                let q = self.id();
+                for p in &peers {
+                    let r = self
+                        .swarm
+                        .behaviour_mut()
+                        .blobs
+                        .send_request(p, blobs::Request::Has(vec![cid]));
+                    self.blob_requests.insert(r, q);
+                }
+                self.blob_queries.insert(
+                    q,
+                    BlobQuery {
+                        remaining: peers.len(),
+                        found: vec![],
+                        reply: Some(reply),
+                    },
+                );
+            }
+            Command::Score { peer, reply } => {
+                let _ = reply.send(self.swarm.behaviour().gossipsub.peer_score(&peer));
+            }
+            Command::Ban { peer, ban } => {
+                let b = &mut self.swarm.behaviour_mut().blocked;
+                if ban {
+                    b.block_peer(peer);
+                } else {
+                    b.unblock_peer(peer);
+                }
+            }
+        }
+    }
+
+    fn provide(&mut self, cids: Vec<Cid>) {
+        for cid in cids {
+            if let Err(e) = self
+                .swarm
+                .behaviour_mut()
+                .kad
+                .start_providing(kad::RecordKey::new(&cid.to_bytes()))
+            {
+                tracing::warn!(%cid, "cannot announce: {e}");
+            }
+        }
+    }
+
+    fn on_done(&mut self, done: Done) {
+        match done {
+            Done::Nothing => {}
+            Done::Gossip {
+                id,
+                source,
+                topic,
+                verdict,
+                stored,
+                reason,
+                missing_prev,
+            } => {
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&id, &source, verdict.into());
+                for (cid, item, kind) in stored {
+                    self.emit(NodeEvent::Stored {
+                        cid,
+                        id: item,
+                        kind,
+                        from: source,
+                        via: Via::Gossip,
+                    });
+                }
+                if let Some(reason) = reason {
+                    tracing::debug!(%source, ?topic, "rejected gossip: {reason}");
+                    self.emit(NodeEvent::Rejected {
+                        from: source,
+                        reason,
+                    });
+                }
+                if let (true, Some(topic)) = (missing_prev, topic) {
+                    self.start_sync(topic, source);
+                }
+            }
+            Done::Published { reply, result } => match result {
+                Ok((puts, messages, provide)) => {
+                    for p in &puts {
+                        if let Put::Stored { cid, .. } = p {
+                            let _ = self.bitswap.block_added(*cid);
+                        }
+                    }
+                    for (topic, data) in messages {
+                        if let Err(e) = self
+                            .swarm
+                            .behaviour_mut()
+                            .gossipsub
+                            .publish(gossip::ident(&topic), data)
+                        {
+                            tracing::debug!(%topic, "not gossiped now: {e}");
+                        }
+                    }
+                    self.provide(provide);
+                    let _ = reply.send(Ok(puts));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Done::Respond { channel, response } => {
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(channel, response);
+            }
+            Done::RespondBlobs { channel, response } => {
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .blobs
+                    .send_response(channel, response);
+            }
+            Done::SyncStart { topic, peer, set } => {
+                match sync::CatchUp::new(topic, &set, &self.sync_config) {
+                    Ok((catch_up, request)) => {
+                        let job = self.id();
+                        let r = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+                        self.pending.insert(r, job);
+                        self.jobs.insert(
+                            job,
+                            SyncJob {
+                                peer,
+                                catch_up,
+                                storing: 0,
+                                stored: 0,
+                                summary: None,
+                            },
+                        );
+                    }
+                    Err(e) => tracing::warn!(%topic, "cannot start sync: {e}"),
+                }
+            }
+            Done::SyncStored { job, stored } => {
+                let Some(j) = self.jobs.get_mut(&job) else {
+                    return;
+                };
+                j.storing -= 1;
+                j.stored += stored.len();
+                let peer = j.peer;
+                for (cid, item, kind) in stored {
+                    self.emit(NodeEvent::Stored {
+                        cid,
+                        id: item,
+                        kind,
+                        from: peer,
+                        via: Via::Sync,
+                    });
+                }
+                self.maybe_finish(job);
+            }
+            Done::Followed {
+                topic,
+                follow,
+                result,
+                reply,
+            } => {
+                if result.is_ok() {
+                    if follow {
+                        self.subscribe(topic);
+                        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+                        for p in peers {
+                            self.start_sync(topic, p);
+                        }
+                    } else {
+                        self.swarm
+                            .behaviour_mut()
+                            .gossipsub
+                            .unsubscribe(&gossip::ident(&topic));
+                        self.subscribed.remove(&topic);
+                    }
+                }
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    /// Reports a catch-up once its exchange is over and its records are stored.
+    fn maybe_finish(&mut self, job: u64) {
+        let done = self
+            .jobs
+            .get(&job)
+            .is_some_and(|j| j.storing == 0 && j.summary.is_some());
+        if !done {
+            return;
+        }
+        if let Some(j) = self.jobs.remove(&job) {
+            let summary = j.summary.unwrap_or_default();
+            self.emit(NodeEvent::Synced {
+                topic: *j.catch_up.topic(),
+                peer: j.peer,
+                stored: j.stored,
+                bytes: summary.block_bytes,
+                reconcile_bytes: summary.reconcile_bytes_sent + summary.reconcile_bytes_received,
+                rounds: summary.rounds,
+            });
+        }
+    }
+
+    fn start_sync(&mut self, topic: GossipTopic, peer: PeerId) {
+        let repo = self.repo.clone();
+        self.tasks
+            .spawn_blocking(move || match repo.store().sync_items(&topic) {
+                Ok(items) => Done::SyncStart {
+                    topic,
+                    peer,
+                    set: sync::SyncSet::from(items),
+                },
+                Err(e) => {
+                    tracing::warn!(%topic, "cannot read sync set: {e}");
+                    Done::Nothing
+                }
+            });
+    }
+
+    fn periodic_sync(&mut self) {
+        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        if peers.is_empty() {
+            return;
+        }
+        let topics: Vec<GossipTopic> = self.subscribed.iter().copied().collect();
+        for (i, topic) in topics.into_iter().enumerate() {
+            let peer = peers[(i + self.next_id as usize) % peers.len()];
+            self.start_sync(topic, peer);
+        }
+        self.next_id += 1;
+    }
+
+    fn on_sync_event(&mut self, ev: sync::Event) {
+        match ev {
+            request_response::Event::Message { message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    let repo = self.repo.clone();
+                    let config = self.sync_config.clone();
+                    self.tasks.spawn_blocking(move || Done::Respond {
+                        channel,
+                        response: sync::serve(&SyncStore(&repo), request, &config),
+                    });
+                }
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => self.on_sync_response(request_id, response),
+            },
+            request_response::Event::OutboundFailure {
+                request_id,
+                error,
+                peer,
+                ..
+            } => {
+                tracing::debug!(%peer, "sync request failed: {error}");
+                if let Some(job) = self.pending.remove(&request_id) {
+                    if let Some(j) = self.jobs.get_mut(&job) {
+                        j.summary = Some(j.catch_up.summary().clone());
+                    }
+                    self.maybe_finish(job);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_sync_response(&mut self, request_id: OutboundRequestId, response: sync::Response) {
+        let Some(job) = self.pending.remove(&request_id) else {
+            return;
+        };
+        let Some(j) = self.jobs.get_mut(&job) else {
+            return;
+        };
+        match j.catch_up.handle(response) {
+            Ok(progress) => {
+                if !progress.records.is_empty() {
+                    j.storing += 1;
+                    let repo = self.repo.clone();
+                    let records = progress.records;
+                    self.tasks
+                        .spawn_blocking(move || store_fetched(&repo, job, records));
+                }
+                match progress.next {
+                    sync::Next::Send(request) => {
+                        let peer = j.peer;
+                        let r = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+                        self.pending.insert(r, job);
+                    }
+                    sync::Next::Done(summary) => {
+                        j.summary = Some(summary);
+                        self.maybe_finish(job);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::debug!(peer = %j.peer, "catch-up failed: {e}");
+                j.summary = Some(j.catch_up.summary().clone());
+                self.maybe_finish(job);
+            }
+        }
+    }
+
+    fn on_blobs_event(&mut self, ev: request_response::Event<blobs::Request, blobs::Response>) {
+        match ev {
+            request_response::Event::Message { message, peer, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    let _ = peer;
+                    let addrs = blobs::advertised(&self.net.addrs());
+                    let store = self.blobs.clone();
+                    self.tasks.spawn(async move {
+                        let response = match request {
+                            blobs::Request::Addr => blobs::Response::Addr(addrs),
+                            blobs::Request::Has(cids) if cids.len() > blobs::MAX_HAS => {
+                                blobs::Response::Error(format!(
+                                    "at most {} CIDs per question",
+                                    blobs::MAX_HAS
+                                ))
+                            }
+                            blobs::Request::Has(cids) => {
+                                let mut have = Vec::with_capacity(cids.len());
+                                for c in &cids {
+                                    have.push(store.has(c).await.unwrap_or(false));
+                                }
+                                blobs::Response::Has { have, addrs }
+                            }
+                        };
+                        Done::RespondBlobs { channel, response }
+                    });
+                }
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    let Some(q) = self.blob_requests.remove(&request_id) else {
+                        return;
+                    };
+                    if let blobs::Response::Has { have, addrs } = response
+                        && have.first() == Some(&true)
+                        && !addrs.is_empty()
+                        && let Some(bq) = self.blob_queries.get_mut(&q)
+                    {
+                        bq.found.push((peer, addrs));
+                    }
+                    self.blob_answered(q);
+                }
+            },
+            request_response::Event::OutboundFailure { request_id, .. } => {
+                if let Some(q) = self.blob_requests.remove(&request_id) {
+                    self.blob_answered(q);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn blob_answered(&mut self, q: u64) {
+        if let Some(bq) = self.blob_queries.get_mut(&q) {
+            bq.remaining = bq.remaining.saturating_sub(1);
+            if bq.remaining == 0
+                && let Some(mut bq) = self.blob_queries.remove(&q)
+                && let Some(reply) = bq.reply.take()
+            {
+                let _ = reply.send(bq.found);
+            }
+        }
+    }
+
+    fn on_gossip(&mut self, ev: gossipsub::Event) {
+        match ev {
+            gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            } => {
+                let repo = self.repo.clone();
+                let max = self.config.gossip_max_message_bytes;
+                self.tasks.spawn_blocking(move || {
+                    receive_gossip(&repo, propagation_source, message_id, message, max)
+                });
+            }
+            gossipsub::Event::Subscribed { peer_id, topic } => {
+                self.emit(NodeEvent::PeerSubscribed {
+                    peer: peer_id,
+                    topic: topic.into_string(),
+                });
+            }
+            _ => {}
+        }
+    }
+
+    fn on_swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
+        match ev {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!("listening on {address}/p2p/{}", self.swarm.local_peer_id());
+                self.listening.push(address);
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listening.retain(|a| *a != address);
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                num_established,
+                endpoint,
+                ..
+            } => {
+                if let Some(reply) = self.dials.remove(&connection_id) {
+                    let _ = reply.send(Ok(peer_id));
+                }
+                if endpoint.is_dialer() {
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer_id, endpoint.get_remote_address().clone());
+                }
+                if num_established.get() == 1 {
+                    tracing::debug!(%peer_id, "connected");
+                    let _ = self.bitswap.peer_connected(peer_id);
+                    self.emit(NodeEvent::PeerConnected(peer_id));
+                    let topics: Vec<GossipTopic> = self.subscribed.iter().copied().collect();
+                    for t in topics {
+                        self.start_sync(t, peer_id);
+                    }
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                let _ = self.bitswap.peer_disconnected(peer_id);
+                self.agents.remove(&peer_id);
+                self.emit(NodeEvent::PeerDisconnected(peer_id));
+            }
+            SwarmEvent::OutgoingConnectionError {
+                connection_id,
+                error,
+                ..
+            } => {
+                if let Some(reply) = self.dials.remove(&connection_id) {
+                    let _ = reply.send(Err(NodeError::Dial {
+                        addr: String::new(),
+                        reason: error.to_string(),
+                    }));
+                }
+            }
+            SwarmEvent::Behaviour(ev) => match ev {
+                BehaviourEvent::Gossipsub(ev) => self.on_gossip(ev),
+                BehaviourEvent::Sync(ev) => self.on_sync_event(ev),
+                BehaviourEvent::Blobs(ev) => self.on_blobs_event(ev),
+                BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                    for addr in info.listen_addrs {
+                        self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                    }
+                    self.agents.insert(peer_id, info.agent_version);
+                }
+                BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                    id,
+                    result: kad::QueryResult::GetProviders(r),
+                    step,
+                    ..
+                }) => {
+                    if let Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) = r
+                        && let Some((set, _)) = self.providers.get_mut(&id)
+                    {
+                        set.extend(providers);
+                    }
+                    if step.last
+                        && let Some((set, Some(reply))) = self.providers.remove(&id)
+                    {
+                        let _ = reply.send(set.into_iter().collect());
+                    }
+                }
+                BehaviourEvent::Mdns(libp2p::mdns::Event::Discovered(found)) => {
+                    for (peer, addr) in found {
+                        self.swarm
+                            .behaviour_mut()
+                            .kad
+                            .add_address(&peer, addr.clone());
+                        let _ = self.swarm.dial(addr);
+                    }
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+}
+
+/// Stores records made on this node and prepares their gossip messages and DHT
+/// announcements.
+#[allow(clippy::type_complexity)]
+fn store_and_prepare(
+    repo: &Repo,
+    records: Vec<Record>,
+    limit: usize,
+) -> Result<(Vec<Put>, Vec<(GossipTopic, Vec<u8>)>, Vec<Cid>), NodeError> {
+    let puts = repo.store().put_batch(records.clone())?;
+    let mut messages = vec![];
+    let mut provide = vec![];
+    for (record, put) in records.iter().zip(&puts) {
+        if !matches!(put, Put::Stored { .. }) {
+            continue;
+        }
+        let mut msg = gossip::Message::new(record);
+        if let Some(prev) = record.envelope().prev
+            && let Ok(Some(block)) = repo.store().block(&prev)
+        {
+            msg.attach(
+                block,
+                limit.min(gossip::Config::default().attach_blocks_under),
+            );
+        }
+        let data = msg.to_bytes();
+        for topic in GossipTopic::of(record) {
+            messages.push((topic, data.clone()));
+        }
+        let blobs: Vec<Cid> = record
+            .links()
+            .into_iter()
+            .filter(|c| cids::link_kind(c) == LinkKind::Blob)
+            .collect();
+        if !blobs.is_empty() {
+            provide.push(record.id());
+            provide.extend(blobs);
+        }
+    }
+    Ok((puts, messages, provide))
+}
+
+/// Verifies and stores a gossiped record (and the blocks that came with it).
+fn receive_gossip(
+    repo: &Repo,
+    source: PeerId,
+    id: MessageId,
+    message: gossipsub::Message,
+    max: usize,
+) -> Done {
+    let done = |verdict, stored, reason: Option<String>, missing_prev, topic| Done::Gossip {
+        id: id.clone(),
+        source,
+        topic,
+        verdict,
+        stored,
+        reason,
+        missing_prev,
+    };
+    let Ok(t) = message.topic.as_str().parse::<GossipTopic>() else {
+        let reason = format!("unknown topic {}", message.topic);
+        return done(gossip::Verdict::Reject, vec![], Some(reason), false, None);
+    };
+    let (record, blocks) = match gossip::Message::decode(&message.data, &t, max) {
+        Ok(x) => x,
+        Err(e) => {
+            let reason = Some(e.to_string());
+            return done(gossip::Verdict::Reject, vec![], reason, false, Some(t));
+        }
+    };
+    let topic = Some(t);
+    let mut records: Vec<Record> = blocks
+        .into_iter()
+        .filter_map(|b| Record::decode_owned(b).ok())
+        .filter(|r| r.id() == record.id() && !repo.store().has_block(&r.cid()).unwrap_or(false))
+        .collect();
+    records.sort_by_key(Record::seq);
+    records.push(record);
+    match repo.store().put_batch(records.clone()) {
+        Ok(puts) => {
+            let stored: Vec<(Cid, Cid, String)> = puts
+                .iter()
+                .zip(&records)
+                .filter_map(|(p, r)| match p {
+                    Put::Stored { cid, id, .. } => Some((*cid, *id, r.kind().to_owned())),
+                    Put::Duplicate(_) => None,
+                })
+                .collect();
+            let verdict = if stored.is_empty() {
+                gossip::Verdict::Ignore
+            } else {
+                gossip::Verdict::Accept
+            };
+            done(verdict, stored, None, false, topic)
+        }
+        Err(StoreError::MissingPrev { .. }) => {
+            done(gossip::Verdict::Ignore, vec![], None, true, topic)
+        }
+        Err(StoreError::Record(e)) => done(
+            gossip::Verdict::Reject,
+            vec![],
+            Some(e.to_string()),
+            false,
+            topic,
+        ),
+        Err(e) => {
+            tracing::warn!("storing gossip failed: {e}");
+            done(gossip::Verdict::Ignore, vec![], None, false, topic)
+        }
+    }
+}
+
+/// The repo as the sync protocol sees it.
+struct SyncStore<'a>(&'a Repo);
+
+impl sync::Store for SyncStore<'_> {
+    type Error = StoreError;
+
+    fn sync_set(&self, topic: &GossipTopic) -> Result<Option<sync::SyncSet>, StoreError> {
+        let items = self.0.store().sync_items(topic)?;
+        if items.is_empty() && !self.0.store().follows()?.contains(topic) {
+            return Ok(None);
+        }
+        Ok(Some(sync::SyncSet::from(items)))
+    }
+
+    fn block(&self, cid: &Cid) -> Result<Option<Vec<u8>>, StoreError> {
+        self.0.store().block(cid)
+    }
+}
+
+/// Stores records fetched by catch-up (already verified and in put order).
+fn store_fetched(repo: &Repo, job: u64, records: Vec<Record>) -> Done {
+    let mut stored = vec![];
+    match repo.store().put_batch(records.clone()) {
+        Ok(puts) => {
+            for (p, r) in puts.iter().zip(&records) {
+                if let Put::Stored { cid, id, .. } = p {
+                    stored.push((*cid, *id, r.kind().to_owned()));
+                }
+            }
+        }
+        Err(_) => {
+            // One at a time: keep what can be stored, log the rest.
+            for r in records {
+                match repo.store().put(r.clone()) {
+                    Ok(Put::Stored { cid, id, .. }) => stored.push((cid, id, r.kind().to_owned())),
+                    Ok(Put::Duplicate(_)) => {}
+                    Err(e) => tracing::debug!(cid = %r.cid(), "fetched record refused: {e}"),
+                }
+            }
+        }
+    }
+    Done::SyncStored { job, stored }
+}

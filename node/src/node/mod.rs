@@ -1,0 +1,552 @@
+//! A running node: the swarm event loop, the iroh endpoint that moves files, and the handle
+//! the rest of the program uses.
+//!
+//! [`Node::spawn`] starts everything; [`NodeHandle`] (cheap to clone) talks to the event loop
+//! through a bounded command channel; [`Node::shutdown`] stops it and waits. Records received
+//! from peers go through the same [`crate::store::Store::put_batch`] as local writes.
+
+mod behaviour;
+mod blobs_net;
+mod event_loop;
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use libp2p::{Multiaddr, PeerId, identity};
+use mnode_dag::{Cid, Record};
+use mnode_protocols::{GossipTopic, bitswap};
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+pub use self::behaviour::{KAD_PROTOCOL, PROTOCOL_VERSION, SwarmError};
+use self::{
+    blobs_net::BlobNet,
+    event_loop::{EventLoop, Parts},
+};
+use crate::{
+    blobs::{BlobError, Blobs},
+    repo::{Repo, RepoError},
+    store::{Put, StoreError},
+};
+
+/// Commands waiting in the event loop's queue at most.
+const COMMAND_QUEUE: usize = 256;
+/// Events buffered for each [`NodeHandle::events`] subscriber.
+const EVENT_QUEUE: usize = 4096;
+
+/// Why a node operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// The node has stopped.
+    #[error("the node has stopped")]
+    Stopped,
+    /// The network could not start.
+    #[error(transparent)]
+    Swarm(#[from] SwarmError),
+    /// A listen address is malformed or could not be bound.
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
+    /// The iroh endpoint could not start.
+    #[error("cannot start the file transfer endpoint on {addr}: {reason}")]
+    Endpoint {
+        /// The bind address.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
+    /// A multiaddr could not be dialled.
+    #[error("cannot connect to {addr}: {reason}")]
+    Dial {
+        /// The address.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
+    /// The store failed or refused.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The repo failed.
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    /// The blob store failed.
+    #[error(transparent)]
+    Blobs(#[from] BlobError),
+    /// No connected peer or provider has the file or block.
+    #[error("no peer has {0}")]
+    NotFound(Cid),
+    /// A transfer failed.
+    #[error("fetching {cid} failed: {reason}")]
+    Fetch {
+        /// What was fetched.
+        cid: Cid,
+        /// Why.
+        reason: String,
+    },
+    /// A block could not be fetched over Bitswap.
+    #[error(transparent)]
+    Bitswap(#[from] bitswap::FetchError),
+    /// A background task panicked or was cancelled.
+    #[error("internal task failed: {0}")]
+    Task(String),
+}
+
+/// Where a node can be reached, as written to `daemon.json` and printed by `mnode id --json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeInfo {
+    /// The libp2p peer id (from the node key).
+    pub peer_id: String,
+    /// Listen addresses, each ending in `/p2p/<peer id>`.
+    pub addrs: Vec<String>,
+    /// The iroh endpoint: its id (the same key) and socket addresses.
+    pub blobs: BlobsInfo,
+}
+
+/// The iroh endpoint of a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BlobsInfo {
+    /// The endpoint id (hex public key).
+    pub endpoint_id: String,
+    /// Socket addresses it is bound to.
+    pub addrs: Vec<SocketAddr>,
+}
+
+/// A connected peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PeerInfo {
+    /// Its peer id.
+    pub peer_id: String,
+    /// The addresses of our connections to it.
+    pub addrs: Vec<String>,
+    /// Its agent version, once identify has run.
+    pub agent: Option<String>,
+}
+
+/// Something that happened, for subscribers of [`NodeHandle::events`] (tests, live updates).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum NodeEvent {
+    /// A connection to a peer was established.
+    PeerConnected(PeerId),
+    /// The last connection to a peer closed.
+    PeerDisconnected(PeerId),
+    /// A peer subscribed to a topic.
+    PeerSubscribed {
+        /// The peer.
+        peer: PeerId,
+        /// The topic (gossipsub topic string).
+        topic: String,
+    },
+    /// A record from a peer was stored.
+    Stored {
+        /// Its CID.
+        cid: Cid,
+        /// Its item's id.
+        id: Cid,
+        /// Its kind.
+        kind: String,
+        /// The peer it came from.
+        from: PeerId,
+        /// How it came: gossip or sync.
+        via: Via,
+    },
+    /// A message from a peer was rejected.
+    Rejected {
+        /// The peer that sent it.
+        from: PeerId,
+        /// Why.
+        reason: String,
+    },
+    /// A catch-up exchange with a peer finished.
+    Synced {
+        /// The topic.
+        topic: GossipTopic,
+        /// The peer.
+        peer: PeerId,
+        /// Records fetched and stored.
+        stored: usize,
+        /// Bytes of record blocks received.
+        bytes: u64,
+        /// Bytes of reconciliation messages sent and received.
+        reconcile_bytes: u64,
+        /// Reconciliation rounds.
+        rounds: u32,
+    },
+}
+
+/// How a record arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// In a gossip message.
+    Gossip,
+    /// By catch-up sync.
+    Sync,
+}
+
+/// Progress of a file fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchProgress {
+    /// The size is known.
+    Size(u64),
+    /// Bytes held so far, including what an earlier interrupted fetch left.
+    Bytes(u64),
+}
+
+/// A finished file fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Fetched {
+    /// The file's size.
+    pub size: u64,
+    /// Bytes this fetch transferred (less than the size when it resumed an earlier one, zero
+    /// when the file was already here).
+    pub transferred: u64,
+}
+
+pub(crate) enum Command {
+    Info(oneshot::Sender<NodeInfo>),
+    Peers(oneshot::Sender<Vec<PeerInfo>>),
+    Dial {
+        addr: Multiaddr,
+        reply: oneshot::Sender<Result<PeerId, NodeError>>,
+    },
+    Follow {
+        topic: GossipTopic,
+        follow: bool,
+        reply: oneshot::Sender<Result<(), NodeError>>,
+    },
+    Publish {
+        records: Vec<Record>,
+        reply: oneshot::Sender<Result<Vec<Put>, NodeError>>,
+    },
+    Sync {
+        topic: GossipTopic,
+        reply: oneshot::Sender<usize>,
+    },
+    Provide(Vec<Cid>),
+    FindProviders {
+        cid: Cid,
+        reply: oneshot::Sender<Vec<PeerId>>,
+    },
+    BlobAddrs {
+        peers: Vec<PeerId>,
+        cid: Cid,
+        reply: oneshot::Sender<event_loop::Providers>,
+    },
+    Ban {
+        peer: PeerId,
+        ban: bool,
+    },
+    Score {
+        peer: PeerId,
+        reply: oneshot::Sender<Option<f64>>,
+    },
+}
+
+/// Talks to a running node. Cheap to clone.
+#[derive(Clone)]
+pub struct NodeHandle {
+    tx: mpsc::Sender<Command>,
+    events: broadcast::Sender<NodeEvent>,
+    peer_id: PeerId,
+    repo: Arc<Repo>,
+    blobs: Arc<Blobs>,
+    net: Arc<BlobNet>,
+    bitswap: bitswap::Bitswap,
+}
+
+/// The record store as Bitswap serves it.
+struct RepoBlocks(Arc<Repo>);
+
+impl bitswap::BlockSource for RepoBlocks {
+    fn has(&self, cid: &Cid) -> bool {
+        self.0.store().has_block(cid).unwrap_or(false)
+    }
+
+    fn get(&self, cid: &Cid) -> Option<Vec<u8>> {
+        self.0.store().block(cid).ok().flatten()
+    }
+}
+
+impl std::fmt::Debug for NodeHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeHandle")
+            .field("peer_id", &self.peer_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodeHandle {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)
+    }
+
+    /// The node's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// The repo the node runs on.
+    pub fn repo(&self) -> &Arc<Repo> {
+        &self.repo
+    }
+
+    /// The blob store.
+    pub fn blobs(&self) -> &Arc<Blobs> {
+        &self.blobs
+    }
+
+    /// Events from now on.
+    pub fn events(&self) -> broadcast::Receiver<NodeEvent> {
+        self.events.subscribe()
+    }
+
+    /// Where the node can be reached.
+    pub async fn info(&self) -> Result<NodeInfo, NodeError> {
+        self.ask(Command::Info).await
+    }
+
+    /// Connected peers.
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>, NodeError> {
+        self.ask(Command::Peers).await
+    }
+
+    /// Connects to a peer and waits until the connection is up.
+    pub async fn connect(&self, addr: Multiaddr) -> Result<PeerId, NodeError> {
+        self.ask(|reply| Command::Dial { addr, reply }).await?
+    }
+
+    /// Follows a feed, branch or thread: remembers it, subscribes, and catches up from
+    /// connected peers.
+    pub async fn follow(&self, topic: GossipTopic) -> Result<(), NodeError> {
+        self.ask(|reply| Command::Follow {
+            topic,
+            follow: true,
+            reply,
+        })
+        .await?
+    }
+
+    /// Stops following a topic: unsubscribes; what was stored stays until GC.
+    pub async fn unfollow(&self, topic: GossipTopic) -> Result<(), NodeError> {
+        self.ask(|reply| Command::Follow {
+            topic,
+            follow: false,
+            reply,
+        })
+        .await?
+    }
+
+    /// Stores records (all or none) and gossips each new one into its topics.
+    pub async fn publish(&self, records: Vec<Record>) -> Result<Vec<Put>, NodeError> {
+        self.ask(|reply| Command::Publish { records, reply })
+            .await?
+    }
+
+    /// Starts catch-up of `topic` with every connected peer; returns how many exchanges began.
+    /// Their results arrive as [`NodeEvent::Synced`].
+    pub async fn sync(&self, topic: GossipTopic) -> Result<usize, NodeError> {
+        self.ask(|reply| Command::Sync { topic, reply }).await
+    }
+
+    /// Announces in the DHT that this node provides `cids`.
+    pub async fn provide(&self, cids: Vec<Cid>) -> Result<(), NodeError> {
+        self.tx
+            .send(Command::Provide(cids))
+            .await
+            .map_err(|_| NodeError::Stopped)
+    }
+
+    /// Peers that announced `cid` in the DHT.
+    pub async fn find_providers(&self, cid: Cid) -> Result<Vec<PeerId>, NodeError> {
+        self.ask(|reply| Command::FindProviders { cid, reply })
+            .await
+    }
+
+    /// Disconnects and refuses a peer (`ban = false` lets it back).
+    pub async fn ban(&self, peer: PeerId, ban: bool) -> Result<(), NodeError> {
+        self.tx
+            .send(Command::Ban { peer, ban })
+            .await
+            .map_err(|_| NodeError::Stopped)
+    }
+
+    /// The gossipsub score this node gives `peer` (None if it is not a gossip peer).
+    pub async fn peer_score(&self, peer: PeerId) -> Result<Option<f64>, NodeError> {
+        self.ask(|reply| Command::Score { peer, reply }).await
+    }
+
+    /// Fetches one block over Bitswap from connected peers (verified against its CID) and
+    /// stores it if it is a valid record. Returns its bytes.
+    pub async fn fetch_block(&self, cid: Cid, timeout: Duration) -> Result<Vec<u8>, NodeError> {
+        if let Some(b) = self.repo.store().block(&cid)? {
+            return Ok(b);
+        }
+        let bytes = self.bitswap.fetch(cid, vec![], timeout).await?;
+        Ok(bytes)
+    }
+
+    /// Fetches a file from peers that hold it (connected peers that say so, then DHT
+    /// providers), verified as it streams, resuming what an earlier fetch left, and keeps it.
+    pub async fn fetch_file(
+        &self,
+        cid: Cid,
+        progress: impl FnMut(FetchProgress) + Send,
+    ) -> Result<Fetched, NodeError> {
+        if self.blobs.has(&cid).await.unwrap_or(false) {
+            let added = self.blobs.keep(&cid).await?;
+            return Ok(Fetched {
+                size: added.size,
+                transferred: 0,
+            });
+        }
+        let connected: Vec<PeerId> = self
+            .peers()
+            .await?
+            .iter()
+            .filter_map(|p| p.peer_id.parse().ok())
+            .collect();
+        let mut candidates = connected;
+        for p in self.find_providers(cid).await.unwrap_or_default() {
+            if !candidates.contains(&p) && p != self.peer_id {
+                candidates.push(p);
+            }
+        }
+        let providers = self
+            .ask(|reply| Command::BlobAddrs {
+                peers: candidates,
+                cid,
+                reply,
+            })
+            .await?;
+        if providers.is_empty() {
+            return Err(NodeError::NotFound(cid));
+        }
+        let fetched = self
+            .net
+            .fetch(&self.blobs, cid, providers, progress)
+            .await?;
+        self.blobs.keep(&cid).await?;
+        self.provide(vec![cid]).await?;
+        Ok(fetched)
+    }
+}
+
+/// A running node.
+pub struct Node {
+    handle: NodeHandle,
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("handle", &self.handle)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Node {
+    /// Starts the node on an open repo and its blob store: binds the libp2p listen addresses
+    /// and the iroh endpoint from the repo's config, subscribes to followed topics, dials the
+    /// bootstrap peers, and runs the event loop until [`Node::shutdown`].
+    pub async fn spawn(repo: Repo, blobs: Blobs) -> Result<Node, NodeError> {
+        let repo = Arc::new(repo);
+        let blobs = Arc::new(blobs);
+        let node_key = repo.node_key()?;
+        let key = identity::Keypair::ed25519_from_bytes(node_key.secret_bytes())
+            .map_err(|e| NodeError::Swarm(SwarmError::Build(e.to_string())))?;
+        let peer_id = key.public().to_peer_id();
+        let config = repo.config().network.clone();
+        let mut swarm = behaviour::build(&key, &config)?;
+        let bitswap = bitswap::Bitswap::spawn(
+            swarm.behaviour().stream.new_control(),
+            Arc::new(RepoBlocks(repo.clone())),
+            bitswap::Config::default(),
+        )
+        .map_err(|e| NodeError::Swarm(SwarmError::Build(e.to_string())))?;
+        for addr in &config.listen {
+            let ma: Multiaddr = addr.parse().map_err(|e| NodeError::Listen {
+                addr: addr.clone(),
+                reason: format!("{e}"),
+            })?;
+            swarm.listen_on(ma).map_err(|e| NodeError::Listen {
+                addr: addr.clone(),
+                reason: e.to_string(),
+            })?;
+        }
+        let net =
+            Arc::new(BlobNet::bind(node_key.secret_bytes(), &config.blobs_listen, &blobs).await?);
+        let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+        let (events, _) = broadcast::channel(EVENT_QUEUE);
+        let cancel = CancellationToken::new();
+        let handle = NodeHandle {
+            tx,
+            events: events.clone(),
+            peer_id,
+            repo: repo.clone(),
+            blobs: blobs.clone(),
+            net: net.clone(),
+            bitswap: bitswap.clone(),
+        };
+        let mut event_loop = EventLoop::new(Parts {
+            swarm,
+            rx,
+            cancel: cancel.clone(),
+            events,
+            repo,
+            net,
+            blobs,
+            bitswap,
+            config,
+        })?;
+        // Wait for the listeners, so that `info()` right after `spawn` has real ports.
+        event_loop.wait_listening(Duration::from_secs(5)).await;
+        let task = tokio::spawn(event_loop.run());
+        Ok(Node {
+            handle,
+            cancel,
+            task,
+        })
+    }
+
+    /// A handle to the node.
+    pub fn handle(&self) -> NodeHandle {
+        self.handle.clone()
+    }
+
+    /// Stops the event loop and the endpoint, flushes the store, and closes the blob store.
+    pub async fn shutdown(self) -> Result<(), NodeError> {
+        self.cancel.cancel();
+        self.task
+            .await
+            .map_err(|e| NodeError::Task(e.to_string()))?;
+        let NodeHandle {
+            repo,
+            blobs,
+            net,
+            bitswap,
+            ..
+        } = self.handle;
+        bitswap.shutdown().await;
+        net.shutdown().await;
+        repo.store().flush()?;
+        if let Ok(blobs) = Arc::try_unwrap(blobs) {
+            blobs.shutdown().await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,503 @@
+//! Real nodes on 127.0.0.1: gossip, catch-up and file sharing.
+//!
+//! Each node has its own temp repo and listens on port 0; authors' keys are derived from
+//! seeds. Tests wait on node events with timeouts, never on fixed sleeps.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use mnode_dag::{
+    Cid, Keypair, Link, Record,
+    model::{
+        core::{File, FileKind},
+        social::{ForkPoint, Post, Thread},
+    },
+};
+use mnode_node::{
+    blobs::Blobs,
+    node::{FetchProgress, Node, NodeEvent, NodeHandle},
+    repo::{InitOptions, Repo},
+};
+use mnode_protocols::GossipTopic;
+use tempfile::TempDir;
+use tokio::sync::broadcast;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+struct TestNode {
+    node: Node,
+    h: NodeHandle,
+    _dir: TempDir,
+}
+
+async fn spawn() -> TestNode {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("repo");
+    let repo = Repo::init(
+        &path,
+        &InitOptions {
+            passphrase: Some("test passphrase".into()),
+            settings: vec![
+                r#"network.listen=["/ip4/127.0.0.1/tcp/0"]"#.into(),
+                "network.blobs_listen=127.0.0.1:0".into(),
+                "network.gossip_heartbeat_ms=100".into(),
+            ],
+            ..InitOptions::default()
+        },
+    )
+    .expect("init repo");
+    let blobs = Blobs::open(&repo.blobs_dir(), &repo.tmp_dir())
+        .await
+        .expect("blobs");
+    let node = Node::spawn(repo, blobs).await.expect("spawn node");
+    let h = node.handle();
+    TestNode { node, h, _dir: dir }
+}
+
+async fn connect(a: &TestNode, b: &TestNode) {
+    let info = b.h.info().await.expect("info");
+    let addr = info.addrs[0].parse().expect("multiaddr");
+    let peer = a.h.connect(addr).await.expect("connect");
+    assert_eq!(peer, b.h.peer_id());
+}
+
+/// Waits for the first event that `f` maps to `Some`.
+async fn wait_for<T>(
+    rx: &mut broadcast::Receiver<NodeEvent>,
+    what: &str,
+    mut f: impl FnMut(&NodeEvent) -> Option<T>,
+) -> T {
+    let fut = async {
+        loop {
+            match rx.recv().await {
+                Ok(ev) => {
+                    if let Some(t) = f(&ev) {
+                        return t;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(e) => panic!("event stream ended: {e}"),
+            }
+        }
+    };
+    tokio::time::timeout(WAIT, fut)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+/// Follows `topic` on `follower` and waits until `publisher` knows it.
+async fn follow(follower: &TestNode, publisher: &TestNode, topic: GossipTopic) {
+    let mut ev = publisher.h.events();
+    follower.h.follow(topic).await.expect("follow");
+    let want = (follower.h.peer_id(), topic.to_string());
+    wait_for(&mut ev, "subscription", |e| match e {
+        NodeEvent::PeerSubscribed { peer, topic } if (*peer, topic.clone()) == want => Some(()),
+        _ => None,
+    })
+    .await;
+}
+
+fn post(key: &Keypair, text: &str, at: u64) -> Record {
+    Record::create(&Post {
+        text: text.into(),
+        ..Post::default()
+    })
+    .expect("post")
+    .at(at)
+    .sign(key)
+    .expect("sign")
+}
+
+async fn wait_stored(rx: &mut broadcast::Receiver<NodeEvent>, cid: Cid) {
+    wait_for(rx, "the record", |e| match e {
+        NodeEvent::Stored { cid: c, .. } if *c == cid => Some(()),
+        _ => None,
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_feed_post_propagates() {
+    let (a, b) = (spawn().await, spawn().await);
+    connect(&b, &a).await;
+    let alice = Keypair::derive(1, "alice");
+    let topic = GossipTopic::Author(*alice.did());
+    follow(&b, &a, topic).await;
+
+    let mut ev = b.h.events();
+    let r = post(&alice, "hello from a", 1_700_000_000_000);
+    a.h.publish(vec![r.clone()]).await.expect("publish");
+    wait_stored(&mut ev, r.cid()).await;
+    let got =
+        b.h.repo()
+            .store()
+            .record(&r.cid())
+            .expect("read")
+            .expect("stored on b");
+    assert_eq!(got.bytes(), r.bytes());
+
+    // A new version carries the old one along and lands as the head.
+    let v2 = r
+        .update(&Post {
+            text: "hello again".into(),
+            ..Post::default()
+        })
+        .expect("update")
+        .at(1_700_000_000_100)
+        .sign(&alice)
+        .expect("sign");
+    a.h.publish(vec![v2.clone()]).await.expect("publish v2");
+    wait_stored(&mut ev, v2.cid()).await;
+    let head =
+        b.h.repo()
+            .store()
+            .head(&r.id())
+            .expect("head")
+            .expect("item");
+    assert_eq!(head.cid(), v2.cid());
+    a.node.shutdown().await.expect("shutdown a");
+    b.node.shutdown().await.expect("shutdown b");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_branch_post_reaches_all() {
+    let (a, b, c) = (spawn().await, spawn().await, spawn().await);
+    connect(&a, &b).await;
+    connect(&b, &c).await;
+    let branch = mnode_dag::cids::record_cid(b"a branch");
+    let topic = GossipTopic::Branch(branch);
+    follow(&a, &b, topic).await;
+    follow(&c, &b, topic).await;
+    follow(&b, &a, topic).await;
+
+    let (mut ea, mut eb) = (a.h.events(), b.h.events());
+    let carol = Keypair::derive(3, "carol");
+    let r = Record::create(&Post {
+        text: "in the branch".into(),
+        branch: Some(Link(branch)),
+        ..Post::default()
+    })
+    .expect("post")
+    .at(1_700_000_000_000)
+    .sign(&carol)
+    .expect("sign");
+    c.h.publish(vec![r.clone()]).await.expect("publish");
+    wait_stored(&mut eb, r.cid()).await;
+    wait_stored(&mut ea, r.cid()).await;
+    for n in [a, b, c] {
+        n.node.shutdown().await.expect("shutdown");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_joiner_catches_up_1000_posts() {
+    let a = spawn().await;
+    let alice = Keypair::derive(1, "alice");
+    let posts: Vec<Record> = (0..1000)
+        .map(|i| post(&alice, &format!("post {i}"), 1_700_000_000_000 + i))
+        .collect();
+    a.h.publish(posts.clone()).await.expect("publish");
+
+    let b = spawn().await;
+    connect(&b, &a).await;
+    let topic = GossipTopic::Author(*alice.did());
+    let mut ev = b.h.events();
+    b.h.follow(topic).await.expect("follow");
+    let mut total = 0;
+    while total < posts.len() {
+        total += wait_for(&mut ev, "catch-up", |e| match e {
+            NodeEvent::Synced {
+                topic: t, stored, ..
+            } if *t == topic => Some(*stored),
+            _ => None,
+        })
+        .await;
+    }
+    assert_eq!(total, 1000);
+    let held = b.h.repo().store().sync_items(&topic).expect("sync set");
+    assert_eq!(held.len(), 1000);
+    for r in &posts {
+        assert!(b.h.repo().store().has_block(&r.cid()).expect("read"));
+    }
+    a.node.shutdown().await.expect("shutdown a");
+    b.node.shutdown().await.expect("shutdown b");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fork_of_thread_propagates_as_new_topic() {
+    let (a, b) = (spawn().await, spawn().await);
+    connect(&b, &a).await;
+    let dave = Keypair::derive(4, "dave");
+    let branch = mnode_dag::cids::record_cid(b"branch");
+    let thread = Record::create(&Thread {
+        branch: Link(branch),
+        title: "original".into(),
+        tags: vec![],
+        fork: None,
+    })
+    .expect("thread")
+    .at(1_700_000_000_000)
+    .sign(&dave)
+    .expect("sign");
+    let first = Record::create(&Post {
+        text: "first".into(),
+        thread: Some(Link(thread.id())),
+        ..Post::default()
+    })
+    .expect("post")
+    .at(1_700_000_000_001)
+    .sign(&dave)
+    .expect("sign");
+    a.h.publish(vec![thread.clone(), first.clone()])
+        .await
+        .expect("publish");
+
+    let fork = Record::create(&Thread {
+        branch: Link(branch),
+        title: "a fork".into(),
+        tags: vec![],
+        fork: Some(ForkPoint {
+            thread: Link(thread.id()),
+            post: Link(first.id()),
+        }),
+    })
+    .expect("fork")
+    .at(1_700_000_000_002)
+    .sign(&dave)
+    .expect("sign");
+    let fork_topic = GossipTopic::Thread(fork.id());
+    assert!(GossipTopic::of(&fork).contains(&fork_topic));
+    follow(&b, &a, fork_topic).await;
+    let mut ev = b.h.events();
+    a.h.publish(vec![fork.clone()]).await.expect("publish fork");
+    wait_stored(&mut ev, fork.cid()).await;
+    let reply = Record::create(&Post {
+        text: "in the fork".into(),
+        thread: Some(Link(fork.id())),
+        ..Post::default()
+    })
+    .expect("post")
+    .at(1_700_000_000_003)
+    .sign(&dave)
+    .expect("sign");
+    a.h.publish(vec![reply.clone()])
+        .await
+        .expect("publish reply");
+    wait_stored(&mut ev, reply.cid()).await;
+    // B follows only the fork: the original thread's posts stay on A.
+    assert!(!b.h.repo().store().has_block(&first.cid()).expect("read"));
+    a.node.shutdown().await.expect("shutdown a");
+    b.node.shutdown().await.expect("shutdown b");
+}
+
+fn data(len: usize, seed: u8) -> Bytes {
+    let mut out = vec![0u8; len];
+    let mut xof = blake3::Hasher::new().update(&[seed]).finalize_xof();
+    xof.fill(&mut out);
+    Bytes::from(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn release_shared_along_a_chain() {
+    let (a, b, c) = (spawn().await, spawn().await, spawn().await);
+    connect(&b, &a).await;
+    connect(&c, &b).await;
+    let bytes = data(3 << 20, 9);
+    let added = a.h.blobs().add_bytes(bytes.clone()).await.expect("add");
+    let artist = Keypair::derive(5, "artist");
+    let record = Record::create(&File {
+        blob: Link(added.cid),
+        name: "track.bin".into(),
+        media_type: "application/octet-stream".into(),
+        size: added.size,
+        kind: FileKind::Other,
+    })
+    .expect("file")
+    .at(1_700_000_000_000)
+    .sign(&artist)
+    .expect("sign");
+    a.h.publish(vec![record]).await.expect("publish");
+
+    let size =
+        b.h.fetch_file(added.cid, |_| {})
+            .await
+            .expect("b fetches from a")
+            .size;
+    assert_eq!(size, bytes.len() as u64);
+    assert_eq!(
+        b.h.blobs().read_to_bytes(&added.cid).await.expect("read"),
+        bytes
+    );
+
+    // C may not reach A (the DHT would otherwise connect them): B is the provider now.
+    let mut ev = c.h.events();
+    let a_id = a.h.peer_id().to_string();
+    let connected =
+        c.h.peers()
+            .await
+            .expect("peers")
+            .iter()
+            .any(|p| p.peer_id == a_id);
+    c.h.ban(a.h.peer_id(), true).await.expect("ban");
+    a.h.ban(c.h.peer_id(), true).await.expect("ban");
+    if connected {
+        let a_peer = a.h.peer_id();
+        wait_for(&mut ev, "A to be disconnected", |e| {
+            matches!(e, NodeEvent::PeerDisconnected(p) if *p == a_peer).then_some(())
+        })
+        .await;
+    }
+    let size =
+        c.h.fetch_file(added.cid, |_| {})
+            .await
+            .expect("c fetches from b")
+            .size;
+    assert_eq!(size, bytes.len() as u64);
+    assert_eq!(
+        c.h.blobs().read_to_bytes(&added.cid).await.expect("read"),
+        bytes
+    );
+    for n in [a, b, c] {
+        n.node.shutdown().await.expect("shutdown");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupted_fetch_resumes() {
+    let (a, b) = (spawn().await, spawn().await);
+    connect(&b, &a).await;
+    let bytes = data(64 << 20, 7);
+    let added = a.h.blobs().add_bytes(bytes.clone()).await.expect("add");
+    let cid = added.cid;
+
+    // The only provider goes away once part of the file has arrived.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let h = b.h.clone();
+    let first = tokio::spawn(async move {
+        h.fetch_file(cid, move |p| {
+            if let FetchProgress::Bytes(n) = p {
+                let _ = tx.send(n);
+            }
+        })
+        .await
+    });
+    tokio::time::timeout(WAIT, async {
+        while let Some(n) = rx.recv().await {
+            if n >= 4 << 20 {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("first fetch made progress");
+    a.node.shutdown().await.expect("shutdown a");
+    let first = first.await.expect("join");
+    assert!(first.is_err(), "the fetch cannot finish without a provider");
+    let mut got_first = 0;
+    while let Ok(n) = rx.try_recv() {
+        got_first = got_first.max(n);
+    }
+    assert!(got_first < bytes.len() as u64);
+
+    // Another provider: the fetch continues from what B holds.
+    let c = spawn().await;
+    c.h.blobs()
+        .add_bytes(bytes.clone())
+        .await
+        .expect("add on c");
+    connect(&b, &c).await;
+    let fetched = b.h.fetch_file(cid, |_| {}).await.expect("second fetch");
+    let (size, second) = (fetched.size, fetched.transferred);
+    assert_eq!(size, bytes.len() as u64);
+    assert_eq!(b.h.blobs().read_to_bytes(&cid).await.expect("read"), bytes);
+    println!("first fetch got {got_first} bytes, the second transferred {second} of {size}");
+    assert!(
+        second + (2 << 20) <= size,
+        "the second fetch transferred {second} of {size} bytes: it did not resume"
+    );
+    b.node.shutdown().await.expect("shutdown b");
+    c.node.shutdown().await.expect("shutdown c");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_record_rejected_and_peer_penalised() {
+    use futures::StreamExt;
+    use libp2p::{SwarmBuilder, identity, noise, swarm::SwarmEvent, tcp, yamux};
+
+    let b = spawn().await;
+    let alice = Keypair::derive(1, "alice");
+    let topic = GossipTopic::Author(*alice.did());
+    b.h.follow(topic).await.expect("follow");
+
+    // The attacker speaks plain gossipsub with a key of its own.
+    let key = identity::Keypair::generate_ed25519();
+    let gs = mnode_protocols::gossip::behaviour(&key, &Default::default()).expect("gossipsub");
+    let mut attacker = SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .expect("tcp")
+        .with_behaviour(|_| gs)
+        .expect("behaviour")
+        .build();
+    let attacker_id = *attacker.local_peer_id();
+    let t = mnode_protocols::gossip::ident(&topic);
+    attacker.behaviour_mut().subscribe(&t).expect("subscribe");
+    let addr: libp2p::Multiaddr = b.h.info().await.expect("info").addrs[0]
+        .parse()
+        .expect("addr");
+    attacker.dial(addr).expect("dial");
+
+    let mut ev = b.h.events();
+    // Wait until the attacker sees B in the topic, then send garbage and a forged record.
+    let good = post(&alice, "genuine", 1_700_000_000_000);
+    let mut forged = good.bytes().to_vec();
+    let i = forged
+        .windows(7)
+        .position(|w| w == b"genuine")
+        .expect("text");
+    forged[i] = b'G';
+    let forged_msg = mnode_protocols::gossip::Message {
+        blocks: vec![],
+        record: serde_bytes::ByteBuf::from(forged),
+    };
+    let payloads = [b"\xa1\x00not cbor".to_vec(), forged_msg.to_bytes()];
+    let mut sent = 0;
+    let rejected = tokio::time::timeout(WAIT, async {
+        let mut rejected = 0;
+        loop {
+            tokio::select! {
+                e = attacker.select_next_some() => {
+                    if let SwarmEvent::Behaviour(libp2p::gossipsub::Event::Subscribed { .. }) = e {
+                        for p in &payloads {
+                            attacker.behaviour_mut().publish(t.clone(), p.clone()).expect("publish");
+                            sent += 1;
+                        }
+                    }
+                }
+                e = ev.recv() => {
+                    if let Ok(NodeEvent::Rejected { from, .. }) = e {
+                        assert_eq!(from, attacker_id);
+                        rejected += 1;
+                        if rejected == payloads.len() {
+                            return rejected;
+                        }
+                    }
+                }
+            }
+        }
+    })
+    .await
+    .expect("both messages rejected");
+    assert_eq!(rejected, sent);
+    assert!(!b.h.repo().store().has_block(&good.cid()).expect("read"));
+    let score = b.h.peer_score(attacker_id).await.expect("score");
+    assert!(
+        score.is_some_and(|s| s < 0.0),
+        "the attacker's score is {score:?}, expected negative"
+    );
+    b.node.shutdown().await.expect("shutdown");
+}
