@@ -68,21 +68,7 @@ impl Client {
         if (200..300).contains(&status) {
             return Ok(value);
         }
-        let err = &value["error"];
-        let code = match err["code"].as_str().unwrap_or("error") {
-            "bad_request" => "bad_request",
-            "unauthorized" => "unauthorized",
-            "not_found" => "not_found",
-            _ => "error",
-        };
-        Err(ClientError::Api(ApiError::new(
-            status,
-            code,
-            err["message"]
-                .as_str()
-                .unwrap_or("unknown error")
-                .to_owned(),
-        )))
+        Err(api_error(status, &value))
     }
 
     /// `GET /node`.
@@ -164,6 +150,69 @@ impl Client {
         .await
     }
 
+    /// `POST /files/fetch` with progress: `progress(held, size)` is called as bytes arrive.
+    pub async fn fetch_progress(
+        &self,
+        cid: &str,
+        mut progress: impl FnMut(u64, Option<u64>),
+    ) -> Result<Value, ClientError> {
+        let url = format!("{}/api/v1/files/fetch", self.base);
+        let mut resp = self
+            .http
+            .post(&url)
+            .bearer_auth(&self.token)
+            .json(&json!({ "cid": cid, "progress": true }))
+            .send()
+            .await
+            .map_err(|source| ClientError::Unreachable {
+                url: self.base.clone(),
+                source,
+            })?;
+        if !resp.status().is_success() {
+            let status = resp.status().as_u16();
+            let v: Value = resp
+                .json()
+                .await
+                .map_err(|e| ClientError::Protocol(e.to_string()))?;
+            return Err(api_error(status, &v));
+        }
+        let (mut buf, mut size) = (Vec::new(), None);
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| ClientError::Protocol(e.to_string()))?
+        {
+            buf.extend_from_slice(&chunk);
+            while let Some(i) = buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=i).collect();
+                let v: Value = serde_json::from_slice(&line)
+                    .map_err(|e| ClientError::Protocol(e.to_string()))?;
+                if let Some(n) = v["size"].as_u64() {
+                    size = Some(n);
+                } else if let Some(n) = v["bytes"].as_u64() {
+                    progress(n, size);
+                } else if v["done"].is_object() {
+                    return Ok(v["done"].clone());
+                } else if v["error"].is_object() {
+                    return Err(api_error(502, &v));
+                }
+            }
+        }
+        Err(ClientError::Protocol(
+            "the daemon closed the progress stream early".into(),
+        ))
+    }
+
+    /// `POST /files/export`: write a held file to a path on the daemon's disk.
+    pub async fn export(&self, cid: &str, path: &std::path::Path) -> Result<Value, ClientError> {
+        self.call(
+            reqwest::Method::POST,
+            "/files/export",
+            Some(json!({ "cid": cid, "path": path })),
+        )
+        .await
+    }
+
     /// `POST /files/import`: add a file on the daemon's disk.
     pub async fn import(&self, path: &std::path::Path) -> Result<Value, ClientError> {
         self.call(
@@ -186,4 +235,24 @@ fn encode(v: &str) -> String {
         }
     }
     out
+}
+
+/// The error in an API answer.
+fn api_error(status: u16, value: &Value) -> ClientError {
+    let err = &value["error"];
+    let code = match err["code"].as_str().unwrap_or("error") {
+        "bad_request" => "bad_request",
+        "unauthorized" => "unauthorized",
+        "not_found" => "not_found",
+        "exists" => "exists",
+        _ => "error",
+    };
+    ClientError::Api(ApiError::new(
+        status,
+        code,
+        err["message"]
+            .as_str()
+            .unwrap_or("unknown error")
+            .to_owned(),
+    ))
 }

@@ -7,12 +7,13 @@ use axum::{
     extract::{Path, Query, Request, State},
     http::header::AUTHORIZATION,
     middleware::{self, Next},
-    response::Response,
+    response::{IntoResponse, Response},
     routing::{get, post},
 };
 use mnode_dag::{Cid, Draft, Record, cids, json, registry};
 use mnode_node::{
     blobs::ImportMode,
+    node::FetchProgress,
     store::{Cursor, ListFilter, Put},
 };
 use mnode_protocols::GossipTopic;
@@ -31,6 +32,7 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/records", get(list_records).post(create_record))
         .route("/records/{cid}", get(read_record))
         .route("/files/fetch", post(fetch_file))
+        .route("/files/export", post(export_file))
         .route("/files/import", post(import_file))
         .layer(middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new().nest("/api/v1", v1).with_state(state)
@@ -272,13 +274,91 @@ async fn read_record(State(s): State<ApiState>, Path(cid): Path<String>) -> ApiR
 #[derive(Deserialize)]
 struct FetchBody {
     cid: String,
+    /// Stream progress as NDJSON lines (`{"size":…}`, `{"bytes":…}`, then `{"done":…}` or
+    /// `{"error":…}`) instead of one JSON answer at the end.
+    #[serde(default)]
+    progress: bool,
 }
 
-async fn fetch_file(State(s): State<ApiState>, Json(b): Json<FetchBody>) -> ApiResult {
+/// Fetches a file from peers into the node's store.
+async fn fetch_file(
+    State(s): State<ApiState>,
+    Json(b): Json<FetchBody>,
+) -> Result<Response, ApiError> {
     let cid = parse_cid(&b.cid)?;
-    let f = s.node.fetch_file(cid, |_| {}).await?;
+    if !b.progress {
+        let f = s.node.fetch_file(cid, |_| {}).await?;
+        let v = json!({ "cid": cid.to_string(), "size": f.size, "transferred": f.transferred });
+        return Ok(Json(v).into_response());
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Value>(64);
+    let node = s.node.clone();
+    tokio::spawn(async move {
+        let progress_tx = tx.clone();
+        let result = node
+            .fetch_file(cid, move |p| {
+                let line = match p {
+                    FetchProgress::Size(n) => json!({ "size": n }),
+                    FetchProgress::Bytes(n) => json!({ "bytes": n }),
+                };
+                // A slow reader skips progress lines; the last line always arrives.
+                let _ = progress_tx.try_send(line);
+            })
+            .await;
+        let last = match result {
+            Ok(f) => {
+                json!({ "done": { "cid": cid.to_string(), "size": f.size, "transferred": f.transferred } })
+            }
+            Err(e) => {
+                let e = ApiError::from(e);
+                json!({ "error": { "code": e.code, "message": e.message } })
+            }
+        };
+        let _ = tx.send(last).await;
+    });
+    let lines = futures::stream::unfold(rx, |mut rx| async move {
+        let v = rx.recv().await?;
+        Some((Ok::<_, std::convert::Infallible>(format!("{v}\n")), rx))
+    });
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+        axum::body::Body::from_stream(lines),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct ExportBody {
+    cid: String,
+    path: PathBuf,
+}
+
+/// Writes a held file to a path on the node's own disk (admin only). Refuses to overwrite.
+async fn export_file(State(s): State<ApiState>, Json(b): Json<ExportBody>) -> ApiResult {
+    let cid = parse_cid(&b.cid)?;
+    if !b.path.is_absolute() {
+        return Err(ApiError::bad_request("path must be absolute"));
+    }
+    if tokio::fs::try_exists(&b.path).await.unwrap_or(true) {
+        return Err(ApiError::new(
+            409,
+            "exists",
+            format!("{} exists; choose another path", b.path.display()),
+        ));
+    }
+    let size = s
+        .node
+        .blobs()
+        .export(&cid, &b.path)
+        .await
+        .map_err(|e| match e {
+            mnode_node::blobs::BlobError::NotFound(_) => {
+                ApiError::not_found(format!("the node does not hold {cid}"))
+            }
+            other => ApiError::new(500, "export_failed", other.to_string()),
+        })?;
     Ok(Json(
-        json!({ "cid": cid.to_string(), "size": f.size, "transferred": f.transferred }),
+        json!({ "cid": cid.to_string(), "path": b.path, "size": size }),
     ))
 }
 

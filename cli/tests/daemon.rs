@@ -139,6 +139,15 @@ fn two_daemons_connect_follow_post_and_share_a_file() {
     let cid = added[0]["cid"].as_str().unwrap().to_owned();
     let fetched = json(&b.repo, &["fetch", &cid]);
     assert_eq!(fetched["size"], data.len() as u64);
+    let out = dir.path().join("copy.bin");
+    let got = json(&b.repo, &["get", &cid, "-o", out.to_str().unwrap()]);
+    assert_eq!(
+        got["transferred"], 0,
+        "already fetched: nothing more to transfer"
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), data);
+    let o = mnode(&b.repo, &["get", &cid, "-o", out.to_str().unwrap()]);
+    assert!(!o.status.success(), "an existing file is not overwritten");
 
     // Errors are clear: a bad multiaddr, a bad follow target.
     let o = mnode(&b.repo, &["connect", "not-an-address"]);

@@ -243,3 +243,27 @@ mod tests {
         ));
     }
 }
+
+/// Serde for a [`Did`] as its 32 raw public-key bytes, for compact internal encodings (a
+/// store's own records of versions and items), where the text form would cost a base58
+/// encoding on every write. Reading checks the key as [`Did::from_public_key`] does.
+pub mod did_bytes {
+    use serde::{Deserializer, Serializer, de::Error as _};
+
+    use super::Did;
+
+    /// Writes the public key as a byte string.
+    pub fn serialize<S: Serializer>(did: &Did, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(&did.0)
+    }
+
+    /// Reads a public key written by [`serialize`].
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Did, D::Error> {
+        let bytes = <serde_bytes::ByteBuf as serde::Deserialize>::deserialize(deserializer)?;
+        let key: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| D::Error::custom("a did:key public key is 32 bytes"))?;
+        Did::from_public_key(&key).map_err(D::Error::custom)
+    }
+}

@@ -289,6 +289,7 @@ pub struct VersionInfo {
     /// `namespace.kind`.
     pub kind: String,
     /// The signer.
+    #[serde(with = "crate::keys::did_bytes")]
     pub author: Did,
     /// Version number.
     pub seq: u64,

@@ -67,6 +67,7 @@ pub struct Item {
     /// `namespace.kind`.
     pub kind: String,
     /// The author.
+    #[serde(with = "mnode_dag::keys::did_bytes")]
     pub author: Did,
     /// When version 0 was made (ms).
     pub created: u64,
@@ -262,6 +263,10 @@ impl Store {
             b.set_block_cache(&cache);
             if point_lookups {
                 b.set_bloom_filter(10.0, false);
+                // Most point lookups on a write (is this block new?) miss: a whole-key bloom
+                // filter on the memtable answers them without searching the skiplist.
+                o.set_memtable_prefix_bloom_ratio(0.05);
+                o.set_memtable_whole_key_filtering(true);
             }
             o.set_block_based_table_factory(&b);
             o.set_compression_type(rocksdb::DBCompressionType::Lz4);

@@ -366,6 +366,9 @@ fn resolve_file(store: &Store, text: &str) -> anyhow::Result<(Cid, Option<String
 }
 
 pub(crate) fn get(args: GetArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    if let Some(client) = super::net::daemon_client(ctx)? {
+        return get_remote(args, ctx, &client);
+    }
     let repo = ctx.open()?;
     let (blob, name) = resolve_file(repo.store(), &args.cid)?;
     let output = args
@@ -385,6 +388,74 @@ pub(crate) fn get(args: GetArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             .print_json(&json!({ "cid": blob.to_string(), "path": output, "size": size }))?;
     } else {
         println!("wrote {} ({size} bytes) to {}", blob, output.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `get` while a daemon runs: the daemon fetches the file from peers if it lacks it (with a
+/// progress bar here), then writes it where asked.
+fn get_remote(
+    args: GetArgs,
+    ctx: &Ctx,
+    client: &mnode_api::client::Client,
+) -> anyhow::Result<ExitCode> {
+    let rt = runtime()?;
+    let cid = parse_cid(&args.cid)?;
+    let (blob, name) = if cids::link_kind(&cid) == LinkKind::Blob {
+        (cid, None)
+    } else {
+        let v = rt.block_on(client.record(&args.cid))?;
+        let body = &v["record"]["body"];
+        let file = if body["file"].is_object() {
+            &body["file"]
+        } else {
+            body
+        };
+        let blob = file["blob"]["/"]
+            .as_str()
+            .ok_or_else(|| anyhow!("{cid} is a record that holds no file"))?;
+        (parse_cid(blob)?, file["name"].as_str().map(str::to_owned))
+    };
+    let output = args
+        .output
+        .unwrap_or_else(|| PathBuf::from(name.unwrap_or_else(|| blob.to_string())));
+    if output.exists() {
+        bail!("{} exists; choose another path with -o", output.display());
+    }
+    let pb = if ctx.out.json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(0)
+    };
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
+            .map_err(|e| anyhow!("{e}"))?
+            .progress_chars("=> "),
+    );
+    let fetched = rt.block_on(client.fetch_progress(&blob.to_string(), |held, size| {
+        if let Some(size) = size {
+            pb.set_length(size);
+        }
+        pb.set_position(held);
+    }))?;
+    pb.finish_and_clear();
+    let abs = std::path::absolute(&output)?;
+    let v = rt.block_on(client.export(&blob.to_string(), &abs))?;
+    if ctx.out.json {
+        ctx.out.print_json(&json!({
+            "cid": blob.to_string(),
+            "path": abs,
+            "size": v["size"],
+            "transferred": fetched["transferred"],
+        }))?;
+    } else {
+        println!(
+            "wrote {} ({} bytes, {} fetched from peers) to {}",
+            blob,
+            v["size"],
+            fetched["transferred"],
+            output.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

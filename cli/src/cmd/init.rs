@@ -112,6 +112,10 @@ pub(crate) fn id_from_daemon(
 ) -> anyhow::Result<ExitCode> {
     let mut v = super::runtime()?.block_on(client.node())?;
     v["repo"] = json!(ctx.repo_path());
+    if let Some(file) = super::daemon::read(&ctx.repo_path()) {
+        v["api"] = json!(file.api);
+        v["pid"] = json!(file.pid);
+    }
     print_id(ctx, v)
 }
 

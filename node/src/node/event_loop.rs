@@ -74,6 +74,8 @@ enum Done {
         job: u64,
         stored: Vec<(Cid, Cid, String)>,
     },
+    /// Files this node holds, to announce in the DHT.
+    Provide(Vec<Cid>),
     Followed {
         topic: GossipTopic,
         follow: bool,
@@ -129,6 +131,8 @@ pub(crate) struct EventLoop {
     sync_config: sync::Config,
     next_id: u64,
     subscribed: HashSet<GossipTopic>,
+    /// Whether the held files were announced since the node started.
+    announced: bool,
 }
 
 /// What the event loop is made of.
@@ -179,6 +183,7 @@ impl EventLoop {
             sync_config: sync::Config::default(),
             next_id: 0,
             subscribed: HashSet::new(),
+            announced: false,
         };
         for topic in this.repo.store().follows()? {
             this.subscribe(topic);
@@ -400,6 +405,7 @@ impl EventLoop {
     fn on_done(&mut self, done: Done) {
         match done {
             Done::Nothing => {}
+            Done::Provide(cids) => self.provide(cids),
             Done::Gossip {
                 id,
                 source,
@@ -777,6 +783,23 @@ impl EventLoop {
                 if num_established.get() == 1 {
                     tracing::debug!(%peer_id, "connected");
                     let _ = self.bitswap.peer_connected(peer_id);
+                    if !self.announced {
+                        // The DHT needs a peer to hold the announcements: make them once the
+                        // first one is here (Kademlia republishes them from then on).
+                        self.announced = true;
+                        let blobs = self.blobs.clone();
+                        self.tasks.spawn(async move {
+                            match blobs.list().await {
+                                Ok(held) => {
+                                    Done::Provide(held.into_iter().map(|(c, _)| c).collect())
+                                }
+                                Err(e) => {
+                                    tracing::warn!("cannot list files to announce: {e}");
+                                    Done::Nothing
+                                }
+                            }
+                        });
+                    }
                     self.emit(NodeEvent::PeerConnected(peer_id));
                     let topics: Vec<GossipTopic> = self.subscribed.iter().copied().collect();
                     for t in topics {
