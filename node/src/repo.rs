@@ -1,7 +1,7 @@
 //! The repo: one folder holding everything a node keeps.
 //!
 //! ```text
-//! <repo>/version      repo format version ("1"), written last by init
+//! <repo>/version      repo format version (see `REPO_VERSION`), written last by init
 //! <repo>/repo.json    the node's identity and the owner account's handle
 //! <repo>/mnode.yaml   config, every setting written out with a comment
 //! <repo>/keystore/    sealed signing keys (node key and account keys), 0600
@@ -26,7 +26,9 @@ use crate::{
 };
 
 /// The repo format this build reads and writes.
-pub const REPO_VERSION: u32 = 1;
+///
+/// 2: the `sync` and `follows` column families; authors stored as raw key bytes.
+pub const REPO_VERSION: u32 = 2;
 /// Environment variable naming the repo folder.
 pub const REPO_ENV: &str = "MNODE_REPO";
 
