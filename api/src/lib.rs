@@ -2,6 +2,7 @@
 
 pub mod client;
 mod error;
+mod gateway;
 mod routes;
 
 use std::{io, net::SocketAddr, path::Path, sync::Arc};

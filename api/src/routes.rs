@@ -35,7 +35,10 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/files/export", post(export_file))
         .route("/files/import", post(import_file))
         .layer(middleware::from_fn_with_state(state.clone(), require_admin));
-    Router::new().nest("/api/v1", v1).with_state(state)
+    Router::new()
+        .nest("/api/v1", v1)
+        .merge(crate::gateway::router())
+        .with_state(state)
 }
 
 async fn require_admin(
