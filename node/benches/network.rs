@@ -15,10 +15,11 @@
 //!
 //! Run: `cargo bench -p mnode-node --bench network [-- transfer|gossip|catchup]` (all three by
 //! default); build the CLI first (`cargo build --release -p mnode`) for the daemon row of
-//! `transfer` (or point `MNODE_BIN` at it). `transfer` needs `curl` and nginx; it installs
-//! nginx with apt-get when missing. Work files go under `$MNODE_BENCH_DIR` (default: a folder in
-//! the system temp dir). Sizes: `MNODE_BENCH_TRANSFER_MIB` (1024), `MNODE_BENCH_GOSSIP_POSTS`
-//! (200), `MNODE_BENCH_CATCHUP` (10000).
+//! `transfer` (or point `MNODE_BIN` at it; `MNODE_BIN=` skips that row). `transfer` needs `curl`
+//! and nginx; it installs nginx with apt-get when missing. Work files go under
+//! `$MNODE_BENCH_DIR` (default: a folder in the system temp dir). Sizes:
+//! `MNODE_BENCH_TRANSFER_MIB` (1024), `MNODE_BENCH_GOSSIP_POSTS` (200), `MNODE_BENCH_CATCHUP`
+//! (10000).
 
 #![allow(clippy::unwrap_used)]
 
@@ -261,10 +262,12 @@ fn best_of(n: usize, mut f: impl FnMut() -> Duration) -> Duration {
     (0..n).map(|_| f()).min().unwrap()
 }
 
-/// The `mnode` binary next to this bench (`cargo build --release -p mnode`), or `MNODE_BIN`.
+/// The `mnode` binary next to this bench (`cargo build --release -p mnode`), or `MNODE_BIN`
+/// (empty: none).
 fn mnode_bin() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("MNODE_BIN") {
-        return Some(PathBuf::from(p));
+        // Set but empty: skip the daemon row.
+        return (!p.is_empty()).then(|| PathBuf::from(p));
     }
     let exe = std::env::current_exe().ok()?;
     let p = exe.parent()?.parent()?.join("mnode");
@@ -602,6 +605,15 @@ async fn gossip_run(
     for node in &nodes {
         node.h.follow(topic).await.unwrap();
     }
+    // Only the topology's edges: the DHT and identify would otherwise connect everyone.
+    let adjacent = |a: usize, b: usize| edges.contains(&(a.min(b), a.max(b)));
+    for a in 0..n {
+        for b in 0..n {
+            if a != b && !adjacent(a, b) {
+                nodes[a].h.ban(nodes[b].h.peer_id(), true).await.unwrap();
+            }
+        }
+    }
     let mut rxs: Vec<_> = nodes.iter().map(|x| x.h.events()).collect();
     for &(a, b) in edges {
         connect(&nodes[a], &nodes[b]).await;
@@ -612,6 +624,12 @@ async fn gossip_run(
     }
     // Meshes form on heartbeats (700 ms by default): give them a few.
     tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let mut links = 0;
+    for node in &nodes {
+        links += node.h.peers().await.unwrap().len();
+    }
+    assert_eq!(links, 2 * edges.len(), "connections beyond the topology");
 
     let records: Vec<Record> = (0..posts).map(|i| post(&author, i)).collect();
     let wanted: HashSet<Cid> = records.iter().map(Record::cid).collect();
@@ -857,7 +875,7 @@ fn catchup(dir: &Path) {
         record_bytes(&records) / total as u64
     );
     println!(
-        "| run | missing | seconds | records/s | × reference | reconcile B | block B | fetch request B (est.) | sent / missing bytes | rounds |"
+        "| run | missing | seconds | records/s | × reference | reconcile B | block B | fetch request B (est.) | exchanged / missing bytes | rounds |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     println!(

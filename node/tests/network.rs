@@ -375,27 +375,35 @@ async fn interrupted_fetch_resumes() {
     let h = b.h.clone();
     let first = tokio::spawn(async move {
         h.fetch_file(cid, move |p| {
-            if let FetchProgress::Bytes(n) = p {
-                let _ = tx.send(n);
-            }
+            let _ = tx.send(p);
         })
         .await
     });
+    let mut size_seen = None;
     tokio::time::timeout(WAIT, async {
-        while let Some(n) = rx.recv().await {
-            if n >= 4 << 20 {
-                break;
+        while let Some(p) = rx.recv().await {
+            match p {
+                FetchProgress::Size(n) => size_seen = Some(n),
+                FetchProgress::Bytes(n) if n >= 4 << 20 => break,
+                FetchProgress::Bytes(_) => {}
             }
         }
     })
     .await
     .expect("first fetch made progress");
+    assert_eq!(
+        size_seen,
+        Some(bytes.len() as u64),
+        "the size is reported while the fetch runs"
+    );
     a.node.shutdown().await.expect("shutdown a");
     let first = first.await.expect("join");
     assert!(first.is_err(), "the fetch cannot finish without a provider");
     let mut got_first = 0;
-    while let Ok(n) = rx.try_recv() {
-        got_first = got_first.max(n);
+    while let Ok(p) = rx.try_recv() {
+        if let FetchProgress::Bytes(n) = p {
+            got_first = got_first.max(n);
+        }
     }
     assert!(got_first < bytes.len() as u64);
 

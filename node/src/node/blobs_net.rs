@@ -138,8 +138,12 @@ impl BlobNet {
         while let Some(item) = stream.next().await {
             match item {
                 DownloadProgressItem::Progress(n) => {
-                    if !size_sent && let Ok(Some(size)) = blobs.size(&cid).await {
-                        progress(FetchProgress::Size(size));
+                    // The size is known (verified) once the first chunk has arrived.
+                    if !size_sent
+                        && let Ok(bitfield) = blobs.store().observe(hash).await
+                        && bitfield.size() > 0
+                    {
+                        progress(FetchProgress::Size(bitfield.size()));
                         size_sent = true;
                     }
                     held = n;
