@@ -134,10 +134,49 @@ impl Client {
         self.call(reqwest::Method::GET, &path, None).await
     }
 
-    /// `GET /records/{cid}`.
-    pub async fn record(&self, cid: &str) -> Result<Value, ClientError> {
-        self.call(reqwest::Method::GET, &format!("/records/{cid}"), None)
-            .await
+    /// `PUT /records/{cid}`: a new version with `body`.
+    pub async fn update(
+        &self,
+        cid: &str,
+        body: Value,
+        as_handle: Option<&str>,
+    ) -> Result<Value, ClientError> {
+        self.call(
+            reqwest::Method::PUT,
+            &format!("/records/{cid}"),
+            Some(json!({ "body": body, "as": as_handle })),
+        )
+        .await
+    }
+
+    /// `DELETE /records/{cid}`: a tombstone version.
+    pub async fn delete(&self, cid: &str, as_handle: Option<&str>) -> Result<Value, ClientError> {
+        let path = match as_handle {
+            Some(h) => format!("/records/{cid}?as={}", encode(h)),
+            None => format!("/records/{cid}"),
+        };
+        self.call(reqwest::Method::DELETE, &path, None).await
+    }
+
+    /// `GET /records/{cid}/history`.
+    pub async fn history(&self, cid: &str) -> Result<Value, ClientError> {
+        self.call(
+            reqwest::Method::GET,
+            &format!("/records/{cid}/history"),
+            None,
+        )
+        .await
+    }
+
+    /// `GET /records/{cid}`: the item's current version (or, `exact`, the version the CID
+    /// names).
+    pub async fn record(&self, cid: &str, exact: bool) -> Result<Value, ClientError> {
+        let path = if exact {
+            format!("/records/{cid}?exact=true")
+        } else {
+            format!("/records/{cid}")
+        };
+        self.call(reqwest::Method::GET, &path, None).await
     }
 
     /// `POST /files/fetch`: fetch a file from peers into the daemon's store.

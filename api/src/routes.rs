@@ -30,7 +30,11 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/peers", get(peers).post(connect))
         .route("/follows", get(follows).post(follow).delete(unfollow))
         .route("/records", get(list_records).post(create_record))
-        .route("/records/{cid}", get(read_record))
+        .route(
+            "/records/{cid}",
+            get(read_record).put(update_record).delete(delete_record),
+        )
+        .route("/records/{cid}/history", get(history))
         .route("/files/fetch", post(fetch_file))
         .route("/files/export", post(export_file))
         .route("/files/import", post(import_file))
@@ -183,6 +187,136 @@ async fn create_record(State(s): State<ApiState>, Json(b): Json<CreateBody>) -> 
     })))
 }
 
+/// The signing key of `handle` (default: the node's owner).
+async fn signer(s: &ApiState, handle: Option<String>) -> Result<mnode_dag::Keypair, ApiError> {
+    let repo = s.node.repo().clone();
+    let handle = handle.unwrap_or_else(|| repo.info().owner.clone());
+    tokio::task::spawn_blocking(move || repo.accounts().signing_key(&handle))
+        .await
+        .map_err(|e| ApiError::new(500, "internal", e.to_string()))?
+        .map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// The current version of the item `cid` names (its id or any version's CID).
+async fn head_of(s: &ApiState, cid: Cid) -> Result<Record, ApiError> {
+    let node = s.node.clone();
+    tokio::task::spawn_blocking(move || node.repo().store().head(&cid))
+        .await
+        .map_err(|e| ApiError::new(500, "internal", e.to_string()))??
+        .ok_or_else(|| ApiError::not_found(format!("no item {cid} on this node")))
+}
+
+async fn publish_one(s: &ApiState, record: Record) -> ApiResult {
+    let puts = s.node.publish(vec![record.clone()]).await?;
+    let stored = puts.iter().any(|p| matches!(p, Put::Stored { .. }));
+    Ok(Json(json!({
+        "cid": record.cid().to_string(),
+        "id": record.id().to_string(),
+        "seq": record.seq(),
+        "stored": stored,
+    })))
+}
+
+#[derive(Deserialize)]
+struct UpdateBody {
+    body: Value,
+    #[serde(default, rename = "as")]
+    as_handle: Option<String>,
+}
+
+/// A new version of an item, signed by the acting account.
+async fn update_record(
+    State(s): State<ApiState>,
+    Path(cid): Path<String>,
+    Json(b): Json<UpdateBody>,
+) -> ApiResult {
+    let current = head_of(&s, parse_cid(&cid)?).await?;
+    if current.is_tombstone() {
+        return Err(ApiError::new(
+            409,
+            "deleted",
+            format!(
+                "{} was deleted; a deleted item takes no new versions",
+                current.id()
+            ),
+        ));
+    }
+    let body =
+        json::from_json_value(&b.body).map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
+    let key = signer(&s, b.as_handle).await?;
+    let record = current
+        .update_body(body)
+        .sign(&key)
+        .map_err(|e| ApiError::new(422, "invalid_record", e.to_string()))?;
+    publish_one(&s, record).await
+}
+
+#[derive(Deserialize, Default)]
+struct DeleteQuery {
+    #[serde(default, rename = "as")]
+    as_handle: Option<String>,
+}
+
+/// Deletes an item: a signed tombstone version; its history stays verifiable.
+async fn delete_record(
+    State(s): State<ApiState>,
+    Path(cid): Path<String>,
+    Query(q): Query<DeleteQuery>,
+) -> ApiResult {
+    let current = head_of(&s, parse_cid(&cid)?).await?;
+    if current.is_tombstone() {
+        return Err(ApiError::new(
+            409,
+            "deleted",
+            format!("{} is already deleted", current.id()),
+        ));
+    }
+    let key = signer(&s, q.as_handle).await?;
+    let record = current
+        .delete()
+        .sign(&key)
+        .map_err(|e| ApiError::new(422, "invalid_record", e.to_string()))?;
+    publish_one(&s, record).await
+}
+
+/// The versions of an item, oldest first.
+async fn history(State(s): State<ApiState>, Path(cid): Path<String>) -> ApiResult {
+    let cid = parse_cid(&cid)?;
+    let node = s.node.clone();
+    let v = tokio::task::spawn_blocking(move || {
+        let store = node.repo().store();
+        let Some(id) = store.item_id(&cid)? else {
+            return Ok(None);
+        };
+        let Some(item) = store.item(&id)? else {
+            return Ok(None);
+        };
+        let versions: Vec<Value> = store
+            .history(&id)?
+            .iter()
+            .map(|v| {
+                json!({
+                    "cid": v.cid.to_string(),
+                    "seq": v.seq,
+                    "updated": v.updated,
+                    "deleted": v.tombstone,
+                    "head": v.cid == item.head,
+                })
+            })
+            .collect();
+        Ok::<_, mnode_node::store::StoreError>(Some(json!({
+            "id": id.to_string(),
+            "type": item.kind,
+            "forked": item.forked(),
+            "versions": versions,
+        })))
+    })
+    .await
+    .map_err(|e| ApiError::new(500, "internal", e.to_string()))??;
+    v.map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no item {cid} on this node")))
+}
+
 #[derive(Deserialize)]
 struct ListQuery {
     kind: Option<String>,
@@ -249,14 +383,26 @@ async fn list_records(State(s): State<ApiState>, Query(q): Query<ListQuery>) -> 
     Ok(Json(items))
 }
 
-async fn read_record(State(s): State<ApiState>, Path(cid): Path<String>) -> ApiResult {
+#[derive(Deserialize, Default)]
+struct ReadQuery {
+    /// Exactly the version the CID names, instead of its item's current version.
+    #[serde(default)]
+    exact: bool,
+}
+
+async fn read_record(
+    State(s): State<ApiState>,
+    Path(cid): Path<String>,
+    Query(q): Query<ReadQuery>,
+) -> ApiResult {
     let cid = parse_cid(&cid)?;
     let node = s.node.clone();
     let record: Option<Record> = tokio::task::spawn_blocking(move || {
         let store = node.repo().store();
-        match store.record(&cid)? {
-            Some(r) => Ok(Some(r)),
-            None => store.head(&cid),
+        if q.exact {
+            store.record(&cid)
+        } else {
+            store.head(&cid)
         }
     })
     .await

@@ -131,6 +131,24 @@ fn two_daemons_connect_follow_post_and_share_a_file() {
     let shown = json(&b.repo, &["record", "show", &id]);
     assert_eq!(shown["record"]["body"]["text"], "hello from A");
 
+    // A new version made through A's daemon reaches B; history and delete work there too.
+    let updated = json(
+        &a.repo,
+        &["record", "update", &id, "--set", "text=edited on A"],
+    );
+    assert_eq!(updated["seq"], 1);
+    wait_until("the new version on B", || {
+        json(&b.repo, &["record", "show", &id])["record"]["body"]["text"] == "edited on A"
+    });
+    let deleted = json(&a.repo, &["record", "delete", &id]);
+    assert_eq!(deleted["seq"], 2);
+    let history = json(&a.repo, &["record", "history", &id]);
+    let versions = history["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 3);
+    assert_eq!(versions[2]["deleted"], true);
+    let o = mnode(&a.repo, &["record", "delete", &id]);
+    assert!(!o.status.success(), "deleting twice is refused");
+
     // A file added on A is fetched by B, verified.
     let file = dir.path().join("track.bin");
     let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
@@ -160,14 +178,8 @@ fn two_daemons_connect_follow_post_and_share_a_file() {
     // Stopping removes daemon.json; the CLI works on the repo directly again.
     drop(a);
     assert!(!dir.path().join("a/daemon.json").exists());
-    let list = json(&dir.path().join("a"), &["record", "list", "social.post"]);
-    assert!(
-        list["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|i| i["id"] == id.as_str())
-    );
+    let history = json(&dir.path().join("a"), &["record", "history", &id]);
+    assert_eq!(history["versions"].as_array().unwrap().len(), 3);
 }
 
 #[test]

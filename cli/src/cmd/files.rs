@@ -404,7 +404,7 @@ fn get_remote(
     let (blob, name) = if cids::link_kind(&cid) == LinkKind::Blob {
         (cid, None)
     } else {
-        let v = rt.block_on(client.record(&args.cid))?;
+        let v = rt.block_on(client.record(&args.cid, false))?;
         let body = &v["record"]["body"];
         let file = if body["file"].is_object() {
             &body["file"]

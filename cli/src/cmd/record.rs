@@ -185,8 +185,8 @@ fn run_remote(
                 println!("created {}", v["id"].as_str().unwrap_or_default());
             }
         }
-        Command::Show { id, .. } => {
-            let v = rt.block_on(client.record(&id))?;
+        Command::Show { id, exact } => {
+            let v = rt.block_on(client.record(&id, exact))?;
             if ctx.out.json {
                 ctx.out.print_json(&v)?;
             } else {
@@ -219,12 +219,55 @@ fn run_remote(
                 }
             }
         }
-        _ => bail!(
-            "the daemon holds the repo and this verb does not go through its API yet; stop the \
-             daemon (Ctrl-C) and run it again"
-        ),
+        Command::Update { id, body } => {
+            let current = rt.block_on(client.record(&id, false))?;
+            let base = json::from_json_value(&current["record"]["body"]).ok();
+            let new =
+                json::to_json_value(&body.body(base.as_ref())?).map_err(|e| anyhow!("{e}"))?;
+            let v = rt.block_on(client.update(&id, new, ctx.as_handle.as_deref()))?;
+            print_remote(ctx, "updated", &v)?;
+        }
+        Command::Delete { id } => {
+            let v = rt.block_on(client.delete(&id, ctx.as_handle.as_deref()))?;
+            print_remote(ctx, "deleted", &v)?;
+        }
+        Command::History { id } => {
+            let v = rt.block_on(client.history(&id))?;
+            if ctx.out.json {
+                ctx.out.print_json(&v)?;
+            } else {
+                for ver in v["versions"].as_array().into_iter().flatten() {
+                    println!(
+                        "{:>4}  {}  {}{}{}",
+                        ver["seq"],
+                        ver["cid"].as_str().unwrap_or_default(),
+                        ver["updated"],
+                        if ver["head"] == true { "  head" } else { "" },
+                        if ver["deleted"] == true {
+                            "  deleted"
+                        } else {
+                            ""
+                        },
+                    );
+                }
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_remote(ctx: &Ctx, verb: &str, v: &serde_json::Value) -> anyhow::Result<()> {
+    if ctx.out.json {
+        ctx.out.print_json(v)
+    } else {
+        println!(
+            "{verb} {} (version {}, {})",
+            v["id"].as_str().unwrap_or_default(),
+            v["seq"],
+            v["cid"].as_str().unwrap_or_default()
+        );
+        Ok(())
+    }
 }
 
 /// Creates, stores and pins an item of `kind`, signed by the acting account.
