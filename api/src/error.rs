@@ -49,7 +49,8 @@ impl ApiError {
         }
     }
 
-    fn internal(e: &dyn std::fmt::Display) -> Self {
+    /// A 500 that logs `e` and tells the client only that the node failed.
+    pub(crate) fn internal(e: &dyn std::fmt::Display) -> Self {
         tracing::error!("internal error: {e}");
         Self::new(500, "internal", "the node failed; see its log")
     }
@@ -65,6 +66,12 @@ impl From<NodeError> for ApiError {
             NodeError::Stopped => Self::new(503, "stopping", e.to_string()),
             other => Self::internal(&other),
         }
+    }
+}
+
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Self::internal(&e)
     }
 }
 

@@ -144,8 +144,7 @@ async fn serve(
     } else {
         let node = s.node.clone();
         tokio::task::spawn_blocking(move || node.repo().store().block(&cid))
-            .await
-            .map_err(|e| ApiError::new(500, "internal", e.to_string()))??
+            .await??
             .map(|b| b.len() as u64)
     };
     let Some(size) = size else {
@@ -162,7 +161,7 @@ async fn serve(
         return builder
             .status(StatusCode::NOT_MODIFIED)
             .body(Body::empty())
-            .map_err(|e| ApiError::new(500, "internal", e.to_string()));
+            .map_err(|e| ApiError::internal(&e));
     }
     match format {
         Format::Raw => {
@@ -179,13 +178,12 @@ async fn serve(
                 blobs
                     .read_to_bytes(&cid)
                     .await
-                    .map_err(|e| ApiError::new(500, "internal", e.to_string()))?
+                    .map_err(|e| ApiError::internal(&e))?
                     .to_vec()
             } else {
                 let node = s.node.clone();
                 tokio::task::spawn_blocking(move || node.repo().store().block(&cid))
-                    .await
-                    .map_err(|e| ApiError::new(500, "internal", e.to_string()))??
+                    .await??
                     .ok_or_else(|| ApiError::not_found(format!("this node does not hold {cid}")))?
             };
             builder = builder
@@ -201,9 +199,7 @@ async fn serve(
             } else {
                 Body::from(bytes)
             };
-            builder
-                .body(body)
-                .map_err(|e| ApiError::new(500, "internal", e.to_string()))
+            builder.body(body).map_err(|e| ApiError::internal(&e))
         }
         Format::File => {
             let media = sniff(s, &cid, size).await;
@@ -235,17 +231,17 @@ async fn serve(
             if head || end == start {
                 return builder
                     .body(Body::empty())
-                    .map_err(|e| ApiError::new(500, "internal", e.to_string()));
+                    .map_err(|e| ApiError::internal(&e));
             }
             let stream = blobs
                 .read_range(&cid, start, Some(end))
                 .await
-                .map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
+                .map_err(|e| ApiError::internal(&e))?;
             builder
                 .body(Body::from_stream(
                     stream.map(|r| r.map_err(axum::Error::new)),
                 ))
-                .map_err(|e| ApiError::new(500, "internal", e.to_string()))
+                .map_err(|e| ApiError::internal(&e))
         }
     }
 }

@@ -90,8 +90,7 @@ async fn node_info(State(s): State<ApiState>) -> ApiResult {
             .flatten()
             .and_then(|a| a.did().map(ToString::to_string))
     })
-    .await
-    .map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
+    .await?;
     let repo = s.node.repo();
     Ok(Json(json!({
         "peer_id": info.peer_id,
@@ -123,9 +122,7 @@ async fn connect(State(s): State<ApiState>, Json(b): Json<ConnectBody>) -> ApiRe
 
 async fn follows(State(s): State<ApiState>) -> ApiResult {
     let node = s.node.clone();
-    let list = tokio::task::spawn_blocking(move || node.repo().store().follows())
-        .await
-        .map_err(|e| ApiError::new(500, "internal", e.to_string()))??;
+    let list = tokio::task::spawn_blocking(move || node.repo().store().follows()).await??;
     let list: Vec<String> = list.iter().map(ToString::to_string).collect();
     Ok(Json(json!({ "follows": list })))
 }
@@ -164,27 +161,20 @@ async fn create_record(State(s): State<ApiState>, Json(b): Json<CreateBody>) -> 
     }
     let body =
         json::from_json_value(&b.body).map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
-    let repo = s.node.repo().clone();
-    let handle = b.as_handle.unwrap_or_else(|| repo.info().owner.clone());
-    let key = tokio::task::spawn_blocking(move || repo.accounts().signing_key(&handle))
-        .await
-        .map_err(|e| ApiError::new(500, "internal", e.to_string()))?
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let record = Draft::new(b.kind, body)
-        .sign(&key)
-        .map_err(|e| ApiError::new(422, "invalid_record", e.to_string()))?;
-    let puts = s.node.publish(vec![record.clone()]).await?;
-    let stored = puts.iter().any(|p| matches!(p, Put::Stored { .. }));
+    let key = signer(&s, b.as_handle).await?;
+    let record = signed(Draft::new(b.kind, body), &key)?;
+    let answer = publish_one(&s, record.clone()).await?;
     let node = s.node.clone();
     let id = record.id();
-    tokio::task::spawn_blocking(move || node.repo().store().pin(&id, true))
-        .await
-        .map_err(|e| ApiError::new(500, "internal", e.to_string()))??;
-    Ok(Json(json!({
-        "cid": record.cid().to_string(),
-        "id": record.id().to_string(),
-        "stored": stored,
-    })))
+    tokio::task::spawn_blocking(move || node.repo().store().pin(&id, true)).await??;
+    Ok(answer)
+}
+
+/// Signs a draft; a body that breaks its kind's schema is a 422.
+fn signed(draft: Draft, key: &mnode_dag::Keypair) -> Result<Record, ApiError> {
+    draft
+        .sign(key)
+        .map_err(|e| ApiError::new(422, "invalid_record", e.to_string()))
 }
 
 /// The signing key of `handle` (default: the node's owner).
@@ -192,8 +182,7 @@ async fn signer(s: &ApiState, handle: Option<String>) -> Result<mnode_dag::Keypa
     let repo = s.node.repo().clone();
     let handle = handle.unwrap_or_else(|| repo.info().owner.clone());
     tokio::task::spawn_blocking(move || repo.accounts().signing_key(&handle))
-        .await
-        .map_err(|e| ApiError::new(500, "internal", e.to_string()))?
+        .await?
         .map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
@@ -201,8 +190,7 @@ async fn signer(s: &ApiState, handle: Option<String>) -> Result<mnode_dag::Keypa
 async fn head_of(s: &ApiState, cid: Cid) -> Result<Record, ApiError> {
     let node = s.node.clone();
     tokio::task::spawn_blocking(move || node.repo().store().head(&cid))
-        .await
-        .map_err(|e| ApiError::new(500, "internal", e.to_string()))??
+        .await??
         .ok_or_else(|| ApiError::not_found(format!("no item {cid} on this node")))
 }
 
@@ -244,10 +232,7 @@ async fn update_record(
     let body =
         json::from_json_value(&b.body).map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
     let key = signer(&s, b.as_handle).await?;
-    let record = current
-        .update_body(body)
-        .sign(&key)
-        .map_err(|e| ApiError::new(422, "invalid_record", e.to_string()))?;
+    let record = signed(current.update_body(body), &key)?;
     publish_one(&s, record).await
 }
 
@@ -272,10 +257,7 @@ async fn delete_record(
         ));
     }
     let key = signer(&s, q.as_handle).await?;
-    let record = current
-        .delete()
-        .sign(&key)
-        .map_err(|e| ApiError::new(422, "invalid_record", e.to_string()))?;
+    let record = signed(current.delete(), &key)?;
     publish_one(&s, record).await
 }
 
@@ -311,8 +293,7 @@ async fn history(State(s): State<ApiState>, Path(cid): Path<String>) -> ApiResul
             "versions": versions,
         })))
     })
-    .await
-    .map_err(|e| ApiError::new(500, "internal", e.to_string()))??;
+    .await??;
     v.map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no item {cid} on this node")))
 }
@@ -378,8 +359,7 @@ async fn list_records(State(s): State<ApiState>, Query(q): Query<ListQuery>) -> 
             "next": page.next.map(|c| c.to_string()),
         }))
     })
-    .await
-    .map_err(|e| ApiError::new(500, "internal", e.to_string()))??;
+    .await??;
     Ok(Json(items))
 }
 
@@ -405,14 +385,11 @@ async fn read_record(
             store.head(&cid)
         }
     })
-    .await
-    .map_err(|e| ApiError::new(500, "internal", e.to_string()))??;
+    .await??;
     let record =
         record.ok_or_else(|| ApiError::not_found(format!("no record {cid} on this node")))?;
-    let ipld = mnode_dag::cbor::decode_ipld(record.bytes())
-        .map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
-    let value =
-        json::to_json_value(&ipld).map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
+    let ipld = mnode_dag::cbor::decode_ipld(record.bytes()).map_err(|e| ApiError::internal(&e))?;
+    let value = json::to_json_value(&ipld).map_err(|e| ApiError::internal(&e))?;
     Ok(Json(json!({
         "cid": record.cid().to_string(),
         "id": record.id().to_string(),

@@ -5,13 +5,13 @@
 //! Needs Node.js (>= 20.19) and `npm ci` in `node/tests/interop`. Without `node_modules` the
 //! test prints why and passes, unless `CI` is set, where it fails.
 
-mod interop_support;
+mod support;
 
-use interop_support::{Script, spawn, wait_for};
 use libp2p::{PeerId, gossipsub};
 use mnode_dag::{Keypair, Record, model::social::Post};
 use mnode_node::node::{NodeEvent, Via};
 use mnode_protocols::{GossipTopic, gossip};
+use support::{Script, spawn, wait_for};
 
 const JS: &str = "node/tests/interop";
 const AT: u64 = 1_700_000_000_000;
@@ -29,7 +29,7 @@ fn post(key: &Keypair, text: &str) -> Record {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_js_libp2p_gossip() {
-    if !interop_support::js_installed(JS) {
+    if !support::js_installed(JS) {
         return;
     }
     let a = spawn().await;

@@ -5,12 +5,11 @@
 //! Needs Node.js (>= 20.19) and `npm ci` in `protocols/tests/interop`. Without `node_modules`
 //! the test prints why and passes, unless `CI` is set, where it fails.
 
-mod interop_support;
+mod support;
 
 use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
-use interop_support::{Script, spawn};
 use mnode_dag::{
     Cid, Record,
     cids::{self, LinkKind},
@@ -18,12 +17,13 @@ use mnode_dag::{
     model::art::Release,
     walk,
 };
+use support::{Script, spawn};
 
 const HELIA: &str = "protocols/tests/interop";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_helia_fetches_a_release() {
-    if !interop_support::js_installed(HELIA) {
+    if !support::js_installed(HELIA) {
         return;
     }
     let a = spawn().await;

@@ -3,6 +3,8 @@
 //! Each node has its own temp repo and listens on port 0; authors' keys are derived from
 //! seeds. Tests wait on node events with timeouts, never on fixed sleeps.
 
+mod support;
+
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,46 +15,12 @@ use mnode_dag::{
         social::{ForkPoint, Post, Thread},
     },
 };
-use mnode_node::{
-    blobs::Blobs,
-    node::{FetchProgress, Node, NodeEvent, NodeHandle},
-    repo::{InitOptions, Repo},
-};
+use mnode_node::node::{FetchProgress, NodeEvent};
 use mnode_protocols::GossipTopic;
-use tempfile::TempDir;
+use support::{TestNode, spawn};
 use tokio::sync::broadcast;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-struct TestNode {
-    node: Node,
-    h: NodeHandle,
-    _dir: TempDir,
-}
-
-async fn spawn() -> TestNode {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("repo");
-    let repo = Repo::init(
-        &path,
-        &InitOptions {
-            passphrase: Some("test passphrase".into()),
-            settings: vec![
-                r#"network.listen=["/ip4/127.0.0.1/tcp/0"]"#.into(),
-                "network.blobs_listen=127.0.0.1:0".into(),
-                "network.gossip_heartbeat_ms=100".into(),
-            ],
-            ..InitOptions::default()
-        },
-    )
-    .expect("init repo");
-    let blobs = Blobs::open(&repo.blobs_dir(), &repo.tmp_dir())
-        .await
-        .expect("blobs");
-    let node = Node::spawn(repo, blobs).await.expect("spawn node");
-    let h = node.handle();
-    TestNode { node, h, _dir: dir }
-}
 
 async fn connect(a: &TestNode, b: &TestNode) {
     let info = b.h.info().await.expect("info");
@@ -61,28 +29,13 @@ async fn connect(a: &TestNode, b: &TestNode) {
     assert_eq!(peer, b.h.peer_id());
 }
 
-/// Waits for the first event that `f` maps to `Some`.
+/// Waits (up to this file's [`WAIT`]) for the first event that `f` maps to `Some`.
 async fn wait_for<T>(
     rx: &mut broadcast::Receiver<NodeEvent>,
     what: &str,
-    mut f: impl FnMut(&NodeEvent) -> Option<T>,
+    f: impl FnMut(&NodeEvent) -> Option<T>,
 ) -> T {
-    let fut = async {
-        loop {
-            match rx.recv().await {
-                Ok(ev) => {
-                    if let Some(t) = f(&ev) {
-                        return t;
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(e) => panic!("event stream ended: {e}"),
-            }
-        }
-    };
-    tokio::time::timeout(WAIT, fut)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+    support::wait_within(rx, WAIT, what, f).await
 }
 
 /// Follows `topic` on `follower` and waits until `publisher` knows it.

@@ -352,7 +352,16 @@ impl EventLoop {
                     .get_providers(kad::RecordKey::new(&cid.to_bytes()));
                 self.providers.insert(q, (HashSet::new(), Some(reply)));
             }
-            Command::BlobAddrs { peers, cid, reply } => {
+            Command::BlobAddrs {
+                mut peers,
+                cid,
+                reply,
+            } => {
+                let me = *self.swarm.local_peer_id();
+                peers.extend(self.swarm.connected_peers().copied());
+                peers.sort();
+                peers.dedup();
+                peers.retain(|p| *p != me);
                 if peers.is_empty() {
                     let _ = reply.send(vec![]);
                     return;
@@ -950,14 +959,7 @@ fn receive_gossip(
     records.push(record);
     match repo.store().put_batch(records.clone()) {
         Ok(puts) => {
-            let stored: Vec<(Cid, Cid, String)> = puts
-                .iter()
-                .zip(&records)
-                .filter_map(|(p, r)| match p {
-                    Put::Stored { cid, id, .. } => Some((*cid, *id, r.kind().to_owned())),
-                    Put::Duplicate(_) => None,
-                })
-                .collect();
+            let stored = stored(&puts, &records);
             let verdict = if stored.is_empty() {
                 gossip::Verdict::Ignore
             } else {
@@ -980,6 +982,17 @@ fn receive_gossip(
             done(gossip::Verdict::Ignore, vec![], None, false, topic)
         }
     }
+}
+
+/// (CID, item id, kind) of each record a put stored (not the duplicates).
+fn stored(puts: &[Put], records: &[Record]) -> Vec<(Cid, Cid, String)> {
+    puts.iter()
+        .zip(records)
+        .filter_map(|(p, r)| match p {
+            Put::Stored { cid, id, .. } => Some((*cid, *id, r.kind().to_owned())),
+            Put::Duplicate(_) => None,
+        })
+        .collect()
 }
 
 /// The repo as the sync protocol sees it.
@@ -1005,13 +1018,7 @@ impl sync::Store for SyncStore<'_> {
 fn store_fetched(repo: &Repo, job: u64, records: Vec<Record>) -> Done {
     let mut stored = vec![];
     match repo.store().put_batch(records.clone()) {
-        Ok(puts) => {
-            for (p, r) in puts.iter().zip(&records) {
-                if let Put::Stored { cid, id, .. } = p {
-                    stored.push((*cid, *id, r.kind().to_owned()));
-                }
-            }
-        }
+        Ok(puts) => stored = self::stored(&puts, &records),
         Err(_) => {
             // One at a time: keep what can be stored, log the rest.
             for r in records {

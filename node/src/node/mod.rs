@@ -232,6 +232,7 @@ pub(crate) enum Command {
         cid: Cid,
         reply: oneshot::Sender<Vec<PeerId>>,
     },
+    /// Asks connected peers and `peers` (DHT providers) whether they hold `cid`.
     BlobAddrs {
         peers: Vec<PeerId>,
         cid: Cid,
@@ -412,21 +413,10 @@ impl NodeHandle {
                 transferred: 0,
             });
         }
-        let connected: Vec<PeerId> = self
-            .peers()
-            .await?
-            .iter()
-            .filter_map(|p| p.peer_id.parse().ok())
-            .collect();
-        let mut candidates = connected;
-        for p in self.find_providers(cid).await.unwrap_or_default() {
-            if !candidates.contains(&p) && p != self.peer_id {
-                candidates.push(p);
-            }
-        }
+        let dht = self.find_providers(cid).await.unwrap_or_default();
         let providers = self
             .ask(|reply| Command::BlobAddrs {
-                peers: candidates,
+                peers: dht,
                 cid,
                 reply,
             })

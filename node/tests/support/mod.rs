@@ -1,5 +1,5 @@
-//! What the JS interop tests share: a real node on 127.0.0.1, waiting on its events, and a
-//! Node.js script run beside it that reports in JSON lines.
+//! What the node's integration tests share: a real node on 127.0.0.1, waiting on its events,
+//! and (for the JS interop tests) a Node.js script run beside it that reports in JSON lines.
 //!
 //! The scripts need Node.js (>= 20.19) and `npm ci` in their folder. Without `node_modules` a
 //! test prints why and passes, unless `CI` is set, where it fails.
@@ -75,9 +75,19 @@ impl TestNode {
     }
 }
 
-/// Waits for the first event that `f` maps to `Some`.
+/// Waits (up to [`WAIT`]) for the first event that `f` maps to `Some`.
 pub async fn wait_for<T>(
     rx: &mut broadcast::Receiver<NodeEvent>,
+    what: &str,
+    f: impl FnMut(&NodeEvent) -> Option<T>,
+) -> T {
+    wait_within(rx, WAIT, what, f).await
+}
+
+/// Waits up to `limit` for the first event that `f` maps to `Some`.
+pub async fn wait_within<T>(
+    rx: &mut broadcast::Receiver<NodeEvent>,
+    limit: Duration,
     what: &str,
     mut f: impl FnMut(&NodeEvent) -> Option<T>,
 ) -> T {
@@ -94,7 +104,7 @@ pub async fn wait_for<T>(
             }
         }
     };
-    tokio::time::timeout(WAIT, fut)
+    tokio::time::timeout(limit, fut)
         .await
         .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
 }
