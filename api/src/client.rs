@@ -22,6 +22,14 @@ pub enum ClientError {
     /// The answer was not what the API sends.
     #[error("unexpected answer from the daemon: {0}")]
     Protocol(String),
+    /// A local file to upload could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// A client for one daemon.
@@ -135,27 +143,20 @@ impl Client {
     }
 
     /// `PUT /records/{cid}`: a new version with `body`.
-    pub async fn update(
-        &self,
-        cid: &str,
-        body: Value,
-        as_handle: Option<&str>,
-    ) -> Result<Value, ClientError> {
+    /// The node signs it with the author's key.
+    pub async fn update(&self, cid: &str, body: Value) -> Result<Value, ClientError> {
         self.call(
             reqwest::Method::PUT,
             &format!("/records/{cid}"),
-            Some(json!({ "body": body, "as": as_handle })),
+            Some(json!({ "body": body })),
         )
         .await
     }
 
-    /// `DELETE /records/{cid}`: a tombstone version.
-    pub async fn delete(&self, cid: &str, as_handle: Option<&str>) -> Result<Value, ClientError> {
-        let path = match as_handle {
-            Some(h) => format!("/records/{cid}?as={}", encode(h)),
-            None => format!("/records/{cid}"),
-        };
-        self.call(reqwest::Method::DELETE, &path, None).await
+    /// `DELETE /records/{cid}`: a tombstone version, signed with the author's key.
+    pub async fn delete(&self, cid: &str) -> Result<Value, ClientError> {
+        self.call(reqwest::Method::DELETE, &format!("/records/{cid}"), None)
+            .await
     }
 
     /// `GET /records/{cid}/history`.
@@ -261,6 +262,62 @@ impl Client {
         )
         .await
     }
+
+    /// `PUT /files`: uploads a file from this machine, streamed from disk; the daemon stores it
+    /// and makes its record, signed as `as_handle` (default: the token's account). `sent` is
+    /// called with the number of bytes sent so far. Answers `{cid, size, name, media_type,
+    /// url, record}`.
+    pub async fn upload(
+        &self,
+        path: &std::path::Path,
+        as_handle: Option<&str>,
+        mut sent: impl FnMut(u64) + Send + 'static,
+    ) -> Result<Value, ClientError> {
+        use futures::StreamExt as _;
+        let local = |source| ClientError::File {
+            path: path.to_owned(),
+            source,
+        };
+        let file = tokio::fs::File::open(path).await.map_err(local)?;
+        let size = file.metadata().await.map_err(local)?.len();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut url = format!("{}/api/v1/files?name={}", self.base, encode(&name));
+        if let Some(h) = as_handle {
+            url.push_str(&format!("&as={}", encode(h)));
+        }
+        let mut total = 0u64;
+        let chunks = tokio_util::io::ReaderStream::new(file).map(move |chunk| {
+            if let Ok(c) = &chunk {
+                total += c.len() as u64;
+                sent(total);
+            }
+            chunk
+        });
+        let resp = self
+            .http
+            .put(&url)
+            .bearer_auth(&self.token)
+            .header(reqwest::header::CONTENT_LENGTH, size)
+            .body(reqwest::Body::wrap_stream(chunks))
+            .send()
+            .await
+            .map_err(|source| ClientError::Unreachable {
+                url: self.base.clone(),
+                source,
+            })?;
+        let status = resp.status().as_u16();
+        let value: Value = resp
+            .json()
+            .await
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        if (200..300).contains(&status) {
+            return Ok(value);
+        }
+        Err(api_error(status, &value))
+    }
 }
 
 /// Percent-encodes a query value.
@@ -284,6 +341,7 @@ fn api_error(status: u16, value: &Value) -> ClientError {
         "unauthorized" => "unauthorized",
         "not_found" => "not_found",
         "exists" => "exists",
+        "too_large" => "too_large",
         _ => "error",
     };
     ClientError::Api(ApiError::new(

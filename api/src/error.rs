@@ -6,7 +6,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use mnode_node::{node::NodeError, store::StoreError};
+use mnode_node::{accounts::AccountError, node::NodeError, store::StoreError};
 
 /// An error answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,13 +26,19 @@ impl ApiError {
         Self::new(400, "bad_request", message)
     }
 
-    /// A 401.
+    /// A 401: no token.
     pub fn unauthorized() -> Self {
         Self::new(
             401,
             "unauthorized",
-            "missing or wrong token: send Authorization: Bearer <token from <repo>/api.token>",
+            "this needs a token: send Authorization: Bearer <token> with a session token from \
+             POST /api/v1/sessions (or the admin token in <repo>/api.token)",
         )
+    }
+
+    /// A 403.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(403, "forbidden", message)
     }
 
     /// A 404.
@@ -72,6 +78,22 @@ impl From<NodeError> for ApiError {
 impl From<tokio::task::JoinError> for ApiError {
     fn from(e: tokio::task::JoinError) -> Self {
         Self::internal(&e)
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::HandleTaken(_) | AccountError::EmailTaken(_) => {
+                Self::new(409, "taken", e.to_string())
+            }
+            AccountError::NotFound(_) => Self::not_found(e.to_string()),
+            AccountError::Invalid(_) => Self::bad_request(e.to_string()),
+            AccountError::WeakPassword(_) => Self::new(422, "weak_password", e.to_string()),
+            AccountError::WrongPassword => Self::new(401, "wrong_password", e.to_string()),
+            AccountError::Store(s) => s.into(),
+            other => Self::internal(&other),
+        }
     }
 }
 

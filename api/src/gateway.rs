@@ -2,11 +2,16 @@
 //!
 //! - `?format=raw` or `Accept: application/vnd.ipld.raw`: the block itself
 //!   (`application/vnd.ipld.raw`), which the client checks against the CID.
+//! - `?format=car` or `Accept: application/vnd.ipld.car`: a CAR v1 of the block and, by
+//!   default, everything it links, streamed (see `car_response` for the parameters).
 //! - A file CID (raw codec, BLAKE3) without a format: the file, with its media type (sniffed
 //!   from its first bytes), `Range` (one range, 206) and `If-None-Match`, streamed.
 //!
-//! Every answer is immutable (`Cache-Control: public, max-age=29030400, immutable`) and carries
-//! an `ETag`. GET and HEAD are open to any origin (CORS); nothing here needs a token.
+//! `format` wins over `Accept`; in `Accept` the media range with the highest `q` that can be
+//! served wins. Identity CIDs are answered from the CID itself (`/ipfs/bafkqaaa` is the
+//! spec's probe). Every answer is immutable (`Cache-Control: public, max-age=29030400,
+//! immutable`) and carries an `ETag`. GET and HEAD are open to any origin (CORS); nothing here
+//! needs a token.
 
 use axum::{
     Router,
@@ -23,7 +28,10 @@ use mnode_dag::{
 };
 use serde::Deserialize;
 
-use crate::{ApiError, ApiState};
+use crate::{
+    ApiError, ApiState,
+    car_response::{self, CAR, CarParams, CarRequest, MAX_CAR_FILE},
+};
 
 const IMMUTABLE: &str = "public, max-age=29030400, immutable";
 const RAW: &str = "application/vnd.ipld.raw";
@@ -34,9 +42,15 @@ pub(crate) fn router() -> Router<ApiState> {
     Router::new().route("/ipfs/{cid}", get(ipfs).head(ipfs).options(preflight))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub(crate) struct GatewayQuery {
     format: Option<String>,
+    dag_scope: Option<String>,
+    entity_bytes: Option<String>,
+    car_version: Option<String>,
+    car_order: Option<String>,
+    car_dups: Option<String>,
 }
 
 fn cors(h: &mut HeaderMap) {
@@ -54,7 +68,9 @@ fn cors(h: &mut HeaderMap) {
     );
     h.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("Content-Range, Content-Length, ETag, X-Ipfs-Path"),
+        HeaderValue::from_static(
+            "Content-Range, Content-Length, Content-Disposition, ETag, X-Ipfs-Path",
+        ),
     );
 }
 
@@ -69,24 +85,112 @@ async fn preflight() -> Response {
 enum Format {
     Raw,
     File,
+    Car(CarParams),
+}
+
+/// One media range of an `Accept` header: its type and parameters, lowercased, without `q`.
+#[derive(Debug)]
+struct MediaRange<'a> {
+    media: String,
+    params: Vec<(String, &'a str)>,
+}
+
+impl MediaRange<'_> {
+    fn param(&self, name: &str) -> Option<&str> {
+        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
+    }
+}
+
+/// The media ranges of an `Accept` header, most wanted first (`q=0` left out).
+fn accept(headers: &HeaderMap) -> Vec<MediaRange<'_>> {
+    let mut ranges: Vec<(f32, MediaRange<'_>)> = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|part| {
+            let mut fields = part.split(';');
+            let media = fields.next()?.trim().to_ascii_lowercase();
+            if media.is_empty() {
+                return None;
+            }
+            let mut q = 1.0f32;
+            let mut params = Vec::new();
+            for field in fields {
+                let Some((k, v)) = field.split_once('=') else {
+                    continue;
+                };
+                let k = k.trim().to_ascii_lowercase();
+                let v = v.trim().trim_matches('"');
+                if k == "q" {
+                    q = v.parse().unwrap_or(0.0);
+                } else {
+                    params.push((k, v));
+                }
+            }
+            (q > 0.0).then_some((q, MediaRange { media, params }))
+        })
+        .collect();
+    // Stable: equal weights keep the client's order.
+    ranges.sort_by(|a, b| b.0.total_cmp(&a.0));
+    ranges.into_iter().map(|(_, r)| r).collect()
+}
+
+fn car_format(q: &GatewayQuery, range: Option<&MediaRange<'_>>) -> Result<Format, ApiError> {
+    let from_accept = |name| range.and_then(|r| r.param(name));
+    let request = CarRequest {
+        dag_scope: q.dag_scope.as_deref(),
+        entity_bytes: q.entity_bytes.as_deref(),
+        version: q.car_version.as_deref().or(from_accept("version")),
+        order: q.car_order.as_deref().or(from_accept("order")),
+        dups: q.car_dups.as_deref().or(from_accept("dups")),
+    };
+    Ok(Format::Car(CarParams::parse(&request)?))
 }
 
 fn format(q: &GatewayQuery, headers: &HeaderMap, cid: &Cid) -> Result<Format, ApiError> {
+    let ranges = accept(headers);
+    // The CAR media range the client prefers among those that can be served.
+    let car_range = || {
+        ranges.iter().filter(|r| r.media == CAR).find(|r| {
+            car_response::check_media_params(r.param("version"), r.param("order"), r.param("dups"))
+                .is_ok()
+        })
+    };
     match q.format.as_deref() {
         Some("raw") => return Ok(Format::Raw),
+        Some("car") => return car_format(q, car_range()),
         Some(other) => {
             return Err(ApiError::bad_request(format!(
-                "format={other} is not served; use format=raw (CAR export: `mnode dag export`)"
+                "format={other} is not served; use format=raw or format=car"
             )));
         }
         None => {}
     }
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if accept.split(',').any(|a| a.trim().starts_with(RAW)) {
-        return Ok(Format::Raw);
+    let mut refused = None;
+    for range in &ranges {
+        if range.media == RAW {
+            return Ok(Format::Raw);
+        }
+        if matches!(range.media.as_str(), "*/*" | "application/*") {
+            // Anything will do: what this CID is served as by default.
+            refused = None;
+            break;
+        }
+        if range.media == CAR {
+            match car_response::check_media_params(
+                range.param("version"),
+                range.param("order"),
+                range.param("dups"),
+            ) {
+                Ok(()) => return car_format(q, Some(range)),
+                Err(e) => refused = refused.or(Some(e)),
+            }
+        }
+    }
+    // Only CAR variants this gateway cannot make were asked for (before any wildcard).
+    if let Some(e) = refused {
+        return Err(e);
     }
     Ok(if cids::link_kind(cid) == LinkKind::Blob {
         Format::File
@@ -95,11 +199,23 @@ fn format(q: &GatewayQuery, headers: &HeaderMap, cid: &Cid) -> Result<Format, Ap
     })
 }
 
-fn etag(cid: &Cid, format: Format) -> String {
+fn etag(cid: &Cid, format: &Format) -> String {
     match format {
         Format::Raw => format!("\"{cid}.raw\""),
         Format::File => format!("\"{cid}\""),
+        Format::Car(p) => p.etag(cid),
     }
+}
+
+/// Whether `If-None-Match` names `tag` (weak comparison, as RFC 9110 asks for it).
+fn none_match(headers: &HeaderMap, tag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim())
+        .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == tag)
 }
 
 async fn ipfs(
@@ -117,6 +233,16 @@ async fn ipfs(
     r
 }
 
+/// A stored block: a record or other IPLD from the store, or the data inside an identity CID.
+async fn block(s: &ApiState, cid: &Cid) -> Result<Option<Vec<u8>>, ApiError> {
+    if cid.hash().code() == cids::IDENTITY {
+        return Ok(Some(cid.hash().digest().to_vec()));
+    }
+    let node = s.node.clone();
+    let cid = *cid;
+    Ok(tokio::task::spawn_blocking(move || node.repo().store().block(&cid)).await??)
+}
+
 async fn serve(
     s: &ApiState,
     cid_text: &str,
@@ -127,43 +253,68 @@ async fn serve(
     let cid = cids::parse(cid_text)
         .map_err(|e| ApiError::bad_request(format!("{cid_text:?} is not a CID: {e}")))?;
     let format = format(q, headers, &cid)?;
-    let tag = etag(&cid, format);
-    let matches = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
+    let tag = etag(&cid, &format);
     let head = *method == Method::HEAD;
     let blob = cids::link_kind(&cid) == LinkKind::Blob;
     let blobs = s.node.blobs();
     // Existence first, so a 304 is only given for what the node holds.
     let size = if blob {
-        match blobs.size(&cid).await {
-            Ok(Some(n)) if blobs.has(&cid).await.unwrap_or(false) => Some(n),
-            _ => None,
-        }
+        blobs.size(&cid).await.ok().flatten()
     } else {
-        let node = s.node.clone();
-        tokio::task::spawn_blocking(move || node.repo().store().block(&cid))
-            .await??
-            .map(|b| b.len() as u64)
+        block(s, &cid).await?.map(|b| b.len() as u64)
     };
     let Some(size) = size else {
         return Err(ApiError::not_found(format!(
             "this node does not hold {cid}"
         )));
     };
+    if let Format::Car(p) = &format
+        && blob
+    {
+        if p.entity_bytes.is_some_and(|r| r.outside(size)) {
+            let range = q.entity_bytes.as_deref().unwrap_or_default();
+            return Err(ApiError::bad_request(format!(
+                "entity-bytes={range} starts past the end of {cid}, a file of {size} bytes"
+            )));
+        }
+        if size > MAX_CAR_FILE {
+            return Err(ApiError::new(
+                406,
+                "too_large_for_car",
+                format!(
+                    "{cid} is a file of {size} bytes, more than the {MAX_CAR_FILE} a CAR block \
+                     may hold; fetch it without a format"
+                ),
+            ));
+        }
+    }
     let mut builder = Response::builder()
         .header(header::ETAG, &tag)
         .header(header::CACHE_CONTROL, IMMUTABLE)
         .header("X-Ipfs-Path", format!("/ipfs/{cid}"))
-        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    if matches {
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .header(header::VARY, "Accept");
+    if none_match(headers, &tag) {
         return builder
             .status(StatusCode::NOT_MODIFIED)
             .body(Body::empty())
             .map_err(|e| ApiError::internal(&e));
     }
     match format {
+        Format::Car(params) => {
+            builder = builder
+                .header(header::CONTENT_TYPE, params.content_type())
+                .header(
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{cid}.car\""),
+                );
+            let body = if head {
+                Body::empty()
+            } else {
+                car_response::body(s.node.clone(), cid, params)
+            };
+            builder.body(body).map_err(|e| ApiError::internal(&e))
+        }
         Format::Raw => {
             if blob && size > MAX_RAW_BLOB {
                 return Err(ApiError::new(
@@ -181,9 +332,8 @@ async fn serve(
                     .map_err(|e| ApiError::internal(&e))?
                     .to_vec()
             } else {
-                let node = s.node.clone();
-                tokio::task::spawn_blocking(move || node.repo().store().block(&cid))
-                    .await??
+                block(s, &cid)
+                    .await?
                     .ok_or_else(|| ApiError::not_found(format!("this node does not hold {cid}")))?
             };
             builder = builder
@@ -192,8 +342,7 @@ async fn serve(
                     header::CONTENT_DISPOSITION,
                     format!("attachment; filename=\"{cid}.bin\""),
                 )
-                .header(header::CONTENT_LENGTH, bytes.len())
-                .header(header::VARY, "Accept");
+                .header(header::CONTENT_LENGTH, bytes.len());
             let body = if head {
                 Body::empty()
             } else {

@@ -1,9 +1,18 @@
 #![doc = include_str!("../README.md")]
 
+mod accounts;
+mod auth;
+mod car_response;
 pub mod client;
 mod error;
+mod events;
+pub mod files;
+mod forums;
 mod gateway;
+mod metrics;
+mod pins;
 mod routes;
+mod social;
 
 use std::{io, net::SocketAddr, path::Path, sync::Arc};
 
@@ -21,6 +30,7 @@ pub const TOKEN_FILE: &str = "api.token";
 pub struct ApiState {
     node: NodeHandle,
     token: Arc<str>,
+    metrics: metrics::SharedMetrics,
 }
 
 impl ApiState {
@@ -29,6 +39,7 @@ impl ApiState {
         Self {
             node,
             token: token.into(),
+            metrics: Default::default(),
         }
     }
 }

@@ -1,26 +1,20 @@
-//! `/api/v1`: node, peers, follows, records, files.
-
-use std::path::PathBuf;
+//! `/api/v1`: node, peers, follows, records (files are in `files.rs`).
 
 use axum::{
     Json, Router,
-    extract::{Path, Query, Request, State},
-    http::header::AUTHORIZATION,
-    middleware::{self, Next},
-    response::{IntoResponse, Response},
+    extract::{Path, Query, State},
     routing::{get, post},
 };
 use mnode_dag::{Cid, Draft, Record, cids, json, registry};
-use mnode_node::{
-    blobs::ImportMode,
-    node::FetchProgress,
-    store::{Cursor, ListFilter, Put},
-};
+use mnode_node::store::{Cursor, ListFilter, Put};
 use mnode_protocols::GossipTopic;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{ApiError, ApiState};
+use crate::{
+    ApiError, ApiState,
+    auth::{Admin, Caller},
+};
 
 type ApiResult = Result<Json<Value>, ApiError>;
 
@@ -30,48 +24,35 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/peers", get(peers).post(connect))
         .route("/follows", get(follows).post(follow).delete(unfollow))
         .route("/records", get(list_records).post(create_record))
+        .route("/records/batch", post(create_records))
         .route(
             "/records/{cid}",
             get(read_record).put(update_record).delete(delete_record),
         )
         .route("/records/{cid}/history", get(history))
-        .route("/files/fetch", post(fetch_file))
-        .route("/files/export", post(export_file))
-        .route("/files/import", post(import_file))
-        .layer(middleware::from_fn_with_state(state.clone(), require_admin));
+        .merge(crate::accounts::router())
+        .merge(crate::files::router())
+        .merge(crate::social::router())
+        .merge(crate::forums::router())
+        .merge(crate::events::router())
+        .merge(crate::pins::router());
     Router::new()
         .nest("/api/v1", v1)
         .merge(crate::gateway::router())
+        .route("/metrics", get(crate::metrics::metrics))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
+        ))
         .with_state(state)
 }
 
-async fn require_admin(
-    State(state): State<ApiState>,
-    req: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let ok = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| constant_time_eq(t.trim().as_bytes(), state.token.as_bytes()));
-    if !ok {
-        return Err(ApiError::unauthorized());
-    }
-    Ok(next.run(req).await)
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn parse_cid(text: &str) -> Result<Cid, ApiError> {
+pub(crate) fn parse_cid(text: &str) -> Result<Cid, ApiError> {
     cids::parse(text).map_err(|e| ApiError::bad_request(format!("{text:?} is not a CID: {e}")))
 }
 
 /// A topic as a full topic string, or a `did:key` for an author's feed.
-fn parse_topic(text: &str) -> Result<GossipTopic, ApiError> {
+pub(crate) fn parse_topic(text: &str) -> Result<GossipTopic, ApiError> {
     if let Ok(did) = text.parse() {
         return Ok(GossipTopic::Author(did));
     }
@@ -102,7 +83,7 @@ async fn node_info(State(s): State<ApiState>) -> ApiResult {
     })))
 }
 
-async fn peers(State(s): State<ApiState>) -> ApiResult {
+async fn peers(State(s): State<ApiState>, _admin: Admin) -> ApiResult {
     Ok(Json(json!({ "peers": s.node.peers().await? })))
 }
 
@@ -111,7 +92,11 @@ struct ConnectBody {
     addr: String,
 }
 
-async fn connect(State(s): State<ApiState>, Json(b): Json<ConnectBody>) -> ApiResult {
+async fn connect(
+    State(s): State<ApiState>,
+    _admin: Admin,
+    Json(b): Json<ConnectBody>,
+) -> ApiResult {
     let addr = b
         .addr
         .parse()
@@ -120,7 +105,7 @@ async fn connect(State(s): State<ApiState>, Json(b): Json<ConnectBody>) -> ApiRe
     Ok(Json(json!({ "peer_id": peer.to_string() })))
 }
 
-async fn follows(State(s): State<ApiState>) -> ApiResult {
+async fn follows(State(s): State<ApiState>, _admin: Admin) -> ApiResult {
     let node = s.node.clone();
     let list = tokio::task::spawn_blocking(move || node.repo().store().follows()).await??;
     let list: Vec<String> = list.iter().map(ToString::to_string).collect();
@@ -132,13 +117,13 @@ struct TopicBody {
     topic: String,
 }
 
-async fn follow(State(s): State<ApiState>, Json(b): Json<TopicBody>) -> ApiResult {
+async fn follow(State(s): State<ApiState>, _admin: Admin, Json(b): Json<TopicBody>) -> ApiResult {
     let topic = parse_topic(&b.topic)?;
     s.node.follow(topic).await?;
     Ok(Json(json!({ "following": topic.to_string() })))
 }
 
-async fn unfollow(State(s): State<ApiState>, Json(b): Json<TopicBody>) -> ApiResult {
+async fn unfollow(State(s): State<ApiState>, _admin: Admin, Json(b): Json<TopicBody>) -> ApiResult {
     let topic = parse_topic(&b.topic)?;
     s.node.unfollow(topic).await?;
     Ok(Json(json!({ "unfollowed": topic.to_string() })))
@@ -152,7 +137,11 @@ struct CreateBody {
     as_handle: Option<String>,
 }
 
-async fn create_record(State(s): State<ApiState>, Json(b): Json<CreateBody>) -> ApiResult {
+async fn create_record(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Json(b): Json<CreateBody>,
+) -> ApiResult {
     if registry::lookup(&b.kind).is_none() {
         return Err(ApiError::bad_request(format!(
             "unknown kind {:?}; GET /api/v1/types lists them",
@@ -161,7 +150,8 @@ async fn create_record(State(s): State<ApiState>, Json(b): Json<CreateBody>) -> 
     }
     let body =
         json::from_json_value(&b.body).map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
-    let key = signer(&s, b.as_handle).await?;
+    let handle = caller.acting_as(&s, b.as_handle)?;
+    let key = signer(&s, handle).await?;
     let record = signed(Draft::new(b.kind, body), &key)?;
     let answer = publish_one(&s, record.clone()).await?;
     let node = s.node.clone();
@@ -170,20 +160,124 @@ async fn create_record(State(s): State<ApiState>, Json(b): Json<CreateBody>) -> 
     Ok(answer)
 }
 
+/// The most records one batch may create.
+const MAX_BATCH: usize = 1000;
+
+#[derive(Deserialize)]
+struct BatchItem {
+    kind: String,
+    body: Value,
+}
+
+#[derive(Deserialize)]
+struct BatchBody {
+    records: Vec<BatchItem>,
+    #[serde(default, rename = "as")]
+    as_handle: Option<String>,
+}
+
+/// Creates up to 1000 items in one request, signed by the acting account and stored in one
+/// atomic batch: either every record is valid and stored, or none is.
+async fn create_records(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Json(b): Json<BatchBody>,
+) -> ApiResult {
+    if b.records.is_empty() || b.records.len() > MAX_BATCH {
+        return Err(ApiError::bad_request(format!(
+            "a batch holds 1 to {MAX_BATCH} records, not {}",
+            b.records.len()
+        )));
+    }
+    let handle = caller.acting_as(&s, b.as_handle)?;
+    let key = signer(&s, handle).await?;
+    let records = tokio::task::spawn_blocking(move || {
+        b.records
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let at = |e: ApiError| {
+                    ApiError::new(e.status, e.code, format!("records[{i}]: {}", e.message))
+                };
+                if registry::lookup(&item.kind).is_none() {
+                    return Err(at(ApiError::bad_request(format!(
+                        "unknown kind {:?}",
+                        item.kind
+                    ))));
+                }
+                let body = json::from_json_value(&item.body)
+                    .map_err(|e| at(ApiError::bad_request(format!("body: {e}"))))?;
+                signed(Draft::new(item.kind, body), &key).map_err(at)
+            })
+            .collect::<Result<Vec<Record>, ApiError>>()
+    })
+    .await??;
+    let ids: Vec<Cid> = records.iter().map(Record::id).collect();
+    let answers: Vec<Value> = records
+        .iter()
+        .map(|r| json!({ "cid": r.cid().to_string(), "id": r.id().to_string(), "seq": r.seq() }))
+        .collect();
+    let puts = s.node.publish(records).await?;
+    let stored = puts
+        .iter()
+        .filter(|p| matches!(p, Put::Stored { .. }))
+        .count();
+    let node = s.node.clone();
+    tokio::task::spawn_blocking(move || {
+        let store = node.repo().store();
+        ids.iter().try_for_each(|id| store.pin(id, true))
+    })
+    .await??;
+    Ok(Json(json!({ "records": answers, "stored": stored })))
+}
+
 /// Signs a draft; a body that breaks its kind's schema is a 422.
-fn signed(draft: Draft, key: &mnode_dag::Keypair) -> Result<Record, ApiError> {
+pub(crate) fn signed(draft: Draft, key: &mnode_dag::Keypair) -> Result<Record, ApiError> {
     draft
         .sign(key)
         .map_err(|e| ApiError::new(422, "invalid_record", e.to_string()))
 }
 
-/// The signing key of `handle` (default: the node's owner).
-async fn signer(s: &ApiState, handle: Option<String>) -> Result<mnode_dag::Keypair, ApiError> {
+/// The signing key of the account `handle`.
+pub(crate) async fn signer(s: &ApiState, handle: String) -> Result<mnode_dag::Keypair, ApiError> {
     let repo = s.node.repo().clone();
-    let handle = handle.unwrap_or_else(|| repo.info().owner.clone());
     tokio::task::spawn_blocking(move || repo.accounts().signing_key(&handle))
         .await?
         .map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// The key a new version of `current` is signed with: its author's, held by this node for an
+/// account the caller may act for (the owner, or an admin of this node).
+async fn owner_key(
+    s: &ApiState,
+    caller: &Caller,
+    current: &Record,
+) -> Result<mnode_dag::Keypair, ApiError> {
+    let author = *current.author();
+    let repo = s.node.repo().clone();
+    let account = tokio::task::spawn_blocking(move || repo.accounts().by_did(&author))
+        .await??
+        .ok_or_else(|| {
+            ApiError::new(
+                403,
+                "not_owner",
+                format!("{author} wrote this item and this node does not hold their key"),
+            )
+        })?;
+    if !caller.may_act_for(s, &account.handle) {
+        return Err(ApiError::new(
+            403,
+            "not_owner",
+            format!(
+                "only {} (or an admin of this node) may change this item",
+                account.handle
+            ),
+        ));
+    }
+    let repo = s.node.repo().clone();
+    tokio::task::spawn_blocking(move || repo.keystore().get(&author))
+        .await?
+        .map_err(|e| ApiError::internal(&e))
 }
 
 /// The current version of the item `cid` names (its id or any version's CID).
@@ -194,7 +288,7 @@ async fn head_of(s: &ApiState, cid: Cid) -> Result<Record, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("no item {cid} on this node")))
 }
 
-async fn publish_one(s: &ApiState, record: Record) -> ApiResult {
+pub(crate) async fn publish_one(s: &ApiState, record: Record) -> ApiResult {
     let puts = s.node.publish(vec![record.clone()]).await?;
     let stored = puts.iter().any(|p| matches!(p, Put::Stored { .. }));
     Ok(Json(json!({
@@ -208,13 +302,12 @@ async fn publish_one(s: &ApiState, record: Record) -> ApiResult {
 #[derive(Deserialize)]
 struct UpdateBody {
     body: Value,
-    #[serde(default, rename = "as")]
-    as_handle: Option<String>,
 }
 
 /// A new version of an item, signed by the acting account.
 async fn update_record(
     State(s): State<ApiState>,
+    caller: Caller,
     Path(cid): Path<String>,
     Json(b): Json<UpdateBody>,
 ) -> ApiResult {
@@ -231,22 +324,16 @@ async fn update_record(
     }
     let body =
         json::from_json_value(&b.body).map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
-    let key = signer(&s, b.as_handle).await?;
+    let key = owner_key(&s, &caller, &current).await?;
     let record = signed(current.update_body(body), &key)?;
     publish_one(&s, record).await
-}
-
-#[derive(Deserialize, Default)]
-struct DeleteQuery {
-    #[serde(default, rename = "as")]
-    as_handle: Option<String>,
 }
 
 /// Deletes an item: a signed tombstone version; its history stays verifiable.
 async fn delete_record(
     State(s): State<ApiState>,
+    caller: Caller,
     Path(cid): Path<String>,
-    Query(q): Query<DeleteQuery>,
 ) -> ApiResult {
     let current = head_of(&s, parse_cid(&cid)?).await?;
     if current.is_tombstone() {
@@ -256,7 +343,7 @@ async fn delete_record(
             format!("{} is already deleted", current.id()),
         ));
     }
-    let key = signer(&s, q.as_handle).await?;
+    let key = owner_key(&s, &caller, &current).await?;
     let record = signed(current.delete(), &key)?;
     publish_one(&s, record).await
 }
@@ -395,126 +482,4 @@ async fn read_record(
         "id": record.id().to_string(),
         "record": value,
     })))
-}
-
-#[derive(Deserialize)]
-struct FetchBody {
-    cid: String,
-    /// Stream progress as NDJSON lines (`{"size":…}`, `{"bytes":…}`, then `{"done":…}` or
-    /// `{"error":…}`) instead of one JSON answer at the end.
-    #[serde(default)]
-    progress: bool,
-}
-
-/// Fetches a file from peers into the node's store.
-async fn fetch_file(
-    State(s): State<ApiState>,
-    Json(b): Json<FetchBody>,
-) -> Result<Response, ApiError> {
-    let cid = parse_cid(&b.cid)?;
-    if !b.progress {
-        let f = s.node.fetch_file(cid, |_| {}).await?;
-        let v = json!({ "cid": cid.to_string(), "size": f.size, "transferred": f.transferred });
-        return Ok(Json(v).into_response());
-    }
-    let (tx, rx) = tokio::sync::mpsc::channel::<Value>(64);
-    let node = s.node.clone();
-    tokio::spawn(async move {
-        let progress_tx = tx.clone();
-        let result = node
-            .fetch_file(cid, move |p| {
-                let line = match p {
-                    FetchProgress::Size(n) => json!({ "size": n }),
-                    FetchProgress::Bytes(n) => json!({ "bytes": n }),
-                };
-                // A slow reader skips progress lines; the last line always arrives.
-                let _ = progress_tx.try_send(line);
-            })
-            .await;
-        let last = match result {
-            Ok(f) => {
-                json!({ "done": { "cid": cid.to_string(), "size": f.size, "transferred": f.transferred } })
-            }
-            Err(e) => {
-                let e = ApiError::from(e);
-                json!({ "error": { "code": e.code, "message": e.message } })
-            }
-        };
-        let _ = tx.send(last).await;
-    });
-    let lines = futures::stream::unfold(rx, |mut rx| async move {
-        let v = rx.recv().await?;
-        Some((Ok::<_, std::convert::Infallible>(format!("{v}\n")), rx))
-    });
-    Ok((
-        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
-        axum::body::Body::from_stream(lines),
-    )
-        .into_response())
-}
-
-#[derive(Deserialize)]
-struct ExportBody {
-    cid: String,
-    path: PathBuf,
-}
-
-/// Writes a held file to a path on the node's own disk (admin only). Refuses to overwrite.
-async fn export_file(State(s): State<ApiState>, Json(b): Json<ExportBody>) -> ApiResult {
-    let cid = parse_cid(&b.cid)?;
-    if !b.path.is_absolute() {
-        return Err(ApiError::bad_request("path must be absolute"));
-    }
-    if tokio::fs::try_exists(&b.path).await.unwrap_or(true) {
-        return Err(ApiError::new(
-            409,
-            "exists",
-            format!("{} exists; choose another path", b.path.display()),
-        ));
-    }
-    let size = s
-        .node
-        .blobs()
-        .export(&cid, &b.path)
-        .await
-        .map_err(|e| match e {
-            mnode_node::blobs::BlobError::NotFound(_) => {
-                ApiError::not_found(format!("the node does not hold {cid}"))
-            }
-            other => ApiError::new(500, "export_failed", other.to_string()),
-        })?;
-    Ok(Json(
-        json!({ "cid": cid.to_string(), "path": b.path, "size": size }),
-    ))
-}
-
-#[derive(Deserialize)]
-struct ImportBody {
-    path: PathBuf,
-}
-
-/// Imports a file that is on the node's own disk (admin only: it reads local paths).
-async fn import_file(State(s): State<ApiState>, Json(b): Json<ImportBody>) -> ApiResult {
-    if !b.path.is_absolute() {
-        return Err(ApiError::bad_request("path must be absolute"));
-    }
-    let meta = tokio::fs::metadata(&b.path)
-        .await
-        .map_err(|e| ApiError::bad_request(format!("{}: {e}", b.path.display())))?;
-    if !meta.is_file() {
-        return Err(ApiError::bad_request(format!(
-            "{} is not a file",
-            b.path.display()
-        )));
-    }
-    let added = s
-        .node
-        .blobs()
-        .add_path(&b.path, ImportMode::Copy, |_| {})
-        .await
-        .map_err(|e| ApiError::new(500, "import_failed", e.to_string()))?;
-    s.node.provide(vec![added.cid]).await?;
-    Ok(Json(
-        json!({ "cid": added.cid.to_string(), "size": added.size }),
-    ))
 }

@@ -1,12 +1,26 @@
 //! The gateway and the API's auth, through the router without a socket.
 
+use std::collections::HashMap;
+
 use axum::{
     Router,
     body::{Body, to_bytes},
     http::{HeaderMap, Request, StatusCode, header},
 };
 use bytes::Bytes;
-use mnode_dag::{Keypair, Record, model::social::Post};
+use futures::StreamExt as _;
+use mnode_dag::{
+    Cid, Ipld, Keypair, Record,
+    car::CarReader,
+    cbor,
+    cids::{self, LinkKind},
+    model::{
+        Link,
+        core::{File, FileKind},
+        social::Post,
+    },
+    walk,
+};
 use mnode_node::{
     blobs::Blobs,
     node::Node,
@@ -151,18 +165,25 @@ async fn gateway_serves_raw_blocks_files_and_ranges_and_refuses_bad_input() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_needs_the_admin_token_and_bad_writes_change_nothing() {
     let (node, router, _dir) = setup().await;
-    for auth in [None, Some("Bearer wrong"), Some(TOKEN)] {
-        let mut r = req("GET", "/api/v1/node");
+    // Node info is public; the peer list is for admins only.
+    for (auth, status, code) in [
+        (None, StatusCode::UNAUTHORIZED, "unauthorized"),
+        (Some("Bearer wrong"), StatusCode::UNAUTHORIZED, "bad_token"),
+        (Some(TOKEN), StatusCode::UNAUTHORIZED, "bad_token"),
+    ] {
+        let mut r = req("GET", "/api/v1/peers");
         if let Some(a) = auth {
             r = r.header(header::AUTHORIZATION, a);
         }
-        let (status, _, body) = call(&router, empty(r)).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{auth:?}");
+        let (got, _, body) = call(&router, empty(r)).await;
+        assert_eq!(got, status, "{auth:?}");
         let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
-        assert_eq!(v["error"]["code"], "unauthorized");
+        assert_eq!(v["error"]["code"], code, "{auth:?}");
     }
-    let r = req("GET", "/api/v1/node").header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
-    let (status, _, body) = call(&router, empty(r)).await;
+    let r = req("GET", "/api/v1/peers").header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
+    let (status, _, _) = call(&router, empty(r)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, body) = call(&router, empty(req("GET", "/api/v1/node"))).await;
     assert_eq!(status, StatusCode::OK);
     let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
     assert_eq!(v["peer_id"], node.handle().peer_id().to_string());
@@ -179,5 +200,454 @@ async fn api_needs_the_admin_token_and_bad_writes_change_nothing() {
         node.handle().repo().store().stats().expect("stats").items,
         0
     );
+    node.shutdown().await.expect("shutdown");
+}
+
+const CAR_N: &str = "application/vnd.ipld.car; version=1; order=dfs; dups=n";
+const CAR_Y: &str = "application/vnd.ipld.car; version=1; order=dfs; dups=y";
+
+/// The roots and blocks of a CAR, each block checked against its CID.
+fn parse_car(body: &[u8]) -> (Vec<Cid>, Vec<(Cid, Vec<u8>)>) {
+    let reader = CarReader::new(body).expect("a CAR v1 header");
+    let roots = reader.roots().to_vec();
+    let blocks = reader
+        .collect::<Result<Vec<_>, _>>()
+        .expect("every block matches its CID");
+    (roots, blocks)
+}
+
+fn cids_of(blocks: &[(Cid, Vec<u8>)]) -> Vec<Cid> {
+    blocks.iter().map(|(c, _)| *c).collect()
+}
+
+/// A GET of `uri` that must answer 200 with a CAR whose one root is `root`: its headers and
+/// blocks.
+async fn get_car(
+    router: &Router,
+    uri: &str,
+    accept: Option<&str>,
+    root: &Cid,
+) -> (HeaderMap, Vec<(Cid, Vec<u8>)>) {
+    let mut r = req("GET", uri);
+    if let Some(a) = accept {
+        r = r.header(header::ACCEPT, a);
+    }
+    let (status, headers, body) = call(router, empty(r)).await;
+    assert_eq!(status, StatusCode::OK, "{uri}: {body:?}");
+    let (roots, blocks) = parse_car(&body);
+    assert_eq!(roots, vec![*root], "{uri}");
+    (headers, blocks)
+}
+
+/// A file, a `core.file` record naming it and a post whose media is that record.
+struct Fixture {
+    file: Vec<u8>,
+    blob: Cid,
+    file_record: Record,
+    post: Record,
+}
+
+async fn fixture(node: &Node) -> Fixture {
+    let h = node.handle();
+    let key = Keypair::derive(2, "car");
+    let file: Vec<u8> = (0..150_000u32).map(|i| (i % 253) as u8).collect();
+    let added = h
+        .blobs()
+        .add_bytes(Bytes::from(file.clone()))
+        .await
+        .expect("add");
+    let file_record = Record::create(&File {
+        blob: Link(added.cid),
+        name: "numbers.bin".into(),
+        media_type: "application/octet-stream".into(),
+        size: file.len() as u64,
+        kind: FileKind::Other,
+    })
+    .expect("file")
+    .sign(&key)
+    .expect("sign");
+    let post = Record::create(&Post {
+        text: "a post with a file".into(),
+        media: vec![Link(file_record.cid())],
+        ..Post::default()
+    })
+    .expect("post")
+    .sign(&key)
+    .expect("sign");
+    h.publish(vec![file_record.clone(), post.clone()])
+        .await
+        .expect("publish");
+    Fixture {
+        file,
+        blob: added.cid,
+        file_record,
+        post,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_car_of_a_record_follows_dag_scope_headers_and_etags() {
+    let (node, router, _dir) = setup().await;
+    let f = fixture(&node).await;
+    let post = f.post.cid();
+    let known: HashMap<Cid, Vec<u8>> = [
+        (post, f.post.bytes().to_vec()),
+        (f.file_record.cid(), f.file_record.bytes().to_vec()),
+        (f.blob, f.file.clone()),
+    ]
+    .into_iter()
+    .collect();
+    // The reference depth-first walk of what the post reaches.
+    let mut order = Vec::new();
+    let missing = walk::walk(
+        &[post],
+        |c| Ok::<_, std::convert::Infallible>(known.get(c).cloned()),
+        |c, _| {
+            order.push(*c);
+            Ok(())
+        },
+    )
+    .expect("walk");
+    assert!(missing.is_empty(), "{missing:?}");
+    assert_eq!(order, vec![post, f.file_record.cid(), f.blob]);
+
+    // dag-scope=all (the default): the post, the file record, the file as one raw block.
+    let uri = format!("/ipfs/{post}?format=car");
+    let (headers, blocks) = get_car(&router, &uri, None, &post).await;
+    assert_eq!(cids_of(&blocks), order);
+    for (cid, bytes) in &blocks {
+        assert_eq!(bytes, &known[cid], "{cid}");
+    }
+    assert_eq!(headers[header::CONTENT_TYPE], CAR_N);
+    assert_eq!(
+        headers[header::CONTENT_DISPOSITION],
+        format!("attachment; filename=\"{post}.car\"")
+    );
+    assert_eq!(
+        headers[header::CACHE_CONTROL],
+        "public, max-age=29030400, immutable"
+    );
+    assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+    let all_tag = headers[header::ETAG].to_str().expect("ascii").to_owned();
+    assert!(all_tag.contains(&post.to_string()), "{all_tag}");
+
+    // The Accept header asks for the same CAR, with the same ETag.
+    let (headers, accepted) = get_car(
+        &router,
+        &format!("/ipfs/{post}"),
+        Some("application/vnd.ipld.car"),
+        &post,
+    )
+    .await;
+    assert_eq!(accepted, blocks);
+    assert_eq!(headers[header::ETAG], all_tag.as_str());
+    assert_eq!(headers[header::CONTENT_TYPE], CAR_N);
+    // So does every explicit spelling of the defaults, in the query or in Accept.
+    let uri =
+        format!("/ipfs/{post}?format=car&dag-scope=all&car-version=1&car-order=dfs&car-dups=n");
+    let (headers, explicit) = get_car(&router, &uri, None, &post).await;
+    assert_eq!(explicit, blocks);
+    assert_eq!(headers[header::ETAG], all_tag.as_str());
+    let (_, unk) = get_car(
+        &router,
+        &format!("/ipfs/{post}"),
+        Some("application/vnd.ipld.car; version=1; order=unk"),
+        &post,
+    )
+    .await;
+    assert_eq!(unk, blocks);
+
+    // block and entity: a record is not UnixFS, so both are the root block alone; so is
+    // entity-bytes, which means nothing for a record. Each has its own ETag.
+    let mut tags = vec![all_tag.clone()];
+    for query in ["dag-scope=block", "dag-scope=entity", "entity-bytes=0:*"] {
+        let uri = format!("/ipfs/{post}?format=car&{query}");
+        let (headers, blocks) = get_car(&router, &uri, None, &post).await;
+        assert_eq!(cids_of(&blocks), vec![post], "{query}");
+        assert_eq!(blocks[0].1, f.post.bytes(), "{query}");
+        let tag = headers[header::ETAG].to_str().expect("ascii").to_owned();
+        assert!(!tags.contains(&tag), "{query}: ETag {tag} is not its own");
+        tags.push(tag);
+    }
+
+    // HEAD: the headers, no body.
+    let uri = format!("/ipfs/{post}?format=car");
+    let (status, headers, body) = call(&router, empty(req("HEAD", &uri))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], CAR_N);
+    assert_eq!(headers[header::ETAG], all_tag.as_str());
+    assert!(body.is_empty());
+
+    // If-None-Match: the same ETag (strong or weak) is a 304, another scope's is not.
+    for tag in [all_tag.clone(), format!("W/{all_tag}")] {
+        let r = req("GET", &uri).header(header::IF_NONE_MATCH, tag);
+        let (status, headers, body) = call(&router, empty(r)).await;
+        assert_eq!(status, StatusCode::NOT_MODIFIED);
+        assert_eq!(headers[header::ETAG], all_tag.as_str());
+        assert!(body.is_empty());
+    }
+    let r = req("GET", &uri).header(header::IF_NONE_MATCH, tags[1].as_str());
+    assert_eq!(call(&router, empty(r)).await.0, StatusCode::OK);
+    // The raw block of the same CID has an ETag of its own too.
+    let r = req("GET", &format!("/ipfs/{post}?format=raw"))
+        .header(header::IF_NONE_MATCH, all_tag.as_str());
+    assert_eq!(call(&router, empty(r)).await.0, StatusCode::OK);
+    node.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_car_of_a_file_is_one_block_and_entity_bytes_is_checked() {
+    let (node, router, _dir) = setup().await;
+    let f = fixture(&node).await;
+    let blob = f.blob;
+    for query in [
+        "",
+        "&dag-scope=block",
+        "&dag-scope=entity",
+        "&entity-bytes=0:*",
+        "&entity-bytes=10:19",
+        "&entity-bytes=-1024:*",
+        "&entity-bytes=100:-1000",
+        "&dag-scope=entity&entity-bytes=149999:200000",
+    ] {
+        let uri = format!("/ipfs/{blob}?format=car{query}");
+        let (headers, blocks) = get_car(&router, &uri, None, &blob).await;
+        assert_eq!(cids_of(&blocks), vec![blob], "{query}");
+        assert_eq!(blocks[0].1, f.file, "{query}");
+        assert_eq!(headers[header::CONTENT_TYPE], CAR_N);
+    }
+    // A range that starts past the end of the file is refused up front.
+    let uri = format!("/ipfs/{blob}?format=car&entity-bytes=150000:*");
+    let (status, _, body) = call(&router, empty(req("GET", &uri))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body:?}");
+    // Without a format the same CID is still the file itself.
+    let (status, headers, body) = call(&router, empty(req("GET", &format!("/ipfs/{blob}")))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/octet-stream");
+    assert_eq!(&body[..], &f.file[..]);
+    node.shutdown().await.expect("shutdown");
+}
+
+/// Stores a DAG-CBOR block that is not a record.
+fn put_ipld(node: &Node, ipld: &Ipld) -> Cid {
+    let bytes = cbor::encode(ipld).expect("encode");
+    let cid = cids::record_cid(&bytes);
+    node.handle()
+        .repo()
+        .store()
+        .put_block(&cid, &bytes)
+        .expect("put block");
+    cid
+}
+
+fn map(entries: &[(&str, Ipld)]) -> Ipld {
+    Ipld::Map(
+        entries
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_car_dups_repeat_shared_blocks_and_a_missing_link_truncates_the_stream() {
+    let (node, router, _dir) = setup().await;
+    let file = b"shared file".to_vec();
+    let blob = node
+        .handle()
+        .blobs()
+        .add_bytes(Bytes::from(file.clone()))
+        .await
+        .expect("add")
+        .cid;
+    // root {a: mid, b: leaf, c: mid}; mid {x: leaf, y: file}.
+    let leaf = put_ipld(&node, &map(&[("n", Ipld::Integer(1))]));
+    let mid = put_ipld(
+        &node,
+        &map(&[("x", Ipld::Link(leaf)), ("y", Ipld::Link(blob))]),
+    );
+    let root = put_ipld(
+        &node,
+        &map(&[
+            ("a", Ipld::Link(mid)),
+            ("b", Ipld::Link(leaf)),
+            ("c", Ipld::Link(mid)),
+        ]),
+    );
+
+    // dups=n (the default): each block once, where the walk first meets it.
+    let (headers, blocks) =
+        get_car(&router, &format!("/ipfs/{root}?format=car"), None, &root).await;
+    assert_eq!(cids_of(&blocks), vec![root, mid, leaf, blob]);
+    assert_eq!(headers[header::CONTENT_TYPE], CAR_N);
+    let n_tag = headers[header::ETAG].clone();
+
+    // dups=y, from the query or from Accept: every block wherever the walk meets it.
+    let dup_order = vec![root, mid, leaf, blob, leaf, mid, leaf, blob];
+    let (headers, blocks) = get_car(
+        &router,
+        &format!("/ipfs/{root}?format=car&car-dups=y"),
+        None,
+        &root,
+    )
+    .await;
+    assert_eq!(cids_of(&blocks), dup_order);
+    assert_eq!(headers[header::CONTENT_TYPE], CAR_Y);
+    assert_ne!(headers[header::ETAG], n_tag);
+    let y_tag = headers[header::ETAG].clone();
+    let (headers, blocks) = get_car(
+        &router,
+        &format!("/ipfs/{root}"),
+        Some("application/vnd.ipld.car; version=1; order=dfs; dups=y"),
+        &root,
+    )
+    .await;
+    assert_eq!(cids_of(&blocks), dup_order);
+    assert_eq!(headers[header::ETAG], y_tag);
+    // The first variant in Accept that can be served wins; a query parameter beats Accept.
+    let (headers, blocks) = get_car(
+        &router,
+        &format!("/ipfs/{root}"),
+        Some(
+            "application/vnd.ipld.car;order=foo, application/vnd.ipld.car;order=dfs;dups=y;q=0.5, \
+             application/vnd.ipld.raw;q=0.1",
+        ),
+        &root,
+    )
+    .await;
+    assert_eq!(cids_of(&blocks), dup_order);
+    assert_eq!(headers[header::CONTENT_TYPE], CAR_Y);
+    let (headers, blocks) = get_car(
+        &router,
+        &format!("/ipfs/{root}?format=car&car-dups=n"),
+        Some("application/vnd.ipld.car; dups=y"),
+        &root,
+    )
+    .await;
+    assert_eq!(cids_of(&blocks), vec![root, mid, leaf, blob]);
+    assert_eq!(headers[header::CONTENT_TYPE], CAR_N);
+    let (_, blocks) = get_car(
+        &router,
+        &format!("/ipfs/{root}?format=car&car-dups=y&dag-scope=block"),
+        None,
+        &root,
+    )
+    .await;
+    assert_eq!(cids_of(&blocks), vec![root]);
+
+    // A linked block the node does not have: 200 (the root is here), the blocks before it,
+    // then the body ends in error, so no client mistakes it for the whole DAG.
+    let gone = cids::record_cid(b"nobody has this");
+    let broken = put_ipld(
+        &node,
+        &map(&[("a", Ipld::Link(leaf)), ("b", Ipld::Link(gone))]),
+    );
+    let uri = format!("/ipfs/{broken}?format=car");
+    let resp = router
+        .clone()
+        .oneshot(empty(req("GET", &uri)))
+        .await
+        .expect("response");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut stream = resp.into_body().into_data_stream();
+    let mut got = Vec::new();
+    let mut failed = false;
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(c) => got.extend_from_slice(&c),
+            Err(_) => {
+                failed = true;
+                break;
+            }
+        }
+    }
+    assert!(
+        failed,
+        "the body of a CAR with a missing block must end in error"
+    );
+    let (roots, blocks) = parse_car(&got);
+    assert_eq!(roots, vec![broken]);
+    assert_eq!(cids_of(&blocks), vec![broken, leaf]);
+    node.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_car_refuses_bad_params_and_what_it_does_not_hold() {
+    let (node, router, _dir) = setup().await;
+    let f = fixture(&node).await;
+    let post = f.post.cid();
+    for query in [
+        "format=car&car-version=2",
+        "format=car&car-order=bfs",
+        "format=car&car-dups=maybe",
+        "format=car&dag-scope=everything",
+        "format=car&entity-bytes=abc",
+        "format=car&entity-bytes=10:5",
+        "format=car&entity-bytes=5",
+        "format=car&dag-scope=all&entity-bytes=0:10",
+        "format=tar",
+    ] {
+        let (status, _, body) =
+            call(&router, empty(req("GET", &format!("/ipfs/{post}?{query}")))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("json error");
+        assert_eq!(v["error"]["code"], "bad_request", "{query}");
+    }
+    for accept in [
+        "application/vnd.ipld.car; version=2",
+        "application/vnd.ipld.car; order=bfs",
+        "application/vnd.ipld.car; dups=maybe",
+    ] {
+        let r = req("GET", &format!("/ipfs/{post}")).header(header::ACCEPT, accept);
+        assert_eq!(
+            call(&router, empty(r)).await.0,
+            StatusCode::BAD_REQUEST,
+            "{accept}"
+        );
+    }
+    // With a wildcard after it, the CID is served as it is by default.
+    let r = req("GET", &format!("/ipfs/{post}")).header(
+        header::ACCEPT,
+        "application/vnd.ipld.car; version=2, */*;q=0.1",
+    );
+    let (status, headers, _) = call(&router, empty(r)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/vnd.ipld.raw");
+    let (status, _, _) = call(&router, empty(req("GET", "/ipfs/bafy-nope?format=car"))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // What the node does not hold is a 404 before any CAR is begun, for GET and HEAD.
+    let missing_record = cids::record_cid(b"nobody has this");
+    let missing_file = cids::blob_cid_of(b"nobody has this file");
+    assert_eq!(cids::link_kind(&missing_file), LinkKind::Blob);
+    for cid in [missing_record, missing_file] {
+        for method in ["GET", "HEAD"] {
+            let uri = format!("/ipfs/{cid}?format=car");
+            let (status, headers, _) = call(&router, empty(req(method, &uri))).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{method} {cid}");
+            assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+        }
+    }
+
+    // The spec's probe, the empty identity CID: an empty block, a CAR of the header alone.
+    let probe = "bafkqaaa";
+    let (status, headers, body) = call(
+        &router,
+        empty(req("GET", &format!("/ipfs/{probe}?format=raw"))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/vnd.ipld.raw");
+    assert!(body.is_empty());
+    let probe_cid = cids::parse(probe).expect("cid");
+    let (_, blocks) = get_car(
+        &router,
+        &format!("/ipfs/{probe}?format=car"),
+        None,
+        &probe_cid,
+    )
+    .await;
+    assert!(blocks.is_empty());
     node.shutdown().await.expect("shutdown");
 }

@@ -15,12 +15,13 @@
 use std::{
     hint::black_box,
     io::Write as _,
-    path::{Path, PathBuf},
+    path::Path,
     process::Command,
     time::{Duration, Instant},
 };
 
 use ed25519_dalek::{Signer as _, SigningKey};
+use mnode_bench_support::{bench_dir, best_of, run};
 use mnode_dag::{Keypair, Record, model::social::Post};
 use mnode_node::{
     repo::{InitOptions, Repo},
@@ -29,28 +30,6 @@ use mnode_node::{
 use sha2::Digest as _;
 
 const MNODE: &str = env!("CARGO_BIN_EXE_mnode");
-
-fn bench_dir() -> PathBuf {
-    let dir = std::env::var_os("MNODE_BENCH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| std::env::temp_dir().join("mnode-bench"));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn best_of(n: usize, mut f: impl FnMut() -> Duration) -> Duration {
-    (0..n).map(|_| f()).min().unwrap()
-}
 
 fn add(dir: &Path) {
     let size: u64 = std::env::var("MNODE_BENCH_ADD_MIB")

@@ -25,13 +25,12 @@
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
-    io::Write as _,
-    net::TcpListener,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
+use mnode_bench_support::{Nginx, bench_dir, best_of, big_file, env_num, met, run, sync_disk};
 use mnode_dag::{Cid, Keypair, Record, model::social::Post};
 use mnode_node::{
     blobs::{Blobs, ImportMode},
@@ -44,35 +43,6 @@ use tokio::sync::broadcast;
 /// Bytes of a fetch request per CID asked for (a sha2-256 CIDv1: version, codec, multihash
 /// code and length, 32-byte digest), for the traffic estimate of catch-up.
 const FETCH_BYTES_PER_CID: u64 = 36;
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
-fn bench_dir() -> PathBuf {
-    let dir = std::env::var_os("MNODE_BENCH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| std::env::temp_dir().join("mnode-bench"));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn met(ok: bool) -> &'static str {
-    if ok { "met" } else { "NOT met" }
-}
 
 /// A node of this process on 127.0.0.1, in its own repo under the bench dir.
 struct BenchNode {
@@ -132,135 +102,6 @@ fn runtime() -> tokio::runtime::Runtime {
 
 // ---------------------------------------------------------------------------------------------
 // transfer
-
-/// The file both downloads fetch: incompressible, deterministic.
-fn big_file(dir: &Path, size: u64) -> PathBuf {
-    let file = dir.join(format!("net-{}mib.bin", size >> 20));
-    if std::fs::metadata(&file).ok().map(|m| m.len()) != Some(size) {
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
-        let mut out = blake3::Hasher::new()
-            .update(b"mnode network bench")
-            .finalize_xof();
-        let mut buf = vec![0u8; 1 << 20];
-        for _ in 0..size >> 20 {
-            out.fill(&mut buf);
-            f.write_all(&buf).unwrap();
-        }
-        f.flush().unwrap();
-    }
-    // Every run reads a file that is in the page cache.
-    run(Command::new("cat").arg(&file).stdout(Stdio::null()));
-    file
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on port {port}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// The nginx binary, installed with apt-get if missing.
-fn nginx_bin() -> PathBuf {
-    let find = || {
-        ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"]
-            .into_iter()
-            .map(PathBuf::from)
-            .find(|p| p.exists())
-    };
-    if let Some(p) = find() {
-        return p;
-    }
-    let install = |pkg: &str| {
-        eprintln!("installing {pkg} with apt-get");
-        Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends", pkg])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !install("nginx-light") && !install("nginx") {
-        let _ = Command::new("apt-get").arg("update").status();
-        let _ = install("nginx-light") || install("nginx");
-    }
-    find().expect("nginx is not installed and apt-get could not install it")
-}
-
-/// An nginx of its own on 127.0.0.1 serving `root`, stopped on drop.
-struct Nginx {
-    child: Child,
-    port: u16,
-}
-
-impl Nginx {
-    fn start(dir: &Path, root: &Path) -> Self {
-        let bin = nginx_bin();
-        let ngx = dir.join("nginx");
-        let _ = std::fs::remove_dir_all(&ngx);
-        std::fs::create_dir_all(ngx.join("tmp")).unwrap();
-        let port = free_port();
-        let d = ngx.display();
-        let conf = format!(
-            "daemon off;\n\
-             master_process off;\n\
-             worker_processes 1;\n\
-             pid {d}/nginx.pid;\n\
-             error_log {d}/error.log;\n\
-             events {{ worker_connections 64; }}\n\
-             http {{\n\
-               access_log off;\n\
-               default_type application/octet-stream;\n\
-               sendfile on;\n\
-               tcp_nopush on;\n\
-               client_body_temp_path {d}/tmp/body;\n\
-               proxy_temp_path {d}/tmp/proxy;\n\
-               fastcgi_temp_path {d}/tmp/fastcgi;\n\
-               uwsgi_temp_path {d}/tmp/uwsgi;\n\
-               scgi_temp_path {d}/tmp/scgi;\n\
-               server {{ listen 127.0.0.1:{port}; root {}; }}\n\
-             }}\n",
-            root.display()
-        );
-        let conf_path = ngx.join("nginx.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        let child = Command::new(bin)
-            .arg("-p")
-            .arg(&ngx)
-            .arg("-c")
-            .arg(&conf_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        wait_port(port);
-        Self { child, port }
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Flushes dirty pages so that one run's writeback does not land in the next run.
-fn sync_disk() {
-    let _ = Command::new("sync").status();
-}
-
-fn best_of(n: usize, mut f: impl FnMut() -> Duration) -> Duration {
-    (0..n).map(|_| f()).min().unwrap()
-}
 
 /// The `mnode` binary next to this bench (`cargo build --release -p mnode`), or `MNODE_BIN`
 /// (empty: none).
@@ -353,7 +194,7 @@ impl Drop for Daemon {
 
 fn transfer(dir: &Path) {
     let size = env_num("MNODE_BENCH_TRANSFER_MIB", 1024) << 20;
-    let file = big_file(dir, size);
+    let file = big_file(dir, "net", size);
     let name = file.file_name().unwrap().to_string_lossy().into_owned();
     let runs = 3;
 

@@ -36,6 +36,10 @@ pub struct ApiConfig {
     pub listen: String,
     /// Largest upload accepted, in bytes.
     pub max_upload_bytes: u64,
+    /// How long a login session lasts, in seconds.
+    pub session_ttl_secs: u64,
+    /// Anyone who reaches the API may create an account; when off, only an admin can.
+    pub open_registration: bool,
 }
 
 impl Default for ApiConfig {
@@ -43,6 +47,8 @@ impl Default for ApiConfig {
         Self {
             listen: "127.0.0.1:5001".into(),
             max_upload_bytes: 10 << 30,
+            session_ttl_secs: 30 * 24 * 3600,
+            open_registration: true,
         }
     }
 }
@@ -165,6 +171,14 @@ const DOCS: &[(&str, &str)] = &[
     ("api", "The HTTP gateway and API, served by `mnode daemon`."),
     ("api.listen", "Address the gateway listens on."),
     ("api.max_upload_bytes", "Largest upload accepted, in bytes."),
+    (
+        "api.session_ttl_secs",
+        "How long a login session lasts, in seconds; the person logs in again after.",
+    ),
+    (
+        "api.open_registration",
+        "Anyone who reaches the API may create an account (POST /api/v1/accounts); false: only an admin can.",
+    ),
     ("network", "The peer-to-peer network."),
     ("network.listen", "libp2p listen addresses."),
     (

@@ -8,4 +8,5 @@ pub mod keystore;
 pub mod maintenance;
 pub mod node;
 pub mod repo;
+pub mod sessions;
 pub mod store;

@@ -22,6 +22,7 @@ use crate::{
     accounts::{AccountError, Accounts, Role},
     config::{self, Config, ConfigError},
     keystore::{self, Keystore, KeystoreError},
+    sessions::Sessions,
     store::{Store, StoreError},
 };
 
@@ -279,6 +280,11 @@ impl Repo {
     /// The accounts.
     pub fn accounts(&self) -> Accounts<'_> {
         Accounts::new(&self.store, &self.keystore)
+    }
+
+    /// The login sessions.
+    pub fn sessions(&self) -> Sessions<'_> {
+        Sessions::new(&self.store)
     }
 
     /// The node's own key.

@@ -20,6 +20,7 @@
 //! | `pins` | CID | [`Pin`] |
 //! | `sync` | gossip topic key · updated · SHA-256 digest of the CID | (every version, for catch-up) |
 //! | `follows` | gossip topic key | when it was followed (ms) |
+//! | `account_follows` | `a` · handle · 0 · topic key, and `t` · topic key · handle | when (ms) |
 //!
 //! Items whose head is a tombstone are in no listing; their history stays.
 
@@ -52,10 +53,32 @@ const BY_TAG: &str = "by_tag";
 const PINS: &str = "pins";
 const SYNC: &str = "sync";
 const FOLLOWS: &str = "follows";
-/// Column families owned by other modules (accounts), opened here with the rest.
-pub(crate) const EXTRA_FAMILIES: &[&str] = &["accounts", "emails", "keys"];
+const ACCOUNT_FOLLOWS: &str = "account_follows";
+/// The estimated size of one column family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FamilySize {
+    /// The family's name.
+    pub name: &'static str,
+    /// Estimated keys.
+    pub keys: u64,
+    /// Bytes on disk and in memtables.
+    pub bytes: u64,
+}
+
+/// Column families owned by other modules (accounts, sessions), opened here with the rest.
+pub(crate) const EXTRA_FAMILIES: &[&str] = &["accounts", "emails", "keys", "sessions"];
 const FAMILIES: &[&str] = &[
-    BLOCKS, VERSIONS, ITEMS, BY_KIND, BY_AUTHOR, BY_TOPIC, BY_TAG, PINS, SYNC, FOLLOWS,
+    BLOCKS,
+    VERSIONS,
+    ITEMS,
+    BY_KIND,
+    BY_AUTHOR,
+    BY_TOPIC,
+    BY_TAG,
+    PINS,
+    SYNC,
+    FOLLOWS,
+    ACCOUNT_FOLLOWS,
 ];
 
 /// Length of a record CID (v1, dag-cbor, sha2-256) in bytes; every item id has it.
@@ -167,7 +190,7 @@ pub struct ListFilter {
     pub limit: usize,
 }
 
-/// A position in a newest-first listing: the last item's `created` and id.
+/// A position in a listing: the last item's `created` and id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
     /// `created` of the last item returned.
@@ -195,7 +218,26 @@ impl std::str::FromStr for Cursor {
     }
 }
 
-/// A page of a listing, newest first.
+/// Which end of a listing comes first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Order {
+    /// Newest `created` first (feeds, timelines).
+    #[default]
+    NewestFirst,
+    /// Oldest `created` first (the posts of a thread).
+    OldestFirst,
+}
+
+impl Order {
+    fn direction(self) -> Direction {
+        match self {
+            Order::NewestFirst => Direction::Reverse,
+            Order::OldestFirst => Direction::Forward,
+        }
+    }
+}
+
+/// A page of a listing, in the order asked for (newest first unless told).
 #[derive(Debug, Clone, Default)]
 pub struct Page {
     /// The items' ids with their facts.
@@ -584,6 +626,11 @@ impl Store {
 
     /// Lists live items newest first, through the most selective index the filter allows.
     pub fn list(&self, filter: &ListFilter) -> Result<Page, StoreError> {
+        self.list_in(filter, Order::NewestFirst)
+    }
+
+    /// Lists live items in `order`; the cursor continues in that order.
+    pub fn list_in(&self, filter: &ListFilter, order: Order) -> Result<Page, StoreError> {
         let (cf, prefix, kind_in_value) = if let Some(tag) = &filter.tag {
             (BY_TAG, [tag.as_bytes(), &[0]].concat(), true)
         } else if let Some(topic) = &filter.topic {
@@ -594,16 +641,23 @@ impl Store {
         } else if let Some(kind) = &filter.kind {
             (BY_KIND, [kind.as_bytes(), &[0]].concat(), false)
         } else {
-            return self.list_all(filter);
+            return self.list_all(filter, order);
         };
-        let start = match &filter.cursor {
-            Some(c) => [&prefix[..], &c.created.to_be_bytes(), &c.id.to_bytes()].concat(),
-            None => [&prefix[..], &[0xff; 8 + ID_LEN + 1]].concat(),
+        let (start, direction) = match (&filter.cursor, order) {
+            (Some(c), _) => (
+                [&prefix[..], &c.created.to_be_bytes(), &c.id.to_bytes()].concat(),
+                order.direction(),
+            ),
+            (None, Order::NewestFirst) => (
+                [&prefix[..], &[0xff; 8 + ID_LEN + 1]].concat(),
+                Direction::Reverse,
+            ),
+            (None, Order::OldestFirst) => (prefix.clone(), Direction::Forward),
         };
         let mut page = Page::default();
         for entry in self
             .db
-            .iterator_cf(self.cf(cf)?, IteratorMode::From(&start, Direction::Reverse))
+            .iterator_cf(self.cf(cf)?, IteratorMode::From(&start, direction))
         {
             let (k, v) = entry?;
             if !k.starts_with(&prefix) {
@@ -644,26 +698,53 @@ impl Store {
         Ok(page)
     }
 
-    /// No filter at all: every live item, merged across kinds, newest first.
-    fn list_all(&self, filter: &ListFilter) -> Result<Page, StoreError> {
-        let mut all = Vec::new();
-        for kind in mnode_dag::KINDS
+    /// No filter at all: every live item, merged across kinds.
+    fn list_all(&self, filter: &ListFilter, order: Order) -> Result<Page, StoreError> {
+        let filters: Vec<ListFilter> = mnode_dag::KINDS
             .iter()
             .map(|k| k.name.to_owned())
             .chain(self.unknown_kinds()?)
-        {
-            let page = self.list(&ListFilter {
+            .map(|kind| ListFilter {
                 kind: Some(kind),
-                cursor: filter.cursor,
-                limit: filter.limit,
                 ..ListFilter::default()
-            })?;
-            all.extend(page.items);
+            })
+            .collect();
+        self.list_merged(&filters, filter.cursor, filter.limit, order)
+    }
+
+    /// Several listings merged into one page in `order`, each item once (an item can be in
+    /// several: a post in a followed branch by a followed author). The filters' own cursors
+    /// and limits are ignored; `cursor` and `limit` apply to the merged listing.
+    pub fn list_merged(
+        &self,
+        filters: &[ListFilter],
+        cursor: Option<Cursor>,
+        limit: usize,
+        order: Order,
+    ) -> Result<Page, StoreError> {
+        let mut all: Vec<(Cid, Item)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        // Whether some listing stopped at the limit: then there may be more after this page.
+        let mut more = false;
+        for f in filters {
+            let page = self.list_in(
+                &ListFilter {
+                    cursor,
+                    limit,
+                    ..f.clone()
+                },
+                order,
+            )?;
+            more |= page.next.is_some();
+            all.extend(page.items.into_iter().filter(|(id, _)| seen.insert(*id)));
         }
-        all.sort_by_key(|(id, item)| std::cmp::Reverse((item.created, id.to_bytes())));
+        all.sort_by_key(|(id, item)| (item.created, id.to_bytes()));
+        if order == Order::NewestFirst {
+            all.reverse();
+        }
         let mut page = Page::default();
-        if filter.limit > 0 && all.len() > filter.limit {
-            all.truncate(filter.limit);
+        if limit > 0 && !all.is_empty() && (all.len() > limit || more) {
+            all.truncate(limit);
             let (id, item) = &all[all.len() - 1];
             page.next = Some(Cursor {
                 created: item.created,
@@ -839,6 +920,95 @@ impl Store {
         Ok(out)
     }
 
+    /// Records that the account `handle` follows `topic`; returns whether it did not already.
+    /// The node-level follow (what the node subscribes to) is the caller's business: see
+    /// [`crate::node::NodeHandle::follow_as`].
+    pub fn account_follow(&self, handle: &str, topic: &GossipTopic) -> Result<bool, StoreError> {
+        let _guard = self.write_lock()?;
+        let cf = self.cf(ACCOUNT_FOLLOWS)?;
+        let by_account = account_follow_key(handle, topic);
+        if self.db.get_pinned_cf(cf, &by_account)?.is_some() {
+            return Ok(false);
+        }
+        let now = mnode_dag::record::now_ms().to_be_bytes();
+        let mut batch = WriteBatch::default();
+        batch.put_cf(cf, by_account, now);
+        batch.put_cf(cf, topic_follower_key(topic, handle), now);
+        self.db.write(batch)?;
+        Ok(true)
+    }
+
+    /// Forgets that `handle` follows `topic`; returns whether it did.
+    pub fn account_unfollow(&self, handle: &str, topic: &GossipTopic) -> Result<bool, StoreError> {
+        let _guard = self.write_lock()?;
+        let cf = self.cf(ACCOUNT_FOLLOWS)?;
+        let by_account = account_follow_key(handle, topic);
+        let existed = self.db.get_pinned_cf(cf, &by_account)?.is_some();
+        let mut batch = WriteBatch::default();
+        batch.delete_cf(cf, by_account);
+        batch.delete_cf(cf, topic_follower_key(topic, handle));
+        self.db.write(batch)?;
+        Ok(existed)
+    }
+
+    /// The topics the account `handle` follows, with when it followed them (ms).
+    pub fn account_follows(&self, handle: &str) -> Result<Vec<(GossipTopic, u64)>, StoreError> {
+        let prefix = [&[b'a'][..], handle.as_bytes(), &[0]].concat();
+        let mut out = Vec::new();
+        for entry in self.db.iterator_cf(
+            self.cf(ACCOUNT_FOLLOWS)?,
+            IteratorMode::From(&prefix, Direction::Forward),
+        ) {
+            let (k, v) = entry?;
+            let Some(rest) = k.strip_prefix(&prefix[..]) else {
+                break;
+            };
+            let topic = GossipTopic::from_key(rest)
+                .ok_or_else(|| StoreError::Corrupt("bad account follow key".into()))?;
+            out.push((topic, be_u64(&v)?));
+        }
+        Ok(out)
+    }
+
+    /// The accounts that follow `topic`.
+    pub fn topic_followers(&self, topic: &GossipTopic) -> Result<Vec<String>, StoreError> {
+        // A topic key's length is fixed by its tag byte, so the prefix is unambiguous.
+        let prefix = [&[b't'][..], &topic.key()].concat();
+        let mut out = Vec::new();
+        for entry in self.db.iterator_cf(
+            self.cf(ACCOUNT_FOLLOWS)?,
+            IteratorMode::From(&prefix, Direction::Forward),
+        ) {
+            let (k, _) = entry?;
+            let Some(rest) = k.strip_prefix(&prefix[..]) else {
+                break;
+            };
+            out.push(String::from_utf8_lossy(rest).into_owned());
+        }
+        Ok(out)
+    }
+
+    /// Every tag on a live item with how many live items carry it or a tag under it, sorted.
+    pub fn tags(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut out: Vec<(String, u64)> = Vec::new();
+        for entry in self.db.iterator_cf(self.cf(BY_TAG)?, IteratorMode::Start) {
+            let (k, _) = entry?;
+            // tag · 0 · created (8) · id
+            let Some(end) = k.len().checked_sub(8 + ID_LEN + 1) else {
+                continue;
+            };
+            if k[end] != 0 {
+                continue;
+            }
+            let tag = &k[..end];
+            match out.last_mut() {
+                Some((last, n)) if last.as_bytes() == tag => *n += 1,
+                _ => out.push((String::from_utf8_lossy(tag).into_owned(), 1)),
+            }
+        }
+        Ok(out)
+    }
+
     /// Counts for `repo stat`.
     pub fn stats(&self) -> Result<Stats, StoreError> {
         let mut s = Stats::default();
@@ -858,6 +1028,25 @@ impl Store {
         }
         s.pins = self.pins()?.len() as u64;
         Ok(s)
+    }
+
+    /// Estimated keys and on-disk bytes (SST files plus memtables) of every column family,
+    /// from RocksDB's own counters: cheap enough for every metrics scrape.
+    pub fn sizes(&self) -> Result<Vec<FamilySize>, StoreError> {
+        let mut out = Vec::new();
+        for name in FAMILIES.iter().chain(EXTRA_FAMILIES) {
+            let cf = self.cf(name)?;
+            let int = |p: &str| -> Result<u64, StoreError> {
+                Ok(self.db.property_int_value_cf(cf, p)?.unwrap_or(0))
+            };
+            out.push(FamilySize {
+                name,
+                keys: int("rocksdb.estimate-num-keys")?,
+                bytes: int("rocksdb.total-sst-files-size")?
+                    + int("rocksdb.cur-size-all-mem-tables")?,
+            });
+        }
+        Ok(out)
     }
 
     /// Flushes memtables to disk (for benchmarks and clean shutdowns).
@@ -908,6 +1097,42 @@ fn expand_tags(tags: &[String]) -> BTreeSet<&str> {
         }
     }
     out
+}
+
+/// `a` · handle · 0 · topic key: what an account follows.
+fn account_follow_key(handle: &str, topic: &GossipTopic) -> Vec<u8> {
+    [&[b'a'][..], handle.as_bytes(), &[0], &topic.key()].concat()
+}
+
+/// `t` · topic key · handle: who follows a topic.
+fn topic_follower_key(topic: &GossipTopic, handle: &str) -> Vec<u8> {
+    [&[b't'][..], &topic.key(), handle.as_bytes()].concat()
+}
+
+fn be_u64(v: &[u8]) -> Result<u64, StoreError> {
+    let bytes: [u8; 8] = v
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("bad timestamp".into()))?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+/// The listing of the records a gossip topic carries: an author's records, or the items
+/// indexed under a branch or thread.
+pub fn topic_filter(topic: &GossipTopic) -> ListFilter {
+    match topic {
+        GossipTopic::Author(did) => ListFilter {
+            author: Some(*did),
+            ..ListFilter::default()
+        },
+        GossipTopic::Branch(cid) => ListFilter {
+            topic: Some(Topic::Branch(*cid)),
+            ..ListFilter::default()
+        },
+        GossipTopic::Thread(cid) => ListFilter {
+            topic: Some(Topic::Thread(*cid)),
+            ..ListFilter::default()
+        },
+    }
 }
 
 /// Key of a version in the `sync` family.
@@ -1060,5 +1285,130 @@ fn compare_ipld(a: Option<&Ipld>, b: Option<&Ipld>) -> std::cmp::Ordering {
         (Some(_), None) => Less,
         (None, Some(_)) => Greater,
         _ => Equal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use mnode_dag::{Keypair, model::social::Post};
+
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("db"), 8).unwrap();
+        (dir, s)
+    }
+
+    fn put_post(s: &Store, key: &Keypair, tags: &[&str], at: u64) -> Cid {
+        let post = Post {
+            text: format!("at {at}"),
+            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+            ..Post::default()
+        };
+        let r = Record::create(&post).unwrap().at(at).sign(key).unwrap();
+        s.put(r.clone()).unwrap();
+        r.id()
+    }
+
+    /// Every page of a listing, `limit` at a time.
+    fn pages(mut next: impl FnMut(Option<Cursor>) -> Page) -> Vec<Vec<Cid>> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = next(cursor);
+            if !page.items.is_empty() {
+                out.push(page.items.iter().map(|(id, _)| *id).collect());
+            }
+            match page.next {
+                Some(c) => cursor = Some(c),
+                None => return out,
+            }
+        }
+    }
+
+    #[test]
+    fn oldest_first_pages_run_forward() {
+        let (_dir, s) = store();
+        let key = Keypair::derive(1, "a");
+        let ids: Vec<Cid> = (0..5).map(|i| put_post(&s, &key, &[], 1_000 + i)).collect();
+        let got = pages(|cursor| {
+            let f = ListFilter {
+                author: Some(*key.did()),
+                cursor,
+                limit: 2,
+                ..ListFilter::default()
+            };
+            s.list_in(&f, Order::OldestFirst).unwrap()
+        });
+        assert_eq!(got, [&ids[0..2], &ids[2..4], &ids[4..5]]);
+    }
+
+    #[test]
+    fn merged_listings_page_without_gaps_when_one_runs_out_first() {
+        let (_dir, s) = store();
+        let (a, b) = (Keypair::derive(1, "a"), Keypair::derive(1, "b"));
+        let mut ids: Vec<Cid> = (0..3).map(|i| put_post(&s, &a, &[], 1_000 + i)).collect();
+        ids.extend((0..2).map(|i| put_post(&s, &b, &[], 2_000 + i)));
+        let filters = [
+            topic_filter(&GossipTopic::Author(*a.did())),
+            topic_filter(&GossipTopic::Author(*b.did())),
+            // The same items again: each comes once.
+            topic_filter(&GossipTopic::Author(*b.did())),
+        ];
+        let got = pages(|cursor| {
+            s.list_merged(&filters, cursor, 2, Order::NewestFirst)
+                .unwrap()
+        });
+        ids.reverse();
+        assert_eq!(got.concat(), ids);
+        assert!(got.iter().all(|p| p.len() <= 2));
+    }
+
+    #[test]
+    fn account_follows_are_kept_per_account_with_followers_per_topic() {
+        let (_dir, s) = store();
+        let t = GossipTopic::Author(*Keypair::derive(1, "x").did());
+        let u = GossipTopic::Thread(cids::record_cid(b"thread"));
+        assert!(s.account_follow("alice", &t).unwrap());
+        assert!(!s.account_follow("alice", &t).unwrap());
+        assert!(s.account_follow("alice", &u).unwrap());
+        assert!(s.account_follow("al", &t).unwrap());
+        let mine: Vec<GossipTopic> = s
+            .account_follows("alice")
+            .unwrap()
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
+        assert_eq!(mine.len(), 2);
+        assert!(mine.contains(&t) && mine.contains(&u));
+        assert_eq!(s.account_follows("al").unwrap().len(), 1);
+        assert_eq!(s.topic_followers(&t).unwrap(), ["al", "alice"]);
+        assert!(s.account_unfollow("alice", &t).unwrap());
+        assert!(!s.account_unfollow("alice", &t).unwrap());
+        assert_eq!(s.topic_followers(&t).unwrap(), ["al"]);
+        assert_eq!(s.topic_followers(&u).unwrap(), ["alice"]);
+        // Account follows are not the node's.
+        assert_eq!(s.follows().unwrap(), []);
+    }
+
+    #[test]
+    fn tags_count_items_under_each_tag() {
+        let (_dir, s) = store();
+        let key = Keypair::derive(1, "a");
+        put_post(&s, &key, &["music/jazz"], 1);
+        put_post(&s, &key, &["music/jazz/bebop", "music-x"], 2);
+        put_post(&s, &key, &["music"], 3);
+        let tags = s.tags().unwrap();
+        let want = [
+            ("music", 3),
+            ("music-x", 1),
+            ("music/jazz", 2),
+            ("music/jazz/bebop", 1),
+        ]
+        .map(|(t, n)| (t.to_owned(), n));
+        assert_eq!(tags, want);
     }
 }

@@ -13,8 +13,8 @@ use mnode_dag::{
     Cid, Keypair, Link, Record, TitleData,
     cids::{self, LinkKind},
     model::{
-        art::{Artist, Audio, Image, Release, ReleaseKind, Video},
-        core::{File, FileData, FileKind},
+        art::{Artist, Release, ReleaseKind},
+        core::{FileData, FileKind},
     },
 };
 use mnode_node::{
@@ -107,32 +107,22 @@ fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// The media type of a file, from its content (magic bytes), else from text-ness.
+/// The media type of a file, from its content (the rules the API's uploads use too).
 fn media_type(path: &Path) -> anyhow::Result<String> {
-    if let Some(t) =
-        infer::get_from_path(path).with_context(|| format!("cannot read {}", path.display()))?
-    {
-        return Ok(t.mime_type().to_owned());
-    }
-    let mut head = vec![0u8; 8192];
-    let n = std::io::Read::read(&mut std::fs::File::open(path)?, &mut head)?;
-    head.truncate(n);
-    let text = !head.contains(&0) && (std::str::from_utf8(&head).is_ok() || n == 8192);
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    Ok(match (text, ext.as_str()) {
-        (true, "md" | "markdown") => "text/markdown",
-        (true, "html" | "htm") => "text/html",
-        (true, "svg") => "image/svg+xml",
-        (true, "y4m") => "video/x-yuv4mpeg",
-        (true, _) => "text/plain",
-        (false, "y4m") => "video/x-yuv4mpeg",
-        _ => "application/octet-stream",
-    }
-    .to_owned())
+    let mut head = Vec::with_capacity(mnode_api::files::SNIFF_LEN);
+    std::fs::File::open(path)
+        .and_then(|f| {
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(f, mnode_api::files::SNIFF_LEN as u64),
+                &mut head,
+            )
+        })
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    Ok(mnode_api::files::media_type(&head, &name, None))
 }
 
 /// The record a file gets: `art.image`, `art.audio`, `art.video` or `core.file`.
@@ -140,37 +130,16 @@ fn file_record(path: &Path, data: FileData, key: &Keypair) -> anyhow::Result<Rec
     Ok(file_draft(path, data)?.sign(key)?)
 }
 
-/// The unsigned record a file gets.
+/// The unsigned record a file gets (the same as for an upload through the API).
 fn file_draft(path: &Path, data: FileData) -> anyhow::Result<mnode_dag::Draft> {
-    let draft = match FileKind::of_media_type(&data.media_type) {
-        FileKind::Image => {
-            let dims = imagesize::size(path).ok();
-            Record::create(&Image {
-                file: data,
-                width: dims.map(|d| d.width as u32),
-                height: dims.map(|d| d.height as u32),
-                alt: None,
-                title: None,
-            })?
-        }
-        FileKind::Audio => Record::create(&Audio {
-            file: data,
-            title: None,
-            artists: vec![],
-            duration_ms: None,
-            track: None,
-        })?,
-        FileKind::Video => Record::create(&Video {
-            file: data,
-            title: None,
-            artists: vec![],
-            duration_ms: None,
-            width: None,
-            height: None,
-        })?,
-        _ => Record::create(&File::new(data))?,
+    let dims = if FileKind::of_media_type(&data.media_type) == FileKind::Image {
+        imagesize::size(path)
+            .ok()
+            .and_then(|d| Some((u32::try_from(d.width).ok()?, u32::try_from(d.height).ok()?)))
+    } else {
+        None
     };
-    Ok(draft)
+    Ok(mnode_api::files::file_draft(data, dims)?)
 }
 
 /// One added file.

@@ -224,11 +224,11 @@ fn run_remote(
             let base = json::from_json_value(&current["record"]["body"]).ok();
             let new =
                 json::to_json_value(&body.body(base.as_ref())?).map_err(|e| anyhow!("{e}"))?;
-            let v = rt.block_on(client.update(&id, new, ctx.as_handle.as_deref()))?;
+            let v = rt.block_on(client.update(&id, new))?;
             print_remote(ctx, "updated", &v)?;
         }
         Command::Delete { id } => {
-            let v = rt.block_on(client.delete(&id, ctx.as_handle.as_deref()))?;
+            let v = rt.block_on(client.delete(&id))?;
             print_remote(ctx, "deleted", &v)?;
         }
         Command::History { id } => {

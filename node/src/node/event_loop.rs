@@ -452,8 +452,11 @@ impl EventLoop {
             Done::Published { reply, result } => match result {
                 Ok((puts, messages, provide)) => {
                     for p in &puts {
-                        if let Put::Stored { cid, .. } = p {
+                        if let Put::Stored { cid, id, .. } = p {
                             let _ = self.bitswap.block_added(*cid);
+                            let _ = self
+                                .events
+                                .send(NodeEvent::Published { cid: *cid, id: *id });
                         }
                     }
                     for (topic, data) in messages {

@@ -155,6 +155,13 @@ pub enum NodeEvent {
         /// How it came: gossip or sync.
         via: Via,
     },
+    /// A record made on this node ([`NodeHandle::publish`]) was stored.
+    Published {
+        /// Its CID.
+        cid: Cid,
+        /// Its item's id.
+        id: Cid,
+    },
     /// A message from a peer was rejected.
     Rejected {
         /// The peer that sent it.
@@ -258,6 +265,8 @@ pub struct NodeHandle {
     blobs: Arc<Blobs>,
     net: Arc<BlobNet>,
     bitswap: bitswap::Bitswap,
+    /// Serialises accounts' follow changes, so the node-level follow matches their union.
+    account_follows: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The record store as Bitswap serves it.
@@ -348,6 +357,43 @@ impl NodeHandle {
             reply,
         })
         .await?
+    }
+
+    /// Makes the account `handle` follow `topic`, and the node with it if no account did yet
+    /// (the node subscribes to the union of its accounts' follows). Returns whether the account
+    /// did not follow it already.
+    pub async fn follow_as(&self, handle: &str, topic: GossipTopic) -> Result<bool, NodeError> {
+        let _guard = self.account_follows.lock().await;
+        let (repo, h) = (self.repo.clone(), handle.to_owned());
+        let (added, node_follows) = tokio::task::spawn_blocking(move || {
+            let added = repo.store().account_follow(&h, &topic)?;
+            let node_follows = repo.store().follows()?.contains(&topic);
+            Ok::<_, StoreError>((added, node_follows))
+        })
+        .await
+        .map_err(|e| NodeError::Task(e.to_string()))??;
+        if !node_follows {
+            self.follow(topic).await?;
+        }
+        Ok(added)
+    }
+
+    /// Makes the account `handle` stop following `topic`, and the node with it when no account
+    /// follows it any more. Returns whether the account followed it.
+    pub async fn unfollow_as(&self, handle: &str, topic: GossipTopic) -> Result<bool, NodeError> {
+        let _guard = self.account_follows.lock().await;
+        let (repo, h) = (self.repo.clone(), handle.to_owned());
+        let (removed, last) = tokio::task::spawn_blocking(move || {
+            let removed = repo.store().account_unfollow(&h, &topic)?;
+            let last = removed && repo.store().topic_followers(&topic)?.is_empty();
+            Ok::<_, StoreError>((removed, last))
+        })
+        .await
+        .map_err(|e| NodeError::Task(e.to_string()))??;
+        if last {
+            self.unfollow(topic).await?;
+        }
+        Ok(removed)
     }
 
     /// Stores records (all or none) and gossips each new one into its topics.
@@ -491,6 +537,7 @@ impl Node {
             blobs: blobs.clone(),
             net: net.clone(),
             bitswap: bitswap.clone(),
+            account_follows: Arc::default(),
         };
         let mut event_loop = EventLoop::new(Parts {
             swarm,

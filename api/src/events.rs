@@ -1,0 +1,106 @@
+//! `GET /events?topic=…`: new records as Server-Sent Events.
+//!
+//! Each record the node stores from now on, made here (`POST /records`, replies, forks) or
+//! received from a peer (gossip or catch-up), is one event `record` whose `id` is the record's
+//! CID and whose `data` is the item as listings show it (with `cid` and `record` of this very
+//! version). `topic` is a gossip topic (`/mnode/1/author/<did>`, `/mnode/1/branch/<cid>`,
+//! `/mnode/1/thread/<cid>`) or a bare `did:key:…` for an author's feed; without it every new
+//! record is sent. Records from peers arrive only for topics the node follows
+//! (`POST /me/follows`). A subscriber that falls too far behind gets a `lagged` event with the
+//! number of events it missed, and the stream goes on. A comment every 15 s keeps the
+//! connection open.
+
+use std::convert::Infallible;
+
+use axum::{
+    Router,
+    extract::{Query, State},
+    response::sse::{Event, KeepAlive, Sse},
+    routing::get,
+};
+use futures::Stream;
+use mnode_dag::Cid;
+use mnode_node::node::{NodeEvent, NodeHandle};
+use mnode_protocols::GossipTopic;
+use serde::Deserialize;
+use tokio::sync::broadcast::{Receiver, error::RecvError};
+
+use crate::{ApiError, ApiState, routes::parse_topic, social::item_json};
+
+pub(crate) fn router() -> Router<ApiState> {
+    Router::new().route("/events", get(events))
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    topic: Option<String>,
+}
+
+async fn events(
+    State(s): State<ApiState>,
+    Query(q): Query<EventsQuery>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let topic = q.topic.as_deref().map(parse_topic).transpose()?;
+    // Subscribe before answering, so that nothing published after the answer is missed.
+    let rx = s.node.events();
+    let stream = futures::stream::unfold(
+        (rx, s.node.clone(), topic),
+        |(mut rx, node, topic)| async move {
+            let event = next_event(&mut rx, &node, topic).await?;
+            Some((Ok(event), (rx, node, topic)))
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// The next event for the subscriber, or `None` when the node stops.
+async fn next_event(
+    rx: &mut Receiver<NodeEvent>,
+    node: &NodeHandle,
+    topic: Option<GossipTopic>,
+) -> Option<Event> {
+    loop {
+        let cid = match rx.recv().await {
+            Ok(NodeEvent::Stored { cid, .. } | NodeEvent::Published { cid, .. }) => cid,
+            Ok(_) => continue,
+            Err(RecvError::Lagged(n)) => {
+                return Some(Event::default().event("lagged").data(n.to_string()));
+            }
+            Err(RecvError::Closed) => return None,
+        };
+        let node = node.clone();
+        let found = tokio::task::spawn_blocking(move || record_event(&node, cid, topic)).await;
+        match found {
+            Ok(Ok(Some(event))) => return Some(event),
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => tracing::warn!(%cid, "event not sent: {e}"),
+            Err(e) => tracing::warn!(%cid, "event not sent: {e}"),
+        }
+    }
+}
+
+/// The event for the stored record `cid`, if it is in `topic`.
+fn record_event(
+    node: &NodeHandle,
+    cid: Cid,
+    topic: Option<GossipTopic>,
+) -> Result<Option<Event>, ApiError> {
+    let store = node.repo().store();
+    let Some(record) = store.record(&cid)? else {
+        return Ok(None);
+    };
+    if topic.is_some_and(|t| !GossipTopic::of(&record).contains(&t)) {
+        return Ok(None);
+    }
+    let id = record.id();
+    let Some(item) = store.item(&id)? else {
+        return Ok(None);
+    };
+    let data = item_json(store, &id, &item, Some(&record))?;
+    Ok(Some(
+        Event::default()
+            .event("record")
+            .id(cid.to_string())
+            .data(data.to_string()),
+    ))
+}

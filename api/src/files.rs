@@ -1,0 +1,956 @@
+//! `/api/v1/files`: uploads, file facts and deletion; fetching files from peers; import and
+//! export of files on the node's own disk.
+//!
+//! An upload streams into a temp file under the repo's `tmp/` while it is hashed
+//! ([`Blobs::add_reader`]), then the file is moved into the blob store by a rename (no second
+//! copy) and gets a file record signed by the acting account (`core.file`, or `art.image`,
+//! `art.audio`, `art.video` by the media type detected from the content), which is pinned and
+//! gossiped; the file is announced in the DHT. Nothing is held in memory beyond a read buffer,
+//! and an upload that breaks off (too large, client gone, bad body) leaves nothing behind.
+//!
+//! The functions that turn a file into its record ([`media_type`], [`file_draft`],
+//! [`image_dims`]) are shared with the CLI's offline `mnode add`, so both make the same record.
+
+use std::{
+    convert::Infallible,
+    future::Future,
+    io,
+    path::PathBuf,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::{
+    Json, Router,
+    body::{Body, Bytes},
+    extract::{
+        DefaultBodyLimit, Multipart, Path, Query, State,
+        multipart::{MultipartError, MultipartRejection},
+        rejection::QueryRejection,
+    },
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{get, post, put},
+};
+use futures::{Stream, StreamExt as _, TryStreamExt as _};
+use mnode_dag::{
+    Cid, Did, Draft, Ipld, Keypair, Link, Record, RecordError,
+    cids::{self, LinkKind},
+    model::{
+        art::{Audio, Image, Video},
+        core::{File, FileData, FileKind},
+    },
+};
+use mnode_node::{
+    blobs::{BlobError, Blobs, ImportMode},
+    node::FetchProgress,
+    store::{ListFilter, Store, StoreError},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::{sync::watch, time::Instant};
+use tokio_util::io::StreamReader;
+
+use crate::{
+    ApiError, ApiState,
+    auth::{Admin, Caller},
+    routes::{parse_cid, signed, signer},
+};
+
+type ApiResult = Result<Json<Value>, ApiError>;
+
+/// How many bytes at the start of a file [`media_type`] looks at.
+pub const SNIFF_LEN: usize = 8192;
+/// How much of an uploaded image is read to find its dimensions.
+const DIMS_LEN: u64 = 1 << 20;
+/// A multipart body may be this much larger than `max_upload_bytes` (boundaries, part
+/// headers) before its `Content-Length` alone gets it refused.
+const MULTIPART_SLACK: u64 = 64 * 1024;
+/// The longest `name` field of a multipart upload.
+const NAME_FIELD_MAX: usize = 1024;
+/// Progress lines of an upload come at most this often.
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+/// At most this many file records are read to list the records that link a file.
+const RECORDS_SCAN: usize = 10_000;
+/// The kinds of record that hold a file.
+const FILE_KINDS: [&str; 4] = ["core.file", "art.image", "art.audio", "art.video"];
+
+pub(crate) fn router() -> Router<ApiState> {
+    Router::new()
+        .route(
+            "/files",
+            // The uploads enforce `api.max_upload_bytes` themselves, while streaming.
+            put(upload_raw)
+                .post(upload_multipart)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route("/files/{cid}", get(file_info).delete(delete_file))
+        .route("/files/fetch", post(fetch_file))
+        .route("/files/export", post(export_file))
+        .route("/files/import", post(import_file))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records of files, shared with `mnode add`.
+
+/// The media type of a file from its first bytes (at least [`SNIFF_LEN`] of them, or all of a
+/// shorter file), its name, and the type the sender declared, if any.
+///
+/// The content decides (magic bytes, then text or binary, refined by the name's extension for
+/// a few text formats); a declared type is used only where the content says no more than
+/// "binary" (`application/octet-stream`) or "text" (`text/plain`, refined by a declared
+/// `text/…`), so a wrong `Content-Type` cannot make a text file an `art.image`.
+pub fn media_type(head: &[u8], name: &str, declared: Option<&str>) -> String {
+    let head = head.get(..SNIFF_LEN).unwrap_or(head);
+    if let Some(t) = infer::get(head) {
+        return t.mime_type().to_owned();
+    }
+    let text = !head.contains(&0) && (std::str::from_utf8(head).is_ok() || head.len() >= SNIFF_LEN);
+    let ext = std::path::Path::new(name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let detected = match (text, ext.as_str()) {
+        (true, "md" | "markdown") => "text/markdown",
+        (true, "html" | "htm") => "text/html",
+        (true, "svg") => "image/svg+xml",
+        (true, "y4m") => "video/x-yuv4mpeg",
+        (true, _) => "text/plain",
+        (false, "y4m") => "video/x-yuv4mpeg",
+        _ => "application/octet-stream",
+    };
+    let declared = declared.and_then(clean_media_type);
+    match (detected, declared) {
+        ("application/octet-stream", Some(d)) => d,
+        ("text/plain", Some(d)) if d.starts_with("text/") => d,
+        _ => detected.to_owned(),
+    }
+}
+
+/// `type/subtype` of a `Content-Type` value, lower case, without parameters; `None` if it is
+/// not one a record accepts, or says nothing (`application/octet-stream`).
+fn clean_media_type(value: &str) -> Option<String> {
+    let value = value.split(';').next()?.trim().to_ascii_lowercase();
+    let ok = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 127
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$&-^_.+".contains(c))
+    };
+    let (t, s) = value.split_once('/')?;
+    (ok(t) && ok(s) && value != "application/octet-stream").then_some(value)
+}
+
+/// The width and height of an image from its first bytes.
+pub fn image_dims(head: &[u8]) -> Option<(u32, u32)> {
+    let size = imagesize::blob_size(head).ok()?;
+    Some((
+        u32::try_from(size.width).ok()?,
+        u32::try_from(size.height).ok()?,
+    ))
+}
+
+/// The unsigned record a file gets: `art.image` (with `dims`), `art.audio`, `art.video`, or
+/// `core.file`, by its media type.
+pub fn file_draft(data: FileData, dims: Option<(u32, u32)>) -> Result<Draft, RecordError> {
+    match FileKind::of_media_type(&data.media_type) {
+        FileKind::Image => Record::create(&Image {
+            file: data,
+            width: dims.map(|d| d.0),
+            height: dims.map(|d| d.1),
+            alt: None,
+            title: None,
+        }),
+        FileKind::Audio => Record::create(&Audio {
+            file: data,
+            title: None,
+            artists: vec![],
+            duration_ms: None,
+            track: None,
+        }),
+        FileKind::Video => Record::create(&Video {
+            file: data,
+            title: None,
+            artists: vec![],
+            duration_ms: None,
+            width: None,
+            height: None,
+        }),
+        _ => Record::create(&File::new(data)),
+    }
+}
+
+/// A name a file record accepts, from what a client sent: the last path segment, without
+/// control characters, at most 255 characters.
+fn clean_name(name: &str) -> Option<String> {
+    let base = name.rsplit(['/', '\\']).next()?;
+    let base: String = base.chars().filter(|c| !c.is_control()).take(255).collect();
+    let base = base.trim();
+    (!base.is_empty() && base != "." && base != "..").then(|| base.to_owned())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Uploads.
+
+#[derive(Deserialize, Default)]
+struct UploadQuery {
+    /// The file's name (PUT only); default: the part's file name (multipart), else the CID.
+    name: Option<String>,
+    /// Answer NDJSON progress lines instead of one JSON object.
+    #[serde(default)]
+    progress: bool,
+    /// Sign the record as this account (admins only).
+    #[serde(default, rename = "as")]
+    as_handle: Option<String>,
+}
+
+/// The upload was larger than `api.max_upload_bytes`.
+#[derive(Debug, thiserror::Error)]
+#[error("the upload is larger than this node's limit of {0} bytes (api.max_upload_bytes)")]
+struct TooLarge(u64);
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::new(413, "too_large", TooLarge(limit).to_string())
+}
+
+/// Counts the bytes of one request against the limit and tells the progress stream.
+struct Meter {
+    limit: u64,
+    received: AtomicU64,
+    progress: watch::Sender<u64>,
+}
+
+impl Meter {
+    fn new(limit: u64) -> Arc<Self> {
+        Arc::new(Self {
+            limit,
+            received: AtomicU64::new(0),
+            progress: watch::Sender::new(0),
+        })
+    }
+
+    /// Counts `n` more bytes; an error once the total passes the limit.
+    fn count(&self, n: usize) -> io::Result<()> {
+        let total = self.received.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+        if total > self.limit {
+            return Err(io::Error::other(TooLarge(self.limit)));
+        }
+        self.progress.send_replace(total);
+        Ok(())
+    }
+}
+
+type ChunkStream<'a> = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send + 'a>>;
+
+/// `stream` as a reader that counts what passes through `meter`.
+fn metered<'a, E>(
+    stream: impl Stream<Item = Result<Bytes, E>> + Send + 'a,
+    meter: Arc<Meter>,
+) -> StreamReader<ChunkStream<'a>, Bytes>
+where
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let counted = stream.map(move |item| {
+        let chunk = item.map_err(io::Error::other)?;
+        meter.count(chunk.len())?;
+        Ok(chunk)
+    });
+    StreamReader::new(Box::pin(counted))
+}
+
+/// Refuses a body whose declared length already passes the limit, before reading it.
+fn check_length(headers: &HeaderMap, limit: u64) -> Result<(), ApiError> {
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match length {
+        Some(n) if n > limit => Err(too_large(limit)),
+        _ => Ok(()),
+    }
+}
+
+fn upload_error(e: BlobError) -> ApiError {
+    match e {
+        BlobError::Upload { received, source } => {
+            match source.get_ref().and_then(|e| e.downcast_ref::<TooLarge>()) {
+                Some(t) => too_large(t.0),
+                None => ApiError::new(
+                    400,
+                    "upload_failed",
+                    format!(
+                        "the upload broke off after {received} bytes, nothing was stored: {source}"
+                    ),
+                ),
+            }
+        }
+        other => ApiError::internal(&other),
+    }
+}
+
+/// Who signs the records of an upload, checked before its body is read.
+async fn upload_key(
+    s: &ApiState,
+    caller: &Caller,
+    as_handle: Option<String>,
+) -> Result<Keypair, ApiError> {
+    let handle = caller.acting_as(s, as_handle)?;
+    signer(s, handle).await
+}
+
+/// Stores one file from `reader`, makes its record, pins and announces it; answers what the
+/// upload routes answer for one file.
+async fn store_file(
+    s: &ApiState,
+    key: &Keypair,
+    reader: impl tokio::io::AsyncRead + Unpin + Send,
+    name: Option<String>,
+    declared: Option<String>,
+) -> Result<Value, ApiError> {
+    let blobs = s.node.blobs();
+    let added = blobs
+        .add_reader(reader, |_| {})
+        .await
+        .map_err(upload_error)?;
+    let cid = added.cid;
+    let head = read_head(blobs, &cid, SNIFF_LEN as u64).await?;
+    let name = name
+        .as_deref()
+        .and_then(clean_name)
+        .unwrap_or_else(|| cid.to_string());
+    let media_type = media_type(&head, &name, declared.as_deref());
+    let dims = if FileKind::of_media_type(&media_type) == FileKind::Image {
+        match image_dims(&head) {
+            Some(d) => Some(d),
+            None if added.size > head.len() as u64 => {
+                image_dims(&read_head(blobs, &cid, DIMS_LEN).await?)
+            }
+            None => None,
+        }
+    } else {
+        None
+    };
+    let data = FileData {
+        blob: Link(cid),
+        name: name.clone(),
+        media_type: media_type.clone(),
+        size: added.size,
+    };
+    let draft =
+        file_draft(data, dims).map_err(|e| ApiError::new(422, "invalid_record", e.to_string()))?;
+    let record = signed(draft, key)?;
+    s.node.publish(vec![record.clone()]).await?;
+    let node = s.node.clone();
+    let id = record.id();
+    tokio::task::spawn_blocking(move || node.repo().store().pin(&id, true)).await??;
+    s.node.provide(vec![cid]).await?;
+    Ok(json!({
+        "cid": cid.to_string(),
+        "size": added.size,
+        "name": name,
+        "media_type": media_type,
+        "url": format!("/ipfs/{cid}"),
+        "record": {
+            "id": record.id().to_string(),
+            "cid": record.cid().to_string(),
+            "type": record.kind(),
+        },
+    }))
+}
+
+/// Up to `len` bytes from the start of a stored blob.
+async fn read_head(blobs: &Blobs, cid: &Cid, len: u64) -> Result<Vec<u8>, ApiError> {
+    let chunks: Vec<Bytes> = blobs
+        .read_range(cid, 0, Some(len))
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .try_collect()
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(chunks.concat())
+}
+
+/// `PUT /api/v1/files[?name=…][&progress=true][&as=…]`: the request body is the file.
+///
+/// Needs a token (any account). `Content-Type` is optional: the media type comes from the
+/// content (see [`media_type`]). Bodies over `api.max_upload_bytes` are refused with 413
+/// `too_large`, by their `Content-Length` before any byte is read, or as soon as that many
+/// bytes have come. Answers 201 with `{cid, size, name, media_type, url, record: {id, cid,
+/// type}}`.
+///
+/// Progress: with `progress=true` the answer is `200` `application/x-ndjson` right away, with
+/// a line `{"received": bytes}` at most every 200 ms while the body comes in, then a last line
+/// `{"done": {…the 201 answer…}}` or `{"error": {status, code, message}}` (the form of
+/// `POST /files/fetch`). An HTTP/1.1 client must read the answer while it sends (curl and
+/// hyper do; a browser cannot, and uses `XMLHttpRequest.upload.onprogress` instead, which
+/// needs nothing from the server).
+async fn upload_raw(
+    State(s): State<ApiState>,
+    caller: Caller,
+    query: Result<Query<UploadQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let limit = s.node.repo().config().api.max_upload_bytes;
+    check_length(&headers, limit)?;
+    let key = upload_key(&s, &caller, q.as_handle).await?;
+    let declared = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let meter = Meter::new(limit);
+    let progress = meter.progress.subscribe();
+    let reader = metered(body.into_data_stream(), meter);
+    let job = async move { store_file(&s, &key, reader, q.name, declared).await };
+    if q.progress {
+        Ok(ndjson(job, progress))
+    } else {
+        Ok(created(job.await?))
+    }
+}
+
+/// `POST /api/v1/files[?progress=true][&as=…]`: `multipart/form-data` with one or more `file`
+/// parts.
+///
+/// Each `file` part is stored like a `PUT` body; its name is the value of the last `name`
+/// field *before* it, else the part's file name, else the CID; its declared type is the part's
+/// `Content-Type`. Other fields are read and ignored. `api.max_upload_bytes` limits the whole
+/// request. Answers 201 with the `PUT` answer for one file, or `{"files": [answer, …]}` for
+/// several (in the order of the parts). A broken multipart body is a 400 `bad_multipart`;
+/// files of earlier parts stay stored then. Progress: as for `PUT`, counting the bytes of all
+/// parts.
+async fn upload_multipart(
+    State(s): State<ApiState>,
+    caller: Caller,
+    query: Result<Query<UploadQuery>, QueryRejection>,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let limit = s.node.repo().config().api.max_upload_bytes;
+    check_length(&headers, limit.saturating_add(MULTIPART_SLACK))?;
+    let mut multipart = multipart.map_err(|e| {
+        ApiError::new(
+            400,
+            "bad_multipart",
+            format!(
+                "{}; send multipart/form-data with a `file` part, or PUT the file as the body",
+                e.body_text()
+            ),
+        )
+    })?;
+    let key = upload_key(&s, &caller, q.as_handle).await?;
+    let meter = Meter::new(limit);
+    let progress = meter.progress.subscribe();
+    let job = async move {
+        let mut files = Vec::new();
+        let mut name = None;
+        while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+            match field.name() {
+                Some("file") => {
+                    let name = name.take().or_else(|| field.file_name().map(str::to_owned));
+                    let declared = field.content_type().map(str::to_owned);
+                    let reader = metered(&mut field, meter.clone());
+                    files.push(store_file(&s, &key, reader, name, declared).await?);
+                }
+                Some("name") => {
+                    let mut text = Vec::new();
+                    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                        meter.count(chunk.len()).map_err(|_| too_large(limit))?;
+                        text.extend_from_slice(&chunk);
+                        if text.len() > NAME_FIELD_MAX {
+                            return Err(ApiError::bad_request(format!(
+                                "the name field is longer than {NAME_FIELD_MAX} bytes"
+                            )));
+                        }
+                    }
+                    name = Some(
+                        String::from_utf8(text)
+                            .map_err(|_| ApiError::bad_request("the name field is not UTF-8"))?,
+                    );
+                }
+                _ => {
+                    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                        meter.count(chunk.len()).map_err(|_| too_large(limit))?;
+                    }
+                }
+            }
+        }
+        match files.len() {
+            0 => Err(ApiError::new(
+                400,
+                "bad_multipart",
+                "no `file` part: send the file in a part named `file`",
+            )),
+            1 => Ok(files.swap_remove(0)),
+            _ => Ok(json!({ "files": files })),
+        }
+    };
+    if q.progress {
+        Ok(ndjson(job, progress))
+    } else {
+        Ok(created(job.await?))
+    }
+}
+
+fn multipart_error(e: MultipartError) -> ApiError {
+    match e.status().as_u16() {
+        413 => ApiError::new(413, "too_large", e.body_text()),
+        _ => ApiError::new(400, "bad_multipart", e.body_text()),
+    }
+}
+
+/// 201 with the answer, and `Location` for a single file.
+fn created(v: Value) -> Response {
+    let location = v["cid"].as_str().map(|c| format!("/api/v1/files/{c}"));
+    let mut resp = (StatusCode::CREATED, Json(v)).into_response();
+    if let Some(l) = location.and_then(|l| l.parse().ok()) {
+        resp.headers_mut().insert(header::LOCATION, l);
+    }
+    resp
+}
+
+type Job = Pin<Box<dyn Future<Output = Result<Value, ApiError>> + Send>>;
+
+/// Runs `job` while the answer streams: `{"received": n}` lines, then `{"done": …}` or
+/// `{"error": …}`. The job is driven by the answer's body, so a client that goes away drops
+/// the upload with it (and its temp file).
+fn ndjson(
+    job: impl Future<Output = Result<Value, ApiError>> + Send + 'static,
+    progress: watch::Receiver<u64>,
+) -> Response {
+    struct Running {
+        job: Job,
+        progress: watch::Receiver<u64>,
+        /// No progress line before this.
+        next: Instant,
+        /// A progress line waits for `next`.
+        pending: bool,
+        /// The meter is gone: the job is about to end.
+        closed: bool,
+    }
+    let start = Running {
+        job: Box::pin(job),
+        progress,
+        next: Instant::now(),
+        pending: false,
+        closed: false,
+    };
+    let lines = futures::stream::unfold(Some(start), |state| async move {
+        let mut r = state?;
+        loop {
+            tokio::select! {
+                biased;
+                result = &mut r.job => {
+                    let line = match result {
+                        Ok(v) => json!({ "done": v }),
+                        Err(e) => json!({
+                            "error": { "status": e.status, "code": e.code, "message": e.message }
+                        }),
+                    };
+                    return Some((Ok::<_, Infallible>(format!("{line}\n")), None));
+                }
+                () = tokio::time::sleep_until(r.next), if r.pending => {
+                    let n = *r.progress.borrow_and_update();
+                    r.pending = false;
+                    r.next = Instant::now() + PROGRESS_EVERY;
+                    let line = json!({ "received": n });
+                    return Some((Ok(format!("{line}\n")), Some(r)));
+                }
+                changed = r.progress.changed(), if !r.pending && !r.closed => {
+                    match changed {
+                        Ok(()) => r.pending = true,
+                        Err(_) => r.closed = true,
+                    }
+                }
+            }
+        }
+    });
+    (
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(lines),
+    )
+        .into_response()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Facts and deletion.
+
+/// A live file record that links a blob.
+struct FileRef {
+    id: Cid,
+    head: Cid,
+    kind: String,
+    author: Did,
+    name: Option<String>,
+    media_type: Option<String>,
+}
+
+impl FileRef {
+    fn to_json(&self) -> Value {
+        json!({
+            "id": self.id.to_string(),
+            "cid": self.head.to_string(),
+            "type": self.kind,
+            "author": self.author.to_string(),
+            "name": self.name,
+            "media_type": self.media_type,
+        })
+    }
+}
+
+/// The file data in a file record's body (`core.file` holds it at the top, the art kinds
+/// under `file`): blob, name, media type.
+fn file_fields(body: &Ipld) -> Option<(Cid, Option<String>, Option<String>)> {
+    let Ipld::Map(m) = body else { return None };
+    let f = match m.get("file") {
+        Some(Ipld::Map(f)) => f,
+        _ => m,
+    };
+    let text = |k: &str| match f.get(k) {
+        Some(Ipld::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    match f.get("blob") {
+        Some(Ipld::Link(c)) => Some((*c, text("name"), text("media_type"))),
+        _ => None,
+    }
+}
+
+/// The live file records on this node that link `blob`, newest first per kind, reading at
+/// most `cap` records; `true` if all were read.
+///
+/// There is no index from blobs to records, so this reads every file record (up to `cap`).
+fn file_records(store: &Store, blob: &Cid, cap: usize) -> Result<(Vec<FileRef>, bool), StoreError> {
+    let mut found = Vec::new();
+    let mut read = 0usize;
+    for kind in FILE_KINDS {
+        let remaining = cap.saturating_sub(read);
+        if remaining == 0 {
+            return Ok((found, false));
+        }
+        let page = store.list(&ListFilter {
+            kind: Some(kind.to_owned()),
+            limit: remaining,
+            ..ListFilter::default()
+        })?;
+        read += page.items.len();
+        for (id, item) in page.items {
+            let Some(record) = store.record(&item.head)? else {
+                continue;
+            };
+            let Some((linked, name, media_type)) = record.body().and_then(file_fields) else {
+                continue;
+            };
+            if linked == *blob {
+                found.push(FileRef {
+                    id,
+                    head: item.head,
+                    kind: item.kind,
+                    author: item.author,
+                    name,
+                    media_type,
+                });
+            }
+        }
+        if page.next.is_some() {
+            return Ok((found, false));
+        }
+    }
+    Ok((found, true))
+}
+
+fn blob_cid(text: &str) -> Result<Cid, ApiError> {
+    let cid = parse_cid(text)?;
+    if cids::link_kind(&cid) != LinkKind::Blob {
+        return Err(ApiError::bad_request(format!(
+            "{cid} names a record, not a file (files are bafkr4i…); see /api/v1/records/{cid}"
+        )));
+    }
+    Ok(cid)
+}
+
+fn blob_error(e: BlobError) -> ApiError {
+    match e {
+        BlobError::NotFound(cid) => ApiError::not_found(format!("this node does not hold {cid}")),
+        BlobError::NotABlobCid(_) => ApiError::bad_request(e.to_string()),
+        other => ApiError::internal(&other),
+    }
+}
+
+/// `GET /api/v1/files/{cid}`: what the node knows about a file it holds: `{cid, size,
+/// media_type, url, records: [{id, cid, type, author, name, media_type}], records_complete}`.
+///
+/// `records` are the live file records on this node that link the file; finding them reads
+/// up to 10 000 file records (`records_complete` is false if there were more). `media_type`
+/// is the newest record's, else detected from the content. The bytes are at `url`
+/// (`/ipfs/{cid}`, with ranges). Anyone may ask: the gateway serves the file to anyone too.
+async fn file_info(State(s): State<ApiState>, Path(cid): Path<String>) -> ApiResult {
+    let cid = blob_cid(&cid)?;
+    let blobs = s.node.blobs();
+    let size = blobs
+        .size(&cid)
+        .await
+        .map_err(blob_error)?
+        .ok_or_else(|| ApiError::not_found(format!("this node does not hold {cid}")))?;
+    let node = s.node.clone();
+    let (records, complete) =
+        tokio::task::spawn_blocking(move || file_records(node.repo().store(), &cid, RECORDS_SCAN))
+            .await??;
+    let media_type = match records.iter().find_map(|r| r.media_type.clone()) {
+        Some(t) => t,
+        None => media_type(&read_head(blobs, &cid, SNIFF_LEN as u64).await?, "", None),
+    };
+    Ok(Json(json!({
+        "cid": cid.to_string(),
+        "size": size,
+        "media_type": media_type,
+        "url": format!("/ipfs/{cid}"),
+        "records": records.iter().map(FileRef::to_json).collect::<Vec<_>>(),
+        "records_complete": complete,
+    })))
+}
+
+/// `DELETE /api/v1/files/{cid}`: removes a file from this node's blob store and drops a pin of
+/// the file itself. Answers `{cid, deleted, unpinned}`.
+///
+/// Who may: an admin, always; an account, if it wrote a live file record on this node that
+/// links the file (it uploaded it) and no one else did (409 `in_use` then: the file is theirs
+/// too; an admin can still delete it); anyone else gets 403 `not_owner`. The records stay —
+/// they are signed history; `DELETE /api/v1/records/{id}` deletes one — and the file can come
+/// back from a peer that holds it.
+async fn delete_file(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(cid): Path<String>,
+) -> ApiResult {
+    let cid = blob_cid(&cid)?;
+    let blobs = s.node.blobs();
+    if !blobs.has(&cid).await.map_err(blob_error)? {
+        return Err(ApiError::not_found(format!(
+            "this node does not hold {cid}"
+        )));
+    }
+    if !caller.is_admin() {
+        let node = s.node.clone();
+        let handle = caller.handle(&s).to_owned();
+        let (me, records) = tokio::task::spawn_blocking(move || {
+            let repo = node.repo();
+            let me = repo.accounts().get(&handle)?.and_then(|a| a.did().copied());
+            let (records, _) = file_records(repo.store(), &cid, usize::MAX)?;
+            Ok::<_, ApiError>((me, records))
+        })
+        .await??;
+        let mine = |r: &&FileRef| Some(r.author) == me;
+        if !records.iter().any(|r| mine(&r)) {
+            return Err(ApiError::new(
+                403,
+                "not_owner",
+                format!(
+                    "only an admin, or the account that uploaded {cid} (and wrote its file \
+                     record), may delete it"
+                ),
+            ));
+        }
+        let others: Vec<String> = records
+            .iter()
+            .filter(|r| !mine(r))
+            .map(|r| format!("{} ({})", r.id, r.author))
+            .collect();
+        if !others.is_empty() {
+            return Err(ApiError::new(
+                409,
+                "in_use",
+                format!(
+                    "{cid} is also the file of records by other authors: {}; only an admin may \
+                     delete it",
+                    others.join(", ")
+                ),
+            ));
+        }
+    }
+    let deleted = blobs.delete(&cid).await.map_err(blob_error)?;
+    let node = s.node.clone();
+    let unpinned = tokio::task::spawn_blocking(move || node.repo().store().unpin(&cid)).await??;
+    Ok(Json(json!({
+        "cid": cid.to_string(),
+        "deleted": deleted,
+        "unpinned": unpinned,
+    })))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fetching from peers, and files on the node's own disk.
+
+#[derive(Deserialize)]
+struct FetchBody {
+    cid: String,
+    /// Stream progress as NDJSON lines (`{"size":…}`, `{"bytes":…}`, then `{"done":…}` or
+    /// `{"error":…}`) instead of one JSON answer at the end.
+    #[serde(default)]
+    progress: bool,
+}
+
+/// Fetches a file from peers into the node's store.
+async fn fetch_file(
+    State(s): State<ApiState>,
+    _caller: Caller,
+    Json(b): Json<FetchBody>,
+) -> Result<Response, ApiError> {
+    let cid = parse_cid(&b.cid)?;
+    if !b.progress {
+        let f = s.node.fetch_file(cid, |_| {}).await?;
+        let v = json!({ "cid": cid.to_string(), "size": f.size, "transferred": f.transferred });
+        return Ok(Json(v).into_response());
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Value>(64);
+    let node = s.node.clone();
+    tokio::spawn(async move {
+        let progress_tx = tx.clone();
+        let result = node
+            .fetch_file(cid, move |p| {
+                let line = match p {
+                    FetchProgress::Size(n) => json!({ "size": n }),
+                    FetchProgress::Bytes(n) => json!({ "bytes": n }),
+                };
+                // A slow reader skips progress lines; the last line always arrives.
+                let _ = progress_tx.try_send(line);
+            })
+            .await;
+        let last = match result {
+            Ok(f) => {
+                json!({ "done": { "cid": cid.to_string(), "size": f.size, "transferred": f.transferred } })
+            }
+            Err(e) => {
+                let e = ApiError::from(e);
+                json!({ "error": { "code": e.code, "message": e.message } })
+            }
+        };
+        let _ = tx.send(last).await;
+    });
+    let lines = futures::stream::unfold(rx, |mut rx| async move {
+        let v = rx.recv().await?;
+        Some((Ok::<_, std::convert::Infallible>(format!("{v}\n")), rx))
+    });
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+        axum::body::Body::from_stream(lines),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct ExportBody {
+    cid: String,
+    path: PathBuf,
+}
+
+/// Writes a held file to a path on the node's own disk (admin only). Refuses to overwrite.
+async fn export_file(
+    State(s): State<ApiState>,
+    _admin: Admin,
+    Json(b): Json<ExportBody>,
+) -> ApiResult {
+    let cid = parse_cid(&b.cid)?;
+    if !b.path.is_absolute() {
+        return Err(ApiError::bad_request("path must be absolute"));
+    }
+    if tokio::fs::try_exists(&b.path).await.unwrap_or(true) {
+        return Err(ApiError::new(
+            409,
+            "exists",
+            format!("{} exists; choose another path", b.path.display()),
+        ));
+    }
+    let size = s
+        .node
+        .blobs()
+        .export(&cid, &b.path)
+        .await
+        .map_err(|e| match e {
+            mnode_node::blobs::BlobError::NotFound(_) => {
+                ApiError::not_found(format!("the node does not hold {cid}"))
+            }
+            other => ApiError::new(500, "export_failed", other.to_string()),
+        })?;
+    Ok(Json(
+        json!({ "cid": cid.to_string(), "path": b.path, "size": size }),
+    ))
+}
+
+#[derive(Deserialize)]
+struct ImportBody {
+    path: PathBuf,
+}
+
+/// Imports a file that is on the node's own disk (admin only: it reads local paths).
+async fn import_file(
+    State(s): State<ApiState>,
+    _admin: Admin,
+    Json(b): Json<ImportBody>,
+) -> ApiResult {
+    if !b.path.is_absolute() {
+        return Err(ApiError::bad_request("path must be absolute"));
+    }
+    let meta = tokio::fs::metadata(&b.path)
+        .await
+        .map_err(|e| ApiError::bad_request(format!("{}: {e}", b.path.display())))?;
+    if !meta.is_file() {
+        return Err(ApiError::bad_request(format!(
+            "{} is not a file",
+            b.path.display()
+        )));
+    }
+    let added = s
+        .node
+        .blobs()
+        .add_path(&b.path, ImportMode::Copy, |_| {})
+        .await
+        .map_err(|e| ApiError::new(500, "import_failed", e.to_string()))?;
+    s.node.provide(vec![added.cid]).await?;
+    Ok(Json(
+        json!({ "cid": added.cid.to_string(), "size": added.size }),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_type_trusts_content_over_the_declared_type() {
+        let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x02\0\0\0\x03\x08\x06\0\0\0";
+        assert_eq!(media_type(png, "x.txt", Some("text/plain")), "image/png");
+        assert_eq!(media_type(b"hello", "a.md", None), "text/markdown");
+        assert_eq!(media_type(b"hello", "a", Some("image/png")), "text/plain");
+        assert_eq!(
+            media_type(b"a,b\n", "a", Some("text/csv; charset=utf-8")),
+            "text/csv"
+        );
+        assert_eq!(
+            media_type(b"\0\x01\x02", "a", Some("model/gltf-binary")),
+            "model/gltf-binary"
+        );
+        assert_eq!(
+            media_type(b"\0\x01\x02", "a", Some("bad type")),
+            "application/octet-stream"
+        );
+        assert_eq!(image_dims(png), Some((2, 3)));
+    }
+
+    #[test]
+    fn names_lose_folders_and_control_characters() {
+        assert_eq!(clean_name("C:\\x\\photo.jpg").as_deref(), Some("photo.jpg"));
+        assert_eq!(clean_name("../../etc/passwd").as_deref(), Some("passwd"));
+        assert_eq!(clean_name("a\u{0}b\n.txt").as_deref(), Some("ab.txt"));
+        assert_eq!(clean_name("dir/"), None);
+        assert_eq!(clean_name(".."), None);
+        assert_eq!(clean_name(&"x".repeat(300)).map(|n| n.len()), Some(255));
+    }
+}

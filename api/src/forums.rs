@@ -1,0 +1,389 @@
+//! Forums, branches and threads: reading them, replying in a thread and forking it.
+//!
+//! | route | auth | what |
+//! |---|---|---|
+//! | `GET /forums?cursor&limit` | open | forums, newest first |
+//! | `GET /forums/{id}?cursor&limit` | open | a forum and a page of its branches, oldest first |
+//! | `GET /branches/{id}?cursor&limit` | open | a branch, its sub-branches and a page of its threads, newest first |
+//! | `GET /threads/{id}?cursor&limit` | open | a thread, the threads forked from it and a page of its posts, oldest first |
+//! | `POST /threads/{id}/replies {text, parent?, media?, tags?, language?, as?}` | caller | a post in the thread, signed by the acting account |
+//! | `POST /threads/{id}/fork {post, title?, tags?, as?}` | caller | a new thread forked at `post` |
+//!
+//! Forums, branches and threads are made with the generic `POST /records`
+//! (`{"kind": "social.forum" | "social.branch" | "social.thread", "body": …}`); a branch or
+//! thread is its own gossip topic from the start.
+//!
+//! A reply without `parent` answers the thread's first post (in a fork with no posts yet: the
+//! post it forked at); the first post of a thread answers nothing. A reply's `reply.root` is the
+//! root of the conversation its parent is in. `parent` must be a post of the thread, or the post
+//! the thread forked at.
+//!
+//! A fork is a new `social.thread` in the same branch with `fork: {thread, post}`; it takes the
+//! thread's tags and `"<title> (fork)"` unless told otherwise, and the acting account follows
+//! it (so that the node subscribes to its topic). `post` must be a post of the thread or the
+//! post the thread itself forked at. Both answer 201 with the new record's `cid` and `id`.
+
+use axum::{
+    Json, Router,
+    extract::{Path, Query, State},
+    http::StatusCode,
+    routing::{get, post},
+};
+use mnode_dag::{
+    Cid, Link, Record,
+    model::social::{ForkPoint, Post, ReplyRef, Thread},
+    registry::Topic,
+};
+use mnode_node::store::{Cursor, ListFilter, Order, Store};
+use mnode_protocols::GossipTopic;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{
+    ApiError, ApiState,
+    auth::Caller,
+    routes::{parse_cid, publish_one, signed, signer},
+    social::{
+        PageQuery, body_of, in_topic, item_json, items_json, live_item, page_json, with_store,
+    },
+};
+
+type ApiResult = Result<Json<Value>, ApiError>;
+
+/// Most sub-branches or forks shown beside a page.
+const MAX_BESIDE: usize = 1000;
+/// Longest thread title (the schema's limit).
+const TITLE_CHARS: usize = mnode_dag::model::check::TITLE;
+
+pub(crate) fn router() -> Router<ApiState> {
+    Router::new()
+        .route("/forums", get(forums))
+        .route("/forums/{id}", get(forum))
+        .route("/branches/{id}", get(branch))
+        .route("/threads/{id}", get(thread))
+        .route("/threads/{id}/replies", post(reply))
+        .route("/threads/{id}/fork", post(fork))
+}
+
+async fn forums(State(s): State<ApiState>, Query(q): Query<PageQuery>) -> ApiResult {
+    let filter = ListFilter {
+        kind: Some("social.forum".into()),
+        ..q.filter(ListFilter::default())?
+    };
+    let v = with_store(&s, move |store| page_json(store, &store.list(&filter)?)).await?;
+    Ok(Json(v))
+}
+
+/// A page of `topic`'s items of `kind`, in `order`: `(items, next)`.
+fn page_of(
+    store: &Store,
+    topic: Topic,
+    kind: &str,
+    order: Order,
+    (cursor, limit): (Option<Cursor>, usize),
+) -> Result<(Vec<Value>, Option<String>), ApiError> {
+    let filter = ListFilter {
+        cursor,
+        limit,
+        ..in_topic(topic, kind)
+    };
+    let page = store.list_in(&filter, order)?;
+    Ok((
+        items_json(store, &page.items)?,
+        page.next.map(|c| c.to_string()),
+    ))
+}
+
+/// Every item (up to [`MAX_BESIDE`]) of `kind` under `topic`, oldest first.
+fn beside(store: &Store, topic: Topic, kind: &str) -> Result<Vec<Value>, ApiError> {
+    let filter = ListFilter {
+        limit: MAX_BESIDE,
+        ..in_topic(topic, kind)
+    };
+    items_json(store, &store.list_in(&filter, Order::OldestFirst)?.items)
+}
+
+async fn forum(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult {
+    let cid = parse_cid(&id)?;
+    let paging = (q.cursor()?, q.limit());
+    let v = with_store(&s, move |store| {
+        let (id, item, head) = live_item(store, &cid, "social.forum")?;
+        let (items, next) = page_of(
+            store,
+            Topic::Forum(id),
+            "social.branch",
+            Order::OldestFirst,
+            paging,
+        )?;
+        Ok(json!({
+            "forum": item_json(store, &id, &item, Some(&head))?,
+            "branches": items,
+            "next": next,
+        }))
+    })
+    .await?;
+    Ok(Json(v))
+}
+
+async fn branch(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult {
+    let cid = parse_cid(&id)?;
+    let paging = (q.cursor()?, q.limit());
+    let v = with_store(&s, move |store| {
+        let (id, item, head) = live_item(store, &cid, "social.branch")?;
+        let body: mnode_dag::model::social::Branch = body_of(&head)?;
+        let (items, next) = page_of(
+            store,
+            Topic::Branch(id),
+            "social.thread",
+            Order::NewestFirst,
+            paging,
+        )?;
+        Ok(json!({
+            "branch": item_json(store, &id, &item, Some(&head))?,
+            "forum": body.forum.to_string(),
+            "parent": body.parent.map(|p| p.to_string()),
+            "topic": GossipTopic::Branch(id).to_string(),
+            "branches": beside(store, Topic::Branch(id), "social.branch")?,
+            "threads": items,
+            "next": next,
+        }))
+    })
+    .await?;
+    Ok(Json(v))
+}
+
+async fn thread(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult {
+    let cid = parse_cid(&id)?;
+    let paging = (q.cursor()?, q.limit());
+    let v = with_store(&s, move |store| {
+        let (id, item, head) = live_item(store, &cid, "social.thread")?;
+        let body: Thread = body_of(&head)?;
+        let (items, next) = page_of(
+            store,
+            Topic::Thread(id),
+            "social.post",
+            Order::OldestFirst,
+            paging,
+        )?;
+        Ok(json!({
+            "thread": item_json(store, &id, &item, Some(&head))?,
+            "branch": body.branch.to_string(),
+            "fork": body.fork.map(|f| json!({
+                "thread": f.thread.to_string(),
+                "post": f.post.to_string(),
+            })),
+            "topic": GossipTopic::Thread(id).to_string(),
+            "forks": beside(store, Topic::Thread(id), "social.thread")?,
+            "posts": items,
+            "next": next,
+        }))
+    })
+    .await?;
+    Ok(Json(v))
+}
+
+/// A live post that is in `thread` (`id`), or the post `thread` forked at.
+fn post_in_thread(
+    store: &Store,
+    cid: &Cid,
+    id: &Cid,
+    thread: &Thread,
+) -> Result<(Cid, Post), ApiError> {
+    let (post_id, _, head) = live_item(store, cid, "social.post").map_err(|e| {
+        if e.status == 404 {
+            ApiError::bad_request(e.message)
+        } else {
+            e
+        }
+    })?;
+    let post: Post = body_of(&head)?;
+    let fork_point = thread.fork.is_some_and(|f| f.post.0 == post_id);
+    if post.thread.map(|l| l.0) != Some(*id) && !fork_point {
+        return Err(ApiError::bad_request(format!(
+            "post {post_id} is not in thread {id}"
+        )));
+    }
+    Ok((post_id, post))
+}
+
+/// Where a reply in `thread` sits: answering `parent`, or by default the thread's first post
+/// (or the post it forked at); `None` for a thread's first post.
+fn reply_ref(
+    store: &Store,
+    id: &Cid,
+    thread: &Thread,
+    parent: Option<&Cid>,
+) -> Result<Option<ReplyRef>, ApiError> {
+    let parent = match parent {
+        Some(p) => Some(post_in_thread(store, p, id, thread)?),
+        None => {
+            let first = store.list_in(
+                &ListFilter {
+                    limit: 1,
+                    ..in_topic(Topic::Thread(*id), "social.post")
+                },
+                Order::OldestFirst,
+            )?;
+            match (first.items.first(), thread.fork) {
+                (Some((first, _)), _) => Some(post_in_thread(store, first, id, thread)?),
+                (None, Some(f)) => Some(post_in_thread(store, &f.post.0, id, thread)?),
+                (None, None) => None,
+            }
+        }
+    };
+    Ok(parent.map(|(parent_id, post)| ReplyRef {
+        root: post.reply.map_or(Link(parent_id), |r| r.root),
+        parent: Link(parent_id),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplyBody {
+    text: String,
+    parent: Option<String>,
+    #[serde(default)]
+    media: Vec<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    language: Option<String>,
+    #[serde(rename = "as")]
+    as_handle: Option<String>,
+}
+
+/// Publishes `record` and pins it, as `POST /records` does; answers 201.
+async fn publish_pinned(
+    s: &ApiState,
+    record: Record,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(answer) = publish_one(s, record.clone()).await?;
+    let id = record.id();
+    with_store(s, move |store| Ok(store.pin(&id, true)?)).await?;
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+/// A post in the thread, signed by the acting account.
+async fn reply(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(b): Json<ReplyBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let cid = parse_cid(&id)?;
+    let parent = b.parent.as_deref().map(parse_cid).transpose()?;
+    let media = b
+        .media
+        .iter()
+        .map(|m| parse_cid(m).map(Link))
+        .collect::<Result<Vec<_>, _>>()?;
+    let handle = caller.acting_as(&s, b.as_handle)?;
+    let (id, thread, reply) = with_store(&s, move |store| {
+        let (id, _, head) = live_item(store, &cid, "social.thread")?;
+        let thread: Thread = body_of(&head)?;
+        let reply = reply_ref(store, &id, &thread, parent.as_ref())?;
+        Ok((id, thread, reply))
+    })
+    .await?;
+    let post = Post {
+        text: b.text,
+        media,
+        reply,
+        tags: b.tags,
+        branch: Some(thread.branch),
+        thread: Some(Link(id)),
+        language: b.language,
+    };
+    let draft =
+        Record::create(&post).map_err(|e| ApiError::new(422, "invalid_record", e.to_string()))?;
+    let key = signer(&s, handle).await?;
+    let record = signed(draft, &key)?;
+    let (status, Json(mut answer)) = publish_pinned(&s, record).await?;
+    answer["thread"] = json!(id.to_string());
+    answer["reply"] = json!(reply.map(|r| json!({
+        "root": r.root.to_string(),
+        "parent": r.parent.to_string(),
+    })));
+    Ok((status, Json(answer)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForkBody {
+    post: String,
+    title: Option<String>,
+    tags: Option<Vec<String>>,
+    #[serde(rename = "as")]
+    as_handle: Option<String>,
+}
+
+/// The title of a fork of a thread titled `title`.
+fn fork_title(title: &str) -> String {
+    const SUFFIX: &str = " (fork)";
+    let keep = TITLE_CHARS - SUFFIX.chars().count();
+    let mut t: String = title.chars().take(keep).collect();
+    t.push_str(SUFFIX);
+    t
+}
+
+/// A new thread that forks this one at a post; its own gossip topic, followed by the acting
+/// account.
+async fn fork(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(b): Json<ForkBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let cid = parse_cid(&id)?;
+    let at = parse_cid(&b.post)?;
+    let handle = caller.acting_as(&s, b.as_handle)?;
+    let (id, thread, post_id) = with_store(&s, move |store| {
+        let (id, _, head) = live_item(store, &cid, "social.thread")?;
+        let thread: Thread = body_of(&head)?;
+        let (post_id, _) = post_in_thread(store, &at, &id, &thread)?;
+        Ok((id, thread, post_id))
+    })
+    .await?;
+    let new = Thread {
+        branch: thread.branch,
+        title: b.title.unwrap_or_else(|| fork_title(&thread.title)),
+        tags: b.tags.unwrap_or(thread.tags),
+        fork: Some(ForkPoint {
+            thread: Link(id),
+            post: Link(post_id),
+        }),
+    };
+    let draft =
+        Record::create(&new).map_err(|e| ApiError::new(422, "invalid_record", e.to_string()))?;
+    let key = signer(&s, handle.clone()).await?;
+    let record = signed(draft, &key)?;
+    let topic = GossipTopic::Thread(record.id());
+    let (status, Json(mut answer)) = publish_pinned(&s, record).await?;
+    s.node.follow_as(&handle, topic).await?;
+    answer["topic"] = json!(topic.to_string());
+    answer["fork"] = json!({ "thread": id.to_string(), "post": post_id.to_string() });
+    Ok((status, Json(answer)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fork_titles_stay_within_the_schema() {
+        assert_eq!(fork_title("Bebop"), "Bebop (fork)");
+        let long = "x".repeat(TITLE_CHARS);
+        assert_eq!(fork_title(&long).chars().count(), TITLE_CHARS);
+    }
+}

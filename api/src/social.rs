@@ -1,0 +1,505 @@
+//! The social read side: follows and timelines, feeds, tags, widget queries and facts.
+//!
+//! | route | auth | what |
+//! |---|---|---|
+//! | `GET /me/follows` | caller | the topics the calling account follows |
+//! | `POST /me/follows {topic}` | caller | follow an author (`did:key:…`), branch or thread topic |
+//! | `DELETE /me/follows {topic}` | caller | stop following it |
+//! | `GET /me/timeline?cursor&limit&kind` | caller | items of the followed topics, newest first |
+//! | `GET /feeds/{did}?cursor&limit&kind` | open | an author's feed, newest first |
+//! | `GET /feeds/{cid}?limit` | open | a `social.feed` record: its curated items, then its query's |
+//! | `GET /tags` | open | the tag tree, each tag with how many live items are under it |
+//! | `GET /tags/{tag}?cursor&limit&kind` | open | items with the tag or a tag under it |
+//! | `GET /query?q&limit` | open | a widget query's results (`art.artists.list()`) |
+//! | `GET /facts/{id}?cursor&limit` | open | a fact, the facts under it and its context notes |
+//!
+//! The node subscribes to the union of its accounts' follows: the first account to follow a
+//! topic makes the node follow it, the last one to leave makes the node unfollow it. The
+//! admin token acts as the node's owner. Node-level follows set with the admin's `/follows`
+//! are the same set, so an account leaving a topic the admin also followed there unfollows it
+//! for the node too.
+//!
+//! Items are the `GET /records` list items with `record`, the DAG-JSON of the version shown,
+//! added. Listings answer `{"items": […], "next": cursor | null}`; pass `next` back as
+//! `cursor` for the following page.
+
+use std::collections::{HashMap, HashSet};
+
+use axum::{
+    Json, Router,
+    extract::{Path, Query, State},
+    routing::get,
+};
+use mnode_dag::{
+    Cid, Did, Link, Record,
+    model::{check, social::Feed},
+    query,
+    registry::Topic,
+};
+use mnode_node::store::{self, Cursor, Item, ListFilter, Order, Page, QueryResult, Store};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{
+    ApiError, ApiState,
+    auth::Caller,
+    routes::{parse_cid, parse_topic},
+};
+
+type ApiResult = Result<Json<Value>, ApiError>;
+
+/// Default page size.
+const PAGE: usize = 50;
+/// Largest page, and most items of one answer that is not paged.
+const MAX_PAGE: usize = 1000;
+
+pub(crate) fn router() -> Router<ApiState> {
+    Router::new()
+        .route("/me/follows", get(my_follows).post(follow).delete(unfollow))
+        .route("/me/timeline", get(timeline))
+        .route("/feeds/{id}", get(feed))
+        .route("/tags", get(tags))
+        .route("/tags/{*tag}", get(tagged))
+        .route("/query", get(run_query))
+        .route("/facts/{id}", get(fact))
+}
+
+/// Runs `f` on the store in the blocking pool.
+pub(crate) async fn with_store<T: Send + 'static>(
+    s: &ApiState,
+    f: impl FnOnce(&Store) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let node = s.node.clone();
+    tokio::task::spawn_blocking(move || f(node.repo().store())).await?
+}
+
+/// A record as DAG-JSON.
+pub(crate) fn record_json(record: &Record) -> Result<Value, ApiError> {
+    let ipld = mnode_dag::cbor::decode_ipld(record.bytes()).map_err(|e| ApiError::internal(&e))?;
+    mnode_dag::json::to_json_value(&ipld).map_err(|e| ApiError::internal(&e))
+}
+
+/// An item as listings show it, with `record` (the DAG-JSON of `record`, or of the head when
+/// `record` is `None`).
+pub(crate) fn item_json(
+    store: &Store,
+    id: &Cid,
+    item: &Item,
+    record: Option<&Record>,
+) -> Result<Value, ApiError> {
+    let head;
+    let record = match record {
+        Some(r) => Some(r),
+        None => {
+            head = store.record(&item.head)?;
+            head.as_ref()
+        }
+    };
+    Ok(json!({
+        "id": id.to_string(),
+        "type": item.kind,
+        "author": item.author.to_string(),
+        "created": item.created,
+        "updated": item.updated,
+        "head": item.head.to_string(),
+        "versions": item.versions,
+        "deleted": item.deleted,
+        "summary": record.map(Record::summary).unwrap_or_default(),
+        "cid": record.map(|r| r.cid().to_string()),
+        "record": record.map(record_json).transpose()?,
+    }))
+}
+
+/// The items of a page.
+pub(crate) fn items_json(store: &Store, items: &[(Cid, Item)]) -> Result<Vec<Value>, ApiError> {
+    items
+        .iter()
+        .map(|(id, item)| item_json(store, id, item, None))
+        .collect()
+}
+
+/// A page as `{"items", "next"}`.
+pub(crate) fn page_json(store: &Store, page: &Page) -> Result<Value, ApiError> {
+    Ok(json!({
+        "items": items_json(store, &page.items)?,
+        "next": page.next.map(|c| c.to_string()),
+    }))
+}
+
+/// The live item `cid` (its id or any version) names, which must be of `kind`: its id, its
+/// facts and its head record.
+pub(crate) fn live_item(
+    store: &Store,
+    cid: &Cid,
+    kind: &str,
+) -> Result<(Cid, Item, Record), ApiError> {
+    let not_found = || ApiError::not_found(format!("no {kind} {cid} on this node"));
+    let id = store.item_id(cid)?.ok_or_else(not_found)?;
+    let item = store.item(&id)?.ok_or_else(not_found)?;
+    if item.kind != kind {
+        return Err(ApiError::not_found(format!(
+            "{cid} is a {}, not a {kind}",
+            item.kind
+        )));
+    }
+    if item.deleted {
+        return Err(ApiError::new(
+            410,
+            "deleted",
+            format!("the {kind} {id} was deleted"),
+        ));
+    }
+    let head = store.record(&item.head)?.ok_or_else(not_found)?;
+    Ok((id, item, head))
+}
+
+/// The body of `record` as the model `M`.
+pub(crate) fn body_of<M: mnode_dag::Model>(record: &Record) -> Result<M, ApiError> {
+    record
+        .body_as::<M>()
+        .map_err(|e| ApiError::internal(&e))?
+        .ok_or_else(|| ApiError::new(410, "deleted", format!("{} was deleted", record.id())))
+}
+
+/// Paging parameters.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct PageQuery {
+    /// `next` of the previous page.
+    pub(crate) cursor: Option<String>,
+    /// Page size (default 50, at most 1000).
+    pub(crate) limit: Option<usize>,
+    /// Only items of this kind.
+    pub(crate) kind: Option<String>,
+}
+
+impl PageQuery {
+    pub(crate) fn cursor(&self) -> Result<Option<Cursor>, ApiError> {
+        self.cursor
+            .as_deref()
+            .map(|c| {
+                c.parse()
+                    .map_err(|e: store::StoreError| ApiError::bad_request(e.to_string()))
+            })
+            .transpose()
+    }
+
+    pub(crate) fn limit(&self) -> usize {
+        self.limit.unwrap_or(PAGE).clamp(1, MAX_PAGE)
+    }
+
+    /// A filter with this page's kind, cursor and limit.
+    pub(crate) fn filter(&self, base: ListFilter) -> Result<ListFilter, ApiError> {
+        Ok(ListFilter {
+            kind: self.kind.clone().or(base.kind),
+            cursor: self.cursor()?,
+            limit: self.limit(),
+            ..base
+        })
+    }
+}
+
+/// A listing under `topic`, only of `kind`.
+pub(crate) fn in_topic(topic: Topic, kind: &str) -> ListFilter {
+    ListFilter {
+        kind: Some(kind.to_owned()),
+        topic: Some(topic),
+        ..ListFilter::default()
+    }
+}
+
+#[derive(Deserialize)]
+struct TopicBody {
+    topic: String,
+}
+
+async fn my_follows(State(s): State<ApiState>, caller: Caller) -> ApiResult {
+    let handle = caller.handle(&s).to_owned();
+    let h = handle.clone();
+    let list = with_store(&s, move |store| Ok(store.account_follows(&h)?)).await?;
+    let follows: Vec<Value> = list
+        .iter()
+        .map(|(t, since)| json!({ "topic": t.to_string(), "since": since }))
+        .collect();
+    Ok(Json(json!({ "handle": handle, "follows": follows })))
+}
+
+async fn follow(State(s): State<ApiState>, caller: Caller, Json(b): Json<TopicBody>) -> ApiResult {
+    let topic = parse_topic(&b.topic)?;
+    let added = s.node.follow_as(caller.handle(&s), topic).await?;
+    Ok(Json(
+        json!({ "following": topic.to_string(), "added": added }),
+    ))
+}
+
+async fn unfollow(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Json(b): Json<TopicBody>,
+) -> ApiResult {
+    let topic = parse_topic(&b.topic)?;
+    if !s.node.unfollow_as(caller.handle(&s), topic).await? {
+        return Err(ApiError::not_found(format!("you do not follow {topic}")));
+    }
+    Ok(Json(json!({ "unfollowed": topic.to_string() })))
+}
+
+/// Items of the caller's followed topics, newest first.
+async fn timeline(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Query(q): Query<PageQuery>,
+) -> ApiResult {
+    let handle = caller.handle(&s).to_owned();
+    let (cursor, limit) = (q.cursor()?, q.limit());
+    let v = with_store(&s, move |store| {
+        let filters: Vec<ListFilter> = store
+            .account_follows(&handle)?
+            .iter()
+            .map(|(t, _)| ListFilter {
+                kind: q.kind.clone(),
+                ..store::topic_filter(t)
+            })
+            .collect();
+        let page = store.list_merged(&filters, cursor, limit, Order::NewestFirst)?;
+        page_json(store, &page)
+    })
+    .await?;
+    Ok(Json(v))
+}
+
+/// An author's feed (`did:key:…`), or a `social.feed` record (its CID).
+async fn feed(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult {
+    if id.starts_with("did:") {
+        let did: Did = id
+            .parse()
+            .map_err(|e| ApiError::bad_request(format!("{id:?}: {e}")))?;
+        let filter = q.filter(ListFilter {
+            author: Some(did),
+            ..ListFilter::default()
+        })?;
+        let v = with_store(&s, move |store| {
+            let mut v = page_json(store, &store.list(&filter)?)?;
+            v["author"] = json!(did.to_string());
+            v["topic"] = json!(mnode_protocols::GossipTopic::Author(did).to_string());
+            Ok(v)
+        })
+        .await?;
+        return Ok(Json(v));
+    }
+    let cid = mnode_dag::cids::parse(&id).map_err(|_| {
+        ApiError::bad_request(format!(
+            "{id:?} is neither an author (did:key:…) nor a feed record's CID"
+        ))
+    })?;
+    let limit = q.limit();
+    let v = with_store(&s, move |store| {
+        let (id, item, head) = live_item(store, &cid, "social.feed")?;
+        let body: Feed = body_of(&head)?;
+        let mut ids: Vec<Cid> = body.items.iter().map(|l| l.0).collect();
+        // A query that cannot run (it names a malformed CID or did) leaves the curated items.
+        let mut query_error = None;
+        if let Some(text) = &body.query {
+            match query::Query::parse(text).map(|q| store.query(&q)) {
+                Ok(Ok(QueryResult::Items(found))) => ids.extend(found),
+                Ok(Ok(QueryResult::Count(_))) => {}
+                Ok(Err(store::StoreError::Query(e))) => query_error = Some(e),
+                Ok(Err(e)) => return Err(e.into()),
+                Err(e) => query_error = Some(e.to_string()),
+            }
+        }
+        let mut seen = HashSet::new();
+        ids.retain(|c| seen.insert(*c));
+        Ok(json!({
+            "feed": item_json(store, &id, &item, Some(&head))?,
+            "items": resolve(store, &ids, limit)?,
+            "query_error": query_error,
+        }))
+    })
+    .await?;
+    Ok(Json(v))
+}
+
+/// The live items `ids` name, in order, at most `limit`; what is missing or deleted is skipped.
+fn resolve(store: &Store, ids: &[Cid], limit: usize) -> Result<Vec<Value>, ApiError> {
+    let mut out = Vec::new();
+    for cid in ids {
+        if out.len() == limit {
+            break;
+        }
+        let Some(id) = store.item_id(cid)? else {
+            continue;
+        };
+        match store.item(&id)? {
+            Some(item) if !item.deleted => out.push(item_json(store, &id, &item, None)?),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// The tag tree: `{"tags": [{"tag", "name", "count", "children": […]}]}`.
+async fn tags(State(s): State<ApiState>) -> ApiResult {
+    let list = with_store(&s, |store| Ok(store.tags()?)).await?;
+    Ok(Json(json!({ "tags": tag_tree(&list) })))
+}
+
+/// Builds the tree from a sorted list of tags with their counts (each tag's ancestors are in
+/// the list too, as the index holds every tag with its ancestors).
+fn tag_tree(tags: &[(String, u64)]) -> Vec<Value> {
+    type Children<'a> = HashMap<Option<&'a str>, Vec<&'a (String, u64)>>;
+    fn build(children: &Children<'_>, parent: Option<&str>) -> Vec<Value> {
+        let Some(list) = children.get(&parent) else {
+            return vec![];
+        };
+        list.iter()
+            .map(|(t, n)| {
+                json!({
+                    "tag": t,
+                    "name": t.rsplit('/').next().unwrap_or(t),
+                    "count": n,
+                    "children": build(children, Some(t)),
+                })
+            })
+            .collect()
+    }
+    let mut children: Children<'_> = HashMap::new();
+    for t in tags {
+        let parent = t.0.rsplit_once('/').map(|(p, _)| p);
+        children.entry(parent).or_default().push(t);
+    }
+    build(&children, None)
+}
+
+/// Items with `tag` or a tag under it, newest first.
+async fn tagged(
+    State(s): State<ApiState>,
+    Path(tag): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult {
+    check::tag("tag", &tag).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let filter = q.filter(ListFilter {
+        tag: Some(tag.clone()),
+        ..ListFilter::default()
+    })?;
+    let v = with_store(&s, move |store| {
+        let mut v = page_json(store, &store.list(&filter)?)?;
+        v["tag"] = json!(tag);
+        Ok(v)
+    })
+    .await?;
+    Ok(Json(v))
+}
+
+#[derive(Deserialize)]
+struct QueryParams {
+    q: Option<String>,
+    limit: Option<usize>,
+}
+
+/// A store error from running a query: the query's fault (a bad CID or did) is a 400.
+fn query_error(e: store::StoreError) -> ApiError {
+    match e {
+        store::StoreError::Query(m) => ApiError::new(400, "bad_query", m),
+        other => other.into(),
+    }
+}
+
+/// Runs a widget query: `{"query", "kind", "items", "total"}`, or `{"query", "count"}`.
+async fn run_query(State(s): State<ApiState>, Query(p): Query<QueryParams>) -> ApiResult {
+    let text = p.q.ok_or_else(|| {
+        ApiError::bad_request("give the query as ?q=, like ?q=art.artists.list()")
+    })?;
+    let parsed = query::Query::parse(&text).map_err(|e| {
+        ApiError::new(
+            400,
+            "bad_query",
+            format!("{} at column {} of {:?}", e.message, e.column, e.input),
+        )
+    })?;
+    let limit = p.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    let v = with_store(&s, move |store| {
+        Ok(match store.query(&parsed).map_err(query_error)? {
+            QueryResult::Count(n) => json!({ "query": text, "count": n }),
+            QueryResult::Items(ids) => json!({
+                "query": text,
+                "kind": parsed.kind().name,
+                "total": ids.len(),
+                "items": resolve(store, &ids, limit)?,
+            }),
+        })
+    })
+    .await?;
+    Ok(Json(v))
+}
+
+/// A fact with the facts under it and a page of its context notes, newest first.
+async fn fact(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult {
+    let cid = parse_cid(&id)?;
+    let (cursor, limit) = (q.cursor()?, q.limit());
+    let v = with_store(&s, move |store| {
+        let (id, item, head) = live_item(store, &cid, "info.fact")?;
+        let context = store.list(&ListFilter {
+            cursor,
+            limit,
+            ..in_topic(Topic::About(id), "info.context")
+        })?;
+        let below = store.list_in(
+            &ListFilter {
+                limit: MAX_PAGE,
+                ..in_topic(Topic::About(id), "info.fact")
+            },
+            Order::OldestFirst,
+        )?;
+        let parent = head
+            .body_as::<mnode_dag::model::info::Fact>()
+            .ok()
+            .flatten()
+            .and_then(|f| f.parent)
+            .map(|Link(p)| p.to_string());
+        Ok(json!({
+            "fact": item_json(store, &id, &item, Some(&head))?,
+            "parent": parent,
+            "facts": items_json(store, &below.items)?,
+            "context": items_json(store, &context.items)?,
+            "next": context.next.map(|c| c.to_string()),
+        }))
+    })
+    .await?;
+    Ok(Json(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_tree_nests_children_under_parents() {
+        let tags: Vec<(String, u64)> = [
+            ("music", 3),
+            ("music/jazz", 2),
+            ("music/jazz/bebop", 1),
+            ("music-x", 1),
+            ("visual", 1),
+        ]
+        .iter()
+        .map(|(t, n)| ((*t).to_owned(), *n))
+        .collect();
+        let tree = tag_tree(&tags);
+        let names: Vec<&str> = tree.iter().filter_map(|t| t["tag"].as_str()).collect();
+        assert_eq!(names, ["music", "music-x", "visual"]);
+        let jazz = &tree[0]["children"][0];
+        assert_eq!(jazz["tag"], "music/jazz");
+        assert_eq!(jazz["name"], "jazz");
+        assert_eq!(jazz["count"], 2);
+        assert_eq!(jazz["children"][0]["tag"], "music/jazz/bebop");
+        assert_eq!(tree[1]["children"], json!([]));
+    }
+}

@@ -1,0 +1,285 @@
+//! `@helia/verified-fetch`, the IPFS project's trustless HTTP client, fetches from a running
+//! node's gateway (`api/tests/interop/verified_fetch.mjs`): a record's raw block, the record
+//! as DAG-CBOR (and that as DAG-JSON), its DAG as a CAR (which verified-fetch builds from blocks it fetched with
+//! `?format=raw`), the gateway's own CAR read with `@ipld/car`, and a file named by a BLAKE3
+//! CID. The gateway is the client's only source: no delegated routing, no libp2p.
+//!
+//! Needs Node.js (>= 20.19) and `npm ci` in `api/tests/interop`. Without `node_modules` the
+//! test prints why and passes, unless `CI` or `MNODE_REQUIRE_INTEROP` is set, where it fails.
+
+use std::{
+    io::{BufRead as _, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use mnode_dag::{
+    Cid, Keypair, Record, cbor,
+    model::{
+        Link,
+        core::{File, FileKind},
+        social::Post,
+    },
+};
+use mnode_node::{
+    blobs::Blobs,
+    node::Node,
+    repo::{InitOptions, Repo},
+};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+const JS: &str = "api/tests/interop";
+/// How long the script may take for one line (Helia starts and fetches well within it).
+const WAIT: Duration = Duration::from_secs(60);
+
+fn js_dir(rel: &str) -> PathBuf {
+    let api = Path::new(env!("CARGO_MANIFEST_DIR"));
+    api.parent().unwrap_or(api).join(rel)
+}
+
+fn flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// Whether the scripts in `rel` are installed; when they are not, outside CI, says so and
+/// returns false.
+fn js_installed(rel: &str) -> bool {
+    let modules = js_dir(rel).join("node_modules");
+    if modules.is_dir() {
+        return true;
+    }
+    assert!(
+        !flag("CI") && !flag("MNODE_REQUIRE_INTEROP"),
+        "{} is missing: run `npm ci` in {rel} (CI must run it)",
+        modules.display()
+    );
+    println!(
+        "SKIPPED: {} is missing; run `npm ci --prefix {rel}` to run this interop test",
+        modules.display()
+    );
+    false
+}
+
+/// A running `node <script> <args>…` whose stdout is one JSON object a line. Killed when
+/// dropped.
+struct Script {
+    child: Child,
+    lines: mpsc::Receiver<std::io::Result<String>>,
+    name: String,
+}
+
+impl Script {
+    fn start(rel: &str, script: &str, args: &[String]) -> Script {
+        let mut child = Command::new("node")
+            .current_dir(js_dir(rel))
+            .arg(script)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("could not run `node` (Node.js >= 20.19 must be on PATH)");
+        let stdout = child.stdout.take().expect("stdout");
+        // Blocking reads on a thread of their own (this crate's tokio has no process support).
+        let (tx, lines) = mpsc::channel(64);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                if tx.blocking_send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Script {
+            child,
+            lines,
+            name: script.to_owned(),
+        }
+    }
+
+    /// The next line, which must have `"event": event`; fails on an error line, on the end of
+    /// output and after [`WAIT`].
+    async fn expect_event(&mut self, event: &str) -> Value {
+        let line = tokio::time::timeout(WAIT, self.lines.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{}: timed out waiting for {event}", self.name))
+            .unwrap_or_else(|| panic!("{} exited before {event}", self.name))
+            .expect("read the script's output");
+        let v: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("{}: not a JSON line ({e}): {line}", self.name));
+        assert!(
+            v["event"] != "error",
+            "{} failed before {event}: {}",
+            self.name,
+            v["error"].as_str().unwrap_or(&line)
+        );
+        assert_eq!(v["event"], event, "{}: unexpected line {v}", self.name);
+        v
+    }
+
+    /// Waits for the script to exit cleanly.
+    async fn finish(mut self) {
+        drop(self.child.stdin.take());
+        loop {
+            let line = tokio::time::timeout(WAIT, self.lines.recv())
+                .await
+                .unwrap_or_else(|_| panic!("{} did not stop", self.name));
+            match line {
+                Some(line) => println!("{}: {}", self.name, line.unwrap_or_default()),
+                None => break,
+            }
+        }
+        let status = self.child.wait().expect("wait for the script");
+        assert!(status.success(), "{} exited with {status}", self.name);
+    }
+}
+
+impl Drop for Script {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn hex_field(v: &Value) -> Vec<u8> {
+    hex::decode(v["hex"].as_str().expect("hex")).expect("hex")
+}
+
+/// The CIDs and bytes of the blocks of a `car` line, after checking its root.
+fn car_blocks(v: &Value, root: &Cid) -> Vec<(String, Vec<u8>)> {
+    assert_eq!(v["roots"], serde_json::json!([root.to_string()]), "{v}");
+    v["blocks"]
+        .as_array()
+        .expect("blocks")
+        .iter()
+        .map(|b| (b["cid"].as_str().expect("cid").to_owned(), hex_field(b)))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verified_fetch_gets_records_a_car_and_a_file_from_the_gateway() {
+    if !js_installed(JS) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = Repo::init(
+        &dir.path().join("repo"),
+        &InitOptions {
+            passphrase: Some("test passphrase".into()),
+            settings: vec![
+                r#"network.listen=["/ip4/127.0.0.1/tcp/0"]"#.into(),
+                "network.blobs_listen=127.0.0.1:0".into(),
+            ],
+            ..InitOptions::default()
+        },
+    )
+    .expect("init");
+    let blobs = Blobs::open(&repo.blobs_dir(), &repo.tmp_dir())
+        .await
+        .expect("blobs");
+    let node = Node::spawn(repo, blobs).await.expect("node");
+    let h = node.handle();
+
+    // A post whose media is a core.file record, which names a file (under the 2 MiB that
+    // Helia takes as one block).
+    let key = Keypair::derive(3, "verified-fetch");
+    let file: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let blob = h
+        .blobs()
+        .add_bytes(Bytes::from(file.clone()))
+        .await
+        .expect("add")
+        .cid;
+    let file_record = Record::create(&File {
+        blob: Link(blob),
+        name: "pattern.bin".into(),
+        media_type: "application/octet-stream".into(),
+        size: file.len() as u64,
+        kind: FileKind::Other,
+    })
+    .expect("file")
+    .sign(&key)
+    .expect("sign");
+    let post = Record::create(&Post {
+        text: "fetched and verified by Helia".into(),
+        media: vec![Link(file_record.cid())],
+        ..Post::default()
+    })
+    .expect("post")
+    .sign(&key)
+    .expect("sign");
+    h.publish(vec![file_record.clone(), post.clone()])
+        .await
+        .expect("publish");
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let cancel = CancellationToken::new();
+    let router = mnode_api::router(mnode_api::ApiState::new(h.clone(), "unused-token"));
+    let server = tokio::spawn(mnode_api::serve(listener, router, cancel.clone()));
+
+    let args = [
+        format!("http://{addr}"),
+        post.cid().to_string(),
+        file_record.cid().to_string(),
+        blob.to_string(),
+    ];
+    let mut script = Script::start(JS, "verified_fetch.mjs", &args);
+
+    // The raw blocks, as the node holds them.
+    for record in [&post, &file_record] {
+        let v = script.expect_event("raw").await;
+        assert_eq!(v["cid"], record.cid().to_string());
+        assert_eq!(hex_field(&v), record.bytes(), "{}", record.cid());
+    }
+
+    // The post as DAG-CBOR, and as DAG-JSON made from it by the JS codecs: the same data
+    // model as the node's own DAG-JSON of the block.
+    let v = script.expect_event("dag-json").await;
+    assert_eq!(v["content_type"], "application/vnd.ipld.dag-cbor");
+    assert_eq!(hex_field(&v), post.bytes());
+    let theirs: Value = serde_json::from_str(v["text"].as_str().expect("text")).expect("json");
+    let ipld = cbor::decode_ipld(post.bytes()).expect("decode");
+    let ours = mnode_dag::json::to_json_value(&ipld).expect("dag-json");
+    assert_eq!(theirs, ours);
+
+    // The DAG as a CAR, both as verified-fetch assembles it and as the gateway streams it:
+    // the post, its file record and the file, depth first.
+    let expected = vec![
+        (post.cid().to_string(), post.bytes().to_vec()),
+        (file_record.cid().to_string(), file_record.bytes().to_vec()),
+        (blob.to_string(), file.clone()),
+    ];
+    for source in ["verified-fetch", "gateway"] {
+        let v = script.expect_event("car").await;
+        assert_eq!(v["source"], source);
+        assert_eq!(
+            v["content_type"], "application/vnd.ipld.car; version=1; order=dfs; dups=n",
+            "{source}"
+        );
+        assert_eq!(car_blocks(&v, &post.cid()), expected, "{source}");
+    }
+
+    // The file, checked by Helia against its BLAKE3 CID.
+    let v = script.expect_event("file").await;
+    assert_eq!(v["cid"], blob.to_string());
+    assert_eq!(hex_field(&v), file);
+
+    script.expect_event("done").await;
+    script.finish().await;
+    println!(
+        "verified-fetch got {} (its file record, its file {}) from the gateway on {addr}",
+        post.cid(),
+        blob
+    );
+    cancel.cancel();
+    server.await.expect("join").expect("serve");
+    node.shutdown().await.expect("shutdown");
+}

@@ -1,0 +1,92 @@
+//! Daemons for the CLI's tests: `mnode` runs, a daemon started on 127.0.0.1 ports and stopped
+//! (SIGTERM) when dropped, and waiting.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+pub const WAIT: Duration = Duration::from_secs(60);
+
+pub fn mnode(repo: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mnode"))
+        .arg("--repo")
+        .arg(repo)
+        .args(args)
+        .env("MNODE_PASSPHRASE", "a test passphrase")
+        .output()
+        .unwrap()
+}
+
+pub fn json(repo: &Path, args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let o = mnode(repo, &all);
+    assert!(
+        o.status.success(),
+        "mnode {args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// A running daemon; killed (SIGTERM, then waited for) when dropped.
+pub struct Daemon {
+    pub child: Child,
+    pub repo: PathBuf,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn start(dir: &Path, name: &str) -> Daemon {
+    let repo = dir.join(name);
+    let o = mnode(
+        &repo,
+        &[
+            "init",
+            "-c",
+            r#"network.listen=["/ip4/127.0.0.1/tcp/0"]"#,
+            "-c",
+            "network.blobs_listen=127.0.0.1:0",
+            "-c",
+            "network.gossip_heartbeat_ms=100",
+            "-c",
+            "api.listen=127.0.0.1:0",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let child = Command::new(env!("CARGO_BIN_EXE_mnode"))
+        .arg("--repo")
+        .arg(&repo)
+        .arg("daemon")
+        .env("MNODE_PASSPHRASE", "a test passphrase")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let d = Daemon { child, repo };
+    wait_until("the daemon to be ready", || {
+        d.repo.join("daemon.json").exists()
+    });
+    d
+}
+
+pub fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
