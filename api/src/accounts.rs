@@ -1,11 +1,10 @@
 //! `/api/v1/accounts`, `/api/v1/sessions`, `/api/v1/me`: register, log in, sessions, delete.
 
 use axum::{
-    Json, Router,
+    Json,
     extract::{Path, Query, State},
     http::StatusCode,
     response::{IntoResponse, Response},
-    routing::{delete, get, post},
 };
 use mnode_node::{
     accounts::{Account, Role},
@@ -13,22 +12,25 @@ use mnode_node::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     ApiError, ApiState,
     auth::{Admin, Caller},
+    error::ErrorBody,
 };
 
 type ApiResult = Result<Json<Value>, ApiError>;
 
-pub(crate) fn router() -> Router<ApiState> {
-    Router::new()
-        .route("/accounts", get(list).post(register))
-        .route("/accounts/{handle}", get(show).delete(remove))
-        .route("/sessions", get(sessions).post(login).delete(logout))
-        .route("/sessions/{id}", delete(revoke))
-        .route("/me", get(me))
-        .route("/logout", post(logout))
+pub(crate) fn router() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, register))
+        .routes(routes!(show, remove))
+        .routes(routes!(sessions, login, logout))
+        .routes(routes!(revoke))
+        .routes(routes!(me))
+        .routes(routes!(logout_post))
 }
 
 /// An account as others see it; `private` adds the email (for the person and admins).
@@ -64,18 +66,48 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(move || f(&repo)).await?
 }
 
-#[derive(Deserialize)]
+/// A new account.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = Register)]
 struct RegisterBody {
     handle: String,
     email: String,
     password: String,
-    /// Only an admin may make another admin.
+    /// `user` (the default) or `admin`; only an admin may make another admin.
     #[serde(default)]
+    #[schema(schema_with = role_schema)]
     role: Option<Role>,
 }
 
-/// Creates an account with a new signing key. Open to anyone when `api.open_registration` is
-/// on (the default); an admin otherwise.
+fn role_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(["user", "admin"]))
+        .description(Some(
+            "`user` (the default) or `admin`; only an admin may make another admin.",
+        ))
+        .build()
+}
+
+/// Creates an account with a new signing key.
+///
+/// Open to anyone when `api.open_registration` is on (the default); admin only otherwise.
+#[utoipa::path(
+    post,
+    path = "/accounts",
+    tag = "accounts",
+    operation_id = "register",
+    request_body = RegisterBody,
+    responses(
+        (status = 201, description = "The account: `{handle, did, keys, role, created, email}`", body = Object),
+        (status = 400, description = "A bad handle or email", body = ErrorBody),
+        (status = 401, description = "A bad token (none is fine)", body = ErrorBody),
+        (status = 403, description = "Registration is closed, or a non-admin asked for an admin", body = ErrorBody),
+        (status = 409, description = "The handle or email is taken", body = ErrorBody),
+        (status = 422, description = "The password is too weak", body = ErrorBody),
+    ),
+    security((), ("bearer" = [])),
+)]
 async fn register(
     State(s): State<ApiState>,
     caller: Option<Caller>,
@@ -100,13 +132,41 @@ async fn register(
     Ok((StatusCode::CREATED, Json(account_json(&account, true))).into_response())
 }
 
+/// Every account on this node.
+///
+/// Admin only.
+#[utoipa::path(
+    get,
+    path = "/accounts",
+    tag = "accounts",
+    operation_id = "list_accounts",
+    responses(
+        (status = 200, description = "`{accounts: [{handle, did, keys, role, created, email}]}`", body = Object),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn list(State(s): State<ApiState>, _admin: Admin) -> ApiResult {
     let accounts = blocking(&s, |repo| Ok(repo.accounts().list()?)).await?;
     let list: Vec<Value> = accounts.iter().map(|a| account_json(a, true)).collect();
     Ok(Json(json!({ "accounts": list })))
 }
 
-/// Account page data: public fields for anyone, the email for the person and admins.
+/// An account: public fields for anyone, the email for the person and admins.
+#[utoipa::path(
+    get,
+    path = "/accounts/{handle}",
+    tag = "accounts",
+    operation_id = "show_account",
+    params(("handle" = String, Path, description = "The account's handle")),
+    responses(
+        (status = 200, description = "`{handle, did, keys, role, created}` (and `email`)", body = Object),
+        (status = 401, description = "A bad token (none is fine)", body = ErrorBody),
+        (status = 404, description = "No such account", body = ErrorBody),
+    ),
+    security((), ("bearer" = [])),
+)]
 async fn show(
     State(s): State<ApiState>,
     caller: Option<Caller>,
@@ -120,8 +180,25 @@ async fn show(
     Ok(Json(account_json(&account, private)))
 }
 
-/// Deletes an account (the person or an admin) and ends its sessions. Its records stay, signed
-/// and verifiable; its keys are removed from the node, so it can publish no more.
+/// Deletes an account and ends its sessions.
+///
+/// The person or an admin may. Its records stay, signed and verifiable; its keys are removed
+/// from the node, so it can publish no more.
+#[utoipa::path(
+    delete,
+    path = "/accounts/{handle}",
+    tag = "accounts",
+    operation_id = "delete_account",
+    params(("handle" = String, Path, description = "The account's handle")),
+    responses(
+        (status = 200, description = "`{deleted: handle, sessions_ended}`", body = Object),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "Neither the account itself nor an admin", body = ErrorBody),
+        (status = 404, description = "No such account", body = ErrorBody),
+        (status = 409, description = "The node owner's account (`node_owner`)", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn remove(
     State(s): State<ApiState>,
     caller: Caller,
@@ -150,14 +227,27 @@ async fn remove(
     ))
 }
 
-#[derive(Deserialize)]
+/// Credentials.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = Login)]
 struct LoginBody {
     /// A handle or an email.
     login: String,
     password: String,
 }
 
-/// Logs in with handle (or email) and password; returns a session token, shown only now.
+/// Logs in with handle (or email) and password; answers a session token, shown only now.
+#[utoipa::path(
+    post,
+    path = "/sessions",
+    tag = "accounts",
+    operation_id = "login",
+    request_body = LoginBody,
+    responses(
+        (status = 201, description = "The session with its `token`: `{id, handle, created, expires, current, token}`", body = Object),
+        (status = 401, description = "No such account, or the wrong password (`wrong_password`)", body = ErrorBody),
+    ),
+)]
 async fn login(State(s): State<ApiState>, Json(b): Json<LoginBody>) -> Result<Response, ApiError> {
     let ttl_ms = s
         .node
@@ -185,13 +275,27 @@ async fn login(State(s): State<ApiState>, Json(b): Json<LoginBody>) -> Result<Re
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SessionsQuery {
     /// An admin: another account's sessions, or `*` for all.
     handle: Option<String>,
 }
 
-/// My sessions (an admin may ask for anyone's).
+/// The caller's sessions; an admin may ask for anyone's.
+#[utoipa::path(
+    get,
+    path = "/sessions",
+    tag = "accounts",
+    operation_id = "list_sessions",
+    params(SessionsQuery),
+    responses(
+        (status = 200, description = "`{sessions: [{id, handle, created, expires, current}]}`", body = Object),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "Another account's sessions without being an admin", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn sessions(
     State(s): State<ApiState>,
     caller: Caller,
@@ -223,7 +327,20 @@ async fn sessions(
     Ok(Json(json!({ "sessions": list })))
 }
 
-/// Ends one session: one of mine, or anyone's for an admin.
+/// Ends one session: one of the caller's, or anyone's for an admin.
+#[utoipa::path(
+    delete,
+    path = "/sessions/{id}",
+    tag = "accounts",
+    operation_id = "revoke_session",
+    params(("id" = String, Path, description = "The session id")),
+    responses(
+        (status = 200, description = "`{revoked: id}`", body = Object),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 404, description = "No such session of the caller's", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn revoke(State(s): State<ApiState>, caller: Caller, Path(id): Path<String>) -> ApiResult {
     let session = blocking(&s, move |repo| Ok(repo.sessions().get(&id)?))
         .await?
@@ -236,6 +353,18 @@ async fn revoke(State(s): State<ApiState>, caller: Caller, Path(id): Path<String
 }
 
 /// Ends the session that made this request.
+#[utoipa::path(
+    delete,
+    path = "/sessions",
+    tag = "accounts",
+    operation_id = "logout",
+    responses(
+        (status = 200, description = "`{logged_out: true}`", body = Object),
+        (status = 400, description = "The admin token is not a session", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn logout(State(s): State<ApiState>, caller: Caller) -> ApiResult {
     let Caller::Account { session, .. } = caller else {
         return Err(ApiError::bad_request(
@@ -246,7 +375,35 @@ async fn logout(State(s): State<ApiState>, caller: Caller) -> ApiResult {
     Ok(Json(json!({ "logged_out": true })))
 }
 
-/// The caller's own account.
+/// Ends the session that made this request (as `DELETE /sessions`).
+#[utoipa::path(
+    post,
+    path = "/logout",
+    tag = "accounts",
+    operation_id = "logout_post",
+    responses(
+        (status = 200, description = "`{logged_out: true}`", body = Object),
+        (status = 400, description = "The admin token is not a session", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn logout_post(s: State<ApiState>, caller: Caller) -> ApiResult {
+    logout(s, caller).await
+}
+
+/// The caller's own account, and whether the caller is an admin.
+#[utoipa::path(
+    get,
+    path = "/me",
+    tag = "accounts",
+    responses(
+        (status = 200, description = "`{handle, did, keys, role, created, email, admin}`", body = Object),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 404, description = "The caller's account is gone", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn me(State(s): State<ApiState>, caller: Caller) -> ApiResult {
     let handle = caller.handle(&s).to_owned();
     let h = handle.clone();

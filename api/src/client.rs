@@ -263,6 +263,82 @@ impl Client {
         .await
     }
 
+    /// `GET /repo/stat`.
+    pub async fn repo_stat(&self) -> Result<Value, ClientError> {
+        self.call(reqwest::Method::GET, "/repo/stat", None).await
+    }
+
+    /// `POST /repo/gc`.
+    pub async fn repo_gc(&self) -> Result<Value, ClientError> {
+        self.call(reqwest::Method::POST, "/repo/gc", None).await
+    }
+
+    /// `POST /repo/verify`: `{ok, report}`.
+    pub async fn repo_verify(&self) -> Result<Value, ClientError> {
+        self.call(reqwest::Method::POST, "/repo/verify", None).await
+    }
+
+    /// `POST /dag/export`: the daemon writes the CAR to `path` (absolute, on its disk).
+    pub async fn dag_export(
+        &self,
+        cid: &str,
+        path: &std::path::Path,
+    ) -> Result<Value, ClientError> {
+        self.call(
+            reqwest::Method::POST,
+            "/dag/export",
+            Some(json!({ "cid": cid, "path": path })),
+        )
+        .await
+    }
+
+    /// `POST /dag/import`: the daemon reads the CAR at `path` (absolute, on its disk).
+    pub async fn dag_import(&self, path: &std::path::Path) -> Result<Value, ClientError> {
+        self.call(
+            reqwest::Method::POST,
+            "/dag/import",
+            Some(json!({ "path": path })),
+        )
+        .await
+    }
+
+    /// `POST /dag/put`: stores a block given as DAG-JSON; `{cid, record}`.
+    pub async fn dag_put(&self, dag_json: &str) -> Result<Value, ClientError> {
+        self.call(
+            reqwest::Method::POST,
+            "/dag/put",
+            Some(json!({ "dag_json": dag_json })),
+        )
+        .await
+    }
+
+    /// `GET /dag/block/{cid}`: `{cid, value}` with the block as DAG-JSON.
+    pub async fn dag_block(&self, cid: &str) -> Result<Value, ClientError> {
+        self.call(reqwest::Method::GET, &format!("/dag/block/{cid}"), None)
+            .await
+    }
+
+    /// `GET /pins`.
+    pub async fn pins(&self) -> Result<Value, ClientError> {
+        self.call(reqwest::Method::GET, "/pins", None).await
+    }
+
+    /// `POST /pins`.
+    pub async fn pin(&self, cid: &str, recursive: bool) -> Result<Value, ClientError> {
+        self.call(
+            reqwest::Method::POST,
+            "/pins",
+            Some(json!({ "cid": cid, "recursive": recursive })),
+        )
+        .await
+    }
+
+    /// `DELETE /pins/{cid}`.
+    pub async fn unpin(&self, cid: &str) -> Result<Value, ClientError> {
+        self.call(reqwest::Method::DELETE, &format!("/pins/{cid}"), None)
+            .await
+    }
+
     /// `PUT /files`: uploads a file from this machine, streamed from disk; the daemon stores it
     /// and makes its record, signed as `as_handle` (default: the token's account). `sent` is
     /// called with the number of bytes sent so far. Answers `{cid, size, name, media_type,

@@ -7,6 +7,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use mnode_node::{accounts::AccountError, node::NodeError, store::StoreError};
+use serde::Serialize;
 
 /// An error answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -107,10 +108,33 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// The body of every error answer.
+// The OpenAPI document calls it `Error`; every handler documents its errors with it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct ErrorBody {
+    error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorDetail {
+    /// A stable machine-readable code, like `not_found` or `bad_token`.
+    #[schema(example = "not_found")]
+    code: &'static str,
+    /// What went wrong, for a person.
+    message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+            },
+        };
         (status, Json(body)).into_response()
     }
 }

@@ -13,10 +13,8 @@
 use std::convert::Infallible;
 
 use axum::{
-    Router,
     extract::{Query, State},
     response::sse::{Event, KeepAlive, Sse},
-    routing::get,
 };
 use futures::Stream;
 use mnode_dag::Cid;
@@ -24,18 +22,37 @@ use mnode_node::node::{NodeEvent, NodeHandle};
 use mnode_protocols::GossipTopic;
 use serde::Deserialize;
 use tokio::sync::broadcast::{Receiver, error::RecvError};
+use utoipa::IntoParams;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{ApiError, ApiState, routes::parse_topic, social::item_json};
+use crate::{ApiError, ApiState, error::ErrorBody, routes::parse_topic, social::item_json};
 
-pub(crate) fn router() -> Router<ApiState> {
-    Router::new().route("/events", get(events))
+pub(crate) fn router() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new().routes(routes!(events))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct EventsQuery {
+    /// Only records in this gossip topic (or by this `did:key:…`); default: every new record.
     topic: Option<String>,
 }
 
+/// New records as Server-Sent Events.
+///
+/// Each record the node stores from now on is an event `record` whose `id` is its CID and whose
+/// `data` is the item as listings show it; a subscriber that falls behind gets a `lagged` event
+/// with the number it missed. Records from peers arrive only for followed topics.
+#[utoipa::path(
+    get,
+    path = "/events",
+    tag = "events",
+    params(EventsQuery),
+    responses(
+        (status = 200, description = "An endless `text/event-stream` of `record` and `lagged` events", content_type = "text/event-stream", body = String),
+        (status = 400, description = "Not a topic", body = ErrorBody),
+    ),
+)]
 async fn events(
     State(s): State<ApiState>,
     Query(q): Query<EventsQuery>,

@@ -25,7 +25,7 @@ use std::{
 };
 
 use axum::{
-    Json, Router,
+    Json,
     body::{Body, Bytes},
     extract::{
         DefaultBodyLimit, Multipart, Path, Query, State,
@@ -34,7 +34,6 @@ use axum::{
     },
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::{get, post, put},
 };
 use futures::{Stream, StreamExt as _, TryStreamExt as _};
 use mnode_dag::{
@@ -54,10 +53,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::{sync::watch, time::Instant};
 use tokio_util::io::StreamReader;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     ApiError, ApiState,
     auth::{Admin, Caller},
+    error::ErrorBody,
     routes::{parse_cid, signed, signer},
 };
 
@@ -79,19 +81,15 @@ const RECORDS_SCAN: usize = 10_000;
 /// The kinds of record that hold a file.
 const FILE_KINDS: [&str; 4] = ["core.file", "art.image", "art.audio", "art.video"];
 
-pub(crate) fn router() -> Router<ApiState> {
-    Router::new()
-        .route(
-            "/files",
-            // The uploads enforce `api.max_upload_bytes` themselves, while streaming.
-            put(upload_raw)
-                .post(upload_multipart)
-                .layer(DefaultBodyLimit::disable()),
-        )
-        .route("/files/{cid}", get(file_info).delete(delete_file))
-        .route("/files/fetch", post(fetch_file))
-        .route("/files/export", post(export_file))
-        .route("/files/import", post(import_file))
+pub(crate) fn router() -> OpenApiRouter<ApiState> {
+    let (schemas, paths, uploads) = routes!(upload_raw, upload_multipart);
+    OpenApiRouter::new()
+        // The uploads enforce `api.max_upload_bytes` themselves, while streaming.
+        .routes((schemas, paths, uploads.layer(DefaultBodyLimit::disable())))
+        .routes(routes!(file_info, delete_file))
+        .routes(routes!(fetch_file))
+        .routes(routes!(export_file))
+        .routes(routes!(import_file))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -197,7 +195,8 @@ fn clean_name(name: &str) -> Option<String> {
 // ---------------------------------------------------------------------------------------------
 // Uploads.
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct UploadQuery {
     /// The file's name (PUT only); default: the part's file name (multipart), else the CID.
     name: Option<String>,
@@ -375,10 +374,10 @@ async fn read_head(blobs: &Blobs, cid: &Cid, len: u64) -> Result<Vec<u8>, ApiErr
     Ok(chunks.concat())
 }
 
-/// `PUT /api/v1/files[?name=…][&progress=true][&as=…]`: the request body is the file.
+/// Uploads one file as the request body.
 ///
 /// Needs a token (any account). `Content-Type` is optional: the media type comes from the
-/// content (see [`media_type`]). Bodies over `api.max_upload_bytes` are refused with 413
+/// content ([`media_type`]: magic bytes, then text or binary). Bodies over `api.max_upload_bytes` are refused with 413
 /// `too_large`, by their `Content-Length` before any byte is read, or as soon as that many
 /// bytes have come. Answers 201 with `{cid, size, name, media_type, url, record: {id, cid,
 /// type}}`.
@@ -389,6 +388,23 @@ async fn read_head(blobs: &Blobs, cid: &Cid, len: u64) -> Result<Vec<u8>, ApiErr
 /// `POST /files/fetch`). An HTTP/1.1 client must read the answer while it sends (curl and
 /// hyper do; a browser cannot, and uses `XMLHttpRequest.upload.onprogress` instead, which
 /// needs nothing from the server).
+#[utoipa::path(
+    put,
+    path = "/files",
+    tag = "files",
+    params(UploadQuery),
+    request_body(description = "The file's bytes, of any type", content(("*/*"))),
+    responses(
+        (status = 201, description = "`{cid, size, name, media_type, url, record: {id, cid, type}}`", body = Object),
+        (status = 200, description = "With `progress=true`: NDJSON lines `{received}`, then `{done}` or `{error}`", content_type = "application/x-ndjson", body = String),
+        (status = 400, description = "A bad query, the upload broke off, or no such account", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "`as` another account without being an admin", body = ErrorBody),
+        (status = 413, description = "Larger than `api.max_upload_bytes` (`too_large`)", body = ErrorBody),
+        (status = 422, description = "The file's record breaks its schema (`invalid_record`)", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn upload_raw(
     State(s): State<ApiState>,
     caller: Caller,
@@ -415,8 +431,7 @@ async fn upload_raw(
     }
 }
 
-/// `POST /api/v1/files[?progress=true][&as=…]`: `multipart/form-data` with one or more `file`
-/// parts.
+/// Uploads files as `multipart/form-data`, one or more `file` parts.
 ///
 /// Each `file` part is stored like a `PUT` body; its name is the value of the last `name`
 /// field *before* it, else the part's file name, else the CID; its declared type is the part's
@@ -425,6 +440,23 @@ async fn upload_raw(
 /// several (in the order of the parts). A broken multipart body is a 400 `bad_multipart`;
 /// files of earlier parts stay stored then. Progress: as for `PUT`, counting the bytes of all
 /// parts.
+#[utoipa::path(
+    post,
+    path = "/files",
+    tag = "files",
+    params(UploadQuery),
+    request_body(content = inline(UploadForm), content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "The `PUT` answer for one file, or `{files: [answer, …]}` for several", body = Object),
+        (status = 200, description = "With `progress=true`: NDJSON lines `{received}`, then `{done}` or `{error}`", content_type = "application/x-ndjson", body = String),
+        (status = 400, description = "A bad query or multipart body (`bad_multipart`), or no such account", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "`as` another account without being an admin", body = ErrorBody),
+        (status = 413, description = "Larger than `api.max_upload_bytes` (`too_large`)", body = ErrorBody),
+        (status = 422, description = "A file's record breaks its schema (`invalid_record`)", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn upload_multipart(
     State(s): State<ApiState>,
     caller: Caller,
@@ -497,6 +529,18 @@ async fn upload_multipart(
     } else {
         Ok(created(job.await?))
     }
+}
+
+/// The parts of a multipart upload.
+// Only describes the form in the OpenAPI document: the handler reads the parts as a stream.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct UploadForm {
+    /// A file; repeat the part for several.
+    #[schema(value_type = String, format = Binary, content_media_type = "application/octet-stream")]
+    file: Vec<u8>,
+    /// The name of the next `file` part; default: its file name, else its CID.
+    name: Option<String>,
 }
 
 fn multipart_error(e: MultipartError) -> ApiError {
@@ -684,13 +728,25 @@ fn blob_error(e: BlobError) -> ApiError {
     }
 }
 
-/// `GET /api/v1/files/{cid}`: what the node knows about a file it holds: `{cid, size,
-/// media_type, url, records: [{id, cid, type, author, name, media_type}], records_complete}`.
+/// What the node knows about a file it holds, and the records that link it.
 ///
-/// `records` are the live file records on this node that link the file; finding them reads
-/// up to 10 000 file records (`records_complete` is false if there were more). `media_type`
-/// is the newest record's, else detected from the content. The bytes are at `url`
-/// (`/ipfs/{cid}`, with ranges). Anyone may ask: the gateway serves the file to anyone too.
+/// Answers `{cid, size, media_type, url, records: [{id, cid, type, author, name, media_type}],
+/// records_complete}`. `records` are the live file records on this node that link the file;
+/// finding them reads up to 10 000 file records (`records_complete` is false if there were
+/// more). `media_type` is the newest record's, else detected from the content. The bytes are
+/// at `url` (`/ipfs/{cid}`, with ranges). Anyone may ask: the gateway serves the file to anyone
+/// too.
+#[utoipa::path(
+    get,
+    path = "/files/{cid}",
+    tag = "files",
+    params(("cid" = String, Path, description = "The file's CID (`bafkr4i…`)")),
+    responses(
+        (status = 200, description = "`{cid, size, media_type, url, records, records_complete}`", body = Object),
+        (status = 400, description = "Not a CID, or a record's CID", body = ErrorBody),
+        (status = 404, description = "This node does not hold the file", body = ErrorBody),
+    ),
+)]
 async fn file_info(State(s): State<ApiState>, Path(cid): Path<String>) -> ApiResult {
     let cid = blob_cid(&cid)?;
     let blobs = s.node.blobs();
@@ -717,14 +773,29 @@ async fn file_info(State(s): State<ApiState>, Path(cid): Path<String>) -> ApiRes
     })))
 }
 
-/// `DELETE /api/v1/files/{cid}`: removes a file from this node's blob store and drops a pin of
-/// the file itself. Answers `{cid, deleted, unpinned}`.
+/// Removes a file from this node's blob store and drops a pin of the file itself.
 ///
-/// Who may: an admin, always; an account, if it wrote a live file record on this node that
-/// links the file (it uploaded it) and no one else did (409 `in_use` then: the file is theirs
-/// too; an admin can still delete it); anyone else gets 403 `not_owner`. The records stay —
+/// Answers `{cid, deleted, unpinned}`. Who may: an admin, always; an account, if it wrote a
+/// live file record on this node that links the file (it uploaded it) and no one else did (409
+/// `in_use` then: the file is theirs too; an admin can still delete it); anyone else gets 403
+/// `not_owner`. The records stay —
 /// they are signed history; `DELETE /api/v1/records/{id}` deletes one — and the file can come
 /// back from a peer that holds it.
+#[utoipa::path(
+    delete,
+    path = "/files/{cid}",
+    tag = "files",
+    params(("cid" = String, Path, description = "The file's CID (`bafkr4i…`)")),
+    responses(
+        (status = 200, description = "`{cid, deleted, unpinned}`", body = Object),
+        (status = 400, description = "Not a CID, or a record's CID", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "Neither an admin nor the uploader (`not_owner`)", body = ErrorBody),
+        (status = 404, description = "This node does not hold the file", body = ErrorBody),
+        (status = 409, description = "Other authors' records link the file too (`in_use`)", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn delete_file(
     State(s): State<ApiState>,
     caller: Caller,
@@ -788,7 +859,9 @@ async fn delete_file(
 // ---------------------------------------------------------------------------------------------
 // Fetching from peers, and files on the node's own disk.
 
-#[derive(Deserialize)]
+/// A file to fetch.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = FetchFile)]
 struct FetchBody {
     cid: String,
     /// Stream progress as NDJSON lines (`{"size":…}`, `{"bytes":…}`, then `{"done":…}` or
@@ -798,6 +871,23 @@ struct FetchBody {
 }
 
 /// Fetches a file from peers into the node's store.
+#[utoipa::path(
+    post,
+    path = "/files/fetch",
+    tag = "files",
+    request_body = FetchBody,
+    responses(
+        (status = 200, description = "`{cid, size, transferred}`; with `progress`, NDJSON lines `{size}`, `{bytes}`, then `{done}` or `{error}`", content(
+            (Object = "application/json"),
+            (String = "application/x-ndjson"),
+        )),
+        (status = 400, description = "Not a CID", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 404, description = "No peer has the file", body = ErrorBody),
+        (status = 502, description = "The fetch failed", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn fetch_file(
     State(s): State<ApiState>,
     _caller: Caller,
@@ -845,13 +935,34 @@ async fn fetch_file(
         .into_response())
 }
 
-#[derive(Deserialize)]
+/// Where to export a file.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = ExportFile)]
 struct ExportBody {
     cid: String,
+    /// An absolute path on the node's disk that does not exist yet.
+    #[schema(value_type = String)]
     path: PathBuf,
 }
 
-/// Writes a held file to a path on the node's own disk (admin only). Refuses to overwrite.
+/// Writes a held file to a path on the node's own disk; refuses to overwrite.
+///
+/// Admin only.
+#[utoipa::path(
+    post,
+    path = "/files/export",
+    tag = "files",
+    request_body = ExportBody,
+    responses(
+        (status = 200, description = "`{cid, path, size}`", body = Object),
+        (status = 400, description = "Not a CID, or a relative path", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin", body = ErrorBody),
+        (status = 404, description = "The node does not hold the file", body = ErrorBody),
+        (status = 409, description = "The path exists (`exists`)", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn export_file(
     State(s): State<ApiState>,
     _admin: Admin,
@@ -884,12 +995,31 @@ async fn export_file(
     ))
 }
 
-#[derive(Deserialize)]
+/// A file on the node's disk.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = ImportFile)]
 struct ImportBody {
+    /// An absolute path.
+    #[schema(value_type = String)]
     path: PathBuf,
 }
 
-/// Imports a file that is on the node's own disk (admin only: it reads local paths).
+/// Imports a file that is on the node's own disk into its blob store.
+///
+/// Admin only: it reads local paths.
+#[utoipa::path(
+    post,
+    path = "/files/import",
+    tag = "files",
+    request_body = ImportBody,
+    responses(
+        (status = 200, description = "`{cid, size}`", body = Object),
+        (status = 400, description = "A relative path, or not a readable file", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn import_file(
     State(s): State<ApiState>,
     _admin: Admin,

@@ -24,10 +24,9 @@
 //! post the thread itself forked at. Both answer 201 with the new record's `cid` and `id`.
 
 use axum::{
-    Json, Router,
+    Json,
     extract::{Path, Query, State},
     http::StatusCode,
-    routing::{get, post},
 };
 use mnode_dag::{
     Cid, Link, Record,
@@ -38,10 +37,13 @@ use mnode_node::store::{Cursor, ListFilter, Order, Store};
 use mnode_protocols::GossipTopic;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     ApiError, ApiState,
     auth::Caller,
+    error::ErrorBody,
     routes::{parse_cid, publish_one, signed, signer},
     social::{
         PageQuery, body_of, in_topic, item_json, items_json, live_item, page_json, with_store,
@@ -55,16 +57,27 @@ const MAX_BESIDE: usize = 1000;
 /// Longest thread title (the schema's limit).
 const TITLE_CHARS: usize = mnode_dag::model::check::TITLE;
 
-pub(crate) fn router() -> Router<ApiState> {
-    Router::new()
-        .route("/forums", get(forums))
-        .route("/forums/{id}", get(forum))
-        .route("/branches/{id}", get(branch))
-        .route("/threads/{id}", get(thread))
-        .route("/threads/{id}/replies", post(reply))
-        .route("/threads/{id}/fork", post(fork))
+pub(crate) fn router() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(forums))
+        .routes(routes!(forum))
+        .routes(routes!(branch))
+        .routes(routes!(thread))
+        .routes(routes!(reply))
+        .routes(routes!(fork))
 }
 
+/// Forums, newest first.
+#[utoipa::path(
+    get,
+    path = "/forums",
+    tag = "forums",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page: `{items, next}`", body = Object),
+        (status = 400, description = "A bad cursor", body = ErrorBody),
+    ),
+)]
 async fn forums(State(s): State<ApiState>, Query(q): Query<PageQuery>) -> ApiResult {
     let filter = ListFilter {
         kind: Some("social.forum".into()),
@@ -103,6 +116,19 @@ fn beside(store: &Store, topic: Topic, kind: &str) -> Result<Vec<Value>, ApiErro
     items_json(store, &store.list_in(&filter, Order::OldestFirst)?.items)
 }
 
+/// A forum and a page of its branches, oldest first.
+#[utoipa::path(
+    get,
+    path = "/forums/{id}",
+    tag = "forums",
+    params(("id" = String, Path, description = "The forum's id or any version's CID"), PageQuery),
+    responses(
+        (status = 200, description = "`{forum, branches, next}`", body = Object),
+        (status = 400, description = "Not a CID, or a bad cursor", body = ErrorBody),
+        (status = 404, description = "No such forum on this node", body = ErrorBody),
+        (status = 410, description = "The forum was deleted", body = ErrorBody),
+    ),
+)]
 async fn forum(
     State(s): State<ApiState>,
     Path(id): Path<String>,
@@ -129,6 +155,19 @@ async fn forum(
     Ok(Json(v))
 }
 
+/// A branch, its sub-branches and a page of its threads, newest first.
+#[utoipa::path(
+    get,
+    path = "/branches/{id}",
+    tag = "forums",
+    params(("id" = String, Path, description = "The branch's id or any version's CID"), PageQuery),
+    responses(
+        (status = 200, description = "`{branch, forum, parent, topic, branches, threads, next}`", body = Object),
+        (status = 400, description = "Not a CID, or a bad cursor", body = ErrorBody),
+        (status = 404, description = "No such branch on this node", body = ErrorBody),
+        (status = 410, description = "The branch was deleted", body = ErrorBody),
+    ),
+)]
 async fn branch(
     State(s): State<ApiState>,
     Path(id): Path<String>,
@@ -160,6 +199,19 @@ async fn branch(
     Ok(Json(v))
 }
 
+/// A thread, the threads forked from it and a page of its posts, oldest first.
+#[utoipa::path(
+    get,
+    path = "/threads/{id}",
+    tag = "forums",
+    params(("id" = String, Path, description = "The thread's id or any version's CID"), PageQuery),
+    responses(
+        (status = 200, description = "`{thread, branch, fork, topic, forks, posts, next}`", body = Object),
+        (status = 400, description = "Not a CID, or a bad cursor", body = ErrorBody),
+        (status = 404, description = "No such thread on this node", body = ErrorBody),
+        (status = 410, description = "The thread was deleted", body = ErrorBody),
+    ),
+)]
 async fn thread(
     State(s): State<ApiState>,
     Path(id): Path<String>,
@@ -249,16 +301,22 @@ fn reply_ref(
     }))
 }
 
-#[derive(Deserialize)]
+/// A post in a thread.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Reply)]
 struct ReplyBody {
     text: String,
+    /// The post answered (a post of the thread, or the post it forked at); default: the
+    /// thread's first post.
     parent: Option<String>,
+    /// CIDs of files.
     #[serde(default)]
     media: Vec<String>,
     #[serde(default)]
     tags: Vec<String>,
     language: Option<String>,
+    /// Sign as this account (admins only); default: the caller.
     #[serde(rename = "as")]
     as_handle: Option<String>,
 }
@@ -274,7 +332,24 @@ async fn publish_pinned(
     Ok((StatusCode::CREATED, Json(answer)))
 }
 
-/// A post in the thread, signed by the acting account.
+/// Posts in a thread, signed by the acting account.
+#[utoipa::path(
+    post,
+    path = "/threads/{id}/replies",
+    tag = "forums",
+    params(("id" = String, Path, description = "The thread's id or any version's CID")),
+    request_body = ReplyBody,
+    responses(
+        (status = 201, description = "`{cid, id, seq, stored, thread, reply}`", body = Object),
+        (status = 400, description = "Not a CID, a parent not in the thread, or no such account", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "`as` another account without being an admin", body = ErrorBody),
+        (status = 404, description = "No such thread on this node", body = ErrorBody),
+        (status = 410, description = "The thread or the parent post was deleted", body = ErrorBody),
+        (status = 422, description = "The post breaks the schema (`invalid_record`)", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn reply(
     State(s): State<ApiState>,
     caller: Caller,
@@ -318,12 +393,18 @@ async fn reply(
     Ok((status, Json(answer)))
 }
 
-#[derive(Deserialize)]
+/// Where to fork a thread.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Fork)]
 struct ForkBody {
+    /// The post to fork at: a post of the thread, or the post it forked at.
     post: String,
+    /// Default: the thread's title with ` (fork)`.
     title: Option<String>,
+    /// Default: the thread's tags.
     tags: Option<Vec<String>>,
+    /// Sign as this account (admins only); default: the caller.
     #[serde(rename = "as")]
     as_handle: Option<String>,
 }
@@ -337,8 +418,26 @@ fn fork_title(title: &str) -> String {
     t
 }
 
-/// A new thread that forks this one at a post; its own gossip topic, followed by the acting
-/// account.
+/// Forks a thread at a post: a new thread, followed by the acting account.
+///
+/// The fork is its own gossip topic, in the same branch.
+#[utoipa::path(
+    post,
+    path = "/threads/{id}/fork",
+    tag = "forums",
+    params(("id" = String, Path, description = "The thread's id or any version's CID")),
+    request_body = ForkBody,
+    responses(
+        (status = 201, description = "`{cid, id, seq, stored, topic, fork: {thread, post}}`", body = Object),
+        (status = 400, description = "Not a CID, a post not in the thread, or no such account", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "`as` another account without being an admin", body = ErrorBody),
+        (status = 404, description = "No such thread on this node", body = ErrorBody),
+        (status = 410, description = "The thread or the post was deleted", body = ErrorBody),
+        (status = 422, description = "The thread breaks the schema (`invalid_record`)", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn fork(
     State(s): State<ApiState>,
     caller: Caller,

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod accounts;
+mod admin;
 mod auth;
 mod car_response;
 pub mod client;
@@ -10,6 +11,7 @@ pub mod files;
 mod forums;
 mod gateway;
 mod metrics;
+mod openapi;
 mod pins;
 mod routes;
 mod social;
@@ -47,6 +49,11 @@ impl ApiState {
 /// The whole HTTP surface.
 pub fn router(state: ApiState) -> Router {
     routes::router(state)
+}
+
+/// The OpenAPI 3.1 document of `/api/v1` that `GET /api/v1/openapi.json` serves.
+pub fn openapi() -> &'static serde_json::Value {
+    openapi::document()
 }
 
 /// Reads the repo's admin token, creating it (random, 0600) if there is none.

@@ -7,23 +7,40 @@
 //! | `DELETE /pins/{cid}` | admin | remove a pin |
 
 use axum::{
-    Json, Router,
+    Json,
     extract::{Path, State},
-    routing::{delete, get},
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{ApiError, ApiState, auth::Admin, routes::parse_cid, social::with_store};
+use crate::{
+    ApiError, ApiState, auth::Admin, error::ErrorBody, routes::parse_cid, social::with_store,
+};
 
 type ApiResult = Result<Json<Value>, ApiError>;
 
-pub(crate) fn router() -> Router<ApiState> {
-    Router::new()
-        .route("/pins", get(pins).post(pin))
-        .route("/pins/{cid}", delete(unpin))
+pub(crate) fn router() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(pins, pin))
+        .routes(routes!(unpin))
 }
 
+/// Every pin.
+///
+/// Admin only.
+#[utoipa::path(
+    get,
+    path = "/pins",
+    tag = "pins",
+    responses(
+        (status = 200, description = "`{pins: [{cid, recursive, created}]}`", body = Object),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn pins(State(s): State<ApiState>, _admin: Admin) -> ApiResult {
     let list = with_store(&s, |store| Ok(store.pins()?)).await?;
     let pins: Vec<Value> = list
@@ -33,10 +50,15 @@ async fn pins(State(s): State<ApiState>, _admin: Admin) -> ApiResult {
     Ok(Json(json!({ "pins": pins })))
 }
 
-#[derive(Deserialize)]
+/// What to pin.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = Pin)]
 struct PinBody {
+    /// A record or file the node holds.
     cid: String,
+    /// With its history and everything it links (the default).
     #[serde(default = "yes")]
+    #[schema(default = true)]
     recursive: bool,
 }
 
@@ -44,6 +66,23 @@ fn yes() -> bool {
     true
 }
 
+/// Pins a record or file the node holds.
+///
+/// Admin only.
+#[utoipa::path(
+    post,
+    path = "/pins",
+    tag = "pins",
+    request_body = PinBody,
+    responses(
+        (status = 200, description = "`{pinned: cid, recursive}`", body = Object),
+        (status = 400, description = "Not a CID", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin", body = ErrorBody),
+        (status = 404, description = "The node does not hold it", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn pin(State(s): State<ApiState>, _admin: Admin, Json(b): Json<PinBody>) -> ApiResult {
     let cid = parse_cid(&b.cid)?;
     let held = mnode_node::car::have(s.node.repo().store(), s.node.blobs(), &cid)
@@ -61,6 +100,23 @@ async fn pin(State(s): State<ApiState>, _admin: Admin, Json(b): Json<PinBody>) -
     ))
 }
 
+/// Removes a pin.
+///
+/// Admin only.
+#[utoipa::path(
+    delete,
+    path = "/pins/{cid}",
+    tag = "pins",
+    params(("cid" = String, Path, description = "The pinned CID")),
+    responses(
+        (status = 200, description = "`{unpinned: cid}`", body = Object),
+        (status = 400, description = "Not a CID", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin", body = ErrorBody),
+        (status = 404, description = "It is not pinned", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn unpin(State(s): State<ApiState>, _admin: Admin, Path(cid): Path<String>) -> ApiResult {
     let cid = parse_cid(&cid)?;
     if !with_store(&s, move |store| Ok(store.unpin(&cid)?)).await? {

@@ -1,44 +1,53 @@
-//! `/api/v1`: node, peers, follows, records (files are in `files.rs`).
+//! `/api/v1`: node, peers, follows, records (files are in `files.rs`), and the whole router.
 
 use axum::{
     Json, Router,
     extract::{Path, Query, State},
-    routing::{get, post},
+    routing::get,
 };
 use mnode_dag::{Cid, Draft, Record, cids, json, registry};
 use mnode_node::store::{Cursor, ListFilter, Put};
 use mnode_protocols::GossipTopic;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     ApiError, ApiState,
     auth::{Admin, Caller},
+    error::ErrorBody,
+    openapi::{KindBody, KindName},
 };
 
 type ApiResult = Result<Json<Value>, ApiError>;
 
-pub(crate) fn router(state: ApiState) -> Router {
-    let v1 = Router::new()
-        .route("/node", get(node_info))
-        .route("/peers", get(peers).post(connect))
-        .route("/follows", get(follows).post(follow).delete(unfollow))
-        .route("/records", get(list_records).post(create_record))
-        .route("/records/batch", post(create_records))
-        .route(
-            "/records/{cid}",
-            get(read_record).put(update_record).delete(delete_record),
-        )
-        .route("/records/{cid}/history", get(history))
+/// The routes under `/api/v1`, each registered in the router and in the OpenAPI document at
+/// once (the document's paths are the full `/api/v1/…` ones).
+pub(crate) fn api() -> OpenApiRouter<ApiState> {
+    let v1 = OpenApiRouter::new()
+        .routes(routes!(node_info))
+        .routes(routes!(peers, connect))
+        .routes(routes!(follows, follow, unfollow))
+        .routes(routes!(list_records, create_record))
+        .routes(routes!(create_records))
+        .routes(routes!(read_record, update_record, delete_record))
+        .routes(routes!(history))
+        .routes(routes!(crate::openapi::openapi_json))
         .merge(crate::accounts::router())
         .merge(crate::files::router())
         .merge(crate::social::router())
         .merge(crate::forums::router())
         .merge(crate::events::router())
-        .merge(crate::pins::router());
-    Router::new()
-        .nest("/api/v1", v1)
-        .merge(crate::gateway::router())
+        .merge(crate::pins::router())
+        .merge(crate::admin::router());
+    OpenApiRouter::with_openapi(crate::openapi::base()).nest("/api/v1", v1)
+}
+
+pub(crate) fn router(state: ApiState) -> Router {
+    let (api, doc) = api().split_for_parts();
+    crate::openapi::init(doc);
+    api.merge(crate::gateway::router())
         .route("/metrics", get(crate::metrics::metrics))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -60,6 +69,13 @@ pub(crate) fn parse_topic(text: &str) -> Result<GossipTopic, ApiError> {
         .map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
+/// This node: peer id, addresses, blob count, node id and owner.
+#[utoipa::path(
+    get,
+    path = "/node",
+    tag = "node",
+    responses((status = 200, description = "`{peer_id, addrs, blobs, node, owner, owner_did}`", body = Object)),
+)]
 async fn node_info(State(s): State<ApiState>) -> ApiResult {
     let info = s.node.info().await?;
     let repo = s.node.repo().clone();
@@ -83,15 +99,49 @@ async fn node_info(State(s): State<ApiState>) -> ApiResult {
     })))
 }
 
+/// The connected peers.
+///
+/// Admin only.
+#[utoipa::path(
+    get,
+    path = "/peers",
+    tag = "node",
+    responses(
+        (status = 200, description = "`{peers: […]}`", body = Object),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn peers(State(s): State<ApiState>, _admin: Admin) -> ApiResult {
     Ok(Json(json!({ "peers": s.node.peers().await? })))
 }
 
-#[derive(Deserialize)]
+/// A peer to dial.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = Connect)]
 struct ConnectBody {
+    /// Its multiaddr, like `/ip4/203.0.113.7/tcp/4001/p2p/12D3Koo…`.
     addr: String,
 }
 
+/// Dials a peer by multiaddr.
+///
+/// Admin only.
+#[utoipa::path(
+    post,
+    path = "/peers",
+    tag = "node",
+    request_body = ConnectBody,
+    responses(
+        (status = 200, description = "`{peer_id}` of the peer now connected", body = Object),
+        (status = 400, description = "Not a multiaddr", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin", body = ErrorBody),
+        (status = 502, description = "The dial failed", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn connect(
     State(s): State<ApiState>,
     _admin: Admin,
@@ -105,6 +155,21 @@ async fn connect(
     Ok(Json(json!({ "peer_id": peer.to_string() })))
 }
 
+/// The topics the node follows.
+///
+/// Admin only.
+#[utoipa::path(
+    get,
+    path = "/follows",
+    tag = "node",
+    operation_id = "node_follows",
+    responses(
+        (status = 200, description = "`{follows: [topic, …]}`", body = Object),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn follows(State(s): State<ApiState>, _admin: Admin) -> ApiResult {
     let node = s.node.clone();
     let list = tokio::task::spawn_blocking(move || node.repo().store().follows()).await??;
@@ -112,31 +177,89 @@ async fn follows(State(s): State<ApiState>, _admin: Admin) -> ApiResult {
     Ok(Json(json!({ "follows": list })))
 }
 
-#[derive(Deserialize)]
-struct TopicBody {
-    topic: String,
+/// A gossip topic.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = Topic)]
+pub(crate) struct TopicBody {
+    /// A full topic (`/mnode/1/author/<did>`, `/mnode/1/branch/<cid>`, `/mnode/1/thread/<cid>`)
+    /// or a bare `did:key:…` for an author's feed.
+    pub(crate) topic: String,
 }
 
+/// Makes the node follow a topic.
+///
+/// Admin only.
+#[utoipa::path(
+    post,
+    path = "/follows",
+    tag = "node",
+    operation_id = "node_follow",
+    request_body = TopicBody,
+    responses(
+        (status = 200, description = "`{following: topic}`", body = Object),
+        (status = 400, description = "Not a topic", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn follow(State(s): State<ApiState>, _admin: Admin, Json(b): Json<TopicBody>) -> ApiResult {
     let topic = parse_topic(&b.topic)?;
     s.node.follow(topic).await?;
     Ok(Json(json!({ "following": topic.to_string() })))
 }
 
+/// Makes the node stop following a topic.
+///
+/// Admin only.
+#[utoipa::path(
+    delete,
+    path = "/follows",
+    tag = "node",
+    operation_id = "node_unfollow",
+    request_body = TopicBody,
+    responses(
+        (status = 200, description = "`{unfollowed: topic}`", body = Object),
+        (status = 400, description = "Not a topic", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn unfollow(State(s): State<ApiState>, _admin: Admin, Json(b): Json<TopicBody>) -> ApiResult {
     let topic = parse_topic(&b.topic)?;
     s.node.unfollow(topic).await?;
     Ok(Json(json!({ "unfollowed": topic.to_string() })))
 }
 
-#[derive(Deserialize)]
+/// A new record.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = CreateRecord)]
 struct CreateBody {
+    #[schema(value_type = KindName)]
     kind: String,
+    #[schema(value_type = KindBody)]
     body: Value,
+    /// Sign as this account (admins only); default: the caller.
     #[serde(default, rename = "as")]
     as_handle: Option<String>,
 }
 
+/// Creates a record, signed by the acting account, pinned and gossiped.
+#[utoipa::path(
+    post,
+    path = "/records",
+    tag = "records",
+    request_body = CreateBody,
+    responses(
+        (status = 200, description = "`{cid, id, seq, stored}`", body = Object),
+        (status = 400, description = "Unknown kind, a body that is not DAG-JSON, or no such account", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "`as` another account without being an admin", body = ErrorBody),
+        (status = 422, description = "The body breaks its kind's schema (`invalid_record`)", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn create_record(
     State(s): State<ApiState>,
     caller: Caller,
@@ -144,7 +267,7 @@ async fn create_record(
 ) -> ApiResult {
     if registry::lookup(&b.kind).is_none() {
         return Err(ApiError::bad_request(format!(
-            "unknown kind {:?}; GET /api/v1/types lists them",
+            "unknown kind {:?}; GET /api/v1/openapi.json lists them (KindName)",
             b.kind
         )));
     }
@@ -163,21 +286,45 @@ async fn create_record(
 /// The most records one batch may create.
 const MAX_BATCH: usize = 1000;
 
-#[derive(Deserialize)]
+/// One record of a batch.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = BatchRecord)]
 struct BatchItem {
+    #[schema(value_type = KindName)]
     kind: String,
+    #[schema(value_type = KindBody)]
     body: Value,
 }
 
-#[derive(Deserialize)]
+/// Records to create at once.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = CreateRecords)]
 struct BatchBody {
+    /// 1 to 1000 records.
     records: Vec<BatchItem>,
+    /// Sign as this account (admins only); default: the caller.
     #[serde(default, rename = "as")]
     as_handle: Option<String>,
 }
 
-/// Creates up to 1000 items in one request, signed by the acting account and stored in one
-/// atomic batch: either every record is valid and stored, or none is.
+/// Creates up to 1000 records in one atomic batch.
+///
+/// The records are signed by the acting account and stored in one batch: either every record
+/// is valid and stored, or none is. Errors name the record (`records[i]: …`).
+#[utoipa::path(
+    post,
+    path = "/records/batch",
+    tag = "records",
+    request_body = BatchBody,
+    responses(
+        (status = 200, description = "`{records: [{cid, id, seq}], stored}`", body = Object),
+        (status = 400, description = "Not 1 to 1000 records, an unknown kind, a body that is not DAG-JSON, or no such account", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "`as` another account without being an admin", body = ErrorBody),
+        (status = 422, description = "A body breaks its kind's schema (`invalid_record`)", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn create_records(
     State(s): State<ApiState>,
     caller: Caller,
@@ -299,12 +446,35 @@ pub(crate) async fn publish_one(s: &ApiState, record: Record) -> ApiResult {
     })))
 }
 
-#[derive(Deserialize)]
+/// A new body for an item.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = UpdateRecord)]
 struct UpdateBody {
+    /// The new body, of the item's kind.
+    #[schema(value_type = KindBody)]
     body: Value,
 }
 
-/// A new version of an item, signed by the acting account.
+/// Publishes a new version of an item, signed by its author.
+///
+/// The caller must be the author's account on this node, or an admin.
+#[utoipa::path(
+    put,
+    path = "/records/{cid}",
+    tag = "records",
+    params(("cid" = String, Path, description = "The item's id or any version's CID")),
+    request_body = UpdateBody,
+    responses(
+        (status = 200, description = "`{cid, id, seq, stored}` of the new version", body = Object),
+        (status = 400, description = "Not a CID, or a body that is not DAG-JSON", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "The caller may not change this item (`not_owner`)", body = ErrorBody),
+        (status = 404, description = "No such item on this node", body = ErrorBody),
+        (status = 409, description = "The item was deleted", body = ErrorBody),
+        (status = 422, description = "The body breaks its kind's schema (`invalid_record`)", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn update_record(
     State(s): State<ApiState>,
     caller: Caller,
@@ -329,7 +499,25 @@ async fn update_record(
     publish_one(&s, record).await
 }
 
-/// Deletes an item: a signed tombstone version; its history stays verifiable.
+/// Deletes an item with a signed tombstone version.
+///
+/// Its history stays verifiable. The caller must be the author's account on this node, or an
+/// admin.
+#[utoipa::path(
+    delete,
+    path = "/records/{cid}",
+    tag = "records",
+    params(("cid" = String, Path, description = "The item's id or any version's CID")),
+    responses(
+        (status = 200, description = "`{cid, id, seq, stored}` of the tombstone", body = Object),
+        (status = 400, description = "Not a CID", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "The caller may not change this item (`not_owner`)", body = ErrorBody),
+        (status = 404, description = "No such item on this node", body = ErrorBody),
+        (status = 409, description = "The item is already deleted", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn delete_record(
     State(s): State<ApiState>,
     caller: Caller,
@@ -349,6 +537,17 @@ async fn delete_record(
 }
 
 /// The versions of an item, oldest first.
+#[utoipa::path(
+    get,
+    path = "/records/{cid}/history",
+    tag = "records",
+    params(("cid" = String, Path, description = "The item's id or any version's CID")),
+    responses(
+        (status = 200, description = "`{id, type, forked, versions: [{cid, seq, updated, deleted, head}]}`", body = Object),
+        (status = 400, description = "Not a CID", body = ErrorBody),
+        (status = 404, description = "No such item on this node", body = ErrorBody),
+    ),
+)]
 async fn history(State(s): State<ApiState>, Path(cid): Path<String>) -> ApiResult {
     let cid = parse_cid(&cid)?;
     let node = s.node.clone();
@@ -385,16 +584,32 @@ async fn history(State(s): State<ApiState>, Path(cid): Path<String>) -> ApiResul
         .ok_or_else(|| ApiError::not_found(format!("no item {cid} on this node")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only items of this kind.
     kind: Option<String>,
+    /// Only items by this author (`did:key:…`).
     author: Option<String>,
+    /// Only items with this tag or a tag under it.
     tag: Option<String>,
+    /// `next` of the previous page.
     cursor: Option<String>,
+    /// Page size (default 50, at most 1000).
     limit: Option<usize>,
 }
 
 /// Items newest first, with cursor paging.
+#[utoipa::path(
+    get,
+    path = "/records",
+    tag = "records",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "`{items: [{id, type, author, created, updated, head, versions, summary}], next}`", body = Object),
+        (status = 400, description = "A bad author or cursor", body = ErrorBody),
+    ),
+)]
 async fn list_records(State(s): State<ApiState>, Query(q): Query<ListQuery>) -> ApiResult {
     let author = q
         .author
@@ -450,13 +665,26 @@ async fn list_records(State(s): State<ApiState>, Query(q): Query<ListQuery>) -> 
     Ok(Json(items))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ReadQuery {
     /// Exactly the version the CID names, instead of its item's current version.
     #[serde(default)]
     exact: bool,
 }
 
+/// A record as DAG-JSON: the item's current version, or exactly the one named.
+#[utoipa::path(
+    get,
+    path = "/records/{cid}",
+    tag = "records",
+    params(("cid" = String, Path, description = "The item's id or any version's CID"), ReadQuery),
+    responses(
+        (status = 200, description = "`{cid, id, record}`", body = Object),
+        (status = 400, description = "Not a CID", body = ErrorBody),
+        (status = 404, description = "No such record on this node", body = ErrorBody),
+    ),
+)]
 async fn read_record(
     State(s): State<ApiState>,
     Path(cid): Path<String>,

@@ -26,9 +26,8 @@
 use std::collections::{HashMap, HashSet};
 
 use axum::{
-    Json, Router,
+    Json,
     extract::{Path, Query, State},
-    routing::get,
 };
 use mnode_dag::{
     Cid, Did, Link, Record,
@@ -39,11 +38,14 @@ use mnode_dag::{
 use mnode_node::store::{self, Cursor, Item, ListFilter, Order, Page, QueryResult, Store};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::IntoParams;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     ApiError, ApiState,
     auth::Caller,
-    routes::{parse_cid, parse_topic},
+    error::ErrorBody,
+    routes::{TopicBody, parse_cid, parse_topic},
 };
 
 type ApiResult = Result<Json<Value>, ApiError>;
@@ -53,15 +55,15 @@ const PAGE: usize = 50;
 /// Largest page, and most items of one answer that is not paged.
 const MAX_PAGE: usize = 1000;
 
-pub(crate) fn router() -> Router<ApiState> {
-    Router::new()
-        .route("/me/follows", get(my_follows).post(follow).delete(unfollow))
-        .route("/me/timeline", get(timeline))
-        .route("/feeds/{id}", get(feed))
-        .route("/tags", get(tags))
-        .route("/tags/{*tag}", get(tagged))
-        .route("/query", get(run_query))
-        .route("/facts/{id}", get(fact))
+pub(crate) fn router() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(my_follows, follow, unfollow))
+        .routes(routes!(timeline))
+        .routes(routes!(feed))
+        .routes(routes!(tags))
+        .routes(routes!(tagged))
+        .routes(routes!(run_query))
+        .routes(routes!(fact))
 }
 
 /// Runs `f` on the store in the blocking pool.
@@ -162,7 +164,8 @@ pub(crate) fn body_of<M: mnode_dag::Model>(record: &Record) -> Result<M, ApiErro
 }
 
 /// Paging parameters.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct PageQuery {
     /// `next` of the previous page.
     pub(crate) cursor: Option<String>,
@@ -207,11 +210,17 @@ pub(crate) fn in_topic(topic: Topic, kind: &str) -> ListFilter {
     }
 }
 
-#[derive(Deserialize)]
-struct TopicBody {
-    topic: String,
-}
-
+/// The topics the calling account follows.
+#[utoipa::path(
+    get,
+    path = "/me/follows",
+    tag = "social",
+    responses(
+        (status = 200, description = "`{handle, follows: [{topic, since}]}`", body = Object),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn my_follows(State(s): State<ApiState>, caller: Caller) -> ApiResult {
     let handle = caller.handle(&s).to_owned();
     let h = handle.clone();
@@ -223,6 +232,21 @@ async fn my_follows(State(s): State<ApiState>, caller: Caller) -> ApiResult {
     Ok(Json(json!({ "handle": handle, "follows": follows })))
 }
 
+/// Follows an author (`did:key:…`), branch or thread topic as the calling account.
+///
+/// The node follows the topic too while any of its accounts does.
+#[utoipa::path(
+    post,
+    path = "/me/follows",
+    tag = "social",
+    request_body = TopicBody,
+    responses(
+        (status = 200, description = "`{following: topic, added}`", body = Object),
+        (status = 400, description = "Not a topic", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn follow(State(s): State<ApiState>, caller: Caller, Json(b): Json<TopicBody>) -> ApiResult {
     let topic = parse_topic(&b.topic)?;
     let added = s.node.follow_as(caller.handle(&s), topic).await?;
@@ -231,6 +255,20 @@ async fn follow(State(s): State<ApiState>, caller: Caller, Json(b): Json<TopicBo
     ))
 }
 
+/// Stops following a topic as the calling account.
+#[utoipa::path(
+    delete,
+    path = "/me/follows",
+    tag = "social",
+    request_body = TopicBody,
+    responses(
+        (status = 200, description = "`{unfollowed: topic}`", body = Object),
+        (status = 400, description = "Not a topic", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 404, description = "The account does not follow it", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn unfollow(
     State(s): State<ApiState>,
     caller: Caller,
@@ -244,6 +282,18 @@ async fn unfollow(
 }
 
 /// Items of the caller's followed topics, newest first.
+#[utoipa::path(
+    get,
+    path = "/me/timeline",
+    tag = "social",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page: `{items, next}`", body = Object),
+        (status = 400, description = "A bad cursor", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn timeline(
     State(s): State<ApiState>,
     caller: Caller,
@@ -268,6 +318,21 @@ async fn timeline(
 }
 
 /// An author's feed (`did:key:…`), or a `social.feed` record (its CID).
+///
+/// An author's feed is a page of their items, newest first; a feed record answers its curated
+/// items, then its query's (`limit` of them; no cursor).
+#[utoipa::path(
+    get,
+    path = "/feeds/{id}",
+    tag = "social",
+    params(("id" = String, Path, description = "An author's `did:key:…`, or a `social.feed` record's CID"), PageQuery),
+    responses(
+        (status = 200, description = "`{items, next, author, topic}`, or `{feed, items, query_error}`", body = Object),
+        (status = 400, description = "Neither a did nor a CID, or a bad cursor", body = ErrorBody),
+        (status = 404, description = "No such feed record on this node", body = ErrorBody),
+        (status = 410, description = "The feed record was deleted", body = ErrorBody),
+    ),
+)]
 async fn feed(
     State(s): State<ApiState>,
     Path(id): Path<String>,
@@ -341,7 +406,13 @@ fn resolve(store: &Store, ids: &[Cid], limit: usize) -> Result<Vec<Value>, ApiEr
     Ok(out)
 }
 
-/// The tag tree: `{"tags": [{"tag", "name", "count", "children": […]}]}`.
+/// The tag tree, each tag with how many live items are under it.
+#[utoipa::path(
+    get,
+    path = "/tags",
+    tag = "social",
+    responses((status = 200, description = "`{tags: [{tag, name, count, children: […]}]}`", body = Object)),
+)]
 async fn tags(State(s): State<ApiState>) -> ApiResult {
     let list = with_store(&s, |store| Ok(store.tags()?)).await?;
     Ok(Json(json!({ "tags": tag_tree(&list) })))
@@ -374,7 +445,17 @@ fn tag_tree(tags: &[(String, u64)]) -> Vec<Value> {
     build(&children, None)
 }
 
-/// Items with `tag` or a tag under it, newest first.
+/// Items with a tag or a tag under it, newest first.
+#[utoipa::path(
+    get,
+    path = "/tags/{*tag}",
+    tag = "social",
+    params(("tag" = String, Path, description = "A tag path such as `music/jazz` (its slashes unescaped)"), PageQuery),
+    responses(
+        (status = 200, description = "A page: `{items, next, tag}`", body = Object),
+        (status = 400, description = "Not a tag, or a bad cursor", body = ErrorBody),
+    ),
+)]
 async fn tagged(
     State(s): State<ApiState>,
     Path(tag): Path<String>,
@@ -394,9 +475,12 @@ async fn tagged(
     Ok(Json(v))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct QueryParams {
+    /// The query, like `art.artists.list()`; required.
     q: Option<String>,
+    /// Most items answered (default 100, at most 1000).
     limit: Option<usize>,
 }
 
@@ -408,7 +492,17 @@ fn query_error(e: store::StoreError) -> ApiError {
     }
 }
 
-/// Runs a widget query: `{"query", "kind", "items", "total"}`, or `{"query", "count"}`.
+/// Runs a widget query, like `art.artists.list()`.
+#[utoipa::path(
+    get,
+    path = "/query",
+    tag = "social",
+    params(QueryParams),
+    responses(
+        (status = 200, description = "`{query, kind, items, total}`, or `{query, count}`", body = Object),
+        (status = 400, description = "No query, or one that does not parse or run (`bad_query`)", body = ErrorBody),
+    ),
+)]
 async fn run_query(State(s): State<ApiState>, Query(p): Query<QueryParams>) -> ApiResult {
     let text = p.q.ok_or_else(|| {
         ApiError::bad_request("give the query as ?q=, like ?q=art.artists.list()")
@@ -437,6 +531,18 @@ async fn run_query(State(s): State<ApiState>, Query(p): Query<QueryParams>) -> A
 }
 
 /// A fact with the facts under it and a page of its context notes, newest first.
+#[utoipa::path(
+    get,
+    path = "/facts/{id}",
+    tag = "social",
+    params(("id" = String, Path, description = "The fact's id or any version's CID"), PageQuery),
+    responses(
+        (status = 200, description = "`{fact, parent, facts, context, next}`", body = Object),
+        (status = 400, description = "Not a CID, or a bad cursor", body = ErrorBody),
+        (status = 404, description = "No such fact on this node", body = ErrorBody),
+        (status = 410, description = "The fact was deleted", body = ErrorBody),
+    ),
+)]
 async fn fact(
     State(s): State<ApiState>,
     Path(id): Path<String>,

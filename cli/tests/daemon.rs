@@ -106,3 +106,79 @@ fn network_commands_without_a_daemon_say_how_to_start_one() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("mnode daemon"));
 }
+
+/// The repo verbs work the same while a daemon holds the repo: they go through its API.
+#[test]
+fn publish_pin_dag_and_repo_go_through_the_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path(), "a");
+    let album = dir.path().join("album");
+    std::fs::create_dir_all(&album).unwrap();
+    std::fs::write(album.join("one.txt"), "first track notes\n").unwrap();
+    std::fs::write(album.join("two.bin"), vec![7u8; 70_000]).unwrap();
+
+    let published = json(
+        &d.repo,
+        &[
+            "publish",
+            "release",
+            album.to_str().unwrap(),
+            "--title",
+            "Home Recordings",
+            "--artist",
+            "The Kitchen Band",
+            "--tag",
+            "music/folk",
+        ],
+    );
+    let release = published["release"].as_str().unwrap().to_owned();
+    assert_eq!(published["files"].as_array().unwrap().len(), 2);
+    let shown = json(&d.repo, &["record", "show", &release]);
+    assert_eq!(shown["record"]["body"]["title"]["full"], "Home Recordings");
+    assert_eq!(
+        shown["record"]["body"]["files"].as_array().unwrap().len(),
+        2
+    );
+
+    let block = json(&d.repo, &["dag", "get", &release]);
+    assert_eq!(block["type"], "art.release");
+
+    let pins = json(&d.repo, &["pin", "ls"]);
+    assert!(
+        pins.as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["cid"] == release.as_str()),
+        "{pins}"
+    );
+    let car = dir.path().join("release.car");
+    let exported = json(
+        &d.repo,
+        &["dag", "export", &release, "-o", car.to_str().unwrap()],
+    );
+    assert_eq!(exported["report"]["files"], 2, "{exported}");
+    let o = mnode(&d.repo, &["verify", car.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    // Exporting over an existing file is refused.
+    let o = mnode(
+        &d.repo,
+        &["dag", "export", &release, "-o", car.to_str().unwrap()],
+    );
+    assert!(!o.status.success());
+
+    let unpinned = json(&d.repo, &["pin", "rm", &release]);
+    assert_eq!(unpinned["unpinned"], release.as_str());
+    let imported = json(&d.repo, &["dag", "import", car.to_str().unwrap()]);
+    assert_eq!(imported["ok"], true, "{imported}");
+    assert_eq!(imported["report"]["roots"][0], release.as_str());
+
+    let stat = json(&d.repo, &["repo", "stat"]);
+    assert!(stat["records"]["items"].as_u64().unwrap() >= 4, "{stat}");
+    assert_eq!(stat["files"], 2, "{stat}");
+    let verified = json(&d.repo, &["repo", "verify"]);
+    assert_eq!(verified["ok"], true, "{verified}");
+    let gc = json(&d.repo, &["repo", "gc"]);
+    assert_eq!(gc["blobs"], 0, "the pinned release keeps its files: {gc}");
+    let stat = json(&d.repo, &["repo", "stat"]);
+    assert_eq!(stat["files"], 2, "{stat}");
+}

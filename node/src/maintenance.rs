@@ -1,4 +1,4 @@
-//! `repo gc` and `repo verify`.
+//! `repo gc`, `repo verify` and `repo stat`.
 //!
 //! GC marks everything pins reach (a pinned record brings its whole item: every version and
 //! everything any version links, recursively; a pinned file brings itself), then sweeps the
@@ -15,7 +15,10 @@ use mnode_dag::{
 use rocksdb::{IteratorMode, WriteBatch};
 use serde::Serialize;
 
-use crate::store::{Item, Store, StoreError};
+use crate::{
+    blobs::{BlobError, Blobs},
+    store::{Item, Stats, Store, StoreError},
+};
 
 /// Deletes per sweep batch.
 const SWEEP_BATCH: usize = 512;
@@ -68,6 +71,67 @@ pub struct VerifyReport {
     pub blobs: u64,
     /// Everything wrong.
     pub problems: Vec<Problem>,
+}
+
+/// Why a whole-repo operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RepoOpError {
+    /// The record store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The blob store failed.
+    #[error(transparent)]
+    Blobs(#[from] BlobError),
+}
+
+/// Counts and sizes of a repo.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RepoStat {
+    /// Records, by the store.
+    pub records: Stats,
+    /// Files held.
+    pub files: u64,
+    /// Bytes of the files held.
+    pub file_bytes: u64,
+}
+
+/// Garbage collection of records and files: removes what no pin reaches.
+pub async fn gc(store: &Store, blobs: &Blobs) -> Result<GcReport, RepoOpError> {
+    let marked = store.mark()?;
+    let mut report = store.sweep(&marked)?;
+    let unreached: Vec<Cid> = blobs
+        .list()
+        .await?
+        .into_iter()
+        .map(|(cid, _)| cid)
+        .filter(|cid| !marked.blobs.contains(cid))
+        .collect();
+    report.blobs = blobs.delete_many(&unreached).await? as u64;
+    Ok(report)
+}
+
+/// Re-hashes every block and file, re-verifies every record and checks every index entry.
+pub async fn verify(store: &Store, blobs: &Blobs) -> Result<VerifyReport, RepoOpError> {
+    let mut report = store.verify()?;
+    report.blobs = blobs.list().await?.len() as u64;
+    for cid in blobs.verify_all().await? {
+        report.problems.push(Problem {
+            what: cid.to_string(),
+            problem: "file contents do not hash to its CID".into(),
+        });
+    }
+    Ok(report)
+}
+
+/// Counts and sizes of records and files.
+pub async fn stat(store: &Store, blobs: &Blobs) -> Result<RepoStat, RepoOpError> {
+    let records = store.stats()?;
+    let files = blobs.list().await?;
+    Ok(RepoStat {
+        records,
+        files: files.len() as u64,
+        file_bytes: files.iter().map(|(_, s)| s).sum(),
+    })
 }
 
 impl Store {

@@ -10,7 +10,7 @@ use std::{
 use anyhow::{Context as _, anyhow, bail};
 use mnode_dag::{Record, cbor, cids, json};
 use mnode_node::car;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{Ctx, parse_cid, runtime};
 
@@ -39,6 +39,9 @@ pub(crate) enum Command {
 }
 
 pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    if let Some(client) = super::net::daemon_client(ctx)? {
+        return run_remote(command, ctx, &client);
+    }
     let repo = ctx.open()?;
     let store = repo.store();
     match command {
@@ -99,25 +102,10 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                     return Err(e);
                 }
             };
-            if ctx.out.json {
-                ctx.out.print_json(
-                    &json!({ "root": cid.to_string(), "path": output, "report": report }),
-                )?;
-            } else {
-                println!(
-                    "wrote {} blocks ({} files, {} bytes) to {}",
-                    report.blocks,
-                    report.files,
-                    report.bytes,
-                    output.display()
-                );
-                if !report.missing.is_empty() {
-                    println!(
-                        "{} linked blocks are not on this node and were left out",
-                        report.missing.len()
-                    );
-                }
-            }
+            print_export(
+                ctx,
+                &json!({ "root": cid.to_string(), "path": output, "report": report }),
+            )?;
         }
         Command::Import { file } => {
             let input: Box<dyn std::io::Read> = if file.as_os_str() == "-" {
@@ -133,24 +121,113 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 blobs.shutdown().await?;
                 anyhow::Ok(result?)
             })?;
-            let ok = report.failures.is_empty();
+            return print_import(ctx, &json!(report));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_export(ctx: &Ctx, v: &Value) -> anyhow::Result<()> {
+    if ctx.out.json {
+        ctx.out.print_json(v)?;
+        return Ok(());
+    }
+    let r = &v["report"];
+    println!(
+        "wrote {} blocks ({} files, {} bytes) to {}",
+        r["blocks"],
+        r["files"],
+        r["bytes"],
+        v["path"].as_str().unwrap_or_default()
+    );
+    let missing = r["missing"].as_array().map_or(0, Vec::len);
+    if missing > 0 {
+        println!("{missing} linked blocks are not on this node and were left out");
+    }
+    Ok(())
+}
+
+fn print_import(ctx: &Ctx, report: &Value) -> anyhow::Result<ExitCode> {
+    let failures = report["failures"].as_array().cloned().unwrap_or_default();
+    let ok = failures.is_empty();
+    if ctx.out.json {
+        ctx.out.print_json(&json!({ "ok": ok, "report": report }))?;
+    } else {
+        println!(
+            "imported {} blocks: {} new records, {} already here, {} files, {} other blocks",
+            report["blocks"],
+            report["records"],
+            report["duplicates"],
+            report["files"],
+            report["other"]
+        );
+        for root in report["roots"].as_array().into_iter().flatten() {
+            println!("pinned {}", root.as_str().unwrap_or_default());
+        }
+        for f in &failures {
+            println!(
+                "FAIL {}: {}",
+                f[0].as_str().unwrap_or_default(),
+                f[1].as_str().unwrap_or_default()
+            );
+        }
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn print_block(ctx: &Ctx, value: &Value) -> anyhow::Result<()> {
+    if ctx.out.json {
+        ctx.out.print_json(value)?;
+    } else {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    }
+    Ok(())
+}
+
+/// The same through a running daemon: it reads and writes CAR files on this machine's disk
+/// (the daemon runs here), so paths are made absolute.
+fn run_remote(
+    command: Command,
+    ctx: &Ctx,
+    client: &mnode_api::client::Client,
+) -> anyhow::Result<ExitCode> {
+    let rt = runtime()?;
+    match command {
+        Command::Get { cid } => {
+            let v = rt.block_on(client.dag_block(&cid))?;
+            print_block(ctx, &v["value"])?;
+        }
+        Command::Put => {
+            let text =
+                std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?;
+            let v = rt.block_on(client.dag_put(&text))?;
             if ctx.out.json {
-                ctx.out.print_json(&json!({ "ok": ok, "report": report }))?;
+                ctx.out.print_json(&v)?;
             } else {
-                println!(
-                    "imported {} blocks: {} new records, {} already here, {} files, {} other blocks",
-                    report.blocks, report.records, report.duplicates, report.files, report.other
+                println!("{}", v["cid"].as_str().unwrap_or_default());
+            }
+        }
+        Command::Export { cid, output } => {
+            let path = std::path::absolute(&output)?;
+            let v = rt.block_on(client.dag_export(&cid, &path))?;
+            let mut v = v;
+            v["root"] = json!(cid);
+            print_export(ctx, &v)?;
+        }
+        Command::Import { file } => {
+            if file.as_os_str() == "-" {
+                bail!(
+                    "a daemon holds the repo and reads CARs from files: save the CAR to a file \
+                     and import that, or stop the daemon"
                 );
-                for root in &report.roots {
-                    println!("pinned {root}");
-                }
-                for (what, why) in &report.failures {
-                    println!("FAIL {what}: {why}");
-                }
             }
-            if !ok {
-                return Ok(ExitCode::FAILURE);
-            }
+            let path = std::path::absolute(&file)?;
+            let report = rt.block_on(client.dag_import(&path))?;
+            return print_import(ctx, &report);
         }
     }
     Ok(ExitCode::SUCCESS)

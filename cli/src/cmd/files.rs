@@ -263,8 +263,34 @@ fn add_remote(
         bail!("no files under {:?}", args.paths);
     }
     let rt = runtime()?;
+    let out = add_remote_files(&files, ctx, client, &rt)?;
+    if ctx.out.json {
+        ctx.out.print_json(&json!(out))?;
+    } else {
+        for a in &out {
+            let s = |k: &str| a[k].as_str().unwrap_or_default().to_owned();
+            println!(
+                "added {} {} {} {}",
+                s("cid"),
+                s("record"),
+                s("type"),
+                s("path")
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Imports `files` through the daemon and creates their records; one JSON object per file
+/// (`path`, `cid`, `size`, `record`, `type`).
+fn add_remote_files(
+    files: &[PathBuf],
+    ctx: &Ctx,
+    client: &mnode_api::client::Client,
+    rt: &tokio::runtime::Runtime,
+) -> anyhow::Result<Vec<serde_json::Value>> {
     let mut out = vec![];
-    for path in &files {
+    for path in files {
         let abs = std::path::absolute(path)?;
         let v = rt.block_on(client.import(&abs))?;
         let blob = parse_cid(v["cid"].as_str().unwrap_or_default())?;
@@ -288,21 +314,7 @@ fn add_remote(
         let r = rt.block_on(client.create(draft.kind(), body, ctx.as_handle.as_deref()))?;
         out.push(json!({ "path": path, "cid": blob.to_string(), "size": v["size"], "record": r["id"], "type": draft.kind() }));
     }
-    if ctx.out.json {
-        ctx.out.print_json(&json!(out))?;
-    } else {
-        for a in &out {
-            let s = |k: &str| a[k].as_str().unwrap_or_default().to_owned();
-            println!(
-                "added {} {} {} {}",
-                s("cid"),
-                s("record"),
-                s("type"),
-                s("path")
-            );
-        }
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(out)
 }
 
 /// A file's blob CID and recorded name, from a blob CID or a record that holds a file.
@@ -479,6 +491,9 @@ pub(crate) fn cat(args: CatArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
 
 pub(crate) fn publish(command: PublishCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let PublishCommand::Release(args) = command;
+    if let Some(client) = super::net::daemon_client(ctx)? {
+        return publish_remote(args, ctx, &client);
+    }
     let repo = ctx.open()?;
     let (_, key) = ctx.signer(&repo)?;
     if !args.dir.is_dir() {
@@ -526,19 +541,7 @@ pub(crate) fn publish(command: PublishCommand, ctx: &Ctx) -> anyhow::Result<Exit
         result
     })?;
     let kinds: Vec<&str> = added.iter().map(|a| a.record.kind()).collect();
-    let kind = if kinds.iter().all(|k| *k == "art.image") {
-        ReleaseKind::Images
-    } else if kinds.iter().all(|k| *k == "art.video") {
-        ReleaseKind::Video
-    } else if kinds.iter().all(|k| *k == "art.audio") {
-        if added.len() <= 3 {
-            ReleaseKind::Single
-        } else {
-            ReleaseKind::Album
-        }
-    } else {
-        ReleaseKind::Other
-    };
+    let kind = release_kind(&kinds);
     let release = Release {
         title: TitleData::new(args.title.clone()),
         kind,
@@ -568,6 +571,108 @@ pub(crate) fn publish(command: PublishCommand, ctx: &Ctx) -> anyhow::Result<Exit
             println!("added {} {} {}", a.blob, a.record.kind(), a.path.display());
         }
         println!("release {}", record.id());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What sort of release files of these kinds make.
+fn release_kind(kinds: &[&str]) -> ReleaseKind {
+    if kinds.iter().all(|k| *k == "art.image") {
+        ReleaseKind::Images
+    } else if kinds.iter().all(|k| *k == "art.video") {
+        ReleaseKind::Video
+    } else if kinds.iter().all(|k| *k == "art.audio") {
+        if kinds.len() <= 3 {
+            ReleaseKind::Single
+        } else {
+            ReleaseKind::Album
+        }
+    } else {
+        ReleaseKind::Other
+    }
+}
+
+/// `publish release` while a daemon holds the repo: files are imported by the daemon from this
+/// disk, artists and the release are created through its API, signed as the acting account.
+fn publish_remote(
+    args: ReleaseArgs,
+    ctx: &Ctx,
+    client: &mnode_api::client::Client,
+) -> anyhow::Result<ExitCode> {
+    if !args.dir.is_dir() {
+        bail!("{} is not a folder", args.dir.display());
+    }
+    let files = collect_files(std::slice::from_ref(&args.dir))?;
+    if files.is_empty() {
+        bail!("{} holds no files", args.dir.display());
+    }
+    let rt = runtime()?;
+    let as_handle = ctx.as_handle.as_deref();
+    let mut artists = Vec::new();
+    for a in &args.artists {
+        let id = match cids::parse(a) {
+            Ok(cid) => {
+                let r = rt
+                    .block_on(client.record(&cid.to_string(), false))
+                    .with_context(|| format!("--artist {a}"))?;
+                let kind = r["record"]["type"].as_str().unwrap_or_default();
+                if kind != "art.artist" && kind != "art.artist_group" {
+                    bail!("--artist {a}: is a {kind}, not an artist");
+                }
+                r["id"].as_str().unwrap_or_default().to_owned()
+            }
+            Err(_) => {
+                let body = json!({ "name": { "full": a } });
+                let r = rt.block_on(client.create("art.artist", body, as_handle))?;
+                r["id"].as_str().unwrap_or_default().to_owned()
+            }
+        };
+        artists.push(json!({ "/": id }));
+    }
+    let added = add_remote_files(&files, ctx, client, &rt)?;
+    let kinds: Vec<&str> = added
+        .iter()
+        .map(|a| a["type"].as_str().unwrap_or_default())
+        .collect();
+    let link = |a: &serde_json::Value| json!({ "/": a["record"] });
+    let mut body = json!({
+        "title": { "full": args.title },
+        "kind": release_kind(&kinds),
+        "artists": artists,
+        "files": added.iter().map(link).collect::<Vec<_>>(),
+        "tags": args.tags,
+    });
+    if let Some(cover) = added.iter().find(|a| a["type"] == "art.image") {
+        body["cover"] = link(cover);
+    }
+    for (key, value) in [
+        ("date", &args.date),
+        ("license", &args.license),
+        ("description", &args.description),
+    ] {
+        if let Some(v) = value {
+            body[key] = json!(v);
+        }
+    }
+    let r = rt.block_on(client.create("art.release", body, as_handle))?;
+    let release = r["id"].as_str().unwrap_or_default();
+    if ctx.out.json {
+        let files: Vec<_> = added
+            .iter()
+            .map(|a| json!({ "path": a["path"], "cid": a["cid"], "record": a["record"], "type": a["type"] }))
+            .collect();
+        ctx.out
+            .print_json(&json!({ "release": release, "files": files }))?;
+    } else {
+        for a in &added {
+            println!(
+                "added {} {} {}",
+                a["cid"].as_str().unwrap_or_default(),
+                a["type"].as_str().unwrap_or_default(),
+                a["path"].as_str().unwrap_or_default()
+            );
+        }
+        println!("release {release}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -26,6 +26,9 @@ pub(crate) enum Command {
 }
 
 pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    if let Some(client) = super::net::daemon_client(ctx)? {
+        return run_remote(command, ctx, &client);
+    }
     let repo = ctx.open()?;
     let store = repo.store();
     match command {
@@ -68,6 +71,57 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             } else {
                 for (c, p) in pins {
                     println!("{c} {}", if p.recursive { "recursive" } else { "direct" });
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The same through a running daemon.
+fn run_remote(
+    command: Command,
+    ctx: &Ctx,
+    client: &mnode_api::client::Client,
+) -> anyhow::Result<ExitCode> {
+    let rt = super::runtime()?;
+    match command {
+        Command::Add { cid, direct } => {
+            let v = rt.block_on(client.pin(&cid, !direct))?;
+            if ctx.out.json {
+                ctx.out.print_json(&v)?;
+            } else {
+                println!(
+                    "pinned {}{}",
+                    v["pinned"].as_str().unwrap_or_default(),
+                    if direct { " (direct)" } else { "" }
+                );
+            }
+        }
+        Command::Rm { cid } => {
+            let v = rt.block_on(client.unpin(&cid))?;
+            if ctx.out.json {
+                ctx.out.print_json(&v)?;
+            } else {
+                println!("unpinned {}", v["unpinned"].as_str().unwrap_or_default());
+            }
+        }
+        Command::Ls => {
+            let v = rt.block_on(client.pins())?;
+            let pins = v["pins"].as_array().cloned().unwrap_or_default();
+            if ctx.out.json {
+                ctx.out.print_json(&json!(pins))?;
+            } else {
+                for p in pins {
+                    println!(
+                        "{} {}",
+                        p["cid"].as_str().unwrap_or_default(),
+                        if p["recursive"] == true {
+                            "recursive"
+                        } else {
+                            "direct"
+                        }
+                    );
                 }
             }
         }

@@ -2,7 +2,8 @@
 
 use std::process::ExitCode;
 
-use serde_json::json;
+use mnode_node::maintenance;
+use serde_json::{Value, json};
 
 use super::{Ctx, runtime};
 
@@ -17,97 +18,96 @@ pub(crate) enum Command {
 }
 
 pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    if let Some(client) = super::net::daemon_client(ctx)? {
+        let rt = runtime()?;
+        return match command {
+            Command::Gc => print_gc(ctx, &rt.block_on(client.repo_gc())?),
+            Command::Verify => print_verify(ctx, &rt.block_on(client.repo_verify())?),
+            Command::Stat => print_stat(ctx, &rt.block_on(client.repo_stat())?),
+        };
+    }
     let repo = ctx.open()?;
     let store = repo.store();
     let rt = runtime()?;
     let blobs = rt.block_on(super::open_blobs(&repo))?;
     let result = rt.block_on(async {
         match command {
-            Command::Gc => {
-                let marked = store.mark()?;
-                let mut report = store.sweep(&marked)?;
-                let unreached: Vec<_> = blobs
-                    .list()
-                    .await?
-                    .into_iter()
-                    .map(|(cid, _)| cid)
-                    .filter(|cid| !marked.blobs.contains(cid))
-                    .collect();
-                report.blobs = blobs.delete_many(&unreached).await? as u64;
-                if ctx.out.json {
-                    ctx.out.print_json(&json!(report))?;
-                } else {
-                    println!(
-                        "removed {} items, {} blocks ({} bytes), {} files",
-                        report.items, report.blocks, report.bytes, report.blobs
-                    );
-                }
-                anyhow::Ok(ExitCode::SUCCESS)
-            }
+            Command::Gc => print_gc(ctx, &json!(maintenance::gc(store, &blobs).await?)),
             Command::Verify => {
-                let mut report = store.verify()?;
-                report.blobs = blobs.list().await?.len() as u64;
-                for cid in blobs.verify_all().await? {
-                    report.problems.push(mnode_node::maintenance::Problem {
-                        what: cid.to_string(),
-                        problem: "file contents do not hash to its CID".into(),
-                    });
-                }
-                let ok = report.problems.is_empty();
-                if ctx.out.json {
-                    ctx.out.print_json(&json!({ "ok": ok, "report": report }))?;
-                } else {
-                    println!(
-                        "checked {} blocks, {} records, {} items, {} index entries, {} files",
-                        report.blocks,
-                        report.records,
-                        report.items,
-                        report.index_entries,
-                        report.blobs
-                    );
-                    for p in &report.problems {
-                        println!("FAIL {}: {}", p.what, p.problem);
-                    }
-                    println!("result {}", if ok { "OK" } else { "FAILED" });
-                }
-                Ok(if ok {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::FAILURE
-                })
+                let report = maintenance::verify(store, &blobs).await?;
+                print_verify(
+                    ctx,
+                    &json!({ "ok": report.problems.is_empty(), "report": report }),
+                )
             }
             Command::Stat => {
-                let stats = store.stats()?;
-                let files = blobs.list().await?;
-                let file_bytes: u64 = files.iter().map(|(_, s)| s).sum();
-                let accounts = repo.accounts().list()?.len();
-                if ctx.out.json {
-                    ctx.out.print_json(&json!({
-                        "repo": repo.path(),
-                        "records": stats,
-                        "files": files.len(),
-                        "file_bytes": file_bytes,
-                        "accounts": accounts,
-                    }))?;
-                } else {
-                    println!("repo        {}", repo.path().display());
-                    println!(
-                        "items       {} ({} deleted, {} forked)",
-                        stats.items, stats.deleted, stats.forked
-                    );
-                    println!("versions    {}", stats.versions);
-                    println!("blocks      {} ({} bytes)", stats.blocks, stats.block_bytes);
-                    println!("files       {} ({} bytes)", files.len(), file_bytes);
-                    println!("pins        {}", stats.pins);
-                    println!("accounts    {accounts}");
-                    for (kind, n) in &stats.kinds {
-                        println!("  {kind:20} {n}");
-                    }
-                }
-                Ok(ExitCode::SUCCESS)
+                let mut v = json!(maintenance::stat(store, &blobs).await?);
+                v["repo"] = json!(repo.path());
+                v["accounts"] = json!(repo.accounts().list()?.len());
+                print_stat(ctx, &v)
             }
         }
     });
     rt.block_on(blobs.shutdown())?;
     result
+}
+
+fn print_gc(ctx: &Ctx, v: &Value) -> anyhow::Result<ExitCode> {
+    if ctx.out.json {
+        ctx.out.print_json(v)?;
+    } else {
+        println!(
+            "removed {} items, {} blocks ({} bytes), {} files",
+            v["items"], v["blocks"], v["bytes"], v["blobs"]
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_verify(ctx: &Ctx, v: &Value) -> anyhow::Result<ExitCode> {
+    let ok = v["ok"] == true;
+    if ctx.out.json {
+        ctx.out.print_json(v)?;
+    } else {
+        let r = &v["report"];
+        println!(
+            "checked {} blocks, {} records, {} items, {} index entries, {} files",
+            r["blocks"], r["records"], r["items"], r["index_entries"], r["blobs"]
+        );
+        for p in r["problems"].as_array().into_iter().flatten() {
+            println!(
+                "FAIL {}: {}",
+                p["what"].as_str().unwrap_or_default(),
+                p["problem"].as_str().unwrap_or_default()
+            );
+        }
+        println!("result {}", if ok { "OK" } else { "FAILED" });
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn print_stat(ctx: &Ctx, v: &Value) -> anyhow::Result<ExitCode> {
+    if ctx.out.json {
+        ctx.out.print_json(v)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let r = &v["records"];
+    println!("repo        {}", v["repo"].as_str().unwrap_or_default());
+    println!(
+        "items       {} ({} deleted, {} forked)",
+        r["items"], r["deleted"], r["forked"]
+    );
+    println!("versions    {}", r["versions"]);
+    println!("blocks      {} ({} bytes)", r["blocks"], r["block_bytes"]);
+    println!("files       {} ({} bytes)", v["files"], v["file_bytes"]);
+    println!("pins        {}", r["pins"]);
+    println!("accounts    {}", v["accounts"]);
+    for (kind, n) in r["kinds"].as_object().into_iter().flatten() {
+        println!("  {kind:20} {n}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
