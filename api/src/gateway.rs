@@ -27,12 +27,15 @@ use mnode_dag::{
     cids::{self, LinkKind},
 };
 use serde::Deserialize;
+use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
 use crate::{
     ApiError, ApiState,
     car_response::{self, CAR, CarParams, CarRequest, MAX_CAR_FILE},
 };
 
+/// Bytes per read when a file is streamed from disk.
+const FILE_READ: usize = 256 << 10;
 const IMMUTABLE: &str = "public, max-age=29030400, immutable";
 const RAW: &str = "application/vnd.ipld.raw";
 /// The largest file served as one raw block (larger files are files, not blocks).
@@ -381,6 +384,18 @@ async fn serve(
             if head || end == start {
                 return builder
                     .body(Body::empty())
+                    .map_err(|e| ApiError::internal(&e));
+            }
+            // A file the store owns is streamed straight from disk in big reads; others (files
+            // imported in place) through the store's verified chunks.
+            if let Ok(Some((path, _))) = blobs.owned_file(&cid).await
+                && let Ok(mut file) = tokio::fs::File::open(&path).await
+                && file.seek(std::io::SeekFrom::Start(start)).await.is_ok()
+            {
+                let reader =
+                    tokio_util::io::ReaderStream::with_capacity(file.take(end - start), FILE_READ);
+                return builder
+                    .body(Body::from_stream(reader))
                     .map_err(|e| ApiError::internal(&e));
             }
             let stream = blobs

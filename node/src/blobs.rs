@@ -478,6 +478,26 @@ impl Blobs {
         Ok(stream)
     }
 
+    /// The file on disk that holds a complete blob's bytes and its size, when the store owns
+    /// that file (copied in, uploaded or fetched; not imported in place, not small enough to be
+    /// inlined). Large reads, such as the gateway serving a file, stream it straight from disk
+    /// in big reads instead of through the store's 16 KiB verified chunks. The file never
+    /// changes while it is the blob's (deleting the blob unlinks it; an open file stays
+    /// readable).
+    pub async fn owned_file(&self, cid: &Cid) -> Result<Option<(PathBuf, u64)>, BlobError> {
+        let hash = hash_of(cid)?;
+        let size = self.complete_size(cid, hash).await?;
+        for path in [self.paths.data_path(&hash), self.upload_path(&hash)] {
+            if tokio::fs::metadata(&path)
+                .await
+                .is_ok_and(|m| m.is_file() && m.len() == size)
+            {
+                return Ok(Some((path, size)));
+            }
+        }
+        Ok(None)
+    }
+
     /// A whole blob in memory: for small blobs. Checked like [`Blobs::read_range`].
     pub async fn read_to_bytes(&self, cid: &Cid) -> Result<Bytes, BlobError> {
         let hash = hash_of(cid)?;
