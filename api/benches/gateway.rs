@@ -12,7 +12,7 @@
 //! The node runs in this process (the same `Node` and router `mnode daemon` serves) on a
 //! 2-worker runtime; `wrk`, `curl` and nginx run as processes on the same two cores.
 //!
-//! Run: `cargo bench -p mnode-api --bench gateway [-- raw|file|records]` (all by default). It
+//! Run: `cargo bench --workspace --bench gateway [-- raw|file|records]` (all by default). It
 //! installs `wrk` and nginx with apt-get when missing. Work files go under `$MNODE_BENCH_DIR`
 //! (default: a folder in the system temp dir). Sizes: `MNODE_BENCH_WRK_SECS` (10),
 //! `MNODE_BENCH_FILE_MIB` (1024), `MNODE_BENCH_RECORDS` (4000).

@@ -138,3 +138,62 @@ impl IntoResponse for ApiError {
         (status, Json(body)).into_response()
     }
 }
+
+/// Turns the framework's own refusals into the API's JSON error form: a body, path or query that
+/// does not parse (axum answers those in plain text), no such route and a method the route does
+/// not take (empty answers). JSON answers and successes pass untouched.
+pub(crate) async fn json_errors(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if !status.is_client_error() && !status.is_server_error() {
+        return resp;
+    }
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/json"));
+    if is_json {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 64 << 10)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let or = |default: &str| {
+        if text.is_empty() {
+            default.to_owned()
+        } else {
+            text.clone()
+        }
+    };
+    let (code, message) = match status.as_u16() {
+        400 => ("bad_request", or("the request is malformed")),
+        404 => ("no_route", or("no such route; see /api/v1/openapi.json")),
+        405 => (
+            "method_not_allowed",
+            or("this route does not take this method"),
+        ),
+        413 => ("too_large", or("the request body is too large")),
+        415 => (
+            "unsupported_media_type",
+            or("send Content-Type: application/json"),
+        ),
+        422 => ("invalid_body", or("the body does not fit this route")),
+        _ => ("error", or("the request failed")),
+    };
+    let mut out = ApiError::new(status.as_u16(), code, message).into_response();
+    for name in [
+        axum::http::header::ALLOW,
+        axum::http::header::ACCESS_CONTROL_ALLOW_ORIGIN,
+    ] {
+        if let Some(v) = parts.headers.get(&name) {
+            out.headers_mut().insert(name, v.clone());
+        }
+    }
+    out
+}

@@ -236,14 +236,33 @@ async fn ipfs(
     r
 }
 
-/// A stored block: a record or other IPLD from the store, or the data inside an identity CID.
+/// A block: a record or other IPLD from the store, the data inside an identity CID, or (when
+/// the node does not hold it and peers are connected) fetched from them with Bitswap, checked
+/// against its CID, within `api.gateway_fetch_timeout_ms`.
 async fn block(s: &ApiState, cid: &Cid) -> Result<Option<Vec<u8>>, ApiError> {
     if cid.hash().code() == cids::IDENTITY {
         return Ok(Some(cid.hash().digest().to_vec()));
     }
     // A point read from RocksDB, usually from its block cache: microseconds, less than a hop to
     // the blocking pool would cost, so it runs right here.
-    Ok(s.node.repo().store().block(cid)?)
+    if let Some(b) = s.node.repo().store().block(cid)? {
+        return Ok(Some(b));
+    }
+    let timeout = s.node.repo().config().api.gateway_fetch_timeout_ms;
+    if timeout == 0 || s.node.peers().await.map_or(true, |p| p.is_empty()) {
+        return Ok(None);
+    }
+    match s
+        .node
+        .fetch_block(*cid, std::time::Duration::from_millis(timeout))
+        .await
+    {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) => {
+            tracing::debug!(%cid, "gateway: no peer gave the block: {e}");
+            Ok(None)
+        }
+    }
 }
 
 async fn serve(
@@ -271,7 +290,7 @@ async fn serve(
     };
     let Some(size) = size else {
         return Err(ApiError::not_found(format!(
-            "this node does not hold {cid}"
+            "this node does not hold {cid} and no connected peer gave it"
         )));
     };
     if let Format::Car(p) = &format

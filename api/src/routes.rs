@@ -49,6 +49,7 @@ pub(crate) fn router(state: ApiState) -> Router {
     crate::openapi::init(doc);
     api.merge(crate::gateway::router())
         .route("/metrics", get(crate::metrics::metrics))
+        .layer(axum::middleware::from_fn(crate::error::json_errors))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::metrics::track,
@@ -593,6 +594,10 @@ struct ListQuery {
     author: Option<String>,
     /// Only items with this tag or a tag under it.
     tag: Option<String>,
+    /// Only items created at or after this time (ms since the epoch).
+    since: Option<u64>,
+    /// Only items created before this time (ms since the epoch).
+    until: Option<u64>,
     /// `next` of the previous page.
     cursor: Option<String>,
     /// Page size (default 50, at most 1000).
@@ -607,7 +612,7 @@ struct ListQuery {
     params(ListQuery),
     responses(
         (status = 200, description = "`{items: [{id, type, author, created, updated, head, versions, summary}], next}`", body = Object),
-        (status = 400, description = "A bad author or cursor", body = ErrorBody),
+        (status = 400, description = "A bad author, cursor or time range", body = ErrorBody),
     ),
 )]
 async fn list_records(State(s): State<ApiState>, Query(q): Query<ListQuery>) -> ApiResult {
@@ -627,11 +632,20 @@ async fn list_records(State(s): State<ApiState>, Query(q): Query<ListQuery>) -> 
                 .map_err(|e: mnode_node::store::StoreError| ApiError::bad_request(e.to_string()))
         })
         .transpose()?;
+    if let (Some(since), Some(until)) = (q.since, q.until)
+        && since >= until
+    {
+        return Err(ApiError::bad_request(format!(
+            "since ({since}) must be before until ({until})"
+        )));
+    }
     let filter = ListFilter {
         kind: q.kind,
         author,
         tag: q.tag,
         topic: None,
+        since: q.since,
+        until: q.until,
         cursor,
         limit: q.limit.unwrap_or(50).min(1000),
     };

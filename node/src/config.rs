@@ -40,6 +40,9 @@ pub struct ApiConfig {
     pub session_ttl_secs: u64,
     /// Anyone who reaches the API may create an account; when off, only an admin can.
     pub open_registration: bool,
+    /// How long the gateway looks for a block it does not hold among connected peers
+    /// (Bitswap) before answering 404, in milliseconds; 0: never look.
+    pub gateway_fetch_timeout_ms: u64,
 }
 
 impl Default for ApiConfig {
@@ -49,6 +52,7 @@ impl Default for ApiConfig {
             max_upload_bytes: 10 << 30,
             session_ttl_secs: 30 * 24 * 3600,
             open_registration: true,
+            gateway_fetch_timeout_ms: 5000,
         }
     }
 }
@@ -178,6 +182,10 @@ const DOCS: &[(&str, &str)] = &[
     (
         "api.open_registration",
         "Anyone who reaches the API may create an account (POST /api/v1/accounts); false: only an admin can.",
+    ),
+    (
+        "api.gateway_fetch_timeout_ms",
+        "How long /ipfs/ looks for a record block it does not hold among connected peers (Bitswap) before answering 404, in milliseconds; 0: never.",
     ),
     ("network", "The peer-to-peer network."),
     ("network.listen", "libp2p listen addresses."),

@@ -184,6 +184,10 @@ pub struct ListFilter {
     pub tag: Option<String>,
     /// Only in this topic.
     pub topic: Option<Topic>,
+    /// Only items created at or after this time (ms since the epoch).
+    pub since: Option<u64>,
+    /// Only items created before this time (ms since the epoch).
+    pub until: Option<u64>,
     /// Continue after this cursor (from a previous page).
     pub cursor: Option<Cursor>,
     /// At most this many (0: no limit).
@@ -648,11 +652,24 @@ impl Store {
                 [&prefix[..], &c.created.to_be_bytes(), &c.id.to_bytes()].concat(),
                 order.direction(),
             ),
-            (None, Order::NewestFirst) => (
-                [&prefix[..], &[0xff; 8 + ID_LEN + 1]].concat(),
-                Direction::Reverse,
-            ),
-            (None, Order::OldestFirst) => (prefix.clone(), Direction::Forward),
+            // Time bounds start the scan where they fall instead of skipping up to them.
+            (None, Order::NewestFirst) => match filter.until {
+                Some(until) => (
+                    [&prefix[..], &until.to_be_bytes()].concat(),
+                    Direction::Reverse,
+                ),
+                None => (
+                    [&prefix[..], &[0xff; 8 + ID_LEN + 1]].concat(),
+                    Direction::Reverse,
+                ),
+            },
+            (None, Order::OldestFirst) => match filter.since {
+                Some(since) => (
+                    [&prefix[..], &since.to_be_bytes()].concat(),
+                    Direction::Forward,
+                ),
+                None => (prefix.clone(), Direction::Forward),
+            },
         };
         let mut page = Page::default();
         for entry in self
@@ -669,6 +686,15 @@ impl Store {
             let rest = &k[prefix.len()..];
             if rest.len() != 8 + ID_LEN {
                 continue;
+            }
+            let created = u64::from_be_bytes(rest[..8].try_into().unwrap_or_default());
+            let before_since = filter.since.is_some_and(|t| created < t);
+            let past_until = filter.until.is_some_and(|t| created >= t);
+            match order {
+                Order::NewestFirst if before_since => break,
+                Order::OldestFirst if past_until => break,
+                _ if before_since || past_until => continue,
+                _ => {}
             }
             if kind_in_value
                 && filter
@@ -706,6 +732,8 @@ impl Store {
             .chain(self.unknown_kinds()?)
             .map(|kind| ListFilter {
                 kind: Some(kind),
+                since: filter.since,
+                until: filter.until,
                 ..ListFilter::default()
             })
             .collect();

@@ -419,9 +419,9 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 kind,
                 author,
                 tag,
-                topic: None,
                 cursor,
                 limit,
+                ..ListFilter::default()
             })?;
             if ctx.out.json {
                 let items: Vec<_> = page
