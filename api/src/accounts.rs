@@ -27,6 +27,7 @@ pub(crate) fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(list, register))
         .routes(routes!(show, remove))
+        .routes(routes!(set_password))
         .routes(routes!(sessions, login, logout))
         .routes(routes!(revoke))
         .routes(routes!(me))
@@ -178,6 +179,51 @@ async fn show(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no account {handle:?}")))?;
     Ok(Json(account_json(&account, private)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[schema(as = NewPassword)]
+struct PasswordBody {
+    /// The new password (checked for strength).
+    password: String,
+}
+
+/// Sets an account's password.
+///
+/// The person or an admin may. Sessions already open stay open; revoke them with
+/// `DELETE /api/v1/sessions/{id}` if the old password leaked.
+#[utoipa::path(
+    put,
+    path = "/accounts/{handle}/password",
+    tag = "accounts",
+    params(("handle" = String, Path, description = "The account's handle")),
+    request_body = PasswordBody,
+    responses(
+        (status = 200, description = "`{handle}`", body = Object),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "Neither the account itself nor an admin", body = ErrorBody),
+        (status = 404, description = "No such account", body = ErrorBody),
+        (status = 422, description = "The password is too weak (`weak_password`)", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn set_password(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(handle): Path<String>,
+    Json(b): Json<PasswordBody>,
+) -> ApiResult {
+    if !caller.may_act_for(&s, &handle) {
+        return Err(ApiError::forbidden(
+            "only the account itself or an admin may set its password",
+        ));
+    }
+    let h = handle.clone();
+    blocking(&s, move |repo| {
+        Ok(repo.accounts().set_password(&h, &b.password)?)
+    })
+    .await?;
+    Ok(Json(json!({ "handle": handle })))
 }
 
 /// Deletes an account and ends its sessions.

@@ -318,6 +318,92 @@ impl Client {
             .await
     }
 
+    /// `GET /accounts` (admin).
+    pub async fn accounts(&self) -> Result<Value, ClientError> {
+        self.call(reqwest::Method::GET, "/accounts", None).await
+    }
+
+    /// `POST /accounts`.
+    pub async fn create_account(
+        &self,
+        handle: &str,
+        email: &str,
+        password: &str,
+        admin: bool,
+    ) -> Result<Value, ClientError> {
+        let role = if admin { "admin" } else { "user" };
+        self.call(
+            reqwest::Method::POST,
+            "/accounts",
+            Some(json!({ "handle": handle, "email": email, "password": password, "role": role })),
+        )
+        .await
+    }
+
+    /// `DELETE /accounts/{handle}`.
+    pub async fn delete_account(&self, handle: &str) -> Result<Value, ClientError> {
+        self.call(
+            reqwest::Method::DELETE,
+            &format!("/accounts/{}", encode(handle)),
+            None,
+        )
+        .await
+    }
+
+    /// `PUT /accounts/{handle}/password`.
+    pub async fn set_password(&self, handle: &str, password: &str) -> Result<Value, ClientError> {
+        self.call(
+            reqwest::Method::PUT,
+            &format!("/accounts/{}/password", encode(handle)),
+            Some(json!({ "password": password })),
+        )
+        .await
+    }
+
+    /// `GET /query?q=`: `{items}` or `{count}`.
+    pub async fn query(&self, q: &str) -> Result<Value, ClientError> {
+        self.call(
+            reqwest::Method::GET,
+            &format!("/query?q={}", encode(q)),
+            None,
+        )
+        .await
+    }
+
+    /// `GET /ipfs/{cid}` with an optional byte range (`start`, exclusive `end`): the response,
+    /// to stream. Errors are read into [`ClientError::Api`].
+    pub async fn file(
+        &self,
+        cid: &str,
+        start: u64,
+        end: Option<u64>,
+    ) -> Result<reqwest::Response, ClientError> {
+        let url = format!("{}/ipfs/{cid}", self.base);
+        let mut req = self.http.get(&url);
+        if start > 0 || end.is_some() {
+            let last = end
+                .map(|e| e.saturating_sub(1).to_string())
+                .unwrap_or_default();
+            req = req.header(reqwest::header::RANGE, format!("bytes={start}-{last}"));
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|source| ClientError::Unreachable {
+                url: self.base.clone(),
+                source,
+            })?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status().as_u16();
+        let value: Value = resp
+            .json()
+            .await
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        Err(api_error(status, &value))
+    }
+
     /// `GET /pins`.
     pub async fn pins(&self) -> Result<Value, ClientError> {
         self.call(reqwest::Method::GET, "/pins", None).await

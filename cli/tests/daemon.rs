@@ -140,6 +140,73 @@ fn publish_pin_dag_and_repo_go_through_the_daemon() {
         2
     );
 
+    // cat, by the file's CID and by its record, with a range.
+    let one = published["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"].as_str().unwrap().ends_with("one.txt"))
+        .unwrap()
+        .clone();
+    let o = mnode(&d.repo, &["cat", one["cid"].as_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.stdout, b"first track notes\n");
+    let o = mnode(
+        &d.repo,
+        &["cat", one["record"].as_str().unwrap(), "--range", "6-10"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.stdout, b"track");
+
+    let found = json(&d.repo, &["query", "art.releases.tag = 'music/folk'"]);
+    assert_eq!(found["items"][0]["id"], release.as_str(), "{found}");
+
+    // Accounts through the daemon.
+    let secret = dir.path().join("pw");
+    std::fs::write(&secret, "a long walk by the river\n").unwrap();
+    let created = json(
+        &d.repo,
+        &[
+            "account",
+            "create",
+            "kim",
+            "--email",
+            "kim@example.org",
+            "--password-file",
+            secret.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(created["handle"], "kim");
+    let listed = json(&d.repo, &["account", "list"]);
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["handle"] == "kim")
+    );
+    std::fs::write(&secret, "another long walk by the sea\n").unwrap();
+    let o = mnode(
+        &d.repo,
+        &[
+            "account",
+            "passwd",
+            "kim",
+            "--password-file",
+            secret.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    json(&d.repo, &["account", "delete", "kim"]);
+    let listed = json(&d.repo, &["account", "list"]);
+    assert!(
+        !listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["handle"] == "kim")
+    );
+
     let block = json(&d.repo, &["dag", "get", &release]);
     assert_eq!(block["type"], "art.release");
 

@@ -83,6 +83,9 @@ fn account_json(a: &Account) -> serde_json::Value {
 }
 
 pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    if let Some(client) = super::net::daemon_client(ctx)? {
+        return run_remote(command, ctx, &client);
+    }
     let repo = ctx.open()?;
     let accounts = repo.accounts();
     match command {
@@ -182,6 +185,82 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             } else {
                 println!("{handle} now signs with {}", key.did());
             }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The same through a running daemon. Keys stay with the daemon: `export-key` and `import-key`
+/// need the repo itself.
+fn run_remote(
+    command: Command,
+    ctx: &Ctx,
+    client: &mnode_api::client::Client,
+) -> anyhow::Result<ExitCode> {
+    let rt = super::runtime()?;
+    match command {
+        Command::Create {
+            handle,
+            email,
+            password_file,
+            admin,
+        } => {
+            let Some(file) = password_file else {
+                bail!(
+                    "a daemon holds the repo: give the password with --password-file (accounts \
+                     made through the API can log in), or stop the daemon"
+                );
+            };
+            let a =
+                rt.block_on(client.create_account(&handle, &email, &read_secret(&file)?, admin))?;
+            if ctx.out.json {
+                ctx.out.print_json(&a)?;
+            } else {
+                println!(
+                    "created {} <{}> {}",
+                    a["handle"].as_str().unwrap_or_default(),
+                    a["email"].as_str().unwrap_or_default(),
+                    a["did"].as_str().unwrap_or_default()
+                );
+            }
+        }
+        Command::List => {
+            let v = rt.block_on(client.accounts())?;
+            let list = v["accounts"].as_array().cloned().unwrap_or_default();
+            if ctx.out.json {
+                ctx.out.print_json(&json!(list))?;
+            } else {
+                for a in list {
+                    let s = |k: &str| a[k].as_str().unwrap_or_default().to_owned();
+                    println!(
+                        "{:20} {:5} {:30} {}",
+                        s("handle"),
+                        s("role"),
+                        s("email"),
+                        s("did")
+                    );
+                }
+            }
+        }
+        Command::Delete { handle } => {
+            let v = rt.block_on(client.delete_account(&handle))?;
+            if ctx.out.json {
+                ctx.out.print_json(&v)?;
+            } else {
+                println!("deleted {handle}");
+            }
+        }
+        Command::Passwd {
+            handle,
+            password_file,
+        } => {
+            rt.block_on(client.set_password(&handle, &read_secret(&password_file)?))?;
+            if !ctx.out.json {
+                println!("password of {handle} changed");
+            }
+        }
+        Command::ExportKey { .. } | Command::ImportKey { .. } => {
+            bail!("keys stay with the running daemon: stop it to export or import a key");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -460,6 +460,9 @@ fn parse_range(text: &str) -> anyhow::Result<(u64, Option<u64>)> {
 }
 
 pub(crate) fn cat(args: CatArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    if let Some(client) = super::net::daemon_client(ctx)? {
+        return cat_remote(&args, &client);
+    }
     let repo = ctx.open()?;
     let (blob, _) = resolve_file(repo.store(), &args.cid)?;
     let (start, end) = args
@@ -674,5 +677,48 @@ fn publish_remote(
         }
         println!("release {release}");
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A file's blob CID from a record's JSON (`body.file.blob` or `body.blob`).
+fn file_of_record(record: &serde_json::Value) -> Option<String> {
+    let body = &record["record"]["body"];
+    let data = if body["file"].is_object() {
+        &body["file"]
+    } else {
+        body
+    };
+    data["blob"]["/"].as_str().map(str::to_owned)
+}
+
+/// `cat` through a running daemon: the bytes come from its gateway.
+fn cat_remote(args: &CatArgs, client: &mnode_api::client::Client) -> anyhow::Result<ExitCode> {
+    let cid = parse_cid(&args.cid)?;
+    let (start, end) = args
+        .range
+        .as_deref()
+        .map(parse_range)
+        .transpose()?
+        .unwrap_or((0, None));
+    let rt = runtime()?;
+    let blob = if cids::link_kind(&cid) == LinkKind::Blob {
+        cid.to_string()
+    } else {
+        let record = rt.block_on(client.record(&cid.to_string(), false))?;
+        file_of_record(&record)
+            .ok_or_else(|| anyhow!("{cid} is neither a file nor a record that holds one"))?
+    };
+    rt.block_on(async {
+        let mut resp = client.file(&blob, start, end).await?;
+        let mut stdout = std::io::stdout().lock();
+        while let Some(chunk) = resp.chunk().await? {
+            match stdout.write_all(&chunk) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
+                r => r?,
+            }
+        }
+        stdout.flush()?;
+        anyhow::Ok(())
+    })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -451,6 +451,20 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
 
 pub(crate) fn query(args: QueryArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let q = Query::parse(&args.query)?;
+    if let Some(client) = super::net::daemon_client(ctx)? {
+        let v = super::runtime()?.block_on(client.query(&args.query))?;
+        if ctx.out.json {
+            ctx.out.print_json(&v)?;
+        } else if let Some(n) = v["count"].as_u64() {
+            println!("{n}");
+        } else {
+            for i in v["items"].as_array().into_iter().flatten() {
+                let s = |k: &str| i[k].as_str().unwrap_or_default().to_owned();
+                println!("{}  {:16}  {}", s("id"), s("type"), s("summary"));
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let repo = ctx.open()?;
     let store = repo.store();
     match store.query(&q)? {
