@@ -1,11 +1,13 @@
 //! The gateway and the API's auth, through the router without a socket.
 
+mod support;
+
 use std::collections::HashMap;
 
 use axum::{
     Router,
-    body::{Body, to_bytes},
-    http::{HeaderMap, Request, StatusCode, header},
+    body::Body,
+    http::{HeaderMap, StatusCode, header},
 };
 use bytes::Bytes;
 use futures::StreamExt as _;
@@ -21,51 +23,13 @@ use mnode_dag::{
     },
     walk,
 };
-use mnode_node::{
-    blobs::Blobs,
-    node::Node,
-    repo::{InitOptions, Repo},
-};
-use tower::ServiceExt;
-
-const TOKEN: &str = "test-token";
+use mnode_node::node::Node;
+use support::{TOKEN, call, empty, req};
+use tower::ServiceExt as _;
 
 async fn setup() -> (Node, Router, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let repo = Repo::init(
-        &dir.path().join("repo"),
-        &InitOptions {
-            passphrase: Some("test passphrase".into()),
-            settings: vec![
-                r#"network.listen=["/ip4/127.0.0.1/tcp/0"]"#.into(),
-                "network.blobs_listen=127.0.0.1:0".into(),
-            ],
-            ..InitOptions::default()
-        },
-    )
-    .expect("init");
-    let blobs = Blobs::open(&repo.blobs_dir(), &repo.tmp_dir())
-        .await
-        .expect("blobs");
-    let node = Node::spawn(repo, blobs).await.expect("node");
-    let router = mnode_api::router(mnode_api::ApiState::new(node.handle(), TOKEN));
-    (node, router, dir)
-}
-
-async fn call(router: &Router, req: Request<Body>) -> (StatusCode, HeaderMap, Bytes) {
-    let resp = router.clone().oneshot(req).await.expect("response");
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let body = to_bytes(resp.into_body(), usize::MAX).await.expect("body");
-    (status, headers, body)
-}
-
-fn req(method: &str, uri: &str) -> axum::http::request::Builder {
-    Request::builder().method(method).uri(uri)
-}
-
-fn empty(b: axum::http::request::Builder) -> Request<Body> {
-    b.body(Body::empty()).expect("request")
+    let t = support::setup().await;
+    (t.node, t.router, t.dir)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,8 @@
 //! Needs Node.js (>= 20.19) and `npm ci` in `api/tests/interop`. Without `node_modules` the
 //! test prints why and passes, unless `CI` or `MNODE_REQUIRE_INTEROP` is set, where it fails.
 
+mod support;
+
 use std::{
     io::{BufRead as _, BufReader},
     path::{Path, PathBuf},
@@ -22,11 +24,6 @@ use mnode_dag::{
         core::{File, FileKind},
         social::Post,
     },
-};
-use mnode_node::{
-    blobs::Blobs,
-    node::Node,
-    repo::{InitOptions, Repo},
 };
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -166,23 +163,11 @@ async fn verified_fetch_gets_records_a_car_and_a_file_from_the_gateway() {
     if !js_installed(JS) {
         return;
     }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let repo = Repo::init(
-        &dir.path().join("repo"),
-        &InitOptions {
-            passphrase: Some("test passphrase".into()),
-            settings: vec![
-                r#"network.listen=["/ip4/127.0.0.1/tcp/0"]"#.into(),
-                "network.blobs_listen=127.0.0.1:0".into(),
-            ],
-            ..InitOptions::default()
-        },
-    )
-    .expect("init");
-    let blobs = Blobs::open(&repo.blobs_dir(), &repo.tmp_dir())
-        .await
-        .expect("blobs");
-    let node = Node::spawn(repo, blobs).await.expect("node");
+    let support::TestApi {
+        node,
+        router: _,
+        dir: _dir,
+    } = support::setup().await;
     let h = node.handle();
 
     // A post whose media is a core.file record, which names a file (under the 2 MiB that
