@@ -191,8 +191,20 @@ async fn gateway_fetches_a_missing_block_from_a_connected_peer() {
         .parse()
         .expect("multiaddr");
     b.node.handle().connect(addr).await.expect("connect");
-    let (status, _, from_b) = raw(b.router.clone(), cid.clone()).await;
-    assert_eq!(status, StatusCode::OK);
+    // Bitswap learns of the connection just after `connect` returns: ask until it has.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let from_b = loop {
+        let (status, _, body) = raw(b.router.clone(), cid.clone()).await;
+        if status == StatusCode::OK {
+            break body;
+        }
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "B never got the block"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
     let (_, _, from_a) = raw(a.router.clone(), cid.clone()).await;
     assert_eq!(from_b, from_a);
 
