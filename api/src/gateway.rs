@@ -26,6 +26,8 @@ use mnode_dag::{
     Cid,
     cids::{self, LinkKind},
 };
+use mnode_node::node::NodeError;
+use mnode_protocols::bitswap::FetchError;
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
@@ -252,15 +254,21 @@ async fn block(s: &ApiState, cid: &Cid) -> Result<Option<Vec<u8>>, ApiError> {
     if timeout == 0 || s.node.peers().await.map_or(true, |p| p.is_empty()) {
         return Ok(None);
     }
-    match s
-        .node
-        .fetch_block(*cid, std::time::Duration::from_millis(timeout))
-        .await
-    {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) => {
-            tracing::debug!(%cid, "gateway: no peer gave the block: {e}");
-            Ok(None)
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(timeout);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match s.node.fetch_block(*cid, left).await {
+            Ok(bytes) => return Ok(Some(bytes)),
+            // A peer that has just connected is not yet known to Bitswap: ask again shortly.
+            Err(NodeError::Bitswap(FetchError::NoPeers(_)))
+                if left > std::time::Duration::from_millis(50) =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+            Err(e) => {
+                tracing::debug!(%cid, "gateway: no peer gave the block: {e}");
+                return Ok(None);
+            }
         }
     }
 }
