@@ -19,6 +19,7 @@ use crate::{
     ApiError, ApiState,
     auth::{Admin, Caller},
     error::ErrorBody,
+    with_repo,
 };
 
 type ApiResult = Result<Json<Value>, ApiError>;
@@ -57,14 +58,6 @@ fn session_json(s: &Session, current: Option<&str>) -> Value {
         "expires": s.expires,
         "current": current == Some(s.id.as_str()),
     })
-}
-
-async fn blocking<T: Send + 'static>(
-    s: &ApiState,
-    f: impl FnOnce(&mnode_node::repo::Repo) -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let repo = s.node.repo().clone();
-    tokio::task::spawn_blocking(move || f(&repo)).await?
 }
 
 /// A new account.
@@ -124,7 +117,7 @@ async fn register(
     if role == Role::Admin && !admin {
         return Err(ApiError::forbidden("only an admin may create an admin"));
     }
-    let account = blocking(&s, move |repo| {
+    let account = with_repo(&s, move |repo| {
         Ok(repo
             .accounts()
             .create(&b.handle, &b.email, Some(&b.password), role)?)
@@ -149,7 +142,7 @@ async fn register(
     security(("bearer" = [])),
 )]
 async fn list(State(s): State<ApiState>, _admin: Admin) -> ApiResult {
-    let accounts = blocking(&s, |repo| Ok(repo.accounts().list()?)).await?;
+    let accounts = with_repo(&s, |repo| Ok(repo.accounts().list()?)).await?;
     let list: Vec<Value> = accounts.iter().map(|a| account_json(a, true)).collect();
     Ok(Json(json!({ "accounts": list })))
 }
@@ -175,7 +168,7 @@ async fn show(
 ) -> ApiResult {
     let private = caller.as_ref().is_some_and(|c| c.may_act_for(&s, &handle));
     let h = handle.clone();
-    let account = blocking(&s, move |repo| Ok(repo.accounts().get(&h)?))
+    let account = with_repo(&s, move |repo| Ok(repo.accounts().get(&h)?))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no account {handle:?}")))?;
     Ok(Json(account_json(&account, private)))
@@ -219,7 +212,7 @@ async fn set_password(
         ));
     }
     let h = handle.clone();
-    blocking(&s, move |repo| {
+    with_repo(&s, move |repo| {
         Ok(repo.accounts().set_password(&h, &b.password)?)
     })
     .await?;
@@ -262,7 +255,7 @@ async fn remove(
             "the node owner's account cannot be deleted through the API",
         ));
     }
-    let (account, ended) = blocking(&s, move |repo| {
+    let (account, ended) = with_repo(&s, move |repo| {
         let account = repo.accounts().delete(&handle)?;
         let ended = repo.sessions().revoke_all(&account.handle)?;
         Ok((account, ended))
@@ -302,7 +295,7 @@ async fn login(State(s): State<ApiState>, Json(b): Json<LoginBody>) -> Result<Re
         .api
         .session_ttl_secs
         .saturating_mul(1000);
-    let (token, session) = blocking(&s, move |repo| {
+    let (token, session) = with_repo(&s, move |repo| {
         let accounts = repo.accounts();
         let handle = if b.login.contains('@') {
             match accounts.by_email(&b.login)? {
@@ -362,7 +355,7 @@ async fn sessions(
         Caller::Account { session, .. } => Some(session.clone()),
         Caller::Node => None,
     };
-    let list = blocking(&s, move |repo| {
+    let list = with_repo(&s, move |repo| {
         Ok(repo.sessions().list(which.as_deref())?)
     })
     .await?;
@@ -388,13 +381,13 @@ async fn sessions(
     security(("bearer" = [])),
 )]
 async fn revoke(State(s): State<ApiState>, caller: Caller, Path(id): Path<String>) -> ApiResult {
-    let session = blocking(&s, move |repo| Ok(repo.sessions().get(&id)?))
+    let session = with_repo(&s, move |repo| Ok(repo.sessions().get(&id)?))
         .await?
         .filter(|x| caller.may_act_for(&s, &x.handle))
         // Someone else's session is reported as missing: ids are not to be probed.
         .ok_or_else(|| ApiError::not_found("no such session of yours"))?;
     let id = session.id.clone();
-    blocking(&s, move |repo| Ok(repo.sessions().revoke(&id)?)).await?;
+    with_repo(&s, move |repo| Ok(repo.sessions().revoke(&id)?)).await?;
     Ok(Json(json!({ "revoked": session.id })))
 }
 
@@ -417,7 +410,7 @@ async fn logout(State(s): State<ApiState>, caller: Caller) -> ApiResult {
             "the admin token is not a session; nothing to log out",
         ));
     };
-    blocking(&s, move |repo| Ok(repo.sessions().revoke(&session)?)).await?;
+    with_repo(&s, move |repo| Ok(repo.sessions().revoke(&session)?)).await?;
     Ok(Json(json!({ "logged_out": true })))
 }
 
@@ -453,7 +446,7 @@ async fn logout_post(s: State<ApiState>, caller: Caller) -> ApiResult {
 async fn me(State(s): State<ApiState>, caller: Caller) -> ApiResult {
     let handle = caller.handle(&s).to_owned();
     let h = handle.clone();
-    let account = blocking(&s, move |repo| Ok(repo.accounts().get(&h)?))
+    let account = with_repo(&s, move |repo| Ok(repo.accounts().get(&h)?))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no account {handle:?}")))?;
     let mut v = account_json(&account, true);

@@ -27,7 +27,13 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{ApiError, ApiState, auth::Admin, error::ErrorBody, routes::parse_cid};
+use crate::{
+    ApiError, ApiState,
+    auth::Admin,
+    error::ErrorBody,
+    routes::{parse_cid, publish_pinned},
+    with_repo, with_store,
+};
 
 type ApiResult = Result<Json<Value>, ApiError>;
 
@@ -71,10 +77,9 @@ async fn stat(State(s): State<ApiState>, _admin: Admin) -> ApiResult {
             .map_err(repo_error)?
     );
     v["repo"] = json!(repo.path());
-    let r = repo.clone();
     v["accounts"] = json!(
-        tokio::task::spawn_blocking(move || r.accounts().list())
-            .await??
+        with_repo(&s, |repo| Ok(repo.accounts().list()?))
+            .await?
             .len()
     );
     Ok(Json(v))
@@ -256,22 +261,19 @@ async fn put(State(s): State<ApiState>, _admin: Admin, Json(b): Json<PutBody>) -
         .map_err(|e| ApiError::bad_request(format!("not DAG-JSON: {e}")))?;
     let bytes = cbor::encode(&ipld).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let is_record = matches!(&ipld, mnode_dag::Ipld::Map(m) if m.contains_key("sig") && m.contains_key("author"));
-    let node = s.node.clone();
     let cid = if is_record {
         let record = Record::decode_owned(bytes)
             .map_err(|e| ApiError::new(422, "invalid_record", e.to_string()))?;
-        let (cid, id) = (record.cid(), record.id());
-        s.node.publish(vec![record]).await?;
-        tokio::task::spawn_blocking(move || node.repo().store().pin(&id, true)).await??;
+        let cid = record.cid();
+        let _answer = publish_pinned(&s, record).await?;
         cid
     } else {
         let cid = cids::record_cid(&bytes);
-        tokio::task::spawn_blocking(move || {
-            let store = node.repo().store();
+        with_store(&s, move |store| {
             store.put_block(&cid, &bytes)?;
-            store.pin(&cid, true)
+            Ok(store.pin(&cid, true)?)
         })
-        .await??;
+        .await?;
         cid
     };
     Ok(Json(json!({ "cid": cid.to_string(), "record": is_record })))
@@ -296,11 +298,10 @@ async fn block(State(s): State<ApiState>, Path(cid): Path<String>) -> ApiResult 
             "{cid} is a file, not a block: GET /ipfs/{cid}"
         )));
     }
-    let node = s.node.clone();
-    let bytes = tokio::task::spawn_blocking(move || node.repo().store().block(&cid))
-        .await??
+    let bytes = with_store(&s, move |store| Ok(store.block(&cid)?))
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("no block {cid} on this node")))?;
-    let ipld = cbor::decode_ipld(&bytes).map_err(|e| ApiError::internal(&e))?;
-    let value = json::to_json_value(&ipld).map_err(|e| ApiError::internal(&e))?;
-    Ok(Json(json!({ "cid": cid.to_string(), "value": value })))
+    Ok(Json(
+        json!({ "cid": cid.to_string(), "value": crate::social::block_json(&bytes)? }),
+    ))
 }

@@ -60,7 +60,7 @@ use crate::{
     ApiError, ApiState,
     auth::{Admin, Caller},
     error::ErrorBody,
-    routes::{parse_cid, signed, signer},
+    routes::{parse_cid, publish_pinned, signed, signer},
 };
 
 type ApiResult = Result<Json<Value>, ApiError>;
@@ -343,10 +343,8 @@ async fn store_file(
     let draft =
         file_draft(data, dims).map_err(|e| ApiError::new(422, "invalid_record", e.to_string()))?;
     let record = signed(draft, key)?;
-    s.node.publish(vec![record.clone()]).await?;
-    let node = s.node.clone();
-    let id = record.id();
-    tokio::task::spawn_blocking(move || node.repo().store().pin(&id, true)).await??;
+    let (record_id, record_cid, kind) = (record.id(), record.cid(), record.kind().to_owned());
+    let _answer = publish_pinned(s, record).await?;
     s.node.provide(vec![cid]).await?;
     Ok(json!({
         "cid": cid.to_string(),
@@ -355,9 +353,9 @@ async fn store_file(
         "media_type": media_type,
         "url": format!("/ipfs/{cid}"),
         "record": {
-            "id": record.id().to_string(),
-            "cid": record.cid().to_string(),
-            "type": record.kind(),
+            "id": record_id.to_string(),
+            "cid": record_cid.to_string(),
+            "type": kind,
         },
     }))
 }

@@ -44,10 +44,9 @@ use crate::{
     ApiError, ApiState,
     auth::Caller,
     error::ErrorBody,
-    routes::{parse_cid, publish_one, signed, signer},
-    social::{
-        PageQuery, body_of, in_topic, item_json, items_json, live_item, page_json, with_store,
-    },
+    routes::{parse_cid, publish_pinned, signed, signer},
+    social::{PageQuery, body_of, in_topic, item_json, items_json, live_item, page_json},
+    with_store,
 };
 
 type ApiResult = Result<Json<Value>, ApiError>;
@@ -322,14 +321,8 @@ struct ReplyBody {
 }
 
 /// Publishes `record` and pins it, as `POST /records` does; answers 201.
-async fn publish_pinned(
-    s: &ApiState,
-    record: Record,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let Json(answer) = publish_one(s, record.clone()).await?;
-    let id = record.id();
-    with_store(s, move |store| Ok(store.pin(&id, true)?)).await?;
-    Ok((StatusCode::CREATED, Json(answer)))
+async fn created(s: &ApiState, record: Record) -> Result<(StatusCode, Json<Value>), ApiError> {
+    Ok((StatusCode::CREATED, publish_pinned(s, record).await?))
 }
 
 /// Posts in a thread, signed by the acting account.
@@ -384,7 +377,7 @@ async fn reply(
         Record::create(&post).map_err(|e| ApiError::new(422, "invalid_record", e.to_string()))?;
     let key = signer(&s, handle).await?;
     let record = signed(draft, &key)?;
-    let (status, Json(mut answer)) = publish_pinned(&s, record).await?;
+    let (status, Json(mut answer)) = created(&s, record).await?;
     answer["thread"] = json!(id.to_string());
     answer["reply"] = json!(reply.map(|r| json!({
         "root": r.root.to_string(),
@@ -468,7 +461,7 @@ async fn fork(
     let key = signer(&s, handle.clone()).await?;
     let record = signed(draft, &key)?;
     let topic = GossipTopic::Thread(record.id());
-    let (status, Json(mut answer)) = publish_pinned(&s, record).await?;
+    let (status, Json(mut answer)) = created(&s, record).await?;
     s.node.follow_as(&handle, topic).await?;
     answer["topic"] = json!(topic.to_string());
     answer["fork"] = json!({ "thread": id.to_string(), "post": post_id.to_string() });

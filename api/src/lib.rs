@@ -46,6 +46,23 @@ impl ApiState {
     }
 }
 
+/// Runs `f` on the repo in the blocking pool (RocksDB and argon2 block).
+pub(crate) async fn with_repo<T: Send + 'static>(
+    s: &ApiState,
+    f: impl FnOnce(&mnode_node::repo::Repo) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let repo = s.node.repo().clone();
+    tokio::task::spawn_blocking(move || f(&repo)).await?
+}
+
+/// Runs `f` on the record store in the blocking pool.
+pub(crate) async fn with_store<T: Send + 'static>(
+    s: &ApiState,
+    f: impl FnOnce(&mnode_node::store::Store) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    with_repo(s, move |repo| f(repo.store())).await
+}
+
 /// The whole HTTP surface.
 pub fn router(state: ApiState) -> Router {
     routes::router(state)

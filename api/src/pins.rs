@@ -15,9 +15,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{
-    ApiError, ApiState, auth::Admin, error::ErrorBody, routes::parse_cid, social::with_store,
-};
+use crate::{ApiError, ApiState, auth::Admin, error::ErrorBody, routes::parse_cid, with_store};
 
 type ApiResult = Result<Json<Value>, ApiError>;
 

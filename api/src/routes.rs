@@ -18,6 +18,7 @@ use crate::{
     auth::{Admin, Caller},
     error::ErrorBody,
     openapi::{KindBody, KindName},
+    with_repo, with_store,
 };
 
 type ApiResult = Result<Json<Value>, ApiError>;
@@ -79,14 +80,13 @@ pub(crate) fn parse_topic(text: &str) -> Result<GossipTopic, ApiError> {
 )]
 async fn node_info(State(s): State<ApiState>) -> ApiResult {
     let info = s.node.info().await?;
-    let repo = s.node.repo().clone();
-    let owner = repo.info().owner.clone();
-    let owner_did = tokio::task::spawn_blocking(move || {
-        repo.accounts()
-            .get(&owner)
+    let owner_did = with_repo(&s, |repo| {
+        Ok(repo
+            .accounts()
+            .get(&repo.info().owner)
             .ok()
             .flatten()
-            .and_then(|a| a.did().map(ToString::to_string))
+            .and_then(|a| a.did().map(ToString::to_string)))
     })
     .await?;
     let repo = s.node.repo();
@@ -172,8 +172,7 @@ async fn connect(
     security(("bearer" = [])),
 )]
 async fn follows(State(s): State<ApiState>, _admin: Admin) -> ApiResult {
-    let node = s.node.clone();
-    let list = tokio::task::spawn_blocking(move || node.repo().store().follows()).await??;
+    let list = with_store(&s, |store| Ok(store.follows()?)).await?;
     let list: Vec<String> = list.iter().map(ToString::to_string).collect();
     Ok(Json(json!({ "follows": list })))
 }
@@ -277,11 +276,7 @@ async fn create_record(
     let handle = caller.acting_as(&s, b.as_handle)?;
     let key = signer(&s, handle).await?;
     let record = signed(Draft::new(b.kind, body), &key)?;
-    let answer = publish_one(&s, record.clone()).await?;
-    let node = s.node.clone();
-    let id = record.id();
-    tokio::task::spawn_blocking(move || node.repo().store().pin(&id, true)).await??;
-    Ok(answer)
+    publish_pinned(&s, record).await
 }
 
 /// The most records one batch may create.
@@ -370,12 +365,7 @@ async fn create_records(
         .iter()
         .filter(|p| matches!(p, Put::Stored { .. }))
         .count();
-    let node = s.node.clone();
-    tokio::task::spawn_blocking(move || {
-        let store = node.repo().store();
-        ids.iter().try_for_each(|id| store.pin(id, true))
-    })
-    .await??;
+    pin_items(&s, ids).await?;
     Ok(Json(json!({ "records": answers, "stored": stored })))
 }
 
@@ -388,10 +378,12 @@ pub(crate) fn signed(draft: Draft, key: &mnode_dag::Keypair) -> Result<Record, A
 
 /// The signing key of the account `handle`.
 pub(crate) async fn signer(s: &ApiState, handle: String) -> Result<mnode_dag::Keypair, ApiError> {
-    let repo = s.node.repo().clone();
-    tokio::task::spawn_blocking(move || repo.accounts().signing_key(&handle))
-        .await?
-        .map_err(|e| ApiError::bad_request(e.to_string()))
+    with_repo(s, move |repo| {
+        repo.accounts()
+            .signing_key(&handle)
+            .map_err(|e| ApiError::bad_request(e.to_string()))
+    })
+    .await
 }
 
 /// The key a new version of `current` is signed with: its author's, held by this node for an
@@ -402,9 +394,8 @@ async fn owner_key(
     current: &Record,
 ) -> Result<mnode_dag::Keypair, ApiError> {
     let author = *current.author();
-    let repo = s.node.repo().clone();
-    let account = tokio::task::spawn_blocking(move || repo.accounts().by_did(&author))
-        .await??
+    let account = with_repo(s, move |repo| Ok(repo.accounts().by_did(&author)?))
+        .await?
         .ok_or_else(|| {
             ApiError::new(
                 403,
@@ -422,18 +413,36 @@ async fn owner_key(
             ),
         ));
     }
-    let repo = s.node.repo().clone();
-    tokio::task::spawn_blocking(move || repo.keystore().get(&author))
-        .await?
-        .map_err(|e| ApiError::internal(&e))
+    with_repo(s, move |repo| {
+        repo.keystore()
+            .get(&author)
+            .map_err(|e| ApiError::internal(&e))
+    })
+    .await
 }
 
 /// The current version of the item `cid` names (its id or any version's CID).
 async fn head_of(s: &ApiState, cid: Cid) -> Result<Record, ApiError> {
-    let node = s.node.clone();
-    tokio::task::spawn_blocking(move || node.repo().store().head(&cid))
-        .await??
+    with_store(s, move |store| Ok(store.head(&cid)?))
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("no item {cid} on this node")))
+}
+
+/// Publishes a new item's first version and pins the item (with its history and links), as
+/// every route that creates an item does.
+pub(crate) async fn publish_pinned(s: &ApiState, record: Record) -> ApiResult {
+    let id = record.id();
+    let answer = publish_one(s, record).await?;
+    pin_items(s, vec![id]).await?;
+    Ok(answer)
+}
+
+/// Pins items recursively.
+pub(crate) async fn pin_items(s: &ApiState, ids: Vec<Cid>) -> Result<(), ApiError> {
+    with_store(s, move |store| {
+        Ok(ids.iter().try_for_each(|id| store.pin(id, true))?)
+    })
+    .await
 }
 
 pub(crate) async fn publish_one(s: &ApiState, record: Record) -> ApiResult {
@@ -551,9 +560,7 @@ async fn delete_record(
 )]
 async fn history(State(s): State<ApiState>, Path(cid): Path<String>) -> ApiResult {
     let cid = parse_cid(&cid)?;
-    let node = s.node.clone();
-    let v = tokio::task::spawn_blocking(move || {
-        let store = node.repo().store();
+    let v = with_store(&s, move |store| {
         let Some(id) = store.item_id(&cid)? else {
             return Ok(None);
         };
@@ -573,14 +580,14 @@ async fn history(State(s): State<ApiState>, Path(cid): Path<String>) -> ApiResul
                 })
             })
             .collect();
-        Ok::<_, mnode_node::store::StoreError>(Some(json!({
+        Ok(Some(json!({
             "id": id.to_string(),
             "type": item.kind,
             "forked": item.forked(),
             "versions": versions,
         })))
     })
-    .await??;
+    .await?;
     v.map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no item {cid} on this node")))
 }
@@ -649,9 +656,7 @@ async fn list_records(State(s): State<ApiState>, Query(q): Query<ListQuery>) -> 
         cursor,
         limit: q.limit.unwrap_or(50).min(1000),
     };
-    let node = s.node.clone();
-    let items = tokio::task::spawn_blocking(move || {
-        let store = node.repo().store();
+    let items = with_store(&s, move |store| {
         let page = store.list(&filter)?;
         let mut items = Vec::with_capacity(page.items.len());
         for (id, i) in &page.items {
@@ -670,12 +675,12 @@ async fn list_records(State(s): State<ApiState>, Query(q): Query<ListQuery>) -> 
                 "summary": summary,
             }));
         }
-        Ok::<_, mnode_node::store::StoreError>(json!({
+        Ok(json!({
             "items": items,
             "next": page.next.map(|c| c.to_string()),
         }))
     })
-    .await??;
+    .await?;
     Ok(Json(items))
 }
 
@@ -705,23 +710,18 @@ async fn read_record(
     Query(q): Query<ReadQuery>,
 ) -> ApiResult {
     let cid = parse_cid(&cid)?;
-    let node = s.node.clone();
-    let record: Option<Record> = tokio::task::spawn_blocking(move || {
-        let store = node.repo().store();
-        if q.exact {
-            store.record(&cid)
+    let record = with_store(&s, move |store| {
+        Ok(if q.exact {
+            store.record(&cid)?
         } else {
-            store.head(&cid)
-        }
+            store.head(&cid)?
+        })
     })
-    .await??;
-    let record =
-        record.ok_or_else(|| ApiError::not_found(format!("no record {cid} on this node")))?;
-    let ipld = mnode_dag::cbor::decode_ipld(record.bytes()).map_err(|e| ApiError::internal(&e))?;
-    let value = json::to_json_value(&ipld).map_err(|e| ApiError::internal(&e))?;
+    .await?
+    .ok_or_else(|| ApiError::not_found(format!("no record {cid} on this node")))?;
     Ok(Json(json!({
         "cid": record.cid().to_string(),
         "id": record.id().to_string(),
-        "record": value,
+        "record": crate::social::record_json(&record)?,
     })))
 }

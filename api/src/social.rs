@@ -46,6 +46,7 @@ use crate::{
     auth::Caller,
     error::ErrorBody,
     routes::{TopicBody, parse_cid, parse_topic},
+    with_store,
 };
 
 type ApiResult = Result<Json<Value>, ApiError>;
@@ -66,18 +67,14 @@ pub(crate) fn router() -> OpenApiRouter<ApiState> {
         .routes(routes!(fact))
 }
 
-/// Runs `f` on the store in the blocking pool.
-pub(crate) async fn with_store<T: Send + 'static>(
-    s: &ApiState,
-    f: impl FnOnce(&Store) -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let node = s.node.clone();
-    tokio::task::spawn_blocking(move || f(node.repo().store())).await?
-}
-
 /// A record as DAG-JSON.
 pub(crate) fn record_json(record: &Record) -> Result<Value, ApiError> {
-    let ipld = mnode_dag::cbor::decode_ipld(record.bytes()).map_err(|e| ApiError::internal(&e))?;
+    block_json(record.bytes())
+}
+
+/// A stored DAG-CBOR block as DAG-JSON.
+pub(crate) fn block_json(bytes: &[u8]) -> Result<Value, ApiError> {
+    let ipld = mnode_dag::cbor::decode_ipld(bytes).map_err(|e| ApiError::internal(&e))?;
     mnode_dag::json::to_json_value(&ipld).map_err(|e| ApiError::internal(&e))
 }
 
