@@ -56,6 +56,12 @@ pub(crate) struct Metrics {
     store_keys: Family<FamilyLabels, Gauge>,
     store_bytes: Family<FamilyLabels, Gauge>,
     peers: Gauge,
+    p2p_bytes: Family<DirectionLabels, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DirectionLabels {
+    direction: &'static str,
 }
 
 impl Default for Metrics {
@@ -68,6 +74,7 @@ impl Default for Metrics {
         let store_keys = Family::<FamilyLabels, Gauge>::default();
         let store_bytes = Family::<FamilyLabels, Gauge>::default();
         let peers = Gauge::default();
+        let p2p_bytes = Family::<DirectionLabels, Gauge>::default();
         registry.register(
             "http_requests",
             "HTTP requests answered, by method, route and status",
@@ -89,6 +96,11 @@ impl Default for Metrics {
             store_bytes.clone(),
         );
         registry.register("peers", "Connected peers", peers.clone());
+        registry.register(
+            "p2p_bytes",
+            "Bytes the libp2p transports moved since the node started, by direction",
+            p2p_bytes.clone(),
+        );
         Self {
             registry,
             requests,
@@ -96,6 +108,7 @@ impl Default for Metrics {
             store_keys,
             store_bytes,
             peers,
+            p2p_bytes,
         }
     }
 }
@@ -133,6 +146,13 @@ pub(crate) async fn metrics(State(s): State<ApiState>) -> Result<Response, ApiEr
     s.metrics
         .peers
         .set(i64::try_from(peers).unwrap_or(i64::MAX));
+    let traffic = s.node.traffic();
+    for (direction, n) in [("sent", traffic.sent), ("received", traffic.received)] {
+        s.metrics
+            .p2p_bytes
+            .get_or_create(&DirectionLabels { direction })
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
     let repo = s.node.repo().clone();
     let sizes = tokio::task::spawn_blocking(move || repo.store().sizes()).await??;
     for f in sizes {

@@ -78,6 +78,9 @@ pub struct NetworkConfig {
     pub sync_interval_secs: u64,
     /// Most connections at once (in and out).
     pub max_connections: u32,
+    /// How long (seconds) a peer whose gossip score fell below the graylist threshold (it
+    /// sent invalid records) stays disconnected and refused.
+    pub misbehaviour_ban_secs: u64,
 }
 
 impl Default for NetworkConfig {
@@ -94,6 +97,7 @@ impl Default for NetworkConfig {
             gossip_max_message_bytes: 2 << 20,
             sync_interval_secs: 60,
             max_connections: 512,
+            misbehaviour_ban_secs: 600,
         }
     }
 }
@@ -214,6 +218,10 @@ const DOCS: &[(&str, &str)] = &[
         "How often, in seconds, followed feeds, branches and threads are reconciled with a peer.",
     ),
     ("network.max_connections", "Most peer connections at once."),
+    (
+        "network.misbehaviour_ban_secs",
+        "Seconds a peer that sent invalid records (gossip score below the graylist threshold) stays disconnected and refused.",
+    ),
     ("store", "Records and files on disk."),
     (
         "store.tmp_max_age_secs",

@@ -110,6 +110,9 @@ pub struct InitOptions {
     pub passphrase: Option<String>,
     /// `key=value` config settings to write into `mnode.yaml`.
     pub settings: Vec<String>,
+    /// The node key to use instead of a new random one (a testnet derives its nodes' keys
+    /// from a seed, so that runs are repeatable).
+    pub node_key: Option<Keypair>,
 }
 
 /// An open repo.
@@ -164,7 +167,7 @@ impl Repo {
             config.to_commented_yaml().as_bytes(),
         )?;
         let keystore = Keystore::create(&path.join("keystore"), opts.passphrase.as_deref())?;
-        let node_key = Keypair::generate();
+        let node_key = opts.node_key.clone().unwrap_or_else(Keypair::generate);
         keystore.put(&node_key)?;
         let store = Store::open(&path.join("db"), config.store.cache_mb)?;
         let handle = opts.handle.clone().unwrap_or_else(|| "owner".into());

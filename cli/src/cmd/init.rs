@@ -41,6 +41,7 @@ pub(crate) fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         password: password.clone(),
         passphrase: std::env::var(mnode_node::keystore::PASSPHRASE_ENV).ok(),
         settings: ctx.config.clone(),
+        node_key: None,
     };
     let repo = Repo::init(&path, &opts)?;
     let owner = repo

@@ -48,7 +48,13 @@ pub enum SwarmError {
 }
 
 /// Builds the swarm: TCP and QUIC, noise, yamux, a relay client, and [`Behaviour`].
-pub(crate) fn build(key: &Keypair, config: &NetworkConfig) -> Result<Swarm<Behaviour>, SwarmError> {
+///
+/// The transports count the bytes they move into `registry` (`libp2p_bandwidth_bytes`).
+pub(crate) fn build(
+    key: &Keypair,
+    config: &NetworkConfig,
+    registry: &mut prometheus_client::registry::Registry,
+) -> Result<Swarm<Behaviour>, SwarmError> {
     let err = |e: &dyn std::fmt::Display| SwarmError::Build(e.to_string());
     let gossip_cfg = gossip::Config {
         max_message_bytes: config.gossip_max_message_bytes,
@@ -71,6 +77,7 @@ pub(crate) fn build(key: &Keypair, config: &NetworkConfig) -> Result<Swarm<Behav
         .with_quic()
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(|e| err(&e))?
+        .with_bandwidth_metrics(registry)
         .with_behaviour(|key, relay| {
             let peer_id = key.public().to_peer_id();
             let gossipsub = gossip::behaviour(key, &gossip_cfg)?;

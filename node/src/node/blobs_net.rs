@@ -101,10 +101,12 @@ impl BlobNet {
                 reason: "not a file CID".into(),
             })?;
         let mut ids = Vec::new();
+        let mut peers = std::collections::HashMap::new();
         for (peer, addrs) in providers {
             let Some(id) = endpoint_id(&peer) else {
                 continue;
             };
+            peers.insert(id, peer);
             let mut addr = EndpointAddr::new(id);
             for a in addrs {
                 addr = addr.with_ip_addr(a);
@@ -135,8 +137,12 @@ impl BlobNet {
         let mut failed = Vec::new();
         let mut held = held_before;
         let mut size_sent = false;
+        // Who served what: progress counts towards the provider tried last.
+        let mut from: Vec<(PeerId, u64)> = Vec::new();
+        let mut serving: Option<PeerId> = None;
         while let Some(item) = stream.next().await {
             match item {
+                DownloadProgressItem::TryProvider { id, .. } => serving = peers.get(&id).copied(),
                 DownloadProgressItem::Progress(n) => {
                     // The size is known (verified) once the first chunk has arrived.
                     if !size_sent
@@ -146,7 +152,15 @@ impl BlobNet {
                         progress(FetchProgress::Size(bitfield.size()));
                         size_sent = true;
                     }
-                    held = n;
+                    if let Some(peer) = serving
+                        && n > held
+                    {
+                        match from.iter_mut().find(|(p, _)| *p == peer) {
+                            Some((_, b)) => *b += n - held,
+                            None => from.push((peer, n - held)),
+                        }
+                    }
+                    held = held.max(n);
                     progress(FetchProgress::Bytes(n));
                 }
                 DownloadProgressItem::ProviderFailed { id, .. } => failed.push(id.to_string()),
@@ -178,6 +192,7 @@ impl BlobNet {
         Ok(Fetched {
             size,
             transferred: held.max(held_before) - held_before,
+            from,
         })
     }
 

@@ -82,6 +82,8 @@ enum Done {
         result: Result<(), NodeError>,
         reply: oneshot::Sender<Result<(), NodeError>>,
     },
+    /// Gossip messages for records a catch-up brought.
+    Regossip(Vec<(GossipTopic, Vec<u8>)>),
     Nothing,
 }
 
@@ -99,9 +101,17 @@ struct SyncJob {
     /// Store tasks still running for this job.
     storing: usize,
     stored: usize,
+    /// What it stored, to gossip on when it is little (see [`REGOSSIP_MAX`]).
+    new: Vec<Cid>,
     /// Set when the exchange is over.
     summary: Option<sync::Summary>,
 }
+
+/// A catch-up that stores at most this many records gossips them on to the node's other
+/// peers: a healed partition or a node back from a short absence then spreads what it learnt
+/// at gossip speed, instead of each of its neighbours waiting for their next periodic sync. A
+/// longer catch-up (a new follower taking a whole history) is not re-gossiped.
+const REGOSSIP_MAX: usize = 512;
 
 struct BlobQuery {
     remaining: usize,
@@ -133,6 +143,8 @@ pub(crate) struct EventLoop {
     subscribed: HashSet<GossipTopic>,
     /// Whether the held files were announced since the node started.
     announced: bool,
+    /// Peers refused for misbehaving, until when.
+    misbehaving: HashMap<PeerId, tokio::time::Instant>,
 }
 
 /// What the event loop is made of.
@@ -184,6 +196,7 @@ impl EventLoop {
             next_id: 0,
             subscribed: HashSet::new(),
             announced: false,
+            misbehaving: HashMap::new(),
         };
         for topic in this.repo.store().follows()? {
             this.subscribe(topic);
@@ -228,7 +241,10 @@ impl EventLoop {
                     None => break,
                 },
                 ev = self.swarm.select_next_some() => self.on_swarm_event(ev),
-                _ = tick.tick() => self.periodic_sync(),
+                _ = tick.tick() => {
+                    self.expire_bans();
+                    self.periodic_sync();
+                }
             }
         }
         self.tasks.shutdown().await;
@@ -411,9 +427,56 @@ impl EventLoop {
         }
     }
 
+    /// Disconnects and refuses (for `misbehaviour_ban_secs`) a peer whose gossip score fell
+    /// below the graylist threshold: gossipsub already ignores what it sends, this also stops
+    /// it costing us connections and validation work.
+    fn check_misbehaviour(&mut self, peer: PeerId) {
+        let Some(score) = self.swarm.behaviour().gossipsub.peer_score(&peer) else {
+            return;
+        };
+        if score >= gossip::thresholds().graylist_threshold || self.misbehaving.contains_key(&peer)
+        {
+            return;
+        }
+        let until =
+            tokio::time::Instant::now() + Duration::from_secs(self.config.misbehaviour_ban_secs);
+        tracing::info!(%peer, score, "refusing a peer that sent invalid records");
+        self.misbehaving.insert(peer, until);
+        self.swarm.behaviour_mut().blocked.block_peer(peer);
+        self.emit(NodeEvent::PeerBanned { peer, score });
+    }
+
+    /// Lets back misbehaving peers whose time is up.
+    fn expire_bans(&mut self) {
+        let now = tokio::time::Instant::now();
+        let expired: Vec<PeerId> = self
+            .misbehaving
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in expired {
+            self.misbehaving.remove(&peer);
+            self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+        }
+    }
+
     fn on_done(&mut self, done: Done) {
         match done {
             Done::Nothing => {}
+            Done::Regossip(messages) => {
+                for (topic, data) in messages {
+                    // Peers that have it already drop it as a duplicate.
+                    if let Err(e) = self
+                        .swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .publish(gossip::ident(&topic), data)
+                    {
+                        tracing::trace!(%topic, "not gossiped on: {e}");
+                    }
+                }
+            }
             Done::Provide(cids) => self.provide(cids),
             Done::Gossip {
                 id,
@@ -444,6 +507,7 @@ impl EventLoop {
                         from: source,
                         reason,
                     });
+                    self.check_misbehaviour(source);
                 }
                 if let (true, Some(topic)) = (missing_prev, topic) {
                     self.start_sync(topic, source);
@@ -503,6 +567,7 @@ impl EventLoop {
                                 catch_up,
                                 storing: 0,
                                 stored: 0,
+                                new: Vec::new(),
                                 summary: None,
                             },
                         );
@@ -516,6 +581,9 @@ impl EventLoop {
                 };
                 j.storing -= 1;
                 j.stored += stored.len();
+                if j.stored <= REGOSSIP_MAX {
+                    j.new.extend(stored.iter().map(|s| s.0));
+                }
                 let peer = j.peer;
                 for (cid, item, kind) in stored {
                     self.emit(NodeEvent::Stored {
@@ -564,6 +632,19 @@ impl EventLoop {
             return;
         }
         if let Some(j) = self.jobs.remove(&job) {
+            if j.stored > 0 && j.stored <= REGOSSIP_MAX {
+                let (repo, cids) = (self.repo.clone(), j.new);
+                let limit = self.config.gossip_max_message_bytes;
+                self.tasks.spawn_blocking(move || {
+                    let mut messages = Vec::new();
+                    for cid in cids {
+                        if let Ok(Some(record)) = repo.store().record(&cid) {
+                            messages.extend(gossip_messages(&repo, &record, limit));
+                        }
+                    }
+                    Done::Regossip(messages)
+                });
+            }
             let summary = j.summary.unwrap_or_default();
             self.emit(NodeEvent::Synced {
                 topic: *j.catch_up.topic(),
@@ -898,19 +979,7 @@ fn store_and_prepare(
         if !matches!(put, Put::Stored { .. }) {
             continue;
         }
-        let mut msg = gossip::Message::new(record);
-        if let Some(prev) = record.envelope().prev
-            && let Ok(Some(block)) = repo.store().block(&prev)
-        {
-            msg.attach(
-                block,
-                limit.min(gossip::Config::default().attach_blocks_under),
-            );
-        }
-        let data = msg.to_bytes();
-        for topic in GossipTopic::of(record) {
-            messages.push((topic, data.clone()));
-        }
+        messages.extend(gossip_messages(repo, record, limit));
         let blobs: Vec<Cid> = record
             .links()
             .into_iter()
@@ -922,6 +991,25 @@ fn store_and_prepare(
         }
     }
     Ok((puts, messages, provide))
+}
+
+/// The gossip message of a stored record (with its previous version attached when small),
+/// once for each of its topics.
+fn gossip_messages(repo: &Repo, record: &Record, limit: usize) -> Vec<(GossipTopic, Vec<u8>)> {
+    let mut msg = gossip::Message::new(record);
+    if let Some(prev) = record.envelope().prev
+        && let Ok(Some(block)) = repo.store().block(&prev)
+    {
+        msg.attach(
+            block,
+            limit.min(gossip::Config::default().attach_blocks_under),
+        );
+    }
+    let data = msg.to_bytes();
+    GossipTopic::of(record)
+        .into_iter()
+        .map(|topic| (topic, data.clone()))
+        .collect()
 }
 
 /// Verifies and stores a gossiped record (and the blocks that came with it).

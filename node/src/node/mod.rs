@@ -169,6 +169,14 @@ pub enum NodeEvent {
         /// Why.
         reason: String,
     },
+    /// A peer that sent invalid records was disconnected and is refused for
+    /// `network.misbehaviour_ban_secs`.
+    PeerBanned {
+        /// The peer.
+        peer: PeerId,
+        /// Its gossip score when it crossed the graylist threshold.
+        score: f64,
+    },
     /// A catch-up exchange with a peer finished.
     Synced {
         /// The topic.
@@ -205,13 +213,48 @@ pub enum FetchProgress {
 }
 
 /// A finished file fetch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Fetched {
     /// The file's size.
     pub size: u64,
     /// Bytes this fetch transferred (less than the size when it resumed an earlier one, zero
     /// when the file was already here).
     pub transferred: u64,
+    /// Which peers served how many of those bytes.
+    pub from: Vec<(PeerId, u64)>,
+}
+
+/// Bytes a node's libp2p transports moved since it started (every protocol, framing
+/// included; file transfers over iroh are not in it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Traffic {
+    /// Bytes sent.
+    pub sent: u64,
+    /// Bytes received.
+    pub received: u64,
+}
+
+impl Traffic {
+    /// Sums the `libp2p_bandwidth_bytes` counters of `registry`.
+    fn read(registry: &prometheus_client::registry::Registry) -> Self {
+        let mut text = String::new();
+        if prometheus_client::encoding::text::encode(&mut text, registry).is_err() {
+            return Self::default();
+        }
+        let mut t = Self::default();
+        for line in text.lines().filter(|l| l.starts_with("libp2p_bandwidth")) {
+            let Some(n) = line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) else {
+                continue;
+            };
+            let n = n as u64;
+            if line.contains("direction=\"Inbound\"") {
+                t.received += n;
+            } else if line.contains("direction=\"Outbound\"") {
+                t.sent += n;
+            }
+        }
+        t
+    }
 }
 
 pub(crate) enum Command {
@@ -267,6 +310,8 @@ pub struct NodeHandle {
     bitswap: bitswap::Bitswap,
     /// Serialises accounts' follow changes, so the node-level follow matches their union.
     account_follows: Arc<tokio::sync::Mutex<()>>,
+    /// The transports' byte counters.
+    metrics: Arc<prometheus_client::registry::Registry>,
 }
 
 /// The record store as Bitswap serves it.
@@ -316,6 +361,11 @@ impl NodeHandle {
     /// The blob store.
     pub fn blobs(&self) -> &Arc<Blobs> {
         &self.blobs
+    }
+
+    /// Bytes the node's libp2p transports moved since it started.
+    pub fn traffic(&self) -> Traffic {
+        Traffic::read(&self.metrics)
     }
 
     /// Events from now on.
@@ -457,10 +507,11 @@ impl NodeHandle {
             return Ok(Fetched {
                 size: added.size,
                 transferred: 0,
+                from: Vec::new(),
             });
         }
         let dht = self.find_providers(cid).await.unwrap_or_default();
-        let providers = self
+        let mut providers = self
             .ask(|reply| Command::BlobAddrs {
                 peers: dht,
                 cid,
@@ -470,6 +521,9 @@ impl NodeHandle {
         if providers.is_empty() {
             return Err(NodeError::NotFound(cid));
         }
+        // In random order, so that a file many peers fetch at once is served by all of its
+        // holders rather than always by the first one asked.
+        rand::seq::SliceRandom::shuffle(&mut providers[..], &mut rand::rng());
         let fetched = self
             .net
             .fetch(&self.blobs, cid, providers, progress)
@@ -507,7 +561,8 @@ impl Node {
             .map_err(|e| NodeError::Swarm(SwarmError::Build(e.to_string())))?;
         let peer_id = key.public().to_peer_id();
         let config = repo.config().network.clone();
-        let mut swarm = behaviour::build(&key, &config)?;
+        let mut metrics = prometheus_client::registry::Registry::default();
+        let mut swarm = behaviour::build(&key, &config, &mut metrics)?;
         let bitswap = bitswap::Bitswap::spawn(
             swarm.behaviour().stream.new_control(),
             Arc::new(RepoBlocks(repo.clone())),
@@ -538,6 +593,7 @@ impl Node {
             net: net.clone(),
             bitswap: bitswap.clone(),
             account_follows: Arc::default(),
+            metrics: Arc::new(metrics),
         };
         let mut event_loop = EventLoop::new(Parts {
             swarm,
@@ -581,8 +637,12 @@ impl Node {
         bitswap.shutdown().await;
         net.shutdown().await;
         repo.store().flush()?;
-        if let Ok(blobs) = Arc::try_unwrap(blobs) {
-            blobs.shutdown().await?;
+        // The endpoint's blobs protocol has shut the store down with it; closing it again
+        // (when this was the last handle) only stops the GC and confirms.
+        if let Ok(blobs) = Arc::try_unwrap(blobs)
+            && let Err(e) = blobs.shutdown().await
+        {
+            tracing::debug!("blob store already closed: {e}");
         }
         Ok(())
     }
