@@ -1,0 +1,133 @@
+//! `churn`: authors post at a steady rate while, every interval, X% of the other nodes stop
+//! and start again. Reports the delivery ratio (what a restarted node missed must come back by
+//! catch-up) and the latency percentiles.
+
+use std::time::{Duration, Instant};
+
+use mnode_protocols::GossipTopic;
+use rand::{SeedableRng as _, rngs::ChaCha8Rng, seq::SliceRandom as _};
+use serde::Serialize;
+
+use super::{NetArgs, Publisher, all_delivered, deliveries, node_bytes, post, publish_at_rate};
+use crate::{Report, topology::Topology};
+
+/// Parameters of `churn`.
+#[derive(Debug, Clone, Serialize, clap::Args)]
+pub struct Churn {
+    /// The testnet.
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// Authors (their nodes stay up).
+    #[arg(long, default_value_t = 2)]
+    pub authors: usize,
+    /// Per cent of the other nodes restarted each interval.
+    #[arg(long, default_value_t = 20.0)]
+    pub percent: f64,
+    /// Seconds between restarts.
+    #[arg(long, default_value_t = 5.0)]
+    pub interval: f64,
+    /// How long a restarted node stays down, ms.
+    #[arg(long, default_value_t = 1000)]
+    pub down_ms: u64,
+    /// Seconds the run lasts.
+    #[arg(long, default_value_t = 30.0)]
+    pub seconds: f64,
+    /// Posts per second, all authors together.
+    #[arg(long, default_value_t = 10.0)]
+    pub rate: f64,
+}
+
+impl Churn {
+    /// The small size CI runs: `n` nodes, 6 s, a quarter restarted every 2 s.
+    pub fn small(n: usize) -> Self {
+        Self {
+            net: NetArgs::small(n),
+            authors: 2,
+            percent: 25.0,
+            interval: 2.0,
+            down_ms: 500,
+            seconds: 6.0,
+            rate: 10.0,
+        }
+    }
+}
+
+/// Runs `churn`.
+pub async fn run(p: &Churn) -> anyhow::Result<Report> {
+    let (mut net, memory) = p.net.spawn(Topology::RandomRegular { degree: 4 }).await?;
+    let n = net.len();
+    let authors = p.authors.clamp(1, n);
+    let keys: Vec<_> = (0..authors).map(|a| net.author(a)).collect();
+    let author_nodes: Vec<usize> = (0..authors).map(|a| a * n / authors).collect();
+    let topics: Vec<GossipTopic> = keys.iter().map(|k| GossipTopic::Author(*k.did())).collect();
+    for t in &topics {
+        net.follow(*t, 0..n).await?;
+    }
+    net.wait_subscribed(&topics, super::settle(&net)).await?;
+    let publishers: Vec<Publisher> = author_nodes
+        .iter()
+        .map(|&i| Publisher::new(&net, i))
+        .collect();
+
+    let posts = (p.seconds * p.rate).round().max(1.0) as usize;
+    let start = Instant::now();
+    let rate = p.rate;
+    let publishing = tokio::spawn({
+        let keys = keys.clone();
+        async move {
+            publish_at_rate(&publishers, posts, rate, move |k| {
+                let a = k % keys.len();
+                (a, post(&keys[a], k as u64, None, None))
+            })
+            .await
+        }
+    });
+    let mut others: Vec<usize> = (0..n).filter(|i| !author_nodes.contains(i)).collect();
+    let per_round = ((others.len() as f64 * p.percent / 100.0).round() as usize).min(others.len());
+    let mut rng = ChaCha8Rng::seed_from_u64(net.seed());
+    let mut restarts = 0;
+    let mut down_time = Duration::ZERO;
+    let interval = Duration::from_secs_f64(p.interval.max(0.1));
+    let mut next = start + interval;
+    while next + Duration::from_millis(p.down_ms) < start + Duration::from_secs_f64(p.seconds) {
+        tokio::time::sleep_until(next.into()).await;
+        others.shuffle(&mut rng);
+        let chosen: Vec<usize> = others[..per_round].to_vec();
+        let t = Instant::now();
+        for &i in &chosen {
+            net.stop(i).await?;
+        }
+        tokio::time::sleep(Duration::from_millis(p.down_ms)).await;
+        for &i in &chosen {
+            net.start(i).await?;
+        }
+        down_time += t.elapsed();
+        restarts += chosen.len();
+        next += interval;
+    }
+    let cids = publishing.await??;
+    let everyone: Vec<usize> = (0..n).collect();
+    let complete = net
+        .wait_until(Duration::from_secs(60), |l| {
+            all_delivered(l, &cids, &everyone)
+        })
+        .await;
+    let seconds = start.elapsed().as_secs_f64();
+
+    let mut report = Report::new("churn", &net, p, memory);
+    report.seconds = seconds;
+    let d = deliveries(&net.ledger(), &cids, &everyone, start);
+    report.latencies(&d.latencies);
+    report.arrivals(d.arrivals.clone(), d.expected);
+    report.figure("posts", cids.len() as f64);
+    report.figure("restarts", restarts as f64);
+    report.figure("nodes restarted per interval", per_round as f64);
+    report.figure("deliveries expected", d.expected as f64);
+    report.figure("deliveries", d.delivered as f64);
+    report.figure("delivered by catch-up", d.via_sync as f64);
+    report.figure("delivery ratio", d.ratio());
+    report.target("delivery ratio = 1", d.ratio(), complete);
+    report.bytes = node_bytes(&net, &Default::default());
+    net.shutdown().await?;
+    Ok(report)
+}

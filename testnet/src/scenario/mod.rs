@@ -1,0 +1,249 @@
+//! The scenarios: each starts a testnet, does something to it, measures, and returns a
+//! [`Report`]. Their parameters default to the small sizes CI runs; the README gives the
+//! large ones.
+
+pub mod catch_up;
+pub mod churn;
+pub mod hostile_peer;
+pub mod partition_heal;
+pub mod propagation;
+pub mod release_spread;
+
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use mnode_dag::{Cid, Keypair, Link, Record, model::social::Post, record::now_ms};
+use mnode_node::node::NodeHandle;
+use serde::Serialize;
+
+use crate::{
+    net::{Ledger, Testnet},
+    report::{Memory, NodeBytes},
+    topology::Topology,
+};
+
+/// The testnet a scenario runs on.
+#[derive(Debug, Clone, Serialize, clap::Args)]
+pub struct NetArgs {
+    /// Nodes to start.
+    #[arg(long, default_value_t = 8)]
+    pub nodes: usize,
+    /// Seed of keys and random topologies.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// line, ring, star, regular[:DEGREE] or clusters[:DEGREE[:BRIDGES]] (default: the
+    /// scenario's).
+    #[arg(long)]
+    pub topology: Option<Topology>,
+    /// A node config setting, `key=value` (repeatable), as `mnode -c`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub settings: Vec<String>,
+    /// Where the node repos go (default: a temp folder, removed afterwards).
+    #[arg(long)]
+    #[serde(skip)]
+    pub repos: Option<PathBuf>,
+}
+
+impl NetArgs {
+    /// `n` nodes, seed 1, the scenario's topology.
+    pub fn small(n: usize) -> Self {
+        Self {
+            nodes: n,
+            seed: 1,
+            topology: None,
+            settings: Vec::new(),
+            repos: None,
+        }
+    }
+
+    /// Starts the testnet and measures the memory it took.
+    pub async fn spawn(&self, default: Topology) -> anyhow::Result<(Testnet, Memory)> {
+        let before = Testnet::rss_bytes();
+        let mut b = Testnet::builder()
+            .nodes(self.nodes)
+            .seed(self.seed)
+            .topology(self.topology.unwrap_or(default));
+        if let Some(d) = &self.repos {
+            b = b.dir(d);
+        }
+        for s in &self.settings {
+            b = b.setting(s.clone());
+        }
+        let net = b.spawn().await?;
+        let rss = Testnet::rss_bytes();
+        let memory = Memory {
+            rss_bytes: rss,
+            per_node_bytes: rss.saturating_sub(before) / self.nodes.max(1) as u64,
+        };
+        Ok((net, memory))
+    }
+}
+
+/// Publishes records from one node and notes when, without borrowing the testnet (so that
+/// another task may stop and start other nodes meanwhile).
+#[derive(Clone)]
+pub struct Publisher {
+    node: usize,
+    handle: NodeHandle,
+    ledger: Arc<Mutex<Ledger>>,
+}
+
+impl Publisher {
+    /// A publisher on node `i` of `net` (for as long as that node runs).
+    pub fn new(net: &Testnet, i: usize) -> Self {
+        Self {
+            node: i,
+            handle: net.node(i).clone(),
+            ledger: net.ledger_handle(),
+        }
+    }
+
+    /// Stores and gossips `records`.
+    pub async fn publish(&self, records: Vec<Record>) -> anyhow::Result<()> {
+        let now = Instant::now();
+        {
+            let mut l = self
+                .ledger
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for r in &records {
+                l.sent.insert(r.cid(), (self.node, now));
+            }
+        }
+        self.handle.publish(records).await?;
+        Ok(())
+    }
+}
+
+/// A post by `author`, optionally in a branch or thread.
+pub fn post(author: &Keypair, i: u64, branch: Option<Cid>, thread: Option<Cid>) -> Record {
+    #[allow(clippy::expect_used)]
+    Record::create(&Post {
+        text: format!(
+            "Post {i}: finished the last mix of the album tonight, three years of field \
+             recordings from the coast and a borrowed upright piano."
+        ),
+        tags: vec![["music/ambient", "music/jazz", "visual/photo"][(i % 3) as usize].into()],
+        branch: branch.map(Link),
+        thread: thread.map(Link),
+        ..Post::default()
+    })
+    .expect("a post is valid")
+    .at(now_ms())
+    .sign(author)
+    .expect("signing cannot fail")
+}
+
+/// What arrived of what was published.
+#[derive(Debug, Default)]
+pub struct Deliveries {
+    /// Publish-to-store latency of every delivery.
+    pub latencies: Vec<Duration>,
+    /// Arrival times, in seconds since the start.
+    pub arrivals: Vec<f64>,
+    /// Deliveries that came by catch-up sync rather than gossip.
+    pub via_sync: usize,
+    /// Deliveries that arrived.
+    pub delivered: usize,
+    /// Deliveries expected.
+    pub expected: usize,
+}
+
+impl Deliveries {
+    /// Delivered / expected (1 when nothing was expected).
+    pub fn ratio(&self) -> f64 {
+        if self.expected == 0 {
+            1.0
+        } else {
+            self.delivered as f64 / self.expected as f64
+        }
+    }
+}
+
+/// Counts, for every record in `cids`, its arrival at every node of `followers` except the
+/// one that published it.
+pub fn deliveries(
+    ledger: &Ledger,
+    cids: &[Cid],
+    followers: &[usize],
+    start: Instant,
+) -> Deliveries {
+    let mut d = Deliveries::default();
+    for cid in cids {
+        let Some(&(from, sent)) = ledger.sent.get(cid) else {
+            continue;
+        };
+        let got = ledger.stored.get(cid);
+        for &i in followers.iter().filter(|&&i| i != from) {
+            d.expected += 1;
+            if let Some(&(at, via)) = got.and_then(|m| m.get(&i)) {
+                d.delivered += 1;
+                d.latencies.push(at.saturating_duration_since(sent));
+                d.arrivals
+                    .push(at.saturating_duration_since(start).as_secs_f64());
+                if via == mnode_node::node::Via::Sync {
+                    d.via_sync += 1;
+                }
+            }
+        }
+    }
+    d
+}
+
+/// Whether every follower (but the publisher) holds every record of `cids`.
+pub fn all_delivered(ledger: &Ledger, cids: &[Cid], followers: &[usize]) -> bool {
+    cids.iter().all(|cid| {
+        let from = ledger.sent.get(cid).map(|s| s.0);
+        followers
+            .iter()
+            .filter(|&&i| Some(i) != from)
+            .all(|&i| ledger.holds(i, cid))
+    })
+}
+
+/// Bytes per node: libp2p traffic and the file bytes each served.
+pub fn node_bytes(net: &Testnet, served: &HashMap<usize, u64>) -> Vec<NodeBytes> {
+    (0..net.len())
+        .map(|i| {
+            let t = net.traffic(i);
+            NodeBytes {
+                node: i,
+                p2p_sent: t.sent,
+                p2p_received: t.received,
+                file_bytes_served: served.get(&i).copied().unwrap_or(0),
+            }
+        })
+        .collect()
+}
+
+/// Publishes `count` records made by `make(k)` (returning the node and the record) at `rate`
+/// per second; returns their CIDs in order.
+pub async fn publish_at_rate(
+    publishers: &[Publisher],
+    count: usize,
+    rate: f64,
+    mut make: impl FnMut(usize) -> (usize, Record),
+) -> anyhow::Result<Vec<Cid>> {
+    let period = Duration::from_secs_f64(1.0 / rate.max(0.001));
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut cids = Vec::with_capacity(count);
+    for k in 0..count {
+        tick.tick().await;
+        let (p, r) = make(k);
+        cids.push(r.cid());
+        publishers[p].publish(vec![r]).await?;
+    }
+    Ok(cids)
+}
+
+/// How long gossip meshes need to form once peers see each other's subscriptions: a few
+/// heartbeats.
+pub fn settle(net: &Testnet) -> Duration {
+    let hb = net.node(0).repo().config().network.gossip_heartbeat_ms;
+    Duration::from_millis(3 * hb.max(50))
+}

@@ -1,0 +1,95 @@
+//! `propagation`: authors post at a set rate; every node follows every author; each post must
+//! reach every follower. Reports delivery latency percentiles and the delivery ratio.
+
+use std::time::{Duration, Instant};
+
+use mnode_protocols::GossipTopic;
+use serde::Serialize;
+
+use super::{NetArgs, Publisher, all_delivered, deliveries, node_bytes, post, publish_at_rate};
+use crate::{Report, topology::Topology};
+
+/// Parameters of `propagation`.
+#[derive(Debug, Clone, Serialize, clap::Args)]
+pub struct Propagation {
+    #[command(flatten)]
+    /// The testnet.
+    pub net: NetArgs,
+    /// Authors, each posting from its own node (spread over the testnet).
+    #[arg(long, default_value_t = 3)]
+    pub authors: usize,
+    /// Posts in all.
+    #[arg(long, default_value_t = 200)]
+    pub posts: usize,
+    /// Posts per second, all authors together.
+    #[arg(long, default_value_t = 20.0)]
+    pub rate: f64,
+    /// The p99 latency target, in ms.
+    #[arg(long, default_value_t = 250.0)]
+    pub p99_target_ms: f64,
+}
+
+impl Propagation {
+    /// The small size CI runs: `n` nodes, 60 posts at 30/s.
+    pub fn small(n: usize) -> Self {
+        Self {
+            net: NetArgs::small(n),
+            authors: 2,
+            posts: 60,
+            rate: 30.0,
+            p99_target_ms: 250.0,
+        }
+    }
+}
+
+/// Runs `propagation`.
+pub async fn run(p: &Propagation) -> anyhow::Result<Report> {
+    let (net, memory) = p.net.spawn(Topology::RandomRegular { degree: 4 }).await?;
+    let n = net.len();
+    let authors = p.authors.clamp(1, n);
+    let keys: Vec<_> = (0..authors).map(|a| net.author(a)).collect();
+    let author_nodes: Vec<usize> = (0..authors).map(|a| a * n / authors).collect();
+    let topics: Vec<GossipTopic> = keys.iter().map(|k| GossipTopic::Author(*k.did())).collect();
+    for t in &topics {
+        net.follow(*t, 0..n).await?;
+    }
+    net.wait_subscribed(&topics, super::settle(&net)).await?;
+    let publishers: Vec<Publisher> = author_nodes
+        .iter()
+        .map(|&i| Publisher::new(&net, i))
+        .collect();
+
+    let start = Instant::now();
+    let cids = publish_at_rate(&publishers, p.posts, p.rate, |k| {
+        let a = k % authors;
+        (a, post(&keys[a], k as u64, None, None))
+    })
+    .await?;
+    let everyone: Vec<usize> = (0..n).collect();
+    net.wait_until(Duration::from_secs(30), |l| {
+        all_delivered(l, &cids, &everyone)
+    })
+    .await;
+    let seconds = start.elapsed().as_secs_f64();
+
+    let mut report = Report::new("propagation", &net, p, memory);
+    report.seconds = seconds;
+    let d = deliveries(&net.ledger(), &cids, &everyone, start);
+    report.latencies(&d.latencies);
+    report.arrivals(d.arrivals.clone(), d.expected);
+    report.figure("posts", cids.len() as f64);
+    report.figure("deliveries expected", d.expected as f64);
+    report.figure("deliveries", d.delivered as f64);
+    report.figure("delivered by catch-up", d.via_sync as f64);
+    report.figure("delivery ratio", d.ratio());
+    report.target("delivery ratio = 1", d.ratio(), d.delivered == d.expected);
+    let p99 = report.latency_ms.map_or(0.0, |l| l.p99);
+    report.target(
+        &format!("p99 latency ≤ {} ms", p.p99_target_ms),
+        p99,
+        p99 <= p.p99_target_ms,
+    );
+    report.bytes = node_bytes(&net, &Default::default());
+    net.shutdown().await?;
+    Ok(report)
+}

@@ -1,0 +1,197 @@
+//! Every scenario at its small size (what CI runs), and the testnet's own faults.
+//!
+//! These run in debug builds on a shared 2-core machine, where signature checks alone take
+//! milliseconds: they check what must hold at any speed (every post delivered, nothing lost,
+//! the fork kept, every file verified, the hostile peer cut off). The latency targets are
+//! measured by the release-build runs in BENCHMARKS.md.
+
+use std::{collections::HashSet, time::Duration};
+
+use mnode_testnet::{
+    Report, Testnet, Topology,
+    report::Target,
+    scenario::{
+        catch_up::CatchUp, churn::Churn, hostile_peer::Hostile, partition_heal::PartitionHeal,
+        propagation::Propagation, release_spread::ReleaseSpread,
+    },
+};
+
+fn target<'a>(r: &'a Report, prefix: &str) -> &'a Target {
+    r.targets
+        .iter()
+        .find(|t| t.name.starts_with(prefix))
+        .unwrap_or_else(|| panic!("{}: no target {prefix:?}: {:#?}", r.scenario, r.targets))
+}
+
+fn assert_met(r: &Report, prefix: &str) {
+    let t = target(r, prefix);
+    assert!(
+        t.met,
+        "{}: {} not met ({}):\n{}",
+        r.scenario,
+        t.name,
+        t.value,
+        r.summary()
+    );
+}
+
+fn figure(r: &Report, name: &str) -> f64 {
+    *r.figures
+        .get(name)
+        .unwrap_or_else(|| panic!("{}: no figure {name:?}", r.scenario))
+}
+
+/// Writes the report and checks the files: JSON that reads back, and SVG plots.
+fn check_written(r: &Report) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = r.write(dir.path()).expect("write the report");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&files[0]).expect("read report.json"))
+            .expect("report.json is JSON");
+    assert_eq!(json["scenario"], r.scenario.as_str());
+    assert_eq!(json["nodes"], r.nodes);
+    for f in &files[1..] {
+        let svg = std::fs::read_to_string(f).expect("read a plot");
+        assert!(svg.starts_with("<svg"), "{} is not SVG", f.display());
+        assert!(
+            svg.contains("<polyline") || svg.contains("<rect"),
+            "{} is empty",
+            f.display()
+        );
+    }
+    assert!(
+        files.iter().any(|f| f.ends_with("bytes_per_node.svg")),
+        "{files:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_follow_the_topology_through_partition_heal_and_restart() {
+    let mut net = Testnet::builder()
+        .nodes(6)
+        .seed(3)
+        .topology(Topology::Ring)
+        .spawn()
+        .await
+        .expect("spawn");
+    async fn linked(net: &Testnet, i: usize) -> HashSet<usize> {
+        let peers: HashSet<String> = net
+            .node(i)
+            .peers()
+            .await
+            .expect("peers")
+            .into_iter()
+            .map(|p| p.peer_id)
+            .collect();
+        (0..net.len())
+            .filter(|&j| peers.contains(&net.peer_id(j).to_string()))
+            .collect()
+    }
+    // Settle: identify and the DHT have had time to try links outside the ring.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for i in 0..6 {
+        let want: HashSet<usize> = [(i + 5) % 6, (i + 1) % 6].into();
+        assert_eq!(linked(&net, i).await, want, "node {i}");
+    }
+
+    net.partition(&[0, 1, 2]).await.expect("partition");
+    for i in 0..6 {
+        let side = i < 3;
+        assert!(
+            linked(&net, i).await.iter().all(|&j| (j < 3) == side),
+            "node {i} still reaches across the cut"
+        );
+    }
+    net.heal().await.expect("heal");
+    assert_eq!(linked(&net, 0).await, [5, 1].into());
+    assert_eq!(linked(&net, 3).await, [2, 4].into());
+
+    let id = net.peer_id(4);
+    net.stop(4).await.expect("stop");
+    assert!(!net.is_running(4));
+    net.start(4).await.expect("start");
+    assert_eq!(net.node(4).peer_id(), id, "the key survives a restart");
+    assert_eq!(linked(&net, 4).await, [3, 5].into());
+    net.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn propagation_small() {
+    let r = mnode_testnet::scenario::propagation::run(&Propagation::small(5))
+        .await
+        .expect("run");
+    assert_met(&r, "delivery ratio = 1");
+    let l = r.latency_ms.expect("latencies");
+    assert_eq!(l.count as f64, figure(&r, "deliveries expected"));
+    assert!(l.p50 > 0.0 && l.p50 <= l.p99 && l.p99 <= l.max, "{l:?}");
+    assert!(r.bytes.iter().all(|b| b.p2p_sent > 0), "{:?}", r.bytes);
+    assert!(r.memory.per_node_bytes > 0);
+    check_written(&r);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catch_up_small() {
+    let r = mnode_testnet::scenario::catch_up::run(&CatchUp::small(5))
+        .await
+        .expect("run");
+    assert_met(&r, "every missed post held");
+    assert_eq!(figure(&r, "posts caught up"), 1000.0);
+    assert!(
+        figure(&r, "catch-up record bytes received") >= figure(&r, "bytes of the missed records")
+    );
+    check_written(&r);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn release_spread_small() {
+    let r = mnode_testnet::scenario::release_spread::run(&ReleaseSpread::small(5))
+        .await
+        .expect("run");
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    assert_met(&r, "every node holds every file");
+    // In a 5-node random graph of degree 3 some node is not linked to the publisher.
+    assert_met(&r, "publisher served < all");
+    assert_eq!(
+        figure(&r, "bytes fetched in all"),
+        4.0 * figure(&r, "release bytes")
+    );
+    check_written(&r);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partition_heal_small() {
+    let r = mnode_testnet::scenario::partition_heal::run(&PartitionHeal::small(6))
+        .await
+        .expect("run");
+    assert!(r.problems.is_empty(), "{:?}\n{}", r.problems, r.summary());
+    assert_met(&r, "no record lost");
+    assert_met(&r, "the fork is kept");
+    assert!(
+        figure(&r, "record copies missing when the cut healed") > 0.0,
+        "the sides were not apart"
+    );
+    assert!(figure(&r, "seconds from heal to equal heads").is_finite());
+    check_written(&r);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn churn_small() {
+    let r = mnode_testnet::scenario::churn::run(&Churn::small(6))
+        .await
+        .expect("run");
+    assert_met(&r, "delivery ratio = 1");
+    assert!(figure(&r, "restarts") >= 2.0, "{}", r.summary());
+    check_written(&r);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_peer_small() {
+    let r = mnode_testnet::scenario::hostile_peer::run(&Hostile::small(6))
+        .await
+        .expect("run");
+    assert_met(&r, "attack started");
+    assert_met(&r, "delivery ratio = 1, both phases");
+    assert_met(&r, "every victim it reached scored it down and cut it off");
+    assert!(figure(&r, "lowest score a victim gave it") < -80.0);
+    check_written(&r);
+}
