@@ -27,6 +27,6 @@ pub mod scenario;
 pub mod topology;
 
 pub use hostile::{HostilePeer, HostileStats};
-pub use net::{Builder, Ledger, Testnet};
+pub use net::{Builder, Ledger, Publisher, Testnet};
 pub use report::Report;
 pub use topology::Topology;

@@ -285,6 +285,39 @@ fn lock(l: &Mutex<Ledger>) -> MutexGuard<'_, Ledger> {
     l.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Publishes records from one node and notes when, without borrowing the testnet (so that
+/// another task may stop and start other nodes meanwhile).
+#[derive(Clone)]
+pub struct Publisher {
+    node: usize,
+    handle: NodeHandle,
+    ledger: Arc<Mutex<Ledger>>,
+}
+
+impl Publisher {
+    /// A publisher on node `i` of `net` (for as long as that node runs).
+    pub fn new(net: &Testnet, i: usize) -> Self {
+        Self {
+            node: i,
+            handle: net.node(i).clone(),
+            ledger: net.ledger.clone(),
+        }
+    }
+
+    /// Stores and gossips `records`.
+    pub async fn publish(&self, records: Vec<Record>) -> anyhow::Result<()> {
+        let now = Instant::now();
+        {
+            let mut l = lock(&self.ledger);
+            for r in &records {
+                l.sent.insert(r.cid(), (self.node, now));
+            }
+        }
+        self.handle.publish(records).await?;
+        Ok(())
+    }
+}
+
 /// A running testnet. Dropping it without [`Testnet::shutdown`] leaves the nodes to the
 /// runtime's end.
 pub struct Testnet {
@@ -380,10 +413,6 @@ impl Testnet {
         lock(&self.ledger)
     }
 
-    pub(crate) fn ledger_handle(&self) -> Arc<Mutex<Ledger>> {
-        self.ledger.clone()
-    }
-
     /// Waits until `done` holds for the ledger, at most `limit`; returns whether it did.
     pub async fn wait_until(&self, limit: Duration, mut done: impl FnMut(&Ledger) -> bool) -> bool {
         let deadline = tokio::time::Instant::now() + limit;
@@ -444,15 +473,7 @@ impl Testnet {
 
     /// Stores `records` on node `i` and gossips them, noting when they were sent.
     pub async fn publish(&self, i: usize, records: Vec<Record>) -> anyhow::Result<()> {
-        let now = Instant::now();
-        {
-            let mut l = self.ledger();
-            for r in &records {
-                l.sent.insert(r.cid(), (i, now));
-            }
-        }
-        self.node(i).publish(records).await?;
-        Ok(())
+        Publisher::new(self, i).publish(records).await
     }
 
     /// Bytes node `i`'s libp2p transports moved over all its runs.

@@ -4,15 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use mnode_dag::{
-    Link, Record,
-    model::social::{Branch, Forum},
-    record::now_ms,
-};
+use mnode_dag::Record;
 use mnode_protocols::GossipTopic;
 use serde::Serialize;
 
-use super::{NetArgs, node_bytes, post};
+use super::{NetArgs, forum_and_branch, node_bytes, post};
 use crate::{Report, topology::Topology};
 
 /// Parameters of `catch_up`.
@@ -50,21 +46,7 @@ pub async fn run(p: &CatchUp) -> anyhow::Result<Report> {
     let n = net.len();
     anyhow::ensure!(n >= 2, "catch_up needs at least 2 nodes");
     let away = n - 1;
-    let owner = net.author(0);
-    let sign = |r: Result<mnode_dag::record::Draft, _>| -> anyhow::Result<Record> {
-        Ok(r?.at(now_ms()).sign(&owner)?)
-    };
-    let forum = sign(Record::create(&Forum {
-        name: "Field recordings".into(),
-        ..Forum::default()
-    }))?;
-    let branch = sign(Record::create(&Branch {
-        forum: Link(forum.id()),
-        name: "Coast".into(),
-        description: None,
-        parent: None,
-        tags: vec![],
-    }))?;
+    let (forum, branch) = forum_and_branch(&net.author(0), "Field recordings", "Coast")?;
     let topic = GossipTopic::Branch(branch.id());
     net.follow(topic, 0..n).await?;
     net.wait_subscribed(&[topic], super::settle(&net)).await?;

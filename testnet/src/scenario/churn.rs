@@ -4,11 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use mnode_protocols::GossipTopic;
 use rand::{SeedableRng as _, rngs::ChaCha8Rng, seq::SliceRandom as _};
 use serde::Serialize;
 
-use super::{NetArgs, Publisher, all_delivered, deliveries, node_bytes, post, publish_at_rate};
+use super::{Authors, NetArgs, all_delivered, deliveries, node_bytes, publish_at_rate};
 use crate::{Report, topology::Topology};
 
 /// Parameters of `churn`.
@@ -56,33 +55,15 @@ impl Churn {
 pub async fn run(p: &Churn) -> anyhow::Result<Report> {
     let (mut net, memory) = p.net.spawn(Topology::RandomRegular { degree: 4 }).await?;
     let n = net.len();
-    let authors = p.authors.clamp(1, n);
-    let keys: Vec<_> = (0..authors).map(|a| net.author(a)).collect();
-    let author_nodes: Vec<usize> = (0..authors).map(|a| a * n / authors).collect();
-    let topics: Vec<GossipTopic> = keys.iter().map(|k| GossipTopic::Author(*k.did())).collect();
-    for t in &topics {
-        net.follow(*t, 0..n).await?;
-    }
-    net.wait_subscribed(&topics, super::settle(&net)).await?;
-    let publishers: Vec<Publisher> = author_nodes
-        .iter()
-        .map(|&i| Publisher::new(&net, i))
-        .collect();
+    let authors = Authors::follow_all(&net, p.authors).await?;
 
     let posts = (p.seconds * p.rate).round().max(1.0) as usize;
     let start = Instant::now();
     let rate = p.rate;
-    let publishing = tokio::spawn({
-        let keys = keys.clone();
-        async move {
-            publish_at_rate(&publishers, posts, rate, move |k| {
-                let a = k % keys.len();
-                (a, post(&keys[a], k as u64, None, None))
-            })
-            .await
-        }
+    let mut others: Vec<usize> = (0..n).filter(|i| !authors.nodes.contains(i)).collect();
+    let publishing = tokio::spawn(async move {
+        publish_at_rate(&authors.publishers, posts, rate, |k| authors.post(k)).await
     });
-    let mut others: Vec<usize> = (0..n).filter(|i| !author_nodes.contains(i)).collect();
     let per_round = ((others.len() as f64 * p.percent / 100.0).round() as usize).min(others.len());
     let mut rng = ChaCha8Rng::seed_from_u64(net.seed());
     let mut restarts = 0;

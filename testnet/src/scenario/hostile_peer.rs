@@ -5,11 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-use mnode_protocols::GossipTopic;
 use serde::Serialize;
 
-use super::{NetArgs, Publisher, all_delivered, deliveries, node_bytes, post, publish_at_rate};
-use crate::{HostilePeer, Report, topology::Topology};
+use super::{Authors, NetArgs, all_delivered, deliveries, node_bytes, post, publish_at_rate};
+use crate::{HostilePeer, Ledger, Report, topology::Topology};
 
 /// Parameters of `hostile_peer`.
 #[derive(Debug, Clone, Serialize, clap::Args)]
@@ -48,34 +47,26 @@ impl Hostile {
     }
 }
 
+/// How many nodes rejected a message from `peer` since the `from`th rejection.
+fn reached(l: &Ledger, from: usize, peer: libp2p::PeerId) -> usize {
+    l.rejected[from..]
+        .iter()
+        .filter(|r| r.1 == peer)
+        .map(|r| r.0)
+        .collect::<std::collections::HashSet<usize>>()
+        .len()
+}
+
 /// Runs `hostile_peer`.
 pub async fn run(p: &Hostile) -> anyhow::Result<Report> {
     let (net, memory) = p.net.spawn(Topology::RandomRegular { degree: 4 }).await?;
     let n = net.len();
-    let authors = p.authors.clamp(1, n);
-    let keys: Vec<_> = (0..authors).map(|a| net.author(a)).collect();
-    let author_nodes: Vec<usize> = (0..authors).map(|a| a * n / authors).collect();
-    let topics: Vec<GossipTopic> = keys.iter().map(|k| GossipTopic::Author(*k.did())).collect();
-    for t in &topics {
-        net.follow(*t, 0..n).await?;
-    }
-    net.wait_subscribed(&topics, super::settle(&net)).await?;
-    let publishers: Vec<Publisher> = author_nodes
-        .iter()
-        .map(|&i| Publisher::new(&net, i))
-        .collect();
+    let authors = Authors::follow_all(&net, p.authors).await?;
     let everyone: Vec<usize> = (0..n).collect();
-    let make = |offset: usize| {
-        let keys = keys.clone();
-        move |k: usize| {
-            let a = k % keys.len();
-            (a, post(&keys[a], (offset + k) as u64, None, None))
-        }
-    };
 
     // Baseline.
     let start = Instant::now();
-    let base = publish_at_rate(&publishers, p.posts, p.rate, make(0)).await?;
+    let base = publish_at_rate(&authors.publishers, p.posts, p.rate, |k| authors.post(k)).await?;
     net.wait_until(Duration::from_secs(30), |l| {
         all_delivered(l, &base, &everyone)
     })
@@ -83,7 +74,7 @@ pub async fn run(p: &Hostile) -> anyhow::Result<Report> {
 
     // Under attack: the hostile peer links to nodes that do not publish, spread out.
     let victims: Vec<usize> = (0..n)
-        .filter(|i| !author_nodes.contains(i))
+        .filter(|i| !authors.nodes.contains(i))
         .take(p.victims.max(1))
         .collect();
     let mut addrs = Vec::new();
@@ -96,9 +87,9 @@ pub async fn run(p: &Hostile) -> anyhow::Result<Report> {
             .ok_or_else(|| anyhow::anyhow!("node {v} has no TCP address"))?;
         addrs.push(a.parse()?);
     }
-    let genuine = post(&keys[0], u64::MAX, None, None);
+    let genuine = post(&authors.keys[0], u64::MAX, None, None);
     let rejected_before = net.ledger().rejected.len();
-    let hostile = HostilePeer::spawn(&topics, addrs, &genuine, p.flood)?;
+    let hostile = HostilePeer::spawn(&authors.topics, addrs, &genuine, p.flood)?;
     let hostile_id = hostile.peer_id();
     // The attack is under way once a victim has rejected something.
     let attacked = net
@@ -107,19 +98,18 @@ pub async fn run(p: &Hostile) -> anyhow::Result<Report> {
         })
         .await;
     let attack_start = Instant::now();
-    let under = publish_at_rate(&publishers, p.posts, p.rate, make(p.posts)).await?;
+    let under = publish_at_rate(&authors.publishers, p.posts, p.rate, |k| {
+        authors.post(p.posts + k)
+    })
+    .await?;
     net.wait_until(Duration::from_secs(30), |l| {
         all_delivered(l, &under, &everyone)
     })
     .await;
     // Each victim cuts it off once its score falls below the graylist threshold.
     net.wait_until(Duration::from_secs(30), |l| {
-        let reached: std::collections::HashSet<usize> = l.rejected[rejected_before..]
-            .iter()
-            .filter(|r| r.1 == hostile_id)
-            .map(|r| r.0)
-            .collect();
-        l.banned.iter().filter(|b| b.1 == hostile_id).count() >= reached.len()
+        l.banned.iter().filter(|b| b.1 == hostile_id).count()
+            >= reached(l, rejected_before, hostile_id)
     })
     .await;
     let stats = hostile.stop().await?;
@@ -135,11 +125,6 @@ pub async fn run(p: &Hostile) -> anyhow::Result<Report> {
             .iter()
             .filter(|r| r.1 == hostile_id)
             .count();
-        let reached: std::collections::HashSet<usize> = l.rejected[rejected_before..]
-            .iter()
-            .filter(|r| r.1 == hostile_id)
-            .map(|r| r.0)
-            .collect();
         let mut banned_by: Vec<(usize, f64)> = l
             .banned
             .iter()
@@ -147,7 +132,13 @@ pub async fn run(p: &Hostile) -> anyhow::Result<Report> {
             .map(|b| (b.0, b.2))
             .collect();
         banned_by.sort_by_key(|b| b.0);
-        (d0, d1, rejected, banned_by, reached.len())
+        (
+            d0,
+            d1,
+            rejected,
+            banned_by,
+            reached(&l, rejected_before, hostile_id),
+        )
     };
     let mut still_linked = 0;
     for &(v, _) in &banned_by {

@@ -12,14 +12,18 @@ pub mod release_spread;
 use std::{
     collections::HashMap,
     path::PathBuf,
-    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
-use mnode_dag::{Cid, Keypair, Link, Record, model::social::Post, record::now_ms};
-use mnode_node::node::NodeHandle;
+use mnode_dag::{
+    Cid, Keypair, Link, Record,
+    model::social::{Branch, Forum, Post},
+    record::{Draft, RecordError, now_ms},
+};
+use mnode_protocols::GossipTopic;
 use serde::Serialize;
 
+pub use crate::net::Publisher;
 use crate::{
     net::{Ledger, Testnet},
     report::{Memory, NodeBytes},
@@ -83,40 +87,77 @@ impl NetArgs {
     }
 }
 
-/// Publishes records from one node and notes when, without borrowing the testnet (so that
-/// another task may stop and start other nodes meanwhile).
-#[derive(Clone)]
-pub struct Publisher {
-    node: usize,
-    handle: NodeHandle,
-    ledger: Arc<Mutex<Ledger>>,
+/// Authors posting to their feeds, each from its own node (spread over the testnet), with
+/// every node following every author.
+pub struct Authors {
+    /// Their keys.
+    pub keys: Vec<Keypair>,
+    /// The node each publishes from.
+    pub nodes: Vec<usize>,
+    /// Their feeds.
+    pub topics: Vec<GossipTopic>,
+    /// A publisher on each author's node.
+    pub publishers: Vec<Publisher>,
 }
 
-impl Publisher {
-    /// A publisher on node `i` of `net` (for as long as that node runs).
-    pub fn new(net: &Testnet, i: usize) -> Self {
-        Self {
-            node: i,
-            handle: net.node(i).clone(),
-            ledger: net.ledger_handle(),
+impl Authors {
+    /// `count` authors (1 to the node count): every node follows them, and this returns once
+    /// the gossip meshes of their feeds have formed.
+    pub async fn follow_all(net: &Testnet, count: usize) -> anyhow::Result<Self> {
+        let n = net.len();
+        let count = count.clamp(1, n);
+        let keys: Vec<Keypair> = (0..count).map(|a| net.author(a)).collect();
+        let nodes: Vec<usize> = (0..count).map(|a| a * n / count).collect();
+        let topics: Vec<GossipTopic> = keys.iter().map(|k| GossipTopic::Author(*k.did())).collect();
+        for t in &topics {
+            net.follow(*t, 0..n).await?;
         }
+        net.wait_subscribed(&topics, settle(net)).await?;
+        let publishers = nodes.iter().map(|&i| Publisher::new(net, i)).collect();
+        Ok(Self {
+            keys,
+            nodes,
+            topics,
+            publishers,
+        })
     }
 
-    /// Stores and gossips `records`.
-    pub async fn publish(&self, records: Vec<Record>) -> anyhow::Result<()> {
-        let now = Instant::now();
-        {
-            let mut l = self
-                .ledger
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            for r in &records {
-                l.sent.insert(r.cid(), (self.node, now));
-            }
-        }
-        self.handle.publish(records).await?;
-        Ok(())
+    /// The `k`th post of a round robin over the authors: (the author's index, the post).
+    pub fn post(&self, k: usize) -> (usize, Record) {
+        let a = k % self.keys.len();
+        (a, post(&self.keys[a], k as u64, None, None))
     }
+}
+
+/// Signs a draft as `key`, stamped now.
+pub fn sign(draft: Result<Draft, RecordError>, key: &Keypair) -> anyhow::Result<Record> {
+    Ok(draft?.at(now_ms()).sign(key)?)
+}
+
+/// A forum and a branch in it, both by `key`.
+pub fn forum_and_branch(
+    key: &Keypair,
+    forum: &str,
+    branch: &str,
+) -> anyhow::Result<(Record, Record)> {
+    let f = sign(
+        Record::create(&Forum {
+            name: forum.into(),
+            ..Forum::default()
+        }),
+        key,
+    )?;
+    let b = sign(
+        Record::create(&Branch {
+            forum: Link(f.id()),
+            name: branch.into(),
+            description: None,
+            parent: None,
+            tags: vec![],
+        }),
+        key,
+    )?;
+    Ok((f, b))
 }
 
 /// A post by `author`, optionally in a branch or thread.

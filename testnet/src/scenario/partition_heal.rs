@@ -10,13 +10,12 @@ use std::{
 
 use mnode_dag::{
     Cid, Link, Record,
-    model::social::{Branch, Forum, Post, Thread},
-    record::now_ms,
+    model::social::{Post, Thread},
 };
 use mnode_protocols::GossipTopic;
 use serde::Serialize;
 
-use super::{NetArgs, Publisher, node_bytes, post};
+use super::{NetArgs, Publisher, forum_and_branch, node_bytes, post, sign};
 use crate::{Report, Testnet, topology::Topology};
 
 /// Parameters of `partition_heal`.
@@ -81,26 +80,7 @@ pub async fn run(p: &PartitionHeal) -> anyhow::Result<Report> {
     anyhow::ensure!(n >= 2, "partition_heal needs at least 2 nodes");
     let (left, right) = (0, n - 1);
     let (a, b, shared) = (net.author(0), net.author(1), net.author(2));
-    let sign = |d: Result<mnode_dag::record::Draft, _>,
-                k: &mnode_dag::Keypair|
-     -> anyhow::Result<Record> { Ok(d?.at(now_ms()).sign(k)?) };
-    let forum = sign(
-        Record::create(&Forum {
-            name: "Listening room".into(),
-            ..Forum::default()
-        }),
-        &a,
-    )?;
-    let branch = sign(
-        Record::create(&Branch {
-            forum: Link(forum.id()),
-            name: "New releases".into(),
-            description: None,
-            parent: None,
-            tags: vec![],
-        }),
-        &a,
-    )?;
+    let (forum, branch) = forum_and_branch(&a, "Listening room", "New releases")?;
     let thread = sign(
         Record::create(&Thread {
             branch: Link(branch.id()),

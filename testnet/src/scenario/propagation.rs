@@ -3,10 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use mnode_protocols::GossipTopic;
 use serde::Serialize;
 
-use super::{NetArgs, Publisher, all_delivered, deliveries, node_bytes, post, publish_at_rate};
+use super::{Authors, NetArgs, all_delivered, deliveries, node_bytes, publish_at_rate};
 use crate::{Report, topology::Topology};
 
 /// Parameters of `propagation`.
@@ -46,25 +45,10 @@ impl Propagation {
 pub async fn run(p: &Propagation) -> anyhow::Result<Report> {
     let (net, memory) = p.net.spawn(Topology::RandomRegular { degree: 4 }).await?;
     let n = net.len();
-    let authors = p.authors.clamp(1, n);
-    let keys: Vec<_> = (0..authors).map(|a| net.author(a)).collect();
-    let author_nodes: Vec<usize> = (0..authors).map(|a| a * n / authors).collect();
-    let topics: Vec<GossipTopic> = keys.iter().map(|k| GossipTopic::Author(*k.did())).collect();
-    for t in &topics {
-        net.follow(*t, 0..n).await?;
-    }
-    net.wait_subscribed(&topics, super::settle(&net)).await?;
-    let publishers: Vec<Publisher> = author_nodes
-        .iter()
-        .map(|&i| Publisher::new(&net, i))
-        .collect();
+    let authors = Authors::follow_all(&net, p.authors).await?;
 
     let start = Instant::now();
-    let cids = publish_at_rate(&publishers, p.posts, p.rate, |k| {
-        let a = k % authors;
-        (a, post(&keys[a], k as u64, None, None))
-    })
-    .await?;
+    let cids = publish_at_rate(&authors.publishers, p.posts, p.rate, |k| authors.post(k)).await?;
     let everyone: Vec<usize> = (0..n).collect();
     net.wait_until(Duration::from_secs(30), |l| {
         all_delivered(l, &cids, &everyone)
