@@ -498,9 +498,22 @@ impl Testnet {
         let t = run.handle.traffic();
         slot.traffic_before.sent += t.sent;
         slot.traffic_before.received += t.received;
-        run.forwarder.abort();
         drop(run.handle);
         run.node.shutdown().await?;
+        // The forwarder ends once it has copied every event the node sent before it stopped
+        // (the event channel closes with the node's last handle): a record stored just before
+        // the stop must be in the ledger, or it would count as never delivered.
+        let mut forwarder = run.forwarder;
+        if tokio::time::timeout(Duration::from_secs(5), &mut forwarder)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                node = i,
+                "its event forwarder did not end: a handle is still held"
+            );
+            forwarder.abort();
+        }
         Ok(())
     }
 
