@@ -117,13 +117,20 @@ impl HostilePeer {
     }
 }
 
+/// Messages sent before the first oversized one. A message over the limit ends the inbound
+/// stream it came on, and what the receiver had queued behind it with it; sent too early (a
+/// slow receiver still validating the first records) it would spare the attacker the score
+/// its invalid records earn.
+const OVERSIZED_AFTER: u64 = 64;
+
 /// The `k`th invalid message: a forged record (one byte of the signed body changed), bytes
-/// that are not CBOR, or (one in 16) a message over honest nodes' size limit. Each differs,
-/// so that none is dropped as a duplicate before validation.
+/// that are not CBOR, or (one in 16, after the first [`OVERSIZED_AFTER`]) a message over
+/// honest nodes' size limit. Each differs, so that none is dropped as a duplicate before
+/// validation.
 fn invalid(genuine: &[u8], k: u64) -> Vec<u8> {
     let tag = k.to_le_bytes();
     match k % 16 {
-        0 => {
+        0 if k >= OVERSIZED_AFTER => {
             let mut big = vec![0xa5; 3 << 20];
             big[..8].copy_from_slice(&tag);
             big
