@@ -22,6 +22,9 @@ pub enum ClientError {
     /// The answer was not what the API sends.
     #[error("unexpected answer from the daemon: {0}")]
     Protocol(String),
+    /// An event stream's reader fell behind and the daemon dropped this many events.
+    #[error("the event stream fell behind: {0} events missed")]
+    Lagged(u64),
     /// A local file to upload could not be read.
     #[error("cannot read {}: {source}", path.display())]
     File {
@@ -97,6 +100,58 @@ impl Client {
             Some(json!({ "addr": addr })),
         )
         .await
+    }
+
+    /// `PUT /peers/{peer}/ban` (or `DELETE` to lift it): disconnect and refuse a peer.
+    pub async fn ban(&self, peer: &str, ban: bool) -> Result<Value, ClientError> {
+        let method = if ban {
+            reqwest::Method::PUT
+        } else {
+            reqwest::Method::DELETE
+        };
+        self.call(method, &format!("/peers/{peer}/ban"), None).await
+    }
+
+    /// `GET /node/events`: the node's network events as they happen. The stream ends when the
+    /// daemon stops; a reader that falls behind gets one [`ClientError::Lagged`] and goes on.
+    pub async fn node_events(
+        &self,
+    ) -> Result<
+        impl futures::Stream<Item = Result<mnode_node::node::NodeEvent, ClientError>> + use<>,
+        ClientError,
+    > {
+        use eventsource_stream::Eventsource as _;
+        use futures::StreamExt as _;
+
+        let url = format!("{}/api/v1/node/events", self.base);
+        let resp = self
+            .http
+            .get(&url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|source| ClientError::Unreachable {
+                url: self.base.clone(),
+                source,
+            })?;
+        if !resp.status().is_success() {
+            let status = resp.status().as_u16();
+            let v: Value = resp
+                .json()
+                .await
+                .map_err(|e| ClientError::Protocol(e.to_string()))?;
+            return Err(api_error(status, &v));
+        }
+        Ok(resp.bytes_stream().eventsource().map(|item| {
+            let ev = item.map_err(|e| ClientError::Protocol(e.to_string()))?;
+            if ev.event == "lagged" {
+                let v: Value = serde_json::from_str(&ev.data)
+                    .map_err(|e| ClientError::Protocol(e.to_string()))?;
+                return Err(ClientError::Lagged(v["missed"].as_u64().unwrap_or(0)));
+            }
+            serde_json::from_str(&ev.data)
+                .map_err(|e| ClientError::Protocol(format!("node event {:?}: {e}", ev.event)))
+        }))
     }
 
     /// `GET /follows`.

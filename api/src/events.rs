@@ -25,10 +25,14 @@ use tokio::sync::broadcast::{Receiver, error::RecvError};
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{ApiError, ApiState, error::ErrorBody, routes::parse_topic, social::item_json};
+use crate::{
+    ApiError, ApiState, auth::Admin, error::ErrorBody, routes::parse_topic, social::item_json,
+};
 
 pub(crate) fn router() -> OpenApiRouter<ApiState> {
-    OpenApiRouter::new().routes(routes!(events))
+    OpenApiRouter::new()
+        .routes(routes!(events))
+        .routes(routes!(node_events))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -120,4 +124,49 @@ fn record_event(
             .id(cid.to_string())
             .data(data.to_string()),
     ))
+}
+
+/// Everything the node's network does, as Server-Sent Events.
+///
+/// One event per node event, named as its `event` field: `peer_connected`,
+/// `peer_disconnected`, `peer_subscribed`, `stored` (a record from a peer, with `via` gossip or
+/// sync), `published`, `rejected` (a peer's invalid message, with the reason), `peer_banned`,
+/// `synced` (a finished catch-up exchange, with its byte counts). `data` is the event as JSON,
+/// `{"event": "stored", "cid": …, "from": …, "via": "gossip", …}`. A subscriber that falls
+/// behind gets a `lagged` event, `{"event": "lagged", "missed": N}`. Admin only.
+#[utoipa::path(
+    get,
+    path = "/node/events",
+    tag = "node",
+    responses(
+        (status = 200, description = "An endless `text/event-stream` of node events", content_type = "text/event-stream", body = String),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn node_events(
+    State(s): State<ApiState>,
+    _admin: Admin,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let rx = s.node.events();
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        let event = match rx.recv().await {
+            Ok(ev) => match serde_json::to_value(&ev) {
+                Ok(data) => {
+                    let name = data["event"].as_str().unwrap_or("event").to_owned();
+                    Event::default().event(name).data(data.to_string())
+                }
+                Err(e) => Event::default().event("error").data(
+                    serde_json::json!({ "event": "error", "message": e.to_string() }).to_string(),
+                ),
+            },
+            Err(RecvError::Lagged(n)) => Event::default()
+                .event("lagged")
+                .data(serde_json::json!({ "event": "lagged", "missed": n }).to_string()),
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok(event), rx))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
 }

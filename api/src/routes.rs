@@ -29,6 +29,7 @@ pub(crate) fn api() -> OpenApiRouter<ApiState> {
     let v1 = OpenApiRouter::new()
         .routes(routes!(node_info))
         .routes(routes!(peers, connect))
+        .routes(routes!(ban, unban))
         .routes(routes!(follows, follow, unfollow))
         .routes(routes!(list_records, create_record))
         .routes(routes!(create_records))
@@ -76,7 +77,7 @@ pub(crate) fn parse_topic(text: &str) -> Result<GossipTopic, ApiError> {
     get,
     path = "/node",
     tag = "node",
-    responses((status = 200, description = "`{peer_id, addrs, blobs, node, owner, owner_did}`", body = Object)),
+    responses((status = 200, description = "`{peer_id, addrs, blobs, traffic: {sent, received}, node, owner, owner_did}`; traffic is the bytes libp2p moved since the node started", body = Object)),
 )]
 async fn node_info(State(s): State<ApiState>) -> ApiResult {
     let info = s.node.info().await?;
@@ -90,10 +91,12 @@ async fn node_info(State(s): State<ApiState>) -> ApiResult {
     })
     .await?;
     let repo = s.node.repo();
+    let traffic = s.node.traffic();
     Ok(Json(json!({
         "peer_id": info.peer_id,
         "addrs": info.addrs,
         "blobs": info.blobs,
+        "traffic": { "sent": traffic.sent, "received": traffic.received },
         "node": repo.info().node.to_string(),
         "owner": repo.info().owner,
         "owner_did": owner_did,
@@ -154,6 +157,58 @@ async fn connect(
         .map_err(|e| ApiError::bad_request(format!("{:?} is not a multiaddr: {e}", b.addr)))?;
     let peer = s.node.connect(addr).await?;
     Ok(Json(json!({ "peer_id": peer.to_string() })))
+}
+
+/// Disconnects a peer and refuses its connections until unbanned or the node restarts.
+///
+/// Admin only.
+#[utoipa::path(
+    put,
+    path = "/peers/{peer_id}/ban",
+    tag = "node",
+    params(("peer_id" = String, Path, description = "The peer's id, `12D3Koo…`")),
+    responses(
+        (status = 200, description = "`{banned: peer_id}`, in force when this answers", body = Object),
+        (status = 400, description = "Not a peer id", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn ban(State(s): State<ApiState>, _admin: Admin, Path(peer): Path<String>) -> ApiResult {
+    let peer = parse_peer(&peer)?;
+    s.node.ban(peer, true).await?;
+    // Commands are handled in order: once this answers, the ban is in force.
+    s.node.peers().await?;
+    Ok(Json(json!({ "banned": peer.to_string() })))
+}
+
+/// Lets a banned peer connect again.
+///
+/// Admin only.
+#[utoipa::path(
+    delete,
+    path = "/peers/{peer_id}/ban",
+    tag = "node",
+    params(("peer_id" = String, Path, description = "The peer's id, `12D3Koo…`")),
+    responses(
+        (status = 200, description = "`{unbanned: peer_id}`", body = Object),
+        (status = 400, description = "Not a peer id", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn unban(State(s): State<ApiState>, _admin: Admin, Path(peer): Path<String>) -> ApiResult {
+    let peer = parse_peer(&peer)?;
+    s.node.ban(peer, false).await?;
+    s.node.peers().await?;
+    Ok(Json(json!({ "unbanned": peer.to_string() })))
+}
+
+fn parse_peer(text: &str) -> Result<mnode_node::node::PeerId, ApiError> {
+    text.parse()
+        .map_err(|e| ApiError::bad_request(format!("{text:?} is not a peer id: {e}")))
 }
 
 /// The topics the node follows.

@@ -7,11 +7,13 @@
 
 mod behaviour;
 mod blobs_net;
+mod event_json;
 mod event_loop;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use libp2p::{Multiaddr, PeerId, identity};
+use libp2p::identity;
+pub use libp2p::{Multiaddr, PeerId};
 use mnode_dag::{Cid, Record};
 use mnode_protocols::{GossipTopic, bitswap};
 use serde::Serialize;
@@ -128,6 +130,9 @@ pub struct PeerInfo {
 }
 
 /// Something that happened, for subscribers of [`NodeHandle::events`] (tests, live updates).
+///
+/// Serializes to JSON as `{"event": "stored", "cid": "bafy…", …}` (snake-case event names,
+/// peer ids, CIDs and topics as text), and reads back from it.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum NodeEvent {
@@ -195,7 +200,8 @@ pub enum NodeEvent {
 }
 
 /// How a record arrived.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Via {
     /// In a gossip message.
     Gossip,
