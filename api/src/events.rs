@@ -16,7 +16,7 @@ use axum::{
     extract::{Query, State},
     response::sse::{Event, KeepAlive, Sse},
 };
-use futures::Stream;
+use futures::{Stream, StreamExt as _};
 use mnode_dag::Cid;
 use mnode_node::node::{NodeEvent, NodeHandle};
 use mnode_protocols::GossipTopic;
@@ -70,7 +70,8 @@ async fn events(
             let event = next_event(&mut rx, &node, topic).await?;
             Some((Ok(event), (rx, node, topic)))
         },
-    );
+    )
+    .take_until(s.shutdown.clone().cancelled_owned());
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
@@ -167,6 +168,7 @@ async fn node_events(
             Err(RecvError::Closed) => return None,
         };
         Some((Ok(event), rx))
-    });
+    })
+    .take_until(s.shutdown.clone().cancelled_owned());
     Sse::new(stream).keep_alive(KeepAlive::default())
 }

@@ -33,6 +33,7 @@ pub struct ApiState {
     node: NodeHandle,
     token: Arc<str>,
     metrics: metrics::SharedMetrics,
+    shutdown: CancellationToken,
 }
 
 impl ApiState {
@@ -42,7 +43,15 @@ impl ApiState {
             node,
             token: token.into(),
             metrics: Default::default(),
+            shutdown: CancellationToken::new(),
         }
+    }
+
+    /// Ends the endless responses (event streams) when `token` fires, so that a graceful
+    /// shutdown ([`serve`] with the same token) does not wait for their clients to leave.
+    pub fn with_shutdown(mut self, token: CancellationToken) -> Self {
+        self.shutdown = token;
+        self
     }
 }
 

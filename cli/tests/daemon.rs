@@ -249,3 +249,60 @@ fn publish_pin_dag_and_repo_go_through_the_daemon() {
     let stat = json(&d.repo, &["repo", "stat"]);
     assert_eq!(stat["files"], 2, "{stat}");
 }
+
+/// Open event streams (a web page's `/events`, a monitor's `/node/events`) end when the daemon
+/// is told to stop, instead of holding its graceful shutdown open forever.
+#[test]
+fn sigterm_stops_a_daemon_with_open_event_streams() {
+    use std::io::{BufRead as _, BufReader, Write as _};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = support::start(dir.path(), "a");
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.repo.join("daemon.json")).unwrap()).unwrap();
+    let api = file["api"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("http://")
+        .to_owned();
+    let token = std::fs::read_to_string(d.repo.join("api.token")).unwrap();
+    let mut streams = Vec::new();
+    for path in ["/api/v1/events", "/api/v1/node/events"] {
+        let mut s = std::net::TcpStream::connect(&api).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {api}\r\nAuthorization: Bearer {}\r\nAccept: text/event-stream\r\n\r\n",
+            token.trim()
+        )
+        .unwrap();
+        let mut r = BufReader::new(s);
+        let mut status = String::new();
+        r.read_line(&mut status).unwrap();
+        assert!(status.contains(" 200 "), "{path}: {status}");
+        streams.push(r);
+    }
+    let term = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(d.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let start = std::time::Instant::now();
+    let exited = loop {
+        if let Some(status) = d.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(15),
+            "the daemon did not stop with event streams open"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(exited.success(), "{exited}");
+    assert!(!d.repo.join("daemon.json").exists());
+    // The streams ended with it.
+    for mut r in streams {
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut r, &mut rest);
+    }
+}

@@ -19,6 +19,7 @@
 //!
 //! The scenarios in [`scenario`] are also the `mnode-testnet` binary's subcommands.
 
+mod daemon;
 mod hostile;
 mod net;
 pub mod plot;

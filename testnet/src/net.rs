@@ -1,5 +1,7 @@
-//! N real nodes in this process: the same [`Node`] the daemon runs, each with its own repo,
-//! keys derived from the seed, listening on 127.0.0.1 port 0, linked in a [`Topology`].
+//! N real nodes: the same [`Node`] the daemon runs, in this process (the default) or each as
+//! its own `mnode daemon` process driven over its HTTP API ([`Builder::processes`]: for kill -9
+//! and process isolation). Each has its own repo, keys derived from the seed, and listens on
+//! 127.0.0.1 port 0; they are linked in a [`Topology`].
 //!
 //! Links outside the topology are refused with the node's own peer ban (the DHT and identify
 //! would otherwise connect everyone to everyone), and a partition is the same ban applied to
@@ -15,6 +17,7 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use libp2p::{Multiaddr, PeerId};
+use mnode_api::client::Client;
 use mnode_dag::{Cid, Keypair, Record};
 use mnode_node::{
     blobs::Blobs,
@@ -24,7 +27,7 @@ use mnode_node::{
 use mnode_protocols::GossipTopic;
 use tokio::{sync::Notify, task::JoinHandle};
 
-use crate::topology::Topology;
+use crate::{daemon::Daemon, topology::Topology};
 
 /// How long the testnet waits for its own plumbing (connections, subscriptions) at most.
 const SETUP_WAIT: Duration = Duration::from_secs(60);
@@ -62,6 +65,7 @@ pub struct Builder {
     topology: Topology,
     dir: Option<PathBuf>,
     settings: Vec<String>,
+    mnode: Option<PathBuf>,
 }
 
 impl Default for Builder {
@@ -72,6 +76,7 @@ impl Default for Builder {
             topology: Topology::RandomRegular { degree: 3 },
             dir: None,
             settings: Vec::new(),
+            mnode: None,
         }
     }
 }
@@ -107,6 +112,13 @@ impl Builder {
         self
     }
 
+    /// Runs every node as its own `mnode daemon` process (this `mnode` binary), driven over its
+    /// HTTP API, so that [`Testnet::kill`] can kill -9 one. Default: every node in this process.
+    pub fn processes(mut self, mnode: impl Into<PathBuf>) -> Self {
+        self.mnode = Some(mnode.into());
+        self
+    }
+
     /// Starts the nodes and links them: every pair outside the topology refuses the other,
     /// every link is dialled, and this returns once every link is up.
     pub async fn spawn(self) -> anyhow::Result<Testnet> {
@@ -127,6 +139,8 @@ impl Builder {
         };
         let edges = self.topology.edges(self.nodes, self.seed);
         let mut net = Testnet {
+            mnode: self.mnode.clone(),
+            heartbeat: Duration::ZERO,
             seed: self.seed,
             topology: self.topology,
             edges,
@@ -145,6 +159,7 @@ impl Builder {
             let mut settings = vec![
                 r#"network.listen=["/ip4/127.0.0.1/tcp/0"]"#.to_owned(),
                 "network.blobs_listen=127.0.0.1:0".to_owned(),
+                "api.listen=127.0.0.1:0".to_owned(),
             ];
             settings.extend(self.settings.iter().cloned());
             let repo = Repo::init(
@@ -156,7 +171,14 @@ impl Builder {
                 },
             )
             .with_context(|| format!("init node {i}"))?;
-            let slot = Slot::start(i, path, repo, &net.ledger, &net.notify).await?;
+            net.heartbeat = Duration::from_millis(repo.config().network.gossip_heartbeat_ms);
+            let slot = match &net.mnode {
+                Some(mnode) => {
+                    drop(repo);
+                    Slot::start_daemon(i, mnode, path, &net.ledger, &net.notify).await?
+                }
+                None => Slot::start(i, path, repo, &net.ledger, &net.notify).await?,
+            };
             net.slots.push(slot);
         }
         let n = self.nodes;
@@ -191,11 +213,74 @@ struct Slot {
     traffic_before: Traffic,
 }
 
-/// A running node.
-struct Run {
-    node: Node,
-    handle: NodeHandle,
-    forwarder: JoinHandle<()>,
+/// A running node: in this process, or a daemon process.
+enum Run {
+    Local {
+        node: Node,
+        handle: NodeHandle,
+        forwarder: JoinHandle<()>,
+    },
+    Daemon(Daemon),
+}
+
+impl Run {
+    async fn follow(&self, topic: GossipTopic) -> anyhow::Result<()> {
+        match self {
+            Run::Local { handle, .. } => handle.follow(topic).await?,
+            Run::Daemon(d) => {
+                d.client.follow(&topic.to_string(), true).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Bans (or lets back) `peer`. In force once [`Run::peers`] answers after it.
+    async fn ban(&self, peer: PeerId, ban: bool) -> anyhow::Result<()> {
+        match self {
+            Run::Local { handle, .. } => handle.ban(peer, ban).await?,
+            Run::Daemon(d) => {
+                d.client.ban(&peer.to_string(), ban).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The peer ids it is connected to.
+    async fn peers(&self) -> anyhow::Result<Vec<String>> {
+        Ok(match self {
+            Run::Local { handle, .. } => handle
+                .peers()
+                .await?
+                .into_iter()
+                .map(|p| p.peer_id)
+                .collect(),
+            Run::Daemon(d) => d.client.peers().await?["peers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p["peer_id"].as_str().map(str::to_owned))
+                .collect(),
+        })
+    }
+
+    async fn connect(&self, addr: &Multiaddr) -> anyhow::Result<()> {
+        match self {
+            Run::Local { handle, .. } => {
+                handle.connect(addr.clone()).await?;
+            }
+            Run::Daemon(d) => {
+                d.client.connect(&addr.to_string()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn traffic(&self) -> anyhow::Result<Traffic> {
+        match self {
+            Run::Local { handle, .. } => Ok(handle.traffic()),
+            Run::Daemon(d) => d.traffic().await,
+        }
+    }
 }
 
 impl Slot {
@@ -222,7 +307,7 @@ impl Slot {
         Ok(Slot {
             path,
             peer_id: handle.peer_id(),
-            run: Some(Run {
+            run: Some(Run::Local {
                 node,
                 handle,
                 forwarder,
@@ -231,9 +316,26 @@ impl Slot {
             traffic_before: Traffic::default(),
         })
     }
+
+    async fn start_daemon(
+        i: usize,
+        mnode: &Path,
+        path: PathBuf,
+        ledger: &Arc<Mutex<Ledger>>,
+        notify: &Arc<Notify>,
+    ) -> anyhow::Result<Slot> {
+        let d = Daemon::spawn(i, mnode, &path, ledger, notify).await?;
+        Ok(Slot {
+            path,
+            peer_id: d.peer_id,
+            addr: d.addr.clone(),
+            run: Some(Run::Daemon(d)),
+            traffic_before: Traffic::default(),
+        })
+    }
 }
 
-/// Copies node `i`'s events into the ledger until aborted.
+/// Copies node `i`'s events into the ledger until the node stops.
 fn forward(
     i: usize,
     h: NodeHandle,
@@ -243,41 +345,54 @@ fn forward(
     let mut rx = h.events();
     tokio::spawn(async move {
         loop {
-            let ev = match rx.recv().await {
-                Ok(ev) => ev,
+            match rx.recv().await {
+                Ok(ev) => note(&ledger, &notify, i, ev, Instant::now()),
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(k)) => {
                     tracing::warn!(node = i, "the testnet missed {k} events");
-                    continue;
                 }
                 Err(_) => return,
-            };
-            let now = Instant::now();
-            {
-                let mut l = lock(&ledger);
-                match ev {
-                    NodeEvent::Stored { cid, via, .. } => {
-                        l.stored
-                            .entry(cid)
-                            .or_default()
-                            .entry(i)
-                            .or_insert((now, via));
-                    }
-                    NodeEvent::PeerSubscribed { peer, topic } => {
-                        l.subscribed.insert((i, peer, topic));
-                    }
-                    NodeEvent::Rejected { from, .. } => l.rejected.push((i, from, now)),
-                    NodeEvent::PeerBanned { peer, score } => l.banned.push((i, peer, score, now)),
-                    NodeEvent::Synced {
-                        stored,
-                        bytes,
-                        reconcile_bytes,
-                        ..
-                    } => l.synced.push((i, now, stored, bytes, reconcile_bytes)),
-                    _ => continue,
-                }
             }
-            notify.notify_waiters();
         }
+    })
+}
+
+/// Notes node `i`'s event `ev`, seen at `now`, in the ledger, and wakes its waiters.
+pub(crate) fn note(ledger: &Mutex<Ledger>, notify: &Notify, i: usize, ev: NodeEvent, now: Instant) {
+    {
+        let mut l = lock(ledger);
+        match ev {
+            NodeEvent::Stored { cid, via, .. } => {
+                l.stored
+                    .entry(cid)
+                    .or_default()
+                    .entry(i)
+                    .or_insert((now, via));
+            }
+            NodeEvent::PeerSubscribed { peer, topic } => {
+                l.subscribed.insert((i, peer, topic));
+            }
+            NodeEvent::Rejected { from, .. } => l.rejected.push((i, from, now)),
+            NodeEvent::PeerBanned { peer, score } => l.banned.push((i, peer, score, now)),
+            NodeEvent::Synced {
+                stored,
+                bytes,
+                reconcile_bytes,
+                ..
+            } => l.synced.push((i, now, stored, bytes, reconcile_bytes)),
+            _ => return,
+        }
+    }
+    notify.notify_waiters();
+}
+
+/// `VmRSS` of a `/proc/…/status` file, bytes.
+pub(crate) fn rss_of(status: &str) -> Option<u64> {
+    std::fs::read_to_string(status).ok().and_then(|s| {
+        s.lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map(|kb| kb * 1024)
     })
 }
 
@@ -290,16 +405,26 @@ fn lock(l: &Mutex<Ledger>) -> MutexGuard<'_, Ledger> {
 #[derive(Clone)]
 pub struct Publisher {
     node: usize,
-    handle: NodeHandle,
+    target: Target,
     ledger: Arc<Mutex<Ledger>>,
+}
+
+#[derive(Clone)]
+enum Target {
+    Local(NodeHandle),
+    Daemon(Client),
 }
 
 impl Publisher {
     /// A publisher on node `i` of `net` (for as long as that node runs).
     pub fn new(net: &Testnet, i: usize) -> Self {
+        let target = match net.run(i) {
+            Run::Local { handle, .. } => Target::Local(handle.clone()),
+            Run::Daemon(d) => Target::Daemon(d.client.clone()),
+        };
         Self {
             node: i,
-            handle: net.node(i).clone(),
+            target,
             ledger: net.ledger.clone(),
         }
     }
@@ -313,7 +438,12 @@ impl Publisher {
                 l.sent.insert(r.cid(), (self.node, now));
             }
         }
-        self.handle.publish(records).await?;
+        match &self.target {
+            Target::Local(h) => {
+                h.publish(records).await?;
+            }
+            Target::Daemon(c) => crate::daemon::publish_over(c, &records).await?,
+        }
         Ok(())
     }
 }
@@ -321,6 +451,9 @@ impl Publisher {
 /// A running testnet. Dropping it without [`Testnet::shutdown`] leaves the nodes to the
 /// runtime's end.
 pub struct Testnet {
+    /// The `mnode` binary when nodes are daemon processes.
+    mnode: Option<PathBuf>,
+    heartbeat: Duration,
     seed: u64,
     topology: Topology,
     edges: Vec<(usize, usize)>,
@@ -379,11 +512,28 @@ impl Testnet {
         &self.root
     }
 
-    /// Node `i`'s handle (of its current run). Panics if it is stopped: see
-    /// [`Testnet::is_running`].
+    /// Whether the nodes are daemon processes ([`Builder::processes`]).
+    pub fn is_processes(&self) -> bool {
+        self.mnode.is_some()
+    }
+
+    /// The nodes' gossip heartbeat (`network.gossip_heartbeat_ms`).
+    pub fn gossip_heartbeat(&self) -> Duration {
+        self.heartbeat
+    }
+
+    /// Node `i`'s handle (of its current run). Panics if it is stopped (see
+    /// [`Testnet::is_running`]) or a daemon process (see [`Testnet::is_processes`]).
     pub fn node(&self, i: usize) -> &NodeHandle {
+        match self.run(i) {
+            Run::Local { handle, .. } => handle,
+            Run::Daemon(_) => panic!("node {i} is a daemon process: it has no handle here"),
+        }
+    }
+
+    fn run(&self, i: usize) -> &Run {
         match &self.slots[i].run {
-            Some(r) => &r.handle,
+            Some(r) => r,
             None => panic!("node {i} is stopped"),
         }
     }
@@ -437,7 +587,7 @@ impl Testnet {
         nodes: impl IntoIterator<Item = usize>,
     ) -> anyhow::Result<()> {
         for i in nodes {
-            self.node(i).follow(topic).await?;
+            self.run(i).follow(topic).await?;
         }
         Ok(())
     }
@@ -476,43 +626,80 @@ impl Testnet {
         Publisher::new(self, i).publish(records).await
     }
 
-    /// Bytes node `i`'s libp2p transports moved over all its runs.
-    pub fn traffic(&self, i: usize) -> Traffic {
+    /// Bytes node `i`'s libp2p transports moved over all its runs (a killed run's up to just
+    /// before the kill).
+    pub async fn traffic(&self, i: usize) -> anyhow::Result<Traffic> {
         let s = &self.slots[i];
-        let now = s
-            .run
-            .as_ref()
-            .map_or_else(Traffic::default, |r| r.handle.traffic());
-        Traffic {
+        let now = match &s.run {
+            Some(r) => r.traffic().await?,
+            None => Traffic::default(),
+        };
+        Ok(Traffic {
             sent: s.traffic_before.sent + now.sent,
             received: s.traffic_before.received + now.received,
+        })
+    }
+
+    /// Resident memory of node `i`'s daemon process, bytes (`None` in-process, stopped, or
+    /// not on Linux).
+    pub fn node_rss_bytes(&self, i: usize) -> Option<u64> {
+        match &self.slots[i].run {
+            Some(Run::Daemon(d)) => d.rss_bytes(),
+            _ => None,
         }
     }
 
-    /// Stops node `i` cleanly (its repo stays).
+    /// Stops node `i` cleanly (its repo stays): a daemon process gets SIGTERM.
     pub async fn stop(&mut self, i: usize) -> anyhow::Result<()> {
+        self.halt(i, false).await
+    }
+
+    /// Kills node `i`'s daemon process with SIGKILL, as a crash would; it starts again with
+    /// [`Testnet::start`] on the same repo. Only for daemon processes.
+    pub async fn kill(&mut self, i: usize) -> anyhow::Result<()> {
+        if !self.is_processes() {
+            bail!("kill needs daemon processes (Builder::processes); stop node {i} instead");
+        }
+        self.halt(i, true).await
+    }
+
+    async fn halt(&mut self, i: usize, kill: bool) -> anyhow::Result<()> {
         let slot = &mut self.slots[i];
         let Some(run) = slot.run.take() else {
             return Ok(());
         };
-        let t = run.handle.traffic();
-        slot.traffic_before.sent += t.sent;
-        slot.traffic_before.received += t.received;
-        drop(run.handle);
-        run.node.shutdown().await?;
-        // The forwarder ends once it has copied every event the node sent before it stopped
-        // (the event channel closes with the node's last handle): a record stored just before
-        // the stop must be in the ledger, or it would count as never delivered.
-        let mut forwarder = run.forwarder;
-        if tokio::time::timeout(Duration::from_secs(5), &mut forwarder)
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                node = i,
-                "its event forwarder did not end: a handle is still held"
-            );
-            forwarder.abort();
+        match run.traffic().await {
+            Ok(t) => {
+                slot.traffic_before.sent += t.sent;
+                slot.traffic_before.received += t.received;
+            }
+            Err(e) => tracing::warn!(node = i, "traffic not read before the stop: {e:#}"),
+        }
+        match run {
+            Run::Local {
+                node,
+                handle,
+                forwarder,
+            } => {
+                drop(handle);
+                node.shutdown().await?;
+                // The forwarder ends once it has copied every event the node sent before it
+                // stopped (the event channel closes with the node's last handle): a record
+                // stored just before the stop must be in the ledger, or it would count as
+                // never delivered.
+                let mut forwarder = forwarder;
+                if tokio::time::timeout(Duration::from_secs(5), &mut forwarder)
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!(
+                        node = i,
+                        "its event forwarder did not end: a handle is still held"
+                    );
+                    forwarder.abort();
+                }
+            }
+            Run::Daemon(d) => d.stop(i, kill).await?,
         }
         Ok(())
     }
@@ -524,6 +711,12 @@ impl Testnet {
             return Ok(());
         }
         let path = self.slots[i].path.clone();
+        if let Some(mnode) = &self.mnode {
+            let mut slot = Slot::start_daemon(i, mnode, path, &self.ledger, &self.notify).await?;
+            slot.traffic_before = self.slots[i].traffic_before;
+            self.slots[i] = slot;
+            return self.relink(i).await;
+        }
         // Tasks of the last run may hold the store for a moment after it stopped.
         let mut tries = 0;
         let repo = loop {
@@ -539,6 +732,11 @@ impl Testnet {
         let mut slot = Slot::start(i, path, repo, &self.ledger, &self.notify).await?;
         slot.traffic_before = self.slots[i].traffic_before;
         self.slots[i] = slot;
+        self.relink(i).await
+    }
+
+    /// Applies node `i`'s refusals, then dials its links that are not cut.
+    async fn relink(&mut self, i: usize) -> anyhow::Result<()> {
         self.apply_bans(i).await?;
         let links: Vec<usize> = self.links_of(i);
         for j in links {
@@ -559,7 +757,7 @@ impl Testnet {
                 if a != b && inside.contains(&a) != inside.contains(&b) {
                     self.bans.insert((a, b));
                     if self.is_running(a) {
-                        self.node(a).ban(self.peer_id(b), true).await?;
+                        self.run(a).ban(self.peer_id(b), true).await?;
                     }
                 }
             }
@@ -571,8 +769,8 @@ impl Testnet {
                 if !self.is_running(a) {
                     continue;
                 }
-                for p in self.node(a).peers().await? {
-                    let b = self.index_of(&p.peer_id);
+                for p in self.run(a).peers().await? {
+                    let b = self.index_of(&p);
                     if b.is_some_and(|b| inside.contains(&a) != inside.contains(&b)) {
                         crossing += 1;
                     }
@@ -600,7 +798,7 @@ impl Testnet {
         for &(a, b) in &lifted {
             self.bans.remove(&(a, b));
             if self.is_running(a) {
-                self.node(a).ban(self.peer_id(b), false).await?;
+                self.run(a).ban(self.peer_id(b), false).await?;
             }
         }
         for &(a, _) in &lifted {
@@ -624,15 +822,7 @@ impl Testnet {
 
     /// Resident memory of this process, in bytes (Linux; 0 elsewhere).
     pub fn rss_bytes() -> u64 {
-        std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("VmRSS:"))
-                    .and_then(|l| l.split_whitespace().nth(1))
-                    .and_then(|kb| kb.parse::<u64>().ok())
-            })
-            .map_or(0, |kb| kb * 1024)
+        rss_of("/proc/self/status").unwrap_or(0)
     }
 
     fn links_of(&self, i: usize) -> Vec<usize> {
@@ -659,7 +849,7 @@ impl Testnet {
     async fn apply_bans(&self, i: usize) -> anyhow::Result<()> {
         for &(a, b) in &self.bans {
             if a == i {
-                self.node(i).ban(self.peer_id(b), true).await?;
+                self.run(i).ban(self.peer_id(b), true).await?;
             }
         }
         self.flush(i).await
@@ -669,7 +859,7 @@ impl Testnet {
     /// in order), so that a ban or unban is in force before a dial that depends on it.
     async fn flush(&self, i: usize) -> anyhow::Result<()> {
         if self.is_running(i) {
-            self.node(i).peers().await?;
+            self.run(i).peers().await?;
         }
         Ok(())
     }
@@ -678,7 +868,7 @@ impl Testnet {
         let addr = self.slots[b].addr.clone();
         let mut tries = 0;
         loop {
-            match self.node(a).connect(addr.clone()).await {
+            match self.run(a).connect(&addr).await {
                 Ok(_) => return Ok(()),
                 // A restarted node's old connection may still be closing on the other side.
                 Err(e) if tries < 20 => {
@@ -707,8 +897,8 @@ impl Testnet {
                     continue;
                 }
                 let (pa, pb) = (self.peer_id(a).to_string(), self.peer_id(b).to_string());
-                let a_sees = self.node(a).peers().await?.iter().any(|p| p.peer_id == pb);
-                let b_sees = self.node(b).peers().await?.iter().any(|p| p.peer_id == pa);
+                let a_sees = self.run(a).peers().await?.contains(&pb);
+                let b_sees = self.run(b).peers().await?.contains(&pa);
                 if !(a_sees && b_sees) {
                     missing.push((a, b));
                 }

@@ -111,9 +111,11 @@ pub struct Report {
 /// Memory use.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Memory {
-    /// Process RSS with every node running, bytes.
+    /// RSS with every node running, bytes: of this process, or with daemon processes the sum
+    /// of theirs.
     pub rss_bytes: u64,
-    /// The growth of RSS from before the first node to then, divided by the nodes.
+    /// Per node: the growth of this process's RSS from before the first node, divided by the
+    /// nodes; or with daemon processes their mean RSS.
     pub per_node_bytes: u64,
 }
 

@@ -7,14 +7,18 @@
 
 use std::{collections::HashSet, time::Duration};
 
+use mnode_node::node::Via;
 use mnode_testnet::{
     Report, Testnet, Topology,
     report::Target,
     scenario::{
-        catch_up::CatchUp, churn::Churn, hostile_peer::Hostile, partition_heal::PartitionHeal,
-        propagation::Propagation, release_spread::ReleaseSpread,
+        ProcessArgs, all_delivered, catch_up::CatchUp, churn::Churn, hostile_peer::Hostile,
+        partition_heal::PartitionHeal, post, propagation::Propagation,
+        release_spread::ReleaseSpread, settle,
     },
 };
+
+const WAIT: Duration = Duration::from_secs(60);
 
 fn target<'a>(r: &'a Report, prefix: &str) -> &'a Target {
     r.targets
@@ -182,6 +186,87 @@ async fn churn_small() {
     assert_met(&r, "delivery ratio = 1");
     assert!(figure(&r, "restarts") >= 2.0, "{}", r.summary());
     check_written(&r);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn churn_small_with_daemon_processes_killed() {
+    let mut p = Churn::small(5);
+    p.procs = ProcessArgs::daemons(None);
+    let r = mnode_testnet::scenario::churn::run(&p).await.expect("run");
+    assert_met(&r, "delivery ratio = 1");
+    let kills = figure(&r, "restarts by kill -9");
+    assert!(kills >= 2.0, "{}", r.summary());
+    assert_eq!(kills, figure(&r, "restarts"));
+    assert!(r.memory.per_node_bytes > 1 << 20, "{:?}", r.memory);
+    check_written(&r);
+}
+
+/// A daemon killed with SIGKILL (it leaves its `daemon.json` behind) starts again on its repo
+/// and catches up on what was posted while it was dead; the others never notice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_daemon_restarts_and_catches_up() {
+    let mnode = ProcessArgs::daemons(None)
+        .binary()
+        .expect("the mnode binary")
+        .expect("a path");
+    let mut net = Testnet::builder()
+        .nodes(3)
+        .seed(11)
+        .topology(Topology::Line)
+        .processes(mnode)
+        .spawn()
+        .await
+        .expect("spawn");
+    assert!(net.is_processes());
+    let author = net.author(0);
+    let feed = mnode_protocols::GossipTopic::Author(*author.did());
+    net.follow(feed, 0..3).await.expect("follow");
+    net.wait_subscribed(&[feed], settle(&net))
+        .await
+        .expect("subscribed");
+    let before: Vec<_> = (0..5).map(|k| post(&author, k, None, None)).collect();
+    net.publish(0, before.clone()).await.expect("publish");
+    let cids: Vec<_> = before.iter().map(|r| r.cid()).collect();
+    assert!(
+        net.wait_until(WAIT, |l| all_delivered(l, &cids, &[1, 2]))
+            .await,
+        "the first posts did not reach everyone"
+    );
+
+    let pid_file = net.dir().join("node-2").join("daemon.json");
+    net.kill(2).await.expect("kill -9");
+    assert!(!net.is_running(2));
+    assert!(pid_file.exists(), "SIGKILL leaves daemon.json behind");
+    let away: Vec<_> = (5..25).map(|k| post(&author, k, None, None)).collect();
+    net.publish(0, away.clone())
+        .await
+        .expect("publish while 2 is dead");
+    let away_cids: Vec<_> = away.iter().map(|r| r.cid()).collect();
+    assert!(
+        net.wait_until(WAIT, |l| all_delivered(l, &away_cids, &[1]))
+            .await,
+        "node 1 missed posts"
+    );
+
+    net.start(2).await.expect("restart after kill -9");
+    assert!(net.is_running(2));
+    assert!(
+        net.wait_until(WAIT, |l| all_delivered(l, &away_cids, &[2]))
+            .await,
+        "the restarted daemon did not catch up"
+    );
+    {
+        let l = net.ledger();
+        let by_sync = away_cids
+            .iter()
+            .filter(|c| matches!(l.stored[*c].get(&2), Some((_, Via::Sync))))
+            .count();
+        assert!(by_sync > 0, "nothing came back by catch-up");
+    }
+    assert!(net.traffic(2).await.expect("traffic").received > 0);
+    assert!(net.node_rss_bytes(2).expect("rss") > 1 << 20);
+    assert!(net.kill(1).await.is_ok());
+    net.shutdown().await.expect("shutdown");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

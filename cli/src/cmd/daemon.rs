@@ -67,7 +67,9 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<ExitCode> {
         let node = Node::spawn(repo, blobs).await?;
         let info = node.handle().info().await?;
         let cancel = tokio_util::sync::CancellationToken::new();
-        let router = mnode_api::router(mnode_api::ApiState::new(node.handle(), token));
+        let router = mnode_api::router(
+            mnode_api::ApiState::new(node.handle(), token).with_shutdown(cancel.clone()),
+        );
         let server = tokio::spawn(mnode_api::serve(listener, router, cancel.clone()));
         let file = path.join(DAEMON_FILE);
         let mut daemon_file = DaemonFile::new(&info)?;

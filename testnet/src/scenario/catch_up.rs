@@ -122,7 +122,7 @@ pub async fn run(p: &CatchUp) -> anyhow::Result<Report> {
     }
     let got = arrivals.len();
     report.arrivals(arrivals, cids.len());
-    let received = net.traffic(away).received;
+    let received = net.traffic(away).await?.received;
     let rate = got as f64 / took.as_secs_f64();
     report.figure("posts missed", cids.len() as f64);
     report.figure("posts caught up", got as f64);
@@ -149,7 +149,7 @@ pub async fn run(p: &CatchUp) -> anyhow::Result<Report> {
         rate,
         rate >= p.rate_target,
     );
-    report.bytes = node_bytes(&net, &Default::default());
+    report.bytes = node_bytes(&net, &Default::default()).await?;
     net.shutdown().await?;
     Ok(report)
 }

@@ -1,13 +1,16 @@
 //! `churn`: authors post at a steady rate while, every interval, X% of the other nodes stop
 //! and start again. Reports the delivery ratio (what a restarted node missed must come back by
-//! catch-up) and the latency percentiles.
+//! catch-up) and the latency percentiles. With `--processes` every node is a daemon process
+//! and a restart is kill -9, as a crash.
 
 use std::time::{Duration, Instant};
 
 use rand::{SeedableRng as _, rngs::ChaCha8Rng, seq::SliceRandom as _};
 use serde::Serialize;
 
-use super::{Authors, NetArgs, all_delivered, deliveries, node_bytes, publish_at_rate};
+use super::{
+    Authors, NetArgs, ProcessArgs, all_delivered, deliveries, node_bytes, publish_at_rate,
+};
 use crate::{Report, topology::Topology};
 
 /// Parameters of `churn`.
@@ -16,6 +19,9 @@ pub struct Churn {
     /// The testnet.
     #[command(flatten)]
     pub net: NetArgs,
+    /// Daemon processes, restarted by kill -9, instead of in-process nodes stopped cleanly.
+    #[command(flatten)]
+    pub procs: ProcessArgs,
     /// Authors (their nodes stay up).
     #[arg(long, default_value_t = 2)]
     pub authors: usize,
@@ -41,6 +47,7 @@ impl Churn {
     pub fn small(n: usize) -> Self {
         Self {
             net: NetArgs::small(n),
+            procs: ProcessArgs::default(),
             authors: 2,
             percent: 25.0,
             interval: 2.0,
@@ -53,7 +60,11 @@ impl Churn {
 
 /// Runs `churn`.
 pub async fn run(p: &Churn) -> anyhow::Result<Report> {
-    let (mut net, memory) = p.net.spawn(Topology::RandomRegular { degree: 4 }).await?;
+    let (mut net, memory) = p
+        .net
+        .spawn_with(Topology::RandomRegular { degree: 4 }, &p.procs)
+        .await?;
+    let kill = net.is_processes();
     let n = net.len();
     let authors = Authors::follow_all(&net, p.authors).await?;
 
@@ -76,7 +87,11 @@ pub async fn run(p: &Churn) -> anyhow::Result<Report> {
         let chosen: Vec<usize> = others[..per_round].to_vec();
         let t = Instant::now();
         for &i in &chosen {
-            net.stop(i).await?;
+            if kill {
+                net.kill(i).await?;
+            } else {
+                net.stop(i).await?;
+            }
         }
         tokio::time::sleep(Duration::from_millis(p.down_ms)).await;
         for &i in &chosen {
@@ -102,13 +117,17 @@ pub async fn run(p: &Churn) -> anyhow::Result<Report> {
     report.arrivals(d.arrivals.clone(), d.expected);
     report.figure("posts", cids.len() as f64);
     report.figure("restarts", restarts as f64);
+    report.figure(
+        "restarts by kill -9",
+        if kill { restarts as f64 } else { 0.0 },
+    );
     report.figure("nodes restarted per interval", per_round as f64);
     report.figure("deliveries expected", d.expected as f64);
     report.figure("deliveries", d.delivered as f64);
     report.figure("delivered by catch-up", d.via_sync as f64);
     report.figure("delivery ratio", d.ratio());
     report.target("delivery ratio = 1", d.ratio(), complete);
-    report.bytes = node_bytes(&net, &Default::default());
+    report.bytes = node_bytes(&net, &Default::default()).await?;
     net.shutdown().await?;
     Ok(report)
 }

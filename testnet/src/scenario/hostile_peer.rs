@@ -185,7 +185,7 @@ pub async fn run(p: &Hostile) -> anyhow::Result<Report> {
         banned_by.len() as f64,
         reached > 0 && banned_by.len() >= reached && still_linked == 0,
     );
-    report.bytes = node_bytes(&net, &Default::default());
+    report.bytes = node_bytes(&net, &Default::default()).await?;
     net.shutdown().await?;
     Ok(report)
 }

@@ -52,6 +52,53 @@ pub struct NetArgs {
     pub repos: Option<PathBuf>,
 }
 
+/// Daemon processes instead of in-process nodes, for the scenarios that can drive them.
+#[derive(Debug, Clone, Default, Serialize, clap::Args)]
+pub struct ProcessArgs {
+    /// Run every node as its own `mnode daemon` process, driven over its HTTP API.
+    #[arg(long)]
+    pub processes: bool,
+    /// The `mnode` binary for --processes (default: the one next to this program).
+    #[arg(long, value_name = "PATH")]
+    #[serde(skip)]
+    pub mnode: Option<PathBuf>,
+}
+
+impl ProcessArgs {
+    /// Daemon processes of the `mnode` binary next to this program (or `mnode`).
+    pub fn daemons(mnode: Option<PathBuf>) -> Self {
+        Self {
+            processes: true,
+            mnode,
+        }
+    }
+
+    /// The `mnode` binary to run, when processes are asked for: `--mnode`, else `mnode` next
+    /// to this program or one folder up (where a test binary's is).
+    pub fn binary(&self) -> anyhow::Result<Option<PathBuf>> {
+        if !self.processes {
+            return Ok(None);
+        }
+        if let Some(m) = &self.mnode {
+            return Ok(Some(m.clone()));
+        }
+        let exe = std::env::current_exe()?;
+        let found = exe
+            .ancestors()
+            .skip(1)
+            .take(2)
+            .map(|d| d.join(format!("mnode{}", std::env::consts::EXE_SUFFIX)))
+            .find(|p| p.is_file());
+        match found {
+            Some(p) => Ok(Some(p)),
+            None => anyhow::bail!(
+                "no mnode binary next to {}: build it (cargo build -p mnode) or pass --mnode PATH",
+                exe.display()
+            ),
+        }
+    }
+}
+
 impl NetArgs {
     /// `n` nodes, seed 1, the scenario's topology.
     pub fn small(n: usize) -> Self {
@@ -64,8 +111,18 @@ impl NetArgs {
         }
     }
 
-    /// Starts the testnet and measures the memory it took.
+    /// Starts the testnet in this process and measures the memory it took.
     pub async fn spawn(&self, default: Topology) -> anyhow::Result<(Testnet, Memory)> {
+        self.spawn_with(default, &ProcessArgs::default()).await
+    }
+
+    /// Starts the testnet, as daemon processes if `procs` says so, and measures the memory
+    /// the nodes took.
+    pub async fn spawn_with(
+        &self,
+        default: Topology,
+        procs: &ProcessArgs,
+    ) -> anyhow::Result<(Testnet, Memory)> {
         let before = Testnet::rss_bytes();
         let mut b = Testnet::builder()
             .nodes(self.nodes)
@@ -77,7 +134,18 @@ impl NetArgs {
         for s in &self.settings {
             b = b.setting(s.clone());
         }
+        if let Some(mnode) = procs.binary()? {
+            b = b.processes(mnode);
+        }
         let net = b.spawn().await?;
+        if net.is_processes() {
+            let rss: u64 = (0..net.len()).filter_map(|i| net.node_rss_bytes(i)).sum();
+            let memory = Memory {
+                rss_bytes: rss,
+                per_node_bytes: rss / self.nodes.max(1) as u64,
+            };
+            return Ok((net, memory));
+        }
         let rss = Testnet::rss_bytes();
         let memory = Memory {
             rss_bytes: rss,
@@ -247,18 +315,21 @@ pub fn all_delivered(ledger: &Ledger, cids: &[Cid], followers: &[usize]) -> bool
 }
 
 /// Bytes per node: libp2p traffic and the file bytes each served.
-pub fn node_bytes(net: &Testnet, served: &HashMap<usize, u64>) -> Vec<NodeBytes> {
-    (0..net.len())
-        .map(|i| {
-            let t = net.traffic(i);
-            NodeBytes {
-                node: i,
-                p2p_sent: t.sent,
-                p2p_received: t.received,
-                file_bytes_served: served.get(&i).copied().unwrap_or(0),
-            }
-        })
-        .collect()
+pub async fn node_bytes(
+    net: &Testnet,
+    served: &HashMap<usize, u64>,
+) -> anyhow::Result<Vec<NodeBytes>> {
+    let mut all = Vec::with_capacity(net.len());
+    for i in 0..net.len() {
+        let t = net.traffic(i).await?;
+        all.push(NodeBytes {
+            node: i,
+            p2p_sent: t.sent,
+            p2p_received: t.received,
+            file_bytes_served: served.get(&i).copied().unwrap_or(0),
+        });
+    }
+    Ok(all)
 }
 
 /// Publishes `count` records made by `make(k)` (returning the node and the record) at `rate`
@@ -285,6 +356,5 @@ pub async fn publish_at_rate(
 /// How long gossip meshes need to form once peers see each other's subscriptions: a few
 /// heartbeats.
 pub fn settle(net: &Testnet) -> Duration {
-    let hb = net.node(0).repo().config().network.gossip_heartbeat_ms;
-    Duration::from_millis(3 * hb.max(50))
+    3 * net.gossip_heartbeat().max(Duration::from_millis(50))
 }

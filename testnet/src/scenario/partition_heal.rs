@@ -205,7 +205,7 @@ pub async fn run(p: &PartitionHeal) -> anyhow::Result<Report> {
             last.0, last.1
         ));
     }
-    report.bytes = node_bytes(&net, &Default::default());
+    report.bytes = node_bytes(&net, &Default::default()).await?;
     net.shutdown().await?;
     Ok(report)
 }

@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{Authors, NetArgs, all_delivered, deliveries, node_bytes, publish_at_rate};
+use super::{
+    Authors, NetArgs, ProcessArgs, all_delivered, deliveries, node_bytes, publish_at_rate,
+};
 use crate::{Report, topology::Topology};
 
 /// Parameters of `propagation`.
@@ -14,6 +16,10 @@ pub struct Propagation {
     #[command(flatten)]
     /// The testnet.
     pub net: NetArgs,
+    /// Daemon processes instead of in-process nodes (latency then includes the HTTP publish
+    /// and the event stream's hop).
+    #[command(flatten)]
+    pub procs: ProcessArgs,
     /// Authors, each posting from its own node (spread over the testnet).
     #[arg(long, default_value_t = 3)]
     pub authors: usize,
@@ -33,6 +39,7 @@ impl Propagation {
     pub fn small(n: usize) -> Self {
         Self {
             net: NetArgs::small(n),
+            procs: ProcessArgs::default(),
             authors: 2,
             posts: 60,
             rate: 30.0,
@@ -43,7 +50,10 @@ impl Propagation {
 
 /// Runs `propagation`.
 pub async fn run(p: &Propagation) -> anyhow::Result<Report> {
-    let (net, memory) = p.net.spawn(Topology::RandomRegular { degree: 4 }).await?;
+    let (net, memory) = p
+        .net
+        .spawn_with(Topology::RandomRegular { degree: 4 }, &p.procs)
+        .await?;
     let n = net.len();
     let authors = Authors::follow_all(&net, p.authors).await?;
 
@@ -73,7 +83,7 @@ pub async fn run(p: &Propagation) -> anyhow::Result<Report> {
         p99,
         p99 <= p.p99_target_ms,
     );
-    report.bytes = node_bytes(&net, &Default::default());
+    report.bytes = node_bytes(&net, &Default::default()).await?;
     net.shutdown().await?;
     Ok(report)
 }

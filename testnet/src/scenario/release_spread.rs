@@ -227,7 +227,7 @@ pub async fn run(p: &ReleaseSpread) -> anyhow::Result<Report> {
             share < 1.0,
         );
     }
-    report.bytes = node_bytes(&net, &served);
+    report.bytes = node_bytes(&net, &served).await?;
     net.shutdown().await?;
     Ok(report)
 }
