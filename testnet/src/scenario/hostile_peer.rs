@@ -57,6 +57,10 @@ fn reached(l: &Ledger, from: usize, peer: libp2p::PeerId) -> usize {
         .len()
 }
 
+/// The longest each phase waits for deliveries, the attack and the cut-offs (they end as
+/// soon as what they wait for holds; a slow debug build on a loaded machine needs the room).
+const WAIT: Duration = Duration::from_secs(90);
+
 /// Runs `hostile_peer`.
 pub async fn run(p: &Hostile) -> anyhow::Result<Report> {
     let (net, memory) = p.net.spawn(Topology::RandomRegular { degree: 4 }).await?;
@@ -67,7 +71,7 @@ pub async fn run(p: &Hostile) -> anyhow::Result<Report> {
     // Baseline.
     let start = Instant::now();
     let base = publish_at_rate(&authors.publishers, p.posts, p.rate, |k| authors.post(k)).await?;
-    net.wait_until(Duration::from_secs(30), |l| {
+    net.wait_until(WAIT, |l| {
         all_delivered(l, &base, &everyone)
     })
     .await;
@@ -93,7 +97,7 @@ pub async fn run(p: &Hostile) -> anyhow::Result<Report> {
     let hostile_id = hostile.peer_id();
     // The attack is under way once a victim has rejected something.
     let attacked = net
-        .wait_until(Duration::from_secs(30), |l| {
+        .wait_until(WAIT, |l| {
             l.rejected.len() > rejected_before
         })
         .await;
@@ -102,12 +106,12 @@ pub async fn run(p: &Hostile) -> anyhow::Result<Report> {
         authors.post(p.posts + k)
     })
     .await?;
-    net.wait_until(Duration::from_secs(30), |l| {
+    net.wait_until(WAIT, |l| {
         all_delivered(l, &under, &everyone)
     })
     .await;
     // Each victim cuts it off once its score falls below the graylist threshold.
-    net.wait_until(Duration::from_secs(30), |l| {
+    net.wait_until(WAIT, |l| {
         l.banned.iter().filter(|b| b.1 == hostile_id).count()
             >= reached(l, rejected_before, hostile_id)
     })
