@@ -71,10 +71,8 @@ pub async fn run(p: &Hostile) -> anyhow::Result<Report> {
     // Baseline.
     let start = Instant::now();
     let base = publish_at_rate(&authors.publishers, p.posts, p.rate, |k| authors.post(k)).await?;
-    net.wait_until(WAIT, |l| {
-        all_delivered(l, &base, &everyone)
-    })
-    .await;
+    net.wait_until(WAIT, |l| all_delivered(l, &base, &everyone))
+        .await;
 
     // Under attack: the hostile peer links to nodes that do not publish, spread out.
     let victims: Vec<usize> = (0..n)
@@ -97,19 +95,15 @@ pub async fn run(p: &Hostile) -> anyhow::Result<Report> {
     let hostile_id = hostile.peer_id();
     // The attack is under way once a victim has rejected something.
     let attacked = net
-        .wait_until(WAIT, |l| {
-            l.rejected.len() > rejected_before
-        })
+        .wait_until(WAIT, |l| l.rejected.len() > rejected_before)
         .await;
     let attack_start = Instant::now();
     let under = publish_at_rate(&authors.publishers, p.posts, p.rate, |k| {
         authors.post(p.posts + k)
     })
     .await?;
-    net.wait_until(WAIT, |l| {
-        all_delivered(l, &under, &everyone)
-    })
-    .await;
+    net.wait_until(WAIT, |l| all_delivered(l, &under, &everyone))
+        .await;
     // Each victim cuts it off once its score falls below the graylist threshold.
     net.wait_until(WAIT, |l| {
         l.banned.iter().filter(|b| b.1 == hostile_id).count()
