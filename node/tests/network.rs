@@ -380,6 +380,55 @@ async fn interrupted_fetch_resumes() {
     c.node.shutdown().await.expect("shutdown c");
 }
 
+/// A big file held by several peers comes in parts from all of them at once, every part
+/// verified, and the result says who served what.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_file_fetched_in_parts_from_several_providers() {
+    let (a, b, c) = (spawn().await, spawn().await, spawn().await);
+    let bytes = data(32 << 20, 11);
+    let added =
+        a.h.blobs()
+            .add_bytes(bytes.clone())
+            .await
+            .expect("add on a");
+    c.h.blobs()
+        .add_bytes(bytes.clone())
+        .await
+        .expect("add on c");
+    connect(&b, &a).await;
+    connect(&b, &c).await;
+    let mut seen = 0;
+    let fetched =
+        b.h.fetch_file(added.cid, |p| {
+            if let FetchProgress::Bytes(n) = p {
+                assert!(n <= bytes.len() as u64, "progress past the size: {n}");
+                seen = seen.max(n);
+            }
+        })
+        .await
+        .expect("fetch");
+    assert_eq!(fetched.size, bytes.len() as u64);
+    assert_eq!(seen, bytes.len() as u64, "progress reaches the size");
+    assert_eq!(
+        b.h.blobs().read_to_bytes(&added.cid).await.expect("read"),
+        bytes
+    );
+    assert_eq!(fetched.transferred, bytes.len() as u64);
+    let served: u64 = fetched.from.iter().map(|(_, n)| n).sum();
+    assert_eq!(served, fetched.transferred, "{:?}", fetched.from);
+    for peer in [a.h.peer_id(), c.h.peer_id()] {
+        let n = fetched
+            .from
+            .iter()
+            .find(|(p, _)| *p == peer)
+            .map_or(0, |(_, n)| *n);
+        assert!(n >= 4 << 20, "{peer} served {n} bytes: {:?}", fetched.from);
+    }
+    for n in [a, b, c] {
+        n.node.shutdown().await.expect("shutdown");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_record_rejected_and_peer_penalised() {
     use futures::StreamExt;

@@ -4,7 +4,7 @@
 //! no relays, no address lookup service and no port mapping: peers' socket addresses come
 //! from the blob-address exchange on libp2p.
 
-use std::net::SocketAddr;
+use std::{collections::HashMap, net::SocketAddr};
 
 use futures::StreamExt;
 use iroh::{
@@ -16,12 +16,49 @@ use iroh::{
 use iroh_blobs::{
     BlobsProtocol, Hash,
     api::downloader::{DownloadProgressItem, Downloader},
+    protocol::{ChunkRanges, ChunkRangesExt as _, GetRequest},
 };
 use libp2p::PeerId;
 use mnode_dag::{Cid, cids};
 
 use super::{FetchProgress, Fetched, NodeError};
 use crate::blobs::Blobs;
+
+/// Files at least this big are fetched in parts from several providers at once.
+pub(crate) const SPLIT_MIN_BYTES: u64 = 16 << 20;
+/// At most this many parts, and so providers serving one file at once.
+pub(crate) const MAX_PARTS: usize = 4;
+
+/// One fetch's bookkeeping across its requests.
+struct Run {
+    hash: Hash,
+    peers: HashMap<EndpointId, PeerId>,
+    from: Vec<(PeerId, u64)>,
+    failed: Vec<String>,
+    size_sent: bool,
+}
+
+/// The file `hash` of `size` bytes as contiguous parts, one per provider (at most
+/// [`MAX_PARTS`]); part `j` asks the providers starting from the `j`th, so each starts with a
+/// different one and falls back to the rest. The last part is open-ended.
+fn split(hash: Hash, size: u64, ids: &[EndpointId]) -> Vec<(GetRequest, Vec<EndpointId>)> {
+    let parts = ids.len().min(MAX_PARTS) as u64;
+    let chunks = size.div_ceil(1024);
+    let per = chunks.div_ceil(parts).max(1);
+    (0..parts)
+        .map(|j| {
+            let from = j * per;
+            let ranges = if j + 1 == parts {
+                ChunkRanges::chunks(from..)
+            } else {
+                ChunkRanges::chunks(from..from + per)
+            };
+            let mut providers = ids.to_vec();
+            providers.rotate_left(j as usize % ids.len());
+            (GetRequest::blob_ranges(hash, ranges), providers)
+        })
+        .collect()
+}
 
 pub(crate) struct BlobNet {
     router: Router,
@@ -84,9 +121,11 @@ impl BlobNet {
         self.router.endpoint().bound_sockets()
     }
 
-    /// Fetches `cid` from `providers`, trying them in turn; a provider that fails hands over to
-    /// the next, which continues from what is already stored. Every chunk is verified against
-    /// the BLAKE3 tree before it is written.
+    /// Fetches `cid` from `providers`. A file of at least [`SPLIT_MIN_BYTES`] with several
+    /// providers is fetched in parts, one per provider (up to [`MAX_PARTS`]), at once; each
+    /// part, and a whole-file fetch, tries its providers in turn, and a provider that fails
+    /// hands over to the next, which continues from what is already stored. Every chunk is
+    /// verified against the BLAKE3 tree before it is written.
     pub(crate) async fn fetch(
         &self,
         blobs: &Blobs,
@@ -101,7 +140,7 @@ impl BlobNet {
                 reason: "not a file CID".into(),
             })?;
         let mut ids = Vec::new();
-        let mut peers = std::collections::HashMap::new();
+        let mut peers = HashMap::new();
         for (peer, addrs) in providers {
             let Some(id) = endpoint_id(&peer) else {
                 continue;
@@ -117,68 +156,44 @@ impl BlobNet {
         if ids.is_empty() {
             return Err(NodeError::NotFound(cid));
         }
+        let fail = |reason: String| NodeError::Fetch { cid, reason };
         // What an earlier, interrupted fetch left is not fetched again.
-        let held_before = blobs
-            .store()
-            .remote()
-            .local(iroh_blobs::HashAndFormat::raw(hash))
-            .await
-            .map(|l| l.local_bytes())
-            .unwrap_or(0);
-        let mut stream = self
-            .downloader
-            .download(hash, ids)
-            .stream()
-            .await
-            .map_err(|e| NodeError::Fetch {
-                cid,
-                reason: e.to_string(),
-            })?;
-        let mut failed = Vec::new();
-        let mut held = held_before;
-        let mut size_sent = false;
-        // Who served what: progress counts towards the provider tried last.
-        let mut from: Vec<(PeerId, u64)> = Vec::new();
-        let mut serving: Option<PeerId> = None;
-        while let Some(item) = stream.next().await {
-            match item {
-                DownloadProgressItem::TryProvider { id, .. } => serving = peers.get(&id).copied(),
-                DownloadProgressItem::Progress(n) => {
-                    // The size is known (verified) once the first chunk has arrived.
-                    if !size_sent
-                        && let Ok(bitfield) = blobs.store().observe(hash).await
-                        && bitfield.size() > 0
-                    {
-                        progress(FetchProgress::Size(bitfield.size()));
-                        size_sent = true;
-                    }
-                    if let Some(peer) = serving
-                        && n > held
-                    {
-                        match from.iter_mut().find(|(p, _)| *p == peer) {
-                            Some((_, b)) => *b += n - held,
-                            None => from.push((peer, n - held)),
-                        }
-                    }
-                    held = held.max(n);
-                    progress(FetchProgress::Bytes(n));
-                }
-                DownloadProgressItem::ProviderFailed { id, .. } => failed.push(id.to_string()),
-                DownloadProgressItem::Error(e) => {
-                    return Err(NodeError::Fetch {
-                        cid,
-                        reason: e.to_string(),
-                    });
-                }
-                DownloadProgressItem::DownloadError => {
-                    return Err(NodeError::Fetch {
-                        cid,
-                        reason: format!("every provider failed ({})", failed.join(", ")),
-                    });
-                }
-                _ => {}
+        let held_before = self.local_bytes(blobs, GetRequest::blob(hash)).await;
+        let mut run = Run {
+            peers,
+            from: Vec::new(),
+            failed: Vec::new(),
+            size_sent: false,
+            hash,
+        };
+        let whole = vec![(GetRequest::blob(hash), ids.clone())];
+        let requests = if ids.len() > 1 {
+            // The verified size comes with the last chunk: a small request to one provider.
+            let probe = vec![(
+                GetRequest::blob_ranges(hash, ChunkRanges::last_chunk()),
+                ids.clone(),
+            )];
+            self.drive(blobs, probe, &mut run, &mut |_| {})
+                .await
+                .map_err(fail)?;
+            let size = blobs
+                .store()
+                .observe(hash)
+                .await
+                .map(|b| b.size())
+                .unwrap_or(0);
+            if size >= SPLIT_MIN_BYTES {
+                split(hash, size, &ids)
+            } else {
+                whole
             }
-        }
+        } else {
+            whole
+        };
+        let held = self
+            .drive(blobs, requests, &mut run, &mut progress)
+            .await
+            .map_err(fail)?;
         let size = blobs.size(&cid).await?.ok_or_else(|| NodeError::Fetch {
             cid,
             reason: "the transfer ended without the file".into(),
@@ -189,11 +204,85 @@ impl BlobNet {
                 reason: "the transfer ended before the file was complete".into(),
             });
         }
+        let held = held.max(self.local_bytes(blobs, GetRequest::blob(hash)).await);
         Ok(Fetched {
             size,
-            transferred: held.max(held_before) - held_before,
-            from,
+            transferred: held.saturating_sub(held_before),
+            from: run.from,
         })
+    }
+
+    /// Bytes of `request` the store already holds.
+    async fn local_bytes(&self, blobs: &Blobs, request: GetRequest) -> u64 {
+        blobs
+            .store()
+            .remote()
+            .local_for_request(request)
+            .await
+            .map(|l| l.local_bytes())
+            .unwrap_or(0)
+    }
+
+    /// Runs `requests` at once, each over its providers in turn; reports the bytes held of
+    /// them all as they grow, and notes who served what. Returns the bytes held at the end.
+    async fn drive(
+        &self,
+        blobs: &Blobs,
+        requests: Vec<(GetRequest, Vec<EndpointId>)>,
+        run: &mut Run,
+        progress: &mut (impl FnMut(FetchProgress) + Send),
+    ) -> Result<u64, String> {
+        let mut held = Vec::with_capacity(requests.len());
+        let mut streams = Vec::with_capacity(requests.len());
+        for (j, (request, providers)) in requests.into_iter().enumerate() {
+            held.push(self.local_bytes(blobs, request.clone()).await);
+            let stream = self
+                .downloader
+                .download(request, providers)
+                .stream()
+                .await
+                .map_err(|e| e.to_string())?;
+            streams.push(stream.map(move |item| (j, item)).boxed());
+        }
+        // Progress counts towards the provider each part tried last.
+        let mut serving: Vec<Option<PeerId>> = vec![None; held.len()];
+        let mut all = futures::stream::select_all(streams);
+        while let Some((j, item)) = all.next().await {
+            match item {
+                DownloadProgressItem::TryProvider { id, .. } => {
+                    serving[j] = run.peers.get(&id).copied();
+                }
+                DownloadProgressItem::Progress(n) => {
+                    // The size is known (verified) once the first chunk has arrived.
+                    if !run.size_sent
+                        && let Ok(bitfield) = blobs.store().observe(run.hash).await
+                        && bitfield.size() > 0
+                    {
+                        progress(FetchProgress::Size(bitfield.size()));
+                        run.size_sent = true;
+                    }
+                    if n > held[j] {
+                        if let Some(peer) = serving[j] {
+                            match run.from.iter_mut().find(|(p, _)| *p == peer) {
+                                Some((_, b)) => *b += n - held[j],
+                                None => run.from.push((peer, n - held[j])),
+                            }
+                        }
+                        held[j] = n;
+                    }
+                    progress(FetchProgress::Bytes(held.iter().sum()));
+                }
+                DownloadProgressItem::ProviderFailed { id, .. } => {
+                    run.failed.push(id.to_string());
+                }
+                DownloadProgressItem::Error(e) => return Err(e.to_string()),
+                DownloadProgressItem::DownloadError => {
+                    return Err(format!("every provider failed ({})", run.failed.join(", ")));
+                }
+                _ => {}
+            }
+        }
+        Ok(held.iter().sum())
     }
 
     pub(crate) async fn shutdown(&self) {
