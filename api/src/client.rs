@@ -64,6 +64,11 @@ impl Client {
         if let Some(b) = body {
             req = req.json(&b);
         }
+        read_json(self.send(req).await?).await
+    }
+
+    /// Sends `req`; an answer that is not a success becomes [`ClientError::Api`].
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
         let resp = req
             .send()
             .await
@@ -71,15 +76,11 @@ impl Client {
                 url: self.base.clone(),
                 source,
             })?;
-        let status = resp.status().as_u16();
-        let value: Value = resp
-            .json()
-            .await
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        if (200..300).contains(&status) {
-            return Ok(value);
+        if resp.status().is_success() {
+            return Ok(resp);
         }
-        Err(api_error(status, &value))
+        let status = resp.status().as_u16();
+        Err(api_error(status, &read_json(resp).await?))
     }
 
     /// `GET /node`.
@@ -125,23 +126,8 @@ impl Client {
 
         let url = format!("{}/api/v1/node/events", self.base);
         let resp = self
-            .http
-            .get(&url)
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .map_err(|source| ClientError::Unreachable {
-                url: self.base.clone(),
-                source,
-            })?;
-        if !resp.status().is_success() {
-            let status = resp.status().as_u16();
-            let v: Value = resp
-                .json()
-                .await
-                .map_err(|e| ClientError::Protocol(e.to_string()))?;
-            return Err(api_error(status, &v));
-        }
+            .send(self.http.get(&url).bearer_auth(&self.token))
+            .await?;
         Ok(resp.bytes_stream().eventsource().map(|item| {
             let ev = item.map_err(|e| ClientError::Protocol(e.to_string()))?;
             if ev.event == "lagged" {
@@ -253,24 +239,13 @@ impl Client {
     ) -> Result<Value, ClientError> {
         let url = format!("{}/api/v1/files/fetch", self.base);
         let mut resp = self
-            .http
-            .post(&url)
-            .bearer_auth(&self.token)
-            .json(&json!({ "cid": cid, "progress": true }))
-            .send()
-            .await
-            .map_err(|source| ClientError::Unreachable {
-                url: self.base.clone(),
-                source,
-            })?;
-        if !resp.status().is_success() {
-            let status = resp.status().as_u16();
-            let v: Value = resp
-                .json()
-                .await
-                .map_err(|e| ClientError::Protocol(e.to_string()))?;
-            return Err(api_error(status, &v));
-        }
+            .send(
+                self.http
+                    .post(&url)
+                    .bearer_auth(&self.token)
+                    .json(&json!({ "cid": cid, "progress": true })),
+            )
+            .await?;
         let (mut buf, mut size) = (Vec::new(), None);
         while let Some(chunk) = resp
             .chunk()
@@ -441,22 +416,7 @@ impl Client {
                 .unwrap_or_default();
             req = req.header(reqwest::header::RANGE, format!("bytes={start}-{last}"));
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|source| ClientError::Unreachable {
-                url: self.base.clone(),
-                source,
-            })?;
-        if resp.status().is_success() {
-            return Ok(resp);
-        }
-        let status = resp.status().as_u16();
-        let value: Value = resp
-            .json()
-            .await
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        Err(api_error(status, &value))
+        self.send(req).await
     }
 
     /// `GET /pins`.
@@ -513,28 +473,21 @@ impl Client {
             }
             chunk
         });
-        let resp = self
+        let req = self
             .http
             .put(&url)
             .bearer_auth(&self.token)
             .header(reqwest::header::CONTENT_LENGTH, size)
-            .body(reqwest::Body::wrap_stream(chunks))
-            .send()
-            .await
-            .map_err(|source| ClientError::Unreachable {
-                url: self.base.clone(),
-                source,
-            })?;
-        let status = resp.status().as_u16();
-        let value: Value = resp
-            .json()
-            .await
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        if (200..300).contains(&status) {
-            return Ok(value);
-        }
-        Err(api_error(status, &value))
+            .body(reqwest::Body::wrap_stream(chunks));
+        read_json(self.send(req).await?).await
     }
+}
+
+/// An answer's JSON body.
+async fn read_json(resp: reqwest::Response) -> Result<Value, ClientError> {
+    resp.json()
+        .await
+        .map_err(|e| ClientError::Protocol(e.to_string()))
 }
 
 /// Percent-encodes a query value.
