@@ -133,10 +133,19 @@ impl AsyncRead for FailingReader {
 async fn all_ways_of_adding_give_the_same_cid() {
     let repo = Repo::new();
     let blobs = repo.open().await;
-    // empty, inlined, one chunk group, several MiB (outboard in a file)
-    for (i, len) in [0usize, 10, 16 * 1024, 16 * 1024 + 1, 100_000, 5 * MIB + 3]
-        .into_iter()
-        .enumerate()
+    // empty, inlined, one chunk group, several MiB (outboard in a file), several copy steps
+    // and read blocks of the copy-while-hashing import with a ragged end
+    for (i, len) in [
+        0usize,
+        10,
+        16 * 1024,
+        16 * 1024 + 1,
+        100_000,
+        5 * MIB + 3,
+        17 * MIB + 5,
+    ]
+    .into_iter()
+    .enumerate()
     {
         let data = random(len, i as u64 + 1);
         let expected = blob_cid_of(&data);
@@ -168,6 +177,40 @@ async fn all_ways_of_adding_give_the_same_cid() {
     // the content was stored once: no uploads/ file next to the owned copies
     assert!(files_in(&repo.blobs_dir().join("uploads")).is_empty());
     assert!(files_in(&repo.tmp_dir()).is_empty());
+    assert_eq!(blobs.verify_all().await.unwrap(), Vec::<Cid>::new());
+    blobs.shutdown().await.unwrap();
+}
+
+/// A copy import hashes the copy while the kernel writes it: what is stored is the file as it
+/// was, owned by the store, whatever happens to the original afterwards.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_copied_file_is_independent_of_the_original() {
+    let repo = Repo::new();
+    let blobs = repo.open().await;
+    let data = random(20 * MIB + 7, 41);
+    let path = repo.outside().join("original");
+    std::fs::write(&path, &data).unwrap();
+    let mut seen = Vec::new();
+    let added = blobs
+        .add_path(&path, ImportMode::Copy, |n| seen.push(n))
+        .await
+        .unwrap();
+    assert_eq!(added.cid, blob_cid_of(&data));
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+    assert_eq!(seen.last().copied(), Some(data.len() as u64));
+    // several progress reports along the way, not one per 16 KiB chunk group
+    assert!(seen.len() >= 2 && seen.len() < 100, "{}", seen.len());
+
+    std::fs::write(&path, random(data.len(), 42)).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(blobs.read_to_bytes(&added.cid).await.unwrap(), data);
+    assert_eq!(blobs.verify_all().await.unwrap(), Vec::<Cid>::new());
+    assert!(files_in(&repo.tmp_dir()).is_empty());
+    blobs.shutdown().await.unwrap();
+
+    // and after reopening
+    let blobs = repo.open().await;
+    assert_eq!(blobs.read_to_bytes(&added.cid).await.unwrap(), data);
     blobs.shutdown().await.unwrap();
 }
 
