@@ -192,6 +192,58 @@ impl Drop for Daemon {
     }
 }
 
+/// The transport's own ceiling: one QUIC stream between two bare iroh endpoints built as the
+/// node builds its blob endpoint (no relay, no port mapping, 127.0.0.1), `size` bytes written
+/// from memory and dropped on arrival: no BLAKE3 verification, no disk.
+async fn bare_quic(size: u64) -> Duration {
+    use iroh::{
+        Endpoint, EndpointAddr, RelayMode,
+        endpoint::{PortmapperConfig, presets},
+    };
+    const ALPN: &[u8] = b"mnode-bench/bare-quic";
+    async fn bind(alpn: bool) -> Endpoint {
+        let mut builder = Endpoint::builder(presets::Minimal)
+            .relay_mode(RelayMode::Disabled)
+            .portmapper_config(PortmapperConfig::Disabled)
+            .clear_ip_transports()
+            .bind_addr("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap())
+            .unwrap();
+        if alpn {
+            builder = builder.alpns(vec![ALPN.to_vec()]);
+        }
+        builder.bind().await.unwrap()
+    }
+    let server = bind(true).await;
+    let client = bind(false).await;
+    let addr = EndpointAddr::new(server.id()).with_ip_addr(server.bound_sockets()[0]);
+    let receiver = tokio::spawn(async move {
+        let conn = server.accept().await.unwrap().await.unwrap();
+        let mut stream = conn.accept_uni().await.unwrap();
+        let mut received = 0u64;
+        while let Some(chunk) = stream.read_chunk(1 << 20).await.unwrap() {
+            received += chunk.len() as u64;
+        }
+        conn.close(0u32.into(), b"done");
+        server.close().await;
+        received
+    });
+    let conn = client.connect(addr, ALPN).await.unwrap();
+    let chunk = bytes::Bytes::from(vec![0x5a; 1 << 20]);
+    let start = Instant::now();
+    let mut stream = conn.open_uni().await.unwrap();
+    let mut sent = 0;
+    while sent < size {
+        let n = chunk.len().min((size - sent) as usize);
+        stream.write_chunk(chunk.slice(..n)).await.unwrap();
+        sent += n as u64;
+    }
+    stream.finish().unwrap();
+    assert_eq!(receiver.await.unwrap(), size);
+    let took = start.elapsed();
+    client.close().await;
+    took
+}
+
 fn transfer(dir: &Path) {
     let size = env_num("MNODE_BENCH_TRANSFER_MIB", 1024) << 20;
     let file = big_file(dir, "net", size);
@@ -220,6 +272,13 @@ fn transfer(dir: &Path) {
 
     // Two nodes in this process.
     let rt = runtime();
+    let quic = rt.block_on(async {
+        let mut best = Duration::MAX;
+        for _ in 0..runs {
+            best = best.min(bare_quic(size).await);
+        }
+        best
+    });
     let in_process = rt.block_on(async {
         let a = spawn_node(&dir.join("net-sender"), &[]).await;
         let cid =
@@ -289,6 +348,10 @@ fn transfer(dir: &Path) {
         );
     };
     row(
+        "transport ceiling: one QUIC stream between two bare iroh endpoints, from memory, dropped on arrival (no verification, no disk)",
+        quic,
+    );
+    row(
         "two nodes in one process: `NodeHandle::fetch_file` (iroh-blobs, verified, stored)",
         in_process,
     );
@@ -303,6 +366,11 @@ fn transfer(dir: &Path) {
     println!(
         "\nnode fetch (slowest row) = {ratio:.2} × curl from nginx (target ≥ 0.80): {}",
         met(ratio >= 0.8)
+    );
+    println!(
+        "transport ceiling = {:.2} × curl; node fetch (in process) = {:.2} × the ceiling",
+        reference.as_secs_f64() / quic.as_secs_f64(),
+        quic.as_secs_f64() / in_process.as_secs_f64()
     );
 }
 
