@@ -1143,9 +1143,6 @@ fn chunk_range(leaf: &Leaf) -> ChunkRanges {
     (start..end).into()
 }
 
-/// `import_bao` writes what it receives once it holds at least this much data.
-const WRITE_BATCH_BYTES: usize = 256 * 1024;
-
 async fn import_bao_impl(
     ctx: &HashContext,
     size: NonZeroU64,
@@ -1154,20 +1151,15 @@ async fn import_bao_impl(
     trace!("importing bao: {} {} bytes", ctx.id.fmt_short(), size);
     let mut batch = Vec::<BaoContentItem>::new();
     let mut ranges = ChunkRanges::empty();
-    let mut batch_bytes = 0usize;
     while let Some(item) = rx.recv().await? {
-        // if the batch holds enough data, the last item is a leaf and the current item is a
-        // parent, write the batch (one write per file for a run of leaves, not per leaf)
-        if batch_bytes >= WRITE_BATCH_BYTES && batch[batch.len() - 1].is_leaf() && item.is_parent()
-        {
+        // if the batch is not empty, the last item is a leaf and the current item is a parent, write the batch
+        if !batch.is_empty() && batch[batch.len() - 1].is_leaf() && item.is_parent() {
             let bitfield = Bitfield::new_unchecked(ranges, size.into());
             ctx.write_batch(&batch, &bitfield).await?;
             batch.clear();
             ranges = ChunkRanges::empty();
-            batch_bytes = 0;
         }
         if let BaoContentItem::Leaf(leaf) = &item {
-            batch_bytes += leaf.data.len();
             let leaf_range = chunk_range(leaf);
             if is_validated(size, &leaf_range) && size.get() != leaf.offset + leaf.data.len() as u64
             {

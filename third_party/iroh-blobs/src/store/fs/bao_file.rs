@@ -268,64 +268,34 @@ impl PartialFileStorage {
         read_size(&self.sizes)
     }
 
-    /// Writes the batch's parents to the outboard, its leaves to the data file and their
-    /// sizes to the sizes file, one write per contiguous run in each file.
     fn write_batch(&mut self, size: u64, batch: &[BaoContentItem]) -> io::Result<()> {
         let tree = BaoTree::new(size, IROH_BLOCK_SIZE);
-        let mut outboard = Run::default();
-        let mut data = Run::default();
-        let mut sizes = Run::default();
         for item in batch {
             match item {
                 BaoContentItem::Parent(parent) => {
                     if let Some(offset) = tree.pre_order_offset(parent.node) {
                         let o0 = offset * 64;
-                        outboard.push(&mut self.outboard, o0, parent.pair.0.as_bytes())?;
-                        outboard.push(&mut self.outboard, o0 + 32, parent.pair.1.as_bytes())?;
+                        self.outboard
+                            .write_all_at(o0, parent.pair.0.as_bytes().as_slice())?;
+                        self.outboard
+                            .write_all_at(o0 + 32, parent.pair.1.as_bytes().as_slice())?;
                     }
                 }
                 BaoContentItem::Leaf(leaf) => {
+                    let o0 = leaf.offset;
                     // divide by chunk size, multiply by 8
                     let index = (leaf.offset >> (tree.block_size().chunk_log() + 10)) << 3;
                     trace!(
                         "write_batch f={:?} o={} l={}",
                         self.data,
-                        leaf.offset,
+                        o0,
                         leaf.data.len()
                     );
-                    data.push(&mut self.data, leaf.offset, leaf.data.as_ref())?;
-                    sizes.push(&mut self.sizes, index, &tree.size().to_le_bytes())?;
+                    self.data.write_all_at(o0, leaf.data.as_ref())?;
+                    let size = tree.size();
+                    self.sizes.write_all_at(index, &size.to_le_bytes())?;
                 }
             }
-        }
-        outboard.flush(&mut self.outboard)?;
-        data.flush(&mut self.data)?;
-        sizes.flush(&mut self.sizes)
-    }
-}
-
-/// Bytes for consecutive positions of one file, written with one call.
-#[derive(Default)]
-struct Run {
-    offset: u64,
-    bytes: Vec<u8>,
-}
-
-impl Run {
-    /// Appends `bytes` for `offset`, first writing what is held if it does not end there.
-    fn push(&mut self, file: &mut File, offset: u64, bytes: &[u8]) -> io::Result<()> {
-        if self.offset + self.bytes.len() as u64 != offset {
-            self.flush(file)?;
-            self.offset = offset;
-        }
-        self.bytes.extend_from_slice(bytes);
-        Ok(())
-    }
-
-    fn flush(&mut self, file: &mut File) -> io::Result<()> {
-        if !self.bytes.is_empty() {
-            file.write_all_at(self.offset, &self.bytes)?;
-            self.bytes.clear();
         }
         Ok(())
     }
