@@ -63,36 +63,28 @@ fn add(dir: &Path) {
     });
     let _ = std::fs::remove_file(&copy);
     let repo = dir.join("add-repo");
-    let ours = best_of(3, || {
-        let _ = std::fs::remove_dir_all(&repo);
-        run(Command::new(MNODE)
-            .arg("--repo")
-            .arg(&repo)
-            .args(["init", "--no-password"]));
-        let start = Instant::now();
-        run(Command::new(MNODE)
-            .arg("--repo")
-            .arg(&repo)
-            .arg("add")
-            .arg(&file));
-        start.elapsed()
-    });
+    // `mnode add ARGS FILE` into a fresh repo, best of three.
+    let add_with = |args: &[&str]| {
+        best_of(3, || {
+            let _ = std::fs::remove_dir_all(&repo);
+            run(Command::new(MNODE)
+                .arg("--repo")
+                .arg(&repo)
+                .args(["init", "--no-password"]));
+            let start = Instant::now();
+            run(Command::new(MNODE)
+                .arg("--repo")
+                .arg(&repo)
+                .arg("add")
+                .args(args)
+                .arg(&file));
+            start.elapsed()
+        })
+    };
+    let ours = add_with(&[]);
     // Not the target's run: the file is referenced where it is, so this is hashing (building
     // the BLAKE3 tree) and the record without the copy.
-    let in_place = best_of(3, || {
-        let _ = std::fs::remove_dir_all(&repo);
-        run(Command::new(MNODE)
-            .arg("--repo")
-            .arg(&repo)
-            .args(["init", "--no-password"]));
-        let start = Instant::now();
-        run(Command::new(MNODE)
-            .arg("--repo")
-            .arg(&repo)
-            .args(["add", "--in-place"])
-            .arg(&file));
-        start.elapsed()
-    });
+    let in_place = add_with(&["--in-place"]);
     let _ = std::fs::remove_dir_all(&repo);
     let mbs = |d: Duration| size as f64 / 1e6 / d.as_secs_f64();
     println!("\n### add a {} MiB file\n", size >> 20);
