@@ -331,8 +331,7 @@ impl Blobs {
         mut reader: R,
         mut progress: impl FnMut(u64) + Send,
     ) -> Result<Added, BlobError> {
-        let (temp, mut file) = self.create_temp().await?;
-        let mut guard = RemoveOnDrop(Some(temp.clone()));
+        let (temp, mut guard, mut file) = self.create_temp()?;
         let write_error = |e| io_error(format!("writing {}", temp.display()), e);
         let mut hasher = blake3::Hasher::new();
         let mut buf = vec![0u8; READ_BUF];
@@ -697,16 +696,22 @@ impl Blobs {
         self.uploads_dir.join(format!("{}.data", hash.to_hex()))
     }
 
-    async fn create_temp(&self) -> Result<(PathBuf, tokio::fs::File), BlobError> {
+    /// A new temp file, and the guard that removes it when dropped. The file is created here,
+    /// in this poll, not on the blocking pool: a create in flight there when the upload is
+    /// cancelled would finish after the guard is gone and leave the file behind (CI saw one).
+    /// Creating a file is one short system call.
+    fn create_temp(&self) -> Result<(PathBuf, RemoveOnDrop, tokio::fs::File), BlobError> {
         loop {
             let path = self.tmp_dir.join(unique_name("upload"));
-            match tokio::fs::OpenOptions::new()
+            match std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .open(&path)
-                .await
             {
-                Ok(file) => return Ok((path, file)),
+                Ok(file) => {
+                    let guard = RemoveOnDrop(Some(path.clone()));
+                    return Ok((path, guard, tokio::fs::File::from_std(file)));
+                }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(io_error(format!("creating {}", path.display()), e)),
             }
