@@ -84,17 +84,8 @@ enum Done {
     },
     /// Gossip messages for records a catch-up brought.
     Regossip(Vec<(GossipTopic, Vec<u8>)>),
-    /// A peer connected a while ago: catch up with it once more (see [`SETTLE_HEARTBEATS`]).
-    Resync(PeerId),
     Nothing,
 }
-
-/// After a connection, a node catches up with the peer at once and again this many gossip
-/// heartbeats later. Records published between the first catch-up's snapshot and the moment
-/// the peers' meshes take the new link in (a heartbeat or two, longer on a loaded machine)
-/// reach the node by neither; without the second catch-up they waited for the periodic sync
-/// (CI saw a restarted node miss a post for a minute).
-const SETTLE_HEARTBEATS: u32 = 4;
 
 /// Stored puts, the gossip messages to send (topic, data) and the CIDs to announce.
 type Prepared = (Vec<Put>, Vec<(GossipTopic, Vec<u8>)>, Vec<Cid>);
@@ -487,21 +478,6 @@ impl EventLoop {
                 }
             }
             Done::Provide(cids) => self.provide(cids),
-            Done::Resync(peer) => {
-                if !self.swarm.is_connected(&peer) {
-                    return;
-                }
-                if self.jobs.is_empty() {
-                    let topics: Vec<GossipTopic> = self.subscribed.iter().copied().collect();
-                    for t in topics {
-                        self.start_sync(t, peer);
-                    }
-                } else {
-                    // Catch-ups still run (a long history, or several peers at once): a second
-                    // one now would fetch the same records again. Look again later.
-                    self.resync_later(peer);
-                }
-            }
             Done::Gossip {
                 id,
                 source,
@@ -679,16 +655,6 @@ impl EventLoop {
                 rounds: summary.rounds,
             });
         }
-    }
-
-    /// Catches up with `peer` again once the gossip meshes have settled
-    /// ([`SETTLE_HEARTBEATS`]).
-    fn resync_later(&mut self, peer: PeerId) {
-        let settle = Duration::from_millis(self.config.gossip_heartbeat_ms) * SETTLE_HEARTBEATS;
-        self.tasks.spawn(async move {
-            tokio::time::sleep(settle).await;
-            Done::Resync(peer)
-        });
     }
 
     fn start_sync(&mut self, topic: GossipTopic, peer: PeerId) {
@@ -932,7 +898,6 @@ impl EventLoop {
                     for t in topics {
                         self.start_sync(t, peer_id);
                     }
-                    self.resync_later(peer_id);
                 }
             }
             SwarmEvent::ConnectionClosed {
