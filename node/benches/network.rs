@@ -193,21 +193,14 @@ impl Drop for Daemon {
 }
 
 /// The transport's own ceiling: one QUIC stream between two bare iroh endpoints built as the
-/// node builds its blob endpoint (no relay, no port mapping, 127.0.0.1), `size` bytes written
-/// from memory and dropped on arrival: no BLAKE3 verification, no disk.
+/// node builds its blob endpoint ([`mnode_node::node::endpoint_builder`], on 127.0.0.1),
+/// `size` bytes written from memory and dropped on arrival: no BLAKE3 verification, no disk.
 async fn bare_quic(size: u64) -> Duration {
-    use iroh::{
-        Endpoint, EndpointAddr, RelayMode,
-        endpoint::{PortmapperConfig, presets},
-    };
+    use iroh::{Endpoint, EndpointAddr};
     const ALPN: &[u8] = b"mnode-bench/bare-quic";
     async fn bind(alpn: bool) -> Endpoint {
-        let mut builder = Endpoint::builder(presets::Minimal)
-            .relay_mode(RelayMode::Disabled)
-            .portmapper_config(PortmapperConfig::Disabled)
-            .clear_ip_transports()
-            .bind_addr("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap())
-            .unwrap();
+        let mut builder =
+            mnode_node::node::endpoint_builder("127.0.0.1:0".parse().unwrap()).unwrap();
         if alpn {
             builder = builder.alpns(vec![ALPN.to_vec()]);
         }

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use iroh::{
     Endpoint, EndpointAddr, EndpointId, RelayMode, SecretKey,
     address_lookup::MemoryLookup,
-    endpoint::{PortmapperConfig, presets},
+    endpoint::{self, InvalidSocketAddr, PortmapperConfig, presets},
     protocol::Router,
 };
 use iroh_blobs::{
@@ -60,6 +60,17 @@ fn split(hash: Hash, size: u64, ids: &[EndpointId]) -> Vec<(GetRequest, Vec<Endp
         .collect()
 }
 
+/// How the node builds its blob endpoint, before its key and address lookup: no relay, no
+/// address lookup service, no port mapping, bound to `addr` only. Public so that a benchmark can
+/// measure bare QUIC between endpoints built the same way.
+pub fn endpoint_builder(addr: SocketAddr) -> Result<endpoint::Builder, InvalidSocketAddr> {
+    Endpoint::builder(presets::Minimal)
+        .relay_mode(RelayMode::Disabled)
+        .portmapper_config(PortmapperConfig::Disabled)
+        .clear_ip_transports()
+        .bind_addr(addr)
+}
+
 pub(crate) struct BlobNet {
     router: Router,
     lookup: MemoryLookup,
@@ -91,13 +102,9 @@ impl BlobNet {
             .parse()
             .map_err(|e| err(format!("not a socket address: {e}")))?;
         let lookup = MemoryLookup::new();
-        let endpoint = Endpoint::builder(presets::Minimal)
-            .secret_key(SecretKey::from_bytes(&secret))
-            .relay_mode(RelayMode::Disabled)
-            .portmapper_config(PortmapperConfig::Disabled)
-            .clear_ip_transports()
-            .bind_addr(addr)
+        let endpoint = endpoint_builder(addr)
             .map_err(|e| err(e.to_string()))?
+            .secret_key(SecretKey::from_bytes(&secret))
             .address_lookup(lookup.clone())
             .bind()
             .await

@@ -20,7 +20,10 @@ use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-pub use self::behaviour::{KAD_PROTOCOL, PROTOCOL_VERSION, SwarmError};
+pub use self::{
+    behaviour::{KAD_PROTOCOL, PROTOCOL_VERSION, SwarmError},
+    blobs_net::endpoint_builder,
+};
 use self::{
     blobs_net::BlobNet,
     event_loop::{EventLoop, Parts},
