@@ -529,6 +529,9 @@ async fn import_path_impl(
         // Copy in the kernel on another thread while the outboard is computed here from the
         // part of the copy written so far: the copy and the hashing overlap, and what is
         // hashed is exactly what the copy holds, even if the original changes meanwhile.
+        // Progress from here on is the outboard's, which trails the copy. Sent before the
+        // copy thread exists: once it runs, every way out of here stops and joins it.
+        tx.send(AddProgressItem::CopyDone).await?;
         let source = File::open(&path)?;
         let target = OpenOptions::new()
             .read(true)
@@ -543,9 +546,10 @@ async fn import_path_impl(
             .spawn({
                 let frontier = frontier.clone();
                 move || copy_in_steps(source, writer, size, &frontier)
+            })
+            .inspect_err(|_| {
+                fs::remove_file(&temp_path).ok();
             })?;
-        // Progress from here on is the outboard's, which trails the copy.
-        tx.send(AddProgressItem::CopyDone).await?;
         let source = ImportSource::TempFile(temp_path.clone(), target, size);
         let res = compute_outboard(source, Some(&frontier), format, batch, options, tx).await;
         if res.is_err() {
