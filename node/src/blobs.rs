@@ -698,8 +698,8 @@ impl Blobs {
 
     /// A new temp file, and the guard that removes it when dropped. The file is created here,
     /// in this poll, not on the blocking pool: a create in flight there when the upload is
-    /// cancelled would finish after the guard is gone and leave the file behind (CI saw one).
-    /// Creating a file is one short system call.
+    /// cancelled would finish after the guard is gone and leave the file behind (a full test run
+    /// saw one). Creating a file is one short system call.
     fn create_temp(&self) -> Result<(PathBuf, RemoveOnDrop, tokio::fs::File), BlobError> {
         loop {
             let path = self.tmp_dir.join(unique_name("upload"));
