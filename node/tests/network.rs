@@ -176,6 +176,73 @@ async fn late_joiner_catches_up_1000_posts() {
     b.node.shutdown().await.expect("shutdown b");
 }
 
+/// A node shut down while records pour in has reported, once `shutdown` returns, every record
+/// it stored: stores already running finish and their events go out before the loop ends (a
+/// subscriber counting deliveries would otherwise miss records the repo holds). Whether a store
+/// is running at the moment of the shutdown depends on timing, so this tries until one was
+/// (each try checks the promise all the same).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_while_receiving_reports_every_record_stored() {
+    for _ in 0..10 {
+        let (held, before) = shut_down_while_receiving().await;
+        if held > before {
+            return;
+        }
+    }
+    panic!("no try had a store running when the shutdown began");
+}
+
+/// One try of the test above: returns the records the receiver held and how many it had
+/// reported before its shutdown began.
+async fn shut_down_while_receiving() -> (usize, usize) {
+    let (a, b) = (spawn().await, spawn().await);
+    connect(&b, &a).await;
+    let alice = Keypair::derive(1, "alice");
+    let topic = GossipTopic::Author(*alice.did());
+    follow(&b, &a, topic).await;
+    let posts: Vec<Record> = (0..500)
+        .map(|i| post(&alice, &format!("post {i}"), 1_700_000_000_000 + i))
+        .collect();
+
+    let mut ev = b.h.events();
+    a.h.publish(posts.clone()).await.expect("publish");
+    let mut reported = std::collections::HashSet::new();
+    let mut drain = |ev: &mut broadcast::Receiver<NodeEvent>| loop {
+        match ev.try_recv() {
+            Ok(NodeEvent::Stored { cid, .. }) => {
+                reported.insert(cid);
+            }
+            Ok(_) => {}
+            Err(broadcast::error::TryRecvError::Empty) => break reported.len(),
+            Err(e) => panic!("events: {e}"),
+        }
+    };
+    let first = wait_for(&mut ev, "the first record", |e| match e {
+        NodeEvent::Stored { cid, .. } => Some(*cid),
+        _ => None,
+    })
+    .await;
+    let before = drain(&mut ev) + 1;
+    b.node.shutdown().await.expect("shutdown b");
+    drain(&mut ev);
+    reported.insert(first);
+    let held: Vec<Cid> = posts
+        .iter()
+        .map(Record::cid)
+        .filter(|c| b.h.repo().store().has_block(c).expect("read"))
+        .collect();
+    let unreported = held.iter().filter(|c| !reported.contains(c)).count();
+    assert_eq!(
+        unreported,
+        0,
+        "{unreported} of {} records held were never reported",
+        held.len()
+    );
+    assert_eq!(reported.len(), held.len());
+    a.node.shutdown().await.expect("shutdown a");
+    (held.len(), before)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fork_of_thread_propagates_as_new_topic() {
     let (a, b) = (spawn().await, spawn().await);

@@ -47,6 +47,11 @@ pub struct Ledger {
     pub banned: Vec<(usize, PeerId, f64, Instant)>,
     /// Finished catch-up exchanges: (node, when, records stored, block bytes, reconcile bytes).
     pub synced: Vec<(usize, Instant, usize, u64, u64)>,
+    /// Records a node held when it started again with no `Stored` event seen for them: a
+    /// process killed (kill -9) between storing a record and reporting it. Each is in
+    /// [`Ledger::stored`] too, at the moment the node was halted (when it arrived, before
+    /// that, is unknown; counted as gossip).
+    pub found_at_restart: Vec<(usize, Cid)>,
 }
 
 impl Ledger {
@@ -211,6 +216,8 @@ struct Slot {
     addr: Multiaddr,
     /// Traffic of earlier runs of this node (counters restart with it).
     traffic_before: Traffic,
+    /// When it was last stopped or killed.
+    halted: Option<Instant>,
 }
 
 /// A running node: in this process, or a daemon process.
@@ -296,6 +303,8 @@ impl Slot {
             .await
             .with_context(|| format!("start node {i}"))?;
         let handle = node.handle();
+        // Before anything else: the node's first events must reach the ledger too.
+        let forwarder = forward(i, handle.clone(), ledger.clone(), notify.clone());
         let info = handle.info().await?;
         let addr = info
             .addrs
@@ -303,7 +312,6 @@ impl Slot {
             .find(|a| a.contains("/tcp/"))
             .context("a TCP listen address")?
             .parse()?;
-        let forwarder = forward(i, handle.clone(), ledger.clone(), notify.clone());
         Ok(Slot {
             path,
             peer_id: handle.peer_id(),
@@ -314,6 +322,7 @@ impl Slot {
             }),
             addr,
             traffic_before: Traffic::default(),
+            halted: None,
         })
     }
 
@@ -331,6 +340,7 @@ impl Slot {
             addr: d.addr.clone(),
             run: Some(Run::Daemon(d)),
             traffic_before: Traffic::default(),
+            halted: None,
         })
     }
 }
@@ -701,6 +711,7 @@ impl Testnet {
             }
             Run::Daemon(d) => d.stop(i, kill).await?,
         }
+        self.slots[i].halted = Some(Instant::now());
         Ok(())
     }
 
@@ -711,12 +722,6 @@ impl Testnet {
             return Ok(());
         }
         let path = self.slots[i].path.clone();
-        if let Some(mnode) = &self.mnode {
-            let mut slot = Slot::start_daemon(i, mnode, path, &self.ledger, &self.notify).await?;
-            slot.traffic_before = self.slots[i].traffic_before;
-            self.slots[i] = slot;
-            return self.relink(i).await;
-        }
         // Tasks of the last run may hold the store for a moment after it stopped.
         let mut tries = 0;
         let repo = loop {
@@ -729,10 +734,42 @@ impl Testnet {
                 Err(e) => return Err(e).with_context(|| format!("reopen node {i}")),
             }
         };
-        let mut slot = Slot::start(i, path, repo, &self.ledger, &self.notify).await?;
-        slot.traffic_before = self.slots[i].traffic_before;
+        self.note_held(i, &repo)?;
+        let (before, halted) = (self.slots[i].traffic_before, self.slots[i].halted);
+        let mut slot = match &self.mnode {
+            Some(mnode) => {
+                drop(repo);
+                Slot::start_daemon(i, mnode, path, &self.ledger, &self.notify).await?
+            }
+            None => Slot::start(i, path, repo, &self.ledger, &self.notify).await?,
+        };
+        slot.traffic_before = before;
+        slot.halted = halted;
         self.slots[i] = slot;
         self.relink(i).await
+    }
+
+    /// Notes in the ledger the records node `i`'s repo holds with no `Stored` event seen
+    /// (see [`Ledger::found_at_restart`]), before the node starts again.
+    fn note_held(&self, i: usize, repo: &Repo) -> anyhow::Result<()> {
+        let at = self.slots[i].halted.unwrap_or_else(Instant::now);
+        let mut l = lock(&self.ledger);
+        let unseen: Vec<Cid> = l
+            .sent
+            .keys()
+            .filter(|cid| !l.holds(i, cid))
+            .copied()
+            .collect();
+        for cid in unseen {
+            if repo.store().has_block(&cid)? {
+                l.stored
+                    .entry(cid)
+                    .or_default()
+                    .insert(i, (at, Via::Gossip));
+                l.found_at_restart.push((i, cid));
+            }
+        }
+        Ok(())
     }
 
     /// Applies node `i`'s refusals, then dials its links that are not cut.

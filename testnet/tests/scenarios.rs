@@ -185,6 +185,13 @@ async fn churn_small() {
         .expect("run");
     assert_met(&r, "delivery ratio = 1");
     assert!(figure(&r, "restarts") >= 2.0, "{}", r.summary());
+    // A node stopped cleanly reports every record it stored before its events end.
+    assert_eq!(
+        figure(&r, "deliveries found in a repo at restart, unreported"),
+        0.0,
+        "{}",
+        r.summary()
+    );
     check_written(&r);
 }
 

@@ -247,7 +247,17 @@ impl EventLoop {
                 }
             }
         }
-        self.tasks.shutdown().await;
+        // Work already running on the blocking pool (stores of gossiped or caught-up records)
+        // finishes whatever happens: report it, so that every record this run stored has its
+        // `Stored` event before the event channel closes. Work not yet started is dropped.
+        self.tasks.abort_all();
+        while let Some(done) = self.tasks.join_next().await {
+            if let Ok(done) = done {
+                self.on_done(done);
+                // What handling it started is not wanted any more.
+                self.tasks.abort_all();
+            }
+        }
     }
 
     fn emit(&self, ev: NodeEvent) {
