@@ -176,6 +176,53 @@ async fn late_joiner_catches_up_1000_posts() {
     b.node.shutdown().await.expect("shutdown b");
 }
 
+/// A node that follows a feed two of its peers hold catches it up from one of them and then
+/// reconciles with the other, instead of fetching every record from both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_held_by_two_peers_is_fetched_once() {
+    let (a, c) = (spawn().await, spawn().await);
+    let alice = Keypair::derive(1, "alice");
+    let posts: Vec<Record> = (0..300)
+        .map(|i| post(&alice, &format!("post {i}"), 1_700_000_000_000 + i))
+        .collect();
+    let missing: u64 = posts.iter().map(|r| r.bytes().len() as u64).sum();
+    a.h.publish(posts.clone()).await.expect("publish on a");
+    c.h.publish(posts.clone()).await.expect("publish on c");
+
+    let b = spawn().await;
+    connect(&b, &a).await;
+    connect(&b, &c).await;
+    let topic = GossipTopic::Author(*alice.did());
+    let mut ev = b.h.events();
+    b.h.follow(topic).await.expect("follow");
+    let mut from = Vec::new();
+    while from.len() < 2 {
+        from.push(
+            wait_for(&mut ev, "a catch-up", |e| match e {
+                NodeEvent::Synced {
+                    topic: t,
+                    peer,
+                    stored,
+                    bytes,
+                    ..
+                } if *t == topic => Some((*peer, *stored, *bytes)),
+                _ => None,
+            })
+            .await,
+        );
+    }
+    assert_ne!(from[0].0, from[1].0, "{from:?}");
+    assert_eq!(from[0].1 + from[1].1, posts.len(), "{from:?}");
+    assert_eq!(from[1].1, 0, "the second catch-up fetched again: {from:?}");
+    assert_eq!(from[0].2 + from[1].2, missing, "{from:?}");
+    for r in &posts {
+        assert!(b.h.repo().store().has_block(&r.cid()).expect("read"));
+    }
+    for n in [a, b, c] {
+        n.node.shutdown().await.expect("shutdown");
+    }
+}
+
 /// A node shut down while records pour in has reported, once `shutdown` returns, every record
 /// it stored: stores already running finish and their events go out before the loop ends (a
 /// subscriber counting deliveries would otherwise miss records the repo holds). Whether a store

@@ -5,7 +5,7 @@
 //! results come back into this loop, so the loop never waits on slow work.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{HashMap, HashSet, VecDeque},
     net::SocketAddr,
     sync::Arc,
     time::Duration,
@@ -68,7 +68,13 @@ enum Done {
     SyncStart {
         topic: GossipTopic,
         peer: PeerId,
-        set: sync::SyncSet,
+        set: Result<sync::SyncSet, StoreError>,
+    },
+    /// A catch-up's response, checked (its records decoded and verified) off the loop.
+    SyncHandled {
+        job: u64,
+        catch_up: Box<sync::CatchUp>,
+        result: Result<sync::Progress, sync::SyncError>,
     },
     SyncStored {
         job: u64,
@@ -97,7 +103,9 @@ type ProviderQuery = (HashSet<PeerId>, Option<oneshot::Sender<Vec<PeerId>>>);
 /// A catch-up of one topic from one peer.
 struct SyncJob {
     peer: PeerId,
-    catch_up: sync::CatchUp,
+    topic: GossipTopic,
+    /// `None` while a response is being checked on the blocking pool.
+    catch_up: Option<Box<sync::CatchUp>>,
     /// Store tasks still running for this job.
     storing: usize,
     stored: usize,
@@ -138,6 +146,10 @@ pub(crate) struct EventLoop {
     blob_requests: HashMap<OutboundRequestId, u64>,
     jobs: HashMap<u64, SyncJob>,
     pending: HashMap<OutboundRequestId, u64>,
+    /// Peers waiting to catch a topic up with this node, by topic. A topic has at most one
+    /// catch-up running (its key is here while it does): the peers after the first reconcile
+    /// against what the ones before brought, instead of each fetching the same records.
+    sync_queue: HashMap<GossipTopic, VecDeque<PeerId>>,
     sync_config: sync::Config,
     next_id: u64,
     subscribed: HashSet<GossipTopic>,
@@ -192,6 +204,7 @@ impl EventLoop {
             blob_requests: HashMap::new(),
             jobs: HashMap::new(),
             pending: HashMap::new(),
+            sync_queue: HashMap::new(),
             sync_config: sync::Config::default(),
             next_id: 0,
             subscribed: HashSet::new(),
@@ -565,6 +578,13 @@ impl EventLoop {
                     .send_response(channel, response);
             }
             Done::SyncStart { topic, peer, set } => {
+                let set = match set {
+                    Ok(set) => set,
+                    Err(e) => {
+                        tracing::warn!(%topic, "cannot read sync set: {e}");
+                        return self.next_sync(topic);
+                    }
+                };
                 match sync::CatchUp::new(topic, &set, &self.sync_config) {
                     Ok((catch_up, request)) => {
                         let job = self.id();
@@ -574,7 +594,8 @@ impl EventLoop {
                             job,
                             SyncJob {
                                 peer,
-                                catch_up,
+                                topic,
+                                catch_up: Some(Box::new(catch_up)),
                                 storing: 0,
                                 stored: 0,
                                 new: Vec::new(),
@@ -582,9 +603,17 @@ impl EventLoop {
                             },
                         );
                     }
-                    Err(e) => tracing::warn!(%topic, "cannot start sync: {e}"),
+                    Err(e) => {
+                        tracing::warn!(%topic, "cannot start sync: {e}");
+                        self.next_sync(topic);
+                    }
                 }
             }
+            Done::SyncHandled {
+                job,
+                catch_up,
+                result,
+            } => self.on_sync_handled(job, catch_up, result),
             Done::SyncStored { job, stored } => {
                 let Some(j) = self.jobs.get_mut(&job) else {
                     return;
@@ -657,30 +686,54 @@ impl EventLoop {
             }
             let summary = j.summary.unwrap_or_default();
             self.emit(NodeEvent::Synced {
-                topic: *j.catch_up.topic(),
+                topic: j.topic,
                 peer: j.peer,
                 stored: j.stored,
                 bytes: summary.block_bytes,
                 reconcile_bytes: summary.reconcile_bytes_sent + summary.reconcile_bytes_received,
                 rounds: summary.rounds,
             });
+            self.next_sync(j.topic);
         }
     }
 
+    /// Catches `topic` up with `peer`: now, or after the catch-up of `topic` running now.
     fn start_sync(&mut self, topic: GossipTopic, peer: PeerId) {
-        let repo = self.repo.clone();
-        self.tasks
-            .spawn_blocking(move || match repo.store().sync_items(&topic) {
-                Ok(items) => Done::SyncStart {
-                    topic,
-                    peer,
-                    set: sync::SyncSet::from(items),
-                },
-                Err(e) => {
-                    tracing::warn!(%topic, "cannot read sync set: {e}");
-                    Done::Nothing
+        match self.sync_queue.get_mut(&topic) {
+            Some(queue) => {
+                if !queue.contains(&peer) {
+                    queue.push_back(peer);
                 }
-            });
+            }
+            None => {
+                self.sync_queue.insert(topic, VecDeque::new());
+                self.run_sync(topic, peer);
+            }
+        }
+    }
+
+    /// Starts the catch-up of `topic` with the next peer waiting for it that is still
+    /// connected, if any.
+    fn next_sync(&mut self, topic: GossipTopic) {
+        while let Some(peer) = self
+            .sync_queue
+            .get_mut(&topic)
+            .and_then(VecDeque::pop_front)
+        {
+            if self.swarm.is_connected(&peer) {
+                return self.run_sync(topic, peer);
+            }
+        }
+        self.sync_queue.remove(&topic);
+    }
+
+    fn run_sync(&mut self, topic: GossipTopic, peer: PeerId) {
+        let repo = self.repo.clone();
+        self.tasks.spawn_blocking(move || Done::SyncStart {
+            topic,
+            peer,
+            set: repo.store().sync_items(&topic).map(sync::SyncSet::from),
+        });
     }
 
     fn periodic_sync(&mut self) {
@@ -723,7 +776,7 @@ impl EventLoop {
                 tracing::debug!(%peer, "sync request failed: {error}");
                 if let Some(job) = self.pending.remove(&request_id) {
                     if let Some(j) = self.jobs.get_mut(&job) {
-                        j.summary = Some(j.catch_up.summary().clone());
+                        j.summary = j.catch_up.as_ref().map(|c| c.summary().clone());
                     }
                     self.maybe_finish(job);
                 }
@@ -736,10 +789,32 @@ impl EventLoop {
         let Some(job) = self.pending.remove(&request_id) else {
             return;
         };
+        let Some(mut catch_up) = self.jobs.get_mut(&job).and_then(|j| j.catch_up.take()) else {
+            return;
+        };
+        // Checking a response decodes and verifies every record in it (hundreds of
+        // signatures): CPU work that would hold up gossip if it ran on the loop.
+        self.tasks.spawn_blocking(move || {
+            let result = catch_up.handle(response);
+            Done::SyncHandled {
+                job,
+                catch_up,
+                result,
+            }
+        });
+    }
+
+    /// Stores what a checked response brought and sends the catch-up's next request.
+    fn on_sync_handled(
+        &mut self,
+        job: u64,
+        catch_up: Box<sync::CatchUp>,
+        result: Result<sync::Progress, sync::SyncError>,
+    ) {
         let Some(j) = self.jobs.get_mut(&job) else {
             return;
         };
-        match j.catch_up.handle(response) {
+        match result {
             Ok(progress) => {
                 if !progress.records.is_empty() {
                     j.storing += 1;
@@ -750,22 +825,23 @@ impl EventLoop {
                 }
                 match progress.next {
                     sync::Next::Send(request) => {
-                        let peer = j.peer;
-                        let r = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+                        let r = self
+                            .swarm
+                            .behaviour_mut()
+                            .sync
+                            .send_request(&j.peer, request);
                         self.pending.insert(r, job);
                     }
-                    sync::Next::Done(summary) => {
-                        j.summary = Some(summary);
-                        self.maybe_finish(job);
-                    }
+                    sync::Next::Done(summary) => j.summary = Some(summary),
                 }
             }
             Err(e) => {
                 tracing::debug!(peer = %j.peer, "catch-up failed: {e}");
-                j.summary = Some(j.catch_up.summary().clone());
-                self.maybe_finish(job);
+                j.summary = Some(catch_up.summary().clone());
             }
         }
+        j.catch_up = Some(catch_up);
+        self.maybe_finish(job);
     }
 
     fn on_blobs_event(&mut self, ev: request_response::Event<blobs::Request, blobs::Response>) {
