@@ -19,7 +19,7 @@ use crate::{
     ApiError, ApiState,
     auth::{Admin, Caller},
     error::ErrorBody,
-    with_repo,
+    ops, with_repo,
 };
 
 type ApiResult = Result<Json<Value>, ApiError>;
@@ -107,22 +107,8 @@ async fn register(
     caller: Option<Caller>,
     Json(b): Json<RegisterBody>,
 ) -> Result<Response, ApiError> {
-    let admin = caller.as_ref().is_some_and(Caller::is_admin);
-    if !admin && !s.node.repo().config().api.open_registration {
-        return Err(ApiError::forbidden(
-            "registration is closed on this node (api.open_registration: false); ask its admin",
-        ));
-    }
     let role = b.role.unwrap_or(Role::User);
-    if role == Role::Admin && !admin {
-        return Err(ApiError::forbidden("only an admin may create an admin"));
-    }
-    let account = with_repo(&s, move |repo| {
-        Ok(repo
-            .accounts()
-            .create(&b.handle, &b.email, Some(&b.password), role)?)
-    })
-    .await?;
+    let account = ops::register(&s, caller.as_ref(), b.handle, b.email, b.password, role).await?;
     Ok((StatusCode::CREATED, Json(account_json(&account, true))).into_response())
 }
 
@@ -206,16 +192,7 @@ async fn set_password(
     Path(handle): Path<String>,
     Json(b): Json<PasswordBody>,
 ) -> ApiResult {
-    if !caller.may_act_for(&s, &handle) {
-        return Err(ApiError::forbidden(
-            "only the account itself or an admin may set its password",
-        ));
-    }
-    let h = handle.clone();
-    with_repo(&s, move |repo| {
-        Ok(repo.accounts().set_password(&h, &b.password)?)
-    })
-    .await?;
+    ops::set_password(&s, &caller, handle.clone(), b.password).await?;
     Ok(Json(json!({ "handle": handle })))
 }
 
@@ -243,24 +220,7 @@ async fn remove(
     caller: Caller,
     Path(handle): Path<String>,
 ) -> ApiResult {
-    if !caller.may_act_for(&s, &handle) {
-        return Err(ApiError::forbidden(
-            "only the account itself or an admin may delete it",
-        ));
-    }
-    if handle == s.node.repo().info().owner {
-        return Err(ApiError::new(
-            409,
-            "node_owner",
-            "the node owner's account cannot be deleted through the API",
-        ));
-    }
-    let (account, ended) = with_repo(&s, move |repo| {
-        let account = repo.accounts().delete(&handle)?;
-        let ended = repo.sessions().revoke_all(&account.handle)?;
-        Ok((account, ended))
-    })
-    .await?;
+    let (account, ended) = ops::delete_account(&s, &caller, handle).await?;
     Ok(Json(
         json!({ "deleted": account.handle, "sessions_ended": ended }),
     ))
@@ -288,27 +248,7 @@ struct LoginBody {
     ),
 )]
 async fn login(State(s): State<ApiState>, Json(b): Json<LoginBody>) -> Result<Response, ApiError> {
-    let ttl_ms = s
-        .node
-        .repo()
-        .config()
-        .api
-        .session_ttl_secs
-        .saturating_mul(1000);
-    let (token, session) = with_repo(&s, move |repo| {
-        let accounts = repo.accounts();
-        let handle = if b.login.contains('@') {
-            match accounts.by_email(&b.login)? {
-                Some(a) => a.handle,
-                None => b.login.clone(),
-            }
-        } else {
-            b.login.clone()
-        };
-        let account = accounts.check_password(&handle, &b.password)?;
-        Ok(repo.sessions().create(&account.handle, ttl_ms)?)
-    })
-    .await?;
+    let (token, session) = ops::login(&s, b.login, b.password).await?;
     let mut v = session_json(&session, Some(&session.id));
     v["token"] = json!(token);
     Ok((StatusCode::CREATED, Json(v)).into_response())
@@ -381,14 +321,8 @@ async fn sessions(
     security(("bearer" = [])),
 )]
 async fn revoke(State(s): State<ApiState>, caller: Caller, Path(id): Path<String>) -> ApiResult {
-    let session = with_repo(&s, move |repo| Ok(repo.sessions().get(&id)?))
-        .await?
-        .filter(|x| caller.may_act_for(&s, &x.handle))
-        // Someone else's session is reported as missing: ids are not to be probed.
-        .ok_or_else(|| ApiError::not_found("no such session of yours"))?;
-    let id = session.id.clone();
-    with_repo(&s, move |repo| Ok(repo.sessions().revoke(&id)?)).await?;
-    Ok(Json(json!({ "revoked": session.id })))
+    ops::revoke_session(&s, &caller, id.clone()).await?;
+    Ok(Json(json!({ "revoked": id })))
 }
 
 /// Ends the session that made this request.

@@ -28,10 +28,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    ApiError, ApiState,
-    auth::Admin,
-    error::ErrorBody,
-    routes::{parse_cid, publish_pinned},
+    ApiError, ApiState, auth::Admin, error::ErrorBody, ops::publish_pinned, routes::parse_cid,
     with_repo, with_store,
 };
 

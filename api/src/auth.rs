@@ -15,7 +15,8 @@ use crate::{ApiError, ApiState};
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Caller {
+#[non_exhaustive]
+pub enum Caller {
     /// The node's admin token: the node's owner, as admin.
     Node,
     /// A logged-in account.
@@ -31,7 +32,7 @@ pub(crate) enum Caller {
 
 impl Caller {
     /// Whether the caller may manage the node and every account on it.
-    pub(crate) fn is_admin(&self) -> bool {
+    pub fn is_admin(&self) -> bool {
         match self {
             Self::Node => true,
             Self::Account { role, .. } => *role == Role::Admin,
@@ -39,7 +40,7 @@ impl Caller {
     }
 
     /// The account the caller is.
-    pub(crate) fn handle<'a>(&'a self, s: &'a ApiState) -> &'a str {
+    pub fn handle<'a>(&'a self, s: &'a ApiState) -> &'a str {
         match self {
             Self::Node => &s.node.repo().info().owner,
             Self::Account { handle, .. } => handle,
@@ -47,11 +48,7 @@ impl Caller {
     }
 
     /// The account a request acts as: the caller, or `as_handle` if the caller is an admin.
-    pub(crate) fn acting_as(
-        &self,
-        s: &ApiState,
-        as_handle: Option<String>,
-    ) -> Result<String, ApiError> {
+    pub fn acting_as(&self, s: &ApiState, as_handle: Option<String>) -> Result<String, ApiError> {
         let me = self.handle(s);
         match as_handle {
             Some(h) if h != me && !self.is_admin() => Err(ApiError::forbidden(format!(
@@ -63,7 +60,7 @@ impl Caller {
     }
 
     /// Whether the caller may act for the account `handle`: it is theirs, or they are an admin.
-    pub(crate) fn may_act_for(&self, s: &ApiState, handle: &str) -> bool {
+    pub fn may_act_for(&self, s: &ApiState, handle: &str) -> bool {
         self.is_admin() || self.handle(s) == handle
     }
 }
@@ -83,7 +80,7 @@ fn bearer(parts: &Parts) -> Option<Result<&str, ApiError>> {
     )
 }
 
-async fn check(s: &ApiState, token: &str) -> Result<Caller, ApiError> {
+pub(crate) async fn check(s: &ApiState, token: &str) -> Result<Caller, ApiError> {
     if constant_time_eq(token.as_bytes(), s.token.as_bytes()) {
         return Ok(Caller::Node);
     }

@@ -57,7 +57,7 @@ impl ApiError {
     }
 
     /// A 500 that logs `e` and tells the client only that the node failed.
-    pub(crate) fn internal(e: &dyn std::fmt::Display) -> Self {
+    pub fn internal(e: &dyn std::fmt::Display) -> Self {
         tracing::error!("internal error: {e}");
         Self::new(500, "internal", "the node failed; see its log")
     }

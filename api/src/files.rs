@@ -60,7 +60,8 @@ use crate::{
     ApiError, ApiState,
     auth::{Admin, Caller},
     error::ErrorBody,
-    routes::{parse_cid, publish_pinned, signed, signer},
+    ops::publish_pinned,
+    routes::{parse_cid, signed, signer},
 };
 
 type ApiResult = Result<Json<Value>, ApiError>;
@@ -358,6 +359,24 @@ async fn store_file(
             "type": kind,
         },
     }))
+}
+
+/// Stores one uploaded file from `stream` for `caller` as [`store_file`] does for the upload
+/// routes: `api.max_upload_bytes` enforced while it streams, a file record signed by the
+/// caller, pinned, gossiped and announced. Answers what `PUT /api/v1/files` answers.
+pub async fn upload<E>(
+    s: &ApiState,
+    caller: &Caller,
+    stream: impl Stream<Item = Result<Bytes, E>> + Send,
+    name: Option<String>,
+    declared: Option<String>,
+) -> Result<Value, ApiError>
+where
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let key = upload_key(s, caller, None).await?;
+    let meter = Meter::new(s.node.repo().config().api.max_upload_bytes);
+    store_file(s, &key, metered(stream, meter), name, declared).await
 }
 
 /// Up to `len` bytes from the start of a stored blob.

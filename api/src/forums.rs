@@ -44,7 +44,8 @@ use crate::{
     ApiError, ApiState,
     auth::Caller,
     error::ErrorBody,
-    routes::{parse_cid, publish_pinned, signed, signer},
+    ops::publish_pinned,
+    routes::{parse_cid, signed, signer},
     social::{PageQuery, body_of, in_topic, item_json, items_json, live_item, page_json},
     with_store,
 };
@@ -322,7 +323,10 @@ struct ReplyBody {
 
 /// Publishes `record` and pins it, as `POST /records` does; answers 201.
 async fn created(s: &ApiState, record: Record) -> Result<(StatusCode, Json<Value>), ApiError> {
-    Ok((StatusCode::CREATED, publish_pinned(s, record).await?))
+    Ok((
+        StatusCode::CREATED,
+        Json(publish_pinned(s, record).await?.to_json()),
+    ))
 }
 
 /// Posts in a thread, signed by the acting account.

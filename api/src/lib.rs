@@ -12,6 +12,7 @@ mod forums;
 mod gateway;
 mod metrics;
 mod openapi;
+pub mod ops;
 mod pins;
 mod routes;
 mod social;
@@ -55,8 +56,20 @@ impl ApiState {
     }
 }
 
+impl ApiState {
+    /// The node this state serves.
+    pub fn node(&self) -> &NodeHandle {
+        &self.node
+    }
+
+    /// Fires when the server shuts down (ends endless responses).
+    pub fn shutdown_token(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+}
+
 /// Runs `f` on the repo in the blocking pool (RocksDB and argon2 block).
-pub(crate) async fn with_repo<T: Send + 'static>(
+pub async fn with_repo<T: Send + 'static>(
     s: &ApiState,
     f: impl FnOnce(&mnode_node::repo::Repo) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -65,7 +78,7 @@ pub(crate) async fn with_repo<T: Send + 'static>(
 }
 
 /// Runs `f` on the record store in the blocking pool.
-pub(crate) async fn with_store<T: Send + 'static>(
+pub async fn with_store<T: Send + 'static>(
     s: &ApiState,
     f: impl FnOnce(&mnode_node::store::Store) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {

@@ -18,7 +18,7 @@ use crate::{
     auth::{Admin, Caller},
     error::ErrorBody,
     openapi::{KindBody, KindName},
-    with_repo, with_store,
+    ops, with_repo, with_store,
 };
 
 type ApiResult = Result<Json<Value>, ApiError>;
@@ -320,18 +320,10 @@ async fn create_record(
     caller: Caller,
     Json(b): Json<CreateBody>,
 ) -> ApiResult {
-    if registry::lookup(&b.kind).is_none() {
-        return Err(ApiError::bad_request(format!(
-            "unknown kind {:?}; GET /api/v1/openapi.json lists them (KindName)",
-            b.kind
-        )));
-    }
     let body =
         json::from_json_value(&b.body).map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
-    let handle = caller.acting_as(&s, b.as_handle)?;
-    let key = signer(&s, handle).await?;
-    let record = signed(Draft::new(b.kind, body), &key)?;
-    publish_pinned(&s, record).await
+    let written = ops::create(&s, &caller, &b.kind, body, b.as_handle).await?;
+    Ok(Json(written.to_json()))
 }
 
 /// The most records one batch may create.
@@ -443,7 +435,7 @@ pub(crate) async fn signer(s: &ApiState, handle: String) -> Result<mnode_dag::Ke
 
 /// The key a new version of `current` is signed with: its author's, held by this node for an
 /// account the caller may act for (the owner, or an admin of this node).
-async fn owner_key(
+pub(crate) async fn owner_key(
     s: &ApiState,
     caller: &Caller,
     current: &Record,
@@ -477,19 +469,10 @@ async fn owner_key(
 }
 
 /// The current version of the item `cid` names (its id or any version's CID).
-async fn head_of(s: &ApiState, cid: Cid) -> Result<Record, ApiError> {
+pub(crate) async fn head_of(s: &ApiState, cid: Cid) -> Result<Record, ApiError> {
     with_store(s, move |store| Ok(store.head(&cid)?))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no item {cid} on this node")))
-}
-
-/// Publishes a new item's first version and pins the item (with its history and links), as
-/// every route that creates an item does.
-pub(crate) async fn publish_pinned(s: &ApiState, record: Record) -> ApiResult {
-    let id = record.id();
-    let answer = publish_one(s, record).await?;
-    pin_items(s, vec![id]).await?;
-    Ok(answer)
 }
 
 /// Pins items recursively.
@@ -498,17 +481,6 @@ pub(crate) async fn pin_items(s: &ApiState, ids: Vec<Cid>) -> Result<(), ApiErro
         Ok(ids.iter().try_for_each(|id| store.pin(id, true))?)
     })
     .await
-}
-
-pub(crate) async fn publish_one(s: &ApiState, record: Record) -> ApiResult {
-    let puts = s.node.publish(vec![record.clone()]).await?;
-    let stored = puts.iter().any(|p| matches!(p, Put::Stored { .. }));
-    Ok(Json(json!({
-        "cid": record.cid().to_string(),
-        "id": record.id().to_string(),
-        "seq": record.seq(),
-        "stored": stored,
-    })))
 }
 
 /// A new body for an item.
@@ -546,22 +518,10 @@ async fn update_record(
     Path(cid): Path<String>,
     Json(b): Json<UpdateBody>,
 ) -> ApiResult {
-    let current = head_of(&s, parse_cid(&cid)?).await?;
-    if current.is_tombstone() {
-        return Err(ApiError::new(
-            409,
-            "deleted",
-            format!(
-                "{} was deleted; a deleted item takes no new versions",
-                current.id()
-            ),
-        ));
-    }
+    let cid = parse_cid(&cid)?;
     let body =
         json::from_json_value(&b.body).map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
-    let key = owner_key(&s, &caller, &current).await?;
-    let record = signed(current.update_body(body), &key)?;
-    publish_one(&s, record).await
+    Ok(Json(ops::update(&s, &caller, cid, body).await?.to_json()))
 }
 
 /// Deletes an item with a signed tombstone version.
@@ -588,17 +548,8 @@ async fn delete_record(
     caller: Caller,
     Path(cid): Path<String>,
 ) -> ApiResult {
-    let current = head_of(&s, parse_cid(&cid)?).await?;
-    if current.is_tombstone() {
-        return Err(ApiError::new(
-            409,
-            "deleted",
-            format!("{} is already deleted", current.id()),
-        ));
-    }
-    let key = owner_key(&s, &caller, &current).await?;
-    let record = signed(current.delete(), &key)?;
-    publish_one(&s, record).await
+    let cid = parse_cid(&cid)?;
+    Ok(Json(ops::delete(&s, &caller, cid).await?.to_json()))
 }
 
 /// The versions of an item, oldest first.

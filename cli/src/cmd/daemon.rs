@@ -63,11 +63,12 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {api_listen} (api.listen)"))?;
         let api_addr = listener.local_addr()?;
+        let repo_owner = repo.info().owner.clone();
         let blobs = super::open_blobs(&repo).await?;
         let node = Node::spawn(repo, blobs).await?;
         let info = node.handle().info().await?;
         let cancel = tokio_util::sync::CancellationToken::new();
-        let router = mnode_api::router(
+        let router = mnode_ui::app(
             mnode_api::ApiState::new(node.handle(), token).with_shutdown(cancel.clone()),
         );
         let server = tokio::spawn(mnode_api::serve(listener, router, cancel.clone()));
@@ -82,6 +83,7 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<ExitCode> {
             println!("listening on {a}");
         }
         println!("api on http://{api_addr}");
+        println!("UI on http://{api_addr}/ (log in as {})", repo_owner);
         println!("daemon ready (peer id {})", info.peer_id);
         wait_for_signal().await;
         println!("shutting down");

@@ -1,0 +1,246 @@
+//! The operations the REST handlers and the web UI (`mnode-ui`) share, so that a record, an
+//! account or a file made from a page goes through exactly the checks, signing and publishing
+//! of the same call made over `/api/v1`. Each takes the [`ApiState`] and the [`Caller`] it acts
+//! for; errors are [`ApiError`]s, which the UI shows next to the form and the API as JSON.
+
+use mnode_dag::{Cid, Draft, Ipld, Record, model::core::Profile, registry};
+use mnode_node::{
+    accounts::{Account, Role},
+    sessions::Session,
+    store::Put,
+};
+
+pub use crate::auth::Caller;
+use crate::{
+    ApiError, ApiState,
+    routes::{head_of, owner_key, pin_items, signed, signer},
+    with_repo,
+};
+
+/// What a write made: the new version, the item it belongs to, and whether it was new here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// The new version's CID.
+    pub cid: Cid,
+    /// The item's id (its first version's CID).
+    pub id: Cid,
+    /// The new version's number.
+    pub seq: u64,
+    /// Whether the node did not hold this version before.
+    pub stored: bool,
+}
+
+impl Written {
+    /// The answer of the record routes: `{cid, id, seq, stored}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "cid": self.cid.to_string(),
+            "id": self.id.to_string(),
+            "seq": self.seq,
+            "stored": self.stored,
+        })
+    }
+}
+
+/// Who a bearer or session token belongs to.
+pub async fn caller(s: &ApiState, token: &str) -> Result<Caller, ApiError> {
+    crate::auth::check(s, token).await
+}
+
+/// Signs `body` as a new item of `kind` by the account `as_handle` (or the caller), publishes
+/// it and pins it.
+pub async fn create(
+    s: &ApiState,
+    caller: &Caller,
+    kind: &str,
+    body: Ipld,
+    as_handle: Option<String>,
+) -> Result<Written, ApiError> {
+    if registry::lookup(kind).is_none() {
+        return Err(ApiError::bad_request(format!(
+            "unknown kind {kind:?}; GET /api/v1/openapi.json lists them (KindName)"
+        )));
+    }
+    let handle = caller.acting_as(s, as_handle)?;
+    let key = signer(s, handle).await?;
+    let record = signed(Draft::new(kind.to_owned(), body), &key)?;
+    publish_pinned(s, record).await
+}
+
+/// Signs and publishes a new version of the item `cid` names with `body`, by its author.
+pub async fn update(
+    s: &ApiState,
+    caller: &Caller,
+    cid: Cid,
+    body: Ipld,
+) -> Result<Written, ApiError> {
+    let current = live_head(s, cid, "takes no new versions").await?;
+    let key = owner_key(s, caller, &current).await?;
+    let record = signed(current.update_body(body), &key)?;
+    publish(s, record).await
+}
+
+/// Deletes the item `cid` names with a signed tombstone.
+pub async fn delete(s: &ApiState, caller: &Caller, cid: Cid) -> Result<Written, ApiError> {
+    let current = live_head(s, cid, "is already deleted").await?;
+    let key = owner_key(s, caller, &current).await?;
+    let record = signed(current.delete(), &key)?;
+    publish(s, record).await
+}
+
+async fn live_head(s: &ApiState, cid: Cid, deleted: &str) -> Result<Record, ApiError> {
+    let current = head_of(s, cid).await?;
+    if current.is_tombstone() {
+        return Err(ApiError::new(
+            409,
+            "deleted",
+            format!("{} was deleted; a deleted item {deleted}", current.id()),
+        ));
+    }
+    Ok(current)
+}
+
+/// Publishes one signed record.
+pub(crate) async fn publish(s: &ApiState, record: Record) -> Result<Written, ApiError> {
+    let puts = s.node.publish(vec![record.clone()]).await?;
+    Ok(Written {
+        cid: record.cid(),
+        id: record.id(),
+        seq: record.seq(),
+        stored: puts.iter().any(|p| matches!(p, Put::Stored { .. })),
+    })
+}
+
+/// Publishes a new item's first version and pins the item (with its history and links).
+pub(crate) async fn publish_pinned(s: &ApiState, record: Record) -> Result<Written, ApiError> {
+    let id = record.id();
+    let written = publish(s, record).await?;
+    pin_items(s, vec![id]).await?;
+    Ok(written)
+}
+
+/// Creates an account with a new signing key and its `core.profile` record (handle and
+/// display name), signed by the new key. Open to anyone while `api.open_registration` is on;
+/// only an admin may make an admin.
+pub async fn register(
+    s: &ApiState,
+    caller: Option<&Caller>,
+    handle: String,
+    email: String,
+    password: String,
+    role: Role,
+) -> Result<Account, ApiError> {
+    let admin = caller.is_some_and(Caller::is_admin);
+    if !admin && !s.node.repo().config().api.open_registration {
+        return Err(ApiError::forbidden(
+            "registration is closed on this node (api.open_registration: false); ask its admin",
+        ));
+    }
+    if role == Role::Admin && !admin {
+        return Err(ApiError::forbidden("only an admin may create an admin"));
+    }
+    let account = with_repo(s, move |repo| {
+        Ok(repo
+            .accounts()
+            .create(&handle, &email, Some(&password), role)?)
+    })
+    .await?;
+    let profile = Profile {
+        handle: account.handle.clone(),
+        display_name: account.handle.clone(),
+        bio: None,
+        avatar: None,
+        links: vec![],
+    };
+    let draft = Record::create(&profile).map_err(|e| ApiError::internal(&e))?;
+    let key = signer(s, account.handle.clone()).await?;
+    publish_pinned(s, signed(draft, &key)?).await?;
+    Ok(account)
+}
+
+/// Checks a handle (or email) and password and opens a session: its token, shown only now.
+pub async fn login(
+    s: &ApiState,
+    login: String,
+    password: String,
+) -> Result<(String, Session), ApiError> {
+    let ttl_ms = s
+        .node
+        .repo()
+        .config()
+        .api
+        .session_ttl_secs
+        .saturating_mul(1000);
+    with_repo(s, move |repo| {
+        let accounts = repo.accounts();
+        let handle = if login.contains('@') {
+            match accounts.by_email(&login)? {
+                Some(a) => a.handle,
+                None => login.clone(),
+            }
+        } else {
+            login.clone()
+        };
+        let account = accounts.check_password(&handle, &password)?;
+        Ok(repo.sessions().create(&account.handle, ttl_ms)?)
+    })
+    .await
+}
+
+/// Sets the password of the account `handle`: the person or an admin may.
+pub async fn set_password(
+    s: &ApiState,
+    caller: &Caller,
+    handle: String,
+    password: String,
+) -> Result<(), ApiError> {
+    if !caller.may_act_for(s, &handle) {
+        return Err(ApiError::forbidden(
+            "only the account itself or an admin may set its password",
+        ));
+    }
+    with_repo(s, move |repo| {
+        Ok(repo.accounts().set_password(&handle, &password)?)
+    })
+    .await
+}
+
+/// Deletes the account `handle` and ends its sessions; answers the account and how many
+/// sessions ended. Its records stay; its keys leave the node.
+pub async fn delete_account(
+    s: &ApiState,
+    caller: &Caller,
+    handle: String,
+) -> Result<(Account, usize), ApiError> {
+    if !caller.may_act_for(s, &handle) {
+        return Err(ApiError::forbidden(
+            "only the account itself or an admin may delete it",
+        ));
+    }
+    if handle == s.node.repo().info().owner {
+        return Err(ApiError::new(
+            409,
+            "node_owner",
+            "the node owner's account cannot be deleted",
+        ));
+    }
+    with_repo(s, move |repo| {
+        let account = repo.accounts().delete(&handle)?;
+        let ended = repo.sessions().revoke_all(&account.handle)?;
+        Ok((account, ended))
+    })
+    .await
+}
+
+/// Ends the session `id`: one of the caller's, or anyone's for an admin.
+pub async fn revoke_session(s: &ApiState, caller: &Caller, id: String) -> Result<(), ApiError> {
+    let session = with_repo(s, move |repo| Ok(repo.sessions().get(&id)?))
+        .await?
+        .filter(|x| caller.may_act_for(s, &x.handle))
+        // Someone else's session is reported as missing: ids are not to be probed.
+        .ok_or_else(|| ApiError::not_found("no such session of yours"))?;
+    with_repo(s, move |repo| Ok(repo.sessions().revoke(&session.id)?)).await?;
+    Ok(())
+}
+
+pub use crate::files::upload;

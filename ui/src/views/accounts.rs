@@ -1,0 +1,427 @@
+//! Sign up, log in, log out, and the account page (profile, password, sessions, deletion).
+
+use axum::{
+    Form, Router,
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode, header::SET_COOKIE},
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use maud::{Markup, html};
+use mnode_api::{ApiError, ApiState, ops, with_repo};
+use mnode_node::accounts::Role;
+use serde::Deserialize;
+
+use super::{item_url, store};
+use crate::{
+    fmt,
+    layout::{self, OrPage, csrf},
+    session::{self, CSRF_COOKIE, SESSION_COOKIE, Viewer},
+};
+
+pub(super) fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/signup", get(signup_page).post(signup))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/account", get(account))
+        .route("/account/password", post(password))
+        .route("/account/sessions/{id}/revoke", post(revoke))
+        .route("/account/delete", get(confirm_delete).post(delete))
+}
+
+/// The strength rule, said where the password is typed.
+const PASSWORD_RULE: &str = "At least 12 characters and hard to guess: a few unrelated words \
+     work well. Passwords that contain your handle or email, or common ones, are refused.";
+
+#[derive(Deserialize, Default)]
+struct SignupForm {
+    #[serde(default)]
+    handle: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+fn field(
+    id: &str,
+    label: &str,
+    kind: &str,
+    value: &str,
+    autocomplete: &str,
+    hint: Option<&str>,
+    error: Option<&str>,
+) -> Markup {
+    let hint_id = format!("{id}-hint");
+    let err_id = format!("{id}-error");
+    let described: Vec<&str> = [
+        error.map(|_| err_id.as_str()),
+        hint.map(|_| hint_id.as_str()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let described = (!described.is_empty()).then(|| described.join(" "));
+    html! {
+        label for=(id) { (label) }
+        input id=(id) name=(id) type=(kind) value=(value) required autocomplete=(autocomplete)
+            aria-invalid=[error.map(|_| "true")] aria-describedby=[described];
+        @if let Some(h) = hint { small id=(hint_id) { (h) } }
+        @if let Some(e) = error { small.error id=(err_id) role="alert" { (e) } }
+    }
+}
+
+fn signup_form(v: &Viewer, f: &SignupForm, error: Option<(&str, &str)>) -> Markup {
+    let err = |name: &str| error.filter(|(n, _)| *n == name).map(|(_, m)| m);
+    html! {
+        h1 { "Sign up" }
+        p { "An account on this node gets its own signing key: everything you publish is signed with it, and anyone can check that it is yours." }
+        @if let Some(("", m)) = error { p.error role="alert" { (m) } }
+        form method="post" action="/signup" {
+            (csrf(v))
+            (field("handle", "Handle", "text", &f.handle, "username", Some("Lowercase letters, digits, - and _; how people find you (@handle)."), err("handle")))
+            (field("email", "Email", "email", &f.email, "email", Some("Only this node's admins see it."), err("email")))
+            (field("password", "Password", "password", "", "new-password", Some(PASSWORD_RULE), err("password")))
+            button type="submit" { "Sign up" }
+        }
+        p { "Have an account? " a href="/login" { "Log in" } }
+    }
+}
+
+async fn signup_page(v: Viewer) -> Response {
+    layout::respond(
+        &v,
+        StatusCode::OK,
+        "Sign up",
+        signup_form(&v, &SignupForm::default(), None),
+    )
+}
+
+/// Which field an account error is about.
+fn account_field(e: &ApiError) -> &'static str {
+    match e.code {
+        "weak_password" => "password",
+        "taken" if e.message.contains("email") => "email",
+        "taken" => "handle",
+        "bad_request" if e.message.contains("email") => "email",
+        "bad_request" if e.message.contains("handle") => "handle",
+        _ => "",
+    }
+}
+
+async fn signup(
+    State(s): State<ApiState>,
+    v: Viewer,
+    headers: HeaderMap,
+    Form(f): Form<SignupForm>,
+) -> Response {
+    let made = ops::register(
+        &s,
+        v.caller.as_ref().filter(|c| c.is_admin()),
+        f.handle.trim().to_owned(),
+        f.email.trim().to_owned(),
+        f.password.clone(),
+        Role::User,
+    )
+    .await;
+    let result = match made {
+        Ok(account) => ops::login(&s, account.handle, f.password.clone()).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok((token, _)) => logged_in(token, &headers, "/"),
+        Err(e) => {
+            let status = if e.status >= 500 {
+                StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            layout::respond(
+                &v,
+                status,
+                "Sign up",
+                signup_form(&v, &f, Some((account_field(&e), &e.message))),
+            )
+        }
+    }
+}
+
+fn logged_in(token: String, headers: &HeaderMap, next: &str) -> Response {
+    let cookies = session::login_cookies(token, headers);
+    let mut resp = Redirect::to(next).into_response();
+    for (name, value) in cookies {
+        if let Ok(v) = value.parse() {
+            resp.headers_mut().append(name, v);
+        }
+    }
+    resp
+}
+
+#[derive(Deserialize, Default)]
+struct LoginQuery {
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    login: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+fn safe_next(next: Option<&str>) -> String {
+    next.filter(|n| n.starts_with('/') && !n.starts_with("//"))
+        .unwrap_or("/")
+        .to_owned()
+}
+
+fn login_form(v: &Viewer, login: &str, next: &str, error: Option<&str>) -> Markup {
+    html! {
+        h1 { "Log in" }
+        @if let Some(e) = error { p.error role="alert" #login-error { (e) } }
+        form method="post" action="/login" {
+            (csrf(v))
+            input type="hidden" name="next" value=(next);
+            (field("login", "Handle or email", "text", login, "username", None, None))
+            (field("password", "Password", "password", "", "current-password", None, None))
+            button type="submit" { "Log in" }
+        }
+        p { "New here? " a href="/signup" { "Sign up" } }
+    }
+}
+
+async fn login_page(v: Viewer, Query(q): Query<LoginQuery>) -> Response {
+    let next = safe_next(q.next.as_deref());
+    layout::respond(
+        &v,
+        StatusCode::OK,
+        "Log in",
+        login_form(&v, "", &next, None),
+    )
+}
+
+async fn login(
+    State(s): State<ApiState>,
+    v: Viewer,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let next = safe_next(f.next.as_deref());
+    match ops::login(&s, f.login.trim().to_owned(), f.password).await {
+        Ok((token, _)) => logged_in(token, &headers, &next),
+        Err(e) if e.status == 401 || e.status == 404 => layout::respond(
+            &v,
+            StatusCode::UNAUTHORIZED,
+            "Log in",
+            login_form(
+                &v,
+                &f.login,
+                &next,
+                Some("That handle or email and password do not match an account here."),
+            ),
+        ),
+        Err(e) => layout::error(&v, &e),
+    }
+}
+
+async fn logout(State(s): State<ApiState>, v: Viewer) -> Response {
+    if let Some(ops::Caller::Account { session, .. }) = &v.caller {
+        let id = session.clone();
+        if let Err(e) = with_repo(&s, move |repo| {
+            Ok(repo.sessions().revoke(&id).map_err(ApiError::from)?)
+        })
+        .await
+        {
+            return layout::error(&v, &e);
+        }
+    }
+    let mut resp = Redirect::to("/").into_response();
+    for name in [SESSION_COOKIE, CSRF_COOKIE] {
+        if let Ok(value) = session::removal(name).to_string().parse() {
+            resp.headers_mut().append(SET_COOKIE, value);
+        }
+    }
+    resp
+}
+
+async fn account(State(s): State<ApiState>, v: Viewer) -> Result<Response, Response> {
+    account_page(&s, &v, StatusCode::OK, None).await
+}
+
+async fn account_page(
+    s: &ApiState,
+    v: &Viewer,
+    status: StatusCode,
+    notice: Option<(&str, bool)>,
+) -> Result<Response, Response> {
+    let caller = v.require()?.clone();
+    let handle = caller.handle(s).to_owned();
+    let current = match &caller {
+        ops::Caller::Account { session, .. } => Some(session.clone()),
+        _ => None,
+    };
+    let did = v.did;
+    let h = handle.clone();
+    let (account, sessions) = with_repo(s, move |repo| {
+        let account = repo.accounts().get(&h)?;
+        let sessions = repo.sessions().list(Some(&h))?;
+        Ok((account, sessions))
+    })
+    .await
+    .or_page(v)?;
+    let account =
+        account.ok_or_else(|| layout::error(v, &ApiError::not_found("your account is gone")))?;
+    let profile = match did {
+        Some(did) => store(s, move |st| {
+            let page = st.list(&mnode_node::store::ListFilter {
+                kind: Some("core.profile".into()),
+                author: Some(did),
+                limit: 1,
+                ..Default::default()
+            })?;
+            Ok(page.items.into_iter().next().map(|(id, _)| id))
+        })
+        .await
+        .or_page(v)?,
+        None => None,
+    };
+    let owner = handle == s.node().repo().info().owner;
+    let body = html! {
+        h1 { "Account" }
+        @if let Some((text, ok)) = notice {
+            p.notice role=(if ok { "status" } else { "alert" }) { (text) }
+        }
+        section aria-labelledby="me" {
+            h2 #me { "@" (handle) }
+            dl.fields {
+                dt { "Email" } dd { (account.email) }
+                dt { "Role" } dd { (if v.admin { "admin" } else { "user" }) }
+                dt { "Signing key" } dd { @if let Some(d) = did { code title=(d) { (fmt::did(&d)) } " " a href={ "/authors/" (d) } { "Your public page" } } }
+                dt { "Profile" } dd {
+                    @if let Some(id) = profile { a href=(item_url("core.profile", &id)) { "Your profile" } " · " a href={ (item_url("core.profile", &id)) "/edit" } { "Edit profile" } }
+                    @else { a href="/core/profiles/new" { "Make your profile" } }
+                }
+            }
+        }
+        section aria-labelledby="pw" {
+            h2 #pw { "Change password" }
+            form method="post" action="/account/password" {
+                (csrf(v))
+                (field("current", "Current password", "password", "", "current-password", None, None))
+                (field("new", "New password", "password", "", "new-password", Some(PASSWORD_RULE), None))
+                button type="submit" { "Change password" }
+            }
+        }
+        section aria-labelledby="sessions" {
+            h2 #sessions { "Sessions" }
+            p { "Where you are logged in. Revoke one you do not recognise." }
+            table {
+                thead { tr { th scope="col" { "Started" } th scope="col" { "Expires" } th scope="col" { span.visually-hidden { "Action" } } } }
+                tbody {
+                    @for x in &sessions {
+                        tr {
+                            td { (fmt::time(x.created)) @if current.as_deref() == Some(x.id.as_str()) { " " mark { "this browser" } } }
+                            td { time datetime=(fmt::utc(x.expires)) { (fmt::utc(x.expires)) } }
+                            td {
+                                form.inline method="post" action={ "/account/sessions/" (x.id) "/revoke" } {
+                                    (csrf(v))
+                                    button.secondary.outline type="submit" aria-label={ "Revoke session started " (fmt::utc(x.created)) } { "Revoke" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        section aria-labelledby="del" {
+            h2 #del { "Delete account" }
+            @if owner {
+                p { "This is the node owner's account; it cannot be deleted from here." }
+            } @else {
+                p { "Your published records stay, signed; your keys leave this node, so nothing more can be published as you." }
+                a role="button" class="secondary outline" href="/account/delete" { "Delete account" }
+            }
+        }
+    };
+    Ok(layout::respond(v, status, "Account", body))
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    new: String,
+}
+
+async fn password(
+    State(s): State<ApiState>,
+    v: Viewer,
+    Form(f): Form<PasswordForm>,
+) -> Result<Response, Response> {
+    let caller = v.require()?.clone();
+    let handle = caller.handle(&s).to_owned();
+    let h = handle.clone();
+    let checked = with_repo(&s, move |repo| {
+        Ok(repo.accounts().check_password(&h, &f.current)?)
+    })
+    .await;
+    if checked.is_err() {
+        return account_page(
+            &s,
+            &v,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(("The current password is wrong; nothing changed.", false)),
+        )
+        .await;
+    }
+    match ops::set_password(&s, &caller, handle, f.new).await {
+        Ok(()) => account_page(&s, &v, StatusCode::OK, Some(("Password changed. Other sessions stay open: revoke them below if the old password leaked.", true))).await,
+        Err(e) if e.status == 422 || e.status == 400 => {
+            let msg = format!("Not changed: {}", e.message);
+            account_page(&s, &v, StatusCode::UNPROCESSABLE_ENTITY, Some((&msg, false))).await
+        }
+        Err(e) => Err(layout::error(&v, &e)),
+    }
+}
+
+async fn revoke(
+    State(s): State<ApiState>,
+    v: Viewer,
+    Path(id): Path<String>,
+) -> Result<Response, Response> {
+    let caller = v.require()?.clone();
+    ops::revoke_session(&s, &caller, id).await.or_page(&v)?;
+    Ok(Redirect::to("/account").into_response())
+}
+
+async fn confirm_delete(v: Viewer) -> Result<Response, Response> {
+    v.require()?;
+    let body = html! {
+        h1 { "Delete your account?" }
+        p { "Your account, its sessions and its signing keys leave this node. What you published stays: it is signed and other nodes may hold it. Nobody can publish as you any more." }
+        form method="post" action="/account/delete" {
+            (csrf(&v))
+            button.danger type="submit" { "Delete" }
+            " " a href="/account" { "Cancel" }
+        }
+    };
+    Ok(layout::respond(&v, StatusCode::OK, "Delete account", body))
+}
+
+async fn delete(State(s): State<ApiState>, v: Viewer) -> Result<Response, Response> {
+    let caller = v.require()?.clone();
+    let handle = caller.handle(&s).to_owned();
+    ops::delete_account(&s, &caller, handle).await.or_page(&v)?;
+    let mut resp = Redirect::to("/").into_response();
+    for name in [SESSION_COOKIE, CSRF_COOKIE] {
+        if let Ok(value) = session::removal(name).to_string().parse() {
+            resp.headers_mut().append(SET_COOKIE, value);
+        }
+    }
+    Ok(resp)
+}

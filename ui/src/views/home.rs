@@ -1,0 +1,103 @@
+//! `/`: the timeline of whom I follow, or, logged out, what is new on this node.
+
+use axum::{
+    Router,
+    extract::{Query, State},
+    response::Response,
+    routing::get,
+};
+use maud::html;
+use mnode_api::{ApiError, ApiState};
+use mnode_node::store::{self, Cursor, ListFilter, Order};
+
+use super::{records::PageQuery, rows, store};
+use crate::{
+    layout::{self, OrPage},
+    session::Viewer,
+};
+
+pub(super) fn routes() -> Router<ApiState> {
+    Router::new().route("/", get(home))
+}
+
+/// What the home page lists when nobody is logged in.
+pub(super) const PUBLIC_KINDS: [&str; 2] = ["art.release", "social.post"];
+
+async fn home(
+    State(s): State<ApiState>,
+    v: Viewer,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, Response> {
+    let cursor = q.cursor().map_err(|e| layout::error(&v, &e))?;
+    let me = v.handle.clone();
+    let logged_in = me.is_some();
+    let (list, follows) = store(&s, move |st| {
+        let filters: Vec<ListFilter> = match &me {
+            Some(h) => st
+                .account_follows(h)?
+                .iter()
+                .map(|(t, _)| store::topic_filter(t))
+                .collect(),
+            None => PUBLIC_KINDS
+                .iter()
+                .map(|k| ListFilter {
+                    kind: Some((*k).to_owned()),
+                    ..Default::default()
+                })
+                .collect(),
+        };
+        let page = st.list_merged(&filters, cursor, 50, Order::NewestFirst)?;
+        let next = page.next.map(|c| format!("/?cursor={c}"));
+        let empty = if me.is_some() {
+            html! { p.empty { "Nothing here yet. Follow people from their pages ("
+            a href="/social/posts" { "Posts" } ", " a href="/art/releases" { "Releases" }
+            ") and what they publish appears here as it arrives." } }
+        } else {
+            html! { p.empty { "No releases or posts on this node yet. "
+            a href="/signup" { "Sign up" } " and publish the first one." } }
+        };
+        Ok((rows(st, &page.items, next, empty), filters.len()))
+    })
+    .await
+    .or_page(&v)?;
+    let (heading, feed) = if logged_in {
+        ("Timeline", "timeline")
+    } else {
+        ("New on this node", "home")
+    };
+    let body = html! {
+        hgroup {
+            h1 { (heading) }
+            @if logged_in {
+                p { "What the " (follows) " authors and topics you follow publish, newest first, live." }
+            } @else {
+                p { "The newest releases and posts here. Every item is signed by its author." }
+            }
+        }
+        @if logged_in {
+            p { a role="button" href="/social/posts/new" { "New post" } " " a role="button" class="secondary" href="/art/releases/new" { "New release" } }
+        }
+        div hx-ext="sse" sse-connect={ "/live?feed=" (feed) } {
+            div sse-swap="item" hx-swap="afterbegin" hx-target="#items" {}
+        }
+        (list)
+    };
+    Ok(layout::respond(
+        &v,
+        axum::http::StatusCode::OK,
+        heading,
+        body,
+    ))
+}
+
+impl PageQuery {
+    pub(super) fn cursor(&self) -> Result<Option<Cursor>, ApiError> {
+        self.cursor
+            .as_deref()
+            .map(|c| {
+                c.parse()
+                    .map_err(|e: store::StoreError| ApiError::bad_request(e.to_string()))
+            })
+            .transpose()
+    }
+}

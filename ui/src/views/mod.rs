@@ -1,0 +1,266 @@
+//! The pages, one module per area, each with its `routes()`.
+
+mod accounts;
+mod explore;
+mod home;
+mod node;
+mod records;
+mod social;
+
+use axum::{
+    Json, Router,
+    extract::OriginalUri,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use maud::{Markup, html};
+use mnode_api::{ApiError, ApiState};
+use mnode_dag::{Cid, Ipld, Record, registry};
+use mnode_node::store::{Item, Store};
+
+use crate::{fmt, form::MEDIA_KINDS, session::Viewer};
+
+pub(crate) fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/assets/{hash}/{*file}", get(crate::assets::serve))
+        .merge(home::routes())
+        .merge(accounts::routes())
+        .merge(social::routes())
+        .merge(node::routes())
+        .merge(explore::routes())
+        .merge(records::routes())
+}
+
+/// No such page (and, under `/api/` and `/ipfs/`, the API's own JSON 404).
+pub(crate) async fn not_found(OriginalUri(uri): OriginalUri, v: Viewer) -> Response {
+    missing(&v, uri.path())
+}
+
+/// The answer for a path nothing serves: the API's JSON 404 under `/api/` and `/ipfs/` (the
+/// pages' `/{namespace}/{collection}/…` routes also match paths there that the API lacks),
+/// else a page.
+pub(crate) fn missing(v: &Viewer, path: &str) -> Response {
+    if path.starts_with("/api/") || path.starts_with("/ipfs/") {
+        let e = ApiError::not_found(format!("no route {path}"));
+        let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::NOT_FOUND);
+        return (
+            status,
+            Json(serde_json::json!({ "error": { "code": e.code, "message": e.message } })),
+        )
+            .into_response();
+    }
+    crate::layout::error(
+        v,
+        &ApiError::not_found(format!("There is no page at {path}.")),
+    )
+}
+
+/// The page of an item: `/{namespace}/{collection}/{id}`, or the explorer for kinds this node
+/// does not know.
+pub(crate) fn item_url(kind: &str, id: &Cid) -> String {
+    match registry::lookup(kind) {
+        Some(k) => format!("/{}/{}/{id}", k.namespace(), k.collection),
+        None => format!("/explore/{id}"),
+    }
+}
+
+/// A collection's page.
+pub(crate) fn list_url(kind: &registry::KindInfo) -> String {
+    format!("/{}/{}", kind.namespace(), kind.collection)
+}
+
+/// A file a record holds.
+#[derive(Debug, Clone)]
+pub(crate) struct Media {
+    pub(crate) kind: String,
+    pub(crate) blob: Cid,
+    pub(crate) name: String,
+    pub(crate) media_type: String,
+    pub(crate) size: u64,
+    pub(crate) alt: Option<String>,
+    pub(crate) title: String,
+}
+
+impl Media {
+    pub(crate) fn url(&self) -> String {
+        format!("/ipfs/{}", self.blob)
+    }
+}
+
+/// The file of a file record (`core.file`, `art.image`, `art.audio`, `art.video`).
+pub(crate) fn media_of(record: &Record) -> Option<Media> {
+    if !MEDIA_KINDS.contains(&record.kind()) {
+        return None;
+    }
+    let Some(Ipld::Map(body)) = record.body() else {
+        return None;
+    };
+    let file = match body.get("file") {
+        Some(Ipld::Map(f)) => f,
+        _ => body,
+    };
+    let text = |m: &std::collections::BTreeMap<String, Ipld>, k: &str| match m.get(k) {
+        Some(Ipld::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let Some(Ipld::Link(blob)) = file.get("blob") else {
+        return None;
+    };
+    let size = match file.get("size") {
+        Some(Ipld::Integer(n)) => u64::try_from(*n).unwrap_or(0),
+        _ => 0,
+    };
+    Some(Media {
+        kind: record.kind().to_owned(),
+        blob: *blob,
+        name: text(file, "name").unwrap_or_default(),
+        media_type: text(file, "media_type").unwrap_or_default(),
+        size,
+        alt: text(body, "alt"),
+        title: fmt::title(record),
+    })
+}
+
+/// The media a link points at, if it is a file record this node holds.
+pub(crate) fn media_at(store: &Store, cid: &Cid) -> Option<Media> {
+    store.head(cid).ok().flatten().as_ref().and_then(media_of)
+}
+
+/// A file shown the way its kind is: an image, a player, or a download link.
+pub(crate) fn media_view(m: &Media) -> Markup {
+    let alt = m.alt.clone().unwrap_or_else(|| m.title.clone());
+    html! {
+        @match m.kind.as_str() {
+            "art.image" => {
+                figure.media {
+                    a href=(m.url()) { img src=(m.url()) alt=(alt) loading="lazy"; }
+                }
+            }
+            "art.audio" => {
+                figure.media.track {
+                    figcaption { (m.title) }
+                    audio controls preload="metadata" src=(m.url()) aria-label={ "Play " (m.title) } {}
+                }
+            }
+            "art.video" => {
+                figure.media {
+                    video controls preload="metadata" src=(m.url()) aria-label={ "Play " (m.title) } {}
+                    figcaption { (m.title) }
+                }
+            }
+            _ => {}
+        }
+        p.download {
+            a href={ (m.url()) "?download=true&filename=" (crate::session::urlencode(&m.name)) } download=(m.name) {
+                "Download " (m.name)
+            }
+            " " small { (m.media_type) ", " (fmt::bytes(m.size)) }
+        }
+    }
+}
+
+/// One row of a listing.
+pub(crate) fn row(store: &Store, id: &Cid, item: &Item) -> Markup {
+    let record = store.record(&item.head).ok().flatten();
+    let title = record.as_ref().map(fmt::title).unwrap_or_default();
+    let kind_label = registry::lookup(&item.kind).map_or(item.kind.clone(), |k| {
+        fmt::humanise(k.name.split('.').nth(1).unwrap_or(k.name))
+    });
+    let thumb = record.as_ref().and_then(|r| thumbnail(store, r));
+    let text = record
+        .as_ref()
+        .filter(|r| r.kind() == "social.post")
+        .and_then(|r| match r.body() {
+            Some(Ipld::Map(b)) => match b.get("text") {
+                Some(Ipld::String(t)) => Some(t.clone()),
+                _ => None,
+            },
+            _ => None,
+        });
+    html! {
+        li.row id={ "item-" (id) } {
+            @if let Some(m) = thumb {
+                img.thumb src=(m.url()) alt="" loading="lazy";
+            }
+            div {
+                @if let Some(t) = text {
+                    div.post-text { (crate::layout::prose(&t)) }
+                    small { a href=(item_url(&item.kind, id)) { "Open post" } }
+                } @else {
+                    a href=(item_url(&item.kind, id)) { strong { (title) } }
+                }
+                br;
+                small.meta {
+                    span.kind { (kind_label) } " · "
+                    a href={ "/authors/" (item.author) } { (author_name(store, &item.author)) } " · "
+                    (fmt::time(item.created))
+                    @if item.versions > 1 { " · " (item.versions) " versions" }
+                }
+            }
+        }
+    }
+}
+
+/// The image that stands for a record in a listing: a release's cover, an image itself.
+fn thumbnail(store: &Store, record: &Record) -> Option<Media> {
+    if let Some(m) = media_of(record) {
+        return (m.kind == "art.image").then_some(m);
+    }
+    let Some(Ipld::Map(body)) = record.body() else {
+        return None;
+    };
+    for key in ["cover", "image", "avatar"] {
+        if let Some(Ipld::Link(cid)) = body.get(key)
+            && let Some(m) = media_at(store, cid).filter(|m| m.kind == "art.image")
+        {
+            return Some(m);
+        }
+    }
+    None
+}
+
+/// What to call an author: the handle of their profile, else their short key.
+pub(crate) fn author_name(store: &Store, did: &mnode_dag::Did) -> String {
+    let page = store.list(&mnode_node::store::ListFilter {
+        kind: Some("core.profile".into()),
+        author: Some(*did),
+        limit: 1,
+        ..Default::default()
+    });
+    page.ok()
+        .and_then(|p| p.items.into_iter().next())
+        .and_then(|(_, item)| store.record(&item.head).ok().flatten())
+        .filter(|r| !r.is_tombstone())
+        .map(|r| r.summary())
+        .filter(|s| !s.is_empty())
+        .map_or_else(|| fmt::did(did), |h| format!("@{h}"))
+}
+
+/// Rows of a listing, with the link to the next page.
+pub(crate) fn rows(
+    store: &Store,
+    items: &[(Cid, Item)],
+    next: Option<String>,
+    empty: Markup,
+) -> Markup {
+    html! {
+        @if items.is_empty() {
+            (empty)
+        }
+        ul.rows #items {
+            @for (id, item) in items { (row(store, id, item)) }
+        }
+        @if let Some(next) = next {
+            p { a href=(next) { "Older" } }
+        }
+    }
+}
+
+/// Runs `f` on the store in the blocking pool.
+pub(crate) async fn store<T: Send + 'static>(
+    s: &ApiState,
+    f: impl FnOnce(&Store) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    mnode_api::with_store(s, f).await
+}

@@ -1,0 +1,907 @@
+//! The pages every kind in the registry gets: list, new, read, edit, history, delete, at
+//! `/{namespace}/{collection}`. Forms come from the kind's schema (`crate::form`); writes go
+//! through `mnode_api::ops`, the REST API's own write path. A release has a page of its own.
+
+use axum::{
+    Router,
+    extract::{FromRequest, Multipart, Path, Query, Request, State},
+    http::{StatusCode, header::CONTENT_TYPE},
+    response::{Html, IntoResponse, Redirect, Response},
+    routing::get,
+};
+use maud::{Markup, html};
+use mnode_api::{ApiError, ApiState, ops};
+use mnode_dag::{
+    Cid, Record,
+    registry::{self, KindInfo},
+};
+use mnode_node::store::{Cursor, ListFilter};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{item_url, list_url, media_at, media_view, store};
+use crate::{
+    fmt,
+    form::{self, Field, Options, Values, Widget},
+    layout::{self, Extra, OrPage, csrf},
+    session::{MultipartCsrf, Viewer, check_multipart},
+};
+
+pub(super) fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/upload", axum::routing::post(upload))
+        .route("/{ns}/{coll}", get(list))
+        .route("/{ns}/{coll}/new", get(new).post(create))
+        .route("/{ns}/{coll}/{id}", get(read))
+        .route("/{ns}/{coll}/{id}/edit", get(edit).post(save))
+        .route("/{ns}/{coll}/{id}/history", get(history))
+        .route("/{ns}/{coll}/{id}/delete", get(confirm_delete).post(delete))
+}
+
+fn kind_of(v: &Viewer, ns: &str, coll: &str) -> Result<&'static KindInfo, Response> {
+    registry::by_collection(ns, coll).ok_or_else(|| {
+        let path = v.path.split('?').next().unwrap_or_default();
+        super::missing(v, path)
+    })
+}
+
+/// "release" of `art.release`.
+fn noun(kind: &KindInfo) -> String {
+    kind.name
+        .split_once('.')
+        .map_or(kind.name, |(_, k)| k)
+        .replace('_', " ")
+}
+
+fn parse_id(v: &Viewer, id: &str) -> Result<Cid, Response> {
+    mnode_dag::cids::parse(id)
+        .map_err(|_| layout::error(v, &ApiError::bad_request(format!("{id:?} is not a CID."))))
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct PageQuery {
+    pub(super) cursor: Option<String>,
+}
+
+/// `GET /{ns}/{coll}`: newest first, 50 a page.
+async fn list(
+    State(s): State<ApiState>,
+    v: Viewer,
+    Path((ns, coll)): Path<(String, String)>,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, Response> {
+    let kind = kind_of(&v, &ns, &coll)?;
+    let cursor = q
+        .cursor
+        .as_deref()
+        .map(str::parse::<Cursor>)
+        .transpose()
+        .map_err(|e| layout::error(&v, &ApiError::bad_request(e.to_string())))?;
+    let singular = noun(kind);
+    let base = list_url(kind);
+    let heading = fmt::humanise(&kind.collection.replace('_', " "));
+    let logged_in = v.caller.is_some();
+    let body = store(&s, move |st| {
+        let page = st.list(&ListFilter {
+            kind: Some(kind.name.to_owned()),
+            cursor,
+            limit: 50,
+            ..Default::default()
+        })?;
+        let next = page.next.map(|c| format!("{base}?cursor={c}"));
+        let empty = html! {
+            p.empty {
+                "No " (singular) "s on this node yet. "
+                @if logged_in { a href={ (base) "/new" } { "New " (singular) } }
+                @else { a href="/login" { "Log in" } " to add one." }
+            }
+        };
+        Ok(super::rows(st, &page.items, next, empty))
+    })
+    .await
+    .or_page(&v)?;
+    let page = html! {
+        hgroup {
+            h1 { (heading) }
+            p { (kind.description) }
+        }
+        @if logged_in {
+            p { a role="button" href={ (list_url(kind)) "/new" } { "New " (noun(kind)) } }
+        }
+        div hx-ext="sse" sse-connect={ "/live?kind=" (kind.name) } {
+            div sse-swap="item" hx-swap="afterbegin" hx-target="#items" {}
+        }
+        (body)
+    };
+    Ok(layout::page(&v, &heading, page).into_response_html())
+}
+
+trait IntoHtml {
+    fn into_response_html(self) -> Response;
+}
+
+impl IntoHtml for Markup {
+    fn into_response_html(self) -> Response {
+        Html(self.into_string()).into_response()
+    }
+}
+
+/// The records a form's link fields may pick: every record of the kinds named, newest first
+/// (for files, only the viewer's own).
+fn options(
+    st: &mnode_node::store::Store,
+    fields: &[Field],
+    me: Option<mnode_dag::Did>,
+) -> Result<Options, ApiError> {
+    let mut out = Options::new();
+    for f in fields {
+        match &f.widget {
+            Widget::Group(inner) => out.extend(options(st, inner, me)?),
+            Widget::Link { kinds, .. } => {
+                let files = kinds.iter().any(|k| form::MEDIA_KINDS.contains(k));
+                let mut list = Vec::new();
+                for k in kinds {
+                    let page = st.list(&ListFilter {
+                        kind: Some((*k).to_owned()),
+                        author: if files { me } else { None },
+                        limit: 200,
+                        ..Default::default()
+                    })?;
+                    for (id, item) in page.items {
+                        if item.deleted {
+                            continue;
+                        }
+                        let title = st
+                            .record(&item.head)?
+                            .map(|r| fmt::title(&r))
+                            .unwrap_or_else(|| fmt::short(&id.to_string()));
+                        list.push((id.to_string(), title));
+                    }
+                }
+                out.insert(f.name.clone(), list);
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a form of these fields sends files.
+fn multipart(fields: &[Field]) -> bool {
+    fields.iter().any(Field::takes_files)
+}
+
+struct FormPage<'a> {
+    kind: &'static KindInfo,
+    title: String,
+    action: String,
+    fields: &'a [Field],
+    values: &'a Values,
+    options: &'a Options,
+}
+
+fn form_page(v: &Viewer, status: StatusCode, p: FormPage<'_>) -> Response {
+    let files = multipart(p.fields);
+    let body = html! {
+        h1 { (p.title) }
+        @if !p.values.errors.is_empty() {
+            p.error role="alert" { "Not saved: fix the fields marked below." }
+        }
+        form.record method="post" action=(p.action)
+            enctype=[files.then_some("multipart/form-data")]
+            data-upload=[files.then_some("/upload")] {
+            (csrf(v))
+            (form::controls(p.fields, p.values, p.options))
+            button type="submit" { "Save" }
+        }
+        p { small { "Saving signs a new version with your key; every earlier version stays in its History." } }
+    };
+    let extra = Extra { upload: files };
+    let markup = if v.hx {
+        body
+    } else {
+        layout::page_with(v, &p.title, extra, body)
+    };
+    let _ = p.kind;
+    (status, Html(markup.into_string())).into_response()
+}
+
+/// `GET /{ns}/{coll}/new`.
+async fn new(
+    State(s): State<ApiState>,
+    v: Viewer,
+    Path((ns, coll)): Path<(String, String)>,
+) -> Result<Response, Response> {
+    let kind = kind_of(&v, &ns, &coll)?;
+    v.require()?;
+    let fields = form::fields(kind);
+    let me = v.did;
+    let f2 = fields.clone();
+    let opts = store(&s, move |st| options(st, &f2, me))
+        .await
+        .or_page(&v)?;
+    Ok(form_page(
+        &v,
+        StatusCode::OK,
+        FormPage {
+            kind,
+            title: format!("New {}", noun(kind)),
+            action: format!("{}/new", list_url(kind)),
+            fields: &fields,
+            values: &Values::default(),
+            options: &opts,
+        },
+    ))
+}
+
+/// What a form sent: its fields, with uploaded files already stored (as their records' ids
+/// under the field's name).
+async fn read_form(
+    s: &ApiState,
+    v: &Viewer,
+    caller: &ops::Caller,
+    req: Request,
+) -> Result<Values, Response> {
+    let is_multipart = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|c| c.to_str().ok())
+        .is_some_and(|c| c.starts_with("multipart/form-data"));
+    if !is_multipart {
+        let axum::Form(pairs) = axum::Form::<Vec<(String, String)>>::from_request(req, s)
+            .await
+            .map_err(|e| layout::error(v, &ApiError::bad_request(e.body_text())))?;
+        return Ok(Values::from_pairs(pairs));
+    }
+    let token = req.extensions().get::<MultipartCsrf>().cloned();
+    let mut mp = Multipart::from_request(req, s)
+        .await
+        .map_err(|e| layout::error(v, &ApiError::bad_request(e.body_text())))?;
+    check_multipart(token.as_ref(), &mut mp).await?;
+    let mut values = Values::default();
+    while let Some(field) = mp
+        .next_field()
+        .await
+        .map_err(|e| layout::error(v, &ApiError::bad_request(e.body_text())))?
+    {
+        let Some(name) = field.name().map(str::to_owned) else {
+            continue;
+        };
+        match field.file_name().map(str::to_owned) {
+            // A file input left empty sends a part with no file name and no bytes.
+            Some(file_name) if !file_name.is_empty() => {
+                let declared = field.content_type().map(str::to_owned);
+                let answer = ops::upload(s, caller, field, Some(file_name), declared)
+                    .await
+                    .or_page(v)?;
+                if let Some(id) = answer["record"]["id"].as_str() {
+                    values.push(&name, id.to_owned());
+                }
+            }
+            Some(_) => {}
+            None => {
+                let text = field
+                    .text()
+                    .await
+                    .map_err(|e| layout::error(v, &ApiError::bad_request(e.body_text())))?;
+                values.push(&name, text);
+            }
+        }
+    }
+    Ok(values)
+}
+
+/// Makes the artists typed into "New artist" boxes, adding them to their fields.
+async fn new_artists(
+    s: &ApiState,
+    caller: &ops::Caller,
+    fields: &[Field],
+    values: &mut Values,
+) -> Result<(), ApiError> {
+    for f in fields.iter().filter(|f| f.takes_new_artist()) {
+        let key = format!("{}__new", f.name);
+        let name = values.first(&key).trim().to_owned();
+        if name.is_empty() {
+            continue;
+        }
+        let body =
+            mnode_dag::json::from_json_value(&serde_json::json!({ "name": { "full": name } }))
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let written = ops::create(s, caller, "art.artist", body, None).await?;
+        values.values.remove(&key);
+        if matches!(f.widget, Widget::Link { many: false, .. }) {
+            values
+                .values
+                .insert(f.name.clone(), vec![written.id.to_string()]);
+        } else {
+            values.push(&f.name, written.id.to_string());
+        }
+    }
+    Ok(())
+}
+
+/// `POST /{ns}/{coll}/new`.
+async fn create(
+    State(s): State<ApiState>,
+    v: Viewer,
+    Path((ns, coll)): Path<(String, String)>,
+    req: Request,
+) -> Result<Response, Response> {
+    let kind = kind_of(&v, &ns, &coll)?;
+    let caller = v.require()?.clone();
+    let fields = form::fields(kind);
+    let mut values = read_form(&s, &v, &caller, req).await?;
+    // A file record is made by uploading its file: the upload signs it.
+    if fields.iter().any(|f| f.widget == Widget::File) {
+        return match values.first("file") {
+            "" => Err(layout::error(
+                &v,
+                &ApiError::bad_request("Choose a file to upload."),
+            )),
+            id => {
+                let id = parse_id(&v, id)?;
+                let kind = store(&s, move |st| Ok(st.item(&id)?.map(|i| i.kind)))
+                    .await
+                    .or_page(&v)?
+                    .unwrap_or_default();
+                Ok(Redirect::to(&item_url(&kind, &id)).into_response())
+            }
+        };
+    }
+    let mut body = None;
+    if let Err(e) = new_artists(&s, &caller, &fields, &mut values).await {
+        values.errors.insert(String::new(), e.message);
+    } else {
+        body = form::body(kind, &fields, &mut values, None);
+    }
+    let Some(body) = body else {
+        return Err(refused(
+            &s,
+            &v,
+            kind,
+            &fields,
+            values,
+            format!("{}/new", list_url(kind)),
+            format!("New {}", noun(kind)),
+        )
+        .await);
+    };
+    match ops::create(&s, &caller, kind.name, body, None).await {
+        Ok(w) => Ok(Redirect::to(&item_url(kind.name, &w.id)).into_response()),
+        Err(e) => {
+            values.errors.insert(String::new(), e.message);
+            Err(refused(
+                &s,
+                &v,
+                kind,
+                &fields,
+                values,
+                format!("{}/new", list_url(kind)),
+                format!("New {}", noun(kind)),
+            )
+            .await)
+        }
+    }
+}
+
+/// The form again, as typed, with what is wrong (422).
+async fn refused(
+    s: &ApiState,
+    v: &Viewer,
+    kind: &'static KindInfo,
+    fields: &[Field],
+    values: Values,
+    action: String,
+    title: String,
+) -> Response {
+    let me = v.did;
+    let f2 = fields.to_vec();
+    let opts = match store(s, move |st| options(st, &f2, me)).await {
+        Ok(o) => o,
+        Err(e) => return layout::error(v, &e),
+    };
+    form_page(
+        v,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        FormPage {
+            kind,
+            title,
+            action,
+            fields,
+            values: &values,
+            options: &opts,
+        },
+    )
+}
+
+/// An item with its current version, for its pages.
+struct Shown {
+    id: Cid,
+    head: Record,
+    json: Value,
+    item: mnode_node::store::Item,
+}
+
+async fn shown(s: &ApiState, v: &Viewer, kind: &KindInfo, id: &str) -> Result<Shown, Response> {
+    let cid = parse_id(v, id)?;
+    let name = kind.name;
+    let found = store(s, move |st| {
+        let Some(id) = st.item_id(&cid)? else {
+            return Ok(None);
+        };
+        let Some(item) = st.item(&id)? else {
+            return Ok(None);
+        };
+        let Some(head) = st.record(&item.head)? else {
+            return Ok(None);
+        };
+        Ok(Some((id, item, head)))
+    })
+    .await
+    .or_page(v)?;
+    let Some((id, item, head)) = found else {
+        return Err(layout::error(
+            v,
+            &ApiError::not_found(format!("No {} {cid} on this node.", noun(kind))),
+        ));
+    };
+    if item.kind != name {
+        return Err(Redirect::to(&item_url(&item.kind, &id)).into_response());
+    }
+    let json = head
+        .body()
+        .map(mnode_dag::json::to_json_value)
+        .transpose()
+        .map_err(|e| layout::error(v, &ApiError::internal(&e)))?
+        .unwrap_or(Value::Null);
+    Ok(Shown {
+        id,
+        head,
+        json,
+        item,
+    })
+}
+
+/// `GET /{ns}/{coll}/{id}`.
+async fn read(
+    State(s): State<ApiState>,
+    v: Viewer,
+    Path((ns, coll, id)): Path<(String, String, String)>,
+) -> Result<Response, Response> {
+    let kind = kind_of(&v, &ns, &coll)?;
+    let sh = shown(&s, &v, kind, &id).await?;
+    let title = fmt::title(&sh.head);
+    let fields = form::fields(kind);
+    let json = sh.json.clone();
+    let (head, item, id) = (sh.head.clone(), sh.item.clone(), sh.id);
+    let mine = v.did.is_some_and(|d| d == item.author) || v.admin;
+    let (details, author, following) = {
+        let me = v.handle.clone();
+        let author = item.author;
+        store(&s, move |st| {
+            let details = if kind.name == "art.release" {
+                release_view(st, &head, &json)
+            } else {
+                generic_view(st, &fields, &json, &head)
+            };
+            let following = match &me {
+                Some(h) => st
+                    .account_follows(h)?
+                    .iter()
+                    .any(|(t, _)| *t == mnode_protocols::GossipTopic::Author(author)),
+                None => false,
+            };
+            Ok((details, super::author_name(st, &author), following))
+        })
+        .await
+        .or_page(&v)?
+    };
+    let base = item_url(kind.name, &id);
+    let body = html! {
+        article.item {
+            header {
+                h1 { (title) }
+                p.meta {
+                    (fmt::humanise(&noun(kind))) " by " a href={ "/authors/" (item.author) } { (author) }
+                    " · " (fmt::time(item.created))
+                    @if item.versions > 1 { " · updated " (fmt::time(item.updated)) }
+                    @if v.caller.is_some() && v.did != Some(item.author) {
+                        " " (super::social::follow_button(&v, &mnode_protocols::GossipTopic::Author(item.author), following, &base))
+                    }
+                }
+            }
+            @if item.deleted {
+                p.notice role="status" { "This " (noun(kind)) " was deleted. Its earlier versions are in its " a href={ (base) "/history" } { "History" } "." }
+            } @else {
+                (details)
+            }
+            nav.actions aria-label="Item" {
+                @if mine && !item.deleted {
+                    a role="button" href={ (base) "/edit" } { "Edit" }
+                }
+                a role="button" class="secondary" href={ (base) "/history" } { "History" }
+                @if mine && !item.deleted {
+                    a role="button" class="secondary outline" href={ (base) "/delete" } { "Delete" }
+                }
+            }
+            footer.ids {
+                small {
+                    "Id " (fmt::cid(&id)) " · version " (head_seq(&sh.head)) " " (fmt::cid(&sh.head.cid()))
+                    " · " a href={ "/ipfs/" (sh.head.cid()) "?format=car" } download { "Download CAR" }
+                    " · " a href={ "/explore/" (sh.head.cid()) } { "Explore" }
+                }
+            }
+        }
+    };
+    Ok(layout::page(&v, &title, body).into_response_html())
+}
+
+fn head_seq(r: &Record) -> u64 {
+    r.seq()
+}
+
+/// A link shown as the title of what it points at.
+fn link_view(st: &mnode_node::store::Store, cid: &Cid) -> Markup {
+    let head = st.head(cid).ok().flatten();
+    match head {
+        Some(r) => html! { a href=(item_url(r.kind(), &r.id())) { (fmt::title(&r)) } },
+        None => html! { a href={ "/explore/" (cid) } { code { (fmt::short(&cid.to_string())) } } },
+    }
+}
+
+fn links_in(v: &Value) -> Vec<Cid> {
+    let one = |x: &Value| {
+        x.get("/")
+            .and_then(Value::as_str)
+            .and_then(|c| mnode_dag::cids::parse(c).ok())
+    };
+    match v {
+        Value::Array(a) => a.iter().filter_map(one).collect(),
+        other => one(other).into_iter().collect(),
+    }
+}
+
+/// Every field of a body, as a person reads it.
+fn generic_view(
+    st: &mnode_node::store::Store,
+    fields: &[Field],
+    json: &Value,
+    head: &Record,
+) -> Markup {
+    let own_media = super::media_of(head);
+    html! {
+        @if let Some(m) = own_media { (media_view(&m)) }
+        dl.fields {
+            @for f in fields { (field_view(st, f, json)) }
+        }
+    }
+}
+
+fn field_view(st: &mnode_node::store::Store, f: &Field, json: &Value) -> Markup {
+    let key = f.name.rsplit('.').next().unwrap_or(&f.name);
+    let Some(value) = json.get(key) else {
+        return html! {};
+    };
+    if value.is_null() || value.as_array().is_some_and(Vec::is_empty) {
+        return html! {};
+    }
+    html! {
+        @match &f.widget {
+            Widget::Group(inner) => {
+                @for g in inner { (field_view(st, g, value)) }
+            }
+            Widget::File => {}
+            Widget::Text { long: true } => {
+                dt { (f.label) } dd { (layout::prose(value.as_str().unwrap_or_default())) }
+            }
+            Widget::Link { .. } | Widget::Cid => {
+                dt { (f.label) }
+                dd {
+                    @for cid in links_in(value) {
+                        @if let Some(m) = media_at(st, &cid) { (media_view(&m)) }
+                        @else { (link_view(st, &cid)) " " }
+                    }
+                }
+            }
+            Widget::Tags => {
+                dt { (f.label) }
+                dd { @for t in value.as_array().into_iter().flatten().filter_map(Value::as_str) {
+                    span.tag { (t) } " "
+                } }
+            }
+            Widget::Json => {
+                dt { (f.label) } dd { pre { code { (serde_json::to_string_pretty(value).unwrap_or_default()) } } }
+            }
+            Widget::Select(_) => {
+                dt { (f.label) } dd { (fmt::humanise(value.as_str().unwrap_or_default())) }
+            }
+            _ => {
+                dt { (f.label) }
+                dd { @match value { Value::String(t) => (t), other => (other) } }
+            }
+        }
+    }
+}
+
+/// A release the way a record shop shows one: the cover beside the title, artists and date,
+/// then the tracks with a player each, the images, and the rest.
+fn release_view(st: &mnode_node::store::Store, head: &Record, json: &Value) -> Markup {
+    let cover = json.get("cover").map(links_in).unwrap_or_default();
+    let cover = cover.first().and_then(|c| media_at(st, c));
+    let artists = json.get("artists").map(links_in).unwrap_or_default();
+    let files: Vec<_> = json
+        .get("files")
+        .map(links_in)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|c| media_at(st, c).map(Ok).or(Some(Err(*c))))
+        .collect();
+    let text = |k: &str| json.get(k).and_then(Value::as_str).map(str::to_owned);
+    let _ = head;
+    html! {
+        div.release {
+            div.cover {
+                @if let Some(c) = &cover {
+                    img src=(c.url()) alt={ "Cover of " (fmt::title(head)) };
+                } @else {
+                    div.no-cover aria-hidden="true" { "♪" }
+                }
+            }
+            div.about {
+                p.artists {
+                    @for (i, a) in artists.iter().enumerate() {
+                        @if i > 0 { ", " }
+                        (link_view(st, a))
+                    }
+                }
+                p.meta {
+                    @if let Some(k) = text("kind") { (fmt::humanise(&k)) }
+                    @if let Some(d) = text("date") { " · " (d) }
+                    @if let Some(l) = text("license") { " · " (l) }
+                }
+                @if let Some(tags) = json.get("tags").and_then(Value::as_array) {
+                    p { @for t in tags.iter().filter_map(Value::as_str) { span.tag { (t) } " " } }
+                }
+                @if let Some(d) = text("description") { (layout::prose(&d)) }
+            }
+        }
+        @let tracks: Vec<_> = files.iter().filter_map(|f| f.as_ref().ok()).filter(|m| m.kind == "art.audio" || m.kind == "art.video").collect();
+        @let images: Vec<_> = files.iter().filter_map(|f| f.as_ref().ok()).filter(|m| m.kind == "art.image").collect();
+        @let others: Vec<_> = files.iter().filter_map(|f| f.as_ref().ok()).filter(|m| m.kind == "core.file").collect();
+        @let missing: Vec<_> = files.iter().filter_map(|f| f.as_ref().err()).collect();
+        @if !tracks.is_empty() {
+            section aria-label="Tracks" {
+                h2 { "Tracks" }
+                ol.tracks { @for m in &tracks { li { (media_view(m)) } } }
+            }
+        }
+        @if !images.is_empty() {
+            section aria-label="Images" {
+                h2 { "Images" }
+                div.gallery { @for m in &images { (media_view(m)) } }
+            }
+        }
+        @if !others.is_empty() {
+            section aria-label="Files" {
+                h2 { "Files" }
+                @for m in &others { (media_view(m)) }
+            }
+        }
+        @if !missing.is_empty() {
+            p.notice { (missing.len()) " file(s) of this release are not on this node yet: "
+                @for c in &missing { a href={ "/explore/" (c) } { code { (fmt::short(&c.to_string())) } } " " } }
+        }
+    }
+}
+
+/// `GET /{ns}/{coll}/{id}/edit`.
+async fn edit(
+    State(s): State<ApiState>,
+    v: Viewer,
+    Path((ns, coll, id)): Path<(String, String, String)>,
+) -> Result<Response, Response> {
+    let kind = kind_of(&v, &ns, &coll)?;
+    v.require()?;
+    let sh = shown(&s, &v, kind, &id).await?;
+    let fields: Vec<Field> = form::fields(kind)
+        .into_iter()
+        .filter(|f| f.widget != Widget::File)
+        .collect();
+    let values = Values::from_body(&fields, &sh.json);
+    let me = v.did;
+    let f2 = fields.clone();
+    let opts = store(&s, move |st| options(st, &f2, me))
+        .await
+        .or_page(&v)?;
+    Ok(form_page(
+        &v,
+        StatusCode::OK,
+        FormPage {
+            kind,
+            title: format!("Edit {}", fmt::title(&sh.head)),
+            action: format!("{}/edit", item_url(kind.name, &sh.id)),
+            fields: &fields,
+            values: &values,
+            options: &opts,
+        },
+    ))
+}
+
+/// `POST /{ns}/{coll}/{id}/edit`: a new signed version.
+async fn save(
+    State(s): State<ApiState>,
+    v: Viewer,
+    Path((ns, coll, id)): Path<(String, String, String)>,
+    req: Request,
+) -> Result<Response, Response> {
+    let kind = kind_of(&v, &ns, &coll)?;
+    let caller = v.require()?.clone();
+    let sh = shown(&s, &v, kind, &id).await?;
+    let fields: Vec<Field> = form::fields(kind)
+        .into_iter()
+        .filter(|f| f.widget != Widget::File)
+        .collect();
+    let mut values = read_form(&s, &v, &caller, req).await?;
+    let action = format!("{}/edit", item_url(kind.name, &sh.id));
+    let title = format!("Edit {}", fmt::title(&sh.head));
+    let mut body = None;
+    if let Err(e) = new_artists(&s, &caller, &fields, &mut values).await {
+        values.errors.insert(String::new(), e.message);
+    } else {
+        body = form::body(kind, &fields, &mut values, Some(&sh.json));
+    }
+    let Some(body) = body else {
+        return Err(refused(&s, &v, kind, &fields, values, action, title).await);
+    };
+    match ops::update(&s, &caller, sh.id, body).await {
+        Ok(w) => Ok(Redirect::to(&item_url(kind.name, &w.id)).into_response()),
+        Err(e) if e.status == 422 => {
+            values.errors.insert(String::new(), e.message);
+            Err(refused(&s, &v, kind, &fields, values, action, title).await)
+        }
+        Err(e) => Err(layout::error(&v, &e)),
+    }
+}
+
+/// `GET /{ns}/{coll}/{id}/history`: every version, forks marked, what changed.
+async fn history(
+    State(s): State<ApiState>,
+    v: Viewer,
+    Path((ns, coll, id)): Path<(String, String, String)>,
+) -> Result<Response, Response> {
+    let kind = kind_of(&v, &ns, &coll)?;
+    let sh = shown(&s, &v, kind, &id).await?;
+    let id = sh.id;
+    let head = sh.item.head;
+    let forked = sh.item.forked();
+    let versions = store(&s, move |st| {
+        let mut out = Vec::new();
+        for info in st.history(&id)? {
+            let json = st
+                .record(&info.cid)?
+                .and_then(|r| r.body().map(mnode_dag::json::to_json_value))
+                .transpose()
+                .map_err(|e| ApiError::internal(&e))?;
+            out.push((info, json));
+        }
+        Ok(out)
+    })
+    .await
+    .or_page(&v)?;
+    let title = fmt::title(&sh.head);
+    let base = item_url(kind.name, &id);
+    let body = html! {
+        h1 { "History" }
+        p { "Every version of " a href=(base) { (title) } ", oldest first. Each is signed by its author and can be checked by anyone." }
+        @if forked { p.notice role="status" { "This item has a fork: two versions replace the same one. The newest is shown as current." } }
+        ol.history {
+            @for (i, (info, json)) in versions.iter().enumerate() {
+                li {
+                    strong { "Version " (info.seq) }
+                    @if info.cid == head { " " mark { "current" } }
+                    @if info.tombstone { " — deleted" }
+                    " · " (fmt::time(info.updated)) " · " a href={ "/explore/" (info.cid) } { code { (fmt::short(&info.cid.to_string())) } }
+                    @let prev = if i == 0 { None } else { versions[i - 1].1.as_ref() };
+                    @if let (Some(old), Some(new)) = (prev, json.as_ref()) {
+                        (diff(old, new))
+                    }
+                }
+            }
+        }
+    };
+    Ok(layout::page(&v, &format!("History of {title}"), body).into_response_html())
+}
+
+/// The top-level fields that differ between two bodies.
+fn diff(old: &Value, new: &Value) -> Markup {
+    let empty = serde_json::Map::new();
+    let (o, n) = (
+        old.as_object().unwrap_or(&empty),
+        new.as_object().unwrap_or(&empty),
+    );
+    let mut keys: Vec<&String> = o.keys().chain(n.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let show = |v: Option<&Value>| match v {
+        None => "—".to_owned(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    };
+    html! {
+        ul.diff {
+            @for k in keys.into_iter().filter(|k| o.get(*k) != n.get(*k)) {
+                li { (fmt::humanise(k)) ": " del { (show(o.get(k))) } " → " ins { (show(n.get(k))) } }
+            }
+        }
+    }
+}
+
+/// `GET /{ns}/{coll}/{id}/delete`: asks once.
+async fn confirm_delete(
+    State(s): State<ApiState>,
+    v: Viewer,
+    Path((ns, coll, id)): Path<(String, String, String)>,
+) -> Result<Response, Response> {
+    let kind = kind_of(&v, &ns, &coll)?;
+    v.require()?;
+    let sh = shown(&s, &v, kind, &id).await?;
+    let title = fmt::title(&sh.head);
+    let base = item_url(kind.name, &sh.id);
+    let body = html! {
+        h1 { "Delete " (title) "?" }
+        p { "Deleting publishes a signed tombstone: the " (noun(kind)) " leaves listings here and on the nodes that follow you. "
+            "Its earlier versions stay in its History, signed and verifiable, and copies others already hold are not erased." }
+        form method="post" action={ (base) "/delete" } {
+            (csrf(&v))
+            button.danger type="submit" { "Delete" }
+            " "
+            a href=(base) { "Cancel" }
+        }
+    };
+    Ok(layout::page(&v, &format!("Delete {title}"), body).into_response_html())
+}
+
+/// `POST /{ns}/{coll}/{id}/delete`.
+async fn delete(
+    State(s): State<ApiState>,
+    v: Viewer,
+    Path((ns, coll, id)): Path<(String, String, String)>,
+) -> Result<Response, Response> {
+    let kind = kind_of(&v, &ns, &coll)?;
+    let caller = v.require()?.clone();
+    let cid = parse_id(&v, &id)?;
+    ops::delete(&s, &caller, cid).await.or_page(&v)?;
+    Ok(Redirect::to(&list_url(kind)).into_response())
+}
+
+/// `POST /upload`: one file per request, from the upload script; answers the API's JSON.
+async fn upload(State(s): State<ApiState>, v: Viewer, req: Request) -> Response {
+    let Some(caller) = v.caller.clone() else {
+        return ApiError::unauthorized().into_response();
+    };
+    let token = req.extensions().get::<MultipartCsrf>().cloned();
+    let mut mp = match Multipart::from_request(req, &s).await {
+        Ok(m) => m,
+        Err(e) => return ApiError::new(400, "bad_multipart", e.body_text()).into_response(),
+    };
+    if let Err(resp) = check_multipart(token.as_ref(), &mut mp).await {
+        return resp;
+    }
+    loop {
+        match mp.next_field().await {
+            Ok(Some(field)) if field.name() == Some("file") => {
+                let name = field.file_name().map(str::to_owned);
+                let declared = field.content_type().map(str::to_owned);
+                return match ops::upload(&s, &caller, field, name, declared).await {
+                    Ok(answer) => (StatusCode::CREATED, axum::Json(answer)).into_response(),
+                    Err(e) => e.into_response(),
+                };
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return ApiError::new(400, "bad_multipart", "no `file` part").into_response();
+            }
+            Err(e) => return ApiError::new(400, "bad_multipart", e.body_text()).into_response(),
+        }
+    }
+}

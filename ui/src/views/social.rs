@@ -1,0 +1,331 @@
+//! Authors, following, and live updates.
+//!
+//! `GET /live?feed=timeline|home`, `?kind=…`, `?author=did` is a Server-Sent Events stream of
+//! rendered rows (`event: item`), which htmx's SSE extension puts at the top of the list: a
+//! record this node stores from now on (made here or received from a peer) that belongs to
+//! the listing is sent once.
+
+use std::{collections::HashSet, convert::Infallible};
+
+use axum::{
+    Form, Router,
+    extract::{Path, Query, State},
+    response::{
+        IntoResponse, Redirect, Response,
+        sse::{Event, KeepAlive, Sse},
+    },
+    routing::{get, post},
+};
+use futures::{Stream, StreamExt as _};
+use maud::{Markup, html};
+use mnode_api::{ApiError, ApiState};
+use mnode_dag::{Cid, Did};
+use mnode_node::{
+    node::NodeEvent,
+    store::{ListFilter, Store},
+};
+use mnode_protocols::GossipTopic;
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::{home::PUBLIC_KINDS, records::PageQuery, row, rows, store};
+use crate::{
+    fmt,
+    layout::{self, OrPage, csrf},
+    session::Viewer,
+};
+
+pub(super) fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/authors/{did}", get(author))
+        .route("/follow", post(follow))
+        .route("/unfollow", post(unfollow))
+        .route("/following", get(following))
+        .route("/live", get(live))
+}
+
+/// The Follow or Unfollow button for `topic`; back to `back` without JavaScript.
+pub(crate) fn follow_button(
+    v: &Viewer,
+    topic: &GossipTopic,
+    following: bool,
+    back: &str,
+) -> Markup {
+    let (action, label) = if following {
+        ("/unfollow", "Unfollow")
+    } else {
+        ("/follow", "Follow")
+    };
+    html! {
+        form.inline.follow method="post" action=(action) hx-post=(action) hx-swap="outerHTML" {
+            (csrf(v))
+            input type="hidden" name="topic" value=(topic.to_string());
+            input type="hidden" name="back" value=(back);
+            button type="submit" class=[following.then_some("secondary")] { (label) }
+        }
+    }
+}
+
+async fn author(
+    State(s): State<ApiState>,
+    v: Viewer,
+    Path(did): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, Response> {
+    let did: Did = did
+        .parse()
+        .map_err(|e| layout::error(&v, &ApiError::bad_request(format!("not a did:key: {e}"))))?;
+    let cursor = q.cursor().map_err(|e| layout::error(&v, &e))?;
+    let me = v.handle.clone();
+    let (name, list, following) = store(&s, move |st| {
+        let page = st.list(&ListFilter {
+            author: Some(did),
+            cursor,
+            limit: 50,
+            ..Default::default()
+        })?;
+        let next = page.next.map(|c| format!("/authors/{did}?cursor={c}"));
+        let empty = html! { p.empty { "Nothing by this author on this node yet. Follow them to receive what they publish." } };
+        let following = match &me {
+            Some(h) => st
+                .account_follows(h)?
+                .iter()
+                .any(|(t, _)| *t == GossipTopic::Author(did)),
+            None => false,
+        };
+        Ok((super::author_name(st, &did), rows(st, &page.items, next, empty), following))
+    })
+    .await
+    .or_page(&v)?;
+    let back = format!("/authors/{did}");
+    let body = html! {
+        hgroup {
+            h1 { (name) }
+            p { code title=(did) { (fmt::did(&did)) } }
+        }
+        @if v.caller.is_some() && v.did != Some(did) {
+            p { (follow_button(&v, &GossipTopic::Author(did), following, &back)) }
+        } @else if v.caller.is_none() {
+            p { a href={ "/login?next=" (crate::session::urlencode(&back)) } { "Log in" } " to follow." }
+        }
+        div hx-ext="sse" sse-connect={ "/live?author=" (did) } {
+            div sse-swap="item" hx-swap="afterbegin" hx-target="#items" {}
+        }
+        (list)
+    };
+    Ok(layout::respond(&v, axum::http::StatusCode::OK, &name, body))
+}
+
+#[derive(Deserialize)]
+struct TopicForm {
+    topic: String,
+    #[serde(default)]
+    back: Option<String>,
+}
+
+fn parse_topic(text: &str) -> Result<GossipTopic, ApiError> {
+    if let Ok(did) = text.parse() {
+        return Ok(GossipTopic::Author(did));
+    }
+    text.parse::<GossipTopic>()
+        .map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// Only paths of this site are followed back to.
+fn back_to(back: Option<&str>, fallback: &str) -> String {
+    back.filter(|b| b.starts_with('/') && !b.starts_with("//"))
+        .unwrap_or(fallback)
+        .to_owned()
+}
+
+async fn follow(
+    State(s): State<ApiState>,
+    v: Viewer,
+    Form(f): Form<TopicForm>,
+) -> Result<Response, Response> {
+    set_follow(s, v, f, true).await
+}
+
+async fn unfollow(
+    State(s): State<ApiState>,
+    v: Viewer,
+    Form(f): Form<TopicForm>,
+) -> Result<Response, Response> {
+    set_follow(s, v, f, false).await
+}
+
+async fn set_follow(s: ApiState, v: Viewer, f: TopicForm, on: bool) -> Result<Response, Response> {
+    let caller = v.require()?.clone();
+    let topic = parse_topic(&f.topic).or_page(&v)?;
+    let handle = caller.handle(&s).to_owned();
+    if on {
+        s.node().follow_as(&handle, topic).await.or_page(&v)?;
+    } else {
+        s.node().unfollow_as(&handle, topic).await.or_page(&v)?;
+    }
+    let back = back_to(f.back.as_deref(), "/following");
+    if v.hx {
+        Ok(
+            axum::response::Html(follow_button(&v, &topic, on, &back).into_string())
+                .into_response(),
+        )
+    } else {
+        Ok(Redirect::to(&back).into_response())
+    }
+}
+
+async fn following(State(s): State<ApiState>, v: Viewer) -> Result<Response, Response> {
+    let caller = v.require()?.clone();
+    let handle = caller.handle(&s).to_owned();
+    let list = store(&s, move |st| {
+        let follows = st.account_follows(&handle)?;
+        Ok(follows
+            .into_iter()
+            .map(|(t, since)| {
+                let name = topic_name(st, &t);
+                (t, since, name)
+            })
+            .collect::<Vec<_>>())
+    })
+    .await
+    .or_page(&v)?;
+    let body = html! {
+        h1 { "Following" }
+        @if list.is_empty() {
+            p.empty { "You follow nobody yet. Open an author's page and press Follow: what they publish then comes to this node and shows on your " a href="/" { "Timeline" } "." }
+        }
+        ul.rows {
+            @for (t, since, name) in &list {
+                li.row {
+                    div {
+                        (name) br;
+                        small.meta { "since " (fmt::time(*since)) }
+                    }
+                    (follow_button(&v, t, true, "/following"))
+                }
+            }
+        }
+    };
+    Ok(layout::respond(
+        &v,
+        axum::http::StatusCode::OK,
+        "Following",
+        body,
+    ))
+}
+
+fn topic_name(st: &Store, t: &GossipTopic) -> Markup {
+    match t {
+        GossipTopic::Author(did) => {
+            html! { a href={ "/authors/" (did) } { (super::author_name(st, did)) } }
+        }
+        other => {
+            let text = other.to_string();
+            let cid: Option<Cid> = text
+                .rsplit('/')
+                .next()
+                .and_then(|c| mnode_dag::cids::parse(c).ok());
+            match cid.and_then(|c| st.head(&c).ok().flatten()) {
+                Some(r) => {
+                    html! { a href=(super::item_url(r.kind(), &r.id())) { (fmt::title(&r)) } }
+                }
+                None => html! { code { (text) } },
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct LiveQuery {
+    feed: Option<String>,
+    kind: Option<String>,
+    author: Option<String>,
+}
+
+/// Which new records a live listing shows.
+#[derive(Clone)]
+enum Live {
+    Topics(HashSet<GossipTopic>),
+    Kinds(Vec<String>),
+    Author(Did),
+}
+
+impl Live {
+    fn wants(&self, record: &mnode_dag::Record) -> bool {
+        match self {
+            Self::Topics(topics) => GossipTopic::of(record).iter().any(|t| topics.contains(t)),
+            Self::Kinds(kinds) => kinds.iter().any(|k| k == record.kind()),
+            Self::Author(did) => record.author() == did,
+        }
+    }
+}
+
+async fn live(
+    State(s): State<ApiState>,
+    v: Viewer,
+    Query(q): Query<LiveQuery>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Response> {
+    let which = match (q.feed.as_deref(), q.kind, q.author) {
+        (Some("timeline"), _, _) => {
+            let handle = v.require()?.handle(&s).to_owned();
+            let topics = store(&s, move |st| Ok(st.account_follows(&handle)?))
+                .await
+                .or_page(&v)?;
+            Live::Topics(topics.into_iter().map(|(t, _)| t).collect())
+        }
+        (Some("home"), _, _) => Live::Kinds(PUBLIC_KINDS.iter().map(|k| (*k).to_owned()).collect()),
+        (_, Some(kind), _) => Live::Kinds(vec![kind]),
+        (_, _, Some(did)) => Live::Author(did.parse().map_err(|e| {
+            layout::error(&v, &ApiError::bad_request(format!("not a did:key: {e}")))
+        })?),
+        _ => {
+            return Err(layout::error(
+                &v,
+                &ApiError::bad_request("say which list: feed, kind or author"),
+            ));
+        }
+    };
+    // Subscribed before answering: nothing stored after the page was made is missed.
+    let rx = s.node().events();
+    let stream = futures::stream::unfold((rx, s.clone(), which), |(mut rx, s, which)| async move {
+        loop {
+            let cid = match rx.recv().await {
+                Ok(NodeEvent::Stored { cid, .. } | NodeEvent::Published { cid, .. }) => cid,
+                Ok(_) | Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return None,
+            };
+            let w = which.clone();
+            let html = store(&s, move |st| {
+                let Some(record) = st.record(&cid)? else {
+                    return Ok(None);
+                };
+                if !w.wants(&record) {
+                    return Ok(None);
+                }
+                let id = record.id();
+                let Some(item) = st.item(&id)? else {
+                    return Ok(None);
+                };
+                // A new version of an item already listed is not a new row.
+                if item.versions > 1 || item.deleted {
+                    return Ok(None);
+                }
+                Ok(Some(row(st, &id, &item).into_string()))
+            })
+            .await;
+            match html {
+                Ok(Some(html)) => {
+                    let event = Event::default()
+                        .event("item")
+                        .id(cid.to_string())
+                        .data(html);
+                    return Some((Ok(event), (rx, s, which)));
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(%cid, "live row not sent: {}", e.message),
+            }
+        }
+    })
+    .take_until(s.shutdown_token().clone().cancelled_owned());
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}

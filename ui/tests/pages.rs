@@ -1,0 +1,493 @@
+//! Every page through the router, without a browser: status, escaping, partials, CSRF
+//! refusals, who may do what, and the headers the pages promise.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+
+use axum::{
+    Router,
+    body::{Body, to_bytes},
+    http::{HeaderMap, Request, StatusCode, header},
+};
+use mnode_node::{
+    blobs::Blobs,
+    node::Node,
+    repo::{InitOptions, Repo},
+};
+use tower::ServiceExt;
+
+const PASSWORD: &str = "correct horse battery staple 42";
+
+struct TestUi {
+    node: Node,
+    router: Router,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup() -> TestUi {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repo::init(
+        &dir.path().join("repo"),
+        &InitOptions {
+            handle: Some("owner".into()),
+            password: Some(PASSWORD.into()),
+            passphrase: Some("test passphrase".into()),
+            settings: vec![
+                r#"network.listen=["/ip4/127.0.0.1/tcp/0"]"#.to_owned(),
+                "network.blobs_listen=127.0.0.1:0".to_owned(),
+            ],
+            ..InitOptions::default()
+        },
+    )
+    .unwrap();
+    let blobs = Blobs::open(&repo.blobs_dir(), &repo.tmp_dir())
+        .await
+        .unwrap();
+    let node = Node::spawn(repo, blobs).await.unwrap();
+    let router = mnode_ui::app(mnode_api::ApiState::new(node.handle(), "test-token"));
+    TestUi {
+        node,
+        router,
+        _dir: dir,
+    }
+}
+
+/// A browser's cookie jar over the router.
+#[derive(Clone)]
+struct Browser {
+    router: Router,
+    cookies: HashMap<String, String>,
+}
+
+struct Page {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Browser {
+    fn new(router: &Router) -> Self {
+        Self {
+            router: router.clone(),
+            cookies: HashMap::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn send(&mut self, req: Request<Body>) -> Page {
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        for v in resp.headers().get_all(header::SET_COOKIE) {
+            let text = v.to_str().unwrap();
+            let pair = text.split(';').next().unwrap();
+            let (k, val) = pair.split_once('=').unwrap();
+            if val.is_empty() || text.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_owned(), val.to_owned());
+            }
+        }
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+        Page {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+
+    async fn get(&mut self, uri: &str) -> Page {
+        let req = Request::get(uri)
+            .header(header::COOKIE, self.cookie_header())
+            .body(Body::empty())
+            .unwrap();
+        self.send(req).await
+    }
+
+    fn csrf(&self) -> String {
+        self.cookies.get("mnode_csrf").cloned().unwrap_or_default()
+    }
+
+    /// Posts a form as a browser does, with the page's CSRF token unless `csrf` says otherwise.
+    async fn post_with(&mut self, uri: &str, fields: &[(&str, &str)], csrf: Option<&str>) -> Page {
+        let token = csrf.map_or_else(|| self.csrf(), str::to_owned);
+        let mut all: Vec<(&str, &str)> = vec![("_csrf", &token)];
+        all.extend_from_slice(fields);
+        let body = serde_urlencoded::to_string(&all).unwrap();
+        let req = Request::post(uri)
+            .header(header::COOKIE, self.cookie_header())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header("sec-fetch-site", "same-origin")
+            .body(Body::from(body))
+            .unwrap();
+        self.send(req).await
+    }
+
+    async fn post(&mut self, uri: &str, fields: &[(&str, &str)]) -> Page {
+        self.post_with(uri, fields, None).await
+    }
+
+    async fn sign_up(&mut self, handle: &str) {
+        self.get("/signup").await;
+        let p = self
+            .post(
+                "/signup",
+                &[
+                    ("handle", handle),
+                    ("email", &format!("{handle}@example.org")),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+        assert!(self.cookies.contains_key("mnode_session"));
+    }
+
+    async fn log_in(&mut self, login: &str) {
+        self.get("/login").await;
+        let p = self
+            .post("/login", &[("login", login), ("password", PASSWORD)])
+            .await;
+        assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    }
+}
+
+fn id_in(location: &str) -> String {
+    location.rsplit('/').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn pages_answer_for_visitors_and_members() {
+    let t = setup().await;
+    let mut visitor = Browser::new(&t.router);
+    for (uri, status) in [
+        ("/", StatusCode::OK),
+        ("/signup", StatusCode::OK),
+        ("/login", StatusCode::OK),
+        ("/art/releases", StatusCode::OK),
+        ("/art/artists", StatusCode::OK),
+        ("/social/posts", StatusCode::OK),
+        ("/core/groups", StatusCode::OK),
+        ("/explore", StatusCode::OK),
+        ("/nothing/here", StatusCode::NOT_FOUND),
+        ("/art/releases/new", StatusCode::SEE_OTHER),
+        ("/account", StatusCode::SEE_OTHER),
+        ("/node", StatusCode::SEE_OTHER),
+    ] {
+        let p = visitor.get(uri).await;
+        assert_eq!(p.status, status, "GET {uri}: {}", p.body);
+    }
+    let home = visitor.get("/").await;
+    assert!(home.body.contains("New on this node"));
+    assert!(home.body.contains(">Log in<") && home.body.contains(">Sign up<"));
+    // Every kind has its list page.
+    for kind in mnode_dag::registry::KINDS {
+        let uri = format!("/{}/{}", kind.namespace(), kind.collection);
+        assert_eq!(visitor.get(&uri).await.status, StatusCode::OK, "{uri}");
+    }
+
+    let mut alice = Browser::new(&t.router);
+    alice.sign_up("alice").await;
+    let home = alice.get("/").await;
+    assert!(home.body.contains("Timeline"), "{}", home.body);
+    assert!(home.body.contains(">Log out<"));
+    for uri in [
+        "/account",
+        "/following",
+        "/art/releases/new",
+        "/social/posts/new",
+    ] {
+        let p = alice.get(uri).await;
+        assert_eq!(p.status, StatusCode::OK, "GET {uri}: {}", p.body);
+    }
+    for kind in mnode_dag::registry::KINDS {
+        let uri = format!("/{}/{}/new", kind.namespace(), kind.collection);
+        assert_eq!(alice.get(&uri).await.status, StatusCode::OK, "{uri}");
+    }
+    // The node page is for admins.
+    assert_eq!(alice.get("/node").await.status, StatusCode::FORBIDDEN);
+    let mut owner = Browser::new(&t.router);
+    owner.log_in("owner").await;
+    let node = owner.get("/node").await;
+    assert_eq!(node.status, StatusCode::OK);
+    assert!(node.body.contains("Multiaddr") && node.body.contains(">Connect<"));
+    t.node.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_new_account_gets_its_profile_and_a_weak_password_is_explained() {
+    let t = setup().await;
+    let mut b = Browser::new(&t.router);
+    b.get("/signup").await;
+    let weak = b
+        .post(
+            "/signup",
+            &[
+                ("handle", "bob"),
+                ("email", "bob@example.org"),
+                ("password", "bob"),
+            ],
+        )
+        .await;
+    assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        weak.body.contains("value=\"bob@example.org\""),
+        "what was typed is kept"
+    );
+    assert!(weak.body.contains("role=\"alert\""));
+    b.sign_up("bob").await;
+    let profiles = b.get("/core/profiles").await;
+    assert!(profiles.body.contains(">bob<"), "{}", profiles.body);
+    let taken = Browser::new(&t.router)
+        .clone()
+        .post_with("/signup", &[], Some(""))
+        .await;
+    assert_eq!(taken.status, StatusCode::FORBIDDEN);
+    t.node.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn forms_without_the_token_or_from_another_site_are_refused() {
+    let t = setup().await;
+    let mut b = Browser::new(&t.router);
+    b.sign_up("carol").await;
+    let fields = [("text", "hello")];
+    let before = b.get("/social/posts").await.body;
+    assert_eq!(
+        b.post_with("/social/posts/new", &fields, Some(""))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        b.post_with("/social/posts/new", &fields, Some(&"0".repeat(64)))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let cross = Request::post("/social/posts/new")
+        .header(header::COOKIE, b.cookie_header())
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header("sec-fetch-site", "cross-site")
+        .body(Body::from(format!("_csrf={}&text=hello", b.csrf())))
+        .unwrap();
+    assert_eq!(b.send(cross).await.status, StatusCode::FORBIDDEN);
+    let multipart_without_token = Request::post("/upload")
+        .header(header::COOKIE, b.cookie_header())
+        .header(header::CONTENT_TYPE, "multipart/form-data; boundary=X")
+        .body(Body::from(
+            "--X\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\nhi\r\n--X--\r\n",
+        ))
+        .unwrap();
+    assert_eq!(
+        b.send(multipart_without_token).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        b.get("/social/posts").await.body,
+        before,
+        "nothing was posted"
+    );
+    // Logged out: a form that needs an account sends the person to log in.
+    let mut visitor = Browser::new(&t.router);
+    visitor.get("/").await;
+    let p = visitor.post("/social/posts/new", &fields).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert!(p.location().starts_with("/login"));
+    t.node.shutdown().await.unwrap();
+}
+
+const XSS: &str = "<script>window.__xss=1</script><img src=x onerror=\"window.__xss=2\">";
+
+#[tokio::test]
+async fn user_text_renders_as_text_everywhere() {
+    let t = setup().await;
+    let mut b = Browser::new(&t.router);
+    b.sign_up("dave").await;
+    let post = b
+        .post("/social/posts/new", &[("text", XSS), ("tags", "test/xss")])
+        .await;
+    assert_eq!(post.status, StatusCode::SEE_OTHER, "{}", post.body);
+    let artist = b
+        .post(
+            "/art/artists/new",
+            &[("name.full", XSS), ("bio", XSS), ("tags", "a")],
+        )
+        .await;
+    assert_eq!(artist.status, StatusCode::SEE_OTHER, "{}", artist.body);
+    let release = b
+        .post(
+            "/art/releases/new",
+            &[
+                ("title.full", XSS),
+                ("description", XSS),
+                ("license", XSS),
+                ("artists", &id_in(artist.location())),
+                ("artists__new", XSS),
+            ],
+        )
+        .await;
+    assert_eq!(release.status, StatusCode::SEE_OTHER, "{}", release.body);
+    let profile_id = {
+        let list = b.get("/core/profiles").await.body;
+        let at = list.find("/core/profiles/bafy").unwrap();
+        list[at + "/core/profiles/".len()..]
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let edited = b
+        .post(
+            &format!("/core/profiles/{profile_id}/edit"),
+            &[("handle", "dave"), ("display_name", XSS), ("bio", XSS)],
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::SEE_OTHER, "{}", edited.body);
+    for uri in [
+        post.location().to_owned(),
+        artist.location().to_owned(),
+        release.location().to_owned(),
+        format!("/core/profiles/{profile_id}"),
+        "/social/posts".to_owned(),
+        "/art/artists".to_owned(),
+        "/art/releases".to_owned(),
+        "/core/profiles".to_owned(),
+        format!("{}/history", release.location()),
+        format!("{}/edit", release.location()),
+    ] {
+        let p = b.get(&uri).await;
+        assert_eq!(p.status, StatusCode::OK, "{uri}");
+        assert!(
+            !p.body.contains("<script>window"),
+            "{uri} ran a script: {}",
+            p.body
+        );
+        assert!(!p.body.contains("<img src=x"), "{uri} made an element");
+        // Lists show a profile by its handle; every other page shows the payload as text.
+        if uri != "/core/profiles" {
+            assert!(
+                p.body.contains("&lt;script&gt;") || p.body.contains("&lt;img"),
+                "{uri} shows the text"
+            );
+        }
+    }
+    t.node.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn edit_history_and_delete_make_signed_versions_and_only_the_author_may() {
+    let t = setup().await;
+    let mut erin = Browser::new(&t.router);
+    erin.sign_up("erin").await;
+    let made = erin
+        .post("/art/artists/new", &[("name.full", "First Name")])
+        .await;
+    let page = made.location().to_owned();
+    // An invalid edit keeps what was typed and says which field.
+    let bad = erin
+        .post(&format!("{page}/edit"), &[("name.full", "  ")])
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("aria-invalid=\"true\""));
+    let saved = erin
+        .post(&format!("{page}/edit"), &[("name.full", "Second Name")])
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    assert!(erin.get(&page).await.body.contains("Second Name"));
+    let history = erin.get(&format!("{page}/history")).await.body;
+    assert!(history.contains("Version 0") && history.contains("Version 1"));
+    assert!(
+        history.contains("First Name") && history.contains("Second Name"),
+        "the diff"
+    );
+
+    let mut frank = Browser::new(&t.router);
+    frank.sign_up("frank").await;
+    let read = frank.get(&page).await.body;
+    assert!(!read.contains(">Edit<"), "no Edit for others");
+    let refused = frank
+        .post(&format!("{page}/edit"), &[("name.full", "Hijacked")])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        frank.post(&format!("{page}/delete"), &[]).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert!(erin.get(&page).await.body.contains("Second Name"));
+
+    let confirm = erin.get(&format!("{page}/delete")).await;
+    assert!(confirm.body.contains(">Delete<") && confirm.body.contains("History"));
+    let gone = erin.post(&format!("{page}/delete"), &[]).await;
+    assert_eq!(gone.status, StatusCode::SEE_OTHER);
+    assert_eq!(gone.location(), "/art/artists");
+    assert!(erin.get(&page).await.body.contains("was deleted"));
+    t.node.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn pages_send_their_guards_and_partials() {
+    let t = setup().await;
+    let mut b = Browser::new(&t.router);
+    let home = b.get("/").await;
+    let csp = home.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
+    assert!(csp.contains("form-action 'self'"));
+    let cookie = home.headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(home.body.contains("<html"));
+    // htmx asks for the partial.
+    let req = Request::get("/")
+        .header("hx-request", "true")
+        .header(header::COOKIE, b.cookie_header())
+        .body(Body::empty())
+        .unwrap();
+    let partial = b.send(req).await;
+    assert!(!partial.body.contains("<html"));
+    assert!(partial.body.contains("New on this node"));
+    let vary: Vec<_> = partial.headers.get_all(header::VARY).iter().collect();
+    assert!(
+        vary.iter()
+            .any(|v| v.to_str().unwrap().contains("HX-Request"))
+    );
+    // Assets are embedded and cached by their hash.
+    let at = home.body.find("/assets/").unwrap();
+    let css = home.body[at..].split('"').next().unwrap().to_owned();
+    let asset = b.get(&css).await;
+    assert_eq!(asset.status, StatusCode::OK);
+    assert!(
+        asset.headers[header::CACHE_CONTROL]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    // The API's answers stay the API's.
+    let api = b.get("/api/v1/nothing").await;
+    assert_eq!(api.status, StatusCode::NOT_FOUND);
+    assert!(api.body.starts_with('{'), "{}", api.body);
+    t.node.shutdown().await.unwrap();
+}
