@@ -189,7 +189,8 @@ fn object_fields(
                 required: is_required,
                 name: path,
                 label,
-                hint,
+                // Shown to people: the schema's code marks are for the API document.
+                hint: hint.map(|d| d.replace('`', "")),
                 widget,
             }
         })
