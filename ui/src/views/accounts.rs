@@ -232,7 +232,7 @@ async fn logout(State(s): State<ApiState>, v: Viewer) -> Response {
     if let Some(ops::Caller::Account { session, .. }) = &v.caller {
         let id = session.clone();
         if let Err(e) = with_repo(&s, move |repo| {
-            Ok(repo.sessions().revoke(&id).map_err(ApiError::from)?)
+            repo.sessions().revoke(&id).map_err(ApiError::from)
         })
         .await
         {
