@@ -16,6 +16,7 @@ use mnode_dag::{
     registry::{self, KindInfo},
 };
 use mnode_node::store::{Cursor, ListFilter};
+use mnode_protocols::GossipTopic;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -475,7 +476,13 @@ async fn read(
     let json = sh.json.clone();
     let (head, item, id) = (sh.head.clone(), sh.item.clone(), sh.id);
     let mine = v.did.is_some_and(|d| d == item.author) || v.admin;
-    let (details, author, following) = {
+    // Branches and threads are topics of their own: following one brings its posts.
+    let topic = match kind.name {
+        "social.branch" => Some(GossipTopic::Branch(id)),
+        "social.thread" => Some(GossipTopic::Thread(id)),
+        _ => None,
+    };
+    let (details, author, following, following_topic) = {
         let me = v.handle.clone();
         let author = item.author;
         store(&s, move |st| {
@@ -484,14 +491,21 @@ async fn read(
             } else {
                 generic_view(st, &fields, &json, &head)
             };
-            let following = match &me {
-                Some(h) => st
-                    .account_follows(h)?
-                    .iter()
-                    .any(|(t, _)| *t == mnode_protocols::GossipTopic::Author(author)),
-                None => false,
+            let follows = match &me {
+                Some(h) => st.account_follows(h)?,
+                None => vec![],
             };
-            Ok((details, super::author_name(st, &author), following))
+            let following = follows
+                .iter()
+                .any(|(t, _)| *t == GossipTopic::Author(author));
+            let following_topic =
+                topic.is_some_and(|topic| follows.iter().any(|(t, _)| *t == topic));
+            Ok((
+                details,
+                super::author_name(st, &author),
+                following,
+                following_topic,
+            ))
         })
         .await
         .or_page(&v)?
@@ -506,8 +520,12 @@ async fn read(
                     " · " (fmt::time(item.created))
                     @if item.versions > 1 { " · updated " (fmt::time(item.updated)) }
                     @if v.caller.is_some() && v.did != Some(item.author) {
-                        " " (super::social::follow_button(&v, &mnode_protocols::GossipTopic::Author(item.author), following, &base))
+                        " " (super::social::follow_button(&v, &GossipTopic::Author(item.author), &author, following, &base))
                     }
+                }
+                @if let (Some(topic), true) = (topic, v.caller.is_some()) {
+                    p { (super::social::follow_button(&v, &topic, &title, following_topic, &base)) " "
+                        small { "Follow this " (noun(kind)) " to receive its posts as they are made." } }
                 }
             }
             @if item.deleted {

@@ -44,10 +44,12 @@ pub(super) fn routes() -> Router<ApiState> {
         .route("/live", get(live))
 }
 
-/// The Follow or Unfollow button for `topic`; back to `back` without JavaScript.
+/// The Follow or Unfollow button for `topic`, named for `what` (screen readers hear "Follow
+/// @alice"); back to `back` without JavaScript.
 pub(crate) fn follow_button(
     v: &Viewer,
     topic: &GossipTopic,
+    what: &str,
     following: bool,
     back: &str,
 ) -> Markup {
@@ -61,7 +63,8 @@ pub(crate) fn follow_button(
             (csrf(v))
             input type="hidden" name="topic" value=(topic.to_string());
             input type="hidden" name="back" value=(back);
-            button type="submit" class=[following.then_some("secondary")] { (label) }
+            input type="hidden" name="what" value=(what);
+            button type="submit" class=[following.then_some("secondary")] aria-label={ (label) " " (what) } { (label) }
         }
     }
 }
@@ -104,7 +107,7 @@ async fn author(
             p { code title=(did) { (fmt::did(&did)) } }
         }
         @if v.caller.is_some() && v.did != Some(did) {
-            p { (follow_button(&v, &GossipTopic::Author(did), following, &back)) }
+            p { (follow_button(&v, &GossipTopic::Author(did), &name, following, &back)) }
         } @else if v.caller.is_none() {
             p { a href={ "/login?next=" (crate::session::urlencode(&back)) } { "Log in" } " to follow." }
         }
@@ -121,6 +124,8 @@ struct TopicForm {
     topic: String,
     #[serde(default)]
     back: Option<String>,
+    #[serde(default)]
+    what: String,
 }
 
 fn parse_topic(text: &str) -> Result<GossipTopic, ApiError> {
@@ -166,7 +171,7 @@ async fn set_follow(s: ApiState, v: Viewer, f: TopicForm, on: bool) -> Result<Re
     let back = back_to(f.back.as_deref(), "/following");
     if v.hx {
         Ok(
-            axum::response::Html(follow_button(&v, &topic, on, &back).into_string())
+            axum::response::Html(follow_button(&v, &topic, &f.what, on, &back).into_string())
                 .into_response(),
         )
     } else {
@@ -182,8 +187,8 @@ async fn following(State(s): State<ApiState>, v: Viewer) -> Result<Response, Res
         Ok(follows
             .into_iter()
             .map(|(t, since)| {
-                let name = topic_name(st, &t);
-                (t, since, name)
+                let (name, text) = topic_name(st, &t);
+                (t, since, name, text)
             })
             .collect::<Vec<_>>())
     })
@@ -195,13 +200,13 @@ async fn following(State(s): State<ApiState>, v: Viewer) -> Result<Response, Res
             p.empty { "You follow nobody yet. Open an author's page and press Follow: what they publish then comes to this node and shows on your " a href="/" { "Timeline" } "." }
         }
         ul.rows {
-            @for (t, since, name) in &list {
+            @for (t, since, name, text) in &list {
                 li.row {
                     div {
                         (name) br;
                         small.meta { "since " (fmt::time(*since)) }
                     }
-                    (follow_button(&v, t, true, "/following"))
+                    (follow_button(&v, t, text, true, "/following"))
                 }
             }
         }
@@ -214,10 +219,12 @@ async fn following(State(s): State<ApiState>, v: Viewer) -> Result<Response, Res
     ))
 }
 
-fn topic_name(st: &Store, t: &GossipTopic) -> Markup {
+/// A followed topic as a link, and its name as text.
+fn topic_name(st: &Store, t: &GossipTopic) -> (Markup, String) {
     match t {
         GossipTopic::Author(did) => {
-            html! { a href={ "/authors/" (did) } { (super::author_name(st, did)) } }
+            let name = super::author_name(st, did);
+            (html! { a href={ "/authors/" (did) } { (name) } }, name)
         }
         other => {
             let text = other.to_string();
@@ -227,9 +234,11 @@ fn topic_name(st: &Store, t: &GossipTopic) -> Markup {
                 .and_then(|c| mnode_dag::cids::parse(c).ok());
             match cid.and_then(|c| st.head(&c).ok().flatten()) {
                 Some(r) => {
-                    html! { a href=(super::item_url(r.kind(), &r.id())) { (fmt::title(&r)) } }
+                    let title = fmt::title(&r);
+                    let link = html! { a href=(super::item_url(r.kind(), &r.id())) { (title) } };
+                    (link, title)
                 }
-                None => html! { code { (text) } },
+                None => (html! { code { (text) } }, text),
             }
         }
     }
