@@ -491,3 +491,58 @@ async fn pages_send_their_guards_and_partials() {
     assert!(api.body.starts_with('{'), "{}", api.body);
     t.node.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn following_an_author_puts_their_posts_on_the_timeline() {
+    let t = setup().await;
+    let mut gail = Browser::new(&t.router);
+    gail.sign_up("gail").await;
+    let mut hank = Browser::new(&t.router);
+    hank.sign_up("hank").await;
+    let account = hank.get("/account").await.body;
+    let at = account.find("/authors/did:key:").unwrap();
+    let did = account[at + "/authors/".len()..]
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let before = hank
+        .post("/social/posts/new", &[("text", "before the follow")])
+        .await;
+    assert_eq!(before.status, StatusCode::SEE_OTHER);
+    assert!(!gail.get("/").await.body.contains("before the follow"));
+    let author = gail.get(&format!("/authors/{did}")).await.body;
+    assert!(
+        author.contains("@hank") && author.contains(">Follow<"),
+        "{author}"
+    );
+    let followed = gail
+        .post(
+            "/follow",
+            &[("topic", &did), ("back", &format!("/authors/{did}"))],
+        )
+        .await;
+    assert_eq!(followed.status, StatusCode::SEE_OTHER);
+    assert!(
+        gail.get(&format!("/authors/{did}"))
+            .await
+            .body
+            .contains(">Unfollow<")
+    );
+    assert!(gail.get("/following").await.body.contains("@hank"));
+    hank.post("/social/posts/new", &[("text", "after the follow")])
+        .await;
+    let home = gail.get("/").await.body;
+    assert!(
+        home.contains("after the follow") && home.contains("before the follow"),
+        "{home}"
+    );
+    // Her own posts are on her timeline too.
+    gail.post("/social/posts/new", &[("text", "my own words")])
+        .await;
+    assert!(gail.get("/").await.body.contains("my own words"));
+    let unfollowed = gail.post("/unfollow", &[("topic", &did)]).await;
+    assert_eq!(unfollowed.status, StatusCode::SEE_OTHER);
+    assert!(!gail.get("/").await.body.contains("after the follow"));
+    t.node.shutdown().await.unwrap();
+}

@@ -30,13 +30,19 @@ async fn home(
 ) -> Result<Response, Response> {
     let cursor = q.cursor().map_err(|e| layout::error(&v, &e))?;
     let me = v.handle.clone();
+    let my_did = v.did;
     let logged_in = me.is_some();
     let (list, follows) = store(&s, move |st| {
         let filters: Vec<ListFilter> = match &me {
+            // What I follow, and what I publish myself.
             Some(h) => st
                 .account_follows(h)?
                 .iter()
                 .map(|(t, _)| store::topic_filter(t))
+                .chain(my_did.map(|did| ListFilter {
+                    author: Some(did),
+                    ..Default::default()
+                }))
                 .collect(),
             None => PUBLIC_KINDS
                 .iter()
@@ -69,7 +75,7 @@ async fn home(
         hgroup {
             h1 { (heading) }
             @if logged_in {
-                p { "What the " (follows) " authors and topics you follow publish, newest first, live." }
+                p { "What you and the " (follows.saturating_sub(1)) " authors and topics you follow publish, newest first, live." }
             } @else {
                 p { "The newest releases and posts here. Every item is signed by its author." }
             }

@@ -16,8 +16,10 @@ use axum::{
 };
 use maud::{Markup, html};
 use mnode_api::{ApiError, ApiState};
-use mnode_dag::{Cid, Ipld, Record, registry};
-use mnode_node::store::{Item, Store};
+use std::collections::{HashMap, HashSet};
+
+use mnode_dag::{Cid, Did, Ipld, Record, registry};
+use mnode_node::store::{Item, ListFilter, Store};
 
 use crate::{fmt, form::MEDIA_KINDS, session::Viewer};
 
@@ -160,8 +162,8 @@ pub(crate) fn media_view(m: &Media) -> Markup {
     }
 }
 
-/// One row of a listing.
-pub(crate) fn row(store: &Store, id: &Cid, item: &Item) -> Markup {
+/// One row of a listing; `names` has its author's name.
+pub(crate) fn row(store: &Store, id: &Cid, item: &Item, names: &Names) -> Markup {
     let record = store.record(&item.head).ok().flatten();
     let title = record.as_ref().map(fmt::title).unwrap_or_default();
     let kind_label = registry::lookup(&item.kind).map_or(item.kind.clone(), |k| {
@@ -193,7 +195,7 @@ pub(crate) fn row(store: &Store, id: &Cid, item: &Item) -> Markup {
                 br;
                 small.meta {
                     span.kind { (kind_label) } " · "
-                    a href={ "/authors/" (item.author) } { (author_name(store, &item.author)) } " · "
+                    a href={ "/authors/" (item.author) } { (names.of(&item.author)) } " · "
                     (fmt::time(item.created))
                     @if item.versions > 1 { " · " (item.versions) " versions" }
                 }
@@ -220,21 +222,55 @@ fn thumbnail(store: &Store, record: &Record) -> Option<Media> {
     None
 }
 
-/// What to call an author: the handle of their profile, else their short key.
-pub(crate) fn author_name(store: &Store, did: &mnode_dag::Did) -> String {
-    let page = store.list(&mnode_node::store::ListFilter {
-        kind: Some("core.profile".into()),
-        author: Some(*did),
-        limit: 1,
-        ..Default::default()
-    });
-    page.ok()
-        .and_then(|p| p.items.into_iter().next())
-        .and_then(|(_, item)| store.record(&item.head).ok().flatten())
-        .filter(|r| !r.is_tombstone())
-        .map(|r| r.summary())
-        .filter(|s| !s.is_empty())
-        .map_or_else(|| fmt::did(did), |h| format!("@{h}"))
+/// How many of the newest profiles are read to name the authors of a page.
+const PROFILES_READ: usize = 1000;
+
+/// What to call the authors of a page: the handle of their profile, else their short key.
+pub(crate) struct Names(HashMap<Did, String>);
+
+impl Names {
+    /// The names of `authors`, found among the newest profiles on this node in one pass (the
+    /// author index would scan an author's every record to find one profile).
+    pub(crate) fn of_authors(store: &Store, authors: impl IntoIterator<Item = Did>) -> Self {
+        let mut wanted: HashSet<Did> = authors.into_iter().collect();
+        let mut names = HashMap::new();
+        let profiles = store
+            .list(&ListFilter {
+                kind: Some("core.profile".into()),
+                limit: PROFILES_READ,
+                ..Default::default()
+            })
+            .map(|p| p.items)
+            .unwrap_or_default();
+        for (_, item) in profiles {
+            if wanted.is_empty() {
+                break;
+            }
+            if item.deleted || !wanted.remove(&item.author) {
+                continue;
+            }
+            let handle = store
+                .record(&item.head)
+                .ok()
+                .flatten()
+                .map(|r| r.summary())
+                .filter(|h| !h.is_empty());
+            if let Some(h) = handle {
+                names.insert(item.author, format!("@{h}"));
+            }
+        }
+        Self(names)
+    }
+
+    /// The name of `did`.
+    pub(crate) fn of(&self, did: &Did) -> String {
+        self.0.get(did).cloned().unwrap_or_else(|| fmt::did(did))
+    }
+}
+
+/// What to call one author.
+pub(crate) fn author_name(store: &Store, did: &Did) -> String {
+    Names::of_authors(store, [*did]).of(did)
 }
 
 /// Rows of a listing, with the link to the next page.
@@ -248,8 +284,9 @@ pub(crate) fn rows(
         @if items.is_empty() {
             (empty)
         }
+        @let names = Names::of_authors(store, items.iter().map(|(_, i)| i.author));
         ul.rows #items {
-            @for (id, item) in items { (row(store, id, item)) }
+            @for (id, item) in items { (row(store, id, item, &names)) }
         }
         @if let Some(next) = next {
             p { a href=(next) { "Older" } }

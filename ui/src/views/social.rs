@@ -280,7 +280,8 @@ async fn live(
             let topics = store(&s, move |st| Ok(st.account_follows(&handle)?))
                 .await
                 .or_page(&v)?;
-            Live::Topics(topics.into_iter().map(|(t, _)| t).collect())
+            let mine = v.did.map(GossipTopic::Author);
+            Live::Topics(topics.into_iter().map(|(t, _)| t).chain(mine).collect())
         }
         (Some("home"), _, _) => Live::Kinds(PUBLIC_KINDS.iter().map(|k| (*k).to_owned()).collect()),
         (_, Some(kind), _) => Live::Kinds(vec![kind]),
@@ -319,7 +320,8 @@ async fn live(
                 if item.versions > 1 || item.deleted {
                     return Ok(None);
                 }
-                Ok(Some(row(st, &id, &item).into_string()))
+                let names = super::Names::of_authors(st, [item.author]);
+                Ok(Some(row(st, &id, &item, &names).into_string()))
             })
             .await;
             match html {
