@@ -535,7 +535,15 @@ fn build(fields: &[Field], form: &mut Values, map: &mut Map<String, Value>) {
                 },
             },
             Widget::Checkbox => Some(json!(!first.is_empty())),
-            Widget::Link { many: false, .. } | Widget::Cid => match first.trim() {
+            // An upload for the field comes after its picker: the last value chosen wins.
+            Widget::Link { many: false, .. } | Widget::Cid => match form
+                .all(&f.name)
+                .iter()
+                .rev()
+                .map(|v| v.trim())
+                .find(|v| !v.is_empty())
+                .unwrap_or_default()
+            {
                 "" => None,
                 cid => match mnode_dag::cids::parse(cid) {
                     Ok(c) => Some(json!({ "/": c.to_string() })),
@@ -830,6 +838,21 @@ mod tests {
         let mut empty = Values::from_pairs(vec![("name.full".into(), " ".into())]);
         assert!(super::body(k, &fields, &mut empty, None).is_none());
         assert!(empty.errors.contains_key("name.full"), "{:?}", empty.errors);
+
+        let mut uploaded = Values::from_pairs(vec![
+            ("name.full".into(), "A".into()),
+            ("image".into(), String::new()),
+            (
+                "image".into(),
+                mnode_dag::cids::record_cid(b"x").to_string(),
+            ),
+        ]);
+        let body = super::body(k, &fields, &mut uploaded, None).expect("valid");
+        let json = mnode_dag::json::to_json_value(&body).expect("json");
+        assert!(
+            json["image"]["/"].is_string(),
+            "the upload after the empty picker counts"
+        );
 
         let mut bad = Values::from_pairs(vec![
             ("name.full".into(), "A".into()),

@@ -546,3 +546,108 @@ async fn following_an_author_puts_their_posts_on_the_timeline() {
     assert!(!gail.get("/").await.body.contains("after the follow"));
     t.node.shutdown().await.unwrap();
 }
+
+/// A 1×1 PNG.
+fn png() -> Vec<u8> {
+    let mut v = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0".to_vec();
+    v.extend_from_slice(&[0x90, 0x77, 0x53, 0xde]);
+    v.extend_from_slice(b"\0\0\0\x0cIDAT\x08\xd7c\xf8\xcf\xc0\0\0\x03\x01\x01\0");
+    v.extend_from_slice(&[0x18, 0xdd, 0x8d, 0xb0]);
+    v.extend_from_slice(b"\0\0\0\0IEND\xaeB`\x82");
+    v
+}
+
+/// A tenth of a second of silence as 8 kHz mono 16-bit PCM.
+fn wav() -> Vec<u8> {
+    let samples = 800u32;
+    let data = samples * 2;
+    let mut v = b"RIFF".to_vec();
+    v.extend_from_slice(&(36 + data).to_le_bytes());
+    v.extend_from_slice(b"WAVEfmt ");
+    v.extend_from_slice(&16u32.to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes());
+    v.extend_from_slice(&8000u32.to_le_bytes());
+    v.extend_from_slice(&16000u32.to_le_bytes());
+    v.extend_from_slice(&2u16.to_le_bytes());
+    v.extend_from_slice(&16u16.to_le_bytes());
+    v.extend_from_slice(b"data");
+    v.extend_from_slice(&data.to_le_bytes());
+    v.resize(v.len() + data as usize, 0);
+    v
+}
+
+#[tokio::test]
+async fn a_release_made_with_a_plain_form_plays_its_files() {
+    let t = setup().await;
+    let mut b = Browser::new(&t.router);
+    b.sign_up("ivy").await;
+    let boundary = "XyZ";
+    let mut body = Vec::new();
+    let mut text = |name: &str, value: &str| {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    };
+    text("_csrf", &b.csrf());
+    text("title.full", "Home Recordings");
+    text("artists__new", "The Kitchen Band");
+    text("cover", "");
+    text("date", "2026-12");
+    let mut file = |name: &str, file_name: &str, kind: &str, bytes: &[u8]| {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\nContent-Type: {kind}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    };
+    file("cover", "cover.png", "image/png", &png());
+    file("files", "song.wav", "audio/wav", &wav());
+    file("files", "", "application/octet-stream", b"");
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let req = Request::post("/art/releases/new")
+        .header(header::COOKIE, b.cookie_header())
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .header("sec-fetch-site", "same-origin")
+        .body(Body::from(body))
+        .unwrap();
+    let made = b.send(req).await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    let page = b.get(made.location()).await.body;
+    assert!(page.contains("<h1>Home Recordings</h1>"), "{page}");
+    assert!(page.contains("The Kitchen Band"));
+    assert!(page.contains("alt=\"Cover of Home Recordings\""));
+    let at = page.find("<audio").expect("a player");
+    let src = page[at..]
+        .split("src=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(src.starts_with("/ipfs/bafkr4i"), "{src}");
+    let ranged = Request::get(&src)
+        .header(header::RANGE, "bytes=0-43")
+        .body(Body::empty())
+        .unwrap();
+    let part = b.send(ranged).await;
+    assert_eq!(part.status, StatusCode::PARTIAL_CONTENT);
+    assert!(
+        part.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("audio/")
+    );
+    assert!(page.contains("Download CAR"));
+    t.node.shutdown().await.unwrap();
+}
