@@ -79,6 +79,8 @@ fn nav(v: &Viewer) -> Markup {
             ul {
                 li { a.brand href="/" { strong { "mnode" } } }
             }
+            details.menu open {
+            summary { "Menu" }
             ul.links {
                 li { a href="/art/releases" { "Releases" } }
                 li { a href="/art/artists" { "Artists" } }
@@ -99,6 +101,7 @@ fn nav(v: &Viewer) -> Markup {
                     li { a href="/login" { "Log in" } }
                     li { a href="/signup" role="button" { "Sign up" } }
                 }
+            }
             }
         }
     }

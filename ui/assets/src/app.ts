@@ -63,3 +63,18 @@ document.addEventListener('click', (ev) => {
   const text = button.dataset.copy ?? ''
   void copy(text).then((ok) => flash(button, ok ? 'Copied' : 'Copy failed'))
 })
+
+// The main menu is open in the markup, so that it shows without JavaScript; on a phone it
+// starts folded behind its "Menu" button.
+const PHONE = '(max-width: 640px)'
+function foldMenu(): void {
+  if (!window.matchMedia(PHONE).matches) return
+  document.querySelectorAll<HTMLDetailsElement>('details.menu').forEach((d) => {
+    d.open = false
+  })
+}
+if (document.readyState === 'loading') {
+  document.addEventListener('DOMContentLoaded', foldMenu)
+} else {
+  foldMenu()
+}

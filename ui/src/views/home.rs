@@ -10,7 +10,7 @@ use maud::html;
 use mnode_api::{ApiError, ApiState};
 use mnode_node::store::{self, Cursor, ListFilter, Order};
 
-use super::{records::PageQuery, rows, store};
+use super::{records::PageQuery, rows};
 use crate::{
     layout::{self, OrPage},
     session::Viewer,
@@ -19,6 +19,16 @@ use crate::{
 pub(super) fn routes() -> Router<ApiState> {
     Router::new().route("/", get(home))
 }
+
+/// What a timeline leaves out: the file records and profiles that come with releases and
+/// accounts (the release or the author stands for them).
+pub(super) const NOT_ON_TIMELINE: [&str; 5] = [
+    "core.file",
+    "art.image",
+    "art.audio",
+    "art.video",
+    "core.profile",
+];
 
 /// What the home page lists when nobody is logged in.
 pub(super) const PUBLIC_KINDS: [&str; 2] = ["art.release", "social.post"];
@@ -32,7 +42,8 @@ async fn home(
     let me = v.handle.clone();
     let my_did = v.did;
     let logged_in = me.is_some();
-    let (list, follows) = store(&s, move |st| {
+    let (list, follows) = super::repo(&s, move |repo| {
+        let st = repo.store();
         let filters: Vec<ListFilter> = match &me {
             // What I follow, and what I publish myself.
             Some(h) => st
@@ -52,7 +63,9 @@ async fn home(
                 })
                 .collect(),
         };
-        let page = st.list_merged(&filters, cursor, 50, Order::NewestFirst)?;
+        let mut page = st.list_merged(&filters, cursor, 50, Order::NewestFirst)?;
+        page.items
+            .retain(|(_, i)| !NOT_ON_TIMELINE.contains(&i.kind.as_str()));
         let next = page.next.map(|c| format!("/?cursor={c}"));
         let empty = if me.is_some() {
             html! { p.empty { "Nothing here yet. Follow people from their pages ("
@@ -62,7 +75,7 @@ async fn home(
             html! { p.empty { "No releases or posts on this node yet. "
             a href="/signup" { "Sign up" } " and publish the first one." } }
         };
-        Ok((rows(st, &page.items, next, empty), filters.len()))
+        Ok((rows(repo, &page.items, next, empty), filters.len()))
     })
     .await
     .or_page(&v)?;
@@ -75,7 +88,8 @@ async fn home(
         hgroup {
             h1 { (heading) }
             @if logged_in {
-                p { "What you and the " (follows.saturating_sub(1)) " authors and topics you follow publish, newest first, live." }
+                @let n = follows.saturating_sub(1);
+                p { "What you and the " (n) @if n == 1 { " author or topic" } @else { " authors and topics" } " you follow publish, newest first, live." }
             } @else {
                 p { "The newest releases and posts here. Every item is signed by its author." }
             }

@@ -19,7 +19,10 @@ use mnode_api::{ApiError, ApiState};
 use std::collections::{HashMap, HashSet};
 
 use mnode_dag::{Cid, Did, Ipld, Record, registry};
-use mnode_node::store::{Item, ListFilter, Store};
+use mnode_node::{
+    repo::Repo,
+    store::{Item, ListFilter, Store},
+};
 
 use crate::{fmt, form::MEDIA_KINDS, session::Viewer};
 
@@ -231,9 +234,18 @@ pub(crate) struct Names(HashMap<Did, String>);
 impl Names {
     /// The names of `authors`, found among the newest profiles on this node in one pass (the
     /// author index would scan an author's every record to find one profile).
-    pub(crate) fn of_authors(store: &Store, authors: impl IntoIterator<Item = Did>) -> Self {
+    pub(crate) fn of_authors(repo: &Repo, authors: impl IntoIterator<Item = Did>) -> Self {
+        let store = repo.store();
         let mut wanted: HashSet<Did> = authors.into_iter().collect();
         let mut names = HashMap::new();
+        // This node's own accounts are named by their handles.
+        for account in repo.accounts().list().unwrap_or_default() {
+            for did in &account.keys {
+                if wanted.remove(did) {
+                    names.insert(*did, format!("@{}", account.handle));
+                }
+            }
+        }
         let profiles = store
             .list(&ListFilter {
                 kind: Some("core.profile".into()),
@@ -269,22 +281,23 @@ impl Names {
 }
 
 /// What to call one author.
-pub(crate) fn author_name(store: &Store, did: &Did) -> String {
-    Names::of_authors(store, [*did]).of(did)
+pub(crate) fn author_name(repo: &Repo, did: &Did) -> String {
+    Names::of_authors(repo, [*did]).of(did)
 }
 
 /// Rows of a listing, with the link to the next page.
 pub(crate) fn rows(
-    store: &Store,
+    repo: &Repo,
     items: &[(Cid, Item)],
     next: Option<String>,
     empty: Markup,
 ) -> Markup {
+    let store = repo.store();
     html! {
         @if items.is_empty() {
             (empty)
         }
-        @let names = Names::of_authors(store, items.iter().map(|(_, i)| i.author));
+        @let names = Names::of_authors(repo, items.iter().map(|(_, i)| i.author));
         ul.rows #items {
             @for (id, item) in items { (row(store, id, item, &names)) }
         }
@@ -292,6 +305,14 @@ pub(crate) fn rows(
             p { a href=(next) { "Older" } }
         }
     }
+}
+
+/// Runs `f` on the repo (store, accounts) in the blocking pool.
+pub(crate) async fn repo<T: Send + 'static>(
+    s: &ApiState,
+    f: impl FnOnce(&Repo) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    mnode_api::with_repo(s, f).await
 }
 
 /// Runs `f` on the store in the blocking pool.

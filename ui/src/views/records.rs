@@ -82,7 +82,8 @@ async fn list(
     let base = list_url(kind);
     let heading = fmt::humanise(&kind.collection.replace('_', " "));
     let logged_in = v.caller.is_some();
-    let body = store(&s, move |st| {
+    let body = super::repo(&s, move |repo| {
+        let st = repo.store();
         let page = st.list(&ListFilter {
             kind: Some(kind.name.to_owned()),
             cursor,
@@ -97,7 +98,7 @@ async fn list(
                 @else { a href="/login" { "Log in" } " to add one." }
             }
         };
-        Ok(super::rows(st, &page.items, next, empty))
+        Ok(super::rows(repo, &page.items, next, empty))
     })
     .await
     .or_page(&v)?;
@@ -485,7 +486,8 @@ async fn read(
     let (details, author, following, following_topic) = {
         let me = v.handle.clone();
         let author = item.author;
-        store(&s, move |st| {
+        super::repo(&s, move |repo| {
+            let st = repo.store();
             let details = if kind.name == "art.release" {
                 release_view(st, &head, &json)
             } else {
@@ -502,7 +504,7 @@ async fn read(
                 topic.is_some_and(|topic| follows.iter().any(|(t, _)| *t == topic));
             Ok((
                 details,
-                super::author_name(st, &author),
+                super::author_name(repo, &author),
                 following,
                 following_topic,
             ))

@@ -20,10 +20,7 @@ use futures::{Stream, StreamExt as _};
 use maud::{Markup, html};
 use mnode_api::{ApiError, ApiState};
 use mnode_dag::{Cid, Did};
-use mnode_node::{
-    node::NodeEvent,
-    store::{ListFilter, Store},
-};
+use mnode_node::{node::NodeEvent, repo::Repo, store::ListFilter};
 use mnode_protocols::GossipTopic;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
@@ -80,7 +77,8 @@ async fn author(
         .map_err(|e| layout::error(&v, &ApiError::bad_request(format!("not a did:key: {e}"))))?;
     let cursor = q.cursor().map_err(|e| layout::error(&v, &e))?;
     let me = v.handle.clone();
-    let (name, list, following) = store(&s, move |st| {
+    let (name, list, following) = super::repo(&s, move |repo| {
+        let st = repo.store();
         let page = st.list(&ListFilter {
             author: Some(did),
             cursor,
@@ -96,7 +94,7 @@ async fn author(
                 .any(|(t, _)| *t == GossipTopic::Author(did)),
             None => false,
         };
-        Ok((super::author_name(st, &did), rows(st, &page.items, next, empty), following))
+        Ok((super::author_name(repo, &did), rows(repo, &page.items, next, empty), following))
     })
     .await
     .or_page(&v)?;
@@ -182,12 +180,13 @@ async fn set_follow(s: ApiState, v: Viewer, f: TopicForm, on: bool) -> Result<Re
 async fn following(State(s): State<ApiState>, v: Viewer) -> Result<Response, Response> {
     let caller = v.require()?.clone();
     let handle = caller.handle(&s).to_owned();
-    let list = store(&s, move |st| {
+    let list = super::repo(&s, move |repo| {
+        let st = repo.store();
         let follows = st.account_follows(&handle)?;
         Ok(follows
             .into_iter()
             .map(|(t, since)| {
-                let (name, text) = topic_name(st, &t);
+                let (name, text) = topic_name(repo, &t);
                 (t, since, name, text)
             })
             .collect::<Vec<_>>())
@@ -220,10 +219,11 @@ async fn following(State(s): State<ApiState>, v: Viewer) -> Result<Response, Res
 }
 
 /// A followed topic as a link, and its name as text.
-fn topic_name(st: &Store, t: &GossipTopic) -> (Markup, String) {
+fn topic_name(repo: &Repo, t: &GossipTopic) -> (Markup, String) {
+    let st = repo.store();
     match t {
         GossipTopic::Author(did) => {
-            let name = super::author_name(st, did);
+            let name = super::author_name(repo, did);
             (html! { a href={ "/authors/" (did) } { (name) } }, name)
         }
         other => {
@@ -262,7 +262,10 @@ enum Live {
 impl Live {
     fn wants(&self, record: &mnode_dag::Record) -> bool {
         match self {
-            Self::Topics(topics) => GossipTopic::of(record).iter().any(|t| topics.contains(t)),
+            Self::Topics(topics) => {
+                !super::home::NOT_ON_TIMELINE.contains(&record.kind())
+                    && GossipTopic::of(record).iter().any(|t| topics.contains(t))
+            }
             Self::Kinds(kinds) => kinds.iter().any(|k| k == record.kind()),
             Self::Author(did) => record.author() == did,
         }
@@ -305,7 +308,8 @@ async fn live(
                 Err(RecvError::Closed) => return None,
             };
             let w = which.clone();
-            let html = store(&s, move |st| {
+            let html = super::repo(&s, move |repo| {
+                let st = repo.store();
                 let Some(record) = st.record(&cid)? else {
                     return Ok(None);
                 };
@@ -320,7 +324,7 @@ async fn live(
                 if item.versions > 1 || item.deleted {
                     return Ok(None);
                 }
-                let names = super::Names::of_authors(st, [item.author]);
+                let names = super::Names::of_authors(repo, [item.author]);
                 Ok(Some(row(st, &id, &item, &names).into_string()))
             })
             .await;
