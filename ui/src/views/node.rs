@@ -74,7 +74,7 @@ async fn peers_section(
                 label for="multiaddr" { "Multiaddr" }
                 input #multiaddr name="addr" type="text" value=(typed) required
                     placeholder="/ip4/192.0.2.7/tcp/4001/p2p/12D3KooW…" aria-describedby="multiaddr-hint";
-                small #multiaddr-hint { "Another node's address, as its Node page or `mnode id` shows it." }
+                small #multiaddr-hint { "Another node's address, as its Node page or " code { "mnode id" } " shows it." }
                 button type="submit" { "Connect" }
             }
         }
