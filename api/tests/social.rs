@@ -604,6 +604,11 @@ async fn facts_come_with_their_context_and_the_facts_under_them() {
             )
             .await,
         );
+        // Notes made in the same millisecond are listed by CID, not in the order made.
+        let made = mnode_dag::record::now_ms();
+        while mnode_dag::record::now_ms() == made {
+            tokio::task::yield_now().await;
+        }
     }
 
     let v = get(&router, &format!("/api/v1/facts/{fact}"), None).await;

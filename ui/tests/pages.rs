@@ -651,3 +651,50 @@ async fn a_release_made_with_a_plain_form_plays_its_files() {
     assert!(page.contains("Download CAR"));
     t.node.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_node_page_verifies_and_collects_and_explore_checks_signatures() {
+    let t = setup().await;
+    let mut owner = Browser::new(&t.router);
+    owner.log_in("owner").await;
+    let made = owner
+        .post("/social/posts/new", &[("text", "a signed post")])
+        .await;
+    let id = id_in(made.location());
+    let verified = owner.post("/node/verify", &[]).await;
+    assert_eq!(verified.status, StatusCode::OK);
+    assert!(verified.body.contains("all intact"), "{}", verified.body);
+    let collected = owner.post("/node/gc", &[]).await;
+    assert!(collected.body.contains("Garbage collected"));
+    let bad = owner
+        .post("/node/connect", &[("addr", "not an address")])
+        .await;
+    assert!(bad.body.contains("is not a multiaddr"));
+    let explored = owner.get(&format!("/explore/{id}")).await;
+    assert_eq!(explored.status, StatusCode::OK);
+    assert!(explored.body.contains("Signature: valid"));
+    assert!(explored.body.contains("Version 0"));
+    assert!(explored.body.contains(&format!("/ipfs/{id}?format=car")));
+    assert_eq!(
+        owner.get("/explore/not-a-cid").await.status,
+        StatusCode::BAD_REQUEST
+    );
+    let unknown = mnode_dag::cids::record_cid(b"nothing").to_string();
+    assert_eq!(
+        owner.get(&format!("/explore/{unknown}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let search = owner.get(&format!("/explore?cid={id}")).await;
+    assert_eq!(search.status, StatusCode::SEE_OTHER);
+    // Someone who is not an admin may do none of it.
+    let mut user = Browser::new(&t.router);
+    user.sign_up("jill").await;
+    for uri in ["/node/verify", "/node/gc"] {
+        assert_eq!(
+            user.post(uri, &[]).await.status,
+            StatusCode::FORBIDDEN,
+            "{uri}"
+        );
+    }
+    t.node.shutdown().await.unwrap();
+}

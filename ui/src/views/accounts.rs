@@ -228,6 +228,17 @@ async fn login(
     }
 }
 
+/// Back to the home page, with the session and CSRF cookies removed.
+fn home_logged_out() -> Response {
+    let mut resp = Redirect::to("/").into_response();
+    for name in [SESSION_COOKIE, CSRF_COOKIE] {
+        if let Ok(value) = session::removal(name).to_string().parse() {
+            resp.headers_mut().append(SET_COOKIE, value);
+        }
+    }
+    resp
+}
+
 async fn logout(State(s): State<ApiState>, v: Viewer) -> Response {
     if let Some(ops::Caller::Account { session, .. }) = &v.caller {
         let id = session.clone();
@@ -239,13 +250,7 @@ async fn logout(State(s): State<ApiState>, v: Viewer) -> Response {
             return layout::error(&v, &e);
         }
     }
-    let mut resp = Redirect::to("/").into_response();
-    for name in [SESSION_COOKIE, CSRF_COOKIE] {
-        if let Ok(value) = session::removal(name).to_string().parse() {
-            resp.headers_mut().append(SET_COOKIE, value);
-        }
-    }
-    resp
+    home_logged_out()
 }
 
 async fn account(State(s): State<ApiState>, v: Viewer) -> Result<Response, Response> {
@@ -417,11 +422,5 @@ async fn delete(State(s): State<ApiState>, v: Viewer) -> Result<Response, Respon
     let caller = v.require()?.clone();
     let handle = caller.handle(&s).to_owned();
     ops::delete_account(&s, &caller, handle).await.or_page(&v)?;
-    let mut resp = Redirect::to("/").into_response();
-    for name in [SESSION_COOKIE, CSRF_COOKIE] {
-        if let Ok(value) = session::removal(name).to_string().parse() {
-            resp.headers_mut().append(SET_COOKIE, value);
-        }
-    }
-    Ok(resp)
+    Ok(home_logged_out())
 }

@@ -173,16 +173,22 @@ fn multipart(fields: &[Field]) -> bool {
     fields.iter().any(Field::takes_files)
 }
 
+/// A record form: what it is called, where it posts, its fields and what they hold.
 struct FormPage<'a> {
-    kind: &'static KindInfo,
     title: String,
     action: String,
     fields: &'a [Field],
     values: &'a Values,
-    options: &'a Options,
 }
 
-fn form_page(v: &Viewer, status: StatusCode, p: FormPage<'_>) -> Response {
+/// The form page, with the records its link fields may pick loaded for the viewer.
+async fn form_page(s: &ApiState, v: &Viewer, status: StatusCode, p: FormPage<'_>) -> Response {
+    let me = v.did;
+    let fields = p.fields.to_vec();
+    let opts = match store(s, move |st| options(st, &fields, me)).await {
+        Ok(o) => o,
+        Err(e) => return layout::error(v, &e),
+    };
     let files = multipart(p.fields);
     let body = html! {
         h1 { (p.title) }
@@ -193,7 +199,7 @@ fn form_page(v: &Viewer, status: StatusCode, p: FormPage<'_>) -> Response {
             enctype=[files.then_some("multipart/form-data")]
             data-upload=[files.then_some("/upload")] {
             (csrf(v))
-            (form::controls(p.fields, p.values, p.options))
+            (form::controls(p.fields, p.values, &opts))
             button type="submit" { "Save" }
         }
         p { small { "Saving signs a new version with your key; every earlier version stays in its History." } }
@@ -204,7 +210,6 @@ fn form_page(v: &Viewer, status: StatusCode, p: FormPage<'_>) -> Response {
     } else {
         layout::page_with(v, &p.title, extra, body)
     };
-    let _ = p.kind;
     (status, Html(markup.into_string())).into_response()
 }
 
@@ -217,23 +222,13 @@ async fn new(
     let kind = kind_of(&v, &ns, &coll)?;
     v.require()?;
     let fields = form::fields(kind);
-    let me = v.did;
-    let f2 = fields.clone();
-    let opts = store(&s, move |st| options(st, &f2, me))
-        .await
-        .or_page(&v)?;
-    Ok(form_page(
-        &v,
-        StatusCode::OK,
-        FormPage {
-            kind,
-            title: format!("New {}", noun(kind)),
-            action: format!("{}/new", list_url(kind)),
-            fields: &fields,
-            values: &Values::default(),
-            options: &opts,
-        },
-    ))
+    let page = FormPage {
+        title: format!("New {}", noun(kind)),
+        action: format!("{}/new", list_url(kind)),
+        fields: &fields,
+        values: &Values::default(),
+    };
+    Ok(form_page(&s, &v, StatusCode::OK, page).await)
 }
 
 /// What a form sent: its fields, with uploaded files already stored (as their records' ids
@@ -360,7 +355,6 @@ async fn create(
         return Err(refused(
             &s,
             &v,
-            kind,
             &fields,
             values,
             format!("{}/new", list_url(kind)),
@@ -375,7 +369,6 @@ async fn create(
             Err(refused(
                 &s,
                 &v,
-                kind,
                 &fields,
                 values,
                 format!("{}/new", list_url(kind)),
@@ -390,30 +383,18 @@ async fn create(
 async fn refused(
     s: &ApiState,
     v: &Viewer,
-    kind: &'static KindInfo,
     fields: &[Field],
     values: Values,
     action: String,
     title: String,
 ) -> Response {
-    let me = v.did;
-    let f2 = fields.to_vec();
-    let opts = match store(s, move |st| options(st, &f2, me)).await {
-        Ok(o) => o,
-        Err(e) => return layout::error(v, &e),
+    let page = FormPage {
+        title,
+        action,
+        fields,
+        values: &values,
     };
-    form_page(
-        v,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        FormPage {
-            kind,
-            title,
-            action,
-            fields,
-            values: &values,
-            options: &opts,
-        },
-    )
+    form_page(s, v, StatusCode::UNPROCESSABLE_ENTITY, page).await
 }
 
 /// An item with its current version, for its pages.
@@ -728,23 +709,13 @@ async fn edit(
         .filter(|f| f.widget != Widget::File)
         .collect();
     let values = Values::from_body(&fields, &sh.json);
-    let me = v.did;
-    let f2 = fields.clone();
-    let opts = store(&s, move |st| options(st, &f2, me))
-        .await
-        .or_page(&v)?;
-    Ok(form_page(
-        &v,
-        StatusCode::OK,
-        FormPage {
-            kind,
-            title: format!("Edit {}", fmt::title(&sh.head)),
-            action: format!("{}/edit", item_url(kind.name, &sh.id)),
-            fields: &fields,
-            values: &values,
-            options: &opts,
-        },
-    ))
+    let page = FormPage {
+        title: format!("Edit {}", fmt::title(&sh.head)),
+        action: format!("{}/edit", item_url(kind.name, &sh.id)),
+        fields: &fields,
+        values: &values,
+    };
+    Ok(form_page(&s, &v, StatusCode::OK, page).await)
 }
 
 /// `POST /{ns}/{coll}/{id}/edit`: a new signed version.
@@ -771,13 +742,13 @@ async fn save(
         body = form::body(kind, &fields, &mut values, Some(&sh.json));
     }
     let Some(body) = body else {
-        return Err(refused(&s, &v, kind, &fields, values, action, title).await);
+        return Err(refused(&s, &v, &fields, values, action, title).await);
     };
     match ops::update(&s, &caller, sh.id, body).await {
         Ok(w) => Ok(Redirect::to(&item_url(kind.name, &w.id)).into_response()),
         Err(e) if e.status == 422 => {
             values.errors.insert(String::new(), e.message);
-            Err(refused(&s, &v, kind, &fields, values, action, title).await)
+            Err(refused(&s, &v, &fields, values, action, title).await)
         }
         Err(e) => Err(layout::error(&v, &e)),
     }
