@@ -414,8 +414,8 @@ async fn edit_history_and_delete_make_signed_versions_and_only_the_author_may() 
     let history = erin.get(&format!("{page}/history")).await.body;
     assert!(history.contains("Version 0") && history.contains("Version 1"));
     assert!(
-        history.contains("First Name") && history.contains("Second Name"),
-        "the diff"
+        history.contains("Name: <del>First Name</del> → <ins>Second Name</ins>"),
+        "the diff names the field and shows both values: {history}"
     );
 
     let mut frank = Browser::new(&t.router);

@@ -37,7 +37,7 @@ struct ExploreQuery {
 
 fn search(cid: &str) -> Markup {
     html! {
-        form.explore method="get" action="/explore" role="search" {
+        form.explore method="get" action="/explore" {
             label for="cid" { "CID" }
             input #cid name="cid" type="text" value=(cid) required placeholder="bafyrei…" aria-describedby="cid-hint";
             small #cid-hint { "A record's or a file's content address." }

@@ -803,13 +803,42 @@ async fn history(
     Ok(layout::page(&v, &format!("History of {title}"), body).into_response_html())
 }
 
-/// The top-level fields that differ between two bodies.
+/// A body's fields by path (`title.full`), objects opened up, links and lists kept whole.
+fn flatten(prefix: &str, v: &Value, out: &mut std::collections::BTreeMap<String, Value>) {
+    match v {
+        Value::Object(m) if !m.contains_key("/") => {
+            for (k, val) in m {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&path, val, out);
+            }
+        }
+        other => {
+            out.insert(prefix.to_owned(), other.clone());
+        }
+    }
+}
+
+/// "title.full" → "Title", "title.short" → "Title, short".
+fn path_label(path: &str) -> String {
+    let mut parts = path.split('.');
+    let head = fmt::humanise(parts.next().unwrap_or_default());
+    let rest: Vec<&str> = parts.filter(|p| *p != "full").collect();
+    if rest.is_empty() {
+        head
+    } else {
+        format!("{head}, {}", rest.join(" ").replace('_', " "))
+    }
+}
+
+/// The fields that differ between two bodies.
 fn diff(old: &Value, new: &Value) -> Markup {
-    let empty = serde_json::Map::new();
-    let (o, n) = (
-        old.as_object().unwrap_or(&empty),
-        new.as_object().unwrap_or(&empty),
-    );
+    let (mut o, mut n) = (Default::default(), Default::default());
+    flatten("", old, &mut o);
+    flatten("", new, &mut n);
     let mut keys: Vec<&String> = o.keys().chain(n.keys()).collect();
     keys.sort();
     keys.dedup();
@@ -821,7 +850,7 @@ fn diff(old: &Value, new: &Value) -> Markup {
     html! {
         ul.diff {
             @for k in keys.into_iter().filter(|k| o.get(*k) != n.get(*k)) {
-                li { (fmt::humanise(k)) ": " del { (show(o.get(k))) } " → " ins { (show(n.get(k))) } }
+                li { (path_label(k)) ": " del { (show(o.get(k))) } " → " ins { (show(n.get(k))) } }
             }
         }
     }
