@@ -155,6 +155,13 @@ pub async fn register(
     let draft = Record::create(&profile).map_err(|e| ApiError::internal(&e))?;
     let key = signer(s, account.handle.clone()).await?;
     publish_pinned(s, signed(draft, &key)?).await?;
+    // The node hears replies and notes to the new account on its feed's topic.
+    if let Some(did) = account.did() {
+        s.node
+            .follow(mnode_protocols::GossipTopic::Author(*did))
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+    }
     Ok(account)
 }
 

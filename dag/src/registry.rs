@@ -38,6 +38,10 @@ pub struct Index {
     pub tags: Vec<String>,
     /// Topics (a forum, a branch, a thread, the record a note is about).
     pub topics: Vec<Topic>,
+    /// Records this one answers or is about: a reply's parent and root, a context note's
+    /// target, a fork's post, a sub-fact's parent. It is also gossiped on their topics, so
+    /// that whoever follows them gets it.
+    pub targets: Vec<Cid>,
 }
 
 /// A topic a record belongs to, beside its author's feed.
@@ -183,6 +187,10 @@ pub static KINDS: &[KindInfo] = &[
     KindInfo::of::<model::social::Forum>("forums", "a forum: moderators and a tag tree"),
     KindInfo::of::<model::social::Branch>("branches", "a branch of a forum: a feed inside it"),
     KindInfo::of::<model::social::Thread>("threads", "a conversation in a branch; can fork"),
+    KindInfo::of::<model::social::Moderation>(
+        "moderations",
+        "a forum moderator's decision: hide a post or thread, ban an author",
+    ),
     KindInfo::of::<model::info::Fact>("facts", "a statement with sources, in a hierarchy"),
     KindInfo::of::<model::info::Context>("contexts", "a note anyone can attach to any record"),
     KindInfo::of::<model::reserved::Opinion>("opinions", "reserved: an opinion about records"),

@@ -81,6 +81,9 @@ pub struct NetworkConfig {
     /// How long (seconds) a peer whose gossip score fell below the graylist threshold (it
     /// sent invalid records) stays disconnected and refused.
     pub misbehaviour_ban_secs: u64,
+    /// Most records an author may put into one shared topic (a thread, a branch, a forum,
+    /// someone else's feed) per minute; more are dropped unforwarded.
+    pub gossip_author_per_minute: u32,
 }
 
 impl Default for NetworkConfig {
@@ -98,6 +101,7 @@ impl Default for NetworkConfig {
             sync_interval_secs: 60,
             max_connections: 512,
             misbehaviour_ban_secs: 600,
+            gossip_author_per_minute: 60,
         }
     }
 }
@@ -221,6 +225,10 @@ const DOCS: &[(&str, &str)] = &[
     (
         "network.misbehaviour_ban_secs",
         "Seconds a peer that sent invalid records (gossip score below the graylist threshold) stays disconnected and refused.",
+    ),
+    (
+        "network.gossip_author_per_minute",
+        "Most records one author may put into a shared topic (a thread, a branch, a forum, someone else's feed) per minute; the rest are dropped.",
     ),
     ("store", "Records and files on disk."),
     (

@@ -240,7 +240,8 @@ impl Store {
             );
             if let Some(bytes) = self.block(&v.cid)? {
                 if let Ok(record) = Record::decode_trusted(bytes.clone()) {
-                    for topic in mnode_protocols::GossipTopic::of(&record) {
+                    let targets = self.targets(&record)?;
+                    for topic in mnode_protocols::GossipTopic::audience(&record, &targets) {
                         batch.delete_cf(
                             self.cf("sync")?,
                             crate::store::sync_key(&topic, v.updated, &v.cid),

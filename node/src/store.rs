@@ -369,6 +369,13 @@ impl Store {
         let mut out = Vec::with_capacity(records.len());
         let (blocks_cf, versions_cf) = (self.cf(BLOCKS)?, self.cf(VERSIONS)?);
         let sync_cf = self.cf(SYNC)?;
+        // Records of this batch that others in it answer: their topics are needed before the
+        // batch is written.
+        let wanted: std::collections::HashSet<Cid> = records
+            .iter()
+            .flat_map(|r| r.index().targets.iter().copied())
+            .collect();
+        let mut in_batch: Vec<Record> = vec![];
         for record in records {
             let cid = record.cid();
             if versions.contains_key(&cid) || self.has_block(&cid)? {
@@ -400,8 +407,11 @@ impl Store {
                 }
             };
             batch.put_cf(blocks_cf, cid.to_bytes(), record.bytes());
-            for topic in GossipTopic::of(&record) {
+            for topic in GossipTopic::audience(&record, &self.targets_in(&record, &in_batch)?) {
                 batch.put_cf(sync_cf, sync_key(&topic, info.updated, &cid), []);
+            }
+            if wanted.contains(&cid) || wanted.contains(&id) {
+                in_batch.push(record.clone());
             }
             batch.put_cf(
                 versions_cf,
@@ -542,6 +552,25 @@ impl Store {
     /// A stored block's bytes.
     pub fn block(&self, cid: &Cid) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.db.get_cf(self.cf(BLOCKS)?, cid.to_bytes())?)
+    }
+
+    /// The records `record` answers or is about (`index().targets`, at most
+    /// [`GossipTopic::MAX_TARGETS`]) that the store holds.
+    pub fn targets(&self, record: &Record) -> Result<Vec<Record>, StoreError> {
+        self.targets_in(record, &[])
+    }
+
+    /// [`Store::targets`], also looking among `extra` (records not written yet).
+    fn targets_in(&self, record: &Record, extra: &[Record]) -> Result<Vec<Record>, StoreError> {
+        let mut out = vec![];
+        for t in record.index().targets.iter().take(GossipTopic::MAX_TARGETS) {
+            if let Some(r) = extra.iter().find(|r| r.cid() == *t) {
+                out.push(r.clone());
+            } else if let Some(r) = self.record(t)? {
+                out.push(r);
+            }
+        }
+        Ok(out)
     }
 
     /// Stores a block that is not a record (IPLD data a record links, from a CAR or a peer),
@@ -1158,6 +1187,14 @@ pub fn topic_filter(topic: &GossipTopic) -> ListFilter {
         },
         GossipTopic::Thread(cid) => ListFilter {
             topic: Some(Topic::Thread(*cid)),
+            ..ListFilter::default()
+        },
+        GossipTopic::Forum(cid) => ListFilter {
+            topic: Some(Topic::Forum(*cid)),
+            ..ListFilter::default()
+        },
+        GossipTopic::About(cid) => ListFilter {
+            topic: Some(Topic::About(*cid)),
             ..ListFilter::default()
         },
     }

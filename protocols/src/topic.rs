@@ -1,7 +1,12 @@
-//! Gossip topics: an author's feed, a forum branch, a thread.
+//! Gossip topics: an author's feed, a forum, a forum branch, a thread, the discussion about a
+//! record.
 //!
 //! A topic is also the unit of catch-up sync: [`GossipTopic::key`] names the set of record
 //! versions that belong to it in a node's store.
+//!
+//! A record goes to the topics it names itself ([`GossipTopic::of`]) and to those of the
+//! records it answers or is about ([`GossipTopic::audience`]): a reply reaches whoever follows
+//! the post's author, thread or branch, a context note whoever follows the fact.
 
 use std::{fmt, str::FromStr};
 
@@ -19,33 +24,40 @@ pub enum GossipTopic {
     Branch(Cid),
     /// Replies of a thread: `/mnode/1/thread/<thread origin CID>`. A fork is its own thread.
     Thread(Cid),
+    /// A forum: its versions, its branches and its moderation: `/mnode/1/forum/<origin CID>`.
+    Forum(Cid),
+    /// What is said about a record (context notes, sub-facts, replies to a conversation's
+    /// first post): `/mnode/1/about/<origin CID>`.
+    About(Cid),
 }
 
 /// A topic string that is not an mnode topic.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "not an mnode topic: {0:?} (expected /mnode/1/author/<did>, /mnode/1/branch/<cid> or /mnode/1/thread/<cid>)"
+    "not an mnode topic: {0:?} (expected /mnode/1/author/<did>, /mnode/1/forum/<cid>, /mnode/1/branch/<cid>, /mnode/1/thread/<cid> or /mnode/1/about/<cid>)"
 )]
 pub struct TopicError(pub String);
 
 impl GossipTopic {
-    /// The topics a record is published into: its author's feed, then each branch and thread it
-    /// belongs to.
+    /// The topics a record names itself: its author's feed, then each forum, branch, thread
+    /// and record it belongs to.
     pub fn of(record: &Record) -> Vec<GossipTopic> {
         let mut out = vec![GossipTopic::Author(*record.author())];
         for t in &record.index().topics {
             let g = match t {
                 Topic::Branch(c) => GossipTopic::Branch(*c),
                 Topic::Thread(c) => GossipTopic::Thread(*c),
-                Topic::Forum(_) | Topic::About(_) => continue,
+                Topic::Forum(c) => GossipTopic::Forum(*c),
+                Topic::About(c) => GossipTopic::About(*c),
             };
             if !out.contains(&g) {
                 out.push(g);
             }
         }
-        // A branch or thread is in its own topic, so that following it (or a fork of a thread)
-        // brings the record that starts it.
+        // A forum, branch or thread is in its own topic, so that following it (or a fork of a
+        // thread) brings the record that starts it.
         let own = match record.kind() {
+            "social.forum" => Some(GossipTopic::Forum(record.id())),
             "social.branch" => Some(GossipTopic::Branch(record.id())),
             "social.thread" => Some(GossipTopic::Thread(record.id())),
             _ => None,
@@ -56,12 +68,36 @@ impl GossipTopic {
         out
     }
 
+    /// Every topic a record is published into: [`GossipTopic::of`] it, then the topics of each
+    /// of its targets (`record.index().targets`) that the caller could find. `targets` holds
+    /// those records; others are skipped. A target's own author feed is among them, so the
+    /// person answered hears of it.
+    pub fn audience(record: &Record, targets: &[Record]) -> Vec<GossipTopic> {
+        let mut out = Self::of(record);
+        let wanted = &record.index().targets;
+        for t in targets.iter().filter(|t| {
+            wanted.contains(&t.cid()) || wanted.contains(&t.id())
+        }) {
+            for g in Self::of(t) {
+                if !out.contains(&g) {
+                    out.push(g);
+                }
+            }
+        }
+        out
+    }
+
+    /// The largest number of targets whose topics a record is published into.
+    pub const MAX_TARGETS: usize = 4;
+
     /// Bytes naming this topic in a store key: a tag byte, then the public key or CID.
     pub fn key(&self) -> Vec<u8> {
         match self {
             GossipTopic::Author(did) => [&[b'a'][..], &did.public_key()].concat(),
             GossipTopic::Branch(cid) => [&[b'b'][..], &cid.to_bytes()].concat(),
             GossipTopic::Thread(cid) => [&[b't'][..], &cid.to_bytes()].concat(),
+            GossipTopic::Forum(cid) => [&[b'f'][..], &cid.to_bytes()].concat(),
+            GossipTopic::About(cid) => [&[b'r'][..], &cid.to_bytes()].concat(),
         }
     }
 
@@ -75,6 +111,8 @@ impl GossipTopic {
             }
             b'b' => Cid::try_from(rest).ok().map(GossipTopic::Branch),
             b't' => Cid::try_from(rest).ok().map(GossipTopic::Thread),
+            b'f' => Cid::try_from(rest).ok().map(GossipTopic::Forum),
+            b'r' => Cid::try_from(rest).ok().map(GossipTopic::About),
             _ => None,
         }
     }
@@ -86,6 +124,8 @@ impl fmt::Display for GossipTopic {
             GossipTopic::Author(did) => write!(f, "{PREFIX}author/{did}"),
             GossipTopic::Branch(cid) => write!(f, "{PREFIX}branch/{cid}"),
             GossipTopic::Thread(cid) => write!(f, "{PREFIX}thread/{cid}"),
+            GossipTopic::Forum(cid) => write!(f, "{PREFIX}forum/{cid}"),
+            GossipTopic::About(cid) => write!(f, "{PREFIX}about/{cid}"),
         }
     }
 }
@@ -101,6 +141,8 @@ impl FromStr for GossipTopic {
             "author" => value.parse().map(GossipTopic::Author).map_err(|_| err()),
             "branch" => value.parse().map(GossipTopic::Branch).map_err(|_| err()),
             "thread" => value.parse().map(GossipTopic::Thread).map_err(|_| err()),
+            "forum" => value.parse().map(GossipTopic::Forum).map_err(|_| err()),
+            "about" => value.parse().map(GossipTopic::About).map_err(|_| err()),
             _ => Err(err()),
         }
     }
@@ -120,6 +162,8 @@ mod tests {
             GossipTopic::Author(did),
             GossipTopic::Branch(cid),
             GossipTopic::Thread(cid),
+            GossipTopic::Forum(cid),
+            GossipTopic::About(cid),
         ] {
             assert_eq!(t.to_string().parse::<GossipTopic>(), Ok(t));
             assert_eq!(GossipTopic::from_key(&t.key()), Some(t));

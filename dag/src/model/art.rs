@@ -47,6 +47,7 @@ impl Model for Artist {
         Index {
             tags: self.tags.clone(),
             topics: vec![],
+            targets: vec![],
         }
     }
 
@@ -309,6 +310,7 @@ impl Model for Release {
         Index {
             tags: self.tags.clone(),
             topics: vec![],
+            targets: vec![],
         }
     }
 

@@ -44,6 +44,7 @@ impl Model for Fact {
         Index {
             tags: self.tags.clone(),
             topics: self.parent.iter().map(|p| Topic::About(p.0)).collect(),
+            targets: self.parent.iter().map(|p| p.0).collect(),
         }
     }
 
@@ -90,6 +91,7 @@ impl Model for Context {
         Index {
             tags: vec![],
             topics: vec![Topic::About(self.target.0)],
+            targets: vec![self.target.0],
         }
     }
 

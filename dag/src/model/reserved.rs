@@ -43,7 +43,11 @@ macro_rules! note_kind {
             }
 
             fn index(&self) -> Index {
-                Index { tags: self.tags.clone(), topics: self.about.iter().map(|l| Topic::About(l.0)).collect() }
+                Index {
+                    tags: self.tags.clone(),
+                    topics: self.about.iter().map(|l| Topic::About(l.0)).collect(),
+                    targets: self.about.iter().map(|l| l.0).collect(),
+                }
             }
 
             fn example(g: &mut ExampleGen) -> Self {

@@ -73,9 +73,17 @@ impl Model for Post {
         topics.extend(self.branch.map(|l| Topic::Branch(l.0)));
         topics.extend(self.thread.map(|l| Topic::Thread(l.0)));
         topics.extend(self.reply.map(|r| Topic::About(r.root.0)));
+        let mut targets = Vec::new();
+        if let Some(r) = &self.reply {
+            targets.push(r.parent.0);
+            if r.root != r.parent {
+                targets.push(r.root.0);
+            }
+        }
         Index {
             tags: self.tags.clone(),
             topics,
+            targets,
         }
     }
 
@@ -176,6 +184,7 @@ impl Model for Page {
         Index {
             tags: self.tags.clone(),
             topics: vec![],
+            targets: vec![],
         }
     }
 
@@ -247,6 +256,7 @@ impl Model for Feed {
         Index {
             tags: self.tags.clone(),
             topics: vec![],
+            targets: vec![],
         }
     }
 
@@ -377,6 +387,7 @@ impl Model for Branch {
         Index {
             tags: self.tags.clone(),
             topics,
+            targets: vec![],
         }
     }
 
@@ -435,6 +446,7 @@ impl Model for Thread {
         Index {
             tags: self.tags.clone(),
             topics,
+            targets: self.fork.iter().map(|f| f.post.0).collect(),
         }
     }
 
@@ -445,5 +457,203 @@ impl Model for Thread {
             tags: g.tags(1),
             fork: None,
         }
+    }
+}
+
+/// What a moderation record does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ModAction {
+    /// Hide a post or thread in the forum's views.
+    Hide,
+    /// Show a hidden post or thread again.
+    Unhide,
+    /// Hide everything an author posts in the forum.
+    Ban,
+    /// Let a banned author back.
+    Unban,
+}
+
+/// `social.moderation`: a forum moderator's decision about a post, a thread or an author.
+///
+/// It is gossiped on the forum's topic; nodes apply it to the forum's views when its signer is
+/// the forum's owner or one of the moderators of the forum's newest version they hold. Nothing
+/// is deleted: a hidden post stays readable by its CID, with the decision shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Moderation {
+    /// The `social.forum` (origin CID).
+    pub forum: Link,
+    /// What is done.
+    pub action: ModAction,
+    /// The `social.post` or `social.thread` (origin CID) hidden or shown again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Link>,
+    /// The author banned or let back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<Did>,
+    /// Why, shown with what was hidden.
+    pub reason: String,
+}
+
+impl Model for Moderation {
+    const KIND: &'static str = "social.moderation";
+
+    fn validate(&self) -> Result<(), SchemaError> {
+        check::record_link("forum", &self.forum)?;
+        check::text("reason", &self.reason, 1, check::SHORT_TEXT)?;
+        match self.action {
+            ModAction::Hide | ModAction::Unhide => {
+                let Some(t) = &self.target else {
+                    return Err(SchemaError::new("target", "hide and unhide need a target"));
+                };
+                if self.author.is_some() {
+                    return Err(SchemaError::new("author", "hide and unhide take a target only"));
+                }
+                check::record_link("target", t)
+            }
+            ModAction::Ban | ModAction::Unban => {
+                if self.author.is_none() {
+                    return Err(SchemaError::new("author", "ban and unban need an author"));
+                }
+                if self.target.is_some() {
+                    return Err(SchemaError::new("target", "ban and unban take an author only"));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn index(&self) -> Index {
+        Index {
+            tags: vec![],
+            topics: vec![Topic::Forum(self.forum.0)],
+            targets: vec![],
+        }
+    }
+
+    fn example(g: &mut ExampleGen) -> Self {
+        Self {
+            forum: g.link::<Forum>(),
+            action: ModAction::Hide,
+            target: Some(g.link::<Post>()),
+            author: None,
+            reason: g.sentence(),
+        }
+    }
+}
+
+/// A moderation decision in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// Who decided.
+    pub by: Did,
+    /// When (the moderation record's `created`, ms).
+    pub at: u64,
+    /// Why.
+    pub reason: String,
+    /// The moderation record (version CID).
+    pub record: crate::Cid,
+}
+
+/// The moderation in force in one forum: hidden posts and threads, banned authors.
+///
+/// Built by [`Moderated::apply`] from the forum's newest version, its owner and every
+/// `social.moderation` record about it; records signed by anyone else are skipped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Moderated {
+    /// Hidden posts and threads, by origin CID.
+    pub hidden: std::collections::HashMap<crate::Cid, Decision>,
+    /// Banned authors.
+    pub banned: std::collections::HashMap<Did, Decision>,
+}
+
+/// One moderation record as [`Moderated::apply`] reads it.
+#[derive(Debug, Clone)]
+pub struct ModEntry {
+    /// The signer.
+    pub by: Did,
+    /// The record's `created` (ms).
+    pub at: u64,
+    /// The record's version CID.
+    pub record: crate::Cid,
+    /// The body.
+    pub body: Moderation,
+}
+
+impl Moderated {
+    /// Whether `who` may take `action` in a forum owned by `owner` whose newest version is
+    /// `forum`, on a post by `author` (hide, unhide) or against `author` (ban, unban).
+    /// `author` is None for a post the node does not hold.
+    ///
+    /// The owner may do anything but ban themselves; a moderator may hide and unhide anything
+    /// but the owner's posts, and ban or let back anyone but the owner and the moderators;
+    /// nobody else may do anything.
+    pub fn may(
+        owner: &Did,
+        forum: &Forum,
+        who: &Did,
+        action: ModAction,
+        author: Option<&Did>,
+    ) -> bool {
+        let is_mod = |d: &Did| forum.moderators.contains(d);
+        if who == owner {
+            return !(action == ModAction::Ban && author == Some(owner));
+        }
+        if !is_mod(who) || author == Some(owner) {
+            return false;
+        }
+        match action {
+            ModAction::Hide | ModAction::Unhide => true,
+            ModAction::Ban | ModAction::Unban => author.is_some_and(|a| !is_mod(a)),
+        }
+    }
+
+    /// Applies `entries` in time order (ties by record CID); `author_of` names the author of
+    /// a post or thread, when the node holds it.
+    pub fn apply(
+        owner: &Did,
+        forum: &Forum,
+        entries: impl IntoIterator<Item = ModEntry>,
+        author_of: impl Fn(&crate::Cid) -> Option<Did>,
+    ) -> Self {
+        let mut entries: Vec<ModEntry> = entries.into_iter().collect();
+        entries.sort_by(|a, b| (a.at, a.record).cmp(&(b.at, b.record)));
+        let mut out = Self::default();
+        for e in entries {
+            let subject = match (&e.body.target, &e.body.author) {
+                (Some(t), _) => author_of(&t.0),
+                (None, a) => *a,
+            };
+            if !Self::may(owner, forum, &e.by, e.body.action, subject.as_ref()) {
+                continue;
+            }
+            let decision = Decision {
+                by: e.by,
+                at: e.at,
+                reason: e.body.reason.clone(),
+                record: e.record,
+            };
+            match (e.body.action, e.body.target, e.body.author) {
+                (ModAction::Hide, Some(t), _) => {
+                    out.hidden.insert(t.0, decision);
+                }
+                (ModAction::Unhide, Some(t), _) => {
+                    out.hidden.remove(&t.0);
+                }
+                (ModAction::Ban, _, Some(a)) => {
+                    out.banned.insert(a, decision);
+                }
+                (ModAction::Unban, _, Some(a)) => {
+                    out.banned.remove(&a);
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Why a post or thread (`item` by `author`) is hidden, if it is.
+    pub fn hidden(&self, item: &crate::Cid, author: &Did) -> Option<&Decision> {
+        self.hidden.get(item).or_else(|| self.banned.get(author))
     }
 }

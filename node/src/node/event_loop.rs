@@ -23,6 +23,7 @@ use mnode_dag::{
     Cid, Record,
     cids::{self, LinkKind},
 };
+use mnode_dag::registry::Topic;
 use mnode_protocols::{GossipTopic, bitswap::Bitswap, blobs, gossip, sync};
 use tokio::{
     sync::{broadcast, mpsc, oneshot},
@@ -44,6 +45,9 @@ use crate::{
 
 /// Results of blocking work, handed back to the loop.
 enum Done {
+    /// Topics followed on the node's own initiative (the branches of a followed forum):
+    /// subscribe and catch up.
+    AutoFollow(Vec<GossipTopic>),
     Gossip {
         id: MessageId,
         source: PeerId,
@@ -93,8 +97,9 @@ enum Done {
     Nothing,
 }
 
-/// Stored puts, the gossip messages to send (topic, data) and the CIDs to announce.
-type Prepared = (Vec<Put>, Vec<(GossipTopic, Vec<u8>)>, Vec<Cid>);
+/// Stored puts, the gossip messages to send (topic, data), the CIDs to announce and the kinds
+/// of the records put.
+type Prepared = (Vec<Put>, Vec<(GossipTopic, Vec<u8>)>, Vec<Cid>, Vec<String>);
 /// Providers of a file with the socket addresses of their iroh endpoints.
 pub(crate) type Providers = Vec<(PeerId, Vec<SocketAddr>)>;
 /// A DHT provider query: who answered so far, and who waits for the answer.
@@ -157,6 +162,8 @@ pub(crate) struct EventLoop {
     announced: bool,
     /// Peers refused for misbehaving, until when.
     misbehaving: HashMap<PeerId, tokio::time::Instant>,
+    /// What each author may still put into each shared topic this minute.
+    budget: Arc<std::sync::Mutex<gossip::AuthorBudget>>,
 }
 
 /// What the event loop is made of.
@@ -185,6 +192,7 @@ impl EventLoop {
             bitswap,
             config,
         } = parts;
+        let budget = gossip::AuthorBudget::new(config.gossip_author_per_minute, 60_000);
         let mut this = Self {
             swarm,
             rx,
@@ -210,7 +218,14 @@ impl EventLoop {
             subscribed: HashSet::new(),
             announced: false,
             misbehaving: HashMap::new(),
+            budget: Arc::new(std::sync::Mutex::new(budget)),
         };
+        // Each account hosted here hears what is said to it: replies and notes about its
+        // records travel on its feed's topic too.
+        let accounts = this.repo.accounts().list().unwrap_or_default();
+        for did in accounts.iter().filter_map(|a| a.did()) {
+            this.subscribe(GossipTopic::Author(*did));
+        }
         for topic in this.repo.store().follows()? {
             this.subscribe(topic);
         }
@@ -273,11 +288,37 @@ impl EventLoop {
         }
     }
 
-    fn emit(&self, ev: NodeEvent) {
-        if let NodeEvent::Stored { cid, .. } = &ev {
+    fn emit(&mut self, ev: NodeEvent) {
+        if let NodeEvent::Stored { cid, id, kind, .. } = &ev {
             let _ = self.bitswap.block_added(*cid);
+            self.after_stored(*id, kind);
         }
         let _ = self.events.send(ev);
+    }
+
+    /// What a new record sets in motion: a branch of a followed forum is followed too.
+    fn after_stored(&mut self, id: Cid, kind: &str) {
+        if kind != "social.branch" {
+            return;
+        }
+        let repo = self.repo.clone();
+        self.tasks.spawn_blocking(move || {
+            let Ok(Some(record)) = repo.store().record(&id) else {
+                return Done::Nothing;
+            };
+            let forums = record.index().topics.iter().filter_map(|t| match t {
+                Topic::Forum(f) => Some(*f),
+                _ => None,
+            });
+            let mut out = vec![];
+            for forum in forums {
+                match follow_branches(&repo, forum, &[id]) {
+                    Ok(t) => out.extend(t),
+                    Err(e) => tracing::warn!(%forum, "cannot follow a new branch: {e}"),
+                }
+            }
+            Done::AutoFollow(out)
+        });
     }
 
     fn id(&mut self) -> u64 {
@@ -487,6 +528,15 @@ impl EventLoop {
     fn on_done(&mut self, done: Done) {
         match done {
             Done::Nothing => {}
+            Done::AutoFollow(topics) => {
+                let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+                for topic in topics {
+                    self.subscribe(topic);
+                    for p in &peers {
+                        self.start_sync(topic, *p);
+                    }
+                }
+            }
             Done::Regossip(messages) => {
                 for (topic, data) in messages {
                     // Peers that have it already drop it as a duplicate.
@@ -537,10 +587,11 @@ impl EventLoop {
                 }
             }
             Done::Published { reply, result } => match result {
-                Ok((puts, messages, provide)) => {
-                    for p in &puts {
+                Ok((puts, messages, provide, kinds)) => {
+                    for (p, kind) in puts.iter().zip(&kinds) {
                         if let Put::Stored { cid, id, .. } = p {
                             let _ = self.bitswap.block_added(*cid);
+                            self.after_stored(*id, kind);
                             let _ = self
                                 .events
                                 .send(NodeEvent::Published { cid: *cid, id: *id });
@@ -642,6 +693,18 @@ impl EventLoop {
                 reply,
             } => {
                 if result.is_ok() {
+                    if let (true, GossipTopic::Forum(forum)) = (follow, topic) {
+                        let repo = self.repo.clone();
+                        self.tasks.spawn_blocking(move || {
+                            match follow_branches(&repo, forum, &[]) {
+                                Ok(t) => Done::AutoFollow(t),
+                                Err(e) => {
+                                    tracing::warn!(%forum, "cannot follow its branches: {e}");
+                                    Done::Nothing
+                                }
+                            }
+                        });
+                    }
                     if follow {
                         self.subscribe(topic);
                         let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
@@ -920,8 +983,16 @@ impl EventLoop {
             } => {
                 let repo = self.repo.clone();
                 let max = self.config.gossip_max_message_bytes;
+                let budget = self.budget.clone();
                 self.tasks.spawn_blocking(move || {
-                    receive_gossip(&repo, propagation_source, message_id, message, max)
+                    receive_gossip(
+                        &repo,
+                        &budget,
+                        propagation_source,
+                        message_id,
+                        message,
+                        max,
+                    )
                 });
             }
             gossipsub::Event::Subscribed { peer_id, topic } => {
@@ -1052,12 +1123,12 @@ impl EventLoop {
 
 /// Stores records made on this node and prepares their gossip messages and DHT
 /// announcements.
-#[allow(clippy::type_complexity)]
 fn store_and_prepare(
     repo: &Repo,
     records: Vec<Record>,
     limit: usize,
-) -> Result<(Vec<Put>, Vec<(GossipTopic, Vec<u8>)>, Vec<Cid>), NodeError> {
+) -> Result<Prepared, NodeError> {
+    let kinds = records.iter().map(|r| r.kind().to_owned()).collect();
     let puts = repo.store().put_batch(records.clone())?;
     let mut messages = vec![];
     let mut provide = vec![];
@@ -1076,23 +1147,75 @@ fn store_and_prepare(
             provide.extend(blobs);
         }
     }
-    Ok((puts, messages, provide))
+    Ok((puts, messages, provide, kinds))
 }
 
-/// The gossip message of a stored record (with its previous version attached when small),
-/// once for each of its topics.
+/// Follows `branches` of `forum` (all its stored branches when empty) if the node follows the
+/// forum, for the node and for each account following the forum; returns the topics the node
+/// did not follow yet.
+fn follow_branches(
+    repo: &Repo,
+    forum: Cid,
+    branches: &[Cid],
+) -> Result<Vec<GossipTopic>, StoreError> {
+    let store = repo.store();
+    let forum_topic = GossipTopic::Forum(forum);
+    let follows = store.follows()?;
+    if !follows.contains(&forum_topic) {
+        return Ok(vec![]);
+    }
+    let branches = if branches.is_empty() {
+        let filter = branches_of(forum);
+        store
+            .list(&filter)?
+            .items
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect()
+    } else {
+        branches.to_vec()
+    };
+    let followers = store.topic_followers(&forum_topic)?;
+    let mut out = vec![];
+    for b in branches {
+        let topic = GossipTopic::Branch(b);
+        for h in &followers {
+            store.account_follow(h, &topic)?;
+        }
+        if !follows.contains(&topic) {
+            store.follow(&topic)?;
+            out.push(topic);
+        }
+    }
+    Ok(out)
+}
+
+/// The branches of `forum`.
+fn branches_of(forum: Cid) -> crate::store::ListFilter {
+    crate::store::ListFilter {
+        kind: Some("social.branch".into()),
+        topic: Some(Topic::Forum(forum)),
+        ..crate::store::ListFilter::default()
+    }
+}
+
+/// The gossip message of a stored record (with its previous version and the records it
+/// answers attached when small), once for each of its topics: its own and its targets'.
 fn gossip_messages(repo: &Repo, record: &Record, limit: usize) -> Vec<(GossipTopic, Vec<u8>)> {
     let mut msg = gossip::Message::new(record);
+    let attach_limit = limit.min(gossip::Config::default().attach_blocks_under);
     if let Some(prev) = record.envelope().prev
         && let Ok(Some(block)) = repo.store().block(&prev)
     {
-        msg.attach(
-            block,
-            limit.min(gossip::Config::default().attach_blocks_under),
-        );
+        msg.attach(block, attach_limit);
+    }
+    let targets = repo.store().targets(record).unwrap_or_default();
+    for t in &targets {
+        // A receiver that does not hold the target can then check the topic it came on.
+        msg.attach(t.bytes().to_vec(), attach_limit);
     }
     let data = msg.to_bytes();
-    GossipTopic::of(record)
+    GossipTopic::audience(record, &targets)
         .into_iter()
         .map(|topic| (topic, data.clone()))
         .collect()
@@ -1101,6 +1224,7 @@ fn gossip_messages(repo: &Repo, record: &Record, limit: usize) -> Vec<(GossipTop
 /// Verifies and stores a gossiped record (and the blocks that came with it).
 fn receive_gossip(
     repo: &Repo,
+    budget: &std::sync::Mutex<gossip::AuthorBudget>,
     source: PeerId,
     id: MessageId,
     message: gossipsub::Message,
@@ -1119,19 +1243,39 @@ fn receive_gossip(
         let reason = format!("unknown topic {}", message.topic);
         return done(gossip::Verdict::Reject, vec![], Some(reason), false, None);
     };
-    let (record, blocks) = match gossip::Message::decode(&message.data, &t, max) {
+    let known = |c: &Cid| repo.store().record(c).ok().flatten();
+    let (record, blocks) = match gossip::Message::decode(&message.data, &t, max, known) {
         Ok(x) => x,
+        Err(gossip::MessageError::UnknownTarget { .. }) => {
+            return done(gossip::Verdict::Ignore, vec![], None, false, Some(t));
+        }
         Err(e) => {
             let reason = Some(e.to_string());
             return done(gossip::Verdict::Reject, vec![], reason, false, Some(t));
         }
     };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    if !budget.lock().is_ok_and(|mut b| b.allow(&record, &t, now)) {
+        tracing::debug!(author = %record.author(), topic = %t, "over its budget: dropped");
+        return done(gossip::Verdict::Ignore, vec![], None, false, Some(t));
+    }
     let topic = Some(t);
-    let mut records: Vec<Record> = blocks
+    let targets = &record.index().targets;
+    let (mut records, answered): (Vec<Record>, Vec<Record>) = blocks
         .into_iter()
         .filter_map(|b| Record::decode_owned(b).ok())
-        .filter(|r| r.id() == record.id() && !repo.store().has_block(&r.cid()).unwrap_or(false))
-        .collect();
+        .filter(|r| !repo.store().has_block(&r.cid()).unwrap_or(false))
+        .filter(|r| r.id() == record.id() || targets.contains(&r.cid()))
+        .partition(|r| r.id() == record.id());
+    // The records it answers came along so that the topic could be checked; keep those that
+    // fit (a later version whose history the node lacks waits for catch-up).
+    for r in answered {
+        if let Err(e) = repo.store().put(r) {
+            tracing::debug!("attached record not kept: {e}");
+        }
+    }
     records.sort_by_key(Record::seq);
     records.push(record);
     match repo.store().put_batch(records.clone()) {

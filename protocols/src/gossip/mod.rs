@@ -78,6 +78,15 @@ pub enum MessageError {
     /// The record inside is invalid.
     #[error("invalid record: {0}")]
     Record(#[from] RecordError),
+    /// The record came on a topic it may belong in for a record it answers, which neither the
+    /// message nor the node holds.
+    #[error("record {cid} came on {topic} for a record this node does not hold")]
+    UnknownTarget {
+        /// The record.
+        cid: mnode_dag::Cid,
+        /// The topic it arrived on.
+        topic: String,
+    },
     /// The record does not belong in the topic it came on.
     #[error("record {cid} does not belong in {topic}")]
     WrongTopic {
@@ -119,10 +128,16 @@ impl Message {
     /// Reads a message strictly: size, canonical DAG-CBOR, then the record (signature, schema)
     /// and its membership of `topic`. Attached blocks are returned as they are; the store
     /// verifies them when it uses them.
+    ///
+    /// A record that is not in `topic` by itself may be there for a record it answers
+    /// ([`GossipTopic::audience`]): those targets are looked for among the attached blocks
+    /// (verified here), then with `known` (the node's store). A target found nowhere makes it
+    /// [`MessageError::UnknownTarget`]: not judged, not forwarded, not the sender's fault.
     pub fn decode(
         data: &[u8],
         topic: &GossipTopic,
         max: usize,
+        known: impl Fn(&mnode_dag::Cid) -> Option<Record>,
     ) -> Result<(Record, Vec<Vec<u8>>), MessageError> {
         if data.len() > max {
             return Err(MessageError::TooLarge {
@@ -133,15 +148,84 @@ impl Message {
         let msg: Message = cbor::decode(data)?;
         let record = Record::decode_owned(msg.record.into_vec())?;
         if !GossipTopic::of(&record).contains(topic) {
-            return Err(MessageError::WrongTopic {
-                cid: record.cid(),
-                topic: topic.to_string(),
-            });
+            let wanted = &record.index().targets;
+            let mut targets = vec![];
+            let mut missing = false;
+            for t in wanted.iter().take(GossipTopic::MAX_TARGETS) {
+                let attached = msg
+                    .blocks
+                    .iter()
+                    .filter(|b| mnode_dag::cids::verify_block(t, b).is_ok())
+                    .find_map(|b| Record::decode(b).ok());
+                match attached.or_else(|| known(t)) {
+                    Some(r) => targets.push(r),
+                    None => missing = true,
+                }
+            }
+            if !GossipTopic::audience(&record, &targets).contains(topic) {
+                return Err(if missing {
+                    MessageError::UnknownTarget {
+                        cid: record.cid(),
+                        topic: topic.to_string(),
+                    }
+                } else {
+                    MessageError::WrongTopic {
+                        cid: record.cid(),
+                        topic: topic.to_string(),
+                    }
+                });
+            }
         }
         Ok((
             record,
             msg.blocks.into_iter().map(|b| b.into_vec()).collect(),
         ))
+    }
+}
+
+/// How many records each author may put into each shared topic per window: a stranger
+/// replying in a thread, a branch or someone's feed cannot flood it. An author's own feed is
+/// not limited (whoever follows it chose to). IO-free: the caller passes the time.
+#[derive(Debug)]
+pub struct AuthorBudget {
+    per_window: u32,
+    window_ms: u64,
+    spent: std::collections::HashMap<(mnode_dag::Did, GossipTopic), (u64, u32)>,
+}
+
+impl AuthorBudget {
+    /// Most entries kept before old windows are dropped.
+    const MAX_ENTRIES: usize = 100_000;
+
+    /// `per_window` records per author per topic every `window_ms`.
+    pub fn new(per_window: u32, window_ms: u64) -> Self {
+        Self {
+            per_window,
+            window_ms: window_ms.max(1),
+            spent: std::collections::HashMap::new(),
+        }
+    }
+
+    /// Counts `record` arriving on `topic` at `now_ms`; false when its author has spent the
+    /// budget of that topic for this window.
+    pub fn allow(&mut self, record: &Record, topic: &GossipTopic, now_ms: u64) -> bool {
+        let author = *record.author();
+        if *topic == GossipTopic::Author(author) {
+            return true;
+        }
+        if self.spent.len() >= Self::MAX_ENTRIES {
+            let window = self.window_ms;
+            self.spent.retain(|_, (start, _)| now_ms.saturating_sub(*start) < window);
+        }
+        let e = self.spent.entry((author, *topic)).or_insert((now_ms, 0));
+        if now_ms.saturating_sub(e.0) >= self.window_ms {
+            *e = (now_ms, 0);
+        }
+        if e.1 >= self.per_window {
+            return false;
+        }
+        e.1 += 1;
+        true
     }
 }
 
@@ -257,17 +341,17 @@ mod tests {
         assert!(m.attach(vec![1, 2, 3], 1 << 20));
         assert!(!m.attach(vec![0; 2 << 20], 1 << 20));
         let bytes = m.to_bytes();
-        let (back, blocks) = Message::decode(&bytes, &topic, 1 << 20).expect("decodes");
+        let (back, blocks) = Message::decode(&bytes, &topic, 1 << 20, |_| None).expect("decodes");
         assert_eq!(back.cid(), r.cid());
         assert_eq!(blocks, vec![vec![1, 2, 3]]);
 
         let other = GossipTopic::Author(*DagKey::derive(8, "x").did());
         assert!(matches!(
-            Message::decode(&bytes, &other, 1 << 20),
+            Message::decode(&bytes, &other, 1 << 20, |_| None),
             Err(MessageError::WrongTopic { .. })
         ));
         assert!(matches!(
-            Message::decode(&bytes, &topic, 10),
+            Message::decode(&bytes, &topic, 10, |_| None),
             Err(MessageError::TooLarge { .. })
         ));
     }
@@ -277,7 +361,7 @@ mod tests {
         let key = DagKey::derive(7, "gossip");
         let topic = GossipTopic::Author(*key.did());
         assert!(matches!(
-            Message::decode(b"\xff\x00", &topic, 1 << 20),
+            Message::decode(b"\xff\x00", &topic, 1 << 20, |_| None),
             Err(MessageError::Malformed(_))
         ));
         let r = post(&key, "hello");
@@ -292,7 +376,7 @@ mod tests {
             record: serde_bytes::ByteBuf::from(bytes),
         };
         assert!(matches!(
-            Message::decode(&m.to_bytes(), &topic, 1 << 20),
+            Message::decode(&m.to_bytes(), &topic, 1 << 20, |_| None),
             Err(MessageError::Record(_))
         ));
     }
