@@ -3,6 +3,8 @@
 pub mod car;
 pub mod cbor;
 pub mod cids;
+/// Rich text: ProseMirror documents in the prosemirror-markdown schema, and Markdown.
+pub mod doc;
 pub mod example;
 pub mod json;
 pub mod keys;
