@@ -376,6 +376,7 @@ async fn reply(
         branch: Some(thread.branch),
         thread: Some(Link(id)),
         language: b.language,
+        doc: None,
     };
     let draft =
         Record::create(&post).map_err(|e| ApiError::new(422, "invalid_record", e.to_string()))?;

@@ -56,6 +56,7 @@ fn typical_post() -> Post {
         branch: Some(Link(cids::record_cid(b"branch"))),
         thread: None,
         language: Some("en".into()),
+        doc: None,
     }
 }
 

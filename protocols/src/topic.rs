@@ -75,9 +75,10 @@ impl GossipTopic {
     pub fn audience(record: &Record, targets: &[Record]) -> Vec<GossipTopic> {
         let mut out = Self::of(record);
         let wanted = &record.index().targets;
-        for t in targets.iter().filter(|t| {
-            wanted.contains(&t.cid()) || wanted.contains(&t.id())
-        }) {
+        for t in targets
+            .iter()
+            .filter(|t| wanted.contains(&t.cid()) || wanted.contains(&t.id()))
+        {
             for g in Self::of(t) {
                 if !out.contains(&g) {
                     out.push(g);
@@ -173,6 +174,63 @@ mod tests {
                 .to_string()
                 .starts_with("/mnode/1/author/did:key:z6Mk")
         );
+    }
+
+    fn post(key: &Keypair, body: mnode_dag::model::social::Post) -> Record {
+        Record::create(&body)
+            .unwrap()
+            .at(1_700_000_000_000)
+            .sign(key)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_reply_reaches_the_topics_of_what_it_answers() {
+        use mnode_dag::{
+            Link,
+            model::social::{Post, ReplyRef},
+        };
+        let (alice, bob) = (Keypair::derive(1, "a"), Keypair::derive(2, "b"));
+        let thread = cids::record_cid(b"thread");
+        let first = post(
+            &alice,
+            Post {
+                text: "first".into(),
+                thread: Some(Link(thread)),
+                ..Post::default()
+            },
+        );
+        let reply = post(
+            &bob,
+            Post {
+                text: "reply".into(),
+                reply: Some(ReplyRef {
+                    root: Link(first.cid()),
+                    parent: Link(first.cid()),
+                }),
+                ..Post::default()
+            },
+        );
+        let own = GossipTopic::of(&reply);
+        assert_eq!(
+            own,
+            vec![
+                GossipTopic::Author(*bob.did()),
+                GossipTopic::About(first.cid())
+            ]
+        );
+        let all = GossipTopic::audience(&reply, std::slice::from_ref(&first));
+        assert!(all.contains(&GossipTopic::Author(*alice.did())));
+        assert!(all.contains(&GossipTopic::Thread(thread)));
+        // A record it does not answer adds nothing.
+        let unrelated = post(
+            &alice,
+            Post {
+                text: "x".into(),
+                ..Post::default()
+            },
+        );
+        assert_eq!(GossipTopic::audience(&reply, &[unrelated]), own);
     }
 
     #[test]

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Link, check};
 use crate::{
+    doc::Doc,
     example::ExampleGen,
     keys::Did,
     registry::{Model, SchemaError},
@@ -249,19 +250,50 @@ impl Model for File {
     }
 }
 
-/// `core.text`: a text document in an editor's serialisation format.
+/// `core.text`: a rich-text document, as the editor writes it.
+///
+/// The document is ProseMirror JSON in the schema of `prosemirror-markdown` (see
+/// [`crate::doc`]): paragraphs, headings, lists, quotes, code, links, emphasis and images by
+/// CID, checked node by node on write and on receipt, and readable as Markdown both ways.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Text {
     /// The document's title.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
-    /// The serialisation format: `markdown`, `plain`, `html`, `prosemirror+json`, …
+    /// The document format and its version: always `prosemirror-markdown/1` for now.
     pub format: String,
-    /// The document in that format.
-    pub content: String,
+    /// The document.
+    pub doc: Doc,
     /// BCP 47 language tag, like `en` or `pt-BR`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
+}
+
+impl Text {
+    /// The one format this node writes and reads.
+    pub const FORMAT: &'static str = "prosemirror-markdown/1";
+
+    /// A text of `doc` in the current format.
+    pub fn new(title: Option<String>, doc: Doc) -> Self {
+        Self {
+            title,
+            format: Self::FORMAT.into(),
+            doc,
+            language: None,
+        }
+    }
+}
+
+/// `doc` checked, with its errors' paths under `field`.
+pub(crate) fn check_doc(field: &str, doc: &Doc) -> Result<(), SchemaError> {
+    doc.validate().map_err(|e| {
+        let path = if e.path.is_empty() {
+            field.to_owned()
+        } else {
+            format!("{field}.{}", e.path)
+        };
+        SchemaError::new(path, e.message)
+    })
 }
 
 impl Model for Text {
@@ -269,18 +301,28 @@ impl Model for Text {
 
     fn validate(&self) -> Result<(), SchemaError> {
         check::opt_text("title", self.title.as_deref(), 1, check::TITLE)?;
-        check::text("format", &self.format, 1, 64)?;
-        check::text("content", &self.content, 0, 500_000)?;
+        if self.format != Self::FORMAT {
+            return Err(SchemaError::new(
+                "format",
+                format!("must be {:?} (the only document format)", Self::FORMAT),
+            ));
+        }
+        check_doc("doc", &self.doc)?;
         check::opt_text("language", self.language.as_deref(), 2, 35)
     }
 
     fn example(g: &mut ExampleGen) -> Self {
         let paragraphs: Vec<String> = (0..3).map(|_| g.paragraph()).collect();
+        let md = format!(
+            "# {}\n\n{}\n\n- *{}*\n- [{}](https://example.org/)",
+            g.sentence(),
+            paragraphs.join("\n\n"),
+            g.word(),
+            g.word()
+        );
         Self {
-            title: Some(g.title().full),
-            format: "markdown".into(),
-            content: format!("# {}\n\n{}", g.sentence(), paragraphs.join("\n\n")),
             language: Some("la".into()),
+            ..Self::new(Some(g.title().full), Doc::from_markdown(&md))
         }
     }
 }

@@ -46,6 +46,10 @@ pub struct Post {
     /// BCP 47 language tag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
+    /// The post as a rich-text document (see `core.text`), when it was written in the editor;
+    /// `text` then holds its plain text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc: Option<crate::doc::Doc>,
 }
 
 impl Model for Post {
@@ -65,7 +69,10 @@ impl Model for Post {
         self.thread
             .as_ref()
             .map_or(Ok(()), |l| check::record_link("thread", l))?;
-        check::opt_text("language", self.language.as_deref(), 2, 35)
+        check::opt_text("language", self.language.as_deref(), 2, 35)?;
+        self.doc
+            .as_ref()
+            .map_or(Ok(()), |d| super::core::check_doc("doc", d))
     }
 
     fn index(&self) -> Index {
@@ -96,6 +103,7 @@ impl Model for Post {
             branch: None,
             thread: None,
             language: Some("la".into()),
+            doc: None,
         }
     }
 }
@@ -507,7 +515,10 @@ impl Model for Moderation {
                     return Err(SchemaError::new("target", "hide and unhide need a target"));
                 };
                 if self.author.is_some() {
-                    return Err(SchemaError::new("author", "hide and unhide take a target only"));
+                    return Err(SchemaError::new(
+                        "author",
+                        "hide and unhide take a target only",
+                    ));
                 }
                 check::record_link("target", t)
             }
@@ -516,7 +527,10 @@ impl Model for Moderation {
                     return Err(SchemaError::new("author", "ban and unban need an author"));
                 }
                 if self.target.is_some() {
-                    return Err(SchemaError::new("target", "ban and unban take an author only"));
+                    return Err(SchemaError::new(
+                        "target",
+                        "ban and unban take an author only",
+                    ));
                 }
                 Ok(())
             }
@@ -655,5 +669,157 @@ impl Moderated {
     /// Why a post or thread (`item` by `author`) is hidden, if it is.
     pub fn hidden(&self, item: &crate::Cid, author: &Did) -> Option<&Decision> {
         self.hidden.get(item).or_else(|| self.banned.get(author))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::{Keypair, cids};
+
+    fn did(n: u64) -> Did {
+        *Keypair::derive(n, "moderation").did()
+    }
+
+    fn entry(
+        by: Did,
+        at: u64,
+        action: ModAction,
+        target: Option<Cid>,
+        author: Option<Did>,
+    ) -> ModEntry {
+        ModEntry {
+            by,
+            at,
+            record: cids::record_cid(&at.to_be_bytes()),
+            body: Moderation {
+                forum: Link(cids::record_cid(b"forum")),
+                action,
+                target: target.map(Link),
+                author,
+                reason: "off topic".into(),
+            },
+        }
+    }
+
+    use crate::Cid;
+
+    #[test]
+    fn who_may_moderate_what() {
+        let (owner, m1, m2, stranger) = (did(1), did(2), did(3), did(4));
+        let forum = Forum {
+            name: "f".into(),
+            moderators: vec![m1, m2],
+            ..Forum::default()
+        };
+        let may =
+            |who, action, author: Option<&Did>| Moderated::may(&owner, &forum, who, action, author);
+        // The owner: everything but banning themselves.
+        assert!(may(&owner, ModAction::Hide, Some(&m1)));
+        assert!(may(&owner, ModAction::Ban, Some(&m1)));
+        assert!(may(&owner, ModAction::Hide, Some(&owner)));
+        assert!(!may(&owner, ModAction::Ban, Some(&owner)));
+        // A moderator: hide anyone's but the owner's posts; ban strangers only.
+        assert!(may(&m1, ModAction::Hide, Some(&stranger)));
+        assert!(may(&m1, ModAction::Hide, Some(&m2)));
+        assert!(may(&m1, ModAction::Hide, None));
+        assert!(!may(&m1, ModAction::Hide, Some(&owner)));
+        assert!(may(&m1, ModAction::Ban, Some(&stranger)));
+        assert!(may(&m1, ModAction::Unban, Some(&stranger)));
+        assert!(!may(&m1, ModAction::Ban, Some(&m2)));
+        assert!(!may(&m1, ModAction::Ban, Some(&owner)));
+        // Anyone else: nothing, not even on their own posts.
+        assert!(!may(&stranger, ModAction::Hide, Some(&stranger)));
+        assert!(!may(&stranger, ModAction::Ban, Some(&m1)));
+    }
+
+    #[test]
+    fn decisions_apply_in_time_order_and_only_from_moderators() {
+        let (owner, m, stranger, troll) = (did(1), did(2), did(4), did(5));
+        let forum = Forum {
+            name: "f".into(),
+            moderators: vec![m],
+            ..Forum::default()
+        };
+        let (p1, p2, p3) = (
+            cids::record_cid(b"p1"),
+            cids::record_cid(b"p2"),
+            cids::record_cid(b"p3"),
+        );
+        let author_of = |c: &Cid| Some(if *c == p3 { owner } else { troll });
+        let state = Moderated::apply(
+            &owner,
+            &forum,
+            [
+                // Given out of order: unhide of p2 comes after its hide.
+                entry(m, 30, ModAction::Unhide, Some(p2), None),
+                entry(m, 10, ModAction::Hide, Some(p1), None),
+                entry(m, 20, ModAction::Hide, Some(p2), None),
+                // Not a moderator: skipped.
+                entry(stranger, 40, ModAction::Hide, Some(p1), None),
+                entry(stranger, 41, ModAction::Ban, None, Some(m)),
+                // A moderator may not hide the owner's post.
+                entry(m, 50, ModAction::Hide, Some(p3), None),
+                entry(m, 60, ModAction::Ban, None, Some(troll)),
+            ],
+            author_of,
+        );
+        assert_eq!(state.hidden.keys().collect::<Vec<_>>(), vec![&p1]);
+        assert_eq!(state.hidden[&p1].at, 10);
+        assert!(state.hidden(&p2, &stranger).is_none());
+        assert!(state.hidden(&p3, &owner).is_none());
+        // Anything by a banned author is hidden, with the ban's reason.
+        let other = cids::record_cid(b"other");
+        assert_eq!(state.hidden(&other, &troll).unwrap().at, 60);
+        assert!(!state.banned.contains_key(&m));
+
+        // A moderator removed in the forum's newer version no longer counts.
+        let demoted = Forum {
+            moderators: vec![],
+            ..forum.clone()
+        };
+        let state = Moderated::apply(
+            &owner,
+            &demoted,
+            [entry(m, 10, ModAction::Hide, Some(p1), None)],
+            author_of,
+        );
+        assert!(state.hidden.is_empty());
+    }
+
+    #[test]
+    fn moderation_bodies_name_what_they_act_on() {
+        let forum = Link(cids::record_cid(b"forum"));
+        let hide = |target: Option<Link>, author: Option<Did>| Moderation {
+            forum,
+            action: ModAction::Hide,
+            target,
+            author,
+            reason: "spam".into(),
+        };
+        assert!(
+            hide(Some(Link(cids::record_cid(b"p"))), None)
+                .validate()
+                .is_ok()
+        );
+        assert_eq!(hide(None, None).validate().unwrap_err().path, "target");
+        assert_eq!(
+            hide(Some(Link(cids::record_cid(b"p"))), Some(did(1)))
+                .validate()
+                .unwrap_err()
+                .path,
+            "author"
+        );
+        let ban = Moderation {
+            action: ModAction::Ban,
+            ..hide(None, Some(did(1)))
+        };
+        assert!(ban.validate().is_ok());
+        let no_reason = Moderation {
+            reason: String::new(),
+            ..ban.clone()
+        };
+        assert_eq!(no_reason.validate().unwrap_err().path, "reason");
     }
 }

@@ -19,11 +19,11 @@ use libp2p::{
     request_response::{self, OutboundRequestId, ResponseChannel},
     swarm::{SwarmEvent, dial_opts::DialOpts},
 };
+use mnode_dag::registry::Topic;
 use mnode_dag::{
     Cid, Record,
     cids::{self, LinkKind},
 };
-use mnode_dag::registry::Topic;
 use mnode_protocols::{GossipTopic, bitswap::Bitswap, blobs, gossip, sync};
 use tokio::{
     sync::{broadcast, mpsc, oneshot},
@@ -985,14 +985,7 @@ impl EventLoop {
                 let max = self.config.gossip_max_message_bytes;
                 let budget = self.budget.clone();
                 self.tasks.spawn_blocking(move || {
-                    receive_gossip(
-                        &repo,
-                        &budget,
-                        propagation_source,
-                        message_id,
-                        message,
-                        max,
-                    )
+                    receive_gossip(&repo, &budget, propagation_source, message_id, message, max)
                 });
             }
             gossipsub::Event::Subscribed { peer_id, topic } => {

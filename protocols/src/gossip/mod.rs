@@ -215,7 +215,8 @@ impl AuthorBudget {
         }
         if self.spent.len() >= Self::MAX_ENTRIES {
             let window = self.window_ms;
-            self.spent.retain(|_, (start, _)| now_ms.saturating_sub(*start) < window);
+            self.spent
+                .retain(|_, (start, _)| now_ms.saturating_sub(*start) < window);
         }
         let e = self.spent.entry((author, *topic)).or_insert((now_ms, 0));
         if now_ms.saturating_sub(e.0) >= self.window_ms {
@@ -354,6 +355,70 @@ mod tests {
             Message::decode(&bytes, &topic, 10, |_| None),
             Err(MessageError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn a_reply_on_the_feed_it_answers_is_checked_against_the_post() {
+        use mnode_dag::{Link, model::social::ReplyRef};
+        let (alice, bob, eve) = (
+            DagKey::derive(1, "alice"),
+            DagKey::derive(2, "bob"),
+            DagKey::derive(3, "eve"),
+        );
+        let first = post(&alice, "first");
+        let reply = Record::create(&Post {
+            text: "reply".into(),
+            reply: Some(ReplyRef {
+                root: Link(first.cid()),
+                parent: Link(first.cid()),
+            }),
+            ..Post::default()
+        })
+        .unwrap()
+        .sign(&bob)
+        .unwrap();
+        let on_alice = GossipTopic::Author(*alice.did());
+        let bare = Message::new(&reply).to_bytes();
+        // Nobody holds the post: not judged.
+        assert!(matches!(
+            Message::decode(&bare, &on_alice, 1 << 20, |_| None),
+            Err(MessageError::UnknownTarget { .. })
+        ));
+        // The node holds it, or it came along: accepted on Alice's feed.
+        let held = first.clone();
+        assert!(Message::decode(&bare, &on_alice, 1 << 20, |_| Some(held.clone())).is_ok());
+        let mut with = Message::new(&reply);
+        assert!(with.attach(first.bytes().to_vec(), 1 << 20));
+        let with = with.to_bytes();
+        assert!(Message::decode(&with, &on_alice, 1 << 20, |_| None).is_ok());
+        // But not on Eve's feed: the post it answers is not hers.
+        assert!(matches!(
+            Message::decode(&with, &GossipTopic::Author(*eve.did()), 1 << 20, |_| None),
+            Err(MessageError::WrongTopic { .. })
+        ));
+        // A forged "post" attached under the target's CID does not verify against it.
+        let forged = post(&eve, "first");
+        let mut lie = Message::new(&reply);
+        assert!(lie.attach(forged.bytes().to_vec(), 1 << 20));
+        assert!(matches!(
+            Message::decode(&lie.to_bytes(), &on_alice, 1 << 20, |_| None),
+            Err(MessageError::UnknownTarget { .. })
+        ));
+    }
+
+    #[test]
+    fn each_author_has_a_budget_per_shared_topic() {
+        let (alice, bob) = (DagKey::derive(1, "alice"), DagKey::derive(2, "bob"));
+        let r = post(&bob, "hi");
+        let thread = GossipTopic::Thread(mnode_dag::cids::record_cid(b"t"));
+        let mut b = AuthorBudget::new(3, 60_000);
+        assert!((0..3).all(|_| b.allow(&r, &thread, 1_000)));
+        assert!(!b.allow(&r, &thread, 2_000));
+        // Another topic, or the author's own feed, has its own budget.
+        assert!(b.allow(&r, &GossipTopic::Author(*alice.did()), 2_000));
+        assert!((0..10).all(|_| b.allow(&r, &GossipTopic::Author(*bob.did()), 2_000)));
+        // A new window.
+        assert!(b.allow(&r, &thread, 61_000));
     }
 
     #[test]
