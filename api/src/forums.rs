@@ -44,6 +44,7 @@ use crate::{
     ApiError, ApiState,
     auth::Caller,
     error::ErrorBody,
+    moderation::ForumModeration,
     ops::publish_pinned,
     routes::{parse_cid, signed, signer},
     social::{PageQuery, body_of, in_topic, item_json, items_json, live_item, page_json},
@@ -178,13 +179,16 @@ async fn branch(
     let v = with_store(&s, move |store| {
         let (id, item, head) = live_item(store, &cid, "social.branch")?;
         let body: mnode_dag::model::social::Branch = body_of(&head)?;
-        let (items, next) = page_of(
+        let (mut items, next) = page_of(
             store,
             Topic::Branch(id),
             "social.thread",
             Order::NewestFirst,
             paging,
         )?;
+        if let Some(m) = ForumModeration::of(store, &body.forum.0)? {
+            m.mark(&mut items);
+        }
         Ok(json!({
             "branch": item_json(store, &id, &item, Some(&head))?,
             "forum": body.forum.to_string(),
@@ -222,15 +226,20 @@ async fn thread(
     let v = with_store(&s, move |store| {
         let (id, item, head) = live_item(store, &cid, "social.thread")?;
         let body: Thread = body_of(&head)?;
-        let (items, next) = page_of(
+        let (mut items, next) = page_of(
             store,
             Topic::Thread(id),
             "social.post",
             Order::OldestFirst,
             paging,
         )?;
+        let mut thread = item_json(store, &id, &item, Some(&head))?;
+        if let Some(m) = ForumModeration::of_branch(store, &body.branch.0)? {
+            m.mark(&mut items);
+            m.mark(std::slice::from_mut(&mut thread));
+        }
         Ok(json!({
-            "thread": item_json(store, &id, &item, Some(&head))?,
+            "thread": thread,
             "branch": body.branch.to_string(),
             "fork": body.fork.map(|f| json!({
                 "thread": f.thread.to_string(),

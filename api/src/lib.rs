@@ -11,6 +11,7 @@ pub mod files;
 mod forums;
 mod gateway;
 mod metrics;
+pub mod moderation;
 mod openapi;
 pub mod ops;
 mod pins;

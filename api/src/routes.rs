@@ -40,6 +40,7 @@ pub(crate) fn api() -> OpenApiRouter<ApiState> {
         .merge(crate::files::router())
         .merge(crate::social::router())
         .merge(crate::forums::router())
+        .merge(crate::moderation::router())
         .merge(crate::events::router())
         .merge(crate::pins::router())
         .merge(crate::admin::router());

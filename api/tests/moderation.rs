@@ -1,0 +1,229 @@
+//! Forum moderation through the router: who may hide and ban, and how the forum's views show
+//! it; the post stays readable by its CID.
+
+mod support;
+
+use axum::{Router, http::StatusCode};
+use serde_json::{Value, json};
+use support::{TestApi, json_call, register_and_login, setup};
+
+async fn create(router: &Router, token: &str, kind: &str, body: Value) -> String {
+    let (status, v) = json_call(
+        router,
+        "POST",
+        "/api/v1/records",
+        Some(token),
+        Some(json!({ "kind": kind, "body": body })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "create {kind}: {v}");
+    v["id"].as_str().expect("id").to_owned()
+}
+
+async fn get(router: &Router, uri: &str) -> Value {
+    let (status, v) = json_call(router, "GET", uri, None, None).await;
+    assert_eq!(status, StatusCode::OK, "GET {uri}: {v}");
+    v
+}
+
+async fn did_of(router: &Router, token: &str) -> String {
+    let (_, v) = json_call(router, "GET", "/api/v1/me", Some(token), None).await;
+    v["did"].as_str().expect("did").to_owned()
+}
+
+async fn reply(router: &Router, token: &str, thread: &str, text: &str) -> String {
+    let (status, v) = json_call(
+        router,
+        "POST",
+        &format!("/api/v1/threads/{thread}/replies"),
+        Some(token),
+        Some(json!({ "text": text })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "reply: {v}");
+    v["id"].as_str().expect("id").to_owned()
+}
+
+async fn moderate(router: &Router, token: &str, forum: &str, body: Value) -> (StatusCode, Value) {
+    json_call(
+        router,
+        "POST",
+        &format!("/api/v1/forums/{forum}/moderation"),
+        Some(token),
+        Some(body),
+    )
+    .await
+}
+
+/// The moderation of each post of a thread view, by post id.
+async fn marks(router: &Router, thread: &str) -> Vec<(String, Value)> {
+    let v = get(router, &format!("/api/v1/threads/{thread}")).await;
+    v["posts"]
+        .as_array()
+        .expect("posts")
+        .iter()
+        .map(|p| {
+            (
+                p["id"].as_str().expect("id").to_owned(),
+                p["moderation"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn moderators_hide_and_ban_and_nobody_else_can() {
+    let TestApi {
+        node: _node,
+        router,
+        dir: _dir,
+    } = setup().await;
+    let owner = register_and_login(&router, "olga").await;
+    let moddy = register_and_login(&router, "moddy").await;
+    let troll = register_and_login(&router, "troll").await;
+    let guest = register_and_login(&router, "guest").await;
+    let (owner_did, mod_did, troll_did) = (
+        did_of(&router, &owner).await,
+        did_of(&router, &moddy).await,
+        did_of(&router, &troll).await,
+    );
+    let forum = create(
+        &router,
+        &owner,
+        "social.forum",
+        json!({ "name": "Jazz", "moderators": [mod_did] }),
+    )
+    .await;
+    let branch = create(
+        &router,
+        &owner,
+        "social.branch",
+        json!({ "forum": { "/": forum }, "name": "Listening" }),
+    )
+    .await;
+    let thread = create(
+        &router,
+        &owner,
+        "social.thread",
+        json!({ "branch": { "/": branch }, "title": "Bebop" }),
+    )
+    .await;
+    let first = reply(&router, &owner, &thread, "What are you listening to?").await;
+    let spam = reply(&router, &troll, &thread, "buy cheap watches").await;
+    let fine = reply(&router, &guest, &thread, "Monk, all week").await;
+
+    // Nobody but the owner and the moderators: 403, nothing written.
+    let hide = |target: &str| json!({ "action": "hide", "target": target, "reason": "spam" });
+    let (status, v) = moderate(&router, &guest, &forum, hide(&spam)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not a moderator"),
+        "{v}"
+    );
+    // A moderator may not hide the owner's post, nor ban the owner.
+    let (status, _) = moderate(&router, &moddy, &forum, hide(&first)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let ban_owner = json!({ "action": "ban", "author": owner_did, "reason": "x" });
+    assert_eq!(
+        moderate(&router, &moddy, &forum, ban_owner).await.0,
+        StatusCode::FORBIDDEN
+    );
+    // A decision without a reason, or without what it acts on, is refused.
+    let (status, _) = moderate(
+        &router,
+        &moddy,
+        &forum,
+        json!({ "action": "hide", "target": spam, "reason": "" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = moderate(
+        &router,
+        &moddy,
+        &forum,
+        json!({ "action": "ban", "reason": "x" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        marks(&router, &thread)
+            .await
+            .iter()
+            .all(|(_, m)| m.is_null())
+    );
+
+    // The moderator hides the spam: the thread view marks it and leaves its text out.
+    let (status, v) = moderate(&router, &moddy, &forum, hide(&spam)).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let m = marks(&router, &thread).await;
+    let spam_mark = &m.iter().find(|(id, _)| *id == spam).expect("spam listed").1;
+    assert_eq!(spam_mark["action"], "hide");
+    assert_eq!(spam_mark["reason"], "spam");
+    assert_eq!(spam_mark["by"], mod_did);
+    assert!(
+        m.iter()
+            .filter(|(id, _)| *id != spam)
+            .all(|(_, m)| m.is_null())
+    );
+    let v = get(&router, &format!("/api/v1/threads/{thread}")).await;
+    let listed = v["posts"]
+        .as_array()
+        .expect("posts")
+        .iter()
+        .find(|p| p["id"] == spam)
+        .expect("spam");
+    assert_eq!(listed["record"], Value::Null);
+    // Still readable by its CID.
+    let v = get(&router, &format!("/api/v1/records/{spam}")).await;
+    assert_eq!(v["record"]["body"]["text"], "buy cheap watches", "{v}");
+
+    // Banned: everything the troll posts in the forum is hidden, later posts too.
+    let ban = json!({ "action": "ban", "author": troll_did, "reason": "repeat spam" });
+    assert_eq!(
+        moderate(&router, &moddy, &forum, ban).await.0,
+        StatusCode::CREATED
+    );
+    let later = reply(&router, &troll, &thread, "more watches").await;
+    let m = marks(&router, &thread).await;
+    let later_mark = &m.iter().find(|(id, _)| *id == later).expect("listed").1;
+    assert_eq!(later_mark["action"], "ban");
+    assert_eq!(later_mark["reason"], "repeat spam");
+    let v = get(&router, &format!("/api/v1/forums/{forum}/moderation")).await;
+    assert_eq!(v["owner"], owner_did);
+    assert_eq!(v["banned"][0]["author"], troll_did);
+    assert_eq!(v["hidden"][0]["id"], spam);
+
+    // The owner lets the troll back and shows one post again.
+    let unban = json!({ "action": "unban", "author": troll_did, "reason": "apologised" });
+    assert_eq!(
+        moderate(&router, &owner, &forum, unban).await.0,
+        StatusCode::CREATED
+    );
+    let unhide = json!({ "action": "unhide", "target": spam, "reason": "on second thought" });
+    assert_eq!(
+        moderate(&router, &owner, &forum, unhide).await.0,
+        StatusCode::CREATED
+    );
+    assert!(
+        marks(&router, &thread)
+            .await
+            .iter()
+            .all(|(_, m)| m.is_null())
+    );
+
+    // The owner removes the moderator in a new forum version: their rights end with it.
+    let (status, v) = json_call(
+        &router,
+        "PUT",
+        &format!("/api/v1/records/{forum}"),
+        Some(&owner),
+        Some(json!({ "body": { "name": "Jazz", "moderators": [] } })),
+    )
+    .await;
+    assert!(status.is_success(), "{v}");
+    let (status, _) = moderate(&router, &moddy, &forum, hide(&fine)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
