@@ -218,11 +218,13 @@ async fn branch(
 )]
 async fn thread(
     State(s): State<ApiState>,
+    caller: Option<Caller>,
     Path(id): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult {
     let cid = parse_cid(&id)?;
     let paging = (q.cursor()?, q.limit());
+    let viewer = caller.map(|c| c.handle(&s).to_owned());
     let v = with_store(&s, move |store| {
         let (id, item, head) = live_item(store, &cid, "social.thread")?;
         let body: Thread = body_of(&head)?;
@@ -237,6 +239,21 @@ async fn thread(
         if let Some(m) = ForumModeration::of_branch(store, &body.branch.0)? {
             m.mark(&mut items);
             m.mark(std::slice::from_mut(&mut thread));
+        }
+        if let Some(h) = &viewer {
+            let muted: Vec<String> = store
+                .account_mutes(h)?
+                .into_iter()
+                .map(|(d, _)| d.to_string())
+                .collect();
+            for p in items.iter_mut() {
+                if p["author"]
+                    .as_str()
+                    .is_some_and(|a| muted.iter().any(|m| m == a))
+                {
+                    p["muted"] = json!(true);
+                }
+            }
         }
         Ok(json!({
             "thread": thread,

@@ -268,7 +268,7 @@ pub async fn take(
         };
         Record::create(&body).map_err(|e| ApiError::new(422, "invalid_record", e.to_string()))
     };
-    check(target)?;
+    check(target).map(drop)?;
     let key = signer(s, handle).await?;
     let who = *key.did();
     let action = b.action;

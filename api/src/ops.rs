@@ -10,12 +10,12 @@ use mnode_node::{
     store::Put,
 };
 
-pub use crate::auth::Caller;
 use crate::{
     ApiError, ApiState,
     routes::{head_of, owner_key, pin_items, signed, signer},
     with_repo,
 };
+pub use crate::{auth::Caller, social::set_mute};
 
 /// What a write made: the new version, the item it belongs to, and whether it was new here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,7 +5,8 @@
 //! | `GET /me/follows` | caller | the topics the calling account follows |
 //! | `POST /me/follows {topic}` | caller | follow an author (`did:key:…`), branch or thread topic |
 //! | `DELETE /me/follows {topic}` | caller | stop following it |
-//! | `GET /me/timeline?cursor&limit&kind` | caller | items of the followed topics, newest first |
+//! | `GET /me/timeline?cursor&limit&kind` | caller | items of the followed topics, newest first, without muted authors |
+//! | `GET /me/mutes`, `POST /me/mutes {author}`, `DELETE /me/mutes {author}` | caller | the authors the calling account muted |
 //! | `GET /feeds/{did}?cursor&limit&kind` | open | an author's feed, newest first |
 //! | `GET /feeds/{cid}?limit` | open | a `social.feed` record: its curated items, then its query's |
 //! | `GET /tags` | open | the tag tree, each tag with how many live items are under it |
@@ -60,6 +61,7 @@ pub(crate) fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(my_follows, follow, unfollow))
         .routes(routes!(timeline))
+        .routes(routes!(mutes, mute, unmute))
         .routes(routes!(feed))
         .routes(routes!(tags))
         .routes(routes!(tagged))
@@ -307,11 +309,101 @@ async fn timeline(
                 ..store::topic_filter(t)
             })
             .collect();
-        let page = store.list_merged(&filters, cursor, limit, Order::NewestFirst)?;
+        let mut page = store.list_merged(&filters, cursor, limit, Order::NewestFirst)?;
+        let muted: HashSet<Did> = store
+            .account_mutes(&handle)?
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect();
+        page.items.retain(|(_, item)| !muted.contains(&item.author));
         page_json(store, &page)
     })
     .await?;
     Ok(Json(v))
+}
+
+/// An author to mute or let back.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MuteBody {
+    /// The author's `did:key:…`.
+    #[schema(pattern = "^did:key:z[1-9A-HJ-NP-Za-km-z]+$")]
+    author: String,
+}
+
+fn parse_did(text: &str) -> Result<Did, ApiError> {
+    text.parse::<Did>()
+        .map_err(|_| ApiError::bad_request(format!("author: {text:?} is not a did:key")))
+}
+
+/// The authors the calling account muted.
+#[utoipa::path(
+    get,
+    path = "/me/mutes",
+    tag = "social",
+    responses(
+        (status = 200, description = "`{mutes: [{author, since}]}`", body = Object),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn mutes(State(s): State<ApiState>, caller: Caller) -> ApiResult {
+    let handle = caller.handle(&s).to_owned();
+    let v = with_store(&s, move |store| {
+        let list: Vec<Value> = store
+            .account_mutes(&handle)?
+            .into_iter()
+            .map(|(d, at)| json!({ "author": d.to_string(), "since": at }))
+            .collect();
+        Ok(json!({ "mutes": list }))
+    })
+    .await?;
+    Ok(Json(v))
+}
+
+/// Mutes an author for the calling account: their records leave its timeline, and thread
+/// views fold them away (`muted: true`) when it asks.
+#[utoipa::path(
+    post,
+    path = "/me/mutes",
+    tag = "social",
+    request_body = MuteBody,
+    responses(
+        (status = 200, description = "`{author, muted: true, changed}`", body = Object),
+        (status = 400, description = "Not a did:key", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn mute(State(s): State<ApiState>, caller: Caller, Json(b): Json<MuteBody>) -> ApiResult {
+    set_mute(&s, &caller, &b.author, true).await
+}
+
+/// Lets a muted author back.
+#[utoipa::path(
+    delete,
+    path = "/me/mutes",
+    tag = "social",
+    request_body = MuteBody,
+    responses(
+        (status = 200, description = "`{author, muted: false, changed}`", body = Object),
+        (status = 400, description = "Not a did:key", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn unmute(State(s): State<ApiState>, caller: Caller, Json(b): Json<MuteBody>) -> ApiResult {
+    set_mute(&s, &caller, &b.author, false).await
+}
+
+/// Mutes or unmutes `author` for the caller (shared by the API and the pages).
+pub async fn set_mute(s: &ApiState, caller: &Caller, author: &str, on: bool) -> ApiResult {
+    let did = parse_did(author)?;
+    let handle = caller.handle(s).to_owned();
+    let changed = with_store(s, move |store| Ok(store.account_mute(&handle, &did, on)?)).await?;
+    Ok(Json(
+        json!({ "author": did.to_string(), "muted": on, "changed": changed }),
+    ))
 }
 
 /// An author's feed (`did:key:…`), or a `social.feed` record (its CID).

@@ -227,3 +227,123 @@ async fn moderators_hide_and_ban_and_nobody_else_can() {
     let (status, _) = moderate(&router, &moddy, &forum, hide(&fine)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_muted_author_leaves_the_timeline_and_is_folded_in_threads() {
+    let TestApi {
+        node: _node,
+        router,
+        dir: _dir,
+    } = setup().await;
+    let ann = register_and_login(&router, "ann").await;
+    let noisy = register_and_login(&router, "noisy").await;
+    let noisy_did = did_of(&router, &noisy).await;
+    let forum = create(&router, &ann, "social.forum", json!({ "name": "F" })).await;
+    let branch = create(
+        &router,
+        &ann,
+        "social.branch",
+        json!({ "forum": { "/": forum }, "name": "B" }),
+    )
+    .await;
+    let thread = create(
+        &router,
+        &ann,
+        "social.thread",
+        json!({ "branch": { "/": branch }, "title": "T" }),
+    )
+    .await;
+    reply(&router, &ann, &thread, "hello").await;
+    let loud = reply(&router, &noisy, &thread, "LOUD").await;
+    let topic = json!({ "topic": noisy_did });
+    let (status, _) = json_call(
+        &router,
+        "POST",
+        "/api/v1/me/follows",
+        Some(&ann),
+        Some(topic),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let timeline = |router: Router, token: String| async move {
+        let (_, v) = json_call(&router, "GET", "/api/v1/me/timeline", Some(&token), None).await;
+        v["items"].to_string()
+    };
+    assert!(timeline(router.clone(), ann.clone()).await.contains(&loud));
+
+    // Bad input changes nothing.
+    let (status, _) = json_call(
+        &router,
+        "POST",
+        "/api/v1/me/mutes",
+        Some(&ann),
+        Some(json!({ "author": "nope" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = json_call(
+        &router,
+        "POST",
+        "/api/v1/me/mutes",
+        None,
+        Some(json!({ "author": noisy_did })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let (status, v) = json_call(
+        &router,
+        "POST",
+        "/api/v1/me/mutes",
+        Some(&ann),
+        Some(json!({ "author": noisy_did })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["changed"], true);
+    let (_, v) = json_call(&router, "GET", "/api/v1/me/mutes", Some(&ann), None).await;
+    assert_eq!(v["mutes"][0]["author"], noisy_did);
+    assert!(!timeline(router.clone(), ann.clone()).await.contains(&loud));
+    let (_, v) = json_call(
+        &router,
+        "GET",
+        &format!("/api/v1/threads/{thread}"),
+        Some(&ann),
+        None,
+    )
+    .await;
+    let p = v["posts"]
+        .as_array()
+        .expect("posts")
+        .iter()
+        .find(|p| p["id"] == loud)
+        .expect("listed");
+    assert_eq!(p["muted"], true);
+    // Only for Ann: others still see it plainly.
+    let (_, v) = json_call(
+        &router,
+        "GET",
+        &format!("/api/v1/threads/{thread}"),
+        Some(&noisy),
+        None,
+    )
+    .await;
+    let p = v["posts"]
+        .as_array()
+        .expect("posts")
+        .iter()
+        .find(|p| p["id"] == loud)
+        .expect("listed");
+    assert_eq!(p["muted"], Value::Null);
+
+    let (status, _) = json_call(
+        &router,
+        "DELETE",
+        "/api/v1/me/mutes",
+        Some(&ann),
+        Some(json!({ "author": noisy_did })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(timeline(router.clone(), ann.clone()).await.contains(&loud));
+}

@@ -20,7 +20,7 @@
 //! | `pins` | CID | [`Pin`] |
 //! | `sync` | gossip topic key · updated · SHA-256 digest of the CID | (every version, for catch-up) |
 //! | `follows` | gossip topic key | when it was followed (ms) |
-//! | `account_follows` | `a` · handle · 0 · topic key, and `t` · topic key · handle | when (ms) |
+//! | `account_follows` | `a` · handle · 0 · topic key, and `t` · topic key · handle; `m` · handle · 0 · muted author's public key | when (ms) |
 //!
 //! Items whose head is a tombstone are in no listing; their history stays.
 
@@ -1027,6 +1027,44 @@ impl Store {
         Ok(out)
     }
 
+    /// Mutes `author` for the account `handle` (their records leave its timeline and are
+    /// folded away in threads); returns whether it was not muted yet.
+    pub fn account_mute(&self, handle: &str, author: &Did, on: bool) -> Result<bool, StoreError> {
+        let _guard = self.write_lock()?;
+        let cf = self.cf(ACCOUNT_FOLLOWS)?;
+        let key = account_mute_key(handle, author);
+        let existed = self.db.get_pinned_cf(cf, &key)?.is_some();
+        if on {
+            self.db
+                .put_cf(cf, key, mnode_dag::record::now_ms().to_be_bytes())?;
+        } else {
+            self.db.delete_cf(cf, key)?;
+        }
+        Ok(existed != on)
+    }
+
+    /// The authors the account `handle` muted, with when (ms).
+    pub fn account_mutes(&self, handle: &str) -> Result<Vec<(Did, u64)>, StoreError> {
+        let prefix = [&[b'm'][..], handle.as_bytes(), &[0]].concat();
+        let mut out = Vec::new();
+        for entry in self.db.iterator_cf(
+            self.cf(ACCOUNT_FOLLOWS)?,
+            IteratorMode::From(&prefix, Direction::Forward),
+        ) {
+            let (k, v) = entry?;
+            let Some(rest) = k.strip_prefix(&prefix[..]) else {
+                break;
+            };
+            let pk: [u8; 32] = rest
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("bad mute key".into()))?;
+            let did = Did::from_public_key(&pk)
+                .map_err(|_| StoreError::Corrupt("bad mute key".into()))?;
+            out.push((did, be_u64(&v)?));
+        }
+        Ok(out)
+    }
+
     /// The accounts that follow `topic`.
     pub fn topic_followers(&self, topic: &GossipTopic) -> Result<Vec<String>, StoreError> {
         // A topic key's length is fixed by its tag byte, so the prefix is unambiguous.
@@ -1159,6 +1197,11 @@ fn expand_tags(tags: &[String]) -> BTreeSet<&str> {
 /// `a` · handle · 0 · topic key: what an account follows.
 fn account_follow_key(handle: &str, topic: &GossipTopic) -> Vec<u8> {
     [&[b'a'][..], handle.as_bytes(), &[0], &topic.key()].concat()
+}
+
+/// `m` · handle · 0 · public key: an author an account muted.
+fn account_mute_key(handle: &str, author: &Did) -> Vec<u8> {
+    [&[b'm'][..], handle.as_bytes(), &[0], &author.public_key()].concat()
 }
 
 /// `t` · topic key · handle: who follows a topic.
