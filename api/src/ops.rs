@@ -15,7 +15,10 @@ use crate::{
     routes::{head_of, owner_key, pin_items, signed, signer},
     with_repo,
 };
-pub use crate::{auth::Caller, social::set_mute};
+pub use crate::{
+    auth::Caller,
+    social::{WIDGET_ITEMS, WIDGET_SCAN, set_mute, widget_json},
+};
 
 /// What a write made: the new version, the item it belongs to, and whether it was new here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,6 +13,7 @@
 //! | `GET /tags/{tag}?cursor&limit&kind` | open | items with the tag or a tag under it |
 //! | `GET /query?q&limit` | open | a widget query's results (`art.artists.list()`) |
 //! | `GET /facts/{id}?cursor&limit` | open | a fact, the facts under it and its context notes |
+//! | `GET /pages/{id}` | open | a `social.page` with each widget block evaluated |
 //!
 //! The node subscribes to the union of its accounts' follows: the first account to follow a
 //! topic makes the node follow it, the last one to leave makes the node unfollow it. The
@@ -66,6 +67,7 @@ pub(crate) fn router() -> OpenApiRouter<ApiState> {
         .routes(routes!(tags))
         .routes(routes!(tagged))
         .routes(routes!(run_query))
+        .routes(routes!(page))
         .routes(routes!(fact))
 }
 
@@ -614,6 +616,70 @@ async fn run_query(State(s): State<ApiState>, Query(p): Query<QueryParams>) -> A
                 "items": resolve(store, &ids, limit)?,
             }),
         })
+    })
+    .await?;
+    Ok(Json(v))
+}
+
+/// Items a widget shows at most.
+pub const WIDGET_ITEMS: usize = 24;
+/// Items of a kind a widget looks at, at most (the newest).
+pub const WIDGET_SCAN: usize = 5_000;
+
+/// Evaluates one widget query for a page: `{query, kind, items, total}` or `{query, count}`,
+/// or `{query, error}` when it does not parse or run (a page shows the others anyway).
+/// Looks at no more than [`WIDGET_SCAN`] items and answers at most [`WIDGET_ITEMS`].
+pub fn widget_json(store: &Store, text: &str) -> Result<Value, ApiError> {
+    let parsed = match query::Query::parse(text) {
+        Ok(q) => q,
+        Err(e) => {
+            let error = format!("{} at column {}", e.message, e.column);
+            return Ok(json!({ "query": text, "error": error }));
+        }
+    };
+    Ok(match store.query_within(&parsed, WIDGET_SCAN) {
+        Ok(QueryResult::Count(n)) => json!({ "query": text, "count": n }),
+        Ok(QueryResult::Items(ids)) => json!({
+            "query": text,
+            "kind": parsed.kind().name,
+            "total": ids.len(),
+            "items": resolve(store, &ids, WIDGET_ITEMS)?,
+        }),
+        Err(store::StoreError::Query(m)) => json!({ "query": text, "error": m }),
+        Err(e) => return Err(e.into()),
+    })
+}
+
+/// A page with its widget blocks evaluated against this node's indexes.
+#[utoipa::path(
+    get,
+    path = "/pages/{id}",
+    tag = "social",
+    params(("id" = String, Path, description = "The page's id or any version's CID")),
+    responses(
+        (status = 200, description = "`{page, widgets}`: `widgets[i]` is block i's result, or null for other blocks", body = Object),
+        (status = 400, description = "Not a CID", body = ErrorBody),
+        (status = 404, description = "No such page on this node", body = ErrorBody),
+        (status = 410, description = "The page was deleted", body = ErrorBody),
+    ),
+)]
+async fn page(State(s): State<ApiState>, Path(id): Path<String>) -> ApiResult {
+    let cid = parse_cid(&id)?;
+    let v = with_store(&s, move |store| {
+        let (id, item, head) = live_item(store, &cid, "social.page")?;
+        let body: mnode_dag::model::social::Page = body_of(&head)?;
+        let widgets = body
+            .blocks
+            .iter()
+            .map(|b| match b {
+                mnode_dag::model::social::PageBlock::Widget { query } => widget_json(store, query),
+                _ => Ok(Value::Null),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(json!({
+            "page": item_json(store, &id, &item, Some(&head))?,
+            "widgets": widgets,
+        }))
     })
     .await?;
     Ok(Json(v))

@@ -347,3 +347,56 @@ async fn a_muted_author_leaves_the_timeline_and_is_folded_in_threads() {
     assert_eq!(status, StatusCode::OK);
     assert!(timeline(router.clone(), ann.clone()).await.contains(&loud));
 }
+
+#[tokio::test]
+async fn pages_come_with_their_widgets_evaluated() {
+    let TestApi {
+        node: _node,
+        router,
+        dir: _dir,
+    } = setup().await;
+    let ann = register_and_login(&router, "ann").await;
+    for name in ["Alice Coltrane", "Moondog"] {
+        create(
+            &router,
+            &ann,
+            "art.artist",
+            json!({ "name": { "full": name } }),
+        )
+        .await;
+    }
+    let page = create(
+        &router,
+        &ann,
+        "social.page",
+        json!({
+            "title": "Artists",
+            "blocks": [
+                { "heading": { "level": 1, "text": "Our artists" } },
+                { "widget": { "query": "art.artists.list()" } },
+                { "widget": { "query": "art.artists.count()" } },
+            ],
+        }),
+    )
+    .await;
+    let v = get(&router, &format!("/api/v1/pages/{page}")).await;
+    assert_eq!(v["page"]["id"], page);
+    assert_eq!(v["widgets"][0], Value::Null);
+    assert_eq!(v["widgets"][1]["total"], 2, "{v}");
+    assert_eq!(v["widgets"][1]["items"].as_array().expect("items").len(), 2);
+    assert_eq!(v["widgets"][2]["count"], 2, "{v}");
+    let (status, _) = json_call(&router, "GET", "/api/v1/pages/nope", None, None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = json_call(
+        &router,
+        "GET",
+        &format!(
+            "/api/v1/pages/{}",
+            v["widgets"][1]["items"][0]["id"].as_str().expect("id")
+        ),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

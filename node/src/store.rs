@@ -838,9 +838,17 @@ impl Store {
 
     /// Evaluates a widget query against the indexes.
     pub fn query(&self, q: &Query) -> Result<QueryResult, StoreError> {
+        self.query_within(q, 0)
+    }
+
+    /// [`Store::query`] looking at no more than the newest `scan` items of the query's kind
+    /// (its tag or author, when the query names one); 0: all of them. Widgets on pages run
+    /// with a bound, so that a page costs the same however big the store grows.
+    pub fn query_within(&self, q: &Query, scan: usize) -> Result<QueryResult, StoreError> {
         let kind = q.kind().name.to_owned();
         let mut filter = ListFilter {
             kind: Some(kind),
+            limit: scan,
             ..ListFilter::default()
         };
         let mut rest: Vec<&Condition> = Vec::new();
