@@ -22,6 +22,7 @@ use mnode_dag::{
     Ipld,
     registry::{self, KindInfo, SchemaError, Strictness},
 };
+use mnode_dag::doc::Doc;
 use serde_json::{Map, Value, json};
 
 use crate::fmt::humanise;
@@ -60,6 +61,9 @@ pub(crate) enum Widget {
     Group(Vec<Field>),
     /// The file of a file record: set by uploading, never edited.
     File,
+    /// A rich-text document (`mnode_dag::doc::Doc`), edited as Markdown (in the editor
+    /// island when scripts run).
+    Doc,
     Json,
 }
 
@@ -176,15 +180,19 @@ fn object_fields(
                 .map(str::to_owned);
             // The fields of an optional object are needed only once it is filled in.
             let is_required = parent_required && required.contains(&name.as_str()) && !nullable;
-            let widget = widget(
-                name,
-                &shape,
-                hint.as_deref(),
-                defs,
-                &path,
-                &label,
-                is_required,
-            );
+            let widget = if is_doc(prop) {
+                Widget::Doc
+            } else {
+                widget(
+                    name,
+                    &shape,
+                    hint.as_deref(),
+                    defs,
+                    &path,
+                    &label,
+                    is_required,
+                )
+            };
             Field {
                 required: is_required,
                 name: path,
@@ -195,6 +203,20 @@ fn object_fields(
             }
         })
         .collect()
+}
+
+/// Whether a property is a rich-text document (a `$ref` to `Doc`, maybe optional).
+fn is_doc(prop: &Value) -> bool {
+    let is_ref = |v: &Value| {
+        v.get("$ref")
+            .and_then(Value::as_str)
+            .is_some_and(|r| r.ends_with("/Doc"))
+    };
+    is_ref(prop)
+        || prop
+            .get("anyOf")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(is_ref))
 }
 
 /// The schema a property stands for, through `$ref` and `Option`'s `anyOf [T, null]`, and
@@ -433,6 +455,10 @@ fn fill(out: &mut Values, fields: &[Field], body: &Value) {
                     })
                     .unwrap_or_default(),
             ],
+            Widget::Doc => match serde_json::from_value::<Doc>(v.clone()) {
+                Ok(d) => vec![d.to_markdown()],
+                Err(_) => vec![],
+            },
             Widget::Json => vec![serde_json::to_string_pretty(v).unwrap_or_default()],
         };
         out.values.insert(f.name.clone(), texts);
@@ -579,6 +605,21 @@ fn build(fields: &[Field], form: &mut Values, map: &mut Map<String, Value>) {
                     .map(|t| json!(t))
                     .collect(),
             )),
+            Widget::Doc => match first.trim() {
+                "" if f.required => {
+                    form.errors
+                        .insert(f.name.clone(), "write something first".to_owned());
+                    continue;
+                }
+                "" => None,
+                _ => match serde_json::to_value(Doc::from_markdown(&first.replace("\r\n", "\n"))) {
+                    Ok(v) => Some(v),
+                    Err(e) => {
+                        form.errors.insert(f.name.clone(), e.to_string());
+                        continue;
+                    }
+                },
+            },
             Widget::Json => match first.trim() {
                 "" => None,
                 text => match serde_json::from_str::<Value>(text) {
@@ -690,6 +731,13 @@ fn control(f: &Field, form: &Values, options: &Options) -> Markup {
             input id=(id) name=(f.name) type="text" value=(value) placeholder="music/folk, live"
                 aria-invalid=[invalid] aria-describedby=[described];
             small { "Separated by commas; a slash makes a sub-tag (music/folk)." }
+            (hint)
+        },
+        Widget::Doc => html! {
+            label for=(id) { (label) }
+            textarea id=(id) name=(f.name) rows="12" data-editor required[f.required]
+                aria-invalid=[invalid] aria-describedby=[described] { (value) }
+            small { "Markdown: # Heading, **bold**, _italic_, [a link](https://…), - a list." }
             (hint)
         },
         Widget::Json => html! {

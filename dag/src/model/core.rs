@@ -261,6 +261,7 @@ pub struct Text {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     /// The document format and its version: always `prosemirror-markdown/1` for now.
+    #[schemars(extend("enum" = ["prosemirror-markdown/1"]))]
     pub format: String,
     /// The document.
     pub doc: Doc,
