@@ -18,6 +18,7 @@ pub(crate) const ASSETS: &[&str] = &[
     "vendor/sse.js",
     "app.js",
     "upload.js",
+    "editor.js",
 ];
 
 /// htmx without the inline indicator styles (the CSP allows no inline style) and with the
@@ -29,6 +30,8 @@ const HTMX_CONFIG: &str = r#"{"includeIndicatorStyles":false,"allowEval":false,"
 pub(crate) struct Extra {
     /// Load the upload island.
     pub(crate) upload: bool,
+    /// Load the rich-text editor island.
+    pub(crate) editor: bool,
 }
 
 /// A whole page.
@@ -54,6 +57,9 @@ pub(crate) fn page_with(v: &Viewer, title: &str, extra: Extra, body: Markup) -> 
                 script src=(assets::url("app.js")) defer {}
                 @if extra.upload {
                     script src=(assets::url("upload.js")) defer {}
+                }
+                @if extra.editor {
+                    script src=(assets::url("editor.js")) defer {}
                 }
             }
             body {

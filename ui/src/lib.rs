@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod assets;
+mod doc;
 mod fmt;
 mod form;
 mod layout;

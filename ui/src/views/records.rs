@@ -204,7 +204,10 @@ async fn form_page(s: &ApiState, v: &Viewer, status: StatusCode, p: FormPage<'_>
         }
         p { small { "Saving signs a new version with your key; every earlier version stays in its History." } }
     };
-    let extra = Extra { upload: files };
+    let extra = Extra {
+        upload: files,
+        editor: p.fields.iter().any(|f| f.widget == form::Widget::Doc),
+    };
     let markup = if v.hx {
         body
     } else {
@@ -608,6 +611,13 @@ fn field_view(st: &mnode_node::store::Store, f: &Field, json: &Value) -> Markup 
                 dt { (f.label) }
                 dd { @for t in value.as_array().into_iter().flatten().filter_map(Value::as_str) {
                     span.tag { (t) } " "
+                } }
+            }
+            Widget::Doc => {
+                dt { (f.label) }
+                dd { @match serde_json::from_value::<mnode_dag::doc::Doc>(value.clone()) {
+                    Ok(d) => (crate::doc::render(&d)),
+                    Err(_) => pre { code { (serde_json::to_string_pretty(value).unwrap_or_default()) } },
                 } }
             }
             Widget::Json => {
