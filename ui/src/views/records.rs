@@ -463,8 +463,10 @@ async fn read(
     let mine = v.did.is_some_and(|d| d == item.author) || v.admin;
     // Branches and threads are topics of their own: following one brings its posts.
     let topic = match kind.name {
+        "social.forum" => Some(GossipTopic::Forum(id)),
         "social.branch" => Some(GossipTopic::Branch(id)),
         "social.thread" => Some(GossipTopic::Thread(id)),
+        "info.fact" => Some(GossipTopic::About(id)),
         _ => None,
     };
     let (details, author, following, following_topic) = {
@@ -474,6 +476,8 @@ async fn read(
             let st = repo.store();
             let details = if kind.name == "art.release" {
                 release_view(st, &head, &json)
+            } else if kind.name == "social.page" {
+                page_view(st, &head)
             } else {
                 generic_view(st, &fields, &json, &head)
             };
@@ -545,6 +549,69 @@ fn head_seq(r: &Record) -> u64 {
 }
 
 /// A link shown as the title of what it points at.
+/// A page as its blocks: headings, paragraphs, embedded records, and each widget's results
+/// from this node's indexes (bounded like `GET /api/v1/pages/{id}`).
+fn page_view(st: &mnode_node::store::Store, head: &Record) -> Markup {
+    use mnode_dag::model::social::{Page, PageBlock};
+    let Ok(Some(page)) = head.body_as::<Page>() else {
+        return html! {};
+    };
+    html! {
+        div.page-blocks {
+            @for b in &page.blocks {
+                @match b {
+                    PageBlock::Heading { level, text } => @match level {
+                        0..=1 => h2 { (text) },
+                        2 => h3 { (text) },
+                        3 => h4 { (text) },
+                        4 => h5 { (text) },
+                        _ => h6 { (text) },
+                    },
+                    PageBlock::Paragraph { text } => p { (text) },
+                    PageBlock::Embed { link } => p { (link_view(st, &link.0)) },
+                    PageBlock::Widget { query } => (widget_view(st, query)),
+                }
+            }
+        }
+    }
+}
+
+fn widget_view(st: &mnode_node::store::Store, query: &str) -> Markup {
+    let result = mnode_api::ops::widget_json(st, query);
+    html! {
+        section.widget aria-label={ "Results of " (query) } {
+            @match result {
+                Err(e) => p.error { "This widget could not run: " (e.message) },
+                Ok(v) => {
+                    @if let Some(e) = v["error"].as_str() {
+                        p.error { "This widget could not run: " (e) }
+                    } @else if let Some(n) = v["count"].as_u64() {
+                        p { strong { (n) } }
+                    } @else {
+                        @let items = v["items"].as_array().cloned().unwrap_or_default();
+                        @if items.is_empty() {
+                            p { small { "Nothing here yet." } }
+                        } @else {
+                            ul {
+                                @for i in &items {
+                                    @if let Some(id) = i["id"].as_str().and_then(|c| c.parse::<Cid>().ok()) {
+                                        li { (link_view(st, &id)) }
+                                    }
+                                }
+                            }
+                        }
+                        @let total = v["total"].as_u64().unwrap_or_default();
+                        @if total > items.len() as u64 {
+                            p { small { (items.len()) " of " (total) } }
+                        }
+                    }
+                }
+            }
+            p { small { "From " code { (query) } } }
+        }
+    }
+}
+
 fn link_view(st: &mnode_node::store::Store, cid: &Cid) -> Markup {
     let head = st.head(cid).ok().flatten();
     match head {
