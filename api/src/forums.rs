@@ -45,7 +45,7 @@ use crate::{
     auth::Caller,
     error::ErrorBody,
     moderation::ForumModeration,
-    ops::publish_pinned,
+    ops::{Written, publish_pinned},
     routes::{parse_cid, signed, signer},
     social::{PageQuery, body_of, in_topic, item_json, items_json, live_item, page_json},
     with_store,
@@ -347,14 +347,6 @@ struct ReplyBody {
     as_handle: Option<String>,
 }
 
-/// Publishes `record` and pins it, as `POST /records` does; answers 201.
-async fn created(s: &ApiState, record: Record) -> Result<(StatusCode, Json<Value>), ApiError> {
-    Ok((
-        StatusCode::CREATED,
-        Json(publish_pinned(s, record).await?.to_json()),
-    ))
-}
-
 /// Posts in a thread, signed by the acting account.
 #[utoipa::path(
     post,
@@ -384,11 +376,70 @@ async fn reply(
     let media = b
         .media
         .iter()
-        .map(|m| parse_cid(m).map(Link))
+        .map(|m| parse_cid(m))
         .collect::<Result<Vec<_>, _>>()?;
-    let handle = caller.acting_as(&s, b.as_handle)?;
-    let (id, thread, reply) = with_store(&s, move |store| {
-        let (id, _, head) = live_item(store, &cid, "social.thread")?;
+    let new = NewReply {
+        text: b.text,
+        parent,
+        media,
+        tags: b.tags,
+        language: b.language,
+        as_handle: b.as_handle,
+    };
+    let replied = post_reply(&s, &caller, cid, new).await?;
+    let mut answer = replied.written.to_json();
+    answer["thread"] = json!(replied.thread.to_string());
+    answer["reply"] = json!(replied.reply.map(|r| json!({
+        "root": r.root.to_string(),
+        "parent": r.parent.to_string(),
+    })));
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+/// A post to make in a thread: what `POST /threads/{id}/replies` takes, parsed.
+#[derive(Debug, Clone, Default)]
+pub struct NewReply {
+    /// The text.
+    pub text: String,
+    /// The post answered (a post of the thread, or the post it forked at); `None`: the
+    /// thread's first post (or, in an empty fork, the post it forked at), or nothing in an
+    /// empty thread.
+    pub parent: Option<Cid>,
+    /// Attached file records.
+    pub media: Vec<Cid>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// BCP 47 language tag.
+    pub language: Option<String>,
+    /// Sign as this account (admins only); `None`: the caller.
+    pub as_handle: Option<String>,
+}
+
+/// What [`post_reply`] made.
+#[derive(Debug, Clone, Copy)]
+pub struct Replied {
+    /// The new post.
+    pub written: Written,
+    /// The thread's id.
+    pub thread: Cid,
+    /// Where the post sits in the conversation (`None` for a thread's first post).
+    pub reply: Option<ReplyRef>,
+}
+
+/// Posts in the thread `thread` (its id or any version's CID), signed by the acting account,
+/// published and pinned: the write path of `POST /threads/{id}/replies`, shared with the web
+/// UI. Errors as that route answers them (400 a parent not in the thread, 404/410 the thread,
+/// 422 a post that breaks the schema).
+pub async fn post_reply(
+    s: &ApiState,
+    caller: &Caller,
+    thread: Cid,
+    b: NewReply,
+) -> Result<Replied, ApiError> {
+    let handle = caller.acting_as(s, b.as_handle)?;
+    let parent = b.parent;
+    let (id, thread, reply) = with_store(s, move |store| {
+        let (id, _, head) = live_item(store, &thread, "social.thread")?;
         let thread: Thread = body_of(&head)?;
         let reply = reply_ref(store, &id, &thread, parent.as_ref())?;
         Ok((id, thread, reply))
@@ -396,7 +447,7 @@ async fn reply(
     .await?;
     let post = Post {
         text: b.text,
-        media,
+        media: b.media.into_iter().map(Link).collect(),
         reply,
         tags: b.tags,
         branch: Some(thread.branch),
@@ -406,15 +457,14 @@ async fn reply(
     };
     let draft =
         Record::create(&post).map_err(|e| ApiError::new(422, "invalid_record", e.to_string()))?;
-    let key = signer(&s, handle).await?;
+    let key = signer(s, handle).await?;
     let record = signed(draft, &key)?;
-    let (status, Json(mut answer)) = created(&s, record).await?;
-    answer["thread"] = json!(id.to_string());
-    answer["reply"] = json!(reply.map(|r| json!({
-        "root": r.root.to_string(),
-        "parent": r.parent.to_string(),
-    })));
-    Ok((status, Json(answer)))
+    let written = publish_pinned(s, record).await?;
+    Ok(Replied {
+        written,
+        thread: id,
+        reply,
+    })
 }
 
 /// Where to fork a thread.
@@ -433,8 +483,9 @@ struct ForkBody {
     as_handle: Option<String>,
 }
 
-/// The title of a fork of a thread titled `title`.
-fn fork_title(title: &str) -> String {
+/// The title of a fork of a thread titled `title`: `"<title> (fork)"`, shortened to fit the
+/// schema's limit.
+pub fn fork_title(title: &str) -> String {
     const SUFFIX: &str = " (fork)";
     let keep = TITLE_CHARS - SUFFIX.chars().count();
     let mut t: String = title.chars().take(keep).collect();
@@ -470,9 +521,62 @@ async fn fork(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let cid = parse_cid(&id)?;
     let at = parse_cid(&b.post)?;
-    let handle = caller.acting_as(&s, b.as_handle)?;
-    let (id, thread, post_id) = with_store(&s, move |store| {
-        let (id, _, head) = live_item(store, &cid, "social.thread")?;
+    let new = NewFork {
+        post: at,
+        title: b.title,
+        tags: b.tags,
+        as_handle: b.as_handle,
+    };
+    let forked = fork_thread(&s, &caller, cid, new).await?;
+    let mut answer = forked.written.to_json();
+    answer["topic"] = json!(forked.topic.to_string());
+    answer["fork"] = json!({
+        "thread": forked.thread.to_string(),
+        "post": forked.post.to_string(),
+    });
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+/// Where and how to fork a thread: what `POST /threads/{id}/fork` takes, parsed.
+#[derive(Debug, Clone)]
+pub struct NewFork {
+    /// The post to fork at: a post of the thread, or the post it forked at.
+    pub post: Cid,
+    /// `None`: the thread's title with ` (fork)` ([`fork_title`]).
+    pub title: Option<String>,
+    /// `None`: the thread's tags.
+    pub tags: Option<Vec<String>>,
+    /// Sign as this account (admins only); `None`: the caller.
+    pub as_handle: Option<String>,
+}
+
+/// What [`fork_thread`] made.
+#[derive(Debug, Clone, Copy)]
+pub struct Forked {
+    /// The new thread.
+    pub written: Written,
+    /// Its gossip topic, which the acting account now follows.
+    pub topic: GossipTopic,
+    /// The thread forked from (its id).
+    pub thread: Cid,
+    /// The post forked at (its id).
+    pub post: Cid,
+}
+
+/// Forks the thread `thread` (its id or any version's CID) at a post: a new thread in the same
+/// branch, signed by the acting account, published, pinned and followed by that account. The
+/// write path of `POST /threads/{id}/fork`, shared with the web UI; errors as that route
+/// answers them.
+pub async fn fork_thread(
+    s: &ApiState,
+    caller: &Caller,
+    thread: Cid,
+    b: NewFork,
+) -> Result<Forked, ApiError> {
+    let handle = caller.acting_as(s, b.as_handle)?;
+    let at = b.post;
+    let (id, thread, post_id) = with_store(s, move |store| {
+        let (id, _, head) = live_item(store, &thread, "social.thread")?;
         let thread: Thread = body_of(&head)?;
         let (post_id, _) = post_in_thread(store, &at, &id, &thread)?;
         Ok((id, thread, post_id))
@@ -489,14 +593,17 @@ async fn fork(
     };
     let draft =
         Record::create(&new).map_err(|e| ApiError::new(422, "invalid_record", e.to_string()))?;
-    let key = signer(&s, handle.clone()).await?;
+    let key = signer(s, handle.clone()).await?;
     let record = signed(draft, &key)?;
     let topic = GossipTopic::Thread(record.id());
-    let (status, Json(mut answer)) = created(&s, record).await?;
+    let written = publish_pinned(s, record).await?;
     s.node.follow_as(&handle, topic).await?;
-    answer["topic"] = json!(topic.to_string());
-    answer["fork"] = json!({ "thread": id.to_string(), "post": post_id.to_string() });
-    Ok((status, Json(answer)))
+    Ok(Forked {
+        written,
+        topic,
+        thread: id,
+        post: post_id,
+    })
 }
 
 #[cfg(test)]

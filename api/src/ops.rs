@@ -254,3 +254,10 @@ pub async fn revoke_session(s: &ApiState, caller: &Caller, id: String) -> Result
 }
 
 pub use crate::files::upload;
+
+/// Forums: a post in a thread and a fork of a thread, as `POST /threads/{id}/replies` and
+/// `POST /threads/{id}/fork` make them.
+pub use crate::forums::{Forked, NewFork, NewReply, Replied, fork_thread, fork_title, post_reply};
+/// Reading one live item of a kind (404 when missing or of another kind, 410 when deleted)
+/// and its body as a model, as the forum and fact routes do.
+pub use crate::social::{body_of, live_item};

@@ -131,7 +131,7 @@ pub(crate) fn page_json(store: &Store, page: &Page) -> Result<Value, ApiError> {
 
 /// The live item `cid` (its id or any version) names, which must be of `kind`: its id, its
 /// facts and its head record.
-pub(crate) fn live_item(
+pub fn live_item(
     store: &Store,
     cid: &Cid,
     kind: &str,
@@ -157,7 +157,7 @@ pub(crate) fn live_item(
 }
 
 /// The body of `record` as the model `M`.
-pub(crate) fn body_of<M: mnode_dag::Model>(record: &Record) -> Result<M, ApiError> {
+pub fn body_of<M: mnode_dag::Model>(record: &Record) -> Result<M, ApiError> {
     record
         .body_as::<M>()
         .map_err(|e| ApiError::internal(&e))?

@@ -91,6 +91,7 @@ fn nav(v: &Viewer) -> Markup {
                 li { a href="/art/releases" { "Releases" } }
                 li { a href="/art/artists" { "Artists" } }
                 li { a href="/social/posts" { "Posts" } }
+                li { a href="/forums" { "Forums" } }
                 li { a href="/explore" { "Explore" } }
                 @if v.admin { li { a href="/node" { "Node" } } }
                 @if let Some(handle) = &v.handle {

@@ -698,3 +698,462 @@ async fn the_node_page_verifies_and_collects_and_explore_checks_signatures() {
     }
     t.node.shutdown().await.unwrap();
 }
+
+impl Browser {
+    /// Posts a form as htmx does (`HX-Request`), with the page's CSRF token.
+    async fn post_hx(&mut self, uri: &str, fields: &[(&str, &str)]) -> Page {
+        let token = self.csrf();
+        let mut all: Vec<(&str, &str)> = vec![("_csrf", &token)];
+        all.extend_from_slice(fields);
+        let req = Request::post(uri)
+            .header(header::COOKIE, self.cookie_header())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header("sec-fetch-site", "same-origin")
+            .header("hx-request", "true")
+            .body(Body::from(serde_urlencoded::to_string(&all).unwrap()))
+            .unwrap();
+        self.send(req).await
+    }
+
+    async fn get_hx(&mut self, uri: &str) -> Page {
+        let req = Request::get(uri)
+            .header(header::COOKIE, self.cookie_header())
+            .header("hx-request", "true")
+            .body(Body::empty())
+            .unwrap();
+        self.send(req).await
+    }
+}
+
+/// The id in a location like `/threads/<id>#post-<id>`.
+fn id_before_hash(location: &str) -> String {
+    id_in(location.split('#').next().unwrap())
+}
+
+#[tokio::test]
+async fn forums_branches_and_threads_are_read_and_written_through_their_pages() {
+    let t = setup().await;
+    let mut alice = Browser::new(&t.router);
+    alice.sign_up("alice").await;
+    let mut visitor = Browser::new(&t.router);
+
+    // A forum, made with the generic form, opens on its own page.
+    let made = alice
+        .post(
+            "/social/forums/new",
+            &[
+                ("name", "Kitchen Music"),
+                ("description", "Songs made at home"),
+                ("rules", "Be kind."),
+                ("tags", "music, music/jazz"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    assert!(
+        made.location().starts_with("/forums/"),
+        "{}",
+        made.location()
+    );
+    let forum = id_in(made.location());
+    let generic = visitor.get(&format!("/social/forums/{forum}")).await;
+    assert_eq!(generic.status, StatusCode::SEE_OTHER);
+    assert_eq!(generic.location(), format!("/forums/{forum}"));
+
+    let list = visitor.get("/forums").await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list.body.contains("Kitchen Music") && list.body.contains("0 branches"));
+    assert!(
+        !list.body.contains(">New forum<"),
+        "visitors get no New forum"
+    );
+    assert!(alice.get("/forums").await.body.contains(">New forum<"));
+    let page = visitor.get(&format!("/forums/{forum}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("Be kind.") && page.body.contains("href=\"/tags/music/jazz\""));
+    assert!(!page.body.contains(">New branch<"));
+    assert!(
+        alice
+            .get(&format!("/forums/{forum}"))
+            .await
+            .body
+            .contains(">New branch<")
+    );
+
+    // New branch: refused without a name (422, what was typed kept, nothing written).
+    let url = format!("/forums/{forum}/new-branch");
+    assert_eq!(alice.get(&url).await.status, StatusCode::OK);
+    assert_eq!(visitor.get(&url).await.status, StatusCode::SEE_OTHER);
+    let refused = alice
+        .post(
+            &url,
+            &[("name", " "), ("description", "Only jazz"), ("parent", "")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.body.contains("Name must not be empty."),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains(">Only jazz</textarea>"));
+    assert!(visitor.get("/forums").await.body.contains("0 branches"));
+    let jazz = alice
+        .post(
+            &url,
+            &[
+                ("name", "Jazz"),
+                ("description", "Only jazz"),
+                ("parent", ""),
+            ],
+        )
+        .await;
+    assert_eq!(jazz.status, StatusCode::SEE_OTHER, "{}", jazz.body);
+    let jazz = id_in(jazz.location());
+    let bebop = alice
+        .post(&url, &[("name", "Bebop"), ("parent", &jazz)])
+        .await;
+    assert_eq!(bebop.status, StatusCode::SEE_OTHER, "{}", bebop.body);
+    let page = visitor.get(&format!("/forums/{forum}")).await.body;
+    let (at_jazz, at_bebop) = (page.find(">Jazz<").unwrap(), page.find(">Bebop<").unwrap());
+    assert!(
+        page[at_jazz..at_bebop].contains("<ul class=\"branches\">"),
+        "the sub-branch is nested under its parent"
+    );
+
+    // New thread: both the title and the text are needed; nothing is written otherwise.
+    let branch = visitor.get(&format!("/branches/{jazz}")).await;
+    assert_eq!(branch.status, StatusCode::OK);
+    assert!(branch.body.contains("Log in to start a thread"));
+    assert!(branch.body.contains("No threads here yet"));
+    let url = format!("/branches/{jazz}/new-thread");
+    assert_eq!(alice.get(&url).await.status, StatusCode::OK);
+    let no_title = alice
+        .post(&url, &[("title", ""), ("text", "Kept text"), ("tags", "")])
+        .await;
+    assert_eq!(no_title.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        no_title.body.contains("Title must not be empty.")
+            && no_title.body.contains(">Kept text</textarea>")
+    );
+    let no_text = alice
+        .post(&url, &[("title", "Kept title"), ("text", ""), ("tags", "")])
+        .await;
+    assert_eq!(no_text.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        no_text.body.contains("Text must not be empty.")
+            && no_text.body.contains("value=\"Kept title\"")
+    );
+    let bad_tag = alice
+        .post(
+            &url,
+            &[("title", "T"), ("text", "x"), ("tags", "Not A Tag")],
+        )
+        .await;
+    assert_eq!(bad_tag.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        visitor
+            .get(&format!("/branches/{jazz}"))
+            .await
+            .body
+            .contains("No threads here yet")
+    );
+    let started = alice
+        .post(
+            &url,
+            &[
+                ("title", "Favourite standards"),
+                ("text", "Mine is Autumn Leaves."),
+                ("tags", "music/jazz"),
+            ],
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.body);
+    assert!(started.location().starts_with("/threads/"));
+    let thread = id_before_hash(started.location());
+    let first = started
+        .location()
+        .split("#post-")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let branch = visitor.get(&format!("/branches/{jazz}")).await.body;
+    assert!(
+        branch.contains("Favourite standards") && branch.contains("0 replies"),
+        "{branch}"
+    );
+    let page = visitor.get(&format!("/threads/{thread}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Mine is Autumn Leaves.") && page.body.contains("Log in to reply"));
+    assert!(!page.body.contains(">Reply<"), "visitors get no Reply");
+    assert_eq!(
+        visitor
+            .get(&format!("/social/threads/{thread}"))
+            .await
+            .location(),
+        format!("/threads/{thread}")
+    );
+    assert!(
+        visitor
+            .get("/tags/music/jazz")
+            .await
+            .body
+            .contains("Favourite standards")
+    );
+
+    // Bob replies to Alice's post: refused empty, then in place (htmx) and as a plain form.
+    let mut bob = Browser::new(&t.router);
+    bob.sign_up("bob").await;
+    let url = format!("/threads/{thread}/reply");
+    let form = bob.get_hx(&format!("{url}?to={first}")).await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(!form.body.contains("<html"), "a partial for htmx");
+    assert!(form.body.contains("<blockquote>") && form.body.contains("Mine is Autumn Leaves."));
+    assert!(form.body.contains(">Text <") && form.body.contains(">Reply</button>"));
+    assert!(
+        bob.get(&format!("{url}?to={first}"))
+            .await
+            .body
+            .contains("<html")
+    );
+    let empty = bob
+        .post_hx(&url, &[("parent", &first), ("text", "  ")])
+        .await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(empty.body.contains("Text must not be empty."));
+    let answer = bob
+        .post_hx(
+            &url,
+            &[("parent", &first), ("text", "Mine is Blue in Green.")],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert!(answer.body.contains("Mine is Blue in Green.") && answer.body.contains(">@bob<"));
+    let reply = answer
+        .body
+        .split("id=\"post-")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let plain = bob
+        .post(&url, &[("parent", &reply), ("text", "And So What.")])
+        .await;
+    assert_eq!(plain.status, StatusCode::SEE_OTHER);
+    assert!(
+        plain
+            .location()
+            .starts_with(&format!("/threads/{thread}#post-"))
+    );
+    let deeper = plain.location().split("#post-").nth(1).unwrap().to_owned();
+    let not_in = bob
+        .post(
+            &url,
+            &[
+                ("parent", &mnode_dag::cids::record_cid(b"x").to_string()),
+                ("text", "lost"),
+            ],
+        )
+        .await;
+    assert_eq!(not_in.status, StatusCode::BAD_REQUEST);
+    let page = bob.get(&format!("/threads/{thread}")).await.body;
+    let (a, b, c) = (
+        page.find(&format!("id=\"post-{first}\"")).unwrap(),
+        page.find(&format!("id=\"post-{reply}\"")).unwrap(),
+        page.find(&format!("id=\"post-{deeper}\"")).unwrap(),
+    );
+    assert!(a < b && b < c);
+    assert!(
+        page[a..b].contains("<ul class=\"tree\">"),
+        "the reply is nested under its parent"
+    );
+    assert!(
+        page[b..c].contains("<ul class=\"tree\">"),
+        "and its reply under it"
+    );
+    assert!(!page.contains("lost"));
+    assert!(
+        visitor
+            .get(&format!("/branches/{jazz}"))
+            .await
+            .body
+            .contains("2 replies")
+    );
+    let post_page = visitor.get(&format!("/social/posts/{reply}")).await.body;
+    assert!(post_page.contains(&format!("/threads/{thread}#post-{reply}")));
+    // The conversation under one post.
+    let under = visitor
+        .get(&format!("/threads/{thread}?post={reply}"))
+        .await
+        .body;
+    assert!(under.contains("Blue in Green") && !under.contains("Autumn Leaves"));
+    // Logged out, a reply goes to the login page.
+    visitor.get("/").await;
+    let p = visitor.post(&url, &[("text", "hi")]).await;
+    assert!(p.location().starts_with("/login"));
+
+    // Alice forks at Bob's reply.
+    let url = format!("/threads/{thread}/fork");
+    let form = alice.get(&format!("{url}?at={reply}")).await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.body.contains("value=\"Favourite standards (fork)\""));
+    let refused = alice.post(&url, &[("at", &reply), ("title", "")]).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains("Title must not be empty."));
+    let forked = alice
+        .post(&url, &[("at", &reply), ("title", "Modal jazz")])
+        .await;
+    assert_eq!(forked.status, StatusCode::SEE_OTHER, "{}", forked.body);
+    let fork = id_in(forked.location());
+    let page = visitor.get(&format!("/threads/{fork}")).await.body;
+    assert!(page.contains("Forked from") && page.contains(&format!("href=\"/threads/{thread}\"")));
+    assert!(
+        page.contains("Blue in Green"),
+        "the post forked at is quoted"
+    );
+    let original = visitor.get(&format!("/threads/{thread}")).await.body;
+    assert!(original.contains(">Forks<") && original.contains("Modal jazz"));
+    // A fork's first reply answers the post it forked at.
+    let first_in_fork = alice
+        .post(
+            &format!("/threads/{fork}/reply"),
+            &[("text", "Kind of Blue, then.")],
+        )
+        .await;
+    assert_eq!(first_in_fork.status, StatusCode::SEE_OTHER);
+    assert!(
+        visitor
+            .get(&format!("/threads/{fork}"))
+            .await
+            .body
+            .contains("Kind of Blue, then.")
+    );
+    t.node.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn facts_show_their_tree_and_take_context() {
+    let t = setup().await;
+    let mut alice = Browser::new(&t.router);
+    alice.sign_up("alice").await;
+    let made = alice
+        .post("/info/facts/new", &[("statement", "Water boils at 100 °C")])
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    assert!(made.location().starts_with("/facts/"));
+    let fact = id_in(made.location());
+    let mut visitor = Browser::new(&t.router);
+    assert!(visitor.get("/facts").await.body.contains("Water boils"));
+    let page = visitor.get(&format!("/facts/{fact}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("Log in to add context") && !page.body.contains(">Add context</button>")
+    );
+    assert_eq!(
+        visitor.get(&format!("/info/facts/{fact}")).await.location(),
+        format!("/facts/{fact}")
+    );
+
+    let url = format!("/facts/{fact}/context");
+    let refused = alice
+        .post(
+            &url,
+            &[
+                ("note", ""),
+                ("source_title", "Handbook"),
+                ("source_url", ""),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.body.contains("Note must not be empty.")
+            && refused.body.contains("value=\"Handbook\"")
+    );
+    let bad_url = alice
+        .post(
+            &url,
+            &[
+                ("note", "At sea level."),
+                ("source_title", "Handbook"),
+                ("source_url", "nowhere"),
+            ],
+        )
+        .await;
+    assert_eq!(bad_url.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        bad_url.body.contains("Source URL") && bad_url.body.contains(">At sea level.</textarea>")
+    );
+    assert!(
+        visitor
+            .get(&format!("/facts/{fact}"))
+            .await
+            .body
+            .contains("No context notes yet.")
+    );
+    let added = alice
+        .post(
+            &url,
+            &[
+                ("note", "At sea level."),
+                ("source_title", "Handbook"),
+                ("source_url", "https://example.org/h"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
+    let page = visitor.get(&format!("/facts/{fact}")).await.body;
+    assert!(
+        page.contains("At sea level.")
+            && page.contains("href=\"https://example.org/h\"")
+            && page.contains(">@alice<")
+    );
+
+    let url = format!("/facts/{fact}/facts");
+    assert_eq!(
+        alice
+            .post(
+                &url,
+                &[("statement", ""), ("source_title", ""), ("source_url", "")]
+            )
+            .await
+            .status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let under = alice
+        .post(
+            &url,
+            &[
+                ("statement", "At 1 atm"),
+                ("source_title", ""),
+                ("source_url", ""),
+            ],
+        )
+        .await;
+    assert_eq!(under.status, StatusCode::SEE_OTHER);
+    let sub = under.location().split("#fact-").nth(1).unwrap().to_owned();
+    let deeper = alice
+        .post(
+            &format!("/facts/{sub}/facts"),
+            &[("statement", "Exactly 1 atm")],
+        )
+        .await;
+    assert_eq!(deeper.status, StatusCode::SEE_OTHER);
+    let page = visitor.get(&format!("/facts/{fact}")).await.body;
+    let (a, b) = (
+        page.find("At 1 atm").unwrap(),
+        page.find("Exactly 1 atm").unwrap(),
+    );
+    assert!(
+        a < b && page[a..b].contains("<ul class=\"facts\">"),
+        "a sub-fact nests under its parent"
+    );
+    let sub_page = visitor.get(&format!("/facts/{sub}")).await.body;
+    assert!(
+        sub_page.contains(&format!("href=\"/facts/{fact}\"")),
+        "a fact links its parent"
+    );
+    t.node.shutdown().await.unwrap();
+}

@@ -2,6 +2,8 @@
 
 mod accounts;
 mod explore;
+mod facts;
+mod forums;
 mod home;
 mod node;
 mod records;
@@ -34,6 +36,8 @@ pub(crate) fn routes() -> Router<ApiState> {
         .merge(social::routes())
         .merge(node::routes())
         .merge(explore::routes())
+        .merge(forums::routes())
+        .merge(facts::routes())
         .merge(records::routes())
 }
 
@@ -61,13 +65,29 @@ pub(crate) fn missing(v: &Viewer, path: &str) -> Response {
     )
 }
 
-/// The page of an item: `/{namespace}/{collection}/{id}`, or the explorer for kinds this node
-/// does not know.
+/// The page of an item: the forum, branch, thread and fact pages for those, else
+/// `/{namespace}/{collection}/{id}`, or the explorer for kinds this node does not know.
 pub(crate) fn item_url(kind: &str, id: &Cid) -> String {
+    if let Some(page) = talk_url(kind, id) {
+        return page;
+    }
     match registry::lookup(kind) {
         Some(k) => format!("/{}/{}/{id}", k.namespace(), k.collection),
         None => format!("/explore/{id}"),
     }
+}
+
+/// The page of its own a forum, branch, thread or fact has (its generic record page sends
+/// people there).
+pub(crate) fn talk_url(kind: &str, id: &Cid) -> Option<String> {
+    let base = match kind {
+        "social.forum" => "forums",
+        "social.branch" => "branches",
+        "social.thread" => "threads",
+        "info.fact" => "facts",
+        _ => return None,
+    };
+    Some(format!("/{base}/{id}"))
 }
 
 /// A collection's page.

@@ -456,6 +456,10 @@ async fn read(
 ) -> Result<Response, Response> {
     let kind = kind_of(&v, &ns, &coll)?;
     let sh = shown(&s, &v, kind, &id).await?;
+    // Forums, branches, threads and facts are read on their own pages.
+    if let Some(page) = super::talk_url(kind.name, &sh.id).filter(|_| !sh.item.deleted) {
+        return Ok(Redirect::to(&page).into_response());
+    }
     let title = fmt::title(&sh.head);
     let fields = form::fields(kind);
     let json = sh.json.clone();
@@ -469,7 +473,15 @@ async fn read(
         "info.fact" => Some(GossipTopic::About(id)),
         _ => None,
     };
-    let (details, author, following, following_topic) = {
+    // A post in a thread is read in its thread.
+    let thread = sh
+        .head
+        .body_as::<mnode_dag::model::social::Post>()
+        .ok()
+        .flatten()
+        .and_then(|p| p.thread)
+        .map(|l| l.0);
+    let (details, author, following, following_topic, in_thread) = {
         let me = v.handle.clone();
         let author = item.author;
         super::repo(&s, move |repo| {
@@ -490,11 +502,16 @@ async fn read(
                 .any(|(t, _)| *t == GossipTopic::Author(author));
             let following_topic =
                 topic.is_some_and(|topic| follows.iter().any(|(t, _)| *t == topic));
+            let in_thread = match thread {
+                Some(t) => st.head(&t)?.map(|r| (t, fmt::title(&r))),
+                None => None,
+            };
             Ok((
                 details,
                 super::author_name(repo, &author),
                 following,
                 following_topic,
+                in_thread,
             ))
         })
         .await
@@ -517,6 +534,9 @@ async fn read(
                     p { (super::social::follow_button(&v, &topic, &title, following_topic, &base)) " "
                         small { "Follow this " (noun(kind)) " to receive its posts as they are made." } }
                 }
+            }
+            @if let Some((t, t_title)) = &in_thread {
+                p.notice { "A post in the thread " a href={ "/threads/" (t) "#post-" (id) } { (t_title) } "." }
             }
             @if item.deleted {
                 p.notice role="status" { "This " (noun(kind)) " was deleted. Its earlier versions are in its " a href={ (base) "/history" } { "History" } "." }

@@ -3,7 +3,9 @@
 //! `GET /live?feed=timeline|home`, `?kind=…`, `?author=did` is a Server-Sent Events stream of
 //! rendered rows (`event: item`), which htmx's SSE extension puts at the top of the list: a
 //! record this node stores from now on (made here or received from a peer) that belongs to
-//! the listing is sent once.
+//! the listing is sent once. `?thread=id` sends the new posts of a thread by others than the
+//! viewer (their own replies are shown in place when they post them), rendered as the
+//! thread's page renders posts.
 
 use std::{collections::HashSet, convert::Infallible};
 
@@ -249,6 +251,7 @@ struct LiveQuery {
     feed: Option<String>,
     kind: Option<String>,
     author: Option<String>,
+    thread: Option<String>,
 }
 
 /// Which new records a live listing shows.
@@ -257,6 +260,12 @@ enum Live {
     Topics(HashSet<GossipTopic>),
     Kinds(Vec<String>),
     Author(Did),
+    /// A thread's new posts, but the viewer's own; whether the viewer may reply.
+    Thread {
+        id: Cid,
+        me: Option<Did>,
+        logged_in: bool,
+    },
 }
 
 impl Live {
@@ -268,6 +277,11 @@ impl Live {
             }
             Self::Kinds(kinds) => kinds.iter().any(|k| k == record.kind()),
             Self::Author(did) => record.author() == did,
+            Self::Thread { id, me, .. } => {
+                record.kind() == "social.post"
+                    && me.as_ref() != Some(record.author())
+                    && GossipTopic::of(record).contains(&GossipTopic::Thread(*id))
+            }
         }
     }
 }
@@ -277,8 +291,19 @@ async fn live(
     v: Viewer,
     Query(q): Query<LiveQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Response> {
-    let which = match (q.feed.as_deref(), q.kind, q.author) {
-        (Some("timeline"), _, _) => {
+    let thread = q
+        .thread
+        .as_deref()
+        .map(mnode_dag::cids::parse)
+        .transpose()
+        .map_err(|e| layout::error(&v, &ApiError::bad_request(format!("not a CID: {e}"))))?;
+    let which = match (thread, q.feed.as_deref(), q.kind, q.author) {
+        (Some(id), ..) => Live::Thread {
+            id,
+            me: v.did,
+            logged_in: v.caller.is_some(),
+        },
+        (_, Some("timeline"), _, _) => {
             let handle = v.require()?.handle(&s).to_owned();
             let topics = store(&s, move |st| Ok(st.account_follows(&handle)?))
                 .await
@@ -286,9 +311,11 @@ async fn live(
             let mine = v.did.map(GossipTopic::Author);
             Live::Topics(topics.into_iter().map(|(t, _)| t).chain(mine).collect())
         }
-        (Some("home"), _, _) => Live::Kinds(PUBLIC_KINDS.iter().map(|k| (*k).to_owned()).collect()),
-        (_, Some(kind), _) => Live::Kinds(vec![kind]),
-        (_, _, Some(did)) => Live::Author(did.parse().map_err(|e| {
+        (_, Some("home"), _, _) => {
+            Live::Kinds(PUBLIC_KINDS.iter().map(|k| (*k).to_owned()).collect())
+        }
+        (_, _, Some(kind), _) => Live::Kinds(vec![kind]),
+        (_, _, _, Some(did)) => Live::Author(did.parse().map_err(|e| {
             layout::error(&v, &ApiError::bad_request(format!("not a did:key: {e}")))
         })?),
         _ => {
@@ -325,6 +352,16 @@ async fn live(
                     return Ok(None);
                 }
                 let names = super::Names::of_authors(repo, [item.author]);
+                if let Live::Thread {
+                    id: thread,
+                    logged_in,
+                    ..
+                } = &w
+                {
+                    let p = super::forums::PostView::of(st, id, &item);
+                    let post = super::forums::post_view(*logged_in, thread, &p, &names, None);
+                    return Ok(Some(html! { li { (post) } }.into_string()));
+                }
                 Ok(Some(row(st, &id, &item, &names).into_string()))
             })
             .await;
