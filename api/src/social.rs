@@ -131,11 +131,7 @@ pub(crate) fn page_json(store: &Store, page: &Page) -> Result<Value, ApiError> {
 
 /// The live item `cid` (its id or any version) names, which must be of `kind`: its id, its
 /// facts and its head record.
-pub fn live_item(
-    store: &Store,
-    cid: &Cid,
-    kind: &str,
-) -> Result<(Cid, Item, Record), ApiError> {
+pub fn live_item(store: &Store, cid: &Cid, kind: &str) -> Result<(Cid, Item, Record), ApiError> {
     let not_found = || ApiError::not_found(format!("no {kind} {cid} on this node"));
     let id = store.item_id(cid)?.ok_or_else(not_found)?;
     let item = store.item(&id)?.ok_or_else(not_found)?;
@@ -363,8 +359,9 @@ async fn mutes(State(s): State<ApiState>, caller: Caller) -> ApiResult {
     Ok(Json(v))
 }
 
-/// Mutes an author for the calling account: their records leave its timeline, and thread
-/// views fold them away (`muted: true`) when it asks.
+/// Mutes an author for the calling account.
+///
+/// Their records leave its timeline, and thread views it asks for mark them `muted: true`.
 #[utoipa::path(
     post,
     path = "/me/mutes",

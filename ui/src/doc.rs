@@ -102,12 +102,17 @@ mod tests {
         assert!(html.contains("<strong>bold</strong>"), "{html}");
         assert!(html.contains("<em>em</em>"), "{html}");
         assert!(
-            html.contains(r#"<a href="https://example.org/" rel="nofollow ugc noopener">a link</a>"#),
+            html.contains(
+                r#"<a href="https://example.org/" rel="nofollow ugc noopener">a link</a>"#
+            ),
             "{html}"
         );
         assert!(html.contains("&lt;script&gt;"), "{html}");
         assert!(!html.contains("<script>"), "{html}");
         assert!(html.contains("<ul><li><p>one</p></li>"), "{html}");
-        assert!(html.contains(r#"<code data-lang="rust">fn main() {}"#), "{html}");
+        assert!(
+            html.contains(r#"<code data-lang="rust">fn main() {}"#),
+            "{html}"
+        );
     }
 }

@@ -18,11 +18,11 @@
 use std::collections::HashMap;
 
 use maud::{Markup, html};
+use mnode_dag::doc::Doc;
 use mnode_dag::{
     Ipld,
     registry::{self, KindInfo, SchemaError, Strictness},
 };
-use mnode_dag::doc::Doc;
 use serde_json::{Map, Value, json};
 
 use crate::fmt::humanise;
