@@ -1157,3 +1157,151 @@ async fn facts_show_their_tree_and_take_context() {
     );
     t.node.shutdown().await.unwrap();
 }
+
+/// The did of the account signed in on `b` (through the API, with its session token).
+async fn did_of(b: &Browser) -> String {
+    let token = b.cookies.get("mnode_session").cloned().unwrap();
+    let req = Request::get("/api/v1/me")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    let resp = b.router.clone().oneshot(req).await.unwrap();
+    let body = to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    v["did"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn moderators_hide_and_ban_from_the_thread_and_anyone_mutes() {
+    let t = setup().await;
+    let (mut olga, mut mia, mut troll, mut visitor) = (
+        Browser::new(&t.router),
+        Browser::new(&t.router),
+        Browser::new(&t.router),
+        Browser::new(&t.router),
+    );
+    olga.sign_up("olga").await;
+    mia.sign_up("mia").await;
+    troll.sign_up("troll").await;
+    let mia_did = did_of(&mia).await;
+    let made = olga
+        .post(
+            "/social/forums/new",
+            &[("name", "Tape"), ("moderators", &mia_did)],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    let forum = id_in(made.location());
+    let page = olga.get(&format!("/forums/{forum}")).await.body;
+    assert!(
+        page.contains("aria-label=\"Follow Tape\""),
+        "Follow forum: {page}"
+    );
+    let branch = olga
+        .post(
+            &format!("/forums/{forum}/new-branch"),
+            &[("name", "Decks"), ("parent", "")],
+        )
+        .await;
+    let branch = id_in(branch.location());
+    let started = olga
+        .post(
+            &format!("/branches/{branch}/new-thread"),
+            &[
+                ("title", "Hiss"),
+                ("text", "How do you clean heads?"),
+                ("tags", ""),
+            ],
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.body);
+    let thread = id_before_hash(started.location());
+    troll.get(&format!("/threads/{thread}")).await;
+    let spam = troll
+        .post(
+            &format!("/threads/{thread}/reply"),
+            &[("text", "cheap watches")],
+        )
+        .await;
+    assert_eq!(spam.status, StatusCode::SEE_OTHER, "{}", spam.body);
+    let spam = spam.location().rsplit("#post-").next().unwrap().to_owned();
+    let url = format!("/threads/{thread}");
+
+    // Only the moderator (and the owner) get the moderation buttons.
+    assert!(!troll.get(&url).await.body.contains(">Ban from forum<"));
+    assert!(!visitor.get(&url).await.body.contains(">Moderate<"));
+    let as_mod = mia.get(&url).await.body;
+    assert!(
+        as_mod.contains(">Hide<") && as_mod.contains(">Ban from forum<"),
+        "{as_mod}"
+    );
+
+    // Anyone else's decision is refused and changes nothing.
+    let hide = |back: &str| {
+        vec![
+            ("forum", forum.clone()),
+            ("action", "hide".to_owned()),
+            ("target", spam.clone()),
+            ("reason", "spam".to_owned()),
+            ("back", back.to_owned()),
+        ]
+    };
+    let fields = hide(&url);
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = troll.post("/moderate", &fields).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert!(
+        !visitor
+            .get(&url)
+            .await
+            .body
+            .contains("Hidden by a moderator")
+    );
+
+    // The moderator hides it: everyone sees it folded away behind the reason.
+    let done = mia.post("/moderate", &fields).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(done.location(), url);
+    let seen = visitor.get(&url).await.body;
+    assert!(seen.contains("Hidden by a moderator: spam"), "{seen}");
+    assert!(mia.get(&url).await.body.contains(">Unhide<"));
+
+    // Olga mutes the troll for herself only.
+    let troll_did = did_of(&troll).await;
+    let muted = olga
+        .post(
+            "/mute",
+            &[("author", &troll_did), ("on", "true"), ("back", &url)],
+        )
+        .await;
+    assert_eq!(muted.status, StatusCode::SEE_OTHER, "{}", muted.body);
+    let ban = [
+        ("forum", forum.as_str()),
+        ("action", "ban"),
+        ("author", troll_did.as_str()),
+        ("reason", "again"),
+        ("back", url.as_str()),
+    ];
+    assert_eq!(
+        mia.post("/moderate", &ban).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let later = troll
+        .post(
+            &format!("/threads/{thread}/reply"),
+            &[("text", "more watches")],
+        )
+        .await;
+    assert_eq!(later.status, StatusCode::SEE_OTHER);
+    let seen = visitor.get(&url).await.body;
+    assert!(
+        seen.contains("Author banned from this forum: again"),
+        "{seen}"
+    );
+    let olga_sees = olga.get(&url).await.body;
+    assert!(
+        olga_sees.contains("aria-label=\"Unmute @troll\""),
+        "{olga_sees}"
+    );
+    assert!(!mia.get(&url).await.body.contains("You muted"));
+}

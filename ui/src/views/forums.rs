@@ -23,11 +23,12 @@ use axum::{
     extract::{Path, Query, State},
     http::StatusCode,
     response::{Html, IntoResponse, Redirect, Response},
-    routing::get,
+    routing::{get, post},
 };
 use maud::{Markup, html};
 use mnode_api::{
     ApiError, ApiState,
+    moderation::ForumModeration,
     ops::{self, NewFork, NewReply, body_of, live_item},
 };
 use mnode_dag::{
@@ -70,6 +71,8 @@ pub(super) fn routes() -> Router<ApiState> {
         .route("/threads/{id}/reply", get(reply_get).post(reply))
         .route("/threads/{id}/fork", get(fork_form).post(fork))
         .route("/tags/{*tag}", get(tagged))
+        .route("/moderate", post(moderate))
+        .route("/mute", post(mute))
 }
 
 /// Most branches, threads' posts or forks read for one page.
@@ -437,9 +440,6 @@ async fn forum(
     .or_page(&v)?;
     let back = format!("/forums/{id}");
     let mine = v.did == Some(item.author) || v.admin;
-    // Moderation (Hide, Ban from forum, Add moderator) is for these keys; the buttons come
-    // with the node's moderation support.
-    let _moderator = v.did.is_some_and(|d| forum.moderators.contains(&d));
     let body = html! {
         (breadcrumbs(&[("/forums".into(), "Forums".into())]))
         hgroup {
@@ -447,8 +447,9 @@ async fn forum(
             @if let Some(d) = &forum.description { p { (d) } }
         }
         p.meta { "Started by " a href={ "/authors/" (item.author) } { (names.of(&item.author)) } " · " (fmt::time(item.created)) }
-        // Follow forum: the forum's gossip topic is coming; its button goes here, beside the
-        // branches' own Follow buttons.
+        @if v.caller.is_some() {
+            p { (super::social::follow_button(&v, &GossipTopic::Forum(id), &forum.name, following.contains(&GossipTopic::Forum(id)), &back)) }
+        }
         @if let Some(r) = &forum.rules {
             section aria-labelledby="rules" {
                 h2 #rules { "Rules" }
@@ -1012,17 +1013,52 @@ impl PostView {
     }
 }
 
-/// One post: author, time, text, media, and Reply and Fork for a member. The reply form opens
-/// in the slot after it.
+/// What a thread page knows beyond its posts: the forum's moderation and the viewer's mutes,
+/// for the Hide, Ban from forum and Mute buttons and for folding posts away.
+pub(super) struct Mods<'a> {
+    pub(super) v: &'a Viewer,
+    pub(super) moderation: Option<&'a ForumModeration>,
+    pub(super) muted: &'a HashSet<Did>,
+    /// Where the buttons' forms come back to.
+    pub(super) back: String,
+}
+
+impl Mods<'_> {
+    /// Whether the viewer moderates the forum.
+    fn moderator(&self) -> bool {
+        self.v
+            .did
+            .zip(self.moderation)
+            .is_some_and(|(d, m)| m.is_moderator(&d))
+    }
+}
+
+/// One post: author, time, text, media, and Reply and Fork for a member; with `mods`, also
+/// Mute, and Hide and Ban from forum for the forum's moderators. A hidden or muted post is
+/// folded away behind its reason. The reply form opens in the slot after it.
 pub(super) fn post_view(
     logged_in: bool,
     thread: &Cid,
     p: &PostView,
     names: &Names,
     quote_parent: Option<&PostView>,
+    mods: Option<&Mods<'_>>,
 ) -> Markup {
     let name = names.of(&p.author);
     let reply_url = format!("/threads/{thread}/reply?to={}", p.id);
+    let hidden = mods
+        .and_then(|m| m.moderation)
+        .and_then(|m| m.state.hidden(&p.id, &p.author).map(|d| (m, d)));
+    let muted = mods.is_some_and(|m| m.muted.contains(&p.author));
+    let content = html! {
+        @match &p.post {
+            Some(post) => {
+                div.post-text { (layout::prose(&post.text)) }
+                @for m in &p.media { (media_view(m)) }
+            }
+            None => { p.empty { "This post was deleted." } }
+        }
+    };
     html! {
         article.post id={ "post-" (p.id) } {
             header {
@@ -1032,24 +1068,159 @@ pub(super) fn post_view(
                     " · " small.meta { "replying to " a href={ "#post-" (parent.id) } { (names.of(&parent.author)) } }
                 }
             }
-            @match &p.post {
-                Some(post) => {
-                    div.post-text { (layout::prose(&post.text)) }
-                    @for m in &p.media { (media_view(m)) }
+            @if let Some((m, d)) = hidden {
+                details.folded {
+                    summary {
+                        @if m.state.hidden.contains_key(&p.id) { "Hidden by a moderator: " } @else { "Author banned from this forum: " }
+                        (d.reason)
+                    }
+                    (content)
                 }
-                None => { p.empty { "This post was deleted." } }
+            } @else if muted {
+                details.folded {
+                    summary { "You muted " (name) }
+                    (content)
+                }
+            } @else {
+                (content)
             }
             @if logged_in && p.post.is_some() {
                 footer.post-actions {
                     a role="button" class="secondary outline" href=(reply_url)
                         hx-get=(reply_url) hx-target={ "#reply-to-" (p.id) } hx-swap="innerHTML" { "Reply" }
                     a role="button" class="secondary outline" href={ "/threads/" (thread) "/fork?at=" (p.id) } { "Fork" }
-                    // Mute (the author) and, for the forum's moderators, Hide and Ban from
-                    // forum go here; a hidden post collapses to its reason in place of the text.
+                    @if let Some(m) = mods {
+                        @if m.v.did != Some(p.author) {
+                            (mute_button(m, &p.author, &name, muted))
+                        }
+                        @if m.moderator() {
+                            @if let Some(fm) = m.moderation {
+                                (moderate_buttons(m, fm, p, &name))
+                            }
+                        }
+                    }
                 }
             }
         }
         div.reply-slot id={ "reply-to-" (p.id) } {}
+    }
+}
+
+fn mute_button(m: &Mods<'_>, author: &Did, name: &str, muted: bool) -> Markup {
+    let label = if muted { "Unmute" } else { "Mute" };
+    html! {
+        form.inline method="post" action="/mute" {
+            (csrf(m.v))
+            input type="hidden" name="author" value=(author);
+            input type="hidden" name="on" value=(if muted { "false" } else { "true" });
+            input type="hidden" name="back" value=(m.back);
+            button type="submit" class="secondary outline" aria-label={ (label) " " (name) } { (label) }
+        }
+    }
+}
+
+/// Hide (or Unhide) the post and Ban its author from the forum, each with its reason.
+fn moderate_buttons(m: &Mods<'_>, fm: &ForumModeration, p: &PostView, name: &str) -> Markup {
+    let hidden = fm.state.hidden.contains_key(&p.id);
+    let banned = fm.state.banned.contains_key(&p.author);
+    let (action, label) = if hidden {
+        ("unhide", "Unhide")
+    } else {
+        ("hide", "Hide")
+    };
+    let (ban_action, ban_label) = if banned {
+        ("unban", "Let back into forum")
+    } else {
+        ("ban", "Ban from forum")
+    };
+    let id = p.id.to_string();
+    html! {
+        details.moderate {
+            summary { "Moderate" }
+            form.moderation method="post" action="/moderate" {
+                (csrf(m.v))
+                input type="hidden" name="forum" value=(fm.forum);
+                input type="hidden" name="action" value=(action);
+                input type="hidden" name="target" value=(id);
+                input type="hidden" name="back" value=(m.back);
+                label for={ "hide-reason-" (id) } { "Reason" }
+                input id={ "hide-reason-" (id) } name="reason" type="text" required;
+                button type="submit" { (label) }
+            }
+            @if p.author != fm.owner && !fm.body.moderators.contains(&p.author) {
+                form.moderation method="post" action="/moderate" {
+                    (csrf(m.v))
+                    input type="hidden" name="forum" value=(fm.forum);
+                    input type="hidden" name="action" value=(ban_action);
+                    input type="hidden" name="author" value=(p.author);
+                    input type="hidden" name="back" value=(m.back);
+                    label for={ "ban-reason-" (id) } { "Reason for " (name) }
+                    input id={ "ban-reason-" (id) } name="reason" type="text" required;
+                    button type="submit" class="secondary" { (ban_label) }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ModerateForm {
+    forum: String,
+    action: mnode_dag::model::social::ModAction,
+    target: Option<String>,
+    author: Option<String>,
+    reason: String,
+    back: Option<String>,
+}
+
+/// `POST /moderate`: a moderation decision, through the API's own check and write path.
+async fn moderate(
+    State(s): State<ApiState>,
+    v: Viewer,
+    Form(f): Form<ModerateForm>,
+) -> Result<Response, Response> {
+    let caller = v.require()?.clone();
+    let forum = parse_id(&v, &f.forum)?;
+    let body = mnode_api::moderation::ModerateBody {
+        action: f.action,
+        target: f.target.filter(|t| !t.is_empty()),
+        author: f.author.filter(|a| !a.is_empty()),
+        reason: f.reason,
+        as_handle: None,
+    };
+    let handle = caller.handle(&s).to_owned();
+    mnode_api::moderation::take(&s, forum, handle, body)
+        .await
+        .map_err(|e| layout::error(&v, &e))?;
+    Ok(Redirect::to(&local_back(f.back.as_deref(), "/forums")).into_response())
+}
+
+#[derive(Deserialize)]
+struct MuteForm {
+    author: String,
+    on: bool,
+    back: Option<String>,
+}
+
+/// `POST /mute`: mutes (or lets back) an author for the viewer's account.
+async fn mute(
+    State(s): State<ApiState>,
+    v: Viewer,
+    Form(f): Form<MuteForm>,
+) -> Result<Response, Response> {
+    let caller = v.require()?.clone();
+    ops::set_mute(&s, &caller, &f.author, f.on)
+        .await
+        .map(drop)
+        .map_err(|e| layout::error(&v, &e))?;
+    Ok(Redirect::to(&local_back(f.back.as_deref(), "/")).into_response())
+}
+
+/// `back` when it is a path on this site, else `fallback`.
+fn local_back(back: Option<&str>, fallback: &str) -> String {
+    match back {
+        Some(b) if b.starts_with('/') && !b.starts_with("//") => b.to_owned(),
+        _ => fallback.to_owned(),
     }
 }
 
@@ -1058,7 +1229,7 @@ fn post_item(ctx: &TreeCtx<'_>, p: &PostView, depth: usize) -> Markup {
     let kids = ctx.children.get(&Some(p.id)).map_or(&[][..], Vec::as_slice);
     html! {
         li {
-            (post_view(ctx.logged_in, ctx.thread, p, ctx.names, None))
+            (post_view(ctx.logged_in, ctx.thread, p, ctx.names, None, ctx.mods))
             @if !kids.is_empty() {
                 @if depth + 1 >= MAX_DEPTH {
                     p.continue {
@@ -1078,6 +1249,7 @@ fn post_item(ctx: &TreeCtx<'_>, p: &PostView, depth: usize) -> Markup {
 
 struct TreeCtx<'a> {
     logged_in: bool,
+    mods: Option<&'a Mods<'a>>,
     thread: &'a Cid,
     names: &'a Names,
     posts: &'a [PostView],
@@ -1117,6 +1289,10 @@ struct ThreadData {
     posts: Vec<PostView>,
     names: Names,
     following: bool,
+    /// The forum's moderation, when the node holds the forum.
+    moderation: Option<ForumModeration>,
+    /// Authors the viewer muted.
+    muted: HashSet<Did>,
 }
 
 fn thread_data(repo: &Repo, v: &Viewer, cid: &Cid) -> Result<ThreadData, ApiError> {
@@ -1174,6 +1350,11 @@ fn thread_data(repo: &Repo, v: &Viewer, cid: &Cid) -> Result<ThreadData, ApiErro
             .chain([item.author]),
     );
     let following = follows(st, v)?.contains(&GossipTopic::Thread(id));
+    let moderation = ForumModeration::of_branch(st, &thread.branch.0)?;
+    let muted = match &v.handle {
+        Some(h) => st.account_mutes(h)?.into_iter().map(|(d, _)| d).collect(),
+        None => HashSet::new(),
+    };
     Ok(ThreadData {
         id,
         item,
@@ -1184,6 +1365,8 @@ fn thread_data(repo: &Repo, v: &Viewer, cid: &Cid) -> Result<ThreadData, ApiErro
         posts,
         names,
         following,
+        moderation,
+        muted,
     })
 }
 
@@ -1209,8 +1392,15 @@ async fn thread(
     let id = d.id;
     let back = format!("/threads/{id}");
     let logged_in = v.caller.is_some();
+    let mods = Mods {
+        v: &v,
+        moderation: d.moderation.as_ref(),
+        muted: &d.muted,
+        back: back.clone(),
+    };
     let mut ctx = TreeCtx {
         logged_in,
+        mods: Some(&mods),
         thread: &id,
         names: &d.names,
         posts: &d.posts,
@@ -1472,7 +1662,7 @@ async fn reply(
             .ok_or_else(|| ApiError::not_found(format!("no post {post}")))?;
         let p = PostView::of(st, post, &item);
         let names = Names::of_authors(repo, [p.author]);
-        Ok(post_view(true, &id, &p, &names, None))
+        Ok(post_view(true, &id, &p, &names, None, None))
     })
     .await
     .or_page(&v)?;

@@ -359,7 +359,7 @@ async fn live(
                 } = &w
                 {
                     let p = super::forums::PostView::of(st, id, &item);
-                    let post = super::forums::post_view(*logged_in, thread, &p, &names, None);
+                    let post = super::forums::post_view(*logged_in, thread, &p, &names, None, None);
                     return Ok(Some(html! { li { (post) } }.into_string()));
                 }
                 Ok(Some(row(st, &id, &item, &names).into_string()))
