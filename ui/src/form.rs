@@ -180,7 +180,8 @@ fn object_fields(
                 .map(str::to_owned);
             // The fields of an optional object are needed only once it is filled in.
             let is_required = parent_required && required.contains(&name.as_str()) && !nullable;
-            let widget = if is_doc(prop) {
+            let doc = is_doc(prop);
+            let widget = if doc {
                 Widget::Doc
             } else {
                 widget(
@@ -196,7 +197,8 @@ fn object_fields(
             Field {
                 required: is_required,
                 name: path,
-                label,
+                // "Doc" says nothing to a writer.
+                label: if doc { "Document".to_owned() } else { label },
                 // Shown to people: the schema's code marks are for the API document.
                 hint: hint.map(|d| d.replace('`', "")),
                 widget,
