@@ -631,7 +631,7 @@ impl Moderated {
         author_of: impl Fn(&crate::Cid) -> Option<Did>,
     ) -> Self {
         let mut entries: Vec<ModEntry> = entries.into_iter().collect();
-        entries.sort_by(|a, b| (a.at, a.record).cmp(&(b.at, b.record)));
+        entries.sort_by_key(|e| (e.at, e.record));
         let mut out = Self::default();
         for e in entries {
             let subject = match (&e.body.target, &e.body.author) {
