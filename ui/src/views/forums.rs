@@ -72,6 +72,7 @@ pub(super) fn routes() -> Router<ApiState> {
         .route("/threads/{id}/fork", get(fork_form).post(fork))
         .route("/tags/{*tag}", get(tagged))
         .route("/moderate", post(moderate))
+        .route("/forums/{id}/moderators", post(moderators))
         .route("/mute", post(mute))
 }
 
@@ -456,12 +457,31 @@ async fn forum(
                 (layout::prose(r))
             }
         }
-        @if !forum.moderators.is_empty() {
+        @if !forum.moderators.is_empty() || mine {
             section aria-labelledby="moderators" {
                 h2 #moderators { "Moderators" }
                 ul.inline-list {
                     @for m in &forum.moderators {
-                        li { a href={ "/authors/" (m) } { (names.of(m)) } }
+                        li {
+                            a href={ "/authors/" (m) } { (names.of(m)) }
+                            @if mine {
+                                " "
+                                form.inline method="post" action={ "/forums/" (id) "/moderators" } {
+                                    (csrf(&v))
+                                    input type="hidden" name="who" value=(m);
+                                    input type="hidden" name="remove" value="1";
+                                    button type="submit" class="secondary outline" aria-label={ "Remove " (names.of(m)) " as moderator" } { "Remove" }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if mine {
+                    form.talk method="post" action={ "/forums/" (id) "/moderators" } {
+                        (csrf(&v))
+                        label for="new-moderator" { "Handle or key" }
+                        input #new-moderator name="who" type="text" required placeholder="@handle or did:key:…";
+                        button type="submit" { "Add moderator" }
                     }
                 }
             }
@@ -1193,6 +1213,61 @@ async fn moderate(
         .await
         .map_err(|e| layout::error(&v, &e))?;
     Ok(Redirect::to(&local_back(f.back.as_deref(), "/forums")).into_response())
+}
+
+#[derive(Deserialize)]
+struct ModeratorForm {
+    who: String,
+    remove: Option<String>,
+}
+
+/// `POST /forums/{id}/moderators`: the owner adds (or removes) a moderator, by handle on this
+/// node or by key, with a new version of the forum.
+async fn moderators(
+    State(s): State<ApiState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    Form(f): Form<ModeratorForm>,
+) -> Result<Response, Response> {
+    let caller = v.require()?.clone();
+    let cid = parse_id(&v, &id)?;
+    let who = f.who.trim().to_owned();
+    let (id, mut forum, did) = super::repo(&s, move |repo| {
+        let st = repo.store();
+        let (id, _, head) = live_item(st, &cid, "social.forum")?;
+        let forum: Forum = body_of(&head)?;
+        let did = if who.starts_with("did:key:") {
+            who.parse::<Did>()
+                .map_err(|_| ApiError::bad_request(format!("{who:?} is not a did:key")))?
+        } else {
+            let h = who.trim_start_matches('@');
+            repo.accounts()
+                .get(h)
+                .map_err(|e| ApiError::internal(&e))?
+                .and_then(|a| a.did().copied())
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "no account @{h} on this node; give their key (did:key:…) instead"
+                    ))
+                })?
+        };
+        Ok((id, forum, did))
+    })
+    .await
+    .or_page(&v)?;
+    if f.remove.is_some() {
+        forum.moderators.retain(|d| *d != did);
+    } else if !forum.moderators.contains(&did) {
+        forum.moderators.push(did);
+    }
+    let body = mnode_dag::cbor::encode(&forum)
+        .map_err(|e| e.to_string())
+        .and_then(|b| mnode_dag::cbor::decode_ipld(&b).map_err(|e| e.to_string()))
+        .map_err(|e| layout::error(&v, &ApiError::internal(&e)))?;
+    ops::update(&s, &caller, id, body)
+        .await
+        .map_err(|e| layout::error(&v, &e))?;
+    Ok(Redirect::to(&format!("/forums/{id}")).into_response())
 }
 
 #[derive(Deserialize)]
