@@ -167,7 +167,7 @@ fn forums_threads_replies_forks_and_facts_offline_and_through_a_daemon() {
         ids(&shown["posts"]),
         [first.clone(), r1.clone(), r2.clone()]
     );
-    assert_eq!(ids(&shown["forks"]), [fork.clone()]);
+    assert_eq!(ids(&shown["forks"]), [fork.as_str()]);
     let out = text(&repo, &["thread", "show", &thread]);
     assert!(out.contains("Favourite solos"), "{out}");
     assert!(
@@ -224,7 +224,7 @@ fn forums_threads_replies_forks_and_facts_offline_and_through_a_daemon() {
         ],
     ));
     let shown = json(&repo, &["fact", "show", &fact]);
-    assert_eq!(ids(&shown["facts"]), [sub.clone()]);
+    assert_eq!(ids(&shown["facts"]), [sub.as_str()]);
     assert_eq!(ids(&shown["context"]), [note]);
     let out = text(&repo, &["fact", "show", &fact]);
     assert!(out.contains("https://example.org/koko"), "{out}");
@@ -251,7 +251,7 @@ fn forums_threads_replies_forks_and_facts_offline_and_through_a_daemon() {
     assert!(tl.contains(&plain) && tl.contains(&first), "own posts too");
     assert!(!tl.contains(&a), "bob's plain reply is not followed");
     let one = json(&repo, &["timeline", "--limit", "1"]);
-    assert_eq!(ids(&one["items"]), [in_fork.clone()]);
+    assert_eq!(ids(&one["items"]), [in_fork.as_str()]);
     assert!(one["next"].is_string());
     let out = text(&repo, &["timeline", "--limit", "2"]);
     assert_eq!(out.lines().count(), 3, "two rows and the cursor:\n{out}");
