@@ -154,9 +154,8 @@ pub(crate) enum ForumCommand {
     },
     /// List forums, newest first.
     List {
-        /// At most this many (up to 1000).
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
+        #[command(flatten)]
+        page: PageArgs,
     },
     /// Show a forum and its branches.
     Show {
@@ -561,10 +560,8 @@ pub(crate) fn forum(command: ForumCommand, ctx: &Ctx) -> anyhow::Result<ExitCode
                 .await?;
             print_json_or(ctx, &v, || println!("created forum {}", s(&v["id"])))
         }),
-        ForumCommand::List { limit } => with_api(ctx, async |client| {
-            let v = client
-                .forums(&[("limit", limit.clamp(1, MAX_PAGE).to_string())])
-                .await?;
+        ForumCommand::List { page } => with_api(ctx, async |client| {
+            let v = client.forums(&page.query()).await?;
             if ctx.out.json {
                 ctx.out.print_json(&v)?;
                 return Ok(ExitCode::SUCCESS);
@@ -583,7 +580,7 @@ pub(crate) fn forum(command: ForumCommand, ctx: &Ctx) -> anyhow::Result<ExitCode
                 println!("{}  {}  by {by}{about}", s(&f["id"]), s(&f["summary"]));
             }
             if let Some(next) = v["next"].as_str() {
-                println!("more: the API's /forums?cursor={next}");
+                println!("more: --cursor {next}");
             }
             Ok(ExitCode::SUCCESS)
         }),
