@@ -173,13 +173,111 @@ impl Client {
 
     /// `GET /records?…`: items newest first (`query` pairs such as `("kind", "social.post")`).
     pub async fn list(&self, query: &[(&str, String)]) -> Result<Value, ClientError> {
-        let mut path = "/records".to_owned();
+        let path = Self::with_query("/records", query);
+        self.call(reqwest::Method::GET, &path, None).await
+    }
+
+    /// `path` with `query` pairs appended, percent-encoded.
+    fn with_query(path: &str, query: &[(&str, String)]) -> String {
+        let mut path = path.to_owned();
         for (i, (k, v)) in query.iter().enumerate() {
             path.push(if i == 0 { '?' } else { '&' });
             path.push_str(k);
             path.push('=');
             path.push_str(&encode(v));
         }
+        path
+    }
+
+    /// `GET /me`: the account the token acts as.
+    pub async fn me(&self) -> Result<Value, ClientError> {
+        self.call(reqwest::Method::GET, "/me", None).await
+    }
+
+    /// `GET /accounts/{handle}`.
+    pub async fn account(&self, handle: &str) -> Result<Value, ClientError> {
+        self.call(
+            reqwest::Method::GET,
+            &format!("/accounts/{}", encode(handle)),
+            None,
+        )
+        .await
+    }
+
+    /// `GET /me/follows`: the topics the token's account follows.
+    pub async fn my_follows(&self) -> Result<Value, ClientError> {
+        self.call(reqwest::Method::GET, "/me/follows", None).await
+    }
+
+    /// `POST /me/follows`: follow a topic as the token's account.
+    pub async fn follow_me(&self, topic: &str) -> Result<Value, ClientError> {
+        self.call(
+            reqwest::Method::POST,
+            "/me/follows",
+            Some(json!({ "topic": topic })),
+        )
+        .await
+    }
+
+    /// `GET /me/timeline?…` (`cursor`, `limit`, `kind`).
+    pub async fn timeline(&self, query: &[(&str, String)]) -> Result<Value, ClientError> {
+        let path = Self::with_query("/me/timeline", query);
+        self.call(reqwest::Method::GET, &path, None).await
+    }
+
+    /// `GET /feeds/{id}?…`: an author's feed (`did:key:…`) or a `social.feed` record's.
+    pub async fn feed(&self, id: &str, query: &[(&str, String)]) -> Result<Value, ClientError> {
+        let path = Self::with_query(&format!("/feeds/{}", encode(id)), query);
+        self.call(reqwest::Method::GET, &path, None).await
+    }
+
+    /// `GET /forums?…`.
+    pub async fn forums(&self, query: &[(&str, String)]) -> Result<Value, ClientError> {
+        let path = Self::with_query("/forums", query);
+        self.call(reqwest::Method::GET, &path, None).await
+    }
+
+    /// `GET /forums/{id}?…`: a forum and a page of its branches.
+    pub async fn forum(&self, id: &str, query: &[(&str, String)]) -> Result<Value, ClientError> {
+        let path = Self::with_query(&format!("/forums/{}", encode(id)), query);
+        self.call(reqwest::Method::GET, &path, None).await
+    }
+
+    /// `GET /branches/{id}?…`: a branch, its sub-branches and a page of its threads.
+    pub async fn branch(&self, id: &str, query: &[(&str, String)]) -> Result<Value, ClientError> {
+        let path = Self::with_query(&format!("/branches/{}", encode(id)), query);
+        self.call(reqwest::Method::GET, &path, None).await
+    }
+
+    /// `GET /threads/{id}?…`: a thread, its forks and a page of its posts.
+    pub async fn thread(&self, id: &str, query: &[(&str, String)]) -> Result<Value, ClientError> {
+        let path = Self::with_query(&format!("/threads/{}", encode(id)), query);
+        self.call(reqwest::Method::GET, &path, None).await
+    }
+
+    /// `POST /threads/{id}/replies`: a post in the thread (`{text, parent?, as?, …}`).
+    pub async fn reply(&self, thread: &str, body: Value) -> Result<Value, ClientError> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/threads/{}/replies", encode(thread)),
+            Some(body),
+        )
+        .await
+    }
+
+    /// `POST /threads/{id}/fork`: a new thread forked at a post (`{post, title?, as?, …}`).
+    pub async fn fork(&self, thread: &str, body: Value) -> Result<Value, ClientError> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/threads/{}/fork", encode(thread)),
+            Some(body),
+        )
+        .await
+    }
+
+    /// `GET /facts/{id}?…`: a fact, the facts under it and a page of its context notes.
+    pub async fn fact(&self, id: &str, query: &[(&str, String)]) -> Result<Value, ClientError> {
+        let path = Self::with_query(&format!("/facts/{}", encode(id)), query);
         self.call(reqwest::Method::GET, &path, None).await
     }
 

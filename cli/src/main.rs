@@ -52,6 +52,24 @@ enum Command {
     Post(cmd::net::PostArgs),
     /// Fetch a file from peers into the node (needs a running daemon).
     Fetch(cmd::net::FetchArgs),
+    /// Show an author's feed, newest first (default: the acting account's).
+    Feed(cmd::discuss::FeedArgs),
+    /// Show what the acting account follows, with its own posts, newest first.
+    Timeline(cmd::discuss::TimelineArgs),
+    /// Create, list, show and follow forums, and add branches to them.
+    #[command(subcommand)]
+    Forum(cmd::discuss::ForumCommand),
+    /// Start, show and fork threads in forum branches.
+    #[command(subcommand)]
+    Thread(cmd::discuss::ThreadCommand),
+    /// Reply to a post (in its thread, when it is in one).
+    Reply(cmd::discuss::ReplyArgs),
+    /// Record facts with their sources; show one with the facts under it and its context.
+    #[command(subcommand)]
+    Fact(cmd::discuss::FactCommand),
+    /// Attach a context note, with sources, to any record.
+    #[command(subcommand)]
+    Context(cmd::discuss::ContextCommand),
     /// Manage the accounts this node hosts.
     #[command(subcommand)]
     Account(cmd::account::Command),
@@ -108,6 +126,13 @@ fn main() -> ExitCode {
         Command::Follows => cmd::net::follows(&ctx),
         Command::Post(args) => cmd::net::post(args, &ctx),
         Command::Fetch(args) => cmd::net::fetch(args, &ctx),
+        Command::Feed(args) => cmd::discuss::feed(args, &ctx),
+        Command::Timeline(args) => cmd::discuss::timeline(args, &ctx),
+        Command::Forum(c) => cmd::discuss::forum(c, &ctx),
+        Command::Thread(c) => cmd::discuss::thread(c, &ctx),
+        Command::Reply(args) => cmd::discuss::reply(args, &ctx),
+        Command::Fact(c) => cmd::discuss::fact(c, &ctx),
+        Command::Context(c) => cmd::discuss::context(c, &ctx),
         Command::Account(c) => cmd::account::run(c, &ctx),
         Command::Record(c) => cmd::record::run(c, &ctx),
         Command::Query(args) => cmd::record::query(args, &ctx),

@@ -3,6 +3,7 @@
 pub(crate) mod account;
 pub(crate) mod daemon;
 pub(crate) mod dag;
+pub(crate) mod discuss;
 pub(crate) mod example;
 pub(crate) mod files;
 pub(crate) mod init;

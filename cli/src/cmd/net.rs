@@ -28,15 +28,18 @@ pub(crate) fn daemon_client(ctx: &Ctx) -> anyhow::Result<Option<Client>> {
 
 /// The running daemon's client, or an error that says how to start one.
 fn require(ctx: &Ctx, what: &str) -> anyhow::Result<Client> {
-    daemon_client(ctx)?.ok_or_else(|| {
-        anyhow::anyhow!(
-            "{what} needs a running node: start one with `mnode daemon{}`",
-            ctx.repo
-                .as_ref()
-                .map(|r| format!(" --repo {}", r.display()))
-                .unwrap_or_default()
-        )
-    })
+    daemon_client(ctx)?.ok_or_else(|| needs_daemon(ctx, what))
+}
+
+/// The error of a command that needs a running daemon when none runs: how to start one.
+pub(crate) fn needs_daemon(ctx: &Ctx, what: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{what} needs a running node: start one with `mnode daemon{}`",
+        ctx.repo
+            .as_ref()
+            .map(|r| format!(" --repo {}", r.display()))
+            .unwrap_or_default()
+    )
 }
 
 #[derive(Debug, clap::Args)]

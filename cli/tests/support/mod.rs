@@ -51,6 +51,12 @@ impl Drop for Daemon {
 }
 
 pub fn start(dir: &Path, name: &str) -> Daemon {
+    let repo = init(dir, name);
+    run(&repo)
+}
+
+/// A repo made for daemons on 127.0.0.1 ports (no daemon started).
+pub fn init(dir: &Path, name: &str) -> PathBuf {
     let repo = dir.join(name);
     let o = mnode(
         &repo,
@@ -67,6 +73,12 @@ pub fn start(dir: &Path, name: &str) -> Daemon {
         ],
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    repo
+}
+
+/// Starts a daemon on a repo made by [`init`] and waits until it is ready.
+pub fn run(repo: &Path) -> Daemon {
+    let repo = repo.to_owned();
     let child = Command::new(env!("CARGO_BIN_EXE_mnode"))
         .arg("--repo")
         .arg(&repo)
