@@ -281,6 +281,17 @@ impl Client {
         self.call(reqwest::Method::GET, &path, None).await
     }
 
+    /// `POST /forums/{id}/moderation`: a moderation decision (`{action, target?, author?,
+    /// reason}`), signed by the token's account.
+    pub async fn moderate(&self, forum: &str, body: Value) -> Result<Value, ClientError> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/forums/{forum}/moderation"),
+            Some(body),
+        )
+        .await
+    }
+
     /// `PUT /records/{cid}`: a new version with `body`.
     /// The node signs it with the author's key.
     pub async fn update(&self, cid: &str, body: Value) -> Result<Value, ClientError> {

@@ -70,6 +70,12 @@ enum Command {
     /// Attach a context note, with sources, to any record.
     #[command(subcommand)]
     Context(cmd::discuss::ContextCommand),
+    /// Moderate a forum: hide or show again a post or thread, ban or let back an author.
+    #[command(subcommand)]
+    Mod(cmd::text::ModCommand),
+    /// Write, edit and export rich-text documents as Markdown.
+    #[command(subcommand)]
+    Text(cmd::text::TextCommand),
     /// Manage the accounts this node hosts.
     #[command(subcommand)]
     Account(cmd::account::Command),
@@ -133,6 +139,8 @@ fn main() -> ExitCode {
         Command::Reply(args) => cmd::discuss::reply(args, &ctx),
         Command::Fact(c) => cmd::discuss::fact(c, &ctx),
         Command::Context(c) => cmd::discuss::context(c, &ctx),
+        Command::Mod(c) => cmd::text::moderate(c, &ctx),
+        Command::Text(c) => cmd::text::text(c, &ctx),
         Command::Account(c) => cmd::account::run(c, &ctx),
         Command::Record(c) => cmd::record::run(c, &ctx),
         Command::Query(args) => cmd::record::query(args, &ctx),

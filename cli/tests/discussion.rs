@@ -301,7 +301,13 @@ fn forums_threads_replies_forks_and_facts_offline_and_through_a_daemon() {
         "{out}"
     );
     let followed = json(&daemon.repo, &["forum", "follow", &forum]);
-    assert_eq!(followed["follows"].as_array().unwrap().len(), 3);
+    // The forum's own topic, then each of its branches.
+    let follows = followed["follows"].as_array().unwrap();
+    let shown = json(&daemon.repo, &["forum", "show", &forum]);
+    let branches = shown["branches"].as_array().unwrap().len();
+    assert!(branches >= 2, "{shown}");
+    assert_eq!(follows.len(), 1 + branches);
+    assert_eq!(follows[0]["following"], format!("/mnode/1/forum/{forum}"));
     let timeline = json(&daemon.repo, &["timeline"]);
     assert_eq!(
         ids(&timeline["items"])[0],
@@ -372,4 +378,103 @@ fn errors_are_clear_and_write_nothing_offline_and_through_a_daemon() {
             .unwrap()
             .contains("not a social.thread")
     );
+}
+
+#[test]
+fn moderation_and_texts_from_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = init(dir.path(), "node");
+    let bob_did = json(
+        &repo,
+        &["account", "create", "bob", "--email", "bob@example.org"],
+    )["keys"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let forum = id(&json(&repo, &["forum", "create", "Tape"]));
+    let branch = id(&json(&repo, &["forum", "branch", &forum, "Decks"]));
+    let started = json(
+        &repo,
+        &[
+            "thread", "start", &branch, "--title", "Hiss", "--text", "Heads?",
+        ],
+    );
+    let thread = id(&started["thread"]);
+    let first = id(&started["post"]);
+    let spam = id(&json(
+        &repo,
+        &["--as", "bob", "reply", &first, "--text", "cheap watches"],
+    ));
+
+    // Bob is no moderator: refused, nothing written.
+    let before = count(&repo);
+    let e = fails(
+        &repo,
+        &["--as", "bob", "mod", "hide", &spam, "--reason", "x"],
+    );
+    assert!(e.contains("not a moderator"), "{e}");
+    assert_eq!(count(&repo), before);
+    // The owner (the forum's maker) hides it; the forum is found from the post.
+    let hid = json(&repo, &["mod", "hide", &spam, "--reason", "spam"]);
+    assert_eq!(hid["forum"], forum.as_str());
+    let shown = json(&repo, &["thread", "show", &thread]);
+    let post = shown["posts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == spam.as_str())
+        .unwrap();
+    assert_eq!(post["moderation"]["reason"], "spam", "{post}");
+    json(
+        &repo,
+        &[
+            "mod", "ban", &bob_did, "--forum", &forum, "--reason", "again",
+        ],
+    );
+    let m = json(&repo, &["mod", "unhide", &spam, "--reason", "fine"]);
+    assert_eq!(m["forum"], forum.as_str());
+    // A ban names its forum: a usage error (2) says so.
+    let o = mnode(&repo, &["mod", "ban", &bob_did, "--reason", "x"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--forum"));
+
+    // A text from Markdown, read back as Markdown, edited.
+    let md = dir.path().join("notes.md");
+    std::fs::write(&md, "# Side A\n\nRecorded **live** with [the band](https://example.org/band).\n\n- one\n- two\n").unwrap();
+    let made = json(
+        &repo,
+        &[
+            "text",
+            "new",
+            md.to_str().unwrap(),
+            "--title",
+            "Liner notes",
+        ],
+    );
+    let text_id = id(&made);
+    let stored = json(&repo, &["record", "show", &text_id]);
+    assert_eq!(stored["record"]["body"]["format"], "prosemirror-markdown/1");
+    assert_eq!(
+        stored["record"]["body"]["doc"]["content"][0]["type"],
+        "heading"
+    );
+    let out = text(&repo, &["text", "export", &text_id]);
+    assert!(out.starts_with("# Side A\n"), "{out}");
+    assert!(
+        out.contains("**live**") && out.contains("[the band](https://example.org/band)"),
+        "{out}"
+    );
+    std::fs::write(&md, "# Side B\n\nNew notes.\n").unwrap();
+    json(&repo, &["text", "edit", &text_id, md.to_str().unwrap()]);
+    let out = text(&repo, &["text", "export", &text_id]);
+    assert!(
+        out.starts_with("# Side B\n") && out.contains("New notes."),
+        "{out}"
+    );
+    let empty = dir.path().join("empty.md");
+    std::fs::write(&empty, "  \n").unwrap();
+    let e = fails(&repo, &["text", "new", empty.to_str().unwrap()]);
+    assert!(e.contains("empty"), "{e}");
+    let e = fails(&repo, &["text", "export", &forum]);
+    assert!(e.contains("not a core.text"), "{e}");
 }

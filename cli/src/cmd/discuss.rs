@@ -82,7 +82,10 @@ impl Local {
 
 /// Runs `f` against the daemon's API, or, with no daemon, against the repo's own API served
 /// in this process.
-fn with_api<T>(ctx: &Ctx, f: impl AsyncFnOnce(&Client) -> anyhow::Result<T>) -> anyhow::Result<T> {
+pub(super) fn with_api<T>(
+    ctx: &Ctx,
+    f: impl AsyncFnOnce(&Client) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
     let rt = super::runtime()?;
     if let Some(client) = super::net::daemon_client(ctx)? {
         return rt.block_on(f(&client));
@@ -162,7 +165,7 @@ pub(crate) enum ForumCommand {
         /// The forum's id.
         id: String,
     },
-    /// Follow every branch of a forum (needs a running daemon).
+    /// Follow a forum: its branches now and those made later (needs a running daemon).
     Follow {
         /// The forum's id.
         id: String,
@@ -266,12 +269,12 @@ pub(crate) enum ContextCommand {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-fn s(v: &Value) -> &str {
+pub(super) fn s(v: &Value) -> &str {
     v.as_str().unwrap_or_default()
 }
 
 /// A DAG-JSON link.
-fn link(cid: &str) -> Value {
+pub(super) fn link(cid: &str) -> Value {
     json!({ "/": cid })
 }
 
@@ -281,7 +284,7 @@ fn link_cid(v: &Value) -> Option<&str> {
 }
 
 /// Checks that a CID given on the command line parses, before anything is started.
-fn cid_arg(what: &str, text: &str) -> anyhow::Result<String> {
+pub(super) fn cid_arg(what: &str, text: &str) -> anyhow::Result<String> {
     parse_cid(text)
         .map(|c| c.to_string())
         .with_context(|| format!("{what} {text:?} is not a CID"))
@@ -450,7 +453,7 @@ async fn print_items(client: &Client, items: &[Value], next: Option<&str>) {
     }
 }
 
-fn print_json_or(ctx: &Ctx, v: &Value, text: impl FnOnce()) -> anyhow::Result<ExitCode> {
+pub(super) fn print_json_or(ctx: &Ctx, v: &Value, text: impl FnOnce()) -> anyhow::Result<ExitCode> {
     if ctx.out.json {
         ctx.out.print_json(v)?;
     } else {
@@ -612,15 +615,24 @@ pub(crate) fn forum(command: ForumCommand, ctx: &Ctx) -> anyhow::Result<ExitCode
                     );
                 }
                 let v = all_pages(&client, &id, "branches", Client::forum).await?;
-                let mut follows = Vec::new();
+                // The forum's own topic brings its branches as they are made; the node follows
+                // each of them. Those known now are followed at once.
+                let forum_id = s(&v["forum"]["id"]).to_owned();
+                let mut follows = vec![
+                    client
+                        .follow_me(&format!("/mnode/1/forum/{forum_id}"))
+                        .await?,
+                ];
                 for b in v["branches"].as_array().into_iter().flatten() {
                     let topic = format!("/mnode/1/branch/{}", s(&b["id"]));
                     follows.push(client.follow_me(&topic).await?);
                 }
                 let out = json!({ "forum": id, "follows": follows.clone() });
                 print_json_or(ctx, &out, || {
-                    if follows.is_empty() {
-                        println!("forum {id} has no branches to follow yet");
+                    if follows.len() == 1 {
+                        println!(
+                            "forum {id} has no branches yet; new ones are followed as they come"
+                        );
                     }
                     for f in &follows {
                         println!("following {}", s(&f["following"]));

@@ -12,6 +12,7 @@ pub(crate) mod pin;
 pub(crate) mod record;
 pub(crate) mod repo;
 pub(crate) mod seed;
+pub(crate) mod text;
 pub(crate) mod types;
 pub(crate) mod verify;
 
