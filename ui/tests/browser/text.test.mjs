@@ -4,12 +4,21 @@
 // folded away with the reason. axe-core finds no violation on the editor's page.
 
 import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { axe, describe, FAILING } from './lib/axe.mjs';
-import { PASSWORD, handle, launch, newContext, node, unique } from './lib/env.mjs';
+import { PASSWORD, handle, launch, newContext, node, screenshotsDir, unique } from './lib/env.mjs';
 import { Site, isItem } from './lib/pages.mjs';
 
 let browser;
+
+/** Saves the page as `name`.png when MNODE_SCREENSHOTS is set. */
+async function shot(page, name) {
+  if (!screenshotsDir) return;
+  mkdirSync(screenshotsDir, { recursive: true });
+  await page.screenshot({ path: join(screenshotsDir, `${name}.png`), fullPage: true, animations: 'disabled' });
+}
 before(async () => {
   browser = await launch();
 });
@@ -43,6 +52,7 @@ test('a text written and edited in the editor', { timeout: 300_000 }, async () =
   await A.page.keyboard.type('- first');
   await A.page.keyboard.press('Enter');
   await A.page.keyboard.type('second');
+  await shot(A.page, 'text-editor-desktop-light');
   await A.press('Save');
   await A.arrives(isItem('/core/texts/'), "the text's page");
   await A.sees(A.heading('Side A', 2), 'the heading, as <h2>');
@@ -71,6 +81,7 @@ test('a text written and edited in the editor', { timeout: 300_000 }, async () =
   await A.sees(link, 'the pasted link');
   assert.equal(await link.getAttribute('href'), 'https://example.org/label');
   await A.sees(A.heading('Side A', 2), 'the heading, kept');
+  await shot(A.page, 'text-read-desktop-light');
 });
 
 test('a moderator hides a post and a visitor sees it folded away', { timeout: 300_000 }, async () => {
@@ -110,6 +121,7 @@ test('a moderator hides a post and a visitor sees it folded away', { timeout: 30
   await post.getByLabel('Reason', { exact: true }).fill('spam');
   await post.getByRole('button', { name: 'Hide', exact: true }).click();
   await M.arrives(threadPath, 'the thread again');
+  await shot(M.page, 'thread-moderated-desktop-light');
 
   const V = new Site(await (await newContext(browser)).newPage(), a);
   await V.open(threadPath);
