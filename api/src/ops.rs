@@ -13,7 +13,7 @@ use mnode_node::{
 use crate::{
     ApiError, ApiState,
     routes::{head_of, owner_key, pin_items, signed, signer},
-    with_repo,
+    with_repo, with_store,
 };
 pub use crate::{
     auth::Caller,
@@ -67,7 +67,30 @@ pub async fn create(
     let handle = caller.acting_as(s, as_handle)?;
     let key = signer(s, handle).await?;
     let record = signed(Draft::new(kind.to_owned(), body), &key)?;
+    check_reply(s, &record).await?;
     publish_pinned(s, record).await
+}
+
+/// A reply must fit the conversation of its parent, when this node holds the parent (as
+/// every node receiving it checks): 422 otherwise.
+async fn check_reply(s: &ApiState, record: &Record) -> Result<(), ApiError> {
+    if record.index().targets.is_empty() {
+        return Ok(());
+    }
+    let r = record.clone();
+    let why = with_store(s, move |store| {
+        let targets = store.targets(&r)?;
+        Ok(mnode_protocols::gossip::inconsistent_reply(&r, &targets))
+    })
+    .await?;
+    match why {
+        Some(why) => Err(ApiError::new(
+            422,
+            "invalid_record",
+            format!("reply: {why}"),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Signs and publishes a new version of the item `cid` names with `body`, by its author.

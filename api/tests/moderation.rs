@@ -400,3 +400,41 @@ async fn pages_come_with_their_widgets_evaluated() {
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_reply_that_does_not_fit_its_conversation_is_refused() {
+    let TestApi {
+        node: _node,
+        router,
+        dir: _dir,
+    } = setup().await;
+    let ann = register_and_login(&router, "ann").await;
+    let root = create(&router, &ann, "social.post", json!({ "text": "root" })).await;
+    let other = create(&router, &ann, "social.post", json!({ "text": "another" })).await;
+    let link = |c: &str| json!({ "/": c });
+    let one = create(
+        &router,
+        &ann,
+        "social.post",
+        json!({ "text": "one", "reply": { "root": link(&root), "parent": link(&root) } }),
+    )
+    .await;
+    let (status, v) = json_call(
+        &router,
+        "POST",
+        "/api/v1/records",
+        Some(&ann),
+        Some(json!({ "kind": "social.post", "body": {
+            "text": "two", "reply": { "root": link(&other), "parent": link(&one) },
+        } })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("conversation"),
+        "{v}"
+    );
+}

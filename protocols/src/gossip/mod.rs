@@ -78,6 +78,14 @@ pub enum MessageError {
     /// The record inside is invalid.
     #[error("invalid record: {0}")]
     Record(#[from] RecordError),
+    /// A reply whose `root` is not the root of the conversation its parent is in.
+    #[error("reply {cid} does not fit its conversation: {why}")]
+    Inconsistent {
+        /// The reply.
+        cid: mnode_dag::Cid,
+        /// What does not fit.
+        why: String,
+    },
     /// The record came on a topic it may belong in for a record it answers, which neither the
     /// message nor the node holds.
     #[error("record {cid} came on {topic} for a record this node does not hold")]
@@ -147,40 +155,72 @@ impl Message {
         }
         let msg: Message = cbor::decode(data)?;
         let record = Record::decode_owned(msg.record.into_vec())?;
-        if !GossipTopic::of(&record).contains(topic) {
-            let wanted = &record.index().targets;
-            let mut targets = vec![];
-            let mut missing = false;
-            for t in wanted.iter().take(GossipTopic::MAX_TARGETS) {
-                let attached = msg
-                    .blocks
-                    .iter()
-                    .filter(|b| mnode_dag::cids::verify_block(t, b).is_ok())
-                    .find_map(|b| Record::decode(b).ok());
-                match attached.or_else(|| known(t)) {
-                    Some(r) => targets.push(r),
-                    None => missing = true,
+        let own = GossipTopic::of(&record).contains(topic);
+        let wanted = &record.index().targets;
+        if own && wanted.is_empty() {
+            return Ok((
+                record,
+                msg.blocks.into_iter().map(|b| b.into_vec()).collect(),
+            ));
+        }
+        let mut targets = vec![];
+        let mut missing = false;
+        for t in wanted.iter().take(GossipTopic::MAX_TARGETS) {
+            let attached = msg
+                .blocks
+                .iter()
+                .filter(|b| mnode_dag::cids::verify_block(t, b).is_ok())
+                .find_map(|b| Record::decode(b).ok());
+            match attached.or_else(|| known(t)) {
+                Some(r) => targets.push(r),
+                None => missing = true,
+            }
+        }
+        if let Some(why) = inconsistent_reply(&record, &targets) {
+            return Err(MessageError::Inconsistent {
+                cid: record.cid(),
+                why,
+            });
+        }
+        if !own && !GossipTopic::audience(&record, &targets).contains(topic) {
+            return Err(if missing {
+                MessageError::UnknownTarget {
+                    cid: record.cid(),
+                    topic: topic.to_string(),
                 }
-            }
-            if !GossipTopic::audience(&record, &targets).contains(topic) {
-                return Err(if missing {
-                    MessageError::UnknownTarget {
-                        cid: record.cid(),
-                        topic: topic.to_string(),
-                    }
-                } else {
-                    MessageError::WrongTopic {
-                        cid: record.cid(),
-                        topic: topic.to_string(),
-                    }
-                });
-            }
+            } else {
+                MessageError::WrongTopic {
+                    cid: record.cid(),
+                    topic: topic.to_string(),
+                }
+            });
         }
         Ok((
             record,
             msg.blocks.into_iter().map(|b| b.into_vec()).collect(),
         ))
     }
+}
+
+/// Why a reply does not fit the conversation of its parent (found among `targets`), if it
+/// does not: its `root` must be the parent's root, or the parent itself when the parent
+/// answers nothing; and the parent must be a post.
+pub fn inconsistent_reply(record: &Record, targets: &[Record]) -> Option<String> {
+    use mnode_dag::model::social::Post;
+    let post = record.body_as::<Post>().ok().flatten()?;
+    let reply = post.reply?;
+    let parent = targets
+        .iter()
+        .find(|t| t.cid() == reply.parent.0 || t.id() == reply.parent.0)?;
+    if parent.kind() != "social.post" {
+        return Some(format!("its parent is a {}, not a post", parent.kind()));
+    }
+    let parent_post = parent.body_as::<Post>().ok().flatten()?;
+    let ok = match parent_post.reply {
+        Some(r) => r.root == reply.root,
+        None => reply.root.0 == parent.cid() || reply.root.0 == parent.id(),
+    };
+    (!ok).then(|| format!("root {} is not its parent's conversation", reply.root.0))
 }
 
 /// How many records each author may put into each shared topic per window: a stranger
@@ -404,6 +444,47 @@ mod tests {
             Message::decode(&lie.to_bytes(), &on_alice, 1 << 20, |_| None),
             Err(MessageError::UnknownTarget { .. })
         ));
+    }
+
+    #[test]
+    fn a_reply_must_fit_the_conversation_of_its_parent() {
+        use mnode_dag::{Link, model::social::ReplyRef};
+        let (alice, bob) = (DagKey::derive(1, "alice"), DagKey::derive(2, "bob"));
+        let root = post(&alice, "root");
+        let answer = |parent: &Record, root: &Record, text: &str, key: &DagKey| {
+            Record::create(&Post {
+                text: text.into(),
+                reply: Some(ReplyRef {
+                    root: Link(root.cid()),
+                    parent: Link(parent.cid()),
+                }),
+                ..Post::default()
+            })
+            .unwrap()
+            .sign(key)
+            .unwrap()
+        };
+        let r1 = answer(&root, &root, "one", &bob);
+        let r2 = answer(&r1, &root, "two", &alice);
+        assert_eq!(inconsistent_reply(&r1, std::slice::from_ref(&root)), None);
+        assert_eq!(inconsistent_reply(&r2, std::slice::from_ref(&r1)), None);
+        // A reply to r1 that claims another conversation's root.
+        let elsewhere = post(&bob, "another conversation");
+        let bad = answer(&r1, &elsewhere, "three", &bob);
+        assert!(inconsistent_reply(&bad, std::slice::from_ref(&r1)).is_some());
+        let mut m = Message::new(&bad);
+        assert!(m.attach(r1.bytes().to_vec(), 1 << 20));
+        assert!(matches!(
+            Message::decode(
+                &m.to_bytes(),
+                &GossipTopic::Author(*bob.did()),
+                1 << 20,
+                |_| None
+            ),
+            Err(MessageError::Inconsistent { .. })
+        ));
+        // Without the parent it cannot be judged here: left to whoever holds it.
+        assert_eq!(inconsistent_reply(&bad, &[]), None);
     }
 
     #[test]
