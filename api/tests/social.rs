@@ -188,8 +188,10 @@ async fn timeline_merges_followed_topics_newest_first_with_cursor_paging() {
     let carol = register_and_login(&router, "carol").await;
     let vic = register_and_login(&router, "vic").await;
     let mut expected = Vec::new();
+    // Each in its own millisecond: items made in the same one list by CID, not by order made.
     for i in 0..3 {
         expected.push(post(&router, &alice, &format!("alice {i}"), &[]).await);
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
     for i in 0..2 {
         expected.push(post(&router, &bob, &format!("bob {i}"), &[]).await);
