@@ -35,6 +35,9 @@ enum Scenario {
     Churn(scenario::churn::Churn),
     /// A peer floods invalid messages: honest latency vs baseline, the peer cut off.
     HostilePeer(scenario::hostile_peer::Hostile),
+    /// A forum followed by its topic only: replies from many authors reach every follower and
+    /// the authors they answer; a moderator's hides reach every node and apply there.
+    Discussion(scenario::discussion::Discussion),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
             Scenario::PartitionHeal(p) => scenario::partition_heal::run(p).await,
             Scenario::Churn(p) => scenario::churn::run(p).await,
             Scenario::HostilePeer(p) => scenario::hostile_peer::run(p).await,
+            Scenario::Discussion(p) => scenario::discussion::run(p).await,
         }
     });
     drop(rt);

@@ -12,8 +12,8 @@ use mnode_testnet::{
     Report, Testnet, Topology,
     report::Target,
     scenario::{
-        ProcessArgs, all_delivered, catch_up::CatchUp, churn::Churn, hostile_peer::Hostile,
-        partition_heal::PartitionHeal, post, propagation::Propagation,
+        ProcessArgs, all_delivered, catch_up::CatchUp, churn::Churn, discussion::Discussion,
+        hostile_peer::Hostile, partition_heal::PartitionHeal, post, propagation::Propagation,
         release_spread::ReleaseSpread, settle,
     },
 };
@@ -285,5 +285,37 @@ async fn hostile_peer_small() {
     assert_met(&r, "delivery ratio = 1, both phases");
     assert_met(&r, "every victim it reached scored it down and cut it off");
     assert!(figure(&r, "lowest score a victim gave it") < -80.0);
+    check_written(&r);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discussion_small() {
+    let r = mnode_testnet::scenario::discussion::run(&Discussion::small(7))
+        .await
+        .expect("run");
+    assert!(r.problems.is_empty(), "{:?}\n{}", r.problems, r.summary());
+    // Following the forum's topic alone: each follower follows its branch, never an author.
+    assert_met(&r, "every follower follows the branch by itself");
+    assert_eq!(figure(&r, "nodes following the forum"), 6.0);
+    assert_eq!(figure(&r, "of them, following an author"), 0.0);
+    assert_eq!(figure(&r, "lone node follows (topics)"), 1.0);
+    // Every reply reaches every follower, and the node of the author it answers.
+    assert_met(&r, "delivery ratio = 1");
+    assert_eq!(figure(&r, "replies"), 48.0);
+    assert_eq!(figure(&r, "deliveries expected"), 48.0 * 5.0);
+    assert_met(&r, "every reply held by the node of the author it answers");
+    assert_met(&r, "each author ≤ 60 replies a minute");
+    // The hides reach every follower and are in force there.
+    assert_met(&r, "every hide stored by every follower");
+    assert_met(&r, "every hide in force on the checked nodes");
+    assert!(figure(&r, "hides in force on the checked nodes") >= 4.0 * 3.0);
+    assert!(figure(&r, "hide applied everywhere p99 ms") > 0.0);
+    // A reply from a linked node reaches an author whose node follows only its own feed.
+    assert_met(
+        &r,
+        "a reply from a linked node reaches a non-follower author",
+    );
+    let l = r.latency_ms.expect("latencies");
+    assert_eq!(l.count as f64, figure(&r, "deliveries expected"));
     check_written(&r);
 }

@@ -4,6 +4,7 @@
 
 pub mod catch_up;
 pub mod churn;
+pub mod discussion;
 pub mod hostile_peer;
 pub mod partition_heal;
 pub mod propagation;
