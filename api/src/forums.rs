@@ -385,6 +385,7 @@ async fn reply(
         tags: b.tags,
         language: b.language,
         as_handle: b.as_handle,
+        doc: None,
     };
     let replied = post_reply(&s, &caller, cid, new).await?;
     let mut answer = replied.written.to_json();
@@ -413,6 +414,8 @@ pub struct NewReply {
     pub language: Option<String>,
     /// Sign as this account (admins only); `None`: the caller.
     pub as_handle: Option<String>,
+    /// The post as a rich-text document (then `text` is its plain text).
+    pub doc: Option<mnode_dag::doc::Doc>,
 }
 
 /// What [`post_reply`] made.
@@ -453,7 +456,7 @@ pub async fn post_reply(
         branch: Some(thread.branch),
         thread: Some(Link(id)),
         language: b.language,
-        doc: None,
+        doc: b.doc,
     };
     let draft =
         Record::create(&post).map_err(|e| ApiError::new(422, "invalid_record", e.to_string()))?;

@@ -121,7 +121,22 @@ pub(crate) fn csrf(v: &Viewer) -> Markup {
 
 /// A page, or only its main part for htmx.
 pub(crate) fn respond(v: &Viewer, status: StatusCode, title: &str, body: Markup) -> Response {
-    let markup = if v.hx { body } else { page(v, title, body) };
+    respond_with(v, status, title, Extra::default(), body)
+}
+
+/// [`respond`], with the scripts `extra` asks for on a whole page.
+pub(crate) fn respond_with(
+    v: &Viewer,
+    status: StatusCode,
+    title: &str,
+    extra: Extra,
+    body: Markup,
+) -> Response {
+    let markup = if v.hx {
+        body
+    } else {
+        page_with(v, title, extra, body)
+    };
     (status, Html(markup.into_string())).into_response()
 }
 

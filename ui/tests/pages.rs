@@ -1247,6 +1247,28 @@ async fn moderators_hide_and_ban_from_the_thread_and_anyone_mutes() {
     let spam = spam.location().rsplit("#post-").next().unwrap().to_owned();
     let url = format!("/threads/{thread}");
 
+    // A reply written with formatting (Markdown, what the editor posts) keeps it.
+    let rich = olga
+        .post(
+            &format!("/threads/{thread}/reply"),
+            &[(
+                "text",
+                "Use **isopropyl** and [a swab](https://example.org/swab).",
+            )],
+        )
+        .await;
+    assert_eq!(rich.status, StatusCode::SEE_OTHER, "{}", rich.body);
+    let seen = visitor.get(&url).await.body;
+    assert!(seen.contains("<strong>isopropyl</strong>"), "{seen}");
+    assert!(
+        seen.contains(r#"href="https://example.org/swab""#),
+        "{seen}"
+    );
+    assert!(
+        olga.get(&url).await.body.contains("editor.js"),
+        "members get the editor"
+    );
+
     // Only the moderator (and the owner) get the moderation buttons.
     assert!(!troll.get(&url).await.body.contains(">Ban from forum<"));
     assert!(!visitor.get(&url).await.body.contains(">Moderate<"));

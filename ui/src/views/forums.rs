@@ -33,6 +33,7 @@ use mnode_api::{
 };
 use mnode_dag::{
     Cid, Did, Link, Model, Record,
+    doc::Doc,
     model::{
         check,
         social::{Branch, Forum, Post, Thread},
@@ -90,8 +91,11 @@ const MAX_DEPTH: usize = 5;
 pub(super) enum Kind {
     Line,
     Url,
-    /// A textarea of this many rows. Post texts go through [`text_area`].
+    /// A textarea of this many rows.
     Area(u8),
+    /// A textarea of this many rows holding Markdown, which the editor island enhances. Post
+    /// texts go through [`text_area`].
+    Editor(u8),
 }
 
 /// A labelled control named `name`, with what was typed and its error (keyed by `name`);
@@ -117,6 +121,10 @@ pub(super) fn field(
                 textarea id=(id) name=(name) rows=(rows) required[required]
                     aria-invalid=[invalid] aria-describedby=[described] { (value) }
             }
+            Kind::Editor(rows) => {
+                textarea id=(id) name=(name) rows=(rows) data-editor required[required]
+                    aria-invalid=[invalid] aria-describedby=[described] { (value) }
+            }
             Kind::Line => {
                 input id=(id) name=(name) type="text" value=(value) required[required]
                     aria-invalid=[invalid] aria-describedby=[described];
@@ -130,11 +138,23 @@ pub(super) fn field(
     }
 }
 
-/// The textarea a post's text is written in (New thread, Reply). The one place to hang the
-/// rich-text editor island on when it comes: it enhances this control, which keeps working as
-/// a plain textarea without JavaScript.
+/// The textarea a post's text is written in (New thread, Reply): Markdown, which the
+/// rich-text editor island enhances where scripts run (pages with it load the island through
+/// [`page_with_editor`]).
 pub(super) fn text_area(prefix: &str, values: &Values) -> Markup {
-    field(prefix, "text", "Text", Kind::Area(5), true, values)
+    field(prefix, "text", "Text", Kind::Editor(5), true, values)
+}
+
+/// A post written in a text area (Markdown): the plain text it carries, and its document
+/// when the writing has any formatting beyond paragraphs.
+fn written(markdown: &str) -> (String, Option<Doc>) {
+    let doc = Doc::from_markdown(markdown);
+    let plain = doc.plain_text();
+    if doc == Doc::paragraphs(&plain) {
+        (plain, None)
+    } else {
+        (plain, Some(doc))
+    }
 }
 
 /// Puts a model's validation error at the form field it concerns: `title` at `title`,
@@ -272,6 +292,15 @@ fn follows(st: &Store, v: &Viewer) -> Result<HashSet<GossipTopic>, ApiError> {
 
 fn page(v: &Viewer, status: StatusCode, title: &str, body: Markup) -> Response {
     layout::respond(v, status, title, body)
+}
+
+/// [`page`], loading the rich-text editor island for its text areas.
+fn page_with_editor(v: &Viewer, status: StatusCode, title: &str, body: Markup) -> Response {
+    let extra = layout::Extra {
+        editor: true,
+        ..layout::Extra::default()
+    };
+    layout::respond_with(v, status, title, extra, body)
 }
 
 // ---- forums -----------------------------------------------------------------------------------
@@ -849,7 +878,7 @@ fn thread_form_page(
             button type="submit" { "New thread" }
         }
     };
-    page(v, status, &format!("New thread in {}", branch.name), body)
+    page_with_editor(v, status, &format!("New thread in {}", branch.name), body)
 }
 
 async fn branch_of(
@@ -911,7 +940,7 @@ async fn create_thread(
     let labels = [("title", "Title"), ("tags", "Tags"), ("text", "Text")];
     let body = body_of_model(&thread).map_err(|e| schema_error(&mut values, &e, &labels));
     let post = Post {
-        text: text.clone(),
+        text: written(&text).0,
         thread: Some(Link(id)),
         branch: Some(Link(id)),
         ..Post::default()
@@ -956,8 +985,10 @@ async fn create_thread(
     {
         tracing::warn!(thread = %made.id, "the new thread is not followed: {e}");
     }
+    let (text, doc) = written(&text);
     let first = NewReply {
         text,
+        doc,
         ..NewReply::default()
     };
     match ops::post_reply(&s, &caller, made.id, first).await {
@@ -1073,7 +1104,12 @@ pub(super) fn post_view(
     let content = html! {
         @match &p.post {
             Some(post) => {
-                div.post-text { (layout::prose(&post.text)) }
+                div.post-text {
+                    @match &post.doc {
+                        Some(d) => (crate::doc::render(d)),
+                        None => (layout::prose(&post.text)),
+                    }
+                }
                 @for m in &p.media { (media_view(m)) }
             }
             None => { p.empty { "This post was deleted." } }
@@ -1562,7 +1598,12 @@ async fn thread(
             a role="button" class="secondary outline" href={ "/social/threads/" (id) "/history" } { "History" }
         }
     };
-    Ok(page(&v, StatusCode::OK, &d.thread.title, body))
+    // Members reply in place, in the editor.
+    if logged_in {
+        Ok(page_with_editor(&v, StatusCode::OK, &d.thread.title, body))
+    } else {
+        Ok(page(&v, StatusCode::OK, &d.thread.title, body))
+    }
 }
 
 /// The reply form: the parent quoted, a Text box, Reply. Posts by htmx in place (the answer
@@ -1650,7 +1691,7 @@ fn reply_page(
         h1 { "Reply" }
         (form)
     };
-    page(v, status, &format!("Reply in {title}"), body)
+    page_with_editor(v, status, &format!("Reply in {title}"), body)
 }
 
 /// `GET /threads/{id}/reply?to`: the form, under the post (htmx) or as a page.
@@ -1694,7 +1735,7 @@ async fn reply(
         p => Some(parse_id(&v, p)?),
     };
     let (id, title, parent) = parent_post(&s, &v, cid, to).await?;
-    let text = values.first("text").replace("\r\n", "\n");
+    let (text, doc) = written(&values.first("text").replace("\r\n", "\n"));
     if let Err(e) = check::text("text", &text, 1, check::LONG_TEXT) {
         schema_error(&mut values, &e, &[("text", "Text")]);
         return Ok(reply_page(
@@ -1708,6 +1749,7 @@ async fn reply(
     }
     let new = NewReply {
         text,
+        doc,
         parent: parent.as_ref().map(|(p, _)| p.id),
         ..NewReply::default()
     };
