@@ -18,7 +18,7 @@ use axum::{
 };
 use mnode_dag::{
     Cid, Did, Link, Record,
-    model::social::{Branch, Forum, ModAction, ModEntry, Moderated, Moderation, Thread},
+    model::social::{Branch, Forum, ModAction, ModEntry, Moderated, Moderation},
     registry::Topic,
 };
 use mnode_node::store::{ListFilter, Order, Store};
@@ -108,20 +108,6 @@ impl ForumModeration {
         };
         match head.body_as::<Branch>() {
             Ok(Some(b)) => Self::of(store, &b.forum.0),
-            _ => Ok(None),
-        }
-    }
-
-    /// The moderation of the forum a thread is in.
-    pub fn of_thread(store: &Store, thread: &Cid) -> Result<Option<Self>, ApiError> {
-        let Some(item) = store.item(thread)? else {
-            return Ok(None);
-        };
-        let Some(head) = store.record(&item.head)? else {
-            return Ok(None);
-        };
-        match head.body_as::<Thread>() {
-            Ok(Some(t)) => Self::of_branch(store, &t.branch.0),
             _ => Ok(None),
         }
     }

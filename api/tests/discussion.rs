@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::{Router, http::StatusCode};
 use serde_json::{Value, json};
-use support::{TestApi, json_call, register_and_login, setup_with};
+use support::{TestApi, create, json_call, register_and_login, setup_with};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -20,19 +20,6 @@ async fn connect(a: &TestApi, b: &TestApi) {
     let info = b.node.handle().info().await.expect("info");
     let addr = info.addrs[0].parse().expect("multiaddr");
     a.node.handle().connect(addr).await.expect("connect");
-}
-
-async fn create(router: &Router, token: &str, kind: &str, body: Value) -> String {
-    let (status, v) = json_call(
-        router,
-        "POST",
-        "/api/v1/records",
-        Some(token),
-        Some(json!({ "kind": kind, "body": body })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "create {kind}: {v}");
-    v["id"].as_str().expect("id").to_owned()
 }
 
 async fn call(router: &Router, method: &str, uri: &str, token: &str, body: Value) -> Value {

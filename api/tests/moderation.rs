@@ -5,30 +5,12 @@ mod support;
 
 use axum::{Router, http::StatusCode};
 use serde_json::{Value, json};
-use support::{TestApi, json_call, register_and_login, setup};
-
-async fn create(router: &Router, token: &str, kind: &str, body: Value) -> String {
-    let (status, v) = json_call(
-        router,
-        "POST",
-        "/api/v1/records",
-        Some(token),
-        Some(json!({ "kind": kind, "body": body })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "create {kind}: {v}");
-    v["id"].as_str().expect("id").to_owned()
-}
+use support::{TestApi, create, did_of, json_call, register_and_login, setup};
 
 async fn get(router: &Router, uri: &str) -> Value {
     let (status, v) = json_call(router, "GET", uri, None, None).await;
     assert_eq!(status, StatusCode::OK, "GET {uri}: {v}");
     v
-}
-
-async fn did_of(router: &Router, token: &str) -> String {
-    let (_, v) = json_call(router, "GET", "/api/v1/me", Some(token), None).await;
-    v["did"].as_str().expect("did").to_owned()
 }
 
 async fn reply(router: &Router, token: &str, thread: &str, text: &str) -> String {

@@ -12,24 +12,10 @@ use axum::{
 use futures::StreamExt;
 use mnode_dag::{Keypair, Record, model::social::Post};
 use serde_json::{Value, json};
-use support::{TOKEN, TestApi, json_call, register_and_login, setup};
+use support::{TOKEN, TestApi, create, did_of, json_call, register_and_login, setup};
 use tower::ServiceExt;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// Creates a record as the caller of `token`; answers its id.
-async fn create(router: &Router, token: &str, kind: &str, body: Value) -> String {
-    let (status, v) = json_call(
-        router,
-        "POST",
-        "/api/v1/records",
-        Some(token),
-        Some(json!({ "kind": kind, "body": body })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "create {kind}: {v}");
-    v["id"].as_str().expect("id").to_owned()
-}
 
 async fn post(router: &Router, token: &str, text: &str, tags: &[&str]) -> String {
     create(
@@ -55,13 +41,6 @@ async fn status_of(
     body: Option<Value>,
 ) -> StatusCode {
     json_call(router, method, uri, token, body).await.0
-}
-
-async fn did_of(router: &Router, token: &str) -> String {
-    get(router, "/api/v1/me", Some(token)).await["did"]
-        .as_str()
-        .expect("did")
-        .to_owned()
 }
 
 fn ids(items: &Value) -> Vec<String> {

@@ -128,3 +128,24 @@ pub fn req(method: &str, uri: &str) -> axum::http::request::Builder {
 pub fn empty(b: axum::http::request::Builder) -> Request<Body> {
     b.body(Body::empty()).expect("request")
 }
+
+/// Creates a record of `kind` as the caller of `token` (`POST /records`); answers its id.
+pub async fn create(router: &Router, token: &str, kind: &str, body: Value) -> String {
+    let (status, v) = json_call(
+        router,
+        "POST",
+        "/api/v1/records",
+        Some(token),
+        Some(serde_json::json!({ "kind": kind, "body": body })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "create {kind}: {v}");
+    v["id"].as_str().expect("id").to_owned()
+}
+
+/// The did:key of the caller of `token`.
+pub async fn did_of(router: &Router, token: &str) -> String {
+    let (status, v) = json_call(router, "GET", "/api/v1/me", Some(token), None).await;
+    assert_eq!(status, StatusCode::OK, "GET /api/v1/me: {v}");
+    v["did"].as_str().expect("did").to_owned()
+}
