@@ -1019,18 +1019,29 @@ impl Store {
     /// The topics the account `handle` follows, with when it followed them (ms).
     pub fn account_follows(&self, handle: &str) -> Result<Vec<(GossipTopic, u64)>, StoreError> {
         let prefix = [&[b'a'][..], handle.as_bytes(), &[0]].concat();
+        self.prefixed(ACCOUNT_FOLLOWS, &prefix)?
+            .into_iter()
+            .map(|(rest, v)| {
+                let topic = GossipTopic::from_key(&rest)
+                    .ok_or_else(|| StoreError::Corrupt("bad account follow key".into()))?;
+                Ok((topic, be_u64(&v)?))
+            })
+            .collect()
+    }
+
+    /// The entries of the column family `cf` whose keys start with `prefix`: the rest of each
+    /// key, and its value.
+    fn prefixed(&self, cf: &str, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
         let mut out = Vec::new();
-        for entry in self.db.iterator_cf(
-            self.cf(ACCOUNT_FOLLOWS)?,
-            IteratorMode::From(&prefix, Direction::Forward),
-        ) {
+        for entry in self
+            .db
+            .iterator_cf(self.cf(cf)?, IteratorMode::From(prefix, Direction::Forward))
+        {
             let (k, v) = entry?;
-            let Some(rest) = k.strip_prefix(&prefix[..]) else {
+            let Some(rest) = k.strip_prefix(prefix) else {
                 break;
             };
-            let topic = GossipTopic::from_key(rest)
-                .ok_or_else(|| StoreError::Corrupt("bad account follow key".into()))?;
-            out.push((topic, be_u64(&v)?));
+            out.push((rest.to_vec(), v.to_vec()));
         }
         Ok(out)
     }
@@ -1054,41 +1065,26 @@ impl Store {
     /// The authors the account `handle` muted, with when (ms).
     pub fn account_mutes(&self, handle: &str) -> Result<Vec<(Did, u64)>, StoreError> {
         let prefix = [&[b'm'][..], handle.as_bytes(), &[0]].concat();
-        let mut out = Vec::new();
-        for entry in self.db.iterator_cf(
-            self.cf(ACCOUNT_FOLLOWS)?,
-            IteratorMode::From(&prefix, Direction::Forward),
-        ) {
-            let (k, v) = entry?;
-            let Some(rest) = k.strip_prefix(&prefix[..]) else {
-                break;
-            };
-            let pk: [u8; 32] = rest
-                .try_into()
-                .map_err(|_| StoreError::Corrupt("bad mute key".into()))?;
-            let did = Did::from_public_key(&pk)
-                .map_err(|_| StoreError::Corrupt("bad mute key".into()))?;
-            out.push((did, be_u64(&v)?));
-        }
-        Ok(out)
+        self.prefixed(ACCOUNT_FOLLOWS, &prefix)?
+            .into_iter()
+            .map(|(rest, v)| {
+                let bad = || StoreError::Corrupt("bad mute key".into());
+                let pk: [u8; 32] = rest.as_slice().try_into().map_err(|_| bad())?;
+                let did = Did::from_public_key(&pk).map_err(|_| bad())?;
+                Ok((did, be_u64(&v)?))
+            })
+            .collect()
     }
 
     /// The accounts that follow `topic`.
     pub fn topic_followers(&self, topic: &GossipTopic) -> Result<Vec<String>, StoreError> {
         // A topic key's length is fixed by its tag byte, so the prefix is unambiguous.
         let prefix = [&[b't'][..], &topic.key()].concat();
-        let mut out = Vec::new();
-        for entry in self.db.iterator_cf(
-            self.cf(ACCOUNT_FOLLOWS)?,
-            IteratorMode::From(&prefix, Direction::Forward),
-        ) {
-            let (k, _) = entry?;
-            let Some(rest) = k.strip_prefix(&prefix[..]) else {
-                break;
-            };
-            out.push(String::from_utf8_lossy(rest).into_owned());
-        }
-        Ok(out)
+        Ok(self
+            .prefixed(ACCOUNT_FOLLOWS, &prefix)?
+            .into_iter()
+            .map(|(rest, _)| String::from_utf8_lossy(&rest).into_owned())
+            .collect())
     }
 
     /// Every tag on a live item with how many live items carry it or a tag under it, sorted.
@@ -1250,6 +1246,9 @@ pub fn topic_filter(topic: &GossipTopic) -> ListFilter {
         },
     }
 }
+
+/// The rest of a key after a prefix, and its value.
+type KeyValue = (Vec<u8>, Vec<u8>);
 
 /// Key of a version in the `sync` family.
 pub(crate) fn sync_key(topic: &GossipTopic, updated: u64, cid: &Cid) -> Vec<u8> {
