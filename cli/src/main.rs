@@ -158,10 +158,11 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        Err(e) if cmd::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             if out.json {
                 let msg = serde_json::json!({ "error": { "message": format!("{e:#}") } });
-                println!("{msg}");
+                cmd::say!("{msg}");
             } else {
                 eprintln!("error: {e:#}");
             }

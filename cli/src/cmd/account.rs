@@ -1,5 +1,6 @@
 //! `mnode account …`
 
+use super::say;
 use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::{Context as _, bail};
@@ -101,7 +102,7 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             if ctx.out.json {
                 ctx.out.print_json(&account_json(&a))?;
             } else {
-                println!(
+                say!(
                     "created {} <{}> {}",
                     a.handle,
                     a.email,
@@ -121,7 +122,7 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                     } else {
                         "user"
                     };
-                    println!(
+                    say!(
                         "{:20} {:5} {:30} {}",
                         a.handle,
                         role,
@@ -139,7 +140,7 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             if ctx.out.json {
                 ctx.out.print_json(&account_json(&a))?;
             } else {
-                println!("deleted {}", a.handle);
+                say!("deleted {}", a.handle);
             }
         }
         Command::Passwd {
@@ -148,7 +149,7 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         } => {
             accounts.set_password(&handle, &read_secret(&password_file)?)?;
             if !ctx.out.json {
-                println!("password of {handle} changed");
+                say!("password of {handle} changed");
             }
         }
         Command::ExportKey {
@@ -166,7 +167,7 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             std::fs::write(&output, sealed)
                 .with_context(|| format!("cannot write {}", output.display()))?;
             if !ctx.out.json {
-                println!("exported {did} to {}", output.display());
+                say!("exported {did} to {}", output.display());
             }
         }
         Command::ImportKey {
@@ -183,7 +184,7 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             if ctx.out.json {
                 ctx.out.print_json(&account_json(&a))?;
             } else {
-                println!("{handle} now signs with {}", key.did());
+                say!("{handle} now signs with {}", key.did());
             }
         }
     }
@@ -216,7 +217,7 @@ fn run_remote(
             if ctx.out.json {
                 ctx.out.print_json(&a)?;
             } else {
-                println!(
+                say!(
                     "created {} <{}> {}",
                     a["handle"].as_str().unwrap_or_default(),
                     a["email"].as_str().unwrap_or_default(),
@@ -232,7 +233,7 @@ fn run_remote(
             } else {
                 for a in list {
                     let s = |k: &str| a[k].as_str().unwrap_or_default().to_owned();
-                    println!(
+                    say!(
                         "{:20} {:5} {:30} {}",
                         s("handle"),
                         s("role"),
@@ -247,7 +248,7 @@ fn run_remote(
             if ctx.out.json {
                 ctx.out.print_json(&v)?;
             } else {
-                println!("deleted {handle}");
+                say!("deleted {handle}");
             }
         }
         Command::Passwd {
@@ -256,7 +257,7 @@ fn run_remote(
         } => {
             rt.block_on(client.set_password(&handle, &read_secret(&password_file)?))?;
             if !ctx.out.json {
-                println!("password of {handle} changed");
+                say!("password of {handle} changed");
             }
         }
         Command::ExportKey { .. } | Command::ImportKey { .. } => {

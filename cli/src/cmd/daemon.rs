@@ -1,5 +1,6 @@
 //! `mnode daemon`: runs the node in the foreground until Ctrl-C or SIGTERM.
 
+use super::say;
 use std::{path::Path, process::ExitCode};
 
 use anyhow::Context as _;
@@ -80,13 +81,13 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot write {}", file.display()))?;
         tracing::info!(peer_id = %info.peer_id, "daemon ready");
         for a in &info.addrs {
-            println!("listening on {a}");
+            say!("listening on {a}");
         }
-        println!("api on http://{api_addr}");
-        println!("UI on http://{api_addr}/ (log in as {})", repo_owner);
-        println!("daemon ready (peer id {})", info.peer_id);
+        say!("api on http://{api_addr}");
+        say!("UI on http://{api_addr}/ (log in as {})", repo_owner);
+        say!("daemon ready (peer id {})", info.peer_id);
         wait_for_signal().await;
-        println!("shutting down");
+        say!("shutting down");
         let _ = std::fs::remove_file(&file);
         cancel.cancel();
         if let Ok(Err(e)) = server.await {

@@ -1,5 +1,6 @@
 //! `mnode dag get|put|export|import`
 
+use super::say;
 use std::{
     fs::File,
     io::{BufReader, BufWriter},
@@ -57,7 +58,7 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             if ctx.out.json {
                 ctx.out.print_json(&value)?;
             } else {
-                println!("{}", serde_json::to_string_pretty(&value)?);
+                say!("{}", serde_json::to_string_pretty(&value)?);
             }
         }
         Command::Put => {
@@ -82,7 +83,7 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 ctx.out
                     .print_json(&json!({ "cid": cid.to_string(), "record": is_record }))?;
             } else {
-                println!("{cid}");
+                say!("{cid}");
             }
         }
         Command::Export { cid, output } => {
@@ -133,7 +134,7 @@ fn print_export(ctx: &Ctx, v: &Value) -> anyhow::Result<()> {
         return Ok(());
     }
     let r = &v["report"];
-    println!(
+    say!(
         "wrote {} blocks ({} files, {} bytes) to {}",
         r["blocks"],
         r["files"],
@@ -142,7 +143,7 @@ fn print_export(ctx: &Ctx, v: &Value) -> anyhow::Result<()> {
     );
     let missing = r["missing"].as_array().map_or(0, Vec::len);
     if missing > 0 {
-        println!("{missing} linked blocks are not on this node and were left out");
+        say!("{missing} linked blocks are not on this node and were left out");
     }
     Ok(())
 }
@@ -153,7 +154,7 @@ fn print_import(ctx: &Ctx, report: &Value) -> anyhow::Result<ExitCode> {
     if ctx.out.json {
         ctx.out.print_json(&json!({ "ok": ok, "report": report }))?;
     } else {
-        println!(
+        say!(
             "imported {} blocks: {} new records, {} already here, {} files, {} other blocks",
             report["blocks"],
             report["records"],
@@ -162,10 +163,10 @@ fn print_import(ctx: &Ctx, report: &Value) -> anyhow::Result<ExitCode> {
             report["other"]
         );
         for root in report["roots"].as_array().into_iter().flatten() {
-            println!("pinned {}", root.as_str().unwrap_or_default());
+            say!("pinned {}", root.as_str().unwrap_or_default());
         }
         for f in &failures {
-            println!(
+            say!(
                 "FAIL {}: {}",
                 f[0].as_str().unwrap_or_default(),
                 f[1].as_str().unwrap_or_default()
@@ -183,7 +184,7 @@ fn print_block(ctx: &Ctx, value: &Value) -> anyhow::Result<()> {
     if ctx.out.json {
         ctx.out.print_json(value)?;
     } else {
-        println!("{}", serde_json::to_string_pretty(value)?);
+        say!("{}", serde_json::to_string_pretty(value)?);
     }
     Ok(())
 }
@@ -208,7 +209,7 @@ fn run_remote(
             if ctx.out.json {
                 ctx.out.print_json(&v)?;
             } else {
-                println!("{}", v["cid"].as_str().unwrap_or_default());
+                say!("{}", v["cid"].as_str().unwrap_or_default());
             }
         }
         Command::Export { cid, output } => {

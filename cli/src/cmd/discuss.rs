@@ -6,6 +6,7 @@
 //! and facts live once, in `mnode-api`, and a verb answers offline exactly what it answers
 //! through a daemon. Following needs the network and so a daemon, as `mnode follow` does.
 
+use super::say;
 use std::{collections::HashMap, process::ExitCode};
 
 use anyhow::{Context as _, anyhow, bail};
@@ -443,13 +444,13 @@ async fn print_items(client: &Client, items: &[Value], next: Option<&str>) {
     }
     let width = rows.iter().map(|r| r.2.chars().count()).max().unwrap_or(0);
     if rows.is_empty() {
-        println!("nothing yet");
+        say!("nothing yet");
     }
     for (id, time, author, kind, summary) in rows {
-        println!("{id}  {time}  {author:width$}  {kind:14}  {summary}");
+        say!("{id}  {time}  {author:width$}  {kind:14}  {summary}");
     }
     if let Some(next) = next {
-        println!("more: --cursor {next}");
+        say!("more: --cursor {next}");
     }
 }
 
@@ -561,7 +562,7 @@ pub(crate) fn forum(command: ForumCommand, ctx: &Ctx) -> anyhow::Result<ExitCode
             let v = client
                 .create("social.forum", body, ctx.as_handle.as_deref())
                 .await?;
-            print_json_or(ctx, &v, || println!("created forum {}", s(&v["id"])))
+            print_json_or(ctx, &v, || say!("created forum {}", s(&v["id"])))
         }),
         ForumCommand::List { page } => with_api(ctx, async |client| {
             let v = client.forums(&page.query()).await?;
@@ -572,7 +573,7 @@ pub(crate) fn forum(command: ForumCommand, ctx: &Ctx) -> anyhow::Result<ExitCode
             let mut names = Names::load(client).await;
             let items = v["items"].as_array().cloned().unwrap_or_default();
             if items.is_empty() {
-                println!("no forums yet: `mnode forum create NAME` makes one");
+                say!("no forums yet: `mnode forum create NAME` makes one");
             }
             for f in &items {
                 let by = names.get(client, s(&f["author"])).await;
@@ -580,10 +581,10 @@ pub(crate) fn forum(command: ForumCommand, ctx: &Ctx) -> anyhow::Result<ExitCode
                     .as_str()
                     .map(|d| format!("  — {}", line(d, 50)))
                     .unwrap_or_default();
-                println!("{}  {}  by {by}{about}", s(&f["id"]), s(&f["summary"]));
+                say!("{}  {}  by {by}{about}", s(&f["id"]), s(&f["summary"]));
             }
             if let Some(next) = v["next"].as_str() {
-                println!("more: --cursor {next}");
+                say!("more: --cursor {next}");
             }
             Ok(ExitCode::SUCCESS)
         }),
@@ -630,12 +631,10 @@ pub(crate) fn forum(command: ForumCommand, ctx: &Ctx) -> anyhow::Result<ExitCode
                 let out = json!({ "forum": id, "follows": follows.clone() });
                 print_json_or(ctx, &out, || {
                     if follows.len() == 1 {
-                        println!(
-                            "forum {id} has no branches yet; new ones are followed as they come"
-                        );
+                        say!("forum {id} has no branches yet; new ones are followed as they come");
                     }
                     for f in &follows {
-                        println!("following {}", s(&f["following"]));
+                        say!("following {}", s(&f["following"]));
                     }
                 })
             })
@@ -669,7 +668,7 @@ pub(crate) fn forum(command: ForumCommand, ctx: &Ctx) -> anyhow::Result<ExitCode
                 let v = client
                     .create("social.branch", body, ctx.as_handle.as_deref())
                     .await?;
-                print_json_or(ctx, &v, || println!("created branch {}", s(&v["id"])))
+                print_json_or(ctx, &v, || say!("created branch {}", s(&v["id"])))
             })
         }
     }
@@ -699,11 +698,11 @@ async fn print_forum(client: &Client, v: &Value) {
     let mut names = Names::load(client).await;
     let f = &v["forum"];
     let body = &f["record"]["body"];
-    println!("{}  ({})", s(&f["summary"]), s(&f["id"]));
+    say!("{}  ({})", s(&f["summary"]), s(&f["id"]));
     if let Some(d) = body["description"].as_str() {
-        println!("{d}");
+        say!("{d}");
     }
-    println!(
+    say!(
         "by {}, {}",
         names.get(client, s(&f["author"])).await,
         utc(f["created"].as_u64().unwrap_or(0))
@@ -713,7 +712,7 @@ async fn print_forum(client: &Client, v: &Value) {
         mods.push(names.get(client, s(m)).await);
     }
     if !mods.is_empty() {
-        println!("moderators: {}", mods.join(", "));
+        say!("moderators: {}", mods.join(", "));
     }
     let tags: Vec<&str> = body["tags"]
         .as_array()
@@ -722,14 +721,14 @@ async fn print_forum(client: &Client, v: &Value) {
         .filter_map(Value::as_str)
         .collect();
     if !tags.is_empty() {
-        println!("tags: {}", tags.join(", "));
+        say!("tags: {}", tags.join(", "));
     }
     let branches = v["branches"].as_array().cloned().unwrap_or_default();
     if branches.is_empty() {
-        println!("no branches yet: `mnode forum branch {} NAME`", s(&f["id"]));
+        say!("no branches yet: `mnode forum branch {} NAME`", s(&f["id"]));
         return;
     }
-    println!("branches:");
+    say!("branches:");
     let parent = |b: &Value| link_cid(&b["record"]["body"]["parent"]).map(str::to_owned);
     let ids: std::collections::HashSet<String> =
         branches.iter().map(|b| s(&b["id"]).to_owned()).collect();
@@ -741,7 +740,7 @@ async fn print_forum(client: &Client, v: &Value) {
             .as_str()
             .map(|d| format!("  — {}", line(d, 50)))
             .unwrap_or_default();
-        println!(
+        say!(
             "{}{}  {}{about}",
             "  ".repeat(depth + 1),
             s(&b["id"]),
@@ -825,8 +824,8 @@ pub(crate) fn thread(command: ThreadCommand, ctx: &Ctx) -> anyhow::Result<ExitCo
                     })?;
                 let v = json!({ "thread": t, "post": p });
                 print_json_or(ctx, &v, || {
-                    println!("started thread {thread_id}");
-                    println!("first post {}", s(&p["id"]));
+                    say!("started thread {thread_id}");
+                    say!("first post {}", s(&p["id"]));
                 })
             })
         }
@@ -853,8 +852,8 @@ pub(crate) fn thread(command: ThreadCommand, ctx: &Ctx) -> anyhow::Result<ExitCo
                     )
                     .await?;
                 print_json_or(ctx, &v, || {
-                    println!("forked thread {} at post {}", thread, s(&v["fork"]["post"]));
-                    println!("new thread {}", s(&v["id"]));
+                    say!("forked thread {} at post {}", thread, s(&v["fork"]["post"]));
+                    say!("new thread {}", s(&v["id"]));
                 })
             })
         }
@@ -864,14 +863,14 @@ pub(crate) fn thread(command: ThreadCommand, ctx: &Ctx) -> anyhow::Result<ExitCo
 async fn print_thread(client: &Client, v: &Value) {
     let mut names = Names::load(client).await;
     let t = &v["thread"];
-    println!("{}  ({})", s(&t["summary"]), s(&t["id"]));
-    println!(
+    say!("{}  ({})", s(&t["summary"]), s(&t["id"]));
+    say!(
         "started by {}, {}",
         names.get(client, s(&t["author"])).await,
         utc(t["created"].as_u64().unwrap_or(0))
     );
     if let Some(f) = v["fork"].as_object() {
-        println!(
+        say!(
             "forked from thread {} at post {}",
             s(&f["thread"]),
             s(&f["post"])
@@ -886,7 +885,7 @@ async fn print_thread(client: &Client, v: &Value) {
         lines.push((p.clone(), depth));
     });
     if lines.is_empty() {
-        println!("no posts yet");
+        say!("no posts yet");
     }
     for (p, depth) in lines {
         let indent = "    ".repeat(depth);
@@ -895,24 +894,24 @@ async fn print_thread(client: &Client, v: &Value) {
             .filter(|x| !ids.contains(x))
             .map(|x| format!(", answering {x}"))
             .unwrap_or_default();
-        println!();
-        println!(
+        say!();
+        say!(
             "{indent}{author}  {}  {}{outside}",
             utc(p["created"].as_u64().unwrap_or(0)),
             s(&p["id"])
         );
         let text = p["record"]["body"]["text"].as_str().unwrap_or_default();
         for l in text.lines() {
-            println!("{indent}  {l}");
+            say!("{indent}  {l}");
         }
     }
     let forks = v["forks"].as_array().cloned().unwrap_or_default();
     if !forks.is_empty() {
-        println!();
-        println!("forks:");
+        say!();
+        say!("forks:");
         for f in &forks {
             let at = link_cid(&f["record"]["body"]["fork"]["post"]).unwrap_or_default();
-            println!("  {}  {}  (at post {at})", s(&f["id"]), s(&f["summary"]));
+            say!("  {}  {}  (at post {at})", s(&f["id"]), s(&f["summary"]));
         }
     }
 }
@@ -945,7 +944,7 @@ pub(crate) fn reply(args: ReplyArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 )
                 .await?;
             return print_json_or(ctx, &v, || {
-                println!("replied {} in thread {thread}", s(&v["id"]));
+                say!("replied {} in thread {thread}", s(&v["id"]));
             });
         }
         let root = link_cid(&body["reply"]["root"])
@@ -965,7 +964,7 @@ pub(crate) fn reply(args: ReplyArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             .await?;
         v["thread"] = Value::Null;
         v["reply"] = json!({ "root": root, "parent": id });
-        print_json_or(ctx, &v, || println!("replied {} to {id}", s(&v["id"])))
+        print_json_or(ctx, &v, || say!("replied {} to {id}", s(&v["id"])))
     })
 }
 
@@ -991,7 +990,7 @@ pub(crate) fn fact(command: FactCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> 
                 let v = client
                     .create("info.fact", body, ctx.as_handle.as_deref())
                     .await?;
-                print_json_or(ctx, &v, || println!("added fact {}", s(&v["id"])))
+                print_json_or(ctx, &v, || say!("added fact {}", s(&v["id"])))
             })
         }
         FactCommand::Show { id } => {
@@ -1024,26 +1023,26 @@ async fn print_fact(client: &Client, v: &Value) -> anyhow::Result<()> {
     let mut names = Names::load(client).await;
     let f = &v["fact"];
     let body = &f["record"]["body"];
-    println!("{}  ({})", s(&body["statement"]), s(&f["id"]));
-    println!(
+    say!("{}  ({})", s(&body["statement"]), s(&f["id"]));
+    say!(
         "by {}, {}",
         names.get(client, s(&f["author"])).await,
         utc(f["created"].as_u64().unwrap_or(0))
     );
     for src in body["sources"].as_array().into_iter().flatten() {
-        println!("  source: {}", source_text(src));
+        say!("  source: {}", source_text(src));
     }
     if let Some(p) = v["parent"].as_str() {
-        println!("  under fact {p}");
+        say!("  under fact {p}");
     }
     let below = v["facts"].as_array().cloned().unwrap_or_default();
     if !below.is_empty() {
-        println!("facts under it:");
+        say!("facts under it:");
         // Depth first, each fact's own facts asked for as the tree is walked.
         let mut stack: Vec<(Value, usize)> = below.into_iter().rev().map(|b| (b, 1)).collect();
         while let Some((item, depth)) = stack.pop() {
             let indent = "  ".repeat(depth);
-            println!(
+            say!(
                 "{indent}{}  ({})",
                 s(&item["record"]["body"]["statement"]),
                 s(&item["id"])
@@ -1059,17 +1058,17 @@ async fn print_fact(client: &Client, v: &Value) -> anyhow::Result<()> {
     }
     let notes = v["context"].as_array().cloned().unwrap_or_default();
     if !notes.is_empty() {
-        println!("context:");
+        say!("context:");
         for n in &notes {
             let nb = &n["record"]["body"];
-            println!(
+            say!(
                 "  {}  {}: {}",
                 names.get(client, s(&n["author"])).await,
                 utc(n["created"].as_u64().unwrap_or(0)),
                 s(&nb["note"])
             );
             for src in nb["sources"].as_array().into_iter().flatten() {
-                println!("    source: {}", source_text(src));
+                say!("    source: {}", source_text(src));
             }
         }
     }
@@ -1091,7 +1090,7 @@ pub(crate) fn context(command: ContextCommand, ctx: &Ctx) -> anyhow::Result<Exit
             .create("info.context", body, ctx.as_handle.as_deref())
             .await?;
         print_json_or(ctx, &v, || {
-            println!("added context {} to {}", s(&v["id"]), s(&r["id"]));
+            say!("added context {} to {}", s(&v["id"]), s(&r["id"]));
         })
     })
 }

@@ -1,5 +1,6 @@
 //! `mnode example KIND`
 
+use super::say;
 use std::{collections::HashMap, fs::File, io::BufWriter, path::PathBuf, process::ExitCode};
 
 use anyhow::{Context as _, bail};
@@ -63,8 +64,8 @@ pub(crate) fn run(args: Args, out: Output) -> anyhow::Result<ExitCode> {
         }
         out.print_json(&v)?;
     } else {
-        println!("{}", serde_json::to_string_pretty(&dag_json)?);
-        println!("cid: {}", record.cid());
+        say!("{}", serde_json::to_string_pretty(&dag_json)?);
+        say!("cid: {}", record.cid());
         if let Some((path, count)) = written {
             eprintln!("wrote {count} blocks to {}", path.display());
         }

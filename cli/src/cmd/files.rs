@@ -1,5 +1,6 @@
 //! `mnode add`, `get`, `cat`, `publish release`.
 
+use super::say;
 use std::{
     io::Write as _,
     path::{Path, PathBuf},
@@ -239,7 +240,7 @@ pub(crate) fn add(args: AddArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         ctx.out.print_json(&json!(v))?;
     } else {
         for a in &added {
-            println!(
+            say!(
                 "added {} {} {} {}",
                 a.blob,
                 a.record.id(),
@@ -269,7 +270,7 @@ fn add_remote(
     } else {
         for a in &out {
             let s = |k: &str| a[k].as_str().unwrap_or_default().to_owned();
-            println!(
+            say!(
                 "added {} {} {} {}",
                 s("cid"),
                 s("record"),
@@ -368,7 +369,7 @@ pub(crate) fn get(args: GetArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         ctx.out
             .print_json(&json!({ "cid": blob.to_string(), "path": output, "size": size }))?;
     } else {
-        println!("wrote {} ({size} bytes) to {}", blob, output.display());
+        say!("wrote {} ({size} bytes) to {}", blob, output.display());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -430,7 +431,7 @@ fn get_remote(
             "transferred": fetched["transferred"],
         }))?;
     } else {
-        println!(
+        say!(
             "wrote {} ({} bytes, {} fetched from peers) to {}",
             blob,
             v["size"],
@@ -571,9 +572,9 @@ pub(crate) fn publish(command: PublishCommand, ctx: &Ctx) -> anyhow::Result<Exit
         }))?;
     } else {
         for a in &added {
-            println!("added {} {} {}", a.blob, a.record.kind(), a.path.display());
+            say!("added {} {} {}", a.blob, a.record.kind(), a.path.display());
         }
-        println!("release {}", record.id());
+        say!("release {}", record.id());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -668,14 +669,14 @@ fn publish_remote(
             .print_json(&json!({ "release": release, "files": files }))?;
     } else {
         for a in &added {
-            println!(
+            say!(
                 "added {} {} {}",
                 a["cid"].as_str().unwrap_or_default(),
                 a["type"].as_str().unwrap_or_default(),
                 a["path"].as_str().unwrap_or_default()
             );
         }
-        println!("release {release}");
+        say!("release {release}");
     }
     Ok(ExitCode::SUCCESS)
 }

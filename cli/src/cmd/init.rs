@@ -1,5 +1,6 @@
 //! `mnode init`, `mnode id`
 
+use super::say;
 use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
@@ -57,12 +58,12 @@ pub(crate) fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             "password": if generated { password } else { None },
         }))?;
     } else {
-        println!("initialised mnode repo at {}", path.display());
-        println!("node     {}", repo.info().node);
-        println!("owner    {} <{}> {}", owner.handle, owner.email, owner_did);
+        say!("initialised mnode repo at {}", path.display());
+        say!("node     {}", repo.info().node);
+        say!("owner    {} <{}> {}", owner.handle, owner.email, owner_did);
         if let (true, Some(p)) = (generated, &password) {
-            println!("password {p}");
-            println!(
+            say!("password {p}");
+            say!(
                 "         (shown once: keep it to log in over HTTP; change it with `mnode account passwd`)"
             );
         }
@@ -126,16 +127,16 @@ fn print_id(ctx: &Ctx, v: serde_json::Value) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
-    println!("node     {}", s("node"));
-    println!("owner    {} {}", s("owner"), s("owner_did"));
-    println!("repo     {}", v["repo"].as_str().unwrap_or_default());
+    say!("node     {}", s("node"));
+    say!("owner    {} {}", s("owner"), s("owner_did"));
+    say!("repo     {}", v["repo"].as_str().unwrap_or_default());
     if let Some(peer) = v["peer_id"].as_str() {
-        println!("peer id  {peer}");
+        say!("peer id  {peer}");
         for a in v["addrs"].as_array().into_iter().flatten() {
-            println!("address  {}", a.as_str().unwrap_or_default());
+            say!("address  {}", a.as_str().unwrap_or_default());
         }
     } else {
-        println!("daemon   not running (start it with `mnode daemon`)");
+        say!("daemon   not running (start it with `mnode daemon`)");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -16,11 +16,51 @@ pub(crate) mod text;
 pub(crate) mod types;
 pub(crate) mod verify;
 
-use std::{io::Write, path::PathBuf};
+use std::{fmt, io::Write, path::PathBuf};
 
 use anyhow::{Context as _, anyhow};
 use mnode_dag::{Cid, Keypair};
 use mnode_node::repo::Repo;
+
+/// Prints a line on standard output, like `println!`, except that a reader who stops reading
+/// (`mnode record list | head -1`) ends the program quietly instead of with a panic.
+macro_rules! say {
+    () => {
+        $crate::cmd::write_out(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cmd::write_out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+pub(crate) use say;
+
+/// Writes to standard output. When the reader has gone away (a closed pipe) the program exits
+/// with success, as `head` expects of the programs it reads from; any other failure to write
+/// ends it with a message and status 1. What a command wrote to the repo before printing is
+/// already committed.
+pub(crate) fn write_out(args: fmt::Arguments<'_>) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args).and_then(|()| stdout.flush()) {
+        exit_on_write_error(&e);
+    }
+}
+
+/// Ends the program after a failed write to standard output (see [`write_out`]).
+pub(crate) fn exit_on_write_error(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: cannot write to standard output: {e}");
+    std::process::exit(1);
+}
+
+/// Whether an error was a write to a pipe nobody reads any more.
+pub(crate) fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
 
 /// How to print results.
 #[derive(Debug, Clone, Copy)]

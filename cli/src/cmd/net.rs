@@ -1,6 +1,7 @@
 //! Commands that need the network, and so a running daemon: `peers`, `connect`, `follow`,
 //! `unfollow`, `post`, `fetch`.
 
+use super::say;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
@@ -107,10 +108,10 @@ pub(crate) fn peers(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     print(ctx, &v, |v| {
         let peers = v["peers"].as_array().cloned().unwrap_or_default();
         if peers.is_empty() {
-            println!("no peers connected");
+            say!("no peers connected");
         }
         for p in peers {
-            println!(
+            say!(
                 "{} {}",
                 p["peer_id"].as_str().unwrap_or_default(),
                 p["agent"].as_str().unwrap_or_default()
@@ -124,7 +125,7 @@ pub(crate) fn connect(args: ConnectArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> 
     let client = require(ctx, "connecting")?;
     let v = super::runtime()?.block_on(client.connect(&args.addr))?;
     print(ctx, &v, |v| {
-        println!("connected to {}", v["peer_id"].as_str().unwrap_or_default());
+        say!("connected to {}", v["peer_id"].as_str().unwrap_or_default());
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -135,9 +136,9 @@ pub(crate) fn follow(args: FollowArgs, follow: bool, ctx: &Ctx) -> anyhow::Resul
     let v = super::runtime()?.block_on(client.follow(&topic, follow))?;
     print(ctx, &v, |v| {
         if follow {
-            println!("following {}", v["following"].as_str().unwrap_or_default());
+            say!("following {}", v["following"].as_str().unwrap_or_default());
         } else {
-            println!(
+            say!(
                 "unfollowed {}",
                 v["unfollowed"].as_str().unwrap_or_default()
             );
@@ -151,7 +152,7 @@ pub(crate) fn follows(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let v = super::runtime()?.block_on(client.follows())?;
     print(ctx, &v, |v| {
         for t in v["follows"].as_array().cloned().unwrap_or_default() {
-            println!("{}", t.as_str().unwrap_or_default());
+            say!("{}", t.as_str().unwrap_or_default());
         }
     })?;
     Ok(ExitCode::SUCCESS)
@@ -172,7 +173,7 @@ pub(crate) fn post(args: PostArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let v =
         super::runtime()?.block_on(client.create("social.post", body, ctx.as_handle.as_deref()))?;
     print(ctx, &v, |v| {
-        println!("posted {}", v["id"].as_str().unwrap_or_default());
+        say!("posted {}", v["id"].as_str().unwrap_or_default());
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -181,7 +182,7 @@ pub(crate) fn fetch(args: FetchArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let client = require(ctx, "fetching from peers")?;
     let v = super::runtime()?.block_on(client.fetch(&args.cid))?;
     print(ctx, &v, |v| {
-        println!(
+        say!(
             "fetched {} ({} bytes)",
             v["cid"].as_str().unwrap_or_default(),
             v["size"]

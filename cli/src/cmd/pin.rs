@@ -1,5 +1,6 @@
 //! `mnode pin …`
 
+use super::say;
 use std::process::ExitCode;
 
 use serde_json::json;
@@ -48,7 +49,7 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 ctx.out
                     .print_json(&json!({ "pinned": cid.to_string(), "recursive": !direct }))?;
             } else {
-                println!("pinned {cid}{}", if direct { " (direct)" } else { "" });
+                say!("pinned {cid}{}", if direct { " (direct)" } else { "" });
             }
         }
         Command::Rm { cid } => {
@@ -60,7 +61,7 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 ctx.out
                     .print_json(&json!({ "unpinned": cid.to_string() }))?;
             } else {
-                println!("unpinned {cid}");
+                say!("unpinned {cid}");
             }
         }
         Command::Ls => {
@@ -70,7 +71,7 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 ctx.out.print_json(&json!(v))?;
             } else {
                 for (c, p) in pins {
-                    println!("{c} {}", if p.recursive { "recursive" } else { "direct" });
+                    say!("{c} {}", if p.recursive { "recursive" } else { "direct" });
                 }
             }
         }
@@ -91,7 +92,7 @@ fn run_remote(
             if ctx.out.json {
                 ctx.out.print_json(&v)?;
             } else {
-                println!(
+                say!(
                     "pinned {}{}",
                     v["pinned"].as_str().unwrap_or_default(),
                     if direct { " (direct)" } else { "" }
@@ -103,7 +104,7 @@ fn run_remote(
             if ctx.out.json {
                 ctx.out.print_json(&v)?;
             } else {
-                println!("unpinned {}", v["unpinned"].as_str().unwrap_or_default());
+                say!("unpinned {}", v["unpinned"].as_str().unwrap_or_default());
             }
         }
         Command::Ls => {
@@ -113,7 +114,7 @@ fn run_remote(
                 ctx.out.print_json(&json!(pins))?;
             } else {
                 for p in pins {
-                    println!(
+                    say!(
                         "{} {}",
                         p["cid"].as_str().unwrap_or_default(),
                         if p["recursive"] == true {

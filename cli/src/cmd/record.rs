@@ -1,5 +1,6 @@
 //! `mnode record …` and `mnode query`: every registered kind through one generic path.
 
+use super::say;
 use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::{Context as _, anyhow, bail};
@@ -149,10 +150,10 @@ fn print_put(ctx: &Ctx, verb: &str, record: &Record, put: &Put) -> anyhow::Resul
         v["fork"] = json!(matches!(put, Put::Stored { fork: true, .. }));
         ctx.out.print_json(&v)?;
     } else {
-        println!("{verb} {} {}", record.kind(), record.id());
-        println!("version {} (seq {})", record.cid(), record.seq());
+        say!("{verb} {} {}", record.kind(), record.id());
+        say!("version {} (seq {})", record.cid(), record.seq());
         if matches!(put, Put::Stored { fork: true, .. }) {
-            println!(
+            say!(
                 "note: this version forks the item (another version already replaced the same one)"
             );
         }
@@ -182,7 +183,7 @@ fn run_remote(
             if ctx.out.json {
                 ctx.out.print_json(&v)?;
             } else {
-                println!("created {}", v["id"].as_str().unwrap_or_default());
+                say!("created {}", v["id"].as_str().unwrap_or_default());
             }
         }
         Command::Show { id, exact } => {
@@ -190,8 +191,8 @@ fn run_remote(
             if ctx.out.json {
                 ctx.out.print_json(&v)?;
             } else {
-                println!("{}", serde_json::to_string_pretty(&v["record"])?);
-                println!("cid: {}", v["cid"].as_str().unwrap_or_default());
+                say!("{}", serde_json::to_string_pretty(&v["record"])?);
+                say!("cid: {}", v["cid"].as_str().unwrap_or_default());
             }
         }
         Command::List {
@@ -212,10 +213,10 @@ fn run_remote(
             } else {
                 for i in v["items"].as_array().into_iter().flatten() {
                     let s = |k: &str| i[k].as_str().unwrap_or_default().to_owned();
-                    println!("{}  {:16}  {}", s("id"), s("type"), s("summary"));
+                    say!("{}  {:16}  {}", s("id"), s("type"), s("summary"));
                 }
                 if let Some(next) = v["next"].as_str() {
-                    println!("more: --cursor {next}");
+                    say!("more: --cursor {next}");
                 }
             }
         }
@@ -237,7 +238,7 @@ fn run_remote(
                 ctx.out.print_json(&v)?;
             } else {
                 for ver in v["versions"].as_array().into_iter().flatten() {
-                    println!(
+                    say!(
                         "{:>4}  {}  {}{}{}",
                         ver["seq"],
                         ver["cid"].as_str().unwrap_or_default(),
@@ -260,7 +261,7 @@ fn print_remote(ctx: &Ctx, verb: &str, v: &serde_json::Value) -> anyhow::Result<
     if ctx.out.json {
         ctx.out.print_json(v)
     } else {
-        println!(
+        say!(
             "{verb} {} (version {}, {})",
             v["id"].as_str().unwrap_or_default(),
             v["seq"],
@@ -347,8 +348,8 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             if ctx.out.json {
                 ctx.out.print_json(&v)?;
             } else {
-                println!("{}", serde_json::to_string_pretty(&v["record"])?);
-                println!("cid: {}", record.cid());
+                say!("{}", serde_json::to_string_pretty(&v["record"])?);
+                say!("cid: {}", record.cid());
             }
         }
         Command::History { id } => {
@@ -367,14 +368,14 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                     .collect();
                 ctx.out.print_json(&json!({ "id": item_id.to_string(), "type": item.kind, "forked": item.forked(), "versions": versions }))?;
             } else {
-                println!("{} {} by {}", item.kind, item_id, item.author);
+                say!("{} {} by {}", item.kind, item_id, item.author);
                 for v in &history {
                     let mark = if v.cid == item.head { "*" } else { " " };
                     let what = if v.tombstone { " deleted" } else { "" };
-                    println!("{mark} {:>3} {} {}{what}", v.seq, v.cid, v.updated);
+                    say!("{mark} {:>3} {} {}{what}", v.seq, v.cid, v.updated);
                 }
                 if item.forked() {
-                    println!(
+                    say!(
                         "forked: {} versions compete; * marks the head",
                         item.tips.len()
                     );
@@ -438,10 +439,10 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                         .record(&i.head)?
                         .map(|r| r.summary())
                         .unwrap_or_default();
-                    println!("{id}  {:16}  {title}", i.kind);
+                    say!("{id}  {:16}  {title}", i.kind);
                 }
                 if let Some(next) = page.next {
-                    println!("more: --cursor {next}");
+                    say!("more: --cursor {next}");
                 }
             }
         }
@@ -456,11 +457,11 @@ pub(crate) fn query(args: QueryArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         if ctx.out.json {
             ctx.out.print_json(&v)?;
         } else if let Some(n) = v["count"].as_u64() {
-            println!("{n}");
+            say!("{n}");
         } else {
             for i in v["items"].as_array().into_iter().flatten() {
                 let s = |k: &str| i[k].as_str().unwrap_or_default().to_owned();
-                println!("{}  {:16}  {}", s("id"), s("type"), s("summary"));
+                say!("{}  {:16}  {}", s("id"), s("type"), s("summary"));
             }
         }
         return Ok(ExitCode::SUCCESS);
@@ -472,7 +473,7 @@ pub(crate) fn query(args: QueryArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             if ctx.out.json {
                 ctx.out.print_json(&json!({ "count": n }))?;
             } else {
-                println!("{n}");
+                say!("{n}");
             }
         }
         QueryResult::Items(ids) => {
@@ -486,7 +487,7 @@ pub(crate) fn query(args: QueryArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 ctx.out.print_json(&json!({ "items": items? }))?;
             } else {
                 for (id, r) in &heads {
-                    println!("{id}  {:16}  {}", r.kind(), r.summary());
+                    say!("{id}  {:16}  {}", r.kind(), r.summary());
                 }
             }
         }

@@ -1,5 +1,6 @@
 //! `mnode repo gc|verify|stat`
 
+use super::say;
 use std::process::ExitCode;
 
 use mnode_node::maintenance;
@@ -56,9 +57,12 @@ fn print_gc(ctx: &Ctx, v: &Value) -> anyhow::Result<ExitCode> {
     if ctx.out.json {
         ctx.out.print_json(v)?;
     } else {
-        println!(
+        say!(
             "removed {} items, {} blocks ({} bytes), {} files",
-            v["items"], v["blocks"], v["bytes"], v["blobs"]
+            v["items"],
+            v["blocks"],
+            v["bytes"],
+            v["blobs"]
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -70,18 +74,22 @@ fn print_verify(ctx: &Ctx, v: &Value) -> anyhow::Result<ExitCode> {
         ctx.out.print_json(v)?;
     } else {
         let r = &v["report"];
-        println!(
+        say!(
             "checked {} blocks, {} records, {} items, {} index entries, {} files",
-            r["blocks"], r["records"], r["items"], r["index_entries"], r["blobs"]
+            r["blocks"],
+            r["records"],
+            r["items"],
+            r["index_entries"],
+            r["blobs"]
         );
         for p in r["problems"].as_array().into_iter().flatten() {
-            println!(
+            say!(
                 "FAIL {}: {}",
                 p["what"].as_str().unwrap_or_default(),
                 p["problem"].as_str().unwrap_or_default()
             );
         }
-        println!("result {}", if ok { "OK" } else { "FAILED" });
+        say!("result {}", if ok { "OK" } else { "FAILED" });
     }
     Ok(if ok {
         ExitCode::SUCCESS
@@ -96,18 +104,20 @@ fn print_stat(ctx: &Ctx, v: &Value) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let r = &v["records"];
-    println!("repo        {}", v["repo"].as_str().unwrap_or_default());
-    println!(
+    say!("repo        {}", v["repo"].as_str().unwrap_or_default());
+    say!(
         "items       {} ({} deleted, {} forked)",
-        r["items"], r["deleted"], r["forked"]
+        r["items"],
+        r["deleted"],
+        r["forked"]
     );
-    println!("versions    {}", r["versions"]);
-    println!("blocks      {} ({} bytes)", r["blocks"], r["block_bytes"]);
-    println!("files       {} ({} bytes)", v["files"], v["file_bytes"]);
-    println!("pins        {}", r["pins"]);
-    println!("accounts    {}", v["accounts"]);
+    say!("versions    {}", r["versions"]);
+    say!("blocks      {} ({} bytes)", r["blocks"], r["block_bytes"]);
+    say!("files       {} ({} bytes)", v["files"], v["file_bytes"]);
+    say!("pins        {}", r["pins"]);
+    say!("accounts    {}", v["accounts"]);
     for (kind, n) in r["kinds"].as_object().into_iter().flatten() {
-        println!("  {kind:20} {n}");
+        say!("  {kind:20} {n}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
 //! `mnode seed`: a deterministic demo data set from the example generator.
 
+use super::say;
 use std::process::ExitCode;
 
 use mnode_dag::{
@@ -169,7 +170,7 @@ pub(crate) fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     if ctx.out.json {
         ctx.out.print_json(&json!({ "records": puts.len(), "new": new, "files": file_count, "pinned": roots.len() }))?;
     } else {
-        println!(
+        say!(
             "seeded {} records ({new} new) and {file_count} files; pinned {} items",
             puts.len(),
             roots.len()

@@ -2,6 +2,7 @@
 //! out). Like the other discussion verbs they go through the daemon's API when one runs, and
 //! through the same API served in this process on the repo otherwise.
 
+use super::say;
 use std::{io::Read as _, path::PathBuf, process::ExitCode};
 
 use anyhow::{Context as _, bail};
@@ -91,7 +92,7 @@ pub(crate) fn moderate(c: ModCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         Ok(v)
     })?;
     print_json_or(ctx, &v, || {
-        println!("{action}: {} in forum {}", s(&v["id"]), s(&v["forum"]));
+        say!("{action}: {} in forum {}", s(&v["id"]), s(&v["forum"]));
     })
 }
 
@@ -150,7 +151,7 @@ pub(crate) fn text(c: TextCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                     .create("core.text", body, ctx.as_handle.as_deref())
                     .await?)
             })?;
-            print_json_or(ctx, &v, || println!("wrote {}", s(&v["id"])))
+            print_json_or(ctx, &v, || say!("wrote {}", s(&v["id"])))
         }
         TextCommand::Edit { id, file } => {
             let id = cid_arg("the text", &id)?;
@@ -168,7 +169,7 @@ pub(crate) fn text(c: TextCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 body["format"] = json!(Text::FORMAT);
                 Ok(client.update(&id, body).await?)
             })?;
-            print_json_or(ctx, &v, || println!("saved {}", s(&v["cid"])))
+            print_json_or(ctx, &v, || say!("saved {}", s(&v["cid"])))
         }
         TextCommand::Export { id, output } => {
             let id = cid_arg("the text", &id)?;
@@ -182,7 +183,7 @@ pub(crate) fn text(c: TextCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             match output {
                 Some(path) => std::fs::write(&path, md)
                     .with_context(|| format!("cannot write {}", path.display()))?,
-                None => print!("{md}"),
+                None => super::write_out(format_args!("{md}")),
             }
             Ok(ExitCode::SUCCESS)
         }

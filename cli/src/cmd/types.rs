@@ -1,5 +1,6 @@
 //! `mnode types`
 
+use super::say;
 use std::process::ExitCode;
 
 use mnode_dag::KINDS;
@@ -39,10 +40,10 @@ pub(crate) fn run(args: Args, out: Output) -> anyhow::Result<ExitCode> {
             .map(|k| k.namespace().len() + k.collection.len() + 1)
             .max()
             .unwrap_or(0);
-        println!("{:width$}  {:cwidth$}  DESCRIPTION", "KIND", "QUERY AS");
+        say!("{:width$}  {:cwidth$}  DESCRIPTION", "KIND", "QUERY AS");
         for k in KINDS {
             let collection = format!("{}.{}", k.namespace(), k.collection);
-            println!("{:width$}  {collection:cwidth$}  {}", k.name, k.description);
+            say!("{:width$}  {collection:cwidth$}  {}", k.name, k.description);
         }
     }
     Ok(ExitCode::SUCCESS)

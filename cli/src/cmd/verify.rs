@@ -1,5 +1,6 @@
 //! `mnode verify FILE.car`
 
+use super::say;
 use std::{
     fs::File,
     io::{self, Read},
@@ -73,11 +74,16 @@ pub(crate) fn run(args: Args, out: Output) -> anyhow::Result<ExitCode> {
 }
 
 fn print_text(r: &Report, roots: &[mnode_dag::Cid], framing: Option<&str>, ok: bool) {
-    println!(
+    say!(
         "blocks    {} ({} records, {} other dag-cbor, {} raw, {} other codecs), {} bytes",
-        r.blocks, r.records, r.ipld, r.raw, r.other, r.bytes
+        r.blocks,
+        r.records,
+        r.ipld,
+        r.raw,
+        r.other,
+        r.bytes
     );
-    println!(
+    say!(
         "roots     {} ({} missing)",
         roots.len(),
         r.roots_missing.len()
@@ -85,7 +91,7 @@ fn print_text(r: &Report, roots: &[mnode_dag::Cid], framing: Option<&str>, ok: b
     let mut kinds: Vec<_> = r.kinds.iter().collect();
     kinds.sort();
     let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
-    println!(
+    say!(
         "kinds     {}",
         if kinds.is_empty() {
             "-".to_owned()
@@ -93,24 +99,26 @@ fn print_text(r: &Report, roots: &[mnode_dag::Cid], framing: Option<&str>, ok: b
             kinds.join(", ")
         }
     );
-    println!(
+    say!(
         "chains    {} version links verified, {} previous versions not in the file, {} forks",
-        r.chain_links, r.prev_missing, r.forks
+        r.chain_links,
+        r.prev_missing,
+        r.forks
     );
-    println!(
+    say!(
         "links     {} linked blocks not in the file",
         r.links_missing
     );
     for root in &r.roots_missing {
-        println!("FAIL      root {root} is not in the file");
+        say!("FAIL      root {root} is not in the file");
     }
     for f in &r.failures {
-        println!("FAIL      {}: {}", f.cid, f.error);
+        say!("FAIL      {}: {}", f.cid, f.error);
     }
     if let Some(e) = framing {
-        println!("FAIL      {e}");
+        say!("FAIL      {e}");
     }
-    println!("result    {}", if ok { "OK" } else { "FAILED" });
+    say!("result    {}", if ok { "OK" } else { "FAILED" });
 }
 
 fn to_json(
