@@ -7,6 +7,7 @@ pub mod config;
 pub mod keystore;
 pub mod maintenance;
 pub mod node;
+pub mod peers;
 pub mod repo;
 pub mod sessions;
 pub mod store;

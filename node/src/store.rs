@@ -21,6 +21,7 @@
 //! | `sync` | gossip topic key · updated · SHA-256 digest of the CID | (every version, for catch-up) |
 //! | `follows` | gossip topic key | when it was followed (ms) |
 //! | `account_follows` | `a` · handle · 0 · topic key, and `t` · topic key · handle; `m` · handle · 0 · muted author's public key | when (ms) |
+//! | `peers` | peer id | addresses and when last seen ([`crate::peers`]) |
 //!
 //! Items whose head is a tombstone are in no listing; their history stays.
 
@@ -65,8 +66,8 @@ pub struct FamilySize {
     pub bytes: u64,
 }
 
-/// Column families owned by other modules (accounts, sessions), opened here with the rest.
-pub(crate) const EXTRA_FAMILIES: &[&str] = &["accounts", "emails", "keys", "sessions"];
+/// Column families owned by other modules (accounts, sessions, peers), opened here with the rest.
+pub(crate) const EXTRA_FAMILIES: &[&str] = &["accounts", "emails", "keys", "sessions", "peers"];
 const FAMILIES: &[&str] = &[
     BLOCKS,
     VERSIONS,

@@ -164,6 +164,10 @@ impl Builder {
             let mut settings = vec![
                 r#"network.listen=["/ip4/127.0.0.1/tcp/0"]"#.to_owned(),
                 "network.blobs_listen=127.0.0.1:0".to_owned(),
+                // The testnet dials each node's links itself, after it applies the node's
+                // refusals (a partition): a node redialling peers it remembers would cross a
+                // cut, and would catch up before its events are watched.
+                "network.redial_peers=0".to_owned(),
                 "api.listen=127.0.0.1:0".to_owned(),
             ];
             settings.extend(self.settings.iter().cloned());

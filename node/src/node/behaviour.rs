@@ -1,13 +1,21 @@
 //! The libp2p side of a node: one composed behaviour and the swarm that drives it.
 
-use std::time::Duration;
+use std::{
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use libp2p::{
-    Swarm, allow_block_list, autonat, connection_limits, dcutr, gossipsub, identify,
+    Multiaddr, PeerId, Swarm, allow_block_list, autonat, connection_limits,
+    core::{Endpoint, transport::PortUse},
+    dcutr, gossipsub, identify,
     identity::Keypair,
     kad::{self, store::MemoryStore},
     mdns, noise, ping, relay,
-    swarm::{NetworkBehaviour, behaviour::toggle::Toggle},
+    swarm::{
+        ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, THandler, THandlerInEvent,
+        THandlerOutEvent, ToSwarm, behaviour::toggle::Toggle,
+    },
     tcp, yamux,
 };
 use mnode_protocols::{blobs, gossip, sync};
@@ -24,7 +32,7 @@ pub const PROTOCOL_VERSION: &str = "/mnode/1.0.0";
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
     pub(crate) gossipsub: gossipsub::Behaviour,
-    pub(crate) kad: kad::Behaviour<MemoryStore>,
+    pub(crate) kad: Kad,
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
     pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
@@ -83,7 +91,14 @@ pub(crate) fn build(
             let gossipsub = gossip::behaviour(key, &gossip_cfg)?;
             let mut kad_cfg = kad::Config::new(KAD_PROTOCOL);
             kad_cfg.set_query_timeout(Duration::from_secs(30));
-            let mut kad = kad::Behaviour::with_config(peer_id, MemoryStore::new(peer_id), kad_cfg);
+            // Its periodic bootstrap warns every five minutes while there is no peer (a lone
+            // node, a node with no bootstrap peers); the event loop runs it when there are.
+            kad_cfg.set_periodic_bootstrap_interval(None);
+            let mut kad = Kad(kad::Behaviour::with_config(
+                peer_id,
+                MemoryStore::new(peer_id),
+                kad_cfg,
+            ));
             // Serve the DHT even before AutoNAT confirms a public address: on a LAN or on
             // loopback there is none to confirm.
             kad.set_mode(Some(kad::Mode::Server));
@@ -119,4 +134,111 @@ pub(crate) fn build(
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
         .build();
     Ok(swarm)
+}
+
+/// Kademlia, except that a new listen address does not start a DHT bootstrap while the
+/// routing table is empty.
+///
+/// Kademlia bootstraps when the node gets a listen address while no peer is connected (the
+/// network may just have come up). With an empty routing table, as at every start without
+/// bootstrap peers, that can only fail, and it logs a warning. Nothing else in Kademlia uses
+/// that event; the event loop bootstraps periodically once the table has peers.
+pub(crate) struct Kad(kad::Behaviour<MemoryStore>);
+
+impl std::ops::Deref for Kad {
+    type Target = kad::Behaviour<MemoryStore>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Kad {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl NetworkBehaviour for Kad {
+    type ConnectionHandler = <kad::Behaviour<MemoryStore> as NetworkBehaviour>::ConnectionHandler;
+    type ToSwarm = kad::Event;
+
+    fn handle_pending_inbound_connection(
+        &mut self,
+        connection_id: ConnectionId,
+        local_addr: &Multiaddr,
+        remote_addr: &Multiaddr,
+    ) -> Result<(), ConnectionDenied> {
+        self.0
+            .handle_pending_inbound_connection(connection_id, local_addr, remote_addr)
+    }
+
+    fn handle_established_inbound_connection(
+        &mut self,
+        connection_id: ConnectionId,
+        peer: PeerId,
+        local_addr: &Multiaddr,
+        remote_addr: &Multiaddr,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        self.0
+            .handle_established_inbound_connection(connection_id, peer, local_addr, remote_addr)
+    }
+
+    fn handle_pending_outbound_connection(
+        &mut self,
+        connection_id: ConnectionId,
+        maybe_peer: Option<PeerId>,
+        addresses: &[Multiaddr],
+        effective_role: Endpoint,
+    ) -> Result<Vec<Multiaddr>, ConnectionDenied> {
+        self.0.handle_pending_outbound_connection(
+            connection_id,
+            maybe_peer,
+            addresses,
+            effective_role,
+        )
+    }
+
+    fn handle_established_outbound_connection(
+        &mut self,
+        connection_id: ConnectionId,
+        peer: PeerId,
+        addr: &Multiaddr,
+        role_override: Endpoint,
+        port_use: PortUse,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        self.0.handle_established_outbound_connection(
+            connection_id,
+            peer,
+            addr,
+            role_override,
+            port_use,
+        )
+    }
+
+    fn on_swarm_event(&mut self, event: FromSwarm<'_>) {
+        if matches!(event, FromSwarm::NewListenAddr(_))
+            && self.0.kbuckets().all(|b| b.num_entries() == 0)
+        {
+            return;
+        }
+        self.0.on_swarm_event(event);
+    }
+
+    fn on_connection_handler_event(
+        &mut self,
+        peer_id: PeerId,
+        connection_id: ConnectionId,
+        event: THandlerOutEvent<Self>,
+    ) {
+        self.0
+            .on_connection_handler_event(peer_id, connection_id, event);
+    }
+
+    fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
+        self.0.poll(cx)
+    }
 }

@@ -4,13 +4,16 @@
 //! no relays, no address lookup service and no port mapping: peers' socket addresses come
 //! from the blob-address exchange on libp2p.
 
-use std::{collections::HashMap, net::SocketAddr};
+use std::{
+    collections::HashMap,
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+};
 
 use futures::StreamExt;
 use iroh::{
     Endpoint, EndpointAddr, EndpointId, RelayMode, SecretKey,
     address_lookup::MemoryLookup,
-    endpoint::{self, InvalidSocketAddr, PortmapperConfig, presets},
+    endpoint::{self, BindOpts, InvalidSocketAddr, PortmapperConfig, presets},
     protocol::Router,
 };
 use iroh_blobs::{
@@ -18,11 +21,11 @@ use iroh_blobs::{
     api::downloader::{DownloadProgressItem, Downloader},
     protocol::{ChunkRanges, ChunkRangesExt as _, GetRequest},
 };
-use libp2p::PeerId;
+use libp2p::{PeerId, multiaddr::Protocol};
 use mnode_dag::{Cid, cids};
 
 use super::{FetchProgress, Fetched, NodeError};
-use crate::blobs::Blobs;
+use crate::{blobs::Blobs, config::NetworkConfig};
 
 /// Files at least this big are fetched in parts from several providers at once.
 pub(crate) const SPLIT_MIN_BYTES: u64 = 16 << 20;
@@ -71,6 +74,44 @@ pub fn endpoint_builder(addr: SocketAddr) -> Result<endpoint::Builder, InvalidSo
         .bind_addr(addr)
 }
 
+/// The socket addresses the blob endpoint binds: `network.blobs_listen` when set, else each IP
+/// address `network.listen` names on a free port (a node listening on 127.0.0.1 moves files
+/// on 127.0.0.1 only), or 0.0.0.0 on a free port if it names none. An unspecified address
+/// covers its family: other addresses of that family are then not bound apart.
+pub(crate) fn bind_addrs(config: &NetworkConfig) -> Result<Vec<SocketAddr>, NodeError> {
+    let set = config.blobs_listen.trim();
+    if !set.is_empty() {
+        let addr = set.parse().map_err(|e| NodeError::Endpoint {
+            addr: set.to_owned(),
+            reason: format!(
+                "network.blobs_listen is not a socket address (such as 0.0.0.0:0): {e}"
+            ),
+        })?;
+        return Ok(vec![addr]);
+    }
+    let mut ips: Vec<IpAddr> = Vec::new();
+    for addr in &config.listen {
+        let Ok(ma) = addr.parse::<libp2p::Multiaddr>() else {
+            continue;
+        };
+        let ip = match ma.iter().next() {
+            Some(Protocol::Ip4(ip)) => IpAddr::from(ip),
+            Some(Protocol::Ip6(ip)) => IpAddr::from(ip),
+            _ => continue,
+        };
+        if !ips.contains(&ip) {
+            ips.push(ip);
+        }
+    }
+    let any_v4 = ips.iter().any(|ip| ip.is_ipv4() && ip.is_unspecified());
+    let any_v6 = ips.iter().any(|ip| ip.is_ipv6() && ip.is_unspecified());
+    ips.retain(|ip| ip.is_unspecified() || !(if ip.is_ipv4() { any_v4 } else { any_v6 }));
+    if ips.is_empty() {
+        ips.push(Ipv4Addr::UNSPECIFIED.into());
+    }
+    Ok(ips.into_iter().map(|ip| SocketAddr::new(ip, 0)).collect())
+}
+
 pub(crate) struct BlobNet {
     router: Router,
     lookup: MemoryLookup,
@@ -89,21 +130,43 @@ pub(crate) fn endpoint_id(peer: &PeerId) -> Option<EndpointId> {
 }
 
 impl BlobNet {
+    /// Binds the endpoint on `addrs` (see [`bind_addrs`]; at least one).
     pub(crate) async fn bind(
         secret: [u8; 32],
-        listen: &str,
+        addrs: &[SocketAddr],
         blobs: &Blobs,
     ) -> Result<Self, NodeError> {
+        let shown = addrs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
         let err = |reason: String| NodeError::Endpoint {
-            addr: listen.to_owned(),
+            addr: shown.clone(),
             reason,
         };
-        let addr: SocketAddr = listen
-            .parse()
-            .map_err(|e| err(format!("not a socket address: {e}")))?;
+        let (first, rest) = addrs
+            .split_first()
+            .ok_or_else(|| err("no address to bind".into()))?;
+        let mut builder = endpoint_builder(*first).map_err(|e| err(e.to_string()))?;
+        let mut families = vec![first.is_ipv4()];
+        for addr in rest {
+            // One address per family is the default route; the others serve their own subnet.
+            let opts = if families.contains(&addr.is_ipv4()) {
+                let host = if addr.is_ipv4() { 32 } else { 128 };
+                BindOpts::default()
+                    .set_prefix_len(host)
+                    .set_is_default_route(false)
+            } else {
+                families.push(addr.is_ipv4());
+                BindOpts::default()
+            };
+            builder = builder
+                .bind_addr_with_opts(*addr, opts)
+                .map_err(|e| err(e.to_string()))?;
+        }
         let lookup = MemoryLookup::new();
-        let endpoint = endpoint_builder(addr)
-            .map_err(|e| err(e.to_string()))?
+        let endpoint = builder
             .secret_key(SecretKey::from_bytes(&secret))
             .address_lookup(lookup.clone())
             .bind()
@@ -296,5 +359,53 @@ impl BlobNet {
         if let Err(e) = self.router.shutdown().await {
             tracing::debug!("iroh router shutdown: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addrs(listen: &[&str], blobs_listen: &str) -> Vec<String> {
+        let config = NetworkConfig {
+            listen: listen.iter().map(|s| (*s).to_owned()).collect(),
+            blobs_listen: blobs_listen.into(),
+            ..NetworkConfig::default()
+        };
+        bind_addrs(&config)
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn the_blob_endpoint_binds_where_the_node_listens() {
+        assert_eq!(
+            addrs(
+                &["/ip4/127.0.0.1/tcp/4001", "/ip4/127.0.0.1/udp/4001/quic-v1"],
+                ""
+            ),
+            ["127.0.0.1:0"]
+        );
+        assert_eq!(
+            addrs(&["/ip4/0.0.0.0/tcp/4001", "/ip4/127.0.0.1/tcp/4002"], ""),
+            ["0.0.0.0:0"]
+        );
+        assert_eq!(
+            addrs(&["/ip4/10.0.0.2/tcp/1", "/ip6/::1/tcp/1"], ""),
+            ["10.0.0.2:0", "[::1]:0"]
+        );
+        assert_eq!(addrs(&[], ""), ["0.0.0.0:0"]);
+        assert_eq!(
+            addrs(&["/ip4/127.0.0.1/tcp/1"], "0.0.0.0:4100"),
+            ["0.0.0.0:4100"]
+        );
+        let config = NetworkConfig {
+            blobs_listen: "localhost".into(),
+            ..NetworkConfig::default()
+        };
+        let e = bind_addrs(&config).unwrap_err().to_string();
+        assert!(e.contains("network.blobs_listen"), "{e}");
     }
 }

@@ -17,7 +17,10 @@ use libp2p::{
     gossipsub::{self, MessageId},
     identify, kad,
     request_response::{self, OutboundRequestId, ResponseChannel},
-    swarm::{SwarmEvent, dial_opts::DialOpts},
+    swarm::{
+        ConnectionId, DialError, SwarmEvent,
+        dial_opts::{DialOpts, PeerCondition},
+    },
 };
 use mnode_dag::registry::Topic;
 use mnode_dag::{
@@ -39,9 +42,13 @@ use super::{
 use crate::{
     blobs::Blobs,
     config::NetworkConfig,
+    peers::{KnownPeer, MAX_REMEMBERED, PeerMemory},
     repo::Repo,
     store::{Put, StoreError},
 };
+
+/// How often the node walks the DHT to refresh its routing table, once it has peers.
+const BOOTSTRAP_INTERVAL: Duration = Duration::from_secs(5 * 60);
 
 /// Results of blocking work, handed back to the loop.
 enum Done {
@@ -145,7 +152,11 @@ pub(crate) struct EventLoop {
     tasks: JoinSet<Done>,
     listening: Vec<Multiaddr>,
     agents: HashMap<PeerId, String>,
-    dials: HashMap<libp2p::swarm::ConnectionId, oneshot::Sender<Result<PeerId, NodeError>>>,
+    /// The remote address of each open connection, by peer.
+    conns: HashMap<PeerId, Vec<(ConnectionId, Multiaddr)>>,
+    /// Peers reached now or before (as on disk, see [`crate::peers`]), bounded.
+    known: HashMap<PeerId, KnownPeer>,
+    dials: HashMap<ConnectionId, (Multiaddr, oneshot::Sender<Result<PeerId, NodeError>>)>,
     providers: HashMap<kad::QueryId, ProviderQuery>,
     blob_queries: HashMap<u64, BlobQuery>,
     blob_requests: HashMap<OutboundRequestId, u64>,
@@ -206,6 +217,8 @@ impl EventLoop {
             tasks: JoinSet::new(),
             listening: vec![],
             agents: HashMap::new(),
+            conns: HashMap::new(),
+            known: HashMap::new(),
             dials: HashMap::new(),
             providers: HashMap::new(),
             blob_queries: HashMap::new(),
@@ -239,23 +252,147 @@ impl EventLoop {
                 Err(e) => tracing::warn!(%addr, "bad bootstrap address: {e}"),
             }
         }
+        this.redial_known();
         Ok(this)
     }
 
-    /// Runs the swarm until it reports its first listen address (or `limit` passes).
-    pub(crate) async fn wait_listening(&mut self, limit: Duration) {
+    /// Loads the peers reached before and dials the most recently seen of them
+    /// (`network.redial_peers`).
+    fn redial_known(&mut self) {
+        let known = match PeerMemory::new(self.repo.store()).list() {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::warn!("cannot read the peers reached before: {e}");
+                return;
+            }
+        };
+        let me = *self.swarm.local_peer_id();
+        let mut dialled = 0;
+        for peer in known.iter().take(self.config.redial_peers) {
+            if peer.peer_id == me || peer.addrs.is_empty() {
+                continue;
+            }
+            let opts = DialOpts::peer_id(peer.peer_id)
+                .addresses(peer.addrs.clone())
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .build();
+            match self.swarm.dial(opts) {
+                Ok(()) => dialled += 1,
+                Err(e) => tracing::debug!(peer = %peer.peer_id, "not redialled: {e}"),
+            }
+        }
+        if dialled > 0 {
+            tracing::info!("dialling {dialled} peers reached before");
+        }
+        self.known = known
+            .into_iter()
+            .take(MAX_REMEMBERED)
+            .map(|p| (p.peer_id, p))
+            .collect();
+    }
+
+    /// Runs the swarm until it reports its first listen address (or `limit` passes). A
+    /// listener that fails meanwhile fails the start.
+    pub(crate) async fn wait_listening(&mut self, limit: Duration) -> Result<(), NodeError> {
         let deadline = tokio::time::Instant::now() + limit;
         while self.listening.len() < self.config.listen.len() {
             tokio::select! {
-                ev = self.swarm.select_next_some() => self.on_swarm_event(ev),
+                ev = self.swarm.select_next_some() => match ev {
+                    SwarmEvent::ListenerClosed { addresses, reason: Err(e), .. } => {
+                        let addrs: Vec<String> = addresses.iter().map(ToString::to_string).collect();
+                        return Err(NodeError::Listen {
+                            addr: addrs.join(", "),
+                            reason: e.to_string(),
+                        });
+                    }
+                    SwarmEvent::ListenerError { error, .. } => {
+                        return Err(NodeError::Listen {
+                            addr: self.config.listen.join(", "),
+                            reason: error.to_string(),
+                        });
+                    }
+                    ev => self.on_swarm_event(ev),
+                },
                 _ = tokio::time::sleep_until(deadline) => break,
             }
+        }
+        Ok(())
+    }
+
+    /// Notes that `peer` was reached on `addrs` (see [`KnownPeer::seen`]) and writes it down.
+    fn remember(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
+        if peer == *self.swarm.local_peer_id() {
+            return;
+        }
+        let entry = self.known.entry(peer).or_insert_with(|| KnownPeer {
+            peer_id: peer,
+            addrs: Vec::new(),
+            last_seen: 0,
+        });
+        entry.seen(addrs, mnode_dag::record::now_ms());
+        if entry.addrs.is_empty() {
+            // Nothing to dial it by (it has only dialled us, and not said where it listens).
+            self.known.remove(&peer);
+            return;
+        }
+        let value = entry.clone();
+        let mut evicted = None;
+        if self.known.len() > MAX_REMEMBERED
+            && let Some(oldest) = self
+                .known
+                .values()
+                .min_by_key(|k| k.last_seen)
+                .map(|k| k.peer_id)
+        {
+            self.known.remove(&oldest);
+            evicted = Some(oldest);
+        }
+        let repo = self.repo.clone();
+        self.tasks.spawn_blocking(move || {
+            let memory = PeerMemory::new(repo.store());
+            let written = memory
+                .put(&value)
+                .and_then(|()| evicted.map_or(Ok(()), |p| memory.forget(&p)));
+            if let Err(e) = written {
+                tracing::warn!(peer = %value.peer_id, "cannot remember a peer: {e}");
+            }
+            Done::Nothing
+        });
+    }
+
+    /// Forgets `peer` (it is not dialled again at start).
+    fn forget(&mut self, peer: PeerId) {
+        if self.known.remove(&peer).is_none() {
+            return;
+        }
+        let repo = self.repo.clone();
+        self.tasks.spawn_blocking(move || {
+            if let Err(e) = PeerMemory::new(repo.store()).forget(&peer) {
+                tracing::warn!(%peer, "cannot forget a peer: {e}");
+            }
+            Done::Nothing
+        });
+    }
+
+    /// Refreshes the DHT routing table, if it has anyone to ask (Kademlia's own periodic
+    /// bootstrap is off: with no peers it only warns).
+    fn bootstrap_dht(&mut self) {
+        let kad = &mut self.swarm.behaviour_mut().kad;
+        if kad.kbuckets().all(|b| b.num_entries() == 0) {
+            return;
+        }
+        if let Err(e) = kad.bootstrap() {
+            tracing::debug!("DHT bootstrap: {e}");
         }
     }
 
     pub(crate) async fn run(mut self) {
         let period = Duration::from_secs(self.config.sync_interval_secs.max(1));
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        let mut bootstrap = tokio::time::interval_at(
+            tokio::time::Instant::now() + BOOTSTRAP_INTERVAL,
+            BOOTSTRAP_INTERVAL,
+        );
         loop {
             tokio::select! {
                 biased;
@@ -273,6 +410,7 @@ impl EventLoop {
                     self.expire_bans();
                     self.periodic_sync();
                 }
+                _ = bootstrap.tick() => self.bootstrap_dht(),
             }
         }
         // Work already running on the blocking pool (stores of gossiped or caught-up records)
@@ -285,6 +423,18 @@ impl EventLoop {
                 // What handling it started is not wanted any more.
                 self.tasks.abort_all();
             }
+        }
+        // Writes of the peers reached may have been among the work dropped: write them all.
+        let (repo, known) = (
+            self.repo.clone(),
+            self.known.into_values().collect::<Vec<_>>(),
+        );
+        match tokio::task::spawn_blocking(move || PeerMemory::new(repo.store()).replace_all(&known))
+            .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("cannot remember the peers reached: {e}"),
+            Err(e) => tracing::warn!("cannot remember the peers reached: {e}"),
         }
     }
 
@@ -366,23 +516,32 @@ impl EventLoop {
                     .connected_peers()
                     .map(|p| PeerInfo {
                         peer_id: p.to_string(),
-                        addrs: vec![],
+                        addrs: self
+                            .conns
+                            .get(p)
+                            .map(|c| c.iter().map(|(_, a)| a.to_string()).collect())
+                            .unwrap_or_default(),
                         agent: self.agents.get(p).cloned(),
                     })
                     .collect();
                 let _ = reply.send(peers);
+            }
+            Command::Remembered(reply) => {
+                let mut known: Vec<KnownPeer> = self.known.values().cloned().collect();
+                known.sort_by_key(|k| std::cmp::Reverse(k.last_seen));
+                let _ = reply.send(known);
             }
             Command::Dial { addr, reply } => {
                 let opts = DialOpts::from(addr.clone());
                 let id = opts.connection_id();
                 match self.swarm.dial(opts) {
                     Ok(()) => {
-                        self.dials.insert(id, reply);
+                        self.dials.insert(id, (addr, reply));
                     }
                     Err(e) => {
                         let _ = reply.send(Err(NodeError::Dial {
                             addr: addr.to_string(),
-                            reason: e.to_string(),
+                            reason: dial_error(&e),
                         }));
                     }
                 }
@@ -471,6 +630,7 @@ impl EventLoop {
                 let b = &mut self.swarm.behaviour_mut().blocked;
                 if ban {
                     b.block_peer(peer);
+                    self.forget(peer);
                 } else {
                     b.unblock_peer(peer);
                 }
@@ -507,6 +667,7 @@ impl EventLoop {
         tracing::info!(%peer, score, "refusing a peer that sent invalid records");
         self.misbehaving.insert(peer, until);
         self.swarm.behaviour_mut().blocked.block_peer(peer);
+        self.forget(peer);
         self.emit(NodeEvent::PeerBanned { peer, score });
     }
 
@@ -1001,11 +1162,28 @@ impl EventLoop {
     fn on_swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
         match ev {
             SwarmEvent::NewListenAddr { address, .. } => {
-                tracing::info!("listening on {address}/p2p/{}", self.swarm.local_peer_id());
+                // The daemon prints its addresses once it is ready; a library user asks `info()`.
+                tracing::debug!("listening on {address}/p2p/{}", self.swarm.local_peer_id());
                 self.listening.push(address);
             }
             SwarmEvent::ExpiredListenAddr { address, .. } => {
                 self.listening.retain(|a| *a != address);
+            }
+            SwarmEvent::ListenerClosed {
+                addresses,
+                reason: Err(e),
+                ..
+            } => {
+                for a in &addresses {
+                    self.listening.retain(|l| l != a);
+                }
+                tracing::error!(
+                    addrs = ?addresses.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "a listener failed and closed: {e}"
+                );
+            }
+            SwarmEvent::ListenerError { error, .. } => {
+                tracing::warn!("listener error: {error}");
             }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
@@ -1014,17 +1192,23 @@ impl EventLoop {
                 endpoint,
                 ..
             } => {
-                if let Some(reply) = self.dials.remove(&connection_id) {
+                if let Some((_, reply)) = self.dials.remove(&connection_id) {
                     let _ = reply.send(Ok(peer_id));
                 }
+                let remote = endpoint.get_remote_address().clone();
+                self.conns
+                    .entry(peer_id)
+                    .or_default()
+                    .push((connection_id, remote.clone()));
                 if endpoint.is_dialer() {
                     self.swarm
                         .behaviour_mut()
                         .kad
-                        .add_address(&peer_id, endpoint.get_remote_address().clone());
+                        .add_address(&peer_id, remote.clone());
+                    self.remember(peer_id, vec![remote.clone()]);
                 }
                 if num_established.get() == 1 {
-                    tracing::debug!(%peer_id, "connected");
+                    tracing::info!(peer = %peer_id, addr = %remote, "peer connected");
                     let _ = self.bitswap.peer_connected(peer_id);
                     if !self.announced {
                         // The DHT needs a peer to hold the announcements: make them once the
@@ -1052,23 +1236,33 @@ impl EventLoop {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established: 0,
+                connection_id,
+                num_established,
                 ..
             } => {
-                let _ = self.bitswap.peer_disconnected(peer_id);
-                self.agents.remove(&peer_id);
-                self.emit(NodeEvent::PeerDisconnected(peer_id));
+                if let Some(c) = self.conns.get_mut(&peer_id) {
+                    c.retain(|(id, _)| *id != connection_id);
+                }
+                if num_established == 0 {
+                    self.conns.remove(&peer_id);
+                    tracing::info!(peer = %peer_id, "peer left");
+                    let _ = self.bitswap.peer_disconnected(peer_id);
+                    self.agents.remove(&peer_id);
+                    self.emit(NodeEvent::PeerDisconnected(peer_id));
+                }
             }
             SwarmEvent::OutgoingConnectionError {
                 connection_id,
+                peer_id,
                 error,
-                ..
             } => {
-                if let Some(reply) = self.dials.remove(&connection_id) {
+                if let Some((addr, reply)) = self.dials.remove(&connection_id) {
                     let _ = reply.send(Err(NodeError::Dial {
-                        addr: String::new(),
-                        reason: error.to_string(),
+                        addr: addr.to_string(),
+                        reason: dial_error(&error),
                     }));
+                } else if let Some(peer) = peer_id {
+                    tracing::debug!(%peer, "dial failed: {}", dial_error(&error));
                 }
             }
             SwarmEvent::Behaviour(ev) => match ev {
@@ -1076,9 +1270,24 @@ impl EventLoop {
                 BehaviourEvent::Sync(ev) => self.on_sync_event(ev),
                 BehaviourEvent::Blobs(ev) => self.on_blobs_event(ev),
                 BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
-                    for addr in info.listen_addrs {
-                        self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                    for addr in &info.listen_addrs {
+                        self.swarm
+                            .behaviour_mut()
+                            .kad
+                            .add_address(&peer_id, addr.clone());
                     }
+                    // A loopback address names the peer only if it is on this machine, which
+                    // a loopback connection to it shows.
+                    let local = self
+                        .conns
+                        .get(&peer_id)
+                        .is_some_and(|c| c.iter().any(|(_, a)| is_loopback(a)));
+                    let addrs = info
+                        .listen_addrs
+                        .into_iter()
+                        .filter(|a| local || !is_loopback(a))
+                        .collect();
+                    self.remember(peer_id, addrs);
                     self.agents.insert(peer_id, info.agent_version);
                 }
                 BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
@@ -1112,6 +1321,53 @@ impl EventLoop {
             _ => {}
         }
     }
+}
+
+/// Whether `addr` is on a loopback interface.
+fn is_loopback(addr: &Multiaddr) -> bool {
+    match addr.iter().next() {
+        Some(libp2p::multiaddr::Protocol::Ip4(ip)) => ip.is_loopback(),
+        Some(libp2p::multiaddr::Protocol::Ip6(ip)) => ip.is_loopback(),
+        _ => false,
+    }
+}
+
+/// Why a dial failed, in words: which peer answered instead, or what each address said.
+fn dial_error(e: &DialError) -> String {
+    match e {
+        DialError::WrongPeerId { obtained, .. } => format!(
+            "another node answers there (peer id {obtained}); the address is stale or names \
+             the wrong peer"
+        ),
+        DialError::LocalPeerId { .. } => "that address is this node itself".into(),
+        DialError::Denied { .. } => "refused by this node (the peer is banned, or the \
+             connection limit is reached)"
+            .into(),
+        DialError::Transport(errors) => errors
+            .iter()
+            .map(|(_, e)| match e {
+                libp2p::TransportError::MultiaddrNotSupported(a) => {
+                    format!("{a} is not an address this node can dial")
+                }
+                libp2p::TransportError::Other(io) => innermost(io),
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
+}
+
+/// The innermost cause of a transport error (the transports wrap each other's errors; the
+/// socket's says the most, as in "Connection refused").
+fn innermost(io: &std::io::Error) -> String {
+    let mut e: &(dyn std::error::Error + 'static) = match io.get_ref() {
+        Some(inner) => inner,
+        None => io,
+    };
+    while let Some(source) = e.source() {
+        e = source;
+    }
+    e.to_string()
 }
 
 /// Stores records made on this node and prepares their gossip messages and DHT

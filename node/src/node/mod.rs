@@ -30,6 +30,7 @@ use self::{
 };
 use crate::{
     blobs::{BlobError, Blobs},
+    peers::KnownPeer,
     repo::{Repo, RepoError},
     store::{Put, StoreError},
 };
@@ -269,6 +270,7 @@ impl Traffic {
 pub(crate) enum Command {
     Info(oneshot::Sender<NodeInfo>),
     Peers(oneshot::Sender<Vec<PeerInfo>>),
+    Remembered(oneshot::Sender<Vec<KnownPeer>>),
     Dial {
         addr: Multiaddr,
         reply: oneshot::Sender<Result<PeerId, NodeError>>,
@@ -392,6 +394,12 @@ impl NodeHandle {
         self.ask(Command::Peers).await
     }
 
+    /// Peers this node reached, now or before a restart (connected or not), the most
+    /// recently seen first: the ones it dials again at start.
+    pub async fn remembered_peers(&self) -> Result<Vec<KnownPeer>, NodeError> {
+        self.ask(Command::Remembered).await
+    }
+
     /// Connects to a peer and waits until the connection is up.
     pub async fn connect(&self, addr: Multiaddr) -> Result<PeerId, NodeError> {
         self.ask(|reply| Command::Dial { addr, reply }).await?
@@ -513,6 +521,7 @@ impl NodeHandle {
     ) -> Result<Fetched, NodeError> {
         if self.blobs.has(&cid).await.unwrap_or(false) {
             let added = self.blobs.keep(&cid).await?;
+            tracing::debug!(%cid, "fetch: the file is held here already");
             return Ok(Fetched {
                 size: added.size,
                 transferred: 0,
@@ -539,7 +548,70 @@ impl NodeHandle {
             .await?;
         self.blobs.keep(&cid).await?;
         self.provide(vec![cid]).await?;
+        tracing::info!(
+            %cid,
+            size = fetched.size,
+            transferred = fetched.transferred,
+            from = fetched.from.len(),
+            "fetched a file"
+        );
         Ok(fetched)
+    }
+}
+
+/// Refuses a listen address whose port something already holds.
+///
+/// libp2p's TCP transport sets `SO_REUSEPORT` on its listeners (so that dials can leave from
+/// the listen port), and so a second daemon given the same port binds it without error and
+/// takes a share of the connections meant for the first. A plain bind, without that option,
+/// fails while any socket listens on the port. QUIC's UDP socket has no such option and its
+/// own bind would fail; probing it too gives the same clear error.
+fn check_port_free(ma: &Multiaddr) -> Result<(), String> {
+    use libp2p::multiaddr::Protocol;
+    let mut parts = ma.iter();
+    let ip: std::net::IpAddr = match parts.next() {
+        Some(Protocol::Ip4(ip)) => ip.into(),
+        Some(Protocol::Ip6(ip)) => ip.into(),
+        _ => return Ok(()),
+    };
+    let addr = match parts.next() {
+        Some(Protocol::Tcp(port) | Protocol::Udp(port)) if port != 0 => SocketAddr::new(ip, port),
+        _ => return Ok(()),
+    };
+    let tcp = ma.iter().any(|p| matches!(p, Protocol::Tcp(_)));
+    // A relayed address names the relay's port, not one of ours.
+    if parts.any(|p| matches!(p, Protocol::P2pCircuit)) {
+        return Ok(());
+    }
+    let probe = if tcp {
+        std::net::TcpListener::bind(addr).map(drop)
+    } else {
+        std::net::UdpSocket::bind(addr).map(drop)
+    };
+    probe.map_err(|e| describe_bind_error(&e))
+}
+
+/// A bind failure, said so that a person knows what to change.
+fn describe_bind_error(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => "the port is in use by another program (another mnode \
+             daemon?); stop it or choose another port in network.listen"
+            .into(),
+        std::io::ErrorKind::AddrNotAvailable => {
+            "no network interface of this machine has that address".into()
+        }
+        _ => e.to_string(),
+    }
+}
+
+/// Why `listen_on` refused an address.
+fn listen_error(e: &libp2p::TransportError<std::io::Error>) -> String {
+    match e {
+        libp2p::TransportError::MultiaddrNotSupported(_) => {
+            "not an address the node can listen on (use /ip4|ip6/…/tcp/PORT or …/udp/PORT/quic-v1)"
+                .into()
+        }
+        libp2p::TransportError::Other(io) => describe_bind_error(io),
     }
 }
 
@@ -578,18 +650,29 @@ impl Node {
             bitswap::Config::default(),
         )
         .map_err(|e| NodeError::Swarm(SwarmError::Build(e.to_string())))?;
+        let mut listen = Vec::with_capacity(config.listen.len());
         for addr in &config.listen {
             let ma: Multiaddr = addr.parse().map_err(|e| NodeError::Listen {
                 addr: addr.clone(),
                 reason: format!("{e}"),
             })?;
-            swarm.listen_on(ma).map_err(|e| NodeError::Listen {
-                addr: addr.clone(),
-                reason: e.to_string(),
+            listen.push((addr, ma));
+        }
+        // All checked before any is bound: the node's own listeners would fail the check.
+        for (addr, ma) in &listen {
+            check_port_free(ma).map_err(|reason| NodeError::Listen {
+                addr: (*addr).clone(),
+                reason,
             })?;
         }
-        let net =
-            Arc::new(BlobNet::bind(node_key.secret_bytes(), &config.blobs_listen, &blobs).await?);
+        for (addr, ma) in listen {
+            swarm.listen_on(ma).map_err(|e| NodeError::Listen {
+                addr: addr.clone(),
+                reason: listen_error(&e),
+            })?;
+        }
+        let blobs_addrs = blobs_net::bind_addrs(&config)?;
+        let net = Arc::new(BlobNet::bind(node_key.secret_bytes(), &blobs_addrs, &blobs).await?);
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
         let (events, _) = broadcast::channel(EVENT_QUEUE);
         let cancel = CancellationToken::new();
@@ -616,7 +699,7 @@ impl Node {
             config,
         })?;
         // Wait for the listeners, so that `info()` right after `spawn` has real ports.
-        event_loop.wait_listening(Duration::from_secs(5)).await;
+        event_loop.wait_listening(Duration::from_secs(5)).await?;
         let task = tokio::spawn(event_loop.run());
         Ok(Node {
             handle,
