@@ -37,7 +37,7 @@ use axum::{
 };
 use futures::{Stream, StreamExt as _, TryStreamExt as _};
 use mnode_dag::{
-    Cid, Did, Draft, Ipld, Keypair, Link, Record, RecordError,
+    Cid, Did, Draft, Ipld, Keypair, Link, Record, RecordError, TitleData,
     cids::{self, LinkKind},
     model::{
         art::{Audio, Image, Video},
@@ -102,7 +102,11 @@ pub(crate) fn router() -> OpenApiRouter<ApiState> {
 /// The content decides (magic bytes, then text or binary, refined by the name's extension for
 /// a few text formats); a declared type is used only where the content says no more than
 /// "binary" (`application/octet-stream`) or "text" (`text/plain`, refined by a declared
-/// `text/…`), so a wrong `Content-Type` cannot make a text file an `art.image`.
+/// `text/…`), so a wrong `Content-Type` cannot make a text file an `art.image`. Binary content
+/// that neither its bytes nor a declared type name is known by its name's extension for common
+/// audio, video and image formats (`track.flac` → `audio/flac`). A declared type that says
+/// nothing about the file is ignored: `application/octet-stream`, and
+/// `application/x-www-form-urlencoded`, which `curl --data-binary` sends unless told otherwise.
 pub fn media_type(head: &[u8], name: &str, declared: Option<&str>) -> String {
     let head = head.get(..SNIFF_LEN).unwrap_or(head);
     if let Some(t) = infer::get(head) {
@@ -126,13 +130,42 @@ pub fn media_type(head: &[u8], name: &str, declared: Option<&str>) -> String {
     let declared = declared.and_then(clean_media_type);
     match (detected, declared) {
         ("application/octet-stream", Some(d)) => d,
+        ("application/octet-stream", None) => {
+            media_of_extension(&ext).unwrap_or(detected).to_owned()
+        }
         ("text/plain", Some(d)) if d.starts_with("text/") => d,
         _ => detected.to_owned(),
     }
 }
 
+/// The media type of a binary file by its extension, for the audio, video and image formats
+/// whose files the content sniffer can miss (a WAV in RF64 form, a FLAC with an ID3 tag in
+/// front, a raw AAC stream).
+fn media_of_extension(ext: &str) -> Option<&'static str> {
+    Some(match ext {
+        "wav" | "wave" => "audio/wav",
+        "flac" => "audio/flac",
+        "mp3" => "audio/mpeg",
+        "ogg" | "oga" => "audio/ogg",
+        "opus" => "audio/opus",
+        "m4a" => "audio/mp4",
+        "aac" => "audio/aac",
+        "aif" | "aiff" => "audio/aiff",
+        "mp4" | "m4v" => "video/mp4",
+        "webm" => "video/webm",
+        "mkv" => "video/x-matroska",
+        "mov" => "video/quicktime",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        _ => return None,
+    })
+}
+
 /// `type/subtype` of a `Content-Type` value, lower case, without parameters; `None` if it is
-/// not one a record accepts, or says nothing (`application/octet-stream`).
+/// not one a record accepts, or says nothing about the file (`application/octet-stream`, or
+/// curl's default `application/x-www-form-urlencoded`).
 fn clean_media_type(value: &str) -> Option<String> {
     let value = value.split(';').next()?.trim().to_ascii_lowercase();
     let ok = |s: &str| {
@@ -142,7 +175,11 @@ fn clean_media_type(value: &str) -> Option<String> {
                 .all(|c| c.is_ascii_alphanumeric() || "!#$&-^_.+".contains(c))
     };
     let (t, s) = value.split_once('/')?;
-    (ok(t) && ok(s) && value != "application/octet-stream").then_some(value)
+    let says_nothing = matches!(
+        value.as_str(),
+        "application/octet-stream" | "application/x-www-form-urlencoded"
+    );
+    (ok(t) && ok(s) && !says_nothing).then_some(value)
 }
 
 /// The width and height of an image from its first bytes.
@@ -155,26 +192,28 @@ pub fn image_dims(head: &[u8]) -> Option<(u32, u32)> {
 }
 
 /// The unsigned record a file gets: `art.image` (with `dims`), `art.audio`, `art.video`, or
-/// `core.file`, by its media type.
+/// `core.file`, by its media type. The media kinds get a title from the file's name (without
+/// its extension), so that lists show something.
 pub fn file_draft(data: FileData, dims: Option<(u32, u32)>) -> Result<Draft, RecordError> {
+    let title = title_of(&data.name);
     match FileKind::of_media_type(&data.media_type) {
         FileKind::Image => Record::create(&Image {
             file: data,
             width: dims.map(|d| d.0),
             height: dims.map(|d| d.1),
             alt: None,
-            title: None,
+            title,
         }),
         FileKind::Audio => Record::create(&Audio {
             file: data,
-            title: None,
+            title,
             artists: vec![],
             duration_ms: None,
             track: None,
         }),
         FileKind::Video => Record::create(&Video {
             file: data,
-            title: None,
+            title,
             artists: vec![],
             duration_ms: None,
             width: None,
@@ -182,6 +221,23 @@ pub fn file_draft(data: FileData, dims: Option<(u32, u32)>) -> Result<Draft, Rec
         }),
         _ => Record::create(&File::new(data)),
     }
+}
+
+/// A title for the record of a file named `name`: the name without its extension
+/// (`01 Intro.flac` → `01 Intro`), or the whole name if that leaves nothing.
+fn title_of(name: &str) -> Option<TitleData> {
+    let stem = std::path::Path::new(name)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or(name.trim());
+    let title: String = stem
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(mnode_dag::model::check::TITLE)
+        .collect();
+    (!title.is_empty()).then(|| TitleData::new(title))
 }
 
 /// A name a file record accepts, from what a client sent: the last path segment, without
@@ -960,6 +1016,10 @@ struct ExportBody {
     /// An absolute path on the node's disk that does not exist yet.
     #[schema(value_type = String)]
     path: PathBuf,
+    /// Create the folders of `path` that are missing (like `mkdir -p`); without it, a missing
+    /// folder is refused, as `cp` refuses it.
+    #[serde(default)]
+    parents: bool,
 }
 
 /// Writes a held file to a path on the node's own disk; refuses to overwrite.
@@ -972,7 +1032,7 @@ struct ExportBody {
     request_body = ExportBody,
     responses(
         (status = 200, description = "`{cid, path, size}`", body = Object),
-        (status = 400, description = "Not a CID, or a relative path", body = ErrorBody),
+        (status = 400, description = "Not a CID, a relative path, or a folder that does not exist (without `parents`)", body = ErrorBody),
         (status = 401, description = "No token, or a bad one", body = ErrorBody),
         (status = 403, description = "The caller is not an admin", body = ErrorBody),
         (status = 404, description = "The node does not hold the file", body = ErrorBody),
@@ -995,6 +1055,14 @@ async fn export_file(
             "exists",
             format!("{} exists; choose another path", b.path.display()),
         ));
+    }
+    if let Some(dir) = b.path.parent().filter(|_| !b.parents)
+        && !tokio::fs::metadata(dir).await.is_ok_and(|m| m.is_dir())
+    {
+        return Err(ApiError::bad_request(format!(
+            "{} is not a folder; create it first, or ask for it with `parents`",
+            dir.display()
+        )));
     }
     let size = s
         .node
@@ -1019,6 +1087,10 @@ struct ImportBody {
     /// An absolute path.
     #[schema(value_type = String)]
     path: PathBuf,
+    /// Stream progress as NDJSON lines (`{"size":…}`, `{"bytes":…}` at most every 200 ms, then
+    /// `{"done":…}` or `{"error":…}`) instead of one JSON answer at the end.
+    #[serde(default)]
+    progress: bool,
 }
 
 /// Imports a file that is on the node's own disk into its blob store.
@@ -1030,7 +1102,10 @@ struct ImportBody {
     tag = "files",
     request_body = ImportBody,
     responses(
-        (status = 200, description = "`{cid, size}`", body = Object),
+        (status = 200, description = "`{cid, size}`; with `progress`, NDJSON lines `{size}`, `{bytes}`, then `{done}` or `{error}`", content(
+            (Object = "application/json"),
+            (String = "application/x-ndjson"),
+        )),
         (status = 400, description = "A relative path, or not a readable file", body = ErrorBody),
         (status = 401, description = "No token, or a bad one", body = ErrorBody),
         (status = 403, description = "The caller is not an admin", body = ErrorBody),
@@ -1041,7 +1116,7 @@ async fn import_file(
     State(s): State<ApiState>,
     _admin: Admin,
     Json(b): Json<ImportBody>,
-) -> ApiResult {
+) -> Result<Response, ApiError> {
     if !b.path.is_absolute() {
         return Err(ApiError::bad_request("path must be absolute"));
     }
@@ -1054,16 +1129,56 @@ async fn import_file(
             b.path.display()
         )));
     }
+    if !b.progress {
+        let v = import_path(&s, &b.path, |_| {}).await?;
+        return Ok(Json(v).into_response());
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Value>(64);
+    let _ = tx.try_send(json!({ "size": meta.len() }));
+    tokio::spawn(async move {
+        let progress_tx = tx.clone();
+        let mut next = Instant::now();
+        let result = import_path(&s, &b.path, move |n| {
+            if Instant::now() >= next {
+                next = Instant::now() + PROGRESS_EVERY;
+                // A slow reader skips progress lines; the last line always arrives.
+                let _ = progress_tx.try_send(json!({ "bytes": n }));
+            }
+        })
+        .await;
+        let last = match result {
+            Ok(v) => json!({ "done": v }),
+            Err(e) => {
+                json!({ "error": { "status": e.status, "code": e.code, "message": e.message } })
+            }
+        };
+        let _ = tx.send(last).await;
+    });
+    let lines = futures::stream::unfold(rx, |mut rx| async move {
+        let v = rx.recv().await?;
+        Some((Ok::<_, Infallible>(format!("{v}\n")), rx))
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(lines),
+    )
+        .into_response())
+}
+
+/// Copies a file on the node's disk into the blob store and announces it: `{cid, size}`.
+async fn import_path(
+    s: &ApiState,
+    path: &std::path::Path,
+    progress: impl FnMut(u64) + Send,
+) -> Result<Value, ApiError> {
     let added = s
         .node
         .blobs()
-        .add_path(&b.path, ImportMode::Copy, |_| {})
+        .add_path(path, ImportMode::Copy, progress)
         .await
         .map_err(|e| ApiError::new(500, "import_failed", e.to_string()))?;
     s.node.provide(vec![added.cid]).await?;
-    Ok(Json(
-        json!({ "cid": added.cid.to_string(), "size": added.size }),
-    ))
+    Ok(json!({ "cid": added.cid.to_string(), "size": added.size }))
 }
 
 #[cfg(test)]
@@ -1089,6 +1204,38 @@ mod tests {
             "application/octet-stream"
         );
         assert_eq!(image_dims(png), Some((2, 3)));
+    }
+
+    #[test]
+    fn curls_default_type_says_nothing_and_the_name_helps_binary_content() {
+        let form = Some("application/x-www-form-urlencoded");
+        let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x02\0\0\0\x03\x08\x06\0\0\0";
+        assert_eq!(media_type(png, "a.png", form), "image/png");
+        let noise: Vec<u8> = (0..4096u32).map(|i| (i * 7 % 251) as u8).collect();
+        assert_eq!(media_type(&noise, "track1.flac", form), "audio/flac");
+        assert_eq!(media_type(&noise, "take.WAV", None), "audio/wav");
+        assert_eq!(media_type(&noise, "data", form), "application/octet-stream");
+        assert_eq!(media_type(b"hello", "a.txt", form), "text/plain");
+        assert_eq!(
+            media_type(&noise, "track1.flac", Some("model/gltf-binary")),
+            "model/gltf-binary",
+            "a type the sender declared still beats the name"
+        );
+        assert_eq!(media_type(b"hello", "a.flac", None), "text/plain");
+    }
+
+    #[test]
+    fn file_records_are_titled_by_the_name() {
+        assert_eq!(
+            title_of("01 Intro.flac").map(|t| t.full).as_deref(),
+            Some("01 Intro")
+        );
+        assert_eq!(
+            title_of(".hidden").map(|t| t.full).as_deref(),
+            Some(".hidden")
+        );
+        assert_eq!(title_of("noext").map(|t| t.full).as_deref(), Some("noext"));
+        assert!(title_of("").is_none());
     }
 
     #[test]

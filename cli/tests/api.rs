@@ -46,7 +46,8 @@ fn readme_api_walkthrough_with_curl() {
     let api = info["api"].as_str().unwrap().to_owned();
     let work = dir.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
-    // Something that looks like audio to nobody: it becomes a core.file record.
+    // Bytes no content sniffer knows: curl declares them form data, so the node goes by the
+    // name, and `.flac` makes an audio/flac file with an art.audio record.
     let track: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(work.join("track1.flac"), &track).unwrap();
     let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_mnode"))

@@ -174,12 +174,39 @@ pub enum BlobError {
     /// The iroh-blobs store reported an error, or has been shut down.
     #[error("blob store: {0}")]
     Store(String),
+    /// A file imported in place was changed, moved or removed after it was added: its bytes no
+    /// longer match the CID.
+    #[error(
+        "the original file of {0}, added in place (--in-place), has changed or is gone since it \
+         was added; put it back as it was, or add the file again"
+    )]
+    InPlaceChanged(Cid),
+    /// The store's own copy of a blob does not match its CID (a damaged disk, a power loss).
+    #[error("the stored copy of {cid} is damaged ({detail}); add the file again to repair it")]
+    Damaged {
+        /// The blob.
+        cid: Cid,
+        /// What the check found.
+        detail: String,
+    },
 }
 
 fn io_error(context: impl Into<String>, source: io::Error) -> BlobError {
     BlobError::Io {
         context: context.into(),
         source,
+    }
+}
+
+/// A failed read of a blob's bytes: the [`BlobError`] that [`Blobs::read_range`] put inside
+/// the I/O error, else the I/O error itself.
+pub fn read_error(cid: &Cid, e: io::Error) -> BlobError {
+    if !e.get_ref().is_some_and(|inner| inner.is::<BlobError>()) {
+        return io_error(format!("reading blob {cid}"), e);
+    }
+    match e.into_inner().map(|inner| inner.downcast::<BlobError>()) {
+        Some(Ok(b)) => *b,
+        _ => BlobError::Store(format!("reading blob {cid} failed")),
     }
 }
 
@@ -468,13 +495,48 @@ impl Blobs {
                 .store
                 .export_bao(hash, ChunkRanges::bytes(start..end))
                 .stream();
+            let owned = self.owned_paths(&hash);
+            let cid = *cid;
             Box::pin(items.filter_map(move |item| match item {
                 EncodedItem::Leaf(leaf) => clip(leaf.offset, leaf.data, start, end).map(Ok),
-                EncodedItem::Error(e) => Some(Err(io::Error::from(e))),
+                EncodedItem::Error(e) => {
+                    let e = io::Error::from(e);
+                    // Say what happened in the user's terms, not the BLAKE3 tree's.
+                    let error = if size > INLINE_MAX && !owned.iter().any(|p| p.exists()) {
+                        BlobError::InPlaceChanged(cid)
+                    } else {
+                        BlobError::Damaged {
+                            cid,
+                            detail: e.to_string(),
+                        }
+                    };
+                    Some(Err(io::Error::new(e.kind(), error)))
+                }
                 _ => None,
             }))
         };
         Ok(stream)
+    }
+
+    /// Whether a complete blob is a file imported in place (its bytes are read from where the
+    /// file was added, not from a copy of the store's own).
+    pub async fn in_place(&self, cid: &Cid) -> Result<bool, BlobError> {
+        let hash = hash_of(cid)?;
+        let size = self.complete_size(cid, hash).await?;
+        if size <= INLINE_MAX {
+            return Ok(false);
+        }
+        for path in self.owned_paths(&hash) {
+            if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Where the store's own copy of a large blob would be.
+    fn owned_paths(&self, hash: &Hash) -> [PathBuf; 2] {
+        [self.paths.data_path(hash), self.upload_path(hash)]
     }
 
     /// The file on disk that holds a complete blob's bytes and its size, when the store owns
@@ -486,7 +548,7 @@ impl Blobs {
     pub async fn owned_file(&self, cid: &Cid) -> Result<Option<(PathBuf, u64)>, BlobError> {
         let hash = hash_of(cid)?;
         let size = self.complete_size(cid, hash).await?;
-        for path in [self.paths.data_path(&hash), self.upload_path(&hash)] {
+        for path in self.owned_paths(&hash) {
             if tokio::fs::metadata(&path)
                 .await
                 .is_ok_and(|m| m.is_file() && m.len() == size)
@@ -534,7 +596,7 @@ impl Blobs {
         let mut file = tokio::fs::File::create(&temp).await.map_err(write_error)?;
         let mut written = 0u64;
         while let Some(chunk) = chunks.next().await {
-            let chunk = chunk.map_err(|e| io_error(format!("reading blob {cid}"), e))?;
+            let chunk = chunk.map_err(|e| read_error(cid, e))?;
             file.write_all(&chunk).await.map_err(write_error)?;
             written += chunk.len() as u64;
         }

@@ -4,7 +4,8 @@
 //! (records, other IPLD, and files as raw blocks streamed from the blob store), depth-first from
 //! the root. Import checks every block against its CID, decodes and verifies every record, then
 //! stores records in version order so that chain rules can be checked, files into the blob store
-//! and the rest as blocks; it pins the roots. A bad block is reported and stored nowhere.
+//! and the rest as blocks; it pins the roots. It is all or nothing: one bad block, invalid
+//! record or missing root and the whole CAR is refused, with nothing stored or pinned.
 
 use std::{
     collections::HashSet,
@@ -150,15 +151,55 @@ pub async fn export<W: Write>(
 }
 
 /// Reads a CAR from `r` into the repo (see the module docs).
+///
+/// All or nothing: every block is checked, every record decoded and verified, and every root
+/// found before anything but files is written; records then go in one atomic batch, the other
+/// blocks and the pins after it. If anything is refused (a bad block, an invalid record, a
+/// version whose predecessor is missing, a root the CAR lacks) the report lists why, nothing
+/// is stored or pinned, and files this import added are removed again.
 pub async fn import<R: Read>(
     store: &Store,
     blobs: &Blobs,
     r: R,
 ) -> Result<ImportReport, CarIoError> {
+    let mut added = Vec::new();
+    let result = import_into(store, blobs, r, &mut added).await;
+    let failed = match &result {
+        Ok(report) => !report.failures.is_empty(),
+        Err(_) => true,
+    };
+    if failed && !added.is_empty() {
+        let undone = blobs.delete_many(&added).await;
+        if let Err(e) = undone {
+            tracing::warn!("cannot remove the files of a failed CAR import: {e}");
+        }
+    }
+    result.map(|mut report| {
+        if failed {
+            let read = report.blocks;
+            report = ImportReport {
+                blocks: read,
+                failures: report.failures,
+                ..ImportReport::default()
+            };
+        }
+        report
+    })
+}
+
+/// The work of [`import`]; `added` collects the files it stored that were not here before.
+async fn import_into<R: Read>(
+    store: &Store,
+    blobs: &Blobs,
+    r: R,
+    added: &mut Vec<Cid>,
+) -> Result<ImportReport, CarIoError> {
     let mut car = CarReader::new(r)?.with_max_block_len(MAX_IMPORT_BLOCK);
     let roots = car.roots().to_vec();
     let mut report = ImportReport::default();
     let mut records = Vec::new();
+    let mut blocks: Vec<(Cid, Vec<u8>)> = Vec::new();
+    let mut in_car = HashSet::new();
     loop {
         let (cid, bytes) = match car.next_block() {
             Ok(Some(b)) => b,
@@ -172,14 +213,24 @@ pub async fn import<R: Read>(
             Err(e) => return Err(e.into()),
         };
         report.blocks += 1;
+        in_car.insert(cid);
         match (cid.codec(), cids::link_kind(&cid)) {
             (_, LinkKind::Blob) => {
-                let added = blobs.add_bytes(bytes.into()).await?;
-                if added.cid != cid {
+                // Files are too large to hold until the end: they go into the blob store now
+                // (checked against their CID first), and out again if the import fails.
+                if cids::blob_cid_of(&bytes) != cid {
                     report
                         .failures
-                        .push((cid.to_string(), format!("file hashed to {}", added.cid)));
+                        .push((cid.to_string(), "the file does not hash to its CID".into()));
                     continue;
+                }
+                if !report.failures.is_empty() {
+                    continue;
+                }
+                let new = !blobs.has(&cid).await?;
+                let stored = blobs.add_bytes(bytes.into()).await?;
+                if new {
+                    added.push(stored.cid);
                 }
                 report.files += 1;
             }
@@ -189,41 +240,67 @@ pub async fn import<R: Read>(
                     Err(e) => report.failures.push((cid.to_string(), e.to_string())),
                 }
             }
-            _ => match store.put_block(&cid, &bytes) {
-                Ok(_) => report.other += 1,
-                Err(e) => report.failures.push((cid.to_string(), e.to_string())),
+            _ => match check_block(&cid, &bytes) {
+                Ok(()) => blocks.push((cid, bytes)),
+                Err(e) => report.failures.push((cid.to_string(), e)),
             },
         }
     }
-    // Versions after the versions they replace.
-    records.sort_by_key(|r| r.seq());
-    for chunk in records.chunks(1000) {
-        match store.put_batch(chunk.to_vec()) {
-            Ok(puts) => count(&mut report, &puts),
-            // Find which records fail, and store the rest.
-            Err(_) => {
-                for record in chunk {
-                    let cid = record.cid();
-                    match store.put(record.clone()) {
-                        Ok(put) => count(&mut report, &[put]),
-                        Err(e) => report.failures.push((cid.to_string(), e.to_string())),
-                    }
-                }
-            }
-        }
-    }
     for root in &roots {
-        if have(store, blobs, root).await? {
-            let id = store.item_id(root)?.unwrap_or(*root);
-            store.pin(&id, true)?;
-            report.roots.push(id.to_string());
-        } else {
+        if !in_car.contains(root) && !have(store, blobs, root).await? {
             report
                 .failures
                 .push((root.to_string(), "root is not in the CAR".into()));
         }
     }
+    if !report.failures.is_empty() {
+        return Ok(report);
+    }
+    // Versions after the versions they replace, all in one atomic write.
+    records.sort_by_key(|r| r.seq());
+    match store.put_batch(records) {
+        Ok(puts) => count(&mut report, &puts),
+        Err(e) => {
+            let what = match &e {
+                StoreError::MissingPrev { cid, .. } => cid.to_string(),
+                _ => "records".to_owned(),
+            };
+            report.failures.push((what, e.to_string()));
+            return Ok(report);
+        }
+    }
+    report.other = put_blocks(store, &blocks)?;
+    for root in &roots {
+        let id = store.item_id(root)?.unwrap_or(*root);
+        store.pin(&id, true)?;
+        report.roots.push(id.to_string());
+    }
     Ok(report)
+}
+
+/// A block that is not a record checked as [`Store::put_block`] checks it.
+fn check_block(cid: &Cid, bytes: &[u8]) -> Result<(), String> {
+    cids::verify_block(cid, bytes).map_err(|e| e.to_string())?;
+    if cid.codec() == cids::DAG_CBOR {
+        mnode_dag::cbor::decode_ipld(bytes).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Stores checked blocks in one write; returns how many were new.
+fn put_blocks(store: &Store, blocks: &[(Cid, Vec<u8>)]) -> Result<u64, StoreError> {
+    let cf = store.cf("blocks")?;
+    let mut batch = rocksdb::WriteBatch::default();
+    let mut new = 0;
+    let mut seen = HashSet::new();
+    for (cid, bytes) in blocks {
+        if seen.insert(*cid) && !store.has_block(cid)? {
+            batch.put_cf(cf, cid.to_bytes(), bytes);
+            new += 1;
+        }
+    }
+    store.db().write(batch)?;
+    Ok(new)
 }
 
 fn count(report: &mut ImportReport, puts: &[crate::store::Put]) {

@@ -69,9 +69,23 @@ pub struct VerifyReport {
     pub index_entries: u64,
     /// Files re-hashed (filled in by the caller that owns the blob store).
     pub blobs: u64,
+    /// Pins whose DAG was walked to check that everything it links is held.
+    pub pins: u64,
     /// Everything wrong.
     pub problems: Vec<Problem>,
 }
+
+/// What a pin reaches that the repo does not hold.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PinGaps {
+    /// Blocks (records and other IPLD) linked but not stored.
+    pub blocks: Vec<Cid>,
+    /// Every file the pin reaches (whether the blob store holds them is for its owner to say).
+    pub blobs: Vec<Cid>,
+}
+
+/// How many missing CIDs a problem names before it says "and N more".
+const GAPS_NAMED: usize = 5;
 
 /// Why a whole-repo operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -110,14 +124,60 @@ pub async fn gc(store: &Store, blobs: &Blobs) -> Result<GcReport, RepoOpError> {
     Ok(report)
 }
 
-/// Re-hashes every block and file, re-verifies every record and checks every index entry.
+/// Re-hashes every block and file, re-verifies every record, checks every index entry, and
+/// checks that every pin's DAG is complete (a pinned item whose linked records, blocks or
+/// files are missing is a problem: it cannot be served or exported whole).
 pub async fn verify(store: &Store, blobs: &Blobs) -> Result<VerifyReport, RepoOpError> {
     let mut report = store.verify()?;
     report.blobs = blobs.list().await?.len() as u64;
     for cid in blobs.verify_all().await? {
+        let problem = if blobs.in_place(&cid).await.unwrap_or(false) {
+            "added in place (--in-place), and the original file has changed or is gone since"
+        } else {
+            "file contents do not hash to its CID"
+        };
         report.problems.push(Problem {
             what: cid.to_string(),
-            problem: "file contents do not hash to its CID".into(),
+            problem: problem.into(),
+        });
+    }
+    let pins = store.pin_gaps()?;
+    report.pins = pins.len() as u64;
+    let mut held = std::collections::HashMap::new();
+    for (pin, gaps) in pins {
+        let mut missing = gaps.blocks;
+        for blob in gaps.blobs {
+            let has = match held.get(&blob) {
+                Some(h) => *h,
+                None => {
+                    let h = blobs.has(&blob).await?;
+                    held.insert(blob, h);
+                    h
+                }
+            };
+            if !has {
+                missing.push(blob);
+            }
+        }
+        if missing.is_empty() {
+            continue;
+        }
+        let mut named: Vec<String> = missing
+            .iter()
+            .take(GAPS_NAMED)
+            .map(ToString::to_string)
+            .collect();
+        if missing.len() > GAPS_NAMED {
+            named.push(format!("and {} more", missing.len() - GAPS_NAMED));
+        }
+        report.problems.push(Problem {
+            what: pin.to_string(),
+            problem: format!(
+                "pinned, but its DAG is incomplete: {} linked record(s), block(s) or file(s) \
+                 missing: {}",
+                missing.len(),
+                named.join(", ")
+            ),
         });
     }
     Ok(report)
@@ -181,6 +241,45 @@ impl Store {
             }
         }
         Ok(m)
+    }
+
+    /// For every pin, what its DAG links that this store does not hold, walked as [`Store::mark`]
+    /// walks it (a record brings its whole item and everything any version links), plus the
+    /// files it reaches. Pins in the order of [`Store::pins`].
+    pub fn pin_gaps(&self) -> Result<Vec<(Cid, PinGaps)>, StoreError> {
+        let mut out = Vec::new();
+        for (pin, p) in self.pins()? {
+            let mut gaps = PinGaps::default();
+            let mut seen = HashSet::new();
+            let mut stack = vec![(pin, p.recursive)];
+            while let Some((cid, recursive)) = stack.pop() {
+                if !seen.insert(cid) {
+                    continue;
+                }
+                if cids::link_kind(&cid) == LinkKind::Blob {
+                    gaps.blobs.push(cid);
+                    continue;
+                }
+                let Some(bytes) = self.block(&cid)? else {
+                    gaps.blocks.push(cid);
+                    continue;
+                };
+                if !recursive {
+                    continue;
+                }
+                if let Ok(record) = Record::decode_trusted(bytes.clone()) {
+                    for v in self.history(&record.id())? {
+                        stack.push((v.cid, true));
+                    }
+                }
+                // A block that does not decode is reported by the block check.
+                if let Ok(links) = walk::block_links(&cid, &bytes) {
+                    stack.extend(links.into_iter().rev().map(|l| (l, true)));
+                }
+            }
+            out.push((pin, gaps));
+        }
+        Ok(out)
     }
 
     /// Removes every block and item the mark did not reach.

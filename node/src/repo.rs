@@ -142,11 +142,16 @@ impl Repo {
 
     /// Makes a new repo at `path` with its node key and owner account. Never touches an
     /// existing repo.
+    ///
+    /// The settings are checked before anything is written, and an init that fails part way
+    /// removes what it made (the folder too, if it made it), so that the next `init` starts
+    /// clean instead of finding an "interrupted" repo.
     pub fn init(path: &Path, opts: &InitOptions) -> Result<Self, RepoError> {
         if path.join("version").exists() {
             return Err(RepoError::Exists(path.to_owned()));
         }
-        if path.exists() {
+        let existed = path.exists();
+        if existed {
             let mut entries = fs::read_dir(path).map_err(|source| io(path, source))?;
             if entries.next().is_some() {
                 return Err(
@@ -158,10 +163,38 @@ impl Repo {
                 );
             }
         }
+        let config = Config::default().with_flags(&opts.settings)?;
+        match Self::init_into(path, opts, config) {
+            Ok(repo) => Ok(repo),
+            Err(e) => {
+                // The store (and its lock) was dropped with the failed call.
+                let cleaned = if existed {
+                    fs::read_dir(path).and_then(|entries| {
+                        entries.into_iter().try_for_each(|entry| {
+                            let p = entry?.path();
+                            if p.is_dir() {
+                                fs::remove_dir_all(p)
+                            } else {
+                                fs::remove_file(p)
+                            }
+                        })
+                    })
+                } else {
+                    fs::remove_dir_all(path)
+                };
+                if let Err(clean) = cleaned {
+                    tracing::warn!(path = %path.display(), "cannot remove the failed init: {clean}");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The writing part of [`Repo::init`], into an empty or missing folder.
+    fn init_into(path: &Path, opts: &InitOptions, config: Config) -> Result<Self, RepoError> {
         for dir in ["", "db", "blobs", "tmp"] {
             fs::create_dir_all(path.join(dir)).map_err(|source| io(path, source))?;
         }
-        let config = Config::default().with_flags(&opts.settings)?;
         write_file(
             &path.join(config::FILE_NAME),
             config.to_commented_yaml().as_bytes(),
@@ -359,6 +392,36 @@ mod tests {
         assert_eq!(repo.info().node, node, "the second init changed nothing");
         assert_eq!(repo.config().store.cache_mb, 16);
         assert_eq!(repo.accounts().list().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_failed_init_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("repo");
+        let bad = InitOptions {
+            settings: vec!["store.cache_mbb=16".into()],
+            ..InitOptions::default()
+        };
+        assert!(matches!(Repo::init(&path, &bad), Err(RepoError::Config(_))));
+        assert!(
+            !path.exists(),
+            "a bad setting is refused before anything is made"
+        );
+
+        // A failure after the folder was made (a handle no account may have) removes it, and
+        // an empty folder given to init is emptied again.
+        let bad_handle = InitOptions {
+            handle: Some("no spaces please".into()),
+            ..InitOptions::default()
+        };
+        assert!(Repo::init(&path, &bad_handle).is_err());
+        assert!(!path.exists());
+        fs::create_dir(&path).unwrap();
+        assert!(Repo::init(&path, &bad_handle).is_err());
+        assert_eq!(fs::read_dir(&path).unwrap().count(), 0);
+
+        drop(Repo::init(&path, &InitOptions::default()).unwrap());
+        Repo::open(&path, vec![], &[]).unwrap();
     }
 
     #[test]

@@ -3,12 +3,13 @@
 use super::say;
 use std::{
     fs::File,
-    io::{BufReader, BufWriter},
+    io::{BufReader, BufWriter, Read, Write},
     path::PathBuf,
     process::ExitCode,
 };
 
 use anyhow::{Context as _, anyhow, bail};
+use indicatif::ProgressBar;
 use mnode_dag::{Record, cbor, cids, json};
 use mnode_node::car;
 use serde_json::{Value, json};
@@ -32,7 +33,8 @@ pub(crate) enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
-    /// Read a CAR into the repo, verifying every block, and pin its roots.
+    /// Read a CAR into the repo, verifying every block, and pin its roots (all or nothing: a
+    /// CAR with a bad block is refused whole).
     Import {
         /// The CAR file (`-` for standard input).
         file: PathBuf,
@@ -90,12 +92,15 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             let cid = parse_cid(&cid)?;
             let file = File::create(&output)
                 .with_context(|| format!("cannot create {}", output.display()))?;
+            let pb = super::files::progress_bar(0, ctx)?;
             let report = runtime()?.block_on(async {
                 let blobs = super::open_blobs(&repo).await?;
-                let result = car::export(store, &blobs, &cid, BufWriter::new(file)).await;
+                let out = Counted::new(BufWriter::new(file), pb.clone());
+                let result = car::export(store, &blobs, &cid, out).await;
                 blobs.shutdown().await?;
                 anyhow::Ok(result?)
             });
+            pb.finish_and_clear();
             let report = match report {
                 Ok(r) => r,
                 Err(e) => {
@@ -109,23 +114,59 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             )?;
         }
         Command::Import { file } => {
-            let input: Box<dyn std::io::Read> = if file.as_os_str() == "-" {
-                Box::new(std::io::stdin().lock())
+            let (input, len): (Box<dyn std::io::Read>, u64) = if file.as_os_str() == "-" {
+                (Box::new(std::io::stdin().lock()), 0)
             } else {
-                Box::new(BufReader::new(
-                    File::open(&file).with_context(|| format!("cannot open {}", file.display()))?,
-                ))
+                let f =
+                    File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
+                let len = f.metadata().map(|m| m.len()).unwrap_or_default();
+                (Box::new(BufReader::new(f)), len)
             };
+            let pb = super::files::progress_bar(len, ctx)?;
+            let input = Counted::new(input, pb.clone());
             let report = runtime()?.block_on(async {
                 let blobs = super::open_blobs(&repo).await?;
                 let result = car::import(store, &blobs, input).await;
                 blobs.shutdown().await?;
                 anyhow::Ok(result?)
-            })?;
-            return print_import(ctx, &json!(report));
+            });
+            pb.finish_and_clear();
+            return print_import(ctx, &json!(report?));
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A reader or writer that moves a progress bar by the bytes that pass.
+struct Counted<T> {
+    inner: T,
+    pb: ProgressBar,
+}
+
+impl<T> Counted<T> {
+    fn new(inner: T, pb: ProgressBar) -> Self {
+        Self { inner, pb }
+    }
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.pb.inc(n as u64);
+        Ok(n)
+    }
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.pb.inc(n as u64);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 fn print_export(ctx: &Ctx, v: &Value) -> anyhow::Result<()> {
@@ -154,14 +195,22 @@ fn print_import(ctx: &Ctx, report: &Value) -> anyhow::Result<ExitCode> {
     if ctx.out.json {
         ctx.out.print_json(&json!({ "ok": ok, "report": report }))?;
     } else {
-        say!(
-            "imported {} blocks: {} new records, {} already here, {} files, {} other blocks",
-            report["blocks"],
-            report["records"],
-            report["duplicates"],
-            report["files"],
-            report["other"]
-        );
+        if ok {
+            say!(
+                "imported {} blocks: {} new records, {} already here, {} files, {} other blocks",
+                report["blocks"],
+                report["records"],
+                report["duplicates"],
+                report["files"],
+                report["other"]
+            );
+        } else {
+            say!(
+                "nothing was imported: the CAR was refused ({} blocks read, {} refused)",
+                report["blocks"],
+                failures.len()
+            );
+        }
         for root in report["roots"].as_array().into_iter().flatten() {
             say!("pinned {}", root.as_str().unwrap_or_default());
         }

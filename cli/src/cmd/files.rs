@@ -1,8 +1,13 @@
 //! `mnode add`, `get`, `cat`, `publish release`.
+//!
+//! `add` and `publish release` check everything they can before they write anything (the
+//! release's fields, the artists, the cover), then import the files into the blob store and
+//! store every record in one atomic batch; if that fails, the files they added are removed
+//! again, so a failed run leaves the repo as it was.
 
 use super::say;
 use std::{
-    io::Write as _,
+    io::{IsTerminal as _, Write as _},
     path::{Path, PathBuf},
     process::ExitCode,
 };
@@ -11,7 +16,7 @@ use anyhow::{Context as _, anyhow, bail};
 use futures_lite::StreamExt as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use mnode_dag::{
-    Cid, Keypair, Link, Record, TitleData,
+    Cid, Did, Keypair, Link, Record, TitleData,
     cids::{self, LinkKind},
     model::{
         art::{Artist, Release, ReleaseKind},
@@ -20,12 +25,16 @@ use mnode_dag::{
 };
 use mnode_node::{
     blobs::{Blobs, ImportMode},
-    repo::Repo,
-    store::Store,
+    store::{ListFilter, Store},
 };
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{Ctx, parse_cid, runtime};
+
+/// File names (without extension, any case) that say "this image is the cover", best first.
+const COVER_NAMES: [&str; 5] = ["cover", "front", "folder", "album", "artwork"];
+/// The most records `POST /records/batch` takes.
+const MAX_BATCH: usize = 1000;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct AddArgs {
@@ -45,6 +54,10 @@ pub(crate) struct GetArgs {
     /// Where to write it (default: the name recorded for it, else the CID).
     #[arg(short, long)]
     output: Option<PathBuf>,
+    /// Create the folders of the output path that do not exist yet (without it, a missing
+    /// folder is an error, as with `cp`).
+    #[arg(long)]
+    parents: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -69,7 +82,8 @@ pub(crate) struct ReleaseArgs {
     /// The release's title.
     #[arg(long)]
     title: String,
-    /// An artist: a name (an `art.artist` record is made) or the id of an existing artist.
+    /// An artist: the id of an artist record, or a name (the acting account's artist of that
+    /// name if it has one, else a new `art.artist` record).
     #[arg(long = "artist")]
     artists: Vec<String>,
     /// Release date: YYYY, YYYY-MM or YYYY-MM-DD.
@@ -84,10 +98,17 @@ pub(crate) struct ReleaseArgs {
     /// What the release is.
     #[arg(long)]
     description: Option<String>,
+    /// The cover: an image in the folder (default: one named cover, front, folder, album or
+    /// artwork, else the first image).
+    #[arg(long, value_name = "FILE")]
+    cover: Option<PathBuf>,
     /// Reference the files where they are instead of copying them.
     #[arg(long)]
     in_place: bool,
 }
+
+// ---------------------------------------------------------------------------------------------
+// Shared by the offline and the daemon paths.
 
 /// Every file under `paths`, folders expanded, in a stable order.
 fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
@@ -108,7 +129,7 @@ fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// The media type of a file, from its content (the rules the API's uploads use too).
+/// The media type of a file, from its content and name (the rules the API's uploads use too).
 fn media_type(path: &Path) -> anyhow::Result<String> {
     let mut head = Vec::with_capacity(mnode_api::files::SNIFF_LEN);
     std::fs::File::open(path)
@@ -119,16 +140,14 @@ fn media_type(path: &Path) -> anyhow::Result<String> {
             )
         })
         .with_context(|| format!("cannot read {}", path.display()))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    Ok(mnode_api::files::media_type(&head, &name, None))
+    Ok(mnode_api::files::media_type(&head, &file_name(path), None))
 }
 
-/// The record a file gets: `art.image`, `art.audio`, `art.video` or `core.file`.
-fn file_record(path: &Path, data: FileData, key: &Keypair) -> anyhow::Result<Record> {
-    Ok(file_draft(path, data)?.sign(key)?)
+/// The name a file is recorded under: its last path segment.
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".into())
 }
 
 /// The unsigned record a file gets (the same as for an upload through the API).
@@ -143,33 +162,13 @@ fn file_draft(path: &Path, data: FileData) -> anyhow::Result<mnode_dag::Draft> {
     Ok(mnode_api::files::file_draft(data, dims)?)
 }
 
-/// One added file.
-struct Added {
-    path: PathBuf,
-    blob: Cid,
-    size: u64,
-    record: Record,
-}
-
-/// Adds files to the blob store and makes a pinned record for each.
-async fn add_files(
-    repo: &Repo,
-    blobs: &Blobs,
-    key: &Keypair,
-    files: &[PathBuf],
-    mode: ImportMode,
-    show_progress: bool,
-) -> anyhow::Result<Vec<Added>> {
-    let total: u64 = files
-        .iter()
-        .filter_map(|f| std::fs::metadata(f).ok())
-        .map(|m| m.len())
-        .sum();
-    let pb = if show_progress {
-        ProgressBar::new(total)
-    } else {
-        ProgressBar::hidden()
-    };
+/// A progress bar on standard error, or a hidden one when that is not a terminal or the output
+/// is JSON.
+pub(crate) fn progress_bar(len: u64, ctx: &Ctx) -> anyhow::Result<ProgressBar> {
+    if ctx.out.json || !std::io::stderr().is_terminal() {
+        return Ok(ProgressBar::hidden());
+    }
+    let pb = ProgressBar::new(len);
     pb.set_style(
         ProgressStyle::with_template(
             "{spinner} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}",
@@ -177,15 +176,225 @@ async fn add_files(
         .map_err(|e| anyhow!("{e}"))?
         .progress_chars("=> "),
     );
+    Ok(pb)
+}
+
+/// The total size of `files`, for a progress bar.
+fn total_size(files: &[PathBuf]) -> u64 {
+    files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// One added file, as `add` and `publish release` report it.
+struct Added {
+    path: PathBuf,
+    blob: String,
+    size: u64,
+    record: String,
+    kind: String,
+}
+
+impl Added {
+    fn to_json(&self) -> Value {
+        json!({
+            "path": self.path,
+            "cid": self.blob,
+            "size": self.size,
+            "record": self.record,
+            "type": self.kind,
+        })
+    }
+
+    fn say(&self) {
+        say!(
+            "added {}: file {} record {} ({})",
+            self.path.display(),
+            self.blob,
+            self.record,
+            self.kind
+        );
+    }
+}
+
+/// An artist of a release, as `publish release` reports it.
+struct ArtistPick {
+    /// What `--artist` said.
+    given: String,
+    /// The artist record's id.
+    id: String,
+    /// Whether this run makes the record.
+    new: bool,
+    /// Other artists of that name this account has (the newest is used).
+    others: usize,
+}
+
+impl ArtistPick {
+    fn to_json(&self) -> Value {
+        json!({ "artist": self.given, "id": self.id, "new": self.new })
+    }
+
+    fn say(&self) {
+        if self.new {
+            say!("artist {}: new art.artist {}", self.given, self.id);
+        } else if self.others > 0 {
+            say!(
+                "artist {}: using your newest of {} artists of that name, {}",
+                self.given,
+                self.others + 1,
+                self.id
+            );
+        } else if cids::parse(&self.given).is_ok() {
+            say!("artist {}", self.id);
+        } else {
+            say!("artist {}: using your existing {}", self.given, self.id);
+        }
+    }
+}
+
+/// Checks everything about a release that can be checked before anything is written: the
+/// fields `--title`, `--date`, `--tag`, `--license` and `--description` give, and the names of
+/// new artists.
+fn check_release(args: &ReleaseArgs, files: usize) -> anyhow::Result<()> {
+    let placeholder = |i: usize| Link(cids::record_cid(&i.to_be_bytes()));
+    let release = Release {
+        title: TitleData::new(args.title.clone()),
+        kind: ReleaseKind::Other,
+        artists: (0..args.artists.len()).map(placeholder).collect(),
+        files: (0..files).map(placeholder).collect(),
+        cover: None,
+        date: args.date.clone(),
+        license: args.license.clone(),
+        description: args.description.clone(),
+        tags: args.tags.clone(),
+    };
+    let _checked = Record::create(&release).map_err(|e| anyhow!("{e}; nothing was published"))?;
+    for a in args.artists.iter().filter(|a| cids::parse(a).is_err()) {
+        let _checked =
+            artist_draft(a).map_err(|e| anyhow!("--artist {a:?}: {e}; nothing was published"))?;
+    }
+    Ok(())
+}
+
+/// The record of a new artist called `name`.
+fn artist_draft(name: &str) -> Result<mnode_dag::Draft, mnode_dag::RecordError> {
+    Record::create(&Artist {
+        name: TitleData::new(name.to_owned()),
+        ..Artist::default()
+    })
+}
+
+/// Which of `files` is the cover: `wanted` (a path as given, or relative to the folder), else
+/// the image named most like a cover (see [`COVER_NAMES`]), else the first image.
+fn choose_cover(
+    dir: &Path,
+    files: &[PathBuf],
+    media: &[String],
+    wanted: Option<&Path>,
+) -> anyhow::Result<Option<usize>> {
+    let is_image = |i: &usize| {
+        media
+            .get(*i)
+            .is_some_and(|m| FileKind::of_media_type(m) == FileKind::Image)
+    };
+    if let Some(w) = wanted {
+        let canonical: Vec<Option<PathBuf>> = files
+            .iter()
+            .map(|f| std::fs::canonicalize(f).ok())
+            .collect();
+        let found = [w.to_owned(), dir.join(w)]
+            .iter()
+            .filter_map(|c| std::fs::canonicalize(c).ok())
+            .find_map(|c| canonical.iter().position(|f| f.as_ref() == Some(&c)))
+            .ok_or_else(|| {
+                anyhow!(
+                    "--cover {}: not a file in {}; nothing was published",
+                    w.display(),
+                    dir.display()
+                )
+            })?;
+        if !is_image(&found) {
+            bail!(
+                "--cover {}: is {}, not an image; nothing was published",
+                w.display(),
+                media.get(found).map_or("unknown", String::as_str)
+            );
+        }
+        return Ok(Some(found));
+    }
+    let rank = |i: &usize| {
+        let stem = files[*i]
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_lowercase())
+            .unwrap_or_default();
+        COVER_NAMES
+            .iter()
+            .position(|n| {
+                stem.strip_prefix(n)
+                    .is_some_and(|rest| !rest.starts_with(char::is_alphanumeric))
+            })
+            .unwrap_or(COVER_NAMES.len())
+    };
+    Ok((0..files.len())
+        .filter(is_image)
+        .min_by_key(|i| (rank(i), *i)))
+}
+
+/// What sort of release files of these kinds make: audio (with any images and documents
+/// beside it, such as a cover and liner notes) is a single of up to three tracks or an album;
+/// video likewise a video; images alone an image release; anything else, or audio and video
+/// mixed, other.
+fn release_kind(kinds: &[&str]) -> ReleaseKind {
+    let count = |kind: &str| kinds.iter().filter(|k| **k == kind).count();
+    let (audio, video, images) = (count("art.audio"), count("art.video"), count("art.image"));
+    match (audio, video) {
+        (0, 0) if images > 0 && images == kinds.len() => ReleaseKind::Images,
+        (0, 0) => ReleaseKind::Other,
+        (1..=3, 0) => ReleaseKind::Single,
+        (_, 0) => ReleaseKind::Album,
+        (0, _) => ReleaseKind::Video,
+        _ => ReleaseKind::Other,
+    }
+}
+
+/// `output`'s folder must exist, unless `parents` asks for it to be made.
+fn check_output(output: &Path, parents: bool) -> anyhow::Result<()> {
+    if output.exists() {
+        bail!("{} exists; choose another path with -o", output.display());
+    }
+    let dir = match output.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => return Ok(()),
+    };
+    if !parents && !dir.is_dir() {
+        bail!(
+            "cannot write {}: the folder {} does not exist (create it, or pass --parents)",
+            output.display(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Offline: the repo itself.
+
+/// Imports `files` (with their media types, read beforehand) into the blob store and signs a
+/// record for each; nothing is stored in the record store yet.
+async fn import_files(
+    blobs: &Blobs,
+    key: &Keypair,
+    files: &[(PathBuf, String)],
+    mode: ImportMode,
+    pb: &ProgressBar,
+) -> anyhow::Result<Vec<(Added, Record)>> {
     let mut out = Vec::new();
-    for path in files {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "file".into());
+    for (path, media_type) in files {
+        let name = file_name(path);
         pb.set_message(name.clone());
         let start = pb.position();
-        let media_type = media_type(path)?;
         let added = blobs
             .add_path(path, mode, |done| pb.set_position(start + done))
             .await
@@ -194,21 +403,44 @@ async fn add_files(
         let data = FileData {
             blob: Link(added.cid),
             name,
-            media_type,
+            media_type: media_type.clone(),
             size: added.size,
         };
-        let record = file_record(path, data, key)?;
-        repo.store().put(record.clone())?;
-        repo.store().pin(&record.id(), true)?;
-        out.push(Added {
+        let record = file_draft(path, data)?.sign(key)?;
+        let a = Added {
             path: path.clone(),
-            blob: added.cid,
+            blob: added.cid.to_string(),
             size: added.size,
-            record,
-        });
+            record: record.id().to_string(),
+            kind: record.kind().to_owned(),
+        };
+        out.push((a, record));
     }
     pb.finish_and_clear();
     Ok(out)
+}
+
+/// Stores `records` in one atomic batch, then pins `pins` (recursively).
+fn store_records(store: &Store, records: Vec<Record>, pins: &[Cid]) -> anyhow::Result<()> {
+    store
+        .put_batch(records)
+        .context("cannot store the records; nothing was stored")?;
+    for id in pins {
+        store.pin(id, true)?;
+    }
+    Ok(())
+}
+
+/// The files with their media types; reading each file's start here also finds an unreadable
+/// file before anything is written.
+fn with_media_types(files: Vec<PathBuf>) -> anyhow::Result<Vec<(PathBuf, String)>> {
+    files
+        .into_iter()
+        .map(|f| {
+            let m = media_type(&f)?;
+            Ok((f, m))
+        })
+        .collect()
 }
 
 pub(crate) fn add(args: AddArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
@@ -221,101 +453,217 @@ pub(crate) fn add(args: AddArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     if files.is_empty() {
         bail!("no files under {:?}", args.paths);
     }
+    let pb = progress_bar(total_size(&files), ctx)?;
+    let files = with_media_types(files)?;
     let mode = if args.in_place {
         ImportMode::InPlace
     } else {
         ImportMode::Copy
     };
-    let added = runtime()?.block_on(async {
+    let imported = runtime()?.block_on(async {
         let blobs = super::open_blobs(&repo).await?;
-        let result = add_files(&repo, &blobs, &key, &files, mode, !ctx.out.json).await;
+        let result = import_files(&blobs, &key, &files, mode, &pb).await;
         blobs.shutdown().await?;
         result
     })?;
+    let (added, records): (Vec<Added>, Vec<Record>) = imported.into_iter().unzip();
+    let ids: Vec<Cid> = records.iter().map(Record::id).collect();
+    store_records(repo.store(), records, &ids)?;
+    print_added(ctx, &added)
+}
+
+fn print_added(ctx: &Ctx, added: &[Added]) -> anyhow::Result<ExitCode> {
     if ctx.out.json {
-        let v: Vec<_> = added
-            .iter()
-            .map(|a| json!({ "path": a.path, "cid": a.blob.to_string(), "size": a.size, "record": a.record.id().to_string(), "type": a.record.kind() }))
-            .collect();
+        let v: Vec<Value> = added.iter().map(Added::to_json).collect();
         ctx.out.print_json(&json!(v))?;
     } else {
-        for a in &added {
-            say!(
-                "added {} {} {} {}",
-                a.blob,
-                a.record.id(),
-                a.record.kind(),
-                a.path.display()
-            );
-        }
+        added.iter().for_each(Added::say);
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// `add` while a daemon holds the repo: the daemon imports each file from this disk and signs
-/// its record.
-fn add_remote(
-    args: AddArgs,
-    ctx: &Ctx,
-    client: &mnode_api::client::Client,
-) -> anyhow::Result<ExitCode> {
-    let files = collect_files(&args.paths)?;
-    if files.is_empty() {
-        bail!("no files under {:?}", args.paths);
-    }
-    let rt = runtime()?;
-    let out = add_remote_files(&files, ctx, client, &rt)?;
-    if ctx.out.json {
-        ctx.out.print_json(&json!(out))?;
-    } else {
-        for a in &out {
-            let s = |k: &str| a[k].as_str().unwrap_or_default().to_owned();
-            say!(
-                "added {} {} {} {}",
-                s("cid"),
-                s("record"),
-                s("type"),
-                s("path")
-            );
+/// The acting account's `art.artist` items named `name`, newest first.
+fn artists_named(store: &Store, author: &Did, name: &str) -> anyhow::Result<Vec<Cid>> {
+    let page = store.list(&ListFilter {
+        kind: Some("art.artist".into()),
+        author: Some(*author),
+        ..ListFilter::default()
+    })?;
+    let mut out = Vec::new();
+    for (id, item) in page.items {
+        if item.deleted {
+            continue;
         }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Imports `files` through the daemon and creates their records; one JSON object per file
-/// (`path`, `cid`, `size`, `record`, `type`).
-fn add_remote_files(
-    files: &[PathBuf],
-    ctx: &Ctx,
-    client: &mnode_api::client::Client,
-    rt: &tokio::runtime::Runtime,
-) -> anyhow::Result<Vec<serde_json::Value>> {
-    let mut out = vec![];
-    for path in files {
-        let abs = std::path::absolute(path)?;
-        let v = rt.block_on(client.import(&abs))?;
-        let blob = parse_cid(v["cid"].as_str().unwrap_or_default())?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "file".into());
-        let data = FileData {
-            blob: Link(blob),
-            name,
-            media_type: media_type(path)?,
-            size: v["size"].as_u64().unwrap_or_default(),
+        let Some(record) = store.record(&item.head)? else {
+            continue;
         };
-        let draft = file_draft(path, data)?;
-        let body = draft
-            .body()
-            .map(mnode_dag::json::to_json_value)
-            .transpose()
-            .map_err(|e| anyhow!("{e}"))?
-            .unwrap_or_default();
-        let r = rt.block_on(client.create(draft.kind(), body, ctx.as_handle.as_deref()))?;
-        out.push(json!({ "path": path, "cid": blob.to_string(), "size": v["size"], "record": r["id"], "type": draft.kind() }));
+        if let Ok(Some(artist)) = record.body_as::<Artist>()
+            && artist.name.full == name
+        {
+            out.push(id);
+        }
     }
     Ok(out)
+}
+
+pub(crate) fn get(args: GetArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    if let Some(client) = super::net::daemon_client(ctx)? {
+        return get_remote(args, ctx, &client);
+    }
+    let repo = ctx.open()?;
+    let (blob, name) = resolve_file(repo.store(), &args.cid)?;
+    let output = args
+        .output
+        .unwrap_or_else(|| PathBuf::from(name.unwrap_or_else(|| blob.to_string())));
+    check_output(&output, args.parents)?;
+    let size = runtime()?.block_on(async {
+        let blobs = super::open_blobs(&repo).await?;
+        let result = blobs.export(&blob, &output).await;
+        blobs.shutdown().await?;
+        anyhow::Ok(result?)
+    })?;
+    if ctx.out.json {
+        ctx.out
+            .print_json(&json!({ "cid": blob.to_string(), "path": output, "size": size }))?;
+    } else {
+        say!("wrote {} ({size} bytes) to {}", blob, output.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn publish(command: PublishCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    let PublishCommand::Release(args) = command;
+    if let Some(client) = super::net::daemon_client(ctx)? {
+        return publish_remote(args, ctx, &client);
+    }
+    let repo = ctx.open()?;
+    let (_, key) = ctx.signer(&repo)?;
+    let plan = plan_release(&args)?;
+    let store = repo.store();
+    // Artists: an existing artist's id, this account's artist of that name, or a new one.
+    let mut picks = Vec::new();
+    let mut artists = Vec::new();
+    let mut new_artists = Vec::new();
+    for a in &args.artists {
+        if let Ok(cid) = cids::parse(a) {
+            let r = store
+                .head(&cid)?
+                .ok_or_else(|| anyhow!("--artist {a}: no such record on this node"))?;
+            if r.kind() != "art.artist" && r.kind() != "art.artist_group" {
+                bail!(
+                    "--artist {a}: is {}, not an artist",
+                    mnode_dag::registry::with_article(r.kind())
+                );
+            }
+            artists.push(Link(r.id()));
+            picks.push(ArtistPick {
+                given: a.clone(),
+                id: r.id().to_string(),
+                new: false,
+                others: 0,
+            });
+            continue;
+        }
+        let named = artists_named(store, key.did(), a)?;
+        let (id, new) = match named.first() {
+            Some(id) => (*id, false),
+            None => {
+                let artist = artist_draft(a)?.sign(&key)?;
+                let id = artist.id();
+                new_artists.push(artist);
+                (id, true)
+            }
+        };
+        artists.push(Link(id));
+        picks.push(ArtistPick {
+            given: a.clone(),
+            id: id.to_string(),
+            new,
+            others: named.len().saturating_sub(1),
+        });
+    }
+    let mode = if args.in_place {
+        ImportMode::InPlace
+    } else {
+        ImportMode::Copy
+    };
+    let pb = progress_bar(plan.size, ctx)?;
+    let imported = runtime()?.block_on(async {
+        let blobs = super::open_blobs(&repo).await?;
+        let result = import_files(&blobs, &key, &plan.files, mode, &pb).await;
+        blobs.shutdown().await?;
+        result
+    })?;
+    let kinds: Vec<&str> = imported.iter().map(|(a, _)| a.kind.as_str()).collect();
+    let release = Release {
+        title: TitleData::new(args.title.clone()),
+        kind: release_kind(&kinds),
+        artists,
+        files: imported.iter().map(|(_, r)| Link(r.id())).collect(),
+        cover: plan
+            .cover
+            .and_then(|i| imported.get(i))
+            .map(|(_, r)| Link(r.id())),
+        date: args.date.clone(),
+        license: args.license.clone(),
+        description: args.description.clone(),
+        tags: args.tags.clone(),
+    };
+    let record = Record::create(&release)?.sign(&key)?;
+    let release_id = record.id();
+    let (added, mut records): (Vec<Added>, Vec<Record>) = imported.into_iter().unzip();
+    let mut pins: Vec<Cid> = records.iter().map(Record::id).collect();
+    pins.push(release_id);
+    records.extend(new_artists);
+    records.push(record);
+    store_records(store, records, &pins)?;
+    print_release(ctx, &release_id.to_string(), &picks, &added)
+}
+
+/// What `publish release` will publish, checked before anything is written.
+struct ReleasePlan {
+    /// The files with their media types.
+    files: Vec<(PathBuf, String)>,
+    /// Which of them is the cover.
+    cover: Option<usize>,
+    /// Their total size.
+    size: u64,
+}
+
+fn plan_release(args: &ReleaseArgs) -> anyhow::Result<ReleasePlan> {
+    if !args.dir.is_dir() {
+        bail!("{} is not a folder", args.dir.display());
+    }
+    let files = collect_files(std::slice::from_ref(&args.dir))?;
+    if files.is_empty() {
+        bail!("{} holds no files", args.dir.display());
+    }
+    check_release(args, files.len())?;
+    let size = total_size(&files);
+    let files = with_media_types(files)?;
+    let (paths, media): (Vec<PathBuf>, Vec<String>) = files.iter().cloned().unzip();
+    let cover = choose_cover(&args.dir, &paths, &media, args.cover.as_deref())?;
+    Ok(ReleasePlan { files, cover, size })
+}
+
+fn print_release(
+    ctx: &Ctx,
+    release: &str,
+    picks: &[ArtistPick],
+    added: &[Added],
+) -> anyhow::Result<ExitCode> {
+    if ctx.out.json {
+        ctx.out.print_json(&json!({
+            "release": release,
+            "artists": picks.iter().map(ArtistPick::to_json).collect::<Vec<_>>(),
+            "files": added.iter().map(Added::to_json).collect::<Vec<_>>(),
+        }))?;
+    } else {
+        picks.iter().for_each(ArtistPick::say);
+        added.iter().for_each(Added::say);
+        say!("release {release}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A file's blob CID and recorded name, from a blob CID or a record that holds a file.
@@ -344,34 +692,116 @@ fn resolve_file(store: &Store, text: &str) -> anyhow::Result<(Cid, Option<String
         }),
         _ => None,
     };
-    data.ok_or_else(|| anyhow!("{cid} is a {} record, which holds no file", record.kind()))
+    data.ok_or_else(|| {
+        anyhow!(
+            "{cid} is {} record, which holds no file",
+            mnode_dag::registry::with_article(record.kind())
+        )
+    })
 }
 
-pub(crate) fn get(args: GetArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
-    if let Some(client) = super::net::daemon_client(ctx)? {
-        return get_remote(args, ctx, &client);
+// ---------------------------------------------------------------------------------------------
+// Through a running daemon.
+
+/// `add` while a daemon holds the repo: the daemon imports each file from this disk, then signs
+/// all their records in one batch.
+fn add_remote(
+    args: AddArgs,
+    ctx: &Ctx,
+    client: &mnode_api::client::Client,
+) -> anyhow::Result<ExitCode> {
+    let files = collect_files(&args.paths)?;
+    if files.is_empty() {
+        bail!("no files under {:?}", args.paths);
     }
-    let repo = ctx.open()?;
-    let (blob, name) = resolve_file(repo.store(), &args.cid)?;
-    let output = args
-        .output
-        .unwrap_or_else(|| PathBuf::from(name.unwrap_or_else(|| blob.to_string())));
-    if output.exists() {
-        bail!("{} exists; choose another path with -o", output.display());
+    let pb = progress_bar(total_size(&files), ctx)?;
+    let files = with_media_types(files)?;
+    let rt = runtime()?;
+    let imported = import_remote(&files, client, &rt, &pb)?;
+    let records = imported
+        .iter()
+        .map(|(_, kind, body)| (kind.clone(), body.clone()));
+    let ids = create_remote(client, &rt, records.collect(), ctx.as_handle.as_deref())?;
+    let added: Vec<Added> = imported
+        .into_iter()
+        .zip(ids)
+        .map(|((a, kind, _), id)| Added {
+            record: id,
+            kind,
+            ..a
+        })
+        .collect();
+    print_added(ctx, &added)
+}
+
+/// Imports `files` through the daemon; for each, what it added and its record's kind and
+/// body (not created yet).
+fn import_remote(
+    files: &[(PathBuf, String)],
+    client: &mnode_api::client::Client,
+    rt: &tokio::runtime::Runtime,
+    pb: &ProgressBar,
+) -> anyhow::Result<Vec<(Added, String, Value)>> {
+    let mut out = vec![];
+    for (path, media_type) in files {
+        let abs = std::path::absolute(path)?;
+        let name = file_name(path);
+        pb.set_message(name.clone());
+        let start = pb.position();
+        let v =
+            rt.block_on(client.import_progress(&abs, |done, _| pb.set_position(start + done)))?;
+        let size = v["size"].as_u64().unwrap_or_default();
+        pb.set_position(start + size);
+        let blob = parse_cid(v["cid"].as_str().unwrap_or_default())?;
+        let data = FileData {
+            blob: Link(blob),
+            name,
+            media_type: media_type.clone(),
+            size,
+        };
+        let draft = file_draft(path, data)?;
+        let body = draft
+            .body()
+            .map(mnode_dag::json::to_json_value)
+            .transpose()
+            .map_err(|e| anyhow!("{e}"))?
+            .unwrap_or_default();
+        let added = Added {
+            path: path.clone(),
+            blob: blob.to_string(),
+            size,
+            record: String::new(),
+            kind: draft.kind().to_owned(),
+        };
+        out.push((added, draft.kind().to_owned(), body));
     }
-    let size = runtime()?.block_on(async {
-        let blobs = super::open_blobs(&repo).await?;
-        let result = blobs.export(&blob, &output).await;
-        blobs.shutdown().await?;
-        anyhow::Ok(result?)
-    })?;
-    if ctx.out.json {
-        ctx.out
-            .print_json(&json!({ "cid": blob.to_string(), "path": output, "size": size }))?;
-    } else {
-        say!("wrote {} ({size} bytes) to {}", blob, output.display());
+    pb.finish_and_clear();
+    Ok(out)
+}
+
+/// Creates records of `(kind, body)` through the daemon in atomic batches (one, for up to a
+/// thousand); their ids in order.
+fn create_remote(
+    client: &mnode_api::client::Client,
+    rt: &tokio::runtime::Runtime,
+    records: Vec<(String, Value)>,
+    as_handle: Option<&str>,
+) -> anyhow::Result<Vec<String>> {
+    let mut ids = Vec::with_capacity(records.len());
+    for chunk in records.chunks(MAX_BATCH) {
+        let v = rt.block_on(client.create_batch(chunk, as_handle))?;
+        for r in v["records"].as_array().into_iter().flatten() {
+            ids.push(r["id"].as_str().unwrap_or_default().to_owned());
+        }
     }
-    Ok(ExitCode::SUCCESS)
+    if ids.len() != records.len() {
+        bail!(
+            "the daemon answered {} ids for {} records",
+            ids.len(),
+            records.len()
+        );
+    }
+    Ok(ids)
 }
 
 /// `get` while a daemon runs: the daemon fetches the file from peers if it lacks it (with a
@@ -393,27 +823,20 @@ fn get_remote(
         } else {
             body
         };
-        let blob = file["blob"]["/"]
-            .as_str()
-            .ok_or_else(|| anyhow!("{cid} is a record that holds no file"))?;
+        let blob = file["blob"]["/"].as_str().ok_or_else(|| {
+            let kind = v["record"]["type"].as_str().unwrap_or("record");
+            anyhow!(
+                "{cid} is {} record, which holds no file",
+                mnode_dag::registry::with_article(kind)
+            )
+        })?;
         (parse_cid(blob)?, file["name"].as_str().map(str::to_owned))
     };
     let output = args
         .output
         .unwrap_or_else(|| PathBuf::from(name.unwrap_or_else(|| blob.to_string())));
-    if output.exists() {
-        bail!("{} exists; choose another path with -o", output.display());
-    }
-    let pb = if ctx.out.json {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(0)
-    };
-    pb.set_style(
-        ProgressStyle::with_template("{spinner} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
-            .map_err(|e| anyhow!("{e}"))?
-            .progress_chars("=> "),
-    );
+    check_output(&output, args.parents)?;
+    let pb = progress_bar(0, ctx)?;
     let fetched = rt.block_on(client.fetch_progress(&blob.to_string(), |held, size| {
         if let Some(size) = size {
             pb.set_length(size);
@@ -422,7 +845,7 @@ fn get_remote(
     }))?;
     pb.finish_and_clear();
     let abs = std::path::absolute(&output)?;
-    let v = rt.block_on(client.export(&blob.to_string(), &abs))?;
+    let v = rt.block_on(client.export(&blob.to_string(), &abs, args.parents))?;
     if ctx.out.json {
         ctx.out.print_json(&json!({
             "cid": blob.to_string(),
@@ -441,6 +864,159 @@ fn get_remote(
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// The acting account's `did:key` as the daemon knows it.
+fn acting_did(
+    client: &mnode_api::client::Client,
+    rt: &tokio::runtime::Runtime,
+    as_handle: Option<&str>,
+) -> anyhow::Result<String> {
+    let v = match as_handle {
+        Some(h) => rt.block_on(client.account(h))?,
+        None => rt.block_on(client.me())?,
+    };
+    v["did"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("the acting account has no key to sign with"))
+}
+
+/// The acting account's `art.artist` items named `name` on the daemon, newest first.
+fn artists_named_remote(
+    client: &mnode_api::client::Client,
+    rt: &tokio::runtime::Runtime,
+    did: &str,
+    name: &str,
+) -> anyhow::Result<Vec<String>> {
+    let query = [
+        ("kind", "art.artist".to_owned()),
+        ("author", did.to_owned()),
+        ("limit", "1000".to_owned()),
+    ];
+    let listed = rt.block_on(client.list(&query))?;
+    let mut out = vec![];
+    for item in listed["items"].as_array().into_iter().flatten() {
+        // Summaries are cut at 60 characters: read the record when the start matches.
+        let summary = item["summary"].as_str().unwrap_or_default();
+        let head: String = summary.chars().take_while(|c| *c != '…').collect();
+        if !name.replace('\n', " ").starts_with(&head) || head.is_empty() {
+            continue;
+        }
+        let id = item["id"].as_str().unwrap_or_default();
+        let r = rt.block_on(client.record(id, false))?;
+        if r["record"]["body"]["name"]["full"] == name {
+            out.push(id.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+/// `publish release` while a daemon holds the repo: files are imported by the daemon from this
+/// disk; their records and new artists are created in one batch and then the release, signed
+/// as the acting account.
+fn publish_remote(
+    args: ReleaseArgs,
+    ctx: &Ctx,
+    client: &mnode_api::client::Client,
+) -> anyhow::Result<ExitCode> {
+    let plan = plan_release(&args)?;
+    let rt = runtime()?;
+    let as_handle = ctx.as_handle.as_deref();
+    // Artists: resolved before anything is written; new ones are created with the files.
+    let mut picks = Vec::new();
+    let mut new_artists = Vec::new();
+    let mut did = None;
+    for a in &args.artists {
+        if let Ok(cid) = cids::parse(a) {
+            let r = rt
+                .block_on(client.record(&cid.to_string(), false))
+                .with_context(|| format!("--artist {a}"))?;
+            let kind = r["record"]["type"].as_str().unwrap_or_default();
+            if kind != "art.artist" && kind != "art.artist_group" {
+                bail!(
+                    "--artist {a}: is {}, not an artist",
+                    mnode_dag::registry::with_article(kind)
+                );
+            }
+            picks.push(ArtistPick {
+                given: a.clone(),
+                id: r["id"].as_str().unwrap_or_default().to_owned(),
+                new: false,
+                others: 0,
+            });
+            continue;
+        }
+        let did = match &did {
+            Some(d) => d,
+            None => did.insert(acting_did(client, &rt, as_handle)?),
+        };
+        let named = artists_named_remote(client, &rt, did, a)?;
+        let id = match named.first() {
+            Some(id) => id.clone(),
+            None => {
+                new_artists.push((picks.len(), a.clone()));
+                String::new()
+            }
+        };
+        picks.push(ArtistPick {
+            given: a.clone(),
+            id,
+            new: named.is_empty(),
+            others: named.len().saturating_sub(1),
+        });
+    }
+    let pb = progress_bar(plan.size, ctx)?;
+    let imported = import_remote(&plan.files, client, &rt, &pb)?;
+    let mut records: Vec<(String, Value)> = imported
+        .iter()
+        .map(|(_, kind, body)| (kind.clone(), body.clone()))
+        .collect();
+    for (_, name) in &new_artists {
+        records.push(("art.artist".into(), json!({ "name": { "full": name } })));
+    }
+    let mut ids = create_remote(client, &rt, records, as_handle)?;
+    for (i, _) in new_artists.iter().rev() {
+        if let (Some(pick), Some(id)) = (picks.get_mut(*i), ids.pop()) {
+            pick.id = id;
+        }
+    }
+    let added: Vec<Added> = imported
+        .into_iter()
+        .zip(ids)
+        .map(|((a, kind, _), id)| Added {
+            record: id,
+            kind,
+            ..a
+        })
+        .collect();
+    let kinds: Vec<&str> = added.iter().map(|a| a.kind.as_str()).collect();
+    let link = |id: &str| json!({ "/": id });
+    let mut body = json!({
+        "title": { "full": args.title },
+        "kind": release_kind(&kinds),
+        "artists": picks.iter().map(|p| link(&p.id)).collect::<Vec<_>>(),
+        "files": added.iter().map(|a| link(&a.record)).collect::<Vec<_>>(),
+        "tags": args.tags,
+    });
+    if let Some(cover) = plan.cover.and_then(|i| added.get(i)) {
+        body["cover"] = link(&cover.record);
+    }
+    for (key, value) in [
+        ("date", &args.date),
+        ("license", &args.license),
+        ("description", &args.description),
+    ] {
+        if let Some(v) = value {
+            body[key] = json!(v);
+        }
+    }
+    let r = rt.block_on(client.create("art.release", body, as_handle))?;
+    let release = r["id"].as_str().unwrap_or_default();
+    print_release(ctx, release, &picks, &added)
+}
+
+// ---------------------------------------------------------------------------------------------
+// `cat`.
 
 /// Parses `START-END` (inclusive) or `START-` into a start and an exclusive end.
 fn parse_range(text: &str) -> anyhow::Result<(u64, Option<u64>)> {
@@ -490,194 +1066,6 @@ pub(crate) fn cat(args: CatArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         blobs.shutdown().await?;
         result
     })?;
-    Ok(ExitCode::SUCCESS)
-}
-
-pub(crate) fn publish(command: PublishCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
-    let PublishCommand::Release(args) = command;
-    if let Some(client) = super::net::daemon_client(ctx)? {
-        return publish_remote(args, ctx, &client);
-    }
-    let repo = ctx.open()?;
-    let (_, key) = ctx.signer(&repo)?;
-    if !args.dir.is_dir() {
-        bail!("{} is not a folder", args.dir.display());
-    }
-    let files = collect_files(std::slice::from_ref(&args.dir))?;
-    if files.is_empty() {
-        bail!("{} holds no files", args.dir.display());
-    }
-    // Artists: an existing artist's id, or a name for a new art.artist record.
-    let mut artists = Vec::new();
-    let mut new_artists = Vec::new();
-    for a in &args.artists {
-        match cids::parse(a) {
-            Ok(cid) => {
-                let r = repo
-                    .store()
-                    .head(&cid)?
-                    .ok_or_else(|| anyhow!("--artist {a}: no such record on this node"))?;
-                if r.kind() != "art.artist" && r.kind() != "art.artist_group" {
-                    bail!("--artist {a}: is a {}, not an artist", r.kind());
-                }
-                artists.push(Link(r.id()));
-            }
-            Err(_) => {
-                let artist = Record::create(&Artist {
-                    name: TitleData::new(a.clone()),
-                    ..Artist::default()
-                })?
-                .sign(&key)?;
-                artists.push(Link(artist.id()));
-                new_artists.push(artist);
-            }
-        }
-    }
-    let mode = if args.in_place {
-        ImportMode::InPlace
-    } else {
-        ImportMode::Copy
-    };
-    let added = runtime()?.block_on(async {
-        let blobs = super::open_blobs(&repo).await?;
-        let result = add_files(&repo, &blobs, &key, &files, mode, !ctx.out.json).await;
-        blobs.shutdown().await?;
-        result
-    })?;
-    let kinds: Vec<&str> = added.iter().map(|a| a.record.kind()).collect();
-    let kind = release_kind(&kinds);
-    let release = Release {
-        title: TitleData::new(args.title.clone()),
-        kind,
-        artists,
-        files: added.iter().map(|a| Link(a.record.id())).collect(),
-        cover: added
-            .iter()
-            .find(|a| a.record.kind() == "art.image")
-            .map(|a| Link(a.record.id())),
-        date: args.date.clone(),
-        license: args.license.clone(),
-        description: args.description.clone(),
-        tags: args.tags.clone(),
-    };
-    let record = Record::create(&release)?.sign(&key)?;
-    let store = repo.store();
-    store.put_batch(new_artists)?;
-    store.put(record.clone())?;
-    store.pin(&record.id(), true)?;
-    if ctx.out.json {
-        ctx.out.print_json(&json!({
-            "release": record.id().to_string(),
-            "files": added.iter().map(|a| json!({ "path": a.path, "cid": a.blob.to_string(), "record": a.record.id().to_string(), "type": a.record.kind() })).collect::<Vec<_>>(),
-        }))?;
-    } else {
-        for a in &added {
-            say!("added {} {} {}", a.blob, a.record.kind(), a.path.display());
-        }
-        say!("release {}", record.id());
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// What sort of release files of these kinds make.
-fn release_kind(kinds: &[&str]) -> ReleaseKind {
-    if kinds.iter().all(|k| *k == "art.image") {
-        ReleaseKind::Images
-    } else if kinds.iter().all(|k| *k == "art.video") {
-        ReleaseKind::Video
-    } else if kinds.iter().all(|k| *k == "art.audio") {
-        if kinds.len() <= 3 {
-            ReleaseKind::Single
-        } else {
-            ReleaseKind::Album
-        }
-    } else {
-        ReleaseKind::Other
-    }
-}
-
-/// `publish release` while a daemon holds the repo: files are imported by the daemon from this
-/// disk, artists and the release are created through its API, signed as the acting account.
-fn publish_remote(
-    args: ReleaseArgs,
-    ctx: &Ctx,
-    client: &mnode_api::client::Client,
-) -> anyhow::Result<ExitCode> {
-    if !args.dir.is_dir() {
-        bail!("{} is not a folder", args.dir.display());
-    }
-    let files = collect_files(std::slice::from_ref(&args.dir))?;
-    if files.is_empty() {
-        bail!("{} holds no files", args.dir.display());
-    }
-    let rt = runtime()?;
-    let as_handle = ctx.as_handle.as_deref();
-    let mut artists = Vec::new();
-    for a in &args.artists {
-        let id = match cids::parse(a) {
-            Ok(cid) => {
-                let r = rt
-                    .block_on(client.record(&cid.to_string(), false))
-                    .with_context(|| format!("--artist {a}"))?;
-                let kind = r["record"]["type"].as_str().unwrap_or_default();
-                if kind != "art.artist" && kind != "art.artist_group" {
-                    bail!("--artist {a}: is a {kind}, not an artist");
-                }
-                r["id"].as_str().unwrap_or_default().to_owned()
-            }
-            Err(_) => {
-                let body = json!({ "name": { "full": a } });
-                let r = rt.block_on(client.create("art.artist", body, as_handle))?;
-                r["id"].as_str().unwrap_or_default().to_owned()
-            }
-        };
-        artists.push(json!({ "/": id }));
-    }
-    let added = add_remote_files(&files, ctx, client, &rt)?;
-    let kinds: Vec<&str> = added
-        .iter()
-        .map(|a| a["type"].as_str().unwrap_or_default())
-        .collect();
-    let link = |a: &serde_json::Value| json!({ "/": a["record"] });
-    let mut body = json!({
-        "title": { "full": args.title },
-        "kind": release_kind(&kinds),
-        "artists": artists,
-        "files": added.iter().map(link).collect::<Vec<_>>(),
-        "tags": args.tags,
-    });
-    if let Some(cover) = added.iter().find(|a| a["type"] == "art.image") {
-        body["cover"] = link(cover);
-    }
-    for (key, value) in [
-        ("date", &args.date),
-        ("license", &args.license),
-        ("description", &args.description),
-    ] {
-        if let Some(v) = value {
-            body[key] = json!(v);
-        }
-    }
-    let r = rt.block_on(client.create("art.release", body, as_handle))?;
-    let release = r["id"].as_str().unwrap_or_default();
-    if ctx.out.json {
-        let files: Vec<_> = added
-            .iter()
-            .map(|a| json!({ "path": a["path"], "cid": a["cid"], "record": a["record"], "type": a["type"] }))
-            .collect();
-        ctx.out
-            .print_json(&json!({ "release": release, "files": files }))?;
-    } else {
-        for a in &added {
-            say!(
-                "added {} {} {}",
-                a["cid"].as_str().unwrap_or_default(),
-                a["type"].as_str().unwrap_or_default(),
-                a["path"].as_str().unwrap_or_default()
-            );
-        }
-        say!("release {release}");
-    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -75,12 +75,13 @@ fn print_verify(ctx: &Ctx, v: &Value) -> anyhow::Result<ExitCode> {
     } else {
         let r = &v["report"];
         say!(
-            "checked {} blocks, {} records, {} items, {} index entries, {} files",
+            "checked {} blocks, {} records, {} items, {} index entries, {} files, {} pins",
             r["blocks"],
             r["records"],
             r["items"],
             r["index_entries"],
-            r["blobs"]
+            r["blobs"],
+            r["pins"]
         );
         for p in r["problems"].as_array().into_iter().flatten() {
             say!(
