@@ -16,6 +16,7 @@ mod openapi;
 pub mod ops;
 mod pins;
 mod routes;
+mod shutdown;
 mod social;
 
 use std::{io, net::SocketAddr, path::Path, sync::Arc};
@@ -24,7 +25,7 @@ use axum::Router;
 use mnode_node::node::NodeHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use crate::error::ApiError;
+pub use crate::{error::ApiError, shutdown::Requests};
 
 /// The file in the repo that holds the admin token.
 pub const TOKEN_FILE: &str = "api.token";
@@ -113,12 +114,27 @@ pub fn admin_token(repo: &Path) -> io::Result<String> {
     Ok(token)
 }
 
-/// Serves `router` on `listener` until `cancel` fires.
+/// Serves `router` on `listener` until `cancel` fires and the requests in flight are answered.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     cancel: CancellationToken,
 ) -> io::Result<()> {
+    serve_tracked(listener, router, cancel, Requests::default()).await
+}
+
+/// [`serve`], counting the requests in flight in `requests`, which can also end them
+/// ([`Requests::cut`]) when a shutdown should wait no longer.
+pub async fn serve_tracked(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    cancel: CancellationToken,
+    requests: Requests,
+) -> io::Result<()> {
+    let router = router.layer(axum::middleware::from_fn_with_state(
+        requests,
+        shutdown::track,
+    ));
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
