@@ -46,6 +46,7 @@ fn account_json(a: &Account, private: bool) -> Value {
     });
     if private {
         v["email"] = json!(a.email);
+        v["password_set"] = json!(a.password.is_some());
     }
     v
 }
@@ -66,7 +67,9 @@ fn session_json(s: &Session, current: Option<&str>) -> Value {
 struct RegisterBody {
     handle: String,
     email: String,
-    password: String,
+    /// Required, except from an admin: an account made without one signs records on this
+    /// node but cannot log in until it is given one.
+    password: Option<String>,
     /// `user` (the default) or `admin`; only an admin may make another admin.
     #[serde(default)]
     #[schema(schema_with = role_schema)]
@@ -93,8 +96,8 @@ fn role_schema() -> utoipa::openapi::Object {
     operation_id = "register",
     request_body = RegisterBody,
     responses(
-        (status = 201, description = "The account: `{handle, did, keys, role, created, email}`", body = Object),
-        (status = 400, description = "A bad handle or email", body = ErrorBody),
+        (status = 201, description = "The account: `{handle, did, keys, role, created, email, password_set}`", body = Object),
+        (status = 400, description = "A bad handle or email, or no password from someone not an admin", body = ErrorBody),
         (status = 401, description = "A bad token (none is fine)", body = ErrorBody),
         (status = 403, description = "Registration is closed, or a non-admin asked for an admin", body = ErrorBody),
         (status = 409, description = "The handle or email is taken", body = ErrorBody),

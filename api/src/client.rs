@@ -88,7 +88,7 @@ impl Client {
         self.call(reqwest::Method::GET, "/node", None).await
     }
 
-    /// `GET /peers`.
+    /// `GET /peers`: `{peers, remembered}`, the connected peers and those reached before.
     pub async fn peers(&self) -> Result<Value, ClientError> {
         self.call(reqwest::Method::GET, "/peers", None).await
     }
@@ -294,19 +294,31 @@ impl Client {
 
     /// `PUT /records/{cid}`: a new version with `body`.
     /// The node signs it with the author's key.
-    pub async fn update(&self, cid: &str, body: Value) -> Result<Value, ClientError> {
-        self.call(
-            reqwest::Method::PUT,
-            &format!("/records/{cid}"),
-            Some(json!({ "body": body })),
-        )
-        .await
+    ///
+    /// With `as_handle`, acting as that account, which must be the item's author.
+    pub async fn update(
+        &self,
+        cid: &str,
+        body: Value,
+        as_handle: Option<&str>,
+    ) -> Result<Value, ClientError> {
+        let mut req = json!({ "body": body });
+        if let Some(h) = as_handle {
+            req["as"] = json!(h);
+        }
+        self.call(reqwest::Method::PUT, &format!("/records/{cid}"), Some(req))
+            .await
     }
 
     /// `DELETE /records/{cid}`: a tombstone version, signed with the author's key.
-    pub async fn delete(&self, cid: &str) -> Result<Value, ClientError> {
-        self.call(reqwest::Method::DELETE, &format!("/records/{cid}"), None)
-            .await
+    ///
+    /// With `as_handle`, acting as that account, which must be the item's author.
+    pub async fn delete(&self, cid: &str, as_handle: Option<&str>) -> Result<Value, ClientError> {
+        let path = match as_handle {
+            Some(h) => format!("/records/{cid}?as={}", encode(h)),
+            None => format!("/records/{cid}"),
+        };
+        self.call(reqwest::Method::DELETE, &path, None).await
     }
 
     /// `GET /records/{cid}/history`.
@@ -382,12 +394,18 @@ impl Client {
         ))
     }
 
-    /// `POST /files/export`: write a held file to a path on the daemon's disk.
-    pub async fn export(&self, cid: &str, path: &std::path::Path) -> Result<Value, ClientError> {
+    /// `POST /files/export`: write a held file to a path on the daemon's disk; `parents`
+    /// creates the missing folders of `path` (without it they are refused).
+    pub async fn export(
+        &self,
+        cid: &str,
+        path: &std::path::Path,
+        parents: bool,
+    ) -> Result<Value, ClientError> {
         self.call(
             reqwest::Method::POST,
             "/files/export",
-            Some(json!({ "cid": cid, "path": path })),
+            Some(json!({ "cid": cid, "path": path, "parents": parents })),
         )
         .await
     }
@@ -398,6 +416,52 @@ impl Client {
             reqwest::Method::POST,
             "/files/import",
             Some(json!({ "path": path })),
+        )
+        .await
+    }
+
+    /// `POST /files/import` with progress: `progress(done, size)` is called as the daemon reads
+    /// the file. Answers `{cid, size}`.
+    pub async fn import_progress(
+        &self,
+        path: &std::path::Path,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<Value, ClientError> {
+        let url = format!("{}/api/v1/files/import", self.base);
+        let resp = self
+            .send(
+                self.http
+                    .post(&url)
+                    .bearer_auth(&self.token)
+                    .json(&json!({ "path": path, "progress": true })),
+            )
+            .await?;
+        let mut size = 0;
+        read_ndjson(resp, |v| {
+            if let Some(n) = v["size"].as_u64() {
+                size = n;
+            } else if let Some(n) = v["bytes"].as_u64() {
+                progress(n, size);
+            }
+        })
+        .await
+    }
+
+    /// `POST /records/batch`: records of `(kind, body)` created in one atomic batch, signed by
+    /// `as_handle` (default: the token's account). Answers `{records: [{cid, id, seq}], stored}`.
+    pub async fn create_batch(
+        &self,
+        records: &[(String, Value)],
+        as_handle: Option<&str>,
+    ) -> Result<Value, ClientError> {
+        let records: Vec<Value> = records
+            .iter()
+            .map(|(kind, body)| json!({ "kind": kind, "body": body }))
+            .collect();
+        self.call(
+            reqwest::Method::POST,
+            "/records/batch",
+            Some(json!({ "records": records, "as": as_handle })),
         )
         .await
     }
@@ -467,16 +531,16 @@ impl Client {
         &self,
         handle: &str,
         email: &str,
-        password: &str,
+        password: Option<&str>,
         admin: bool,
     ) -> Result<Value, ClientError> {
         let role = if admin { "admin" } else { "user" };
-        self.call(
-            reqwest::Method::POST,
-            "/accounts",
-            Some(json!({ "handle": handle, "email": email, "password": password, "role": role })),
-        )
-        .await
+        let mut body = json!({ "handle": handle, "email": email, "role": role });
+        if let Some(p) = password {
+            body["password"] = json!(p);
+        }
+        self.call(reqwest::Method::POST, "/accounts", Some(body))
+            .await
     }
 
     /// `DELETE /accounts/{handle}`.
@@ -592,6 +656,38 @@ impl Client {
     }
 }
 
+/// Reads an NDJSON progress answer: `line` sees each progress line; the answer is the `done`
+/// line's value, or the `error` line's error.
+async fn read_ndjson(
+    mut resp: reqwest::Response,
+    mut line: impl FnMut(&Value),
+) -> Result<Value, ClientError> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| ClientError::Protocol(e.to_string()))?
+    {
+        buf.extend_from_slice(&chunk);
+        while let Some(i) = buf.iter().position(|b| *b == b'\n') {
+            let text: Vec<u8> = buf.drain(..=i).collect();
+            let v: Value =
+                serde_json::from_slice(&text).map_err(|e| ClientError::Protocol(e.to_string()))?;
+            if v["done"].is_object() {
+                return Ok(v["done"].clone());
+            }
+            if v["error"].is_object() {
+                let status = v["error"]["status"].as_u64().unwrap_or(500);
+                return Err(api_error(u16::try_from(status).unwrap_or(500), &v));
+            }
+            line(&v);
+        }
+    }
+    Err(ClientError::Protocol(
+        "the daemon closed the progress stream early".into(),
+    ))
+}
+
 /// An answer's JSON body.
 async fn read_json(resp: reqwest::Response) -> Result<Value, ClientError> {
     resp.json()
@@ -612,23 +708,34 @@ fn encode(v: &str) -> String {
     out
 }
 
-/// The error in an API answer.
+/// The error in an API answer, with the daemon's own code.
 fn api_error(status: u16, value: &Value) -> ClientError {
     let err = &value["error"];
-    let code = match err["code"].as_str().unwrap_or("error") {
-        "bad_request" => "bad_request",
-        "unauthorized" => "unauthorized",
-        "not_found" => "not_found",
-        "exists" => "exists",
-        "too_large" => "too_large",
-        _ => "error",
-    };
     ClientError::Api(ApiError::new(
         status,
-        code,
+        err["code"].as_str().map_or("error", intern_code),
         err["message"]
             .as_str()
             .unwrap_or("unknown error")
             .to_owned(),
     ))
+}
+
+/// A code from an answer as the `&'static str` [`ApiError`] holds. The API has a few dozen
+/// codes; each is kept once for the life of the process, and past a bound (an answer from
+/// something that is not mnode) codes read as `error`.
+fn intern_code(code: &str) -> &'static str {
+    static CODES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let Ok(mut codes) = CODES.lock() else {
+        return "error";
+    };
+    if let Some(known) = codes.iter().find(|c| **c == code) {
+        return known;
+    }
+    if codes.len() >= 256 || code.len() > 64 {
+        return "error";
+    }
+    let kept: &'static str = Box::leak(code.to_owned().into_boxed_str());
+    codes.push(kept);
+    kept
 }

@@ -355,7 +355,7 @@ struct ReplyBody {
     params(("id" = String, Path, description = "The thread's id or any version's CID")),
     request_body = ReplyBody,
     responses(
-        (status = 201, description = "`{cid, id, seq, stored, thread, reply}`", body = Object),
+        (status = 201, description = "`{cid, id, seq, stored, forked, thread, reply}`", body = Object),
         (status = 400, description = "Not a CID, a parent not in the thread, or no such account", body = ErrorBody),
         (status = 401, description = "No token, or a bad one", body = ErrorBody),
         (status = 403, description = "`as` another account without being an admin", body = ErrorBody),

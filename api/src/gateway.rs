@@ -280,8 +280,7 @@ async fn serve(
     method: &Method,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let cid = cids::parse(cid_text)
-        .map_err(|e| ApiError::bad_request(format!("{cid_text:?} is not a CID: {e}")))?;
+    let cid = cids::parse(cid_text).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let format = format(q, headers, &cid)?;
     let tag = etag(&cid, &format);
     let head = *method == Method::HEAD;

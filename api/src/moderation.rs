@@ -308,7 +308,7 @@ pub async fn take(
     params(("id" = String, Path, description = "The forum's id or any version's CID")),
     request_body = ModerateBody,
     responses(
-        (status = 201, description = "The moderation record: `{cid, id, seq, stored}`", body = Object),
+        (status = 201, description = "The moderation record: `{cid, id, seq, stored, forked}`", body = Object),
         (status = 400, description = "Not a CID or DID, or no such target on this node", body = ErrorBody),
         (status = 401, description = "No token, or a bad one", body = ErrorBody),
         (status = 403, description = "Not a moderator of the forum, or beyond a moderator's rights", body = ErrorBody),

@@ -31,16 +31,19 @@ pub struct Written {
     pub seq: u64,
     /// Whether the node did not hold this version before.
     pub stored: bool,
+    /// Whether this version forks its item (another version already replaced the same one).
+    pub fork: bool,
 }
 
 impl Written {
-    /// The answer of the record routes: `{cid, id, seq, stored}`.
+    /// The answer of the record routes: `{cid, id, seq, stored, forked}`.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "cid": self.cid.to_string(),
             "id": self.id.to_string(),
             "seq": self.seq,
             "stored": self.stored,
+            "forked": self.fork,
         })
     }
 }
@@ -60,9 +63,12 @@ pub async fn create(
     as_handle: Option<String>,
 ) -> Result<Written, ApiError> {
     if registry::lookup(kind).is_none() {
-        return Err(ApiError::bad_request(format!(
-            "unknown kind {kind:?}; GET /api/v1/openapi.json lists them (KindName)"
-        )));
+        return Err(ApiError::bad_request(match registry::suggest(kind) {
+            Some(k) => format!("unknown kind {kind:?}; did you mean {}?", k.name),
+            None => {
+                format!("unknown kind {kind:?}; GET /api/v1/openapi.json lists them (KindName)")
+            }
+        }));
     }
     let handle = caller.acting_as(s, as_handle)?;
     let key = signer(s, handle).await?;
@@ -99,17 +105,23 @@ pub async fn update(
     caller: &Caller,
     cid: Cid,
     body: Ipld,
+    as_handle: Option<String>,
 ) -> Result<Written, ApiError> {
     let current = live_head(s, cid, "takes no new versions").await?;
-    let key = owner_key(s, caller, &current).await?;
+    let key = owner_key(s, caller, &current, as_handle).await?;
     let record = signed(current.update_body(body), &key)?;
     publish(s, record).await
 }
 
 /// Deletes the item `cid` names with a signed tombstone.
-pub async fn delete(s: &ApiState, caller: &Caller, cid: Cid) -> Result<Written, ApiError> {
+pub async fn delete(
+    s: &ApiState,
+    caller: &Caller,
+    cid: Cid,
+    as_handle: Option<String>,
+) -> Result<Written, ApiError> {
     let current = live_head(s, cid, "is already deleted").await?;
-    let key = owner_key(s, caller, &current).await?;
+    let key = owner_key(s, caller, &current, as_handle).await?;
     let record = signed(current.delete(), &key)?;
     publish(s, record).await
 }
@@ -134,6 +146,9 @@ pub(crate) async fn publish(s: &ApiState, record: Record) -> Result<Written, Api
         id: record.id(),
         seq: record.seq(),
         stored: puts.iter().any(|p| matches!(p, Put::Stored { .. })),
+        fork: puts
+            .iter()
+            .any(|p| matches!(p, Put::Stored { fork: true, .. })),
     })
 }
 
@@ -153,10 +168,15 @@ pub async fn register(
     caller: Option<&Caller>,
     handle: String,
     email: String,
-    password: String,
+    password: Option<String>,
     role: Role,
 ) -> Result<Account, ApiError> {
     let admin = caller.is_some_and(Caller::is_admin);
+    if password.is_none() && !admin {
+        return Err(ApiError::bad_request(
+            "password: required (only an admin may make an account without one)",
+        ));
+    }
     if !admin && !s.node.repo().config().api.open_registration {
         return Err(ApiError::forbidden(
             "registration is closed on this node (api.open_registration: false); ask its admin",
@@ -168,7 +188,7 @@ pub async fn register(
     let account = with_repo(s, move |repo| {
         Ok(repo
             .accounts()
-            .create(&handle, &email, Some(&password), role)?)
+            .create(&handle, &email, password.as_deref(), role)?)
     })
     .await?;
     let profile = Profile {
@@ -254,7 +274,7 @@ pub async fn delete_account(
         return Err(ApiError::new(
             409,
             "node_owner",
-            "the node owner's account cannot be deleted",
+            format!("{handle} owns this node; its account cannot be deleted"),
         ));
     }
     with_repo(s, move |repo| {

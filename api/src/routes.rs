@@ -61,7 +61,7 @@ pub(crate) fn router(state: ApiState) -> Router {
 }
 
 pub(crate) fn parse_cid(text: &str) -> Result<Cid, ApiError> {
-    cids::parse(text).map_err(|e| ApiError::bad_request(format!("{text:?} is not a CID: {e}")))
+    cids::parse(text).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 /// A topic as a full topic string, or a `did:key` for an author's feed.
@@ -104,22 +104,40 @@ async fn node_info(State(s): State<ApiState>) -> ApiResult {
     })))
 }
 
-/// The connected peers.
+/// The connected peers, and the peers reached before that the node dials again at start.
 ///
-/// Admin only.
+/// `peers` are the connected peers (`{peer_id, addrs, agent}`); `remembered` are the peers
+/// reached now or before a restart (`{peer_id, addrs, last_seen, connected}`, `last_seen` in
+/// ms since the epoch), the most recently seen first. Admin only.
 #[utoipa::path(
     get,
     path = "/peers",
     tag = "node",
     responses(
-        (status = 200, description = "`{peers: […]}`", body = Object),
+        (status = 200, description = "`{peers: [{peer_id, addrs, agent}], remembered: [{peer_id, addrs, last_seen, connected}]}`", body = Object),
         (status = 401, description = "No token, or a bad one", body = ErrorBody),
         (status = 403, description = "The caller is not an admin", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
 async fn peers(State(s): State<ApiState>, _admin: Admin) -> ApiResult {
-    Ok(Json(json!({ "peers": s.node.peers().await? })))
+    let peers = s.node.peers().await?;
+    let remembered: Vec<Value> = s
+        .node
+        .remembered_peers()
+        .await?
+        .into_iter()
+        .map(|k| {
+            let id = k.peer_id.to_string();
+            json!({
+                "connected": peers.iter().any(|p| p.peer_id == id),
+                "peer_id": id,
+                "addrs": k.addrs.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "last_seen": k.last_seen,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "peers": peers, "remembered": remembered })))
 }
 
 /// A peer to dial.
@@ -308,7 +326,7 @@ struct CreateBody {
     tag = "records",
     request_body = CreateBody,
     responses(
-        (status = 200, description = "`{cid, id, seq, stored}`", body = Object),
+        (status = 200, description = "`{cid, id, seq, stored, forked}`", body = Object),
         (status = 400, description = "Unknown kind, a body that is not DAG-JSON, or no such account", body = ErrorBody),
         (status = 401, description = "No token, or a bad one", body = ErrorBody),
         (status = 403, description = "`as` another account without being an admin", body = ErrorBody),
@@ -436,10 +454,14 @@ pub(crate) async fn signer(s: &ApiState, handle: String) -> Result<mnode_dag::Ke
 
 /// The key a new version of `current` is signed with: its author's, held by this node for an
 /// account the caller may act for (the owner, or an admin of this node).
+///
+/// With `as_handle` the caller acts as that account (admins may act as any): it must be the
+/// author's, as the chain rules require of whoever signs the new version.
 pub(crate) async fn owner_key(
     s: &ApiState,
     caller: &Caller,
     current: &Record,
+    as_handle: Option<String>,
 ) -> Result<mnode_dag::Keypair, ApiError> {
     let author = *current.author();
     let account = with_repo(s, move |repo| Ok(repo.accounts().by_did(&author)?))
@@ -451,7 +473,20 @@ pub(crate) async fn owner_key(
                 format!("{author} wrote this item and this node does not hold their key"),
             )
         })?;
-    if !caller.may_act_for(s, &account.handle) {
+    if let Some(h) = as_handle {
+        let acting = caller.acting_as(s, Some(h))?;
+        if acting != account.handle {
+            return Err(ApiError::new(
+                403,
+                "not_owner",
+                format!(
+                    "{} wrote this item; {acting} cannot sign a version of it (act as {} to \
+                     change it)",
+                    account.handle, account.handle
+                ),
+            ));
+        }
+    } else if !caller.may_act_for(s, &account.handle) {
         return Err(ApiError::new(
             403,
             "not_owner",
@@ -491,6 +526,21 @@ struct UpdateBody {
     /// The new body, of the item's kind.
     #[schema(value_type = KindBody)]
     body: Value,
+    /// Act as this account (admins only), which must be the item's author; default: the
+    /// caller, who must be the author or an admin.
+    #[serde(default, rename = "as")]
+    as_handle: Option<String>,
+}
+
+/// Who a deletion acts as.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct AsQuery {
+    /// Act as this account (admins only), which must be the item's author; default: the
+    /// caller, who must be the author or an admin.
+    #[serde(default, rename = "as")]
+    #[param(rename = "as")]
+    as_handle: Option<String>,
 }
 
 /// Publishes a new version of an item, signed by its author.
@@ -503,7 +553,7 @@ struct UpdateBody {
     params(("cid" = String, Path, description = "The item's id or any version's CID")),
     request_body = UpdateBody,
     responses(
-        (status = 200, description = "`{cid, id, seq, stored}` of the new version", body = Object),
+        (status = 200, description = "`{cid, id, seq, stored, forked}` of the new version", body = Object),
         (status = 400, description = "Not a CID, or a body that is not DAG-JSON", body = ErrorBody),
         (status = 401, description = "No token, or a bad one", body = ErrorBody),
         (status = 403, description = "The caller may not change this item (`not_owner`)", body = ErrorBody),
@@ -522,7 +572,11 @@ async fn update_record(
     let cid = parse_cid(&cid)?;
     let body =
         json::from_json_value(&b.body).map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
-    Ok(Json(ops::update(&s, &caller, cid, body).await?.to_json()))
+    Ok(Json(
+        ops::update(&s, &caller, cid, body, b.as_handle)
+            .await?
+            .to_json(),
+    ))
 }
 
 /// Deletes an item with a signed tombstone version.
@@ -533,9 +587,9 @@ async fn update_record(
     delete,
     path = "/records/{cid}",
     tag = "records",
-    params(("cid" = String, Path, description = "The item's id or any version's CID")),
+    params(("cid" = String, Path, description = "The item's id or any version's CID"), AsQuery),
     responses(
-        (status = 200, description = "`{cid, id, seq, stored}` of the tombstone", body = Object),
+        (status = 200, description = "`{cid, id, seq, stored, forked}` of the tombstone", body = Object),
         (status = 400, description = "Not a CID", body = ErrorBody),
         (status = 401, description = "No token, or a bad one", body = ErrorBody),
         (status = 403, description = "The caller may not change this item (`not_owner`)", body = ErrorBody),
@@ -548,9 +602,12 @@ async fn delete_record(
     State(s): State<ApiState>,
     caller: Caller,
     Path(cid): Path<String>,
+    Query(q): Query<AsQuery>,
 ) -> ApiResult {
     let cid = parse_cid(&cid)?;
-    Ok(Json(ops::delete(&s, &caller, cid).await?.to_json()))
+    Ok(Json(
+        ops::delete(&s, &caller, cid, q.as_handle).await?.to_json(),
+    ))
 }
 
 /// The versions of an item, oldest first.
@@ -560,7 +617,7 @@ async fn delete_record(
     tag = "records",
     params(("cid" = String, Path, description = "The item's id or any version's CID")),
     responses(
-        (status = 200, description = "`{id, type, forked, versions: [{cid, seq, updated, deleted, head}]}`", body = Object),
+        (status = 200, description = "`{id, type, author, forked, versions: [{cid, seq, updated, deleted, head}]}`", body = Object),
         (status = 400, description = "Not a CID", body = ErrorBody),
         (status = 404, description = "No such item on this node", body = ErrorBody),
     ),
@@ -590,6 +647,7 @@ async fn history(State(s): State<ApiState>, Path(cid): Path<String>) -> ApiResul
         Ok(Some(json!({
             "id": id.to_string(),
             "type": item.kind,
+            "author": item.author.to_string(),
             "forked": item.forked(),
             "versions": versions,
         })))

@@ -35,7 +35,7 @@ use mnode_dag::{
     Cid, Did, Link, Record,
     model::{check, social::Feed},
     query,
-    registry::Topic,
+    registry::{self, Topic},
 };
 use mnode_node::store::{self, Cursor, Item, ListFilter, Order, Page, QueryResult, Store};
 use serde::Deserialize;
@@ -137,8 +137,9 @@ pub fn live_item(store: &Store, cid: &Cid, kind: &str) -> Result<(Cid, Item, Rec
     let item = store.item(&id)?.ok_or_else(not_found)?;
     if item.kind != kind {
         return Err(ApiError::not_found(format!(
-            "{cid} is a {}, not a {kind}",
-            item.kind
+            "{cid} is {}, not {}",
+            registry::with_article(&item.kind),
+            registry::with_article(kind)
         )));
     }
     if item.deleted {

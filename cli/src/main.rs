@@ -79,6 +79,9 @@ enum Command {
     /// Manage the accounts this node hosts.
     #[command(subcommand)]
     Account(cmd::account::Command),
+    /// Show the settings in effect: mnode.yaml with MNODE_* variables and -c applied.
+    #[command(subcommand)]
+    Config(cmd::config::Command),
     /// Create, version, delete, show and list records of any registered kind.
     #[command(subcommand)]
     Record(cmd::record::Command),
@@ -142,6 +145,7 @@ fn main() -> ExitCode {
         Command::Mod(c) => cmd::text::moderate(c, &ctx),
         Command::Text(c) => cmd::text::text(c, &ctx),
         Command::Account(c) => cmd::account::run(c, &ctx),
+        Command::Config(c) => cmd::config::run(c, &ctx),
         Command::Record(c) => cmd::record::run(c, &ctx),
         Command::Query(args) => cmd::record::query(args, &ctx),
         Command::Add(args) => cmd::files::add(args, &ctx),
@@ -161,7 +165,18 @@ fn main() -> ExitCode {
         Err(e) if cmd::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             if out.json {
-                let msg = serde_json::json!({ "error": { "message": format!("{e:#}") } });
+                // The API's code when the API refused; `error` for what the CLI refused itself.
+                let code = e
+                    .chain()
+                    .find_map(
+                        |c| match c.downcast_ref::<mnode_api::client::ClientError>() {
+                            Some(mnode_api::client::ClientError::Api(api)) => Some(api.code),
+                            _ => None,
+                        },
+                    )
+                    .unwrap_or("error");
+                let msg =
+                    serde_json::json!({ "error": { "code": code, "message": format!("{e:#}") } });
                 cmd::say!("{msg}");
             } else {
                 eprintln!("error: {e:#}");

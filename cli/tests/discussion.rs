@@ -77,11 +77,12 @@ fn reads(repo: &Path, forum: &str, thread: &str, fact: &str) -> Vec<Value> {
 }
 
 fn newest_first(items: &Value) {
-    let created: Vec<u64> = items
+    // ISO 8601 with a fixed-width fraction: sorts as text.
+    let created: Vec<&str> = items
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| i["created"].as_u64().unwrap())
+        .map(|i| i["created"].as_str().unwrap())
         .collect();
     assert!(
         created.windows(2).all(|w| w[0] >= w[1]),

@@ -39,7 +39,16 @@ pub enum LinkKind {
 #[non_exhaustive]
 pub enum CidError {
     /// The text is not a CID in any supported form.
-    #[error("invalid CID {text:?}: {reason}")]
+    #[error("{text:?} is not a CID (CIDs look like bafyrei…, bafkr4i… or Qm…)")]
+    NotACid {
+        /// The offending input.
+        text: String,
+    },
+    /// The text has a CID's form but does not decode: most likely a typo or a cut copy.
+    #[error(
+        "{text:?} looks like a CID but does not decode: a character may be missing, extra or \
+         mistyped ({reason})"
+    )]
     Invalid {
         /// The offending input.
         text: String,
@@ -101,10 +110,36 @@ pub fn link_kind(cid: &Cid) -> LinkKind {
 /// base58btc CIDv0 (`Qm…`). Surrounding whitespace is ignored.
 pub fn parse(text: &str) -> Result<Cid, CidError> {
     let trimmed = text.trim();
-    Cid::try_from(trimmed).map_err(|e| CidError::Invalid {
-        text: trimmed.to_owned(),
-        reason: e.to_string(),
+    Cid::try_from(trimmed).map_err(|e| {
+        if looks_like_a_cid(trimmed) {
+            CidError::Invalid {
+                text: trimmed.to_owned(),
+                reason: e.to_string(),
+            }
+        } else {
+            CidError::NotACid {
+                text: trimmed.to_owned(),
+            }
+        }
     })
+}
+
+/// Whether text has the shape of a CID (base32 `b…` or base58 `Qm…`/`z…` of a CID's length),
+/// so that a failure to decode it is a typo rather than something else given by mistake.
+fn looks_like_a_cid(text: &str) -> bool {
+    const BASE58: &str = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+    let in_base = |rest: &str, alphabet: &dyn Fn(char) -> bool| {
+        rest.len() >= 30 && rest.chars().all(alphabet)
+    };
+    if let Some(rest) = text.strip_prefix('b') {
+        in_base(rest, &|c| {
+            c.is_ascii_lowercase() || ('2'..='7').contains(&c)
+        })
+    } else if let Some(rest) = text.strip_prefix("Qm").or_else(|| text.strip_prefix('z')) {
+        in_base(rest, &|c| BASE58.contains(c))
+    } else {
+        false
+    }
 }
 
 /// Checks that `data` hashes to `cid` (sha2-256, blake3 and identity are supported).
@@ -131,6 +166,23 @@ fn wrap(code: u64, digest: &[u8]) -> Multihash {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_typo_in_a_cid_is_told_apart_from_something_else() {
+        let good = record_cid(b"\xa0").to_string();
+        assert_eq!(parse(&format!(" {good}\n")).unwrap().to_string(), good);
+        let cut = &good[..good.len() - 1];
+        let e = parse(cut).unwrap_err().to_string();
+        assert!(e.contains("looks like a CID but does not decode"), "{e}");
+        for other in ["hello", "bafy-not-a-cid", "/ipfs/x", ""] {
+            let e = parse(other).unwrap_err();
+            assert!(matches!(e, CidError::NotACid { .. }), "{other}: {e}");
+            assert!(
+                e.to_string()
+                    .ends_with("is not a CID (CIDs look like bafyrei…, bafkr4i… or Qm…)")
+            );
+        }
+    }
 
     #[test]
     fn record_cids_are_bafyrei() {

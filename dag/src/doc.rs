@@ -559,7 +559,7 @@ impl Attrs {
             (None, Some(d)) => Ok(d.to_owned()),
             (None, None) => Err(format!(
                 "{} needs the attribute `{name}`",
-                article(self.owner)
+                crate::registry::with_article(self.owner)
             )),
             (Some(other), _) => Err(self.wrong(name, "a string", &other)),
         }
@@ -598,14 +598,6 @@ impl Attrs {
     }
 }
 
-fn article(word: &str) -> String {
-    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
-        format!("an {word}")
-    } else {
-        format!("a {word}")
-    }
-}
-
 fn blocks_of(owner: &str, content: Vec<AnyNode>) -> Result<Vec<Block>, String> {
     content
         .into_iter()
@@ -614,7 +606,7 @@ fn blocks_of(owner: &str, content: Vec<AnyNode>) -> Result<Vec<Block>, String> {
             AnyNode::Block(b) => Ok(b),
             other => Err(format!(
                 "content[{i}]: {} holds blocks, not {}",
-                article(owner),
+                crate::registry::with_article(owner),
                 other.type_name()
             )),
         })
@@ -628,12 +620,12 @@ fn inlines_of(owner: &str, content: Vec<AnyNode>, breaks: bool) -> Result<Vec<In
         .map(|(i, n)| match n {
             AnyNode::Inline(Inline::HardBreak { .. }) if !breaks => Err(format!(
                 "content[{i}]: {} holds text and images, not hard_break",
-                article(owner)
+                crate::registry::with_article(owner)
             )),
             AnyNode::Inline(x) => Ok(x),
             other => Err(format!(
                 "content[{i}]: {} holds inline nodes (text, image, hard_break), not {}",
-                article(owner),
+                crate::registry::with_article(owner),
                 other.type_name()
             )),
         })
@@ -648,7 +640,7 @@ fn items_of(owner: &str, content: Vec<AnyNode>) -> Result<Vec<ListItem>, String>
             AnyNode::Item(x) => Ok(x),
             other => Err(format!(
                 "content[{i}]: {} holds list_item nodes, not {}",
-                article(owner),
+                crate::registry::with_article(owner),
                 other.type_name()
             )),
         })
@@ -707,16 +699,22 @@ impl RawNode {
         };
         let inline = matches!(owner, "text" | "image" | "hard_break");
         if text.is_some() && owner != "text" {
-            return Err(format!("{} has no field `text`", article(owner)));
+            return Err(format!(
+                "{} has no field `text`",
+                crate::registry::with_article(owner)
+            ));
         }
         if marks.is_some() && !inline {
             return Err(format!(
                 "{} has no marks (only text, image and hard_break do)",
-                article(owner)
+                crate::registry::with_article(owner)
             ));
         }
         if content.is_some() && (inline || owner == "horizontal_rule") {
-            return Err(format!("{} has no content", article(owner)));
+            return Err(format!(
+                "{} has no content",
+                crate::registry::with_article(owner)
+            ));
         }
         let mut a = Attrs::new(owner, attrs);
         let content = content.unwrap_or_default();
@@ -1183,7 +1181,10 @@ impl Walk {
         if blocks.is_empty() {
             return Err(SchemaError::new(
                 at(path, "content"),
-                format!("{} holds at least one block", article(owner)),
+                format!(
+                    "{} holds at least one block",
+                    crate::registry::with_article(owner)
+                ),
             ));
         }
         for (i, b) in blocks.iter().enumerate() {

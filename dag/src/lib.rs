@@ -14,6 +14,7 @@ pub mod record;
 pub mod registry;
 pub mod verify;
 pub mod walk;
+pub mod when;
 
 pub use cid::Cid;
 pub use ipld_core::ipld::Ipld;

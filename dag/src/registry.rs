@@ -203,6 +203,31 @@ pub fn lookup(name: &str) -> Option<&'static KindInfo> {
     KINDS.iter().find(|k| k.name == name)
 }
 
+/// A word (a kind's name) with its article: "a social.post", "an art.release".
+pub fn with_article(word: &str) -> String {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        format!("an {word}")
+    } else {
+        format!("a {word}")
+    }
+}
+
+/// The registered kind a mistyped name most likely meant: the kind whose collection it is
+/// (`art.releases` → `art.release`), else the closest name within a few letters.
+pub fn suggest(name: &str) -> Option<&'static KindInfo> {
+    if let Some((ns, collection)) = name.split_once('.')
+        && let Some(k) = by_collection(ns, collection)
+    {
+        return Some(k);
+    }
+    KINDS
+        .iter()
+        .map(|k| (strsim::damerau_levenshtein(name, k.name), k))
+        .filter(|(d, _)| *d <= 3)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
 /// The registered kind whose query collection is `namespace.collection` (`art.releases`).
 pub fn by_collection(namespace: &str, collection: &str) -> Option<&'static KindInfo> {
     KINDS
@@ -229,9 +254,65 @@ fn plain_serde_message(m: &str) -> String {
     if let Some(found) =
         m.strip_prefix("Only `Ipld::Link`s can be deserialized to CIDs, input was ")
     {
+        let found = found_value(found.trim_matches('`'));
         return format!("expected a link {{\"/\": \"bafy…\"}}, found {found}");
     }
+    if m.contains("deserialized to `enum`") {
+        // An enum is written as one of its names; ipld-core asks for a map too because an
+        // enum with data would be one.
+        let found = m
+            .split_once("input was `")
+            .map(|(_, f)| format!(", found {}", found_value(f.trim_end_matches('`'))))
+            .unwrap_or_default();
+        return format!(
+            "expected one of this field's names{found} (`mnode types --json` lists them)"
+        );
+    }
+    // ipld-core's "Only `Ipld::List` can be deserialized to sequence, input was
+    // `String(\"music\")`" says in Rust what a person says as "expected a list, found text".
+    if let Some(rest) = m.strip_prefix("Only `Ipld::")
+        && let Some((want, rest)) = rest.split_once('`')
+        && let Some((_, found)) = rest.split_once("input was `")
+    {
+        let found = found_value(found.trim_end_matches('`'));
+        return format!("expected {}, found {found}", ipld_kind(want));
+    }
     m.replace("invalid type: ", "wrong type: ")
+}
+
+/// A person's word for an IPLD kind as ipld-core names it.
+fn ipld_kind(name: &str) -> &'static str {
+    match name {
+        "List" => "a list",
+        "Map" => "a map (an object)",
+        "String" => "text",
+        "Integer" => "a whole number",
+        "Float" => "a number",
+        "Bool" => "true or false",
+        "Bytes" => "bytes",
+        "Link" => "a link {\"/\": \"bafy…\"}",
+        "Null" => "null",
+        _ => "another type",
+    }
+}
+
+/// A value as ipld-core debug-prints it (`String("music")`, `Integer(3)`, `Map({…})`), said
+/// plainly.
+fn found_value(debug: &str) -> String {
+    let (kind, inner) = debug.split_once('(').map_or((debug, ""), |(k, rest)| {
+        (k, rest.strip_suffix(')').unwrap_or(rest))
+    });
+    match kind {
+        "String" => format!("text {inner}"),
+        "Integer" | "Float" => format!("the number {inner}"),
+        "Bool" => inner.to_owned(),
+        "Null" => "null".to_owned(),
+        "List" => "a list".to_owned(),
+        "Map" => "a map".to_owned(),
+        "Link" => "a link".to_owned(),
+        "Bytes" => "bytes".to_owned(),
+        _ => debug.to_owned(),
+    }
 }
 
 /// Fields present in `body` that do not survive a typed round trip are unknown to the schema.
@@ -281,6 +362,42 @@ fn example_of<M: Model>(g: &mut ExampleGen) -> Result<Ipld, SchemaError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn near_misses_suggest_the_kind_meant() {
+        let name = |n: &str| suggest(n).map(|k| k.name);
+        assert_eq!(name("art.releases"), Some("art.release"));
+        assert_eq!(name("social.psot"), Some("social.post"));
+        assert_eq!(name("art.relase"), Some("art.release"));
+        assert_eq!(name("something.else"), None);
+    }
+
+    #[test]
+    fn wrong_types_are_said_plainly() {
+        let body = |json: &str| crate::json::from_dag_json(json).unwrap();
+        let e = lookup("social.post")
+            .unwrap()
+            .validate(
+                &body(r#"{"text": "hi", "tags": "music"}"#),
+                Strictness::Create,
+            )
+            .unwrap_err();
+        assert_eq!(e.path, "tags");
+        assert_eq!(e.message, r#"expected a list, found text "music""#);
+        let e = lookup("social.post")
+            .unwrap()
+            .validate(&body(r#"{"text": 3}"#), Strictness::Create)
+            .unwrap_err();
+        assert_eq!(e.to_string(), "text: expected text, found the number 3");
+        let e = lookup("art.release")
+            .unwrap()
+            .validate(&body(r#"{"title": "x"}"#), Strictness::Create)
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"title: expected a map (an object), found text "x""#
+        );
+    }
 
     #[test]
     fn names_and_collections_are_unique_and_well_formed() {

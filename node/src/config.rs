@@ -43,6 +43,9 @@ pub struct ApiConfig {
     /// How long the gateway looks for a block it does not hold among connected peers
     /// (Bitswap) before answering 404, in milliseconds; 0: never look.
     pub gateway_fetch_timeout_ms: u64,
+    /// How long `mnode daemon`, told to stop, lets requests in flight (uploads) finish before
+    /// it cuts them off, in seconds.
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for ApiConfig {
@@ -53,6 +56,7 @@ impl Default for ApiConfig {
             session_ttl_secs: 30 * 24 * 3600,
             open_registration: true,
             gateway_fetch_timeout_ms: 5000,
+            shutdown_grace_secs: 5,
         }
     }
 }
@@ -69,6 +73,8 @@ pub struct NetworkConfig {
     /// Find peers on the local network with mDNS (multicasts to the LAN).
     pub mdns: bool,
     /// The UDP address the iroh endpoint (file transfers) binds; port 0 picks a free one.
+    /// Empty: the IP addresses of `listen` (each on a free port), so that a node told to listen
+    /// on 127.0.0.1 moves files on 127.0.0.1 only; `0.0.0.0:0` when `listen` names none.
     pub blobs_listen: String,
     /// Gossipsub heartbeat, in milliseconds.
     pub gossip_heartbeat_ms: u64,
@@ -84,6 +90,9 @@ pub struct NetworkConfig {
     /// Most records an author may put into one shared topic (a thread, a branch, a forum,
     /// someone else's feed) per minute; more are dropped unforwarded.
     pub gossip_author_per_minute: u32,
+    /// How many of the peers it reached before (the most recently seen first) the node dials
+    /// again at start; 0: none.
+    pub redial_peers: usize,
 }
 
 impl Default for NetworkConfig {
@@ -95,13 +104,14 @@ impl Default for NetworkConfig {
             ],
             bootstrap: vec![],
             mdns: false,
-            blobs_listen: "0.0.0.0:0".into(),
+            blobs_listen: String::new(),
             gossip_heartbeat_ms: 700,
             gossip_max_message_bytes: 2 << 20,
             sync_interval_secs: 60,
             max_connections: 512,
             misbehaviour_ban_secs: 600,
             gossip_author_per_minute: 60,
+            redial_peers: 50,
         }
     }
 }
@@ -171,7 +181,7 @@ pub enum ConfigError {
     /// An override (environment variable or flag) is unknown or has a bad value.
     #[error("{source_name}: {message}")]
     Override {
-        /// `MNODE_…` or `--set key=value`.
+        /// `MNODE_…` or `-c key=value`.
         source_name: String,
         /// What is wrong.
         message: String,
@@ -195,8 +205,15 @@ const DOCS: &[(&str, &str)] = &[
         "api.gateway_fetch_timeout_ms",
         "How long /ipfs/ looks for a record block it does not hold among connected peers (Bitswap) before answering 404, in milliseconds; 0: never.",
     ),
+    (
+        "api.shutdown_grace_secs",
+        "Seconds a stopping daemon lets requests in flight (uploads) finish before it cuts them off; a second Ctrl-C cuts them at once.",
+    ),
     ("network", "The peer-to-peer network."),
-    ("network.listen", "libp2p listen addresses."),
+    (
+        "network.listen",
+        "libp2p listen addresses (TCP, and UDP for QUIC); port 0 picks a free port. A port another program holds stops the daemon at start.",
+    ),
     (
         "network.bootstrap",
         "Peers to connect to at start (multiaddrs ending in /p2p/<peer id>). Empty: no public bootstrap peers.",
@@ -207,7 +224,7 @@ const DOCS: &[(&str, &str)] = &[
     ),
     (
         "network.blobs_listen",
-        "UDP address of the iroh endpoint that moves files; port 0 picks a free port.",
+        "UDP address of the iroh endpoint that moves files, such as 0.0.0.0:4002; port 0 picks a free port. Empty: the IP addresses network.listen names (0.0.0.0 if none), each on a free port.",
     ),
     (
         "network.gossip_heartbeat_ms",
@@ -229,6 +246,10 @@ const DOCS: &[(&str, &str)] = &[
     (
         "network.gossip_author_per_minute",
         "Most records one author may put into a shared topic (a thread, a branch, a forum, someone else's feed) per minute; the rest are dropped.",
+    ),
+    (
+        "network.redial_peers",
+        "How many of the peers reached before (most recently seen first) are dialled again at start; 0: none. `mnode peers` lists them.",
     ),
     ("store", "Records and files on disk."),
     (
@@ -311,20 +332,20 @@ impl Config {
         self.apply(overrides)
     }
 
-    /// Applies `key=value` flags (`--set store.cache_mb=128`).
+    /// Applies `key=value` flags (`-c store.cache_mb=128`).
     pub fn with_flags(self, flags: &[String]) -> Result<Self, ConfigError> {
         let mut overrides = Vec::new();
         for flag in flags {
             let Some((key, value)) = flag.split_once('=') else {
                 return Err(ConfigError::Override {
-                    source_name: format!("--set {flag}"),
+                    source_name: format!("-c {flag}"),
                     message: "expected key=value, as in store.cache_mb=128".into(),
                 });
             };
             overrides.push((
                 key.trim().to_owned(),
                 value.to_owned(),
-                format!("--set {flag}"),
+                format!("-c {flag}"),
             ));
         }
         self.apply(overrides)

@@ -4,10 +4,12 @@ use super::say;
 use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::{Context as _, bail};
-use mnode_node::accounts::{Account, Role};
 use serde_json::json;
 
-use super::Ctx;
+use super::{
+    Ctx,
+    api::{print_json_or, s, with_api},
+};
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum Command {
@@ -72,23 +74,10 @@ fn read_secret(file: &PathBuf) -> anyhow::Result<String> {
     Ok(text.trim_end_matches(['\n', '\r']).to_owned())
 }
 
-fn account_json(a: &Account) -> serde_json::Value {
-    json!({
-        "handle": a.handle,
-        "email": a.email,
-        "role": a.role,
-        "keys": a.keys.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "password_set": a.password.is_some(),
-        "created": a.created,
-    })
-}
-
+/// Account verbs go through the repo's API (the daemon's, or one run in this process), so they
+/// answer the same both ways; keys stay in the repo, so `export-key` and `import-key` open it
+/// and need the daemon stopped.
 pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
-    if let Some(client) = super::net::daemon_client(ctx)? {
-        return run_remote(command, ctx, &client);
-    }
-    let repo = ctx.open()?;
-    let accounts = repo.accounts();
     match command {
         Command::Create {
             handle,
@@ -97,67 +86,60 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             admin,
         } => {
             let password = password_file.as_ref().map(read_secret).transpose()?;
-            let role = if admin { Role::Admin } else { Role::User };
-            let a = accounts.create(&handle, &email, password.as_deref(), role)?;
-            if ctx.out.json {
-                ctx.out.print_json(&account_json(&a))?;
-            } else {
+            let a = with_api(ctx, async |client| {
+                Ok(client
+                    .create_account(&handle, &email, password.as_deref(), admin)
+                    .await?)
+            })?;
+            print_json_or(ctx, &a, || {
                 say!(
                     "created {} <{}> {}",
-                    a.handle,
-                    a.email,
-                    a.did().map(ToString::to_string).unwrap_or_default()
+                    s(&a["handle"]),
+                    s(&a["email"]),
+                    s(&a["did"])
                 );
-            }
+            })?;
         }
         Command::List => {
-            let list = accounts.list()?;
-            if ctx.out.json {
-                ctx.out
-                    .print_json(&json!(list.iter().map(account_json).collect::<Vec<_>>()))?;
-            } else {
-                for a in list {
-                    let role = if a.role == Role::Admin {
-                        "admin"
-                    } else {
-                        "user"
-                    };
+            let v = with_api(ctx, async |client| Ok(client.accounts().await?))?;
+            let list = v["accounts"].as_array().cloned().unwrap_or_default();
+            print_json_or(ctx, &json!(list), || {
+                for a in &list {
                     say!(
                         "{:20} {:5} {:30} {}",
-                        a.handle,
-                        role,
-                        a.email,
-                        a.did().map(ToString::to_string).unwrap_or_default()
+                        s(&a["handle"]),
+                        s(&a["role"]),
+                        s(&a["email"]),
+                        s(&a["did"])
                     );
                 }
-            }
+            })?;
         }
         Command::Delete { handle } => {
-            if handle == repo.info().owner {
-                bail!("{handle:?} owns this node and cannot be deleted");
-            }
-            let a = accounts.delete(&handle)?;
-            if ctx.out.json {
-                ctx.out.print_json(&account_json(&a))?;
-            } else {
-                say!("deleted {}", a.handle);
-            }
+            let v = with_api(ctx, async |client| {
+                Ok(client.delete_account(&handle).await?)
+            })?;
+            print_json_or(ctx, &v, || say!("deleted {handle}"))?;
         }
         Command::Passwd {
             handle,
             password_file,
         } => {
-            accounts.set_password(&handle, &read_secret(&password_file)?)?;
-            if !ctx.out.json {
-                say!("password of {handle} changed");
-            }
+            let password = read_secret(&password_file)?;
+            with_api(ctx, async |client| {
+                Ok(client.set_password(&handle, &password).await?)
+            })?;
+            let v = json!({ "handle": handle, "password_set": true });
+            print_json_or(ctx, &v, || say!("password of {handle} changed"))?;
         }
         Command::ExportKey {
             handle,
             output,
             passphrase_file,
         } => {
-            let a = accounts
+            let repo = open_for_keys(ctx)?;
+            let a = repo
+                .accounts()
                 .get(&handle)?
                 .with_context(|| format!("no account {handle:?}"))?;
             let did = a.did().context("the account has no key")?;
@@ -166,103 +148,40 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 .export(did, &read_secret(&passphrase_file)?)?;
             std::fs::write(&output, sealed)
                 .with_context(|| format!("cannot write {}", output.display()))?;
-            if !ctx.out.json {
-                say!("exported {did} to {}", output.display());
-            }
+            let v = json!({
+                "handle": handle,
+                "did": did.to_string(),
+                "file": output.display().to_string(),
+            });
+            print_json_or(ctx, &v, || say!("exported {did} to {}", output.display()))?;
         }
         Command::ImportKey {
             handle,
             file,
             passphrase_file,
         } => {
+            let repo = open_for_keys(ctx)?;
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let key = repo
                 .keystore()
                 .import(&text, &read_secret(&passphrase_file)?)?;
-            let a = accounts.add_key(&handle, &key, true)?;
-            if ctx.out.json {
-                ctx.out.print_json(&account_json(&a))?;
-            } else {
-                say!("{handle} now signs with {}", key.did());
-            }
+            let a = repo.accounts().add_key(&handle, &key, true)?;
+            let v = json!({
+                "handle": a.handle,
+                "did": key.did().to_string(),
+                "keys": a.keys.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            });
+            print_json_or(ctx, &v, || say!("{handle} now signs with {}", key.did()))?;
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// The same through a running daemon. Keys stay with the daemon: `export-key` and `import-key`
-/// need the repo itself.
-fn run_remote(
-    command: Command,
-    ctx: &Ctx,
-    client: &mnode_api::client::Client,
-) -> anyhow::Result<ExitCode> {
-    let rt = super::runtime()?;
-    match command {
-        Command::Create {
-            handle,
-            email,
-            password_file,
-            admin,
-        } => {
-            let Some(file) = password_file else {
-                bail!(
-                    "a daemon holds the repo: give the password with --password-file (accounts \
-                     made through the API can log in), or stop the daemon"
-                );
-            };
-            let a =
-                rt.block_on(client.create_account(&handle, &email, &read_secret(&file)?, admin))?;
-            if ctx.out.json {
-                ctx.out.print_json(&a)?;
-            } else {
-                say!(
-                    "created {} <{}> {}",
-                    a["handle"].as_str().unwrap_or_default(),
-                    a["email"].as_str().unwrap_or_default(),
-                    a["did"].as_str().unwrap_or_default()
-                );
-            }
-        }
-        Command::List => {
-            let v = rt.block_on(client.accounts())?;
-            let list = v["accounts"].as_array().cloned().unwrap_or_default();
-            if ctx.out.json {
-                ctx.out.print_json(&json!(list))?;
-            } else {
-                for a in list {
-                    let s = |k: &str| a[k].as_str().unwrap_or_default().to_owned();
-                    say!(
-                        "{:20} {:5} {:30} {}",
-                        s("handle"),
-                        s("role"),
-                        s("email"),
-                        s("did")
-                    );
-                }
-            }
-        }
-        Command::Delete { handle } => {
-            let v = rt.block_on(client.delete_account(&handle))?;
-            if ctx.out.json {
-                ctx.out.print_json(&v)?;
-            } else {
-                say!("deleted {handle}");
-            }
-        }
-        Command::Passwd {
-            handle,
-            password_file,
-        } => {
-            rt.block_on(client.set_password(&handle, &read_secret(&password_file)?))?;
-            if !ctx.out.json {
-                say!("password of {handle} changed");
-            }
-        }
-        Command::ExportKey { .. } | Command::ImportKey { .. } => {
-            bail!("keys stay with the running daemon: stop it to export or import a key");
-        }
+/// The repo itself, for the key verbs: keys stay with a running daemon.
+fn open_for_keys(ctx: &Ctx) -> anyhow::Result<mnode_node::repo::Repo> {
+    if super::net::daemon_client(ctx)?.is_some() {
+        bail!("keys stay with the running daemon: stop it to export or import a key");
     }
-    Ok(ExitCode::SUCCESS)
+    ctx.open()
 }

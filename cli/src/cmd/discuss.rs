@@ -9,97 +9,22 @@
 use super::say;
 use std::{collections::HashMap, process::ExitCode};
 
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{Context as _, bail};
 use mnode_api::client::Client;
-use mnode_node::{node::Node, repo::Repo};
+use mnode_dag::when;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
-use super::{Ctx, parse_cid};
-
-/// Settings that keep the in-process node off the network: no listeners, no bootstrap peers,
-/// no mDNS, file transfers bound to loopback.
-const OFFLINE: [&str; 4] = [
-    "network.listen=[]",
-    "network.bootstrap=[]",
-    "network.mdns=false",
-    "network.blobs_listen=127.0.0.1:0",
-];
+pub(super) use super::api::{print_json_or, s, with_api};
+use super::{
+    Ctx,
+    api::{Names, did_of, line, print_items},
+    parse_cid,
+};
 
 /// Most items asked for in one page (the API's largest page).
 const MAX_PAGE: usize = 1000;
 /// How deep `fact show` follows facts under facts.
 const MAX_FACT_DEPTH: usize = 8;
-
-/// The repo's node and its API, run in this process while a command needs them.
-struct Local {
-    node: Node,
-    cancel: CancellationToken,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl Local {
-    /// Opens the repo, starts its node off the network and serves the API on a loopback port
-    /// with a one-time admin token; answers a client for it.
-    async fn start(ctx: &Ctx) -> anyhow::Result<(Self, Client)> {
-        let mut settings = ctx.config.clone();
-        settings.extend(OFFLINE.map(String::from));
-        let repo = Repo::open(&ctx.repo_path(), std::env::vars(), &settings)?;
-        let blobs = super::open_blobs(&repo).await?;
-        let node = Node::spawn(repo, blobs).await?;
-        let mut secret = [0u8; 32];
-        rand::fill(&mut secret);
-        let token: String = secret.iter().map(|b| format!("{b:02x}")).collect();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .context("cannot open a loopback port for the repo's API")?;
-        let addr = listener.local_addr()?;
-        let cancel = CancellationToken::new();
-        let state =
-            mnode_api::ApiState::new(node.handle(), token.clone()).with_shutdown(cancel.clone());
-        let server = tokio::spawn(mnode_api::serve(
-            listener,
-            mnode_api::router(state),
-            cancel.clone(),
-        ));
-        let local = Self {
-            node,
-            cancel,
-            server,
-        };
-        Ok((local, Client::new(format!("http://{addr}"), token)))
-    }
-
-    /// Stops the server and the node, and flushes the store.
-    async fn stop(self) -> anyhow::Result<()> {
-        self.cancel.cancel();
-        if let Ok(Err(e)) = self.server.await {
-            tracing::debug!("in-process api: {e}");
-        }
-        self.node.shutdown().await?;
-        Ok(())
-    }
-}
-
-/// Runs `f` against the daemon's API, or, with no daemon, against the repo's own API served
-/// in this process.
-pub(super) fn with_api<T>(
-    ctx: &Ctx,
-    f: impl AsyncFnOnce(&Client) -> anyhow::Result<T>,
-) -> anyhow::Result<T> {
-    let rt = super::runtime()?;
-    if let Some(client) = super::net::daemon_client(ctx)? {
-        return rt.block_on(f(&client));
-    }
-    rt.block_on(async {
-        let (local, client) = Local::start(ctx).await?;
-        let result = f(&client).await;
-        let stopped = local.stop().await;
-        let out = result?;
-        stopped?;
-        Ok(out)
-    })
-}
 
 // ---------------------------------------------------------------------------------------------
 // Arguments
@@ -270,10 +195,6 @@ pub(crate) enum ContextCommand {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-pub(super) fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or_default()
-}
-
 /// A DAG-JSON link.
 pub(super) fn link(cid: &str) -> Value {
     json!({ "/": cid })
@@ -288,48 +209,7 @@ fn link_cid(v: &Value) -> Option<&str> {
 pub(super) fn cid_arg(what: &str, text: &str) -> anyhow::Result<String> {
     parse_cid(text)
         .map(|c| c.to_string())
-        .with_context(|| format!("{what} {text:?} is not a CID"))
-}
-
-/// `2026-12-06 02:05` (UTC) for a time in ms since the epoch.
-fn utc(ms: u64) -> String {
-    let secs = ms / 1000;
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (h, m) = (rem / 3600, rem % 3600 / 60);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{d:02} {h:02}:{m:02}")
-}
-
-/// A did:key shortened for reading: `did:key:z6MkhaXg…9dQe`.
-fn short_did(did: &str) -> String {
-    let key = did.strip_prefix("did:key:").unwrap_or(did);
-    let chars: Vec<char> = key.chars().collect();
-    if chars.len() <= 14 {
-        return did.to_owned();
-    }
-    let head: String = chars[..8].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("did:key:{head}…{tail}")
-}
-
-/// The first line of a text, cut to `max` characters.
-fn line(text: &str, max: usize) -> String {
-    let first = text.lines().next().unwrap_or_default();
-    if first.chars().count() > max {
-        let cut: String = first.chars().take(max.saturating_sub(1)).collect();
-        format!("{cut}…")
-    } else {
-        first.to_owned()
-    }
+        .map_err(|e| e.context(what.to_owned()))
 }
 
 /// The sources of `--source TITLE[=URL]` flags; a value after `=` that is a CID becomes a
@@ -369,98 +249,6 @@ fn tag_tree(tags: &[String]) -> Vec<String> {
         all.insert(t.to_owned());
     }
     all.into_iter().collect()
-}
-
-/// Names of authors for people to read: a local account's handle, else a profile's name, else
-/// a short did.
-#[derive(Default)]
-struct Names(HashMap<String, String>);
-
-impl Names {
-    /// The local accounts' handles (an admin token lists them; anyone else starts empty).
-    async fn load(client: &Client) -> Self {
-        let mut names = Self::default();
-        if let Ok(v) = client.accounts().await {
-            for a in v["accounts"].as_array().into_iter().flatten() {
-                if let Some(did) = a["did"].as_str() {
-                    names.0.insert(did.to_owned(), s(&a["handle"]).to_owned());
-                }
-            }
-        }
-        names
-    }
-
-    async fn get(&mut self, client: &Client, did: &str) -> String {
-        if let Some(n) = self.0.get(did) {
-            return n.clone();
-        }
-        let q = [
-            ("kind", "core.profile".to_owned()),
-            ("author", did.to_owned()),
-            ("limit", "1".to_owned()),
-        ];
-        let name = match client.list(&q).await {
-            Ok(v) => v["items"][0]["summary"]
-                .as_str()
-                .filter(|n| !n.is_empty())
-                .map(str::to_owned),
-            Err(_) => None,
-        }
-        .unwrap_or_else(|| short_did(did));
-        self.0.insert(did.to_owned(), name.clone());
-        name
-    }
-}
-
-/// The did of `who` (a did, or a local account's handle), or of the acting account.
-async fn did_of(client: &Client, ctx: &Ctx, who: Option<&str>) -> anyhow::Result<String> {
-    let who = match who.or(ctx.as_handle.as_deref()) {
-        Some(w) if w.starts_with("did:") => return Ok(w.to_owned()),
-        Some(h) => client
-            .account(h)
-            .await
-            .with_context(|| format!("{h:?} is neither a did:key nor an account here"))?,
-        None => client.me().await?,
-    };
-    who["did"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow!("the account {:?} has no signing key", s(&who["handle"])))
-}
-
-/// Prints a listing's items as aligned rows: id, time, author, kind, summary.
-async fn print_items(client: &Client, items: &[Value], next: Option<&str>) {
-    let mut names = Names::load(client).await;
-    let mut rows = Vec::new();
-    for i in items {
-        let author = names.get(client, s(&i["author"])).await;
-        rows.push((
-            s(&i["id"]).to_owned(),
-            utc(i["created"].as_u64().unwrap_or(0)),
-            author,
-            s(&i["type"]).to_owned(),
-            line(s(&i["summary"]), 60),
-        ));
-    }
-    let width = rows.iter().map(|r| r.2.chars().count()).max().unwrap_or(0);
-    if rows.is_empty() {
-        say!("nothing yet");
-    }
-    for (id, time, author, kind, summary) in rows {
-        say!("{id}  {time}  {author:width$}  {kind:14}  {summary}");
-    }
-    if let Some(next) = next {
-        say!("more: --cursor {next}");
-    }
-}
-
-pub(super) fn print_json_or(ctx: &Ctx, v: &Value, text: impl FnOnce()) -> anyhow::Result<ExitCode> {
-    if ctx.out.json {
-        ctx.out.print_json(v)?;
-    } else {
-        text();
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -705,7 +493,7 @@ async fn print_forum(client: &Client, v: &Value) {
     say!(
         "by {}, {}",
         names.get(client, s(&f["author"])).await,
-        utc(f["created"].as_u64().unwrap_or(0))
+        when::since(f["created"].as_u64().unwrap_or(0))
     );
     let mut mods = Vec::new();
     for m in body["moderators"].as_array().into_iter().flatten() {
@@ -867,7 +655,7 @@ async fn print_thread(client: &Client, v: &Value) {
     say!(
         "started by {}, {}",
         names.get(client, s(&t["author"])).await,
-        utc(t["created"].as_u64().unwrap_or(0))
+        when::since(t["created"].as_u64().unwrap_or(0))
     );
     if let Some(f) = v["fork"].as_object() {
         say!(
@@ -897,7 +685,7 @@ async fn print_thread(client: &Client, v: &Value) {
         say!();
         say!(
             "{indent}{author}  {}  {}{outside}",
-            utc(p["created"].as_u64().unwrap_or(0)),
+            when::since(p["created"].as_u64().unwrap_or(0)),
             s(&p["id"])
         );
         let text = p["record"]["body"]["text"].as_str().unwrap_or_default();
@@ -927,8 +715,9 @@ pub(crate) fn reply(args: ReplyArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         let kind = s(&record["type"]);
         if kind != "social.post" {
             bail!(
-                "{cid} is a {kind}, not a post: `mnode reply` answers posts \
-                 (`mnode context add` attaches a note to any record)"
+                "{cid} is {}, not a post: `mnode reply` answers posts \
+                 (`mnode context add` attaches a note to any record)",
+                mnode_dag::registry::with_article(kind)
             );
         }
         let body = &record["body"];
@@ -1027,7 +816,7 @@ async fn print_fact(client: &Client, v: &Value) -> anyhow::Result<()> {
     say!(
         "by {}, {}",
         names.get(client, s(&f["author"])).await,
-        utc(f["created"].as_u64().unwrap_or(0))
+        when::since(f["created"].as_u64().unwrap_or(0))
     );
     for src in body["sources"].as_array().into_iter().flatten() {
         say!("  source: {}", source_text(src));
@@ -1064,7 +853,7 @@ async fn print_fact(client: &Client, v: &Value) -> anyhow::Result<()> {
             say!(
                 "  {}  {}: {}",
                 names.get(client, s(&n["author"])).await,
-                utc(n["created"].as_u64().unwrap_or(0)),
+                when::since(n["created"].as_u64().unwrap_or(0)),
                 s(&nb["note"])
             );
             for src in nb["sources"].as_array().into_iter().flatten() {
@@ -1100,12 +889,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn utc_formats_minutes() {
-        assert_eq!(utc(0), "1970-01-01 00:00");
-        assert_eq!(utc(1_732_400_000_000), "2024-11-23 22:13");
-    }
-
-    #[test]
     fn tag_trees_get_their_parents() {
         let tags = ["music/jazz/bebop".to_owned(), "visual".to_owned()];
         assert_eq!(
@@ -1127,11 +910,5 @@ mod tests {
         assert_eq!(got[1]["link"]["/"], cid);
         assert_eq!(got[2], json!({ "title": "Memory" }));
         assert!(sources(&["=https://x".into()]).is_err());
-    }
-
-    #[test]
-    fn short_dids_keep_both_ends() {
-        let did = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK";
-        assert_eq!(short_did(did), "did:key:z6MkhaXg…2doK");
     }
 }

@@ -1,6 +1,8 @@
 //! One module per command.
 
 pub(crate) mod account;
+pub(crate) mod api;
+pub(crate) mod config;
 pub(crate) mod daemon;
 pub(crate) mod dag;
 pub(crate) mod discuss;
@@ -68,13 +70,50 @@ pub(crate) struct Output {
     pub(crate) json: bool,
 }
 
+/// Fields that hold a time. The API gives times as milliseconds since the epoch; the CLI's
+/// JSON gives them as ISO 8601 (RFC 3339, UTC) so that a person or `jq` can read them.
+const TIME_FIELDS: [&str; 6] = [
+    "created",
+    "updated",
+    "since",
+    "expires",
+    "last_seen",
+    "time",
+];
+
 impl Output {
-    /// Prints `value` as pretty JSON on stdout.
+    /// Prints `value` as pretty JSON on stdout, times as ISO 8601.
     pub(crate) fn print_json(&self, value: &serde_json::Value) -> anyhow::Result<()> {
+        let mut value = value.clone();
+        iso_times(&mut value);
         let mut stdout = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut stdout, value)?;
+        serde_json::to_writer_pretty(&mut stdout, &value)?;
         writeln!(stdout)?;
         Ok(())
+    }
+}
+
+/// Fields that hold a signed record's own DAG-JSON (or its body), which is printed exactly as
+/// signed.
+const SIGNED_FIELDS: [&str; 2] = ["record", "body"];
+
+/// Rewrites every [`TIME_FIELDS`] number in `value` as an ISO 8601 string, outside the
+/// records themselves.
+fn iso_times(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                match v.as_u64() {
+                    Some(ms) if TIME_FIELDS.contains(&k.as_str()) => {
+                        *v = serde_json::Value::String(mnode_dag::when::iso(ms));
+                    }
+                    _ if SIGNED_FIELDS.contains(&k.as_str()) => {}
+                    _ => iso_times(v),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(iso_times),
+        _ => {}
     }
 }
 

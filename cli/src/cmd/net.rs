@@ -106,15 +106,38 @@ pub(crate) fn peers(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let client = require(ctx, "listing peers")?;
     let v = super::runtime()?.block_on(client.peers())?;
     print(ctx, &v, |v| {
+        let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+        let first_addr = |p: &Value| p["addrs"].get(0).map(s).unwrap_or_default();
         let peers = v["peers"].as_array().cloned().unwrap_or_default();
         if peers.is_empty() {
             say!("no peers connected");
+        } else {
+            say!("connected:");
         }
-        for p in peers {
+        for p in &peers {
             say!(
-                "{} {}",
-                p["peer_id"].as_str().unwrap_or_default(),
-                p["agent"].as_str().unwrap_or_default()
+                "  {}  {}  {}",
+                s(&p["peer_id"]),
+                s(&p["agent"]),
+                first_addr(p)
+            );
+        }
+        let away: Vec<Value> = v["remembered"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| p["connected"] != Value::Bool(true))
+            .collect();
+        if !away.is_empty() {
+            say!("remembered, not connected (dialled again when the daemon starts):");
+        }
+        for p in &away {
+            say!(
+                "  {}  last seen {}  {}",
+                s(&p["peer_id"]),
+                mnode_dag::when::since(p["last_seen"].as_u64().unwrap_or(0)),
+                first_addr(p)
             );
         }
     })?;
@@ -123,7 +146,22 @@ pub(crate) fn peers(ctx: &Ctx) -> anyhow::Result<ExitCode> {
 
 pub(crate) fn connect(args: ConnectArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let client = require(ctx, "connecting")?;
-    let v = super::runtime()?.block_on(client.connect(&args.addr))?;
+    if args.addr.trim().is_empty() {
+        bail!(
+            "say which address to connect to: a multiaddr ending in /p2p/<peer id>, from the other node's `mnode id`"
+        );
+    }
+    let v = super::runtime()?
+        .block_on(client.connect(&args.addr))
+        .map_err(|e| {
+            // The node's error names the address; an error from elsewhere may not.
+            let text = e.to_string();
+            if text.contains(&args.addr) {
+                anyhow::Error::new(e)
+            } else {
+                anyhow::Error::new(e).context(format!("cannot connect to {}", args.addr))
+            }
+        })?;
     print(ctx, &v, |v| {
         say!("connected to {}", v["peer_id"].as_str().unwrap_or_default());
     })?;
@@ -133,10 +171,28 @@ pub(crate) fn connect(args: ConnectArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> 
 pub(crate) fn follow(args: FollowArgs, follow: bool, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let client = require(ctx, "following")?;
     let topic = args.topic()?;
-    let v = super::runtime()?.block_on(client.follow(&topic, follow))?;
+    let rt = super::runtime()?;
+    let before = if follow {
+        Value::Null
+    } else {
+        rt.block_on(client.follows())?
+    };
+    let mut v = rt.block_on(client.follow(&topic, follow))?;
+    if !follow {
+        // The answer names the topic as the node spells it, which the list of follows uses.
+        let followed = before["follows"]
+            .as_array()
+            .is_some_and(|l| l.contains(&v["unfollowed"]));
+        v["was_following"] = Value::Bool(followed);
+    }
     print(ctx, &v, |v| {
         if follow {
             say!("following {}", v["following"].as_str().unwrap_or_default());
+        } else if v["was_following"] == Value::Bool(false) {
+            say!(
+                "not following {}: nothing to unfollow (`mnode follows` lists what is followed)",
+                v["unfollowed"].as_str().unwrap_or_default()
+            );
         } else {
             say!(
                 "unfollowed {}",
@@ -166,27 +222,46 @@ pub(crate) fn post(args: PostArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     if let Some(t) = &args.thread {
         body["thread"] = json!({ "/": t });
     }
-    let Some(client) = daemon_client(ctx)? else {
-        // No daemon: store it locally; it is gossiped when the node next runs and peers sync.
-        return super::record::create_local(ctx, "social.post", body);
-    };
-    let v =
-        super::runtime()?.block_on(client.create("social.post", body, ctx.as_handle.as_deref()))?;
-    print(ctx, &v, |v| {
-        say!("posted {}", v["id"].as_str().unwrap_or_default());
-    })?;
-    Ok(ExitCode::SUCCESS)
+    // Without a daemon the post is stored in the repo; it is gossiped when the node next runs
+    // and its followers catch up.
+    super::record::create(ctx, "social.post", body)
 }
 
 pub(crate) fn fetch(args: FetchArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let client = require(ctx, "fetching from peers")?;
-    let v = super::runtime()?.block_on(client.fetch(&args.cid))?;
+    let cid = super::parse_cid(&args.cid)?;
+    let rt = super::runtime()?;
+    if mnode_dag::cids::link_kind(&cid) == mnode_dag::cids::LinkKind::Record {
+        // Records come by following their author or topic; one held here needs nothing.
+        if rt.block_on(client.record(&args.cid, true)).is_ok() {
+            let v = json!({ "cid": cid.to_string(), "held": true, "transferred": 0 });
+            print(ctx, &v, |_| {
+                say!("record {cid} is held here already: nothing to fetch");
+            })?;
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let pb = super::files::progress_bar(0, ctx)?;
+    let mut v = rt.block_on(client.fetch_progress(&args.cid, |held, size| {
+        if let Some(size) = size {
+            pb.set_length(size);
+        }
+        pb.set_position(held);
+    }))?;
+    pb.finish_and_clear();
+    // Nothing moved for a file of some size: it was here already (the fetch kept it).
+    let held = v["transferred"].as_u64() == Some(0) && v["size"].as_u64().is_some_and(|n| n > 0);
+    v["held"] = Value::Bool(held);
     print(ctx, &v, |v| {
-        say!(
-            "fetched {} ({} bytes)",
-            v["cid"].as_str().unwrap_or_default(),
-            v["size"]
-        );
+        let cid = v["cid"].as_str().unwrap_or_default();
+        if held {
+            say!(
+                "file {cid} ({} bytes) is held here already: nothing to fetch",
+                v["size"]
+            );
+        } else {
+            say!("fetched {cid} ({} bytes)", v["size"]);
+        }
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -54,7 +54,10 @@ async fn forum_of(client: &Client, cid: &str) -> anyhow::Result<String> {
     let body = &v["record"]["body"];
     let branch = match s(&v["record"]["type"]) {
         "social.thread" | "social.post" => body["branch"]["/"].as_str(),
-        other => bail!("{cid} is a {other}; only posts and threads are moderated"),
+        other => bail!(
+            "{cid} is {}; only posts and threads are moderated",
+            mnode_dag::registry::with_article(other)
+        ),
     };
     let Some(branch) = branch else {
         bail!("{cid} is not in a forum (it names no branch)");
@@ -160,14 +163,15 @@ pub(crate) fn text(c: TextCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 let current = client.record(&id, false).await?;
                 if s(&current["record"]["type"]) != "core.text" {
                     bail!(
-                        "{id} is a {}, not a core.text",
-                        s(&current["record"]["type"])
+                        "{id} is {}, not a core.text",
+                        mnode_dag::registry::with_article(s(&current["record"]["type"]))
                     );
                 }
                 let mut body = current["record"]["body"].clone();
                 body["doc"] = doc;
                 body["format"] = json!(Text::FORMAT);
-                Ok(client.update(&id, body).await?)
+                let me = super::api::acting(client, ctx).await?;
+                Ok(client.update(&id, body, Some(&me)).await?)
             })?;
             print_json_or(ctx, &v, || say!("saved {}", s(&v["cid"])))
         }
@@ -175,7 +179,10 @@ pub(crate) fn text(c: TextCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             let id = cid_arg("the text", &id)?;
             let v = with_api(ctx, async |client| Ok(client.record(&id, false).await?))?;
             if s(&v["record"]["type"]) != "core.text" {
-                bail!("{id} is a {}, not a core.text", s(&v["record"]["type"]));
+                bail!(
+                    "{id} is {}, not a core.text",
+                    mnode_dag::registry::with_article(s(&v["record"]["type"]))
+                );
             }
             let doc: Doc = serde_json::from_value(v["record"]["body"]["doc"].clone())
                 .context("the stored document does not read")?;

@@ -102,3 +102,59 @@ pub fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A repo like [`init`]'s with `settings` (`key=value`, as `init -c` takes them) applied after
+/// its own, so that they win.
+pub fn init_with(dir: &Path, name: &str, settings: &[&str]) -> PathBuf {
+    let repo = dir.join(name);
+    let mut args = vec![
+        "init",
+        "-c",
+        r#"network.listen=["/ip4/127.0.0.1/tcp/0"]"#,
+        "-c",
+        "network.blobs_listen=127.0.0.1:0",
+        "-c",
+        "network.gossip_heartbeat_ms=100",
+        "-c",
+        "api.listen=127.0.0.1:0",
+    ];
+    for s in settings {
+        args.extend(["-c", s]);
+    }
+    let o = mnode(&repo, &args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    repo
+}
+
+/// Starts a daemon that should refuse to start and returns how it ended. Panics if it becomes
+/// ready instead (it is stopped first) or does not end within [`WAIT`].
+pub fn run_refused(repo: &Path) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mnode"))
+        .arg("--repo")
+        .arg(repo)
+        .arg("daemon")
+        .env("MNODE_PASSPHRASE", "a test passphrase")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if repo.join("daemon.json").exists() || start.elapsed() > WAIT {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            let o = child.wait_with_output().unwrap();
+            panic!(
+                "the daemon on {} started instead of refusing to: {}",
+                repo.display(),
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

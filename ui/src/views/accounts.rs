@@ -121,7 +121,7 @@ async fn signup(
         v.caller.as_ref().filter(|c| c.is_admin()),
         f.handle.trim().to_owned(),
         f.email.trim().to_owned(),
-        f.password.clone(),
+        Some(f.password.clone()),
         Role::User,
     )
     .await;

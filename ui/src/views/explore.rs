@@ -99,7 +99,7 @@ async fn explore(
         Err(e) => {
             let body = html! {
                 h1 { "Explore" }
-                p.error role="alert" { (format!("{text:?} is not a CID: {e}")) }
+                p.error role="alert" { (e.to_string()) }
                 (search(&text))
             };
             return Ok(layout::respond(

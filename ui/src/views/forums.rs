@@ -1300,7 +1300,7 @@ async fn moderators(
         .map_err(|e| e.to_string())
         .and_then(|b| mnode_dag::cbor::decode_ipld(&b).map_err(|e| e.to_string()))
         .map_err(|e| layout::error(&v, &ApiError::internal(&e)))?;
-    ops::update(&s, &caller, id, body)
+    ops::update(&s, &caller, id, body, None)
         .await
         .map_err(|e| layout::error(&v, &e))?;
     Ok(Redirect::to(&format!("/forums/{id}")).into_response())

@@ -841,7 +841,7 @@ async fn save(
     let Some(body) = body else {
         return Err(refused(&s, &v, &fields, values, action, title).await);
     };
-    match ops::update(&s, &caller, sh.id, body).await {
+    match ops::update(&s, &caller, sh.id, body, None).await {
         Ok(w) => Ok(Redirect::to(&item_url(kind.name, &w.id)).into_response()),
         Err(e) if e.status == 422 => {
             values.errors.insert(String::new(), e.message);
@@ -987,7 +987,7 @@ async fn delete(
     let kind = kind_of(&v, &ns, &coll)?;
     let caller = v.require()?.clone();
     let cid = parse_id(&v, &id)?;
-    ops::delete(&s, &caller, cid).await.or_page(&v)?;
+    ops::delete(&s, &caller, cid, None).await.or_page(&v)?;
     Ok(Redirect::to(&list_url(kind)).into_response())
 }
 

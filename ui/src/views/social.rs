@@ -296,7 +296,7 @@ async fn live(
         .as_deref()
         .map(mnode_dag::cids::parse)
         .transpose()
-        .map_err(|e| layout::error(&v, &ApiError::bad_request(format!("not a CID: {e}"))))?;
+        .map_err(|e| layout::error(&v, &ApiError::bad_request(e.to_string())))?;
     let which = match (thread, q.feed.as_deref(), q.kind, q.author) {
         (Some(id), ..) => Live::Thread {
             id,
