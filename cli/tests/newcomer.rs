@@ -109,6 +109,10 @@ fn readme_verbs_answer_the_same_with_and_without_a_daemon() {
         &repo,
         &["record", "create", "social.post", "--set", "text=Out now"],
     );
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, "liner notes, side A\n".repeat(100)).unwrap();
+    let added = support::json(&repo, &["add", file.to_str().unwrap()]);
+    let blob = added[0]["cid"].as_str().unwrap().to_owned();
     let typo = &release[..release.len() - 2];
     let reads: Vec<Vec<&str>> = vec![
         vec!["record", "list", "--limit", "30"],
@@ -132,6 +136,9 @@ fn readme_verbs_answer_the_same_with_and_without_a_daemon() {
         vec!["timeline", "--limit", "5"],
         vec!["forum", "list"],
         vec!["pin", "ls"],
+        vec!["repo", "stat"],
+        vec!["--json", "repo", "stat"],
+        vec!["cat", &blob, "--range", "0-19"],
         vec!["account", "list"],
         vec!["--json", "account", "list"],
         // Mistakes are answered the same too, and each says what is wrong.
@@ -193,6 +200,7 @@ fn readme_verbs_answer_the_same_with_and_without_a_daemon() {
             ),
             said(repo, &["record", "delete", &post], true),
             said(repo, &["record", "history", &post], true),
+            said(repo, &["post", "hello", "--tag", "music"], true),
         ]
     };
     let writes_offline = writes(&repo);
