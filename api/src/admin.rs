@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use axum::{
     Json,
     extract::{Path, State},
+    response::{IntoResponse as _, Response},
 };
 use mnode_dag::{Record, cbor, cids, json};
 use mnode_node::{car, maintenance};
@@ -28,8 +29,8 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    ApiError, ApiState, auth::Admin, error::ErrorBody, ops::publish_pinned, routes::parse_cid,
-    with_repo, with_store,
+    ApiError, ApiState, auth::Admin, error::ErrorBody, ops::publish_pinned, progress,
+    routes::parse_cid, with_repo, with_store,
 };
 
 type ApiResult = Result<Json<Value>, ApiError>;
@@ -132,6 +133,10 @@ struct ExportBody {
     cid: String,
     #[schema(value_type = String)]
     path: PathBuf,
+    /// Stream progress as NDJSON lines (`{"bytes":…}` written so far, then `{"done":…}` or
+    /// `{"error":…}`) instead of one JSON answer at the end.
+    #[serde(default)]
+    progress: bool,
 }
 
 /// Writes an item as a CAR to a new file on the node's disk.
@@ -143,7 +148,10 @@ struct ExportBody {
     tag = "dag",
     request_body = ExportBody,
     responses(
-        (status = 200, description = "`{path, report}`", body = Object),
+        (status = 200, description = "`{path, report}`; with `progress`, NDJSON lines `{bytes}`, then `{done}` or `{error}`", content(
+            (Object = "application/json"),
+            (String = "application/x-ndjson"),
+        )),
         (status = 400, description = "Not a CID, or a bad path", body = ErrorBody),
         (status = 401, description = "No token, or a bad one", body = ErrorBody),
         (status = 403, description = "The caller is not an admin", body = ErrorBody),
@@ -152,7 +160,11 @@ struct ExportBody {
     ),
     security(("bearer" = [])),
 )]
-async fn export(State(s): State<ApiState>, _admin: Admin, Json(b): Json<ExportBody>) -> ApiResult {
+async fn export(
+    State(s): State<ApiState>,
+    _admin: Admin,
+    Json(b): Json<ExportBody>,
+) -> Result<Response, ApiError> {
     let cid = parse_cid(&b.cid)?;
     if !b.path.is_absolute() {
         return Err(ApiError::bad_request("path must be absolute"));
@@ -169,18 +181,33 @@ async fn export(State(s): State<ApiState>, _admin: Admin, Json(b): Json<ExportBo
             ),
             _ => ApiError::bad_request(format!("{}: {e}", b.path.display())),
         })?;
-    let result = car::export(
-        s.node.repo().store(),
-        s.node.blobs(),
-        &cid,
-        std::io::BufWriter::new(file),
-    )
-    .await;
-    match result {
-        Ok(report) => Ok(Json(json!({ "path": b.path, "report": report }))),
+    if !b.progress {
+        let v = export_to(&s, &cid, file, &b.path, |_| {}).await?;
+        return Ok(Json(v).into_response());
+    }
+    Ok(progress::answer(move |mut lines| async move {
+        export_to(&s, &cid, file, &b.path, move |n| {
+            lines.send(json!({ "bytes": n }));
+        })
+        .await
+    }))
+}
+
+/// Writes the CAR of `cid` into `file` (at `path`), telling `progress` the bytes written;
+/// a failed export removes the file.
+async fn export_to(
+    s: &ApiState,
+    cid: &mnode_dag::Cid,
+    file: std::fs::File,
+    path: &std::path::Path,
+    progress: impl FnMut(u64) + Send,
+) -> Result<Value, ApiError> {
+    let out = progress::Counted::new(std::io::BufWriter::new(file), progress);
+    match car::export(s.node.repo().store(), s.node.blobs(), cid, out).await {
+        Ok(report) => Ok(json!({ "path": path, "report": report })),
         Err(e) => {
             // Nothing half-written is left behind.
-            let _ = std::fs::remove_file(&b.path);
+            let _ = std::fs::remove_file(path);
             Err(match e {
                 car::CarIoError::NotFound(_) => ApiError::not_found(e.to_string()),
                 other => ApiError::new(422, "export_failed", other.to_string()),
@@ -194,6 +221,10 @@ async fn export(State(s): State<ApiState>, _admin: Admin, Json(b): Json<ExportBo
 struct ImportBody {
     #[schema(value_type = String)]
     path: PathBuf,
+    /// Stream progress as NDJSON lines (`{"size":…}`, `{"bytes":…}` read so far, then
+    /// `{"done":…}` or `{"error":…}`) instead of one JSON answer at the end.
+    #[serde(default)]
+    progress: bool,
 }
 
 /// Reads a CAR from the node's disk into the repo, verifying every block; pins its roots.
@@ -205,7 +236,10 @@ struct ImportBody {
     tag = "dag",
     request_body = ImportBody,
     responses(
-        (status = 200, description = "The import report", body = Object),
+        (status = 200, description = "The import report; with `progress`, NDJSON lines `{size}`, `{bytes}`, then `{done}` or `{error}`", content(
+            (Object = "application/json"),
+            (String = "application/x-ndjson"),
+        )),
         (status = 400, description = "A bad path", body = ErrorBody),
         (status = 401, description = "No token, or a bad one", body = ErrorBody),
         (status = 403, description = "The caller is not an admin", body = ErrorBody),
@@ -213,20 +247,38 @@ struct ImportBody {
     ),
     security(("bearer" = [])),
 )]
-async fn import(State(s): State<ApiState>, _admin: Admin, Json(b): Json<ImportBody>) -> ApiResult {
+async fn import(
+    State(s): State<ApiState>,
+    _admin: Admin,
+    Json(b): Json<ImportBody>,
+) -> Result<Response, ApiError> {
     if !b.path.is_absolute() {
         return Err(ApiError::bad_request("path must be absolute"));
     }
     let file = std::fs::File::open(&b.path)
         .map_err(|e| ApiError::bad_request(format!("{}: {e}", b.path.display())))?;
-    let report = car::import(
-        s.node.repo().store(),
-        s.node.blobs(),
-        std::io::BufReader::new(file),
-    )
-    .await
-    .map_err(|e| ApiError::new(422, "import_failed", e.to_string()))?;
-    Ok(Json(json!(report)))
+    if !b.progress {
+        let v = import_from(&s, file, |_| {}).await?;
+        return Ok(Json(v).into_response());
+    }
+    let size = file.metadata().map(|m| m.len()).unwrap_or_default();
+    Ok(progress::answer(move |mut lines| async move {
+        lines.now(json!({ "size": size }));
+        import_from(&s, file, move |n| lines.send(json!({ "bytes": n }))).await
+    }))
+}
+
+/// Imports the CAR in `file`, telling `progress` the bytes read: the import report.
+async fn import_from(
+    s: &ApiState,
+    file: std::fs::File,
+    progress: impl FnMut(u64) + Send,
+) -> Result<Value, ApiError> {
+    let input = progress::Counted::new(std::io::BufReader::new(file), progress);
+    let report = car::import(s.node.repo().store(), s.node.blobs(), input)
+        .await
+        .map_err(|e| ApiError::new(422, "import_failed", e.to_string()))?;
+    Ok(json!(report))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -83,6 +83,14 @@ impl Client {
         Err(api_error(status, &read_json(resp).await?))
     }
 
+    /// A `POST` of `body` to `path` under `/api/v1`, with the token.
+    fn post_json(&self, path: &str, body: &Value) -> reqwest::RequestBuilder {
+        self.http
+            .post(format!("{}/api/v1{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+    }
+
     /// `GET /node`.
     pub async fn node(&self) -> Result<Value, ClientError> {
         self.call(reqwest::Method::GET, "/node", None).await
@@ -358,40 +366,18 @@ impl Client {
         cid: &str,
         mut progress: impl FnMut(u64, Option<u64>),
     ) -> Result<Value, ClientError> {
-        let url = format!("{}/api/v1/files/fetch", self.base);
-        let mut resp = self
-            .send(
-                self.http
-                    .post(&url)
-                    .bearer_auth(&self.token)
-                    .json(&json!({ "cid": cid, "progress": true })),
-            )
+        let resp = self
+            .send(self.post_json("/files/fetch", &json!({ "cid": cid, "progress": true })))
             .await?;
-        let (mut buf, mut size) = (Vec::new(), None);
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| ClientError::Protocol(e.to_string()))?
-        {
-            buf.extend_from_slice(&chunk);
-            while let Some(i) = buf.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = buf.drain(..=i).collect();
-                let v: Value = serde_json::from_slice(&line)
-                    .map_err(|e| ClientError::Protocol(e.to_string()))?;
-                if let Some(n) = v["size"].as_u64() {
-                    size = Some(n);
-                } else if let Some(n) = v["bytes"].as_u64() {
-                    progress(n, size);
-                } else if v["done"].is_object() {
-                    return Ok(v["done"].clone());
-                } else if v["error"].is_object() {
-                    return Err(api_error(502, &v));
-                }
+        let mut size = None;
+        read_ndjson(resp, |v| {
+            if let Some(n) = v["size"].as_u64() {
+                size = Some(n);
+            } else if let Some(n) = v["bytes"].as_u64() {
+                progress(n, size);
             }
-        }
-        Err(ClientError::Protocol(
-            "the daemon closed the progress stream early".into(),
-        ))
+        })
+        .await
     }
 
     /// `POST /files/export`: write a held file to a path on the daemon's disk; `parents`
@@ -425,26 +411,12 @@ impl Client {
     pub async fn import_progress(
         &self,
         path: &std::path::Path,
-        mut progress: impl FnMut(u64, u64),
+        progress: impl FnMut(u64, u64),
     ) -> Result<Value, ClientError> {
-        let url = format!("{}/api/v1/files/import", self.base);
         let resp = self
-            .send(
-                self.http
-                    .post(&url)
-                    .bearer_auth(&self.token)
-                    .json(&json!({ "path": path, "progress": true })),
-            )
+            .send(self.post_json("/files/import", &json!({ "path": path, "progress": true })))
             .await?;
-        let mut size = 0;
-        read_ndjson(resp, |v| {
-            if let Some(n) = v["size"].as_u64() {
-                size = n;
-            } else if let Some(n) = v["bytes"].as_u64() {
-                progress(n, size);
-            }
-        })
-        .await
+        read_sized(resp, progress).await
     }
 
     /// `POST /records/batch`: records of `(kind, body)` created in one atomic batch, signed by
@@ -486,23 +458,33 @@ impl Client {
         &self,
         cid: &str,
         path: &std::path::Path,
+        mut progress: impl FnMut(u64),
     ) -> Result<Value, ClientError> {
-        self.call(
-            reqwest::Method::POST,
-            "/dag/export",
-            Some(json!({ "cid": cid, "path": path })),
-        )
+        let resp = self
+            .send(self.post_json(
+                "/dag/export",
+                &json!({ "cid": cid, "path": path, "progress": true }),
+            ))
+            .await?;
+        read_ndjson(resp, |v| {
+            if let Some(n) = v["bytes"].as_u64() {
+                progress(n);
+            }
+        })
         .await
     }
 
-    /// `POST /dag/import`: the daemon reads the CAR at `path` (absolute, on its disk).
-    pub async fn dag_import(&self, path: &std::path::Path) -> Result<Value, ClientError> {
-        self.call(
-            reqwest::Method::POST,
-            "/dag/import",
-            Some(json!({ "path": path })),
-        )
-        .await
+    /// `POST /dag/import`: the daemon reads the CAR at `path` (absolute, on its disk);
+    /// `progress(read, size)` is called as it reads.
+    pub async fn dag_import(
+        &self,
+        path: &std::path::Path,
+        progress: impl FnMut(u64, u64),
+    ) -> Result<Value, ClientError> {
+        let resp = self
+            .send(self.post_json("/dag/import", &json!({ "path": path, "progress": true })))
+            .await?;
+        read_sized(resp, progress).await
     }
 
     /// `POST /dag/put`: stores a block given as DAG-JSON; `{cid, record}`.
@@ -654,6 +636,22 @@ impl Client {
             .body(reqwest::Body::wrap_stream(chunks));
         read_json(self.send(req).await?).await
     }
+}
+
+/// Reads an NDJSON progress answer of `{size}` then `{bytes}` lines: `progress(bytes, size)`.
+async fn read_sized(
+    resp: reqwest::Response,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<Value, ClientError> {
+    let mut size = 0;
+    read_ndjson(resp, |v| {
+        if let Some(n) = v["size"].as_u64() {
+            size = n;
+        } else if let Some(n) = v["bytes"].as_u64() {
+            progress(n, size);
+        }
+    })
+    .await
 }
 
 /// Reads an NDJSON progress answer: `line` sees each progress line; the answer is the `done`

@@ -76,7 +76,7 @@ const MULTIPART_SLACK: u64 = 64 * 1024;
 /// The longest `name` field of a multipart upload.
 const NAME_FIELD_MAX: usize = 1024;
 /// Progress lines of an upload come at most this often.
-const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+const PROGRESS_EVERY: Duration = crate::progress::EVERY;
 /// At most this many file records are read to list the records that link a file.
 const RECORDS_SCAN: usize = 10_000;
 /// The kinds of record that hold a file.
@@ -972,40 +972,16 @@ async fn fetch_file(
         let v = json!({ "cid": cid.to_string(), "size": f.size, "transferred": f.transferred });
         return Ok(Json(v).into_response());
     }
-    let (tx, rx) = tokio::sync::mpsc::channel::<Value>(64);
     let node = s.node.clone();
-    tokio::spawn(async move {
-        let progress_tx = tx.clone();
-        let result = node
-            .fetch_file(cid, move |p| {
-                let line = match p {
-                    FetchProgress::Size(n) => json!({ "size": n }),
-                    FetchProgress::Bytes(n) => json!({ "bytes": n }),
-                };
-                // A slow reader skips progress lines; the last line always arrives.
-                let _ = progress_tx.try_send(line);
+    Ok(crate::progress::answer(move |mut lines| async move {
+        let f = node
+            .fetch_file(cid, move |p| match p {
+                FetchProgress::Size(n) => lines.now(json!({ "size": n })),
+                FetchProgress::Bytes(n) => lines.send(json!({ "bytes": n })),
             })
-            .await;
-        let last = match result {
-            Ok(f) => {
-                json!({ "done": { "cid": cid.to_string(), "size": f.size, "transferred": f.transferred } })
-            }
-            Err(e) => {
-                let e = ApiError::from(e);
-                json!({ "error": { "code": e.code, "message": e.message } })
-            }
-        };
-        let _ = tx.send(last).await;
-    });
-    let lines = futures::stream::unfold(rx, |mut rx| async move {
-        let v = rx.recv().await?;
-        Some((Ok::<_, std::convert::Infallible>(format!("{v}\n")), rx))
-    });
-    Ok((
-        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
-        axum::body::Body::from_stream(lines),
-    )
-        .into_response())
+            .await?;
+        Ok(json!({ "cid": cid.to_string(), "size": f.size, "transferred": f.transferred }))
+    }))
 }
 
 /// Where to export a file.
@@ -1133,36 +1109,11 @@ async fn import_file(
         let v = import_path(&s, &b.path, |_| {}).await?;
         return Ok(Json(v).into_response());
     }
-    let (tx, rx) = tokio::sync::mpsc::channel::<Value>(64);
-    let _ = tx.try_send(json!({ "size": meta.len() }));
-    tokio::spawn(async move {
-        let progress_tx = tx.clone();
-        let mut next = Instant::now();
-        let result = import_path(&s, &b.path, move |n| {
-            if Instant::now() >= next {
-                next = Instant::now() + PROGRESS_EVERY;
-                // A slow reader skips progress lines; the last line always arrives.
-                let _ = progress_tx.try_send(json!({ "bytes": n }));
-            }
-        })
-        .await;
-        let last = match result {
-            Ok(v) => json!({ "done": v }),
-            Err(e) => {
-                json!({ "error": { "status": e.status, "code": e.code, "message": e.message } })
-            }
-        };
-        let _ = tx.send(last).await;
-    });
-    let lines = futures::stream::unfold(rx, |mut rx| async move {
-        let v = rx.recv().await?;
-        Some((Ok::<_, Infallible>(format!("{v}\n")), rx))
-    });
-    Ok((
-        [(header::CONTENT_TYPE, "application/x-ndjson")],
-        Body::from_stream(lines),
-    )
-        .into_response())
+    let size = meta.len();
+    Ok(crate::progress::answer(move |mut lines| async move {
+        lines.now(json!({ "size": size }));
+        import_path(&s, &b.path, move |n| lines.send(json!({ "bytes": n }))).await
+    }))
 }
 
 /// Copies a file on the node's disk into the blob store and announces it: `{cid, size}`.

@@ -15,6 +15,7 @@ pub mod moderation;
 mod openapi;
 pub mod ops;
 mod pins;
+mod progress;
 mod routes;
 mod shutdown;
 mod social;

@@ -219,3 +219,93 @@ async fn gateway_fetches_a_missing_block_from_a_connected_peer() {
     b.node.shutdown().await.expect("shutdown");
     a.node.shutdown().await.expect("shutdown");
 }
+
+/// `POST /dag/export` and `/dag/import` with `progress`: NDJSON lines of bytes moved, then the
+/// answer the call gives without it; a failed export still ends in an error line and leaves no
+/// file.
+#[tokio::test]
+async fn dag_export_and_import_stream_progress() {
+    let t = support::setup().await;
+    let id = support::create(
+        &t.router,
+        support::TOKEN,
+        "social.post",
+        serde_json::json!({ "text": "for the CAR", "media": [], "tags": [] }),
+    )
+    .await;
+    let lines = |body: &[u8]| -> Vec<serde_json::Value> {
+        std::str::from_utf8(body)
+            .expect("utf-8")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
+    };
+    let post = |uri: &str, body: serde_json::Value| {
+        support::req("POST", uri)
+            .header("authorization", format!("Bearer {}", support::TOKEN))
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body.to_string()))
+            .expect("request")
+    };
+    let car = t.dir.path().join("post.car");
+    let (status, headers, body) = support::call(
+        &t.router,
+        post(
+            "/api/v1/dag/export",
+            serde_json::json!({ "cid": id, "path": car, "progress": true }),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "application/x-ndjson");
+    let got = lines(&body);
+    let size = std::fs::metadata(&car).expect("the CAR").len();
+    let done = &got.last().expect("a last line")["done"];
+    assert!(
+        done["report"]["blocks"].as_u64().is_some_and(|n| n >= 1),
+        "{got:?}"
+    );
+    assert!(got.len() >= 2, "a progress line, then done: {got:?}");
+    assert!(
+        got[..got.len() - 1]
+            .iter()
+            .all(|l| l["bytes"].as_u64().is_some_and(|n| n > 0 && n <= size)),
+        "{got:?}"
+    );
+
+    let (status, _, body) = support::call(
+        &t.router,
+        post(
+            "/api/v1/dag/import",
+            serde_json::json!({ "path": car, "progress": true }),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let got = lines(&body);
+    assert_eq!(got[0]["size"], size, "{got:?}");
+    assert!(
+        got.last().expect("a last line")["done"].is_object(),
+        "{got:?}"
+    );
+
+    // An item the node does not hold: an error line, and no file.
+    let missing = "bafyreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy";
+    let none = t.dir.path().join("none.car");
+    let (_, _, body) = support::call(
+        &t.router,
+        post(
+            "/api/v1/dag/export",
+            serde_json::json!({ "cid": missing, "path": none, "progress": true }),
+        ),
+    )
+    .await;
+    let got = lines(&body);
+    assert_eq!(
+        got.last().expect("a last line")["error"]["status"],
+        404,
+        "{got:?}"
+    );
+    assert!(!none.exists());
+    t.node.shutdown().await.expect("shutdown");
+}

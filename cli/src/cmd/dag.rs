@@ -263,7 +263,10 @@ fn run_remote(
         }
         Command::Export { cid, output } => {
             let path = std::path::absolute(&output)?;
-            let v = rt.block_on(client.dag_export(&cid, &path))?;
+            let pb = super::files::progress_bar(0, ctx)?;
+            let v = rt.block_on(client.dag_export(&cid, &path, |n| pb.set_position(n)));
+            pb.finish_and_clear();
+            let v = v?;
             let mut v = v;
             v["root"] = json!(cid);
             print_export(ctx, &v)?;
@@ -276,7 +279,13 @@ fn run_remote(
                 );
             }
             let path = std::path::absolute(&file)?;
-            let report = rt.block_on(client.dag_import(&path))?;
+            let pb = super::files::progress_bar(0, ctx)?;
+            let report = rt.block_on(client.dag_import(&path, |n, size| {
+                pb.set_length(size);
+                pb.set_position(n);
+            }));
+            pb.finish_and_clear();
+            let report = report?;
             return print_import(ctx, &report);
         }
     }
