@@ -275,4 +275,21 @@ fn wrong_values_are_explained_without_serde_internals() {
         }
     }
     assert!(tried > 50, "only {tried} fields tried");
+
+    // Settings too: a wrong value given with -c or written in mnode.yaml.
+    let o = mnode(&dir.path().join("new"), &["init", "-c", "store.cache_mb=lots"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("-c store.cache_mb=lots"), "{err}");
+    let yaml = repo.join("mnode.yaml");
+    let text = std::fs::read_to_string(&yaml).unwrap();
+    std::fs::write(&yaml, text.replace("cache_mb: 64", "cache_mb: [64]")).unwrap();
+    let o = mnode(&repo, &["record", "list"]);
+    let err2 = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err2.contains("cache_mb"), "{err2}");
+    for err in [err, err2] {
+        assert!(err.contains("expected a whole number"), "{err}");
+        for phrase in SERDE_PHRASES {
+            assert!(!err.contains(phrase), "{err}");
+        }
+    }
 }

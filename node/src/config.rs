@@ -300,12 +300,7 @@ impl Config {
                 path: name.to_owned(),
                 line,
                 column,
-                message: e
-                    .to_string()
-                    .split(" at line ")
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned(),
+                message: plain(e.to_string().split(" at line ").next().unwrap_or_default()),
             }
         })
     }
@@ -379,18 +374,19 @@ impl Config {
                     ))
                 })?;
             // The value is YAML, so numbers, booleans and [lists] work as they do in the file.
-            let value: Value =
-                serde_yaml_ng::from_str(text).map_err(|e| err(format!("{key}: {e}")))?;
+            let value: Value = serde_yaml_ng::from_str(text)
+                .map_err(|e| err(format!("{key}: {}", plain(&e.to_string()))))?;
             // A string setting takes the text as it is, even if it looks like a number.
             *slot = match (&*slot, value) {
                 (Value::String(_), v) if !v.is_string() => Value::String(text.clone()),
                 (_, v) => v,
             };
-            Self::deserialize(&tree).map_err(|e| err(format!("{key}: {e}")))?;
+            Self::deserialize(&tree)
+                .map_err(|e| err(format!("{key}: {}", plain(&e.to_string()))))?;
         }
         Self::deserialize(tree).map_err(|e| ConfigError::Override {
             source_name: "overrides".into(),
-            message: e.to_string(),
+            message: plain(&e.to_string()),
         })
     }
 
@@ -443,9 +439,75 @@ fn yaml_scalar(v: &Value) -> String {
     }
 }
 
+/// serde's "invalid type: string \"lots\", expected u64", said as a person would: "expected a
+/// whole number, found text \"lots\"".
+fn plain(message: &str) -> String {
+    // The YAML parser puts the setting's path first: "store.cache_mb: invalid type: …".
+    let Some((path, found, expected)) = ["invalid type: ", "invalid value: "]
+        .iter()
+        .find_map(|p| message.split_once(p))
+        .and_then(|(path, m)| {
+            let (found, expected) = m.split_once(", expected ")?;
+            Some((path, found, expected))
+        })
+    else {
+        return message.to_owned();
+    };
+    let expected = match expected {
+        "u8" | "u16" | "u32" | "u64" | "usize" | "i32" | "i64" => "a whole number",
+        "f32" | "f64" => "a number",
+        "a boolean" => "true or false",
+        "a string" => "text",
+        "a sequence" => "a list",
+        other => other,
+    };
+    let found = if let Some(text) = found.strip_prefix("string ") {
+        format!("text {text}")
+    } else if let Some(n) = found
+        .strip_prefix("integer ")
+        .or_else(|| found.strip_prefix("floating point "))
+    {
+        format!("the number {}", n.trim_matches('`'))
+    } else if let Some(b) = found.strip_prefix("boolean ") {
+        b.trim_matches('`').to_owned()
+    } else {
+        match found {
+            "sequence" => "a list".to_owned(),
+            "map" => "a map".to_owned(),
+            "unit value" => "nothing".to_owned(),
+            other => other.to_owned(),
+        }
+    };
+    format!("{path}expected {expected}, found {found}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wrong_values_are_said_plainly() {
+        let parsed = |key: &str, value: &str| {
+            Config::default()
+                .apply(vec![(key.into(), value.into(), "-c".into())])
+                .unwrap_err()
+                .to_string()
+        };
+        let e = parsed("store.cache_mb", "lots");
+        assert!(
+            e.contains(r#"expected a whole number, found text "lots""#),
+            "{e}"
+        );
+        let e = parsed("network.mdns", "7");
+        assert!(
+            e.contains("expected true or false, found the number 7"),
+            "{e}"
+        );
+        let e = Config::parse("store:\n  cache_mb: [1]\n", "mnode.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("expected a whole number, found a list"), "{e}");
+    }
 
     #[test]
     fn default_config_dumps_and_parses_back() {

@@ -57,23 +57,7 @@ pub fn start(dir: &Path, name: &str) -> Daemon {
 
 /// A repo made for daemons on 127.0.0.1 ports (no daemon started).
 pub fn init(dir: &Path, name: &str) -> PathBuf {
-    let repo = dir.join(name);
-    let o = mnode(
-        &repo,
-        &[
-            "init",
-            "-c",
-            r#"network.listen=["/ip4/127.0.0.1/tcp/0"]"#,
-            "-c",
-            "network.blobs_listen=127.0.0.1:0",
-            "-c",
-            "network.gossip_heartbeat_ms=100",
-            "-c",
-            "api.listen=127.0.0.1:0",
-        ],
-    );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    repo
+    init_with(dir, name, &[])
 }
 
 /// Starts a daemon on a repo made by [`init`] and waits until it is ready.
