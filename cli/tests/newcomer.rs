@@ -277,9 +277,15 @@ fn wrong_values_are_explained_without_serde_internals() {
     assert!(tried > 50, "only {tried} fields tried");
 
     // Settings too: a wrong value given with -c or written in mnode.yaml.
-    let o = mnode(&dir.path().join("new"), &["init", "-c", "store.cache_mb=lots"]);
+    let o = mnode(
+        &dir.path().join("new"),
+        &["init", "-c", "store.cache_mb=lots"],
+    );
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && err.contains("-c store.cache_mb=lots"), "{err}");
+    assert!(
+        !o.status.success() && err.contains("-c store.cache_mb=lots"),
+        "{err}"
+    );
     let yaml = repo.join("mnode.yaml");
     let text = std::fs::read_to_string(&yaml).unwrap();
     std::fs::write(&yaml, text.replace("cache_mb: 64", "cache_mb: [64]")).unwrap();
