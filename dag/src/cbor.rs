@@ -46,6 +46,10 @@ pub enum DecodeError {
     /// Well-formed CBOR of the wrong shape for the expected type, or otherwise invalid.
     #[error("invalid DAG-CBOR: {0}")]
     Invalid(String),
+    /// A link (tag 42) whose byte string holds more than its CID: the same link could then be
+    /// written in many ways.
+    #[error("non-canonical DAG-CBOR: a link's byte string holds bytes after its CID")]
+    LinkPadding,
 }
 
 /// Encodes a value as canonical DAG-CBOR.
@@ -146,7 +150,79 @@ pub(crate) fn write_link(buf: &mut Vec<u8>, cid: &cid::Cid) {
 
 /// Decodes strict DAG-CBOR into `T`, rejecting any non-canonical encoding.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
-    serde_ipld_dagcbor::from_slice(bytes).map_err(DecodeError::from)
+    let value = serde_ipld_dagcbor::from_slice(bytes).map_err(DecodeError::from)?;
+    links_are_exact(bytes)?;
+    Ok(value)
+}
+
+/// Checks that every link's byte string is exactly `0x00` and one CID.
+///
+/// `serde_ipld_dagcbor` reads a link's CID from the front of its byte string and ignores what
+/// follows, so without this `d8 2a 58 25 00 <35-byte CID> <1 more byte>` would decode like the
+/// canonical link. Runs after that decoder accepted `bytes`, so they are well-formed CBOR with
+/// definite lengths, shortest heads and no tag but 42; anything else found here is refused.
+fn links_are_exact(bytes: &[u8]) -> Result<(), DecodeError> {
+    let invalid = || DecodeError::Invalid("malformed item".into());
+    // Reads the head at `*pos`: (major type, additional info, argument).
+    let head = |pos: &mut usize| -> Result<(u8, u8, u64), DecodeError> {
+        let b = *bytes.get(*pos).ok_or_else(invalid)?;
+        *pos += 1;
+        let (major, info) = (b >> 5, b & 0x1f);
+        let len = match info {
+            0..=23 => return Ok((major, info, u64::from(info))),
+            24 => 1,
+            25 => 2,
+            26 => 4,
+            27 => 8,
+            _ => return Err(invalid()),
+        };
+        let end = pos.checked_add(len).ok_or_else(invalid)?;
+        let arg = bytes.get(*pos..end).ok_or_else(invalid)?;
+        *pos = end;
+        Ok((
+            major,
+            info,
+            arg.iter().fold(0, |n, b| n << 8 | u64::from(*b)),
+        ))
+    };
+    let mut pos = 0;
+    let mut items: u64 = 1;
+    while items > 0 {
+        items -= 1;
+        let (major, info, arg) = head(&mut pos)?;
+        match major {
+            0 | 1 => {}
+            2 | 3 => {
+                let len = usize::try_from(arg).map_err(|_| invalid())?;
+                pos = pos.checked_add(len).ok_or_else(invalid)?;
+            }
+            4 => items = items.checked_add(arg).ok_or_else(invalid)?,
+            5 => {
+                let entries = arg.checked_mul(2).ok_or_else(invalid)?;
+                items = items.checked_add(entries).ok_or_else(invalid)?;
+            }
+            6 => {
+                let (inner, _, len) = head(&mut pos)?;
+                let len = usize::try_from(len).map_err(|_| invalid())?;
+                let end = pos.checked_add(len).ok_or_else(invalid)?;
+                let link = bytes.get(pos..end).ok_or_else(invalid)?;
+                let Some((0, mut cid)) = link.split_first().map(|(p, c)| (*p, c)) else {
+                    return Err(invalid());
+                };
+                if inner != 2 || cid::Cid::read_bytes(&mut cid).is_err() {
+                    return Err(invalid());
+                }
+                if !cid.is_empty() {
+                    return Err(DecodeError::LinkPadding);
+                }
+                pos = end;
+            }
+            // Simple values carry no bytes; a float's are in its head's argument.
+            7 if info <= 27 => {}
+            _ => return Err(invalid()),
+        }
+    }
+    Ok(())
 }
 
 /// Decodes strict DAG-CBOR into the generic IPLD data model.
@@ -191,6 +267,35 @@ impl<E: std::fmt::Debug> From<serde_ipld_dagcbor::DecodeError<E>> for DecodeErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_link_with_bytes_after_its_cid_is_refused() {
+        let cid = crate::cids::record_cid(b"\xa0");
+        let mut good = Vec::new();
+        write_link(&mut good, &cid);
+        assert_eq!(decode_ipld(&good).unwrap(), Ipld::Link(cid));
+        // The same CID in a byte string one byte longer, inside a list and a map.
+        let bytes = cid.to_bytes();
+        let mut padded = vec![0xd8, 0x2a];
+        write_head(&mut padded, 2, bytes.len() as u64 + 2);
+        padded.push(0);
+        padded.extend_from_slice(&bytes);
+        padded.push(0x01);
+        assert_eq!(decode_ipld(&padded), Err(DecodeError::LinkPadding));
+        let in_list = [&[0x82, 0x01][..], &padded].concat();
+        assert_eq!(decode_ipld(&in_list), Err(DecodeError::LinkPadding));
+        let in_map = [&[0xa1, 0x61, b'a'][..], &padded].concat();
+        assert_eq!(decode_ipld(&in_map), Err(DecodeError::LinkPadding));
+        // Strings, floats and nesting around a good link still decode.
+        let mixed = [
+            &[
+                0x83, 0x63, b'a', b'b', b'c', 0xfb, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0,
+            ][..],
+            &good,
+        ]
+        .concat();
+        assert!(decode_ipld(&mixed).is_ok());
+    }
     use std::collections::BTreeMap;
 
     fn rejects(hex_bytes: &str) -> DecodeError {
