@@ -321,7 +321,16 @@ impl EventLoop {
 
     /// Notes that `peer` was reached on `addrs` (see [`KnownPeer::seen`]) and writes it down.
     fn remember(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
-        if peer == *self.swarm.local_peer_id() {
+        // A refused peer is not remembered, even from what it sent before the refusal closed
+        // its connection (an identify answer still on its way).
+        if peer == *self.swarm.local_peer_id()
+            || self
+                .swarm
+                .behaviour()
+                .blocked
+                .blocked_peers()
+                .contains(&peer)
+        {
             return;
         }
         let entry = self.known.entry(peer).or_insert_with(|| KnownPeer {
