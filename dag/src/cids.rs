@@ -110,18 +110,34 @@ pub fn link_kind(cid: &Cid) -> LinkKind {
 /// base58btc CIDv0 (`Qm…`). Surrounding whitespace is ignored.
 pub fn parse(text: &str) -> Result<Cid, CidError> {
     let trimmed = text.trim();
-    Cid::try_from(trimmed).map_err(|e| {
+    let bad = |reason: String| {
         if looks_like_a_cid(trimmed) {
             CidError::Invalid {
                 text: trimmed.to_owned(),
-                reason: e.to_string(),
+                reason,
             }
         } else {
             CidError::NotACid {
                 text: trimmed.to_owned(),
             }
         }
-    })
+    };
+    let cid = Cid::try_from(trimmed).map_err(|e| bad(e.to_string()))?;
+    // The cid crate reads a CID from the front of the decoded bytes and ignores the rest, so
+    // a text with bytes to spare would name the same CID as its exact form.
+    if decoded_len(trimmed) != Some(cid.encoded_len()) {
+        return Err(bad("bytes after the CID".into()));
+    }
+    Ok(cid)
+}
+
+/// The length of the bytes a CID's text decodes to: base58btc for a CIDv0 (`Qm…`), else its
+/// multibase.
+fn decoded_len(text: &str) -> Option<usize> {
+    if text.len() == 46 && text.starts_with("Qm") {
+        return bs58::decode(text).into_vec().ok().map(|b| b.len());
+    }
+    multibase::decode(text).ok().map(|(_, b)| b.len())
 }
 
 /// Whether text has the shape of a CID (base32 `b…` or base58 `Qm…`/`z…` of a CID's length),
@@ -172,6 +188,12 @@ mod tests {
         let good = record_cid(b"\xa0").to_string();
         assert_eq!(parse(&format!(" {good}\n")).unwrap().to_string(), good);
         let cut = &good[..good.len() - 1];
+        // Bytes to spare after the CID: the cid crate alone would read the same CID.
+        let mut long = parse(&good).unwrap().to_bytes();
+        long.push(0);
+        let spare = multibase::encode(multibase::Base::Base32Lower, &long);
+        let e = parse(&spare).unwrap_err().to_string();
+        assert!(e.contains("looks like a CID but does not decode"), "{e}");
         let e = parse(cut).unwrap_err().to_string();
         assert!(e.contains("looks like a CID but does not decode"), "{e}");
         for other in ["hello", "bafy-not-a-cid", "/ipfs/x", ""] {

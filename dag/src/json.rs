@@ -17,8 +17,44 @@ pub fn to_json_value(ipld: &Ipld) -> Result<serde_json::Value, EncodeError> {
 }
 
 /// Decodes DAG-JSON into IPLD.
+///
+/// The key `/` is DAG-JSON's own: a map with it is a link (`{"/": "bafy…"}`, a CID exactly,
+/// as [`crate::cids::parse`] reads it) or bytes (`{"/": {"bytes": "…"}}`), and nothing else.
+/// `serde_ipld_dagjson` alone would take a link text with bytes to spare after the CID for the
+/// CID, and would keep a `/` key among others, which its encoder then prints as invalid JSON.
 pub fn from_dag_json(text: &str) -> Result<Ipld, DecodeError> {
-    serde_ipld_dagjson::from_slice(text.as_bytes()).map_err(|e| DecodeError::Invalid(e.to_string()))
+    let ipld = serde_ipld_dagjson::from_slice(text.as_bytes())
+        .map_err(|e| DecodeError::Invalid(e.to_string()))?;
+    if text.contains('/') {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| DecodeError::Invalid(e.to_string()))?;
+        slash_forms_are_exact(&value)?;
+    }
+    Ok(ipld)
+}
+
+/// Checks every map with a `/` key: a link with a strict CID, or bytes.
+fn slash_forms_are_exact(value: &serde_json::Value) -> Result<(), DecodeError> {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => match (map.len(), map.get("/")) {
+            (_, None) => map.values().try_for_each(slash_forms_are_exact),
+            (1, Some(Value::String(text))) => crate::cids::parse(text)
+                .map(drop)
+                .map_err(|e| DecodeError::Invalid(e.to_string())),
+            (1, Some(Value::Object(bytes)))
+                if bytes.len() == 1 && matches!(bytes.get("bytes"), Some(Value::String(_))) =>
+            {
+                Ok(())
+            }
+            _ => Err(DecodeError::Invalid(
+                "the key \"/\" is for links {\"/\": \"bafy…\"} and bytes {\"/\": {\"bytes\": \"…\"}} only"
+                    .into(),
+            )),
+        },
+        Value::Array(items) => items.iter().try_for_each(slash_forms_are_exact),
+        _ => Ok(()),
+    }
 }
 
 /// Decodes a `serde_json::Value` in DAG-JSON form into IPLD.
@@ -38,5 +74,15 @@ mod tests {
         assert!(text.contains(&format!("{{\"/\":\"{cid}\"}}")), "{text}");
         assert!(text.contains("{\"/\":{\"bytes\":\"AQID\"}}"), "{text}");
         assert_eq!(from_dag_json(&text).unwrap(), ipld);
+        // A link with a byte to spare after its CID is not that CID.
+        let mut long = cid.to_bytes();
+        long.push(0);
+        let spare = multibase::encode(multibase::Base::Base32Lower, &long);
+        let e = from_dag_json(&format!("{{\"l\":{{\"/\":\"{spare}\"}}}}")).unwrap_err();
+        assert!(e.to_string().contains("looks like a CID"), "{e}");
+        // A `/` key among others is refused (it would print as invalid JSON).
+        let e = from_dag_json(&format!("{{\"a\":1,\"/\":\"{cid}\"}}")).unwrap_err();
+        assert!(e.to_string().contains("is for links"), "{e}");
+        assert!(from_dag_json("{\"path\":\"a/b\"}").is_ok());
     }
 }
