@@ -54,9 +54,18 @@ pub(crate) fn time(ms: u64) -> Markup {
     html! { time datetime=(exact) title=(exact) { (mnode_dag::when::since(ms)) } }
 }
 
-/// `2026-12-06T02:05:19Z`.
+/// `2026-12-06T02:05:19.000Z`, for `datetime` attributes and machines.
 pub(crate) fn utc(ms: u64) -> String {
     mnode_dag::when::iso(ms)
+}
+
+/// `2026-12-06 02:05 UTC`, for people: the ISO form to the minute.
+pub(crate) fn readable(ms: u64) -> String {
+    let iso = utc(ms);
+    match (iso.get(..10), iso.get(11..16)) {
+        (Some(day), Some(minute)) => format!("{day} {minute} UTC"),
+        _ => iso,
+    }
 }
 
 /// What to call a record: its title, name, handle or text, else its file's name.
@@ -101,8 +110,9 @@ mod tests {
     }
 
     #[test]
-    fn sizes_read_like_words() {
+    fn sizes_and_dates_read_like_words() {
         assert_eq!(bytes(999), "999 B");
         assert_eq!(bytes(1_200_000), "1.2 MB");
+        assert_eq!(readable(1_796_004_319_250), "2026-11-30 02:05 UTC");
     }
 }

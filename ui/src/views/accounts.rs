@@ -330,11 +330,11 @@ async fn account_page(
                     @for x in &sessions {
                         tr {
                             td { (fmt::time(x.created)) @if current.as_deref() == Some(x.id.as_str()) { " " mark { "this browser" } } }
-                            td { time datetime=(fmt::utc(x.expires)) { (fmt::utc(x.expires)) } }
+                            td { time datetime=(fmt::utc(x.expires)) { (fmt::readable(x.expires)) } }
                             td {
                                 form.inline method="post" action={ "/account/sessions/" (x.id) "/revoke" } {
                                     (csrf(v))
-                                    button.secondary.outline type="submit" aria-label={ "Revoke session started " (fmt::utc(x.created)) } { "Revoke" }
+                                    button.secondary.outline type="submit" aria-label={ "Revoke session started " (fmt::readable(x.created)) } { "Revoke" }
                                 }
                             }
                         }

@@ -154,7 +154,7 @@ async fn explore(
                 @match &record {
                     Ok((Ok(()), r)) => {
                         p.valid role="status" { "Signature: valid — signed by " a href={ "/authors/" (r.author()) } { code { (fmt::did(r.author())) } } }
-                        p { "A " (r.kind()) ", version " (r.seq()) ". " a href=(item_url(r.kind(), &r.id())) { "Open its page" } }
+                        p { (capitalised(&mnode_dag::registry::with_article(r.kind()))) ", version " (r.seq()) ". " a href=(item_url(r.kind(), &r.id())) { "Open its page" } }
                     }
                     Ok((Err(e), _)) => { p.error role="alert" { "Signature: invalid — " (e.to_string()) } }
                     Err(_) => { p { "Not a signed record: a plain IPLD block." } }
@@ -202,4 +202,13 @@ async fn blob(s: &ApiState, v: &Viewer, cid: Cid) -> Result<Response, Response> 
         }
     };
     Ok(layout::respond(v, StatusCode::OK, "Explore", body))
+}
+
+/// "An art.release" at the start of a sentence.
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
