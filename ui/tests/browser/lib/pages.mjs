@@ -100,8 +100,19 @@ export class Site {
     );
   }
 
+  /**
+   * Fills the control labelled `label`. The editor island hides a `textarea[data-editor]` and
+   * puts its editor under the label once the page's deferred scripts have run; a fill that
+   * caught the textarea before that would wait on a hidden control, so the page is let finish
+   * loading first (with JavaScript off the textarea simply stays).
+   */
   async fill(label, value) {
-    await this.step(`filling "${label}"`, () => this.field(label).fill(value));
+    await this.step(`filling "${label}"`, async () => {
+      const field = this.field(label);
+      await field.first().waitFor({ state: 'attached' });
+      await this.page.waitForFunction(() => document.readyState === 'complete');
+      await field.fill(value);
+    });
   }
 
   // ---- accounts ---------------------------------------------------------------------------
