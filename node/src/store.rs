@@ -894,7 +894,10 @@ impl Store {
                     field_value(&field, &a.0, &a.1, a.2.as_ref()),
                     field_value(&field, &b.0, &b.1, b.2.as_ref()),
                 );
-                let o = compare_ipld(x.as_ref(), y.as_ref());
+                // Equal values fall back to the item's id (its CID's bytes), in the same
+                // direction, so that the order is total and the same on every node.
+                let o = compare_ipld(x.as_ref(), y.as_ref())
+                    .then_with(|| a.0.to_bytes().cmp(&b.0.to_bytes()));
                 if desc { o.reverse() } else { o }
             });
         }

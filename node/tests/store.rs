@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use mnode_dag::{
-    Draft, Ipld, Keypair, Record,
+    Cid, Draft, Ipld, Keypair, Record,
     example::ExampleGen,
     model::{
         TitleData,
@@ -373,6 +373,79 @@ fn widget_queries_run_against_the_indexes() {
         )),
         vec![alice.cid()]
     );
+}
+
+#[test]
+fn equal_times_and_equal_sort_values_order_by_id_everywhere() {
+    let (_d, s) = store();
+    let key = Keypair::derive(5, "dana");
+    // Five artists made in the same millisecond with the same tag.
+    let made: Vec<Record> = (0..5)
+        .map(|i| {
+            let a = Artist {
+                name: TitleData::new(&format!("Twin {i}")),
+                tags: vec!["music/twins".into()],
+                ..Artist::default()
+            };
+            Record::create(&a).unwrap().at(7).sign(&key).unwrap()
+        })
+        .collect();
+    s.put_batch(made.clone()).unwrap();
+    let mut by_id: Vec<Cid> = made.iter().map(Record::cid).collect();
+    by_id.sort_by_key(Cid::to_bytes);
+    let newest_first: Vec<Cid> = by_id.iter().rev().copied().collect();
+
+    let listed = |f: &ListFilter| -> Vec<Cid> {
+        s.list(f)
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect()
+    };
+    assert_eq!(listed(&kind("art.artist")), newest_first);
+    assert_eq!(listed(&ListFilter::default()), newest_first);
+    let tagged = ListFilter {
+        tag: Some("music/twins".into()),
+        ..ListFilter::default()
+    };
+    assert_eq!(listed(&tagged), newest_first);
+    // Pages of two continue through the tie without losing or repeating an item.
+    let mut paged = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = s
+            .list(&ListFilter {
+                kind: Some("art.artist".into()),
+                limit: 2,
+                cursor,
+                ..ListFilter::default()
+            })
+            .unwrap();
+        paged.extend(page.items.into_iter().map(|(id, _)| id));
+        match page.next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(paged, newest_first);
+
+    let run = |q: &str| match s.query(&Query::parse(q).unwrap()).unwrap() {
+        QueryResult::Items(v) => v,
+        QueryResult::Count(_) => panic!("count"),
+    };
+    for field in ["created", "updated", "tags"] {
+        assert_eq!(
+            run(&format!("art.artists.sort('{field}', 'asc')")),
+            by_id,
+            "{field}"
+        );
+        assert_eq!(
+            run(&format!("art.artists.sort('{field}', 'desc')")),
+            newest_first,
+            "{field}"
+        );
+    }
 }
 
 #[test]
