@@ -3,7 +3,8 @@
 pub mod accounts;
 pub mod blobs;
 pub mod car;
-pub mod config;
+/// `mnode.yaml` (its own crate, so that tools and the fuzzer read it without the store).
+pub use mnode_config as config;
 pub mod keystore;
 pub mod maintenance;
 pub mod node;
