@@ -6,6 +6,7 @@ pub mod cids;
 /// Rich text: ProseMirror documents in the prosemirror-markdown schema, and Markdown.
 pub mod doc;
 pub mod example;
+pub mod files;
 pub mod json;
 pub mod keys;
 pub mod model;

@@ -1,10 +1,21 @@
 //! One entry point per decoder of outside input (see the crate's docs).
 
-use mnode_dag::{Record, car::CarReader, cbor, json, query::Query};
+use futures::{AsyncWriteExt as _, executor::block_on, io::Cursor};
+use libp2p::request_response::{Codec as _, cbor::codec::Codec};
+use mnode_config::Config;
+use mnode_dag::{
+    Keypair, Link, Record,
+    car::CarReader,
+    cbor, cids,
+    files::{self, SNIFF_LEN},
+    json,
+    model::core::{FileData, FileKind},
+    query::Query,
+};
 use mnode_protocols::{
     GossipTopic,
     bitswap::protocol::Message as BitswapMessage,
-    gossip,
+    blobs, gossip,
     sync::{self, SyncSet},
 };
 
@@ -21,6 +32,9 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("bitswap", bitswap),
     ("gossip", gossip_message),
     ("sync_reconcile", sync_reconcile),
+    ("blob_exchange", blob_exchange),
+    ("upload", upload),
+    ("config", config),
 ];
 
 /// Strict DAG-CBOR: whatever decodes is canonical, so it re-encodes to the same bytes.
@@ -92,4 +106,134 @@ pub fn gossip_message(data: &[u8]) {
 /// A catch-up reconciliation message as a server answers it, against an empty set.
 pub fn sync_reconcile(data: &[u8]) {
     let _ = sync::respond(&SyncSet::new([]), data, &sync::Config::default());
+}
+
+/// A blob-address exchange message (`/mnode/blobs/1`) read with the codec the node runs, once
+/// as a request and once as an answer: what decodes is written and read back to itself.
+pub fn blob_exchange(data: &[u8]) {
+    let mut codec = Codec::<blobs::Request, blobs::Response>::default();
+    block_on(async {
+        if let Ok(req) = codec
+            .read_request(&blobs::PROTOCOL, &mut Cursor::new(data))
+            .await
+        {
+            let mut out = Cursor::new(Vec::new());
+            codec
+                .write_request(&blobs::PROTOCOL, &mut out, req.clone())
+                .await
+                .expect("a decoded request encodes");
+            out.close().await.expect("close");
+            let again = codec
+                .read_request(&blobs::PROTOCOL, &mut Cursor::new(out.into_inner()))
+                .await
+                .expect("an encoded request decodes");
+            assert_eq!(again, req);
+        }
+        if let Ok(resp) = codec
+            .read_response(&blobs::PROTOCOL, &mut Cursor::new(data))
+            .await
+        {
+            let mut out = Cursor::new(Vec::new());
+            codec
+                .write_response(&blobs::PROTOCOL, &mut out, resp.clone())
+                .await
+                .expect("a decoded answer encodes");
+            let again = codec
+                .read_response(&blobs::PROTOCOL, &mut Cursor::new(out.into_inner()))
+                .await
+                .expect("an encoded answer decodes");
+            assert_eq!(again, resp);
+        }
+    });
+}
+
+/// A multipart upload as `POST /api/v1/files` reads it (with `multer`, which axum's
+/// `Multipart` runs): the input's first line is the request's `Content-Type`, the rest its
+/// body. Every `file` part becomes a file record the way the node makes one, from the part's
+/// file name, its declared type and its bytes; the record must be valid and its name safe, so
+/// that nothing a client sends makes the node sign a bad record or keep a path.
+pub fn upload(data: &[u8]) {
+    let Some(split) = data.iter().position(|b| *b == b'\n') else {
+        return;
+    };
+    let Ok(content_type) = std::str::from_utf8(&data[..split]) else {
+        return;
+    };
+    let Ok(boundary) = multer::parse_boundary(content_type) else {
+        return;
+    };
+    let body = bytes::Bytes::copy_from_slice(&data[split + 1..]);
+    let stream = futures::stream::once(async move { Ok::<_, std::io::Error>(body) });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    block_on(async {
+        let mut name = None;
+        while let Ok(Some(mut field)) = multipart.next_field().await {
+            match field.name() {
+                Some("file") => {
+                    let part_name = name.take().or_else(|| field.file_name().map(str::to_owned));
+                    let declared = field.content_type().map(|m| m.to_string());
+                    let mut content = Vec::new();
+                    loop {
+                        match field.chunk().await {
+                            Ok(Some(chunk)) => content.extend_from_slice(&chunk),
+                            Ok(None) => break,
+                            // A broken part is refused whole, as the handler does.
+                            Err(_) => return,
+                        }
+                    }
+                    file_record(&content, part_name.as_deref(), declared.as_deref());
+                }
+                Some("name") => name = field.text().await.ok(),
+                _ => {}
+            }
+        }
+    });
+}
+
+/// The record the node signs for an uploaded file (`store_file` in mnode-api).
+fn file_record(content: &[u8], name: Option<&str>, declared: Option<&str>) {
+    let cid = cids::blob_cid_of(content);
+    let name = name
+        .and_then(files::clean_name)
+        .unwrap_or_else(|| cid.to_string());
+    assert!(
+        !name.contains(['/', '\\']) && !name.chars().any(char::is_control),
+        "a file name keeps a path or a control character: {name:?}"
+    );
+    assert!(!matches!(name.as_str(), "" | "." | ".."), "{name:?}");
+    let head = content.get(..SNIFF_LEN).unwrap_or(content);
+    let media_type = files::media_type(head, &name, declared);
+    let dims = if FileKind::of_media_type(&media_type) == FileKind::Image {
+        files::image_dims(content)
+    } else {
+        None
+    };
+    let data = FileData {
+        blob: Link(cid),
+        name,
+        media_type,
+        size: content.len() as u64,
+    };
+    let draft = files::file_draft(data.clone(), dims)
+        .unwrap_or_else(|e| panic!("an upload made an invalid record ({e}): {data:?}"));
+    draft
+        .sign(&Keypair::derive(1, "fuzz"))
+        .unwrap_or_else(|e| panic!("an upload's record does not sign ({e}): {data:?}"));
+}
+
+/// `mnode.yaml`: a file that parses is a config whose printed form (`mnode config show`)
+/// parses back to the same config; one that does not gives an error that names the file.
+pub fn config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match Config::parse(text, "mnode.yaml") {
+        Ok(config) => {
+            let printed = config.to_commented_yaml();
+            let again = Config::parse(&printed, "printed")
+                .unwrap_or_else(|e| panic!("a printed config does not parse: {e}\n{printed}"));
+            assert_eq!(again, config);
+        }
+        Err(e) => assert!(e.to_string().contains("mnode.yaml"), "{e}"),
+    }
 }

@@ -128,9 +128,118 @@ fn write_seed_corpora() {
         let (_, first) = Session::new(topic, &set, &sync::Config::default()).unwrap();
         seeds.push(("sync_reconcile", format!("first-{n}"), first));
     }
+    blob_exchange_seeds(&records, &mut seeds);
+    upload_seeds(&mut seeds);
+    let default = mnode_config::Config::default().to_commented_yaml();
+    seeds.push(("config", "default".into(), default.into_bytes()));
+    for (i, text) in [
+        "api:\n  listen: 127.0.0.1:5002\n  open_registration: false\n",
+        "network:\n  listen: [/ip4/127.0.0.1/tcp/0]\n  bootstrap: []\n",
+        "store:\n  cache_mb: 64\nlog:\n  level: debug\n",
+    ]
+    .iter()
+    .enumerate()
+    {
+        // Seeds the fuzzer starts from are configs a node accepts.
+        mnode_config::Config::parse(text, "seed").unwrap();
+        seeds.push(("config", format!("c{i}"), text.as_bytes().to_vec()));
+    }
     for (target, name, data) in seeds {
         let dir = fuzz_dir().join("corpus").join(target);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(name), data).unwrap();
     }
+}
+
+/// Requests and answers of the blob-address exchange, as the node's codec writes them.
+fn blob_exchange_seeds(records: &[Record], seeds: &mut Vec<(&str, String, Vec<u8>)>) {
+    use futures::executor::block_on;
+    use libp2p::request_response::{Codec as _, cbor::codec::Codec};
+    use mnode_protocols::blobs::{PROTOCOL, Request, Response};
+    let mut codec = Codec::<Request, Response>::default();
+    let cids: Vec<_> = records.iter().map(Record::cid).collect();
+    let addrs = vec![
+        "127.0.0.1:4002".parse().unwrap(),
+        "[::1]:4002".parse().unwrap(),
+    ];
+    for (name, req) in [("addr", Request::Addr), ("has", Request::Has(cids.clone()))] {
+        let mut out = futures::io::Cursor::new(Vec::new());
+        block_on(codec.write_request(&PROTOCOL, &mut out, req)).unwrap();
+        seeds.push(("blob_exchange", format!("request-{name}"), out.into_inner()));
+    }
+    for (name, resp) in [
+        ("addr", Response::Addr(addrs.clone())),
+        (
+            "has",
+            Response::Has {
+                have: cids.iter().map(|c| c.to_bytes()[3] % 2 == 0).collect(),
+                addrs,
+            },
+        ),
+        ("error", Response::Error("too many CIDs".into())),
+    ] {
+        let mut out = futures::io::Cursor::new(Vec::new());
+        block_on(codec.write_response(&PROTOCOL, &mut out, resp)).unwrap();
+        seeds.push((
+            "blob_exchange",
+            format!("response-{name}"),
+            out.into_inner(),
+        ));
+    }
+}
+
+/// Multipart uploads: `Content-Type` on the first line, the body after it.
+fn upload_seeds(seeds: &mut Vec<(&str, String, Vec<u8>)>) {
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x02\0\0\0\x03\x08\x06\0\0\0".to_vec();
+    let part = |name: &str, headers: &str, body: &[u8]| {
+        [
+            format!("--XyZ\r\nContent-Disposition: form-data; name=\"{name}\"{headers}\r\n\r\n")
+                .into_bytes(),
+            body.to_vec(),
+            b"\r\n".to_vec(),
+        ]
+        .concat()
+    };
+    let upload = |parts: Vec<Vec<u8>>| {
+        [
+            b"multipart/form-data; boundary=XyZ\n".to_vec(),
+            parts.concat(),
+            b"--XyZ--\r\n".to_vec(),
+        ]
+        .concat()
+    };
+    seeds.push((
+        "upload",
+        "image".into(),
+        upload(vec![part(
+            "file",
+            "; filename=\"cover.png\"\r\nContent-Type: image/png",
+            &png,
+        )]),
+    ));
+    seeds.push((
+        "upload",
+        "named-text".into(),
+        upload(vec![
+            part("name", "", b"Liner notes.md"),
+            part(
+                "file",
+                "; filename=\"../notes.txt\"\r\nContent-Type: text/plain",
+                b"# Notes\n",
+            ),
+        ]),
+    ));
+    seeds.push((
+        "upload",
+        "two-files".into(),
+        upload(vec![
+            part("file", "; filename=\"a.flac\"", &[0, 1, 2, 3]),
+            part(
+                "file",
+                "\r\nContent-Type: application/x-www-form-urlencoded",
+                b"plain words",
+            ),
+            part("other", "", b"ignored"),
+        ]),
+    ));
 }

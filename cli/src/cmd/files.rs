@@ -131,16 +131,16 @@ fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 
 /// The media type of a file, from its content and name (the rules the API's uploads use too).
 fn media_type(path: &Path) -> anyhow::Result<String> {
-    let mut head = Vec::with_capacity(mnode_api::files::SNIFF_LEN);
+    let mut head = Vec::with_capacity(mnode_dag::files::SNIFF_LEN);
     std::fs::File::open(path)
         .and_then(|f| {
             std::io::Read::read_to_end(
-                &mut std::io::Read::take(f, mnode_api::files::SNIFF_LEN as u64),
+                &mut std::io::Read::take(f, mnode_dag::files::SNIFF_LEN as u64),
                 &mut head,
             )
         })
         .with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(mnode_api::files::media_type(&head, &file_name(path), None))
+    Ok(mnode_dag::files::media_type(&head, &file_name(path), None))
 }
 
 /// The name a file is recorded under: its last path segment.
@@ -159,7 +159,7 @@ fn file_draft(path: &Path, data: FileData) -> anyhow::Result<mnode_dag::Draft> {
     } else {
         None
     };
-    Ok(mnode_api::files::file_draft(data, dims)?)
+    Ok(mnode_dag::files::file_draft(data, dims)?)
 }
 
 /// A progress bar on standard error, or a hidden one when that is not a terminal or the output
