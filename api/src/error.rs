@@ -56,9 +56,21 @@ impl ApiError {
         }
     }
 
-    /// A 500 that logs `e` and tells the client only that the node failed.
+    /// A 507 `disk_full`: the disk that holds the repo is full, nothing was written. Reads
+    /// still work, and writes do again once there is room (docs/decisions.md).
+    pub fn disk_full() -> Self {
+        Self::new(507, "disk_full", mnode_node::DISK_FULL)
+    }
+
+    /// A 500 that logs `e` and tells the client only that the node failed; or, when `e` says
+    /// that the disk is full (from any store, on any route), a 507 that says so.
     pub fn internal(e: &dyn std::fmt::Display) -> Self {
-        tracing::error!("internal error: {e}");
+        let text = e.to_string();
+        if mnode_node::says_disk_full(&text) {
+            tracing::warn!("refused, the disk is full: {text}");
+            return Self::disk_full();
+        }
+        tracing::error!("internal error: {text}");
         Self::new(500, "internal", "the node failed; see its log")
     }
 }
@@ -71,6 +83,7 @@ impl From<NodeError> for ApiError {
             NodeError::NotFound(_) => Self::not_found(e.to_string()),
             NodeError::Fetch { .. } => Self::new(502, "fetch_failed", e.to_string()),
             NodeError::Stopped => Self::new(503, "stopping", e.to_string()),
+            NodeError::Blobs(mnode_node::blobs::BlobError::DiskFull) => Self::disk_full(),
             other => Self::internal(&other),
         }
     }
@@ -103,6 +116,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Record(_) => Self::new(422, "invalid_record", e.to_string()),
             StoreError::MissingPrev { .. } => Self::new(409, "missing_prev", e.to_string()),
+            StoreError::DiskFull => Self::disk_full(),
             other => Self::internal(&other),
         }
     }

@@ -642,10 +642,12 @@ async fn pins_are_for_the_admin() {
     .expect("post")
     .sign(&Keypair::derive(1, "afar"))
     .expect("sign");
+    // Stored as a record received from a peer is: not pinned (what this node publishes is).
     node.handle()
-        .publish(vec![record.clone()])
-        .await
-        .expect("publish");
+        .repo()
+        .store()
+        .put(record.clone())
+        .expect("store");
     let cid = record.cid().to_string();
     let body = |c: &str| Some(json!({ "cid": c }));
 

@@ -93,7 +93,7 @@ pub enum AccountError {
 
 impl From<rocksdb::Error> for AccountError {
     fn from(e: rocksdb::Error) -> Self {
-        Self::Store(StoreError::Db(e))
+        Self::Store(e.into())
     }
 }
 

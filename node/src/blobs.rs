@@ -106,6 +106,11 @@ const GC_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 const GC_PAUSE: Duration = Duration::from_millis(1);
 /// The read buffer of `add_reader`.
 const READ_BUF: usize = 256 * 1024;
+/// How long [`Blobs::collect`] leaves a newly added blob alone: the record that keeps it is
+/// made after the blob is stored.
+const FRESH: Duration = Duration::from_secs(60);
+/// The most blobs remembered as fresh; past it, the oldest are forgotten early.
+const FRESH_MAX: usize = 65_536;
 /// Sub-directory of the blob dir for files streamed in by `add_reader`.
 const UPLOADS: &str = "uploads";
 
@@ -181,6 +186,10 @@ pub enum BlobError {
          was added; put it back as it was, or add the file again"
     )]
     InPlaceChanged(Cid),
+    /// The disk is full: the file was not stored (what was written of it is removed). The
+    /// store takes files again as soon as there is room.
+    #[error("{}", crate::DISK_FULL)]
+    DiskFull,
     /// The store's own copy of a blob does not match its CID (a damaged disk, a power loss).
     #[error("the stored copy of {cid} is damaged ({detail}); add the file again to repair it")]
     Damaged {
@@ -192,6 +201,11 @@ pub enum BlobError {
 }
 
 fn io_error(context: impl Into<String>, source: io::Error) -> BlobError {
+    if crate::disk_full(&source) {
+        let context = context.into();
+        warn!("the disk is full: {context}: {source}");
+        return BlobError::DiskFull;
+    }
     BlobError::Io {
         context: context.into(),
         source,
@@ -211,7 +225,12 @@ pub fn read_error(cid: &Cid, e: io::Error) -> BlobError {
 }
 
 fn store_error(context: &str, error: impl fmt::Display) -> BlobError {
-    BlobError::Store(format!("{context}: {error}"))
+    let text = error.to_string();
+    if crate::says_disk_full(&text) {
+        warn!("the disk is full: {context}: {text}");
+        return BlobError::DiskFull;
+    }
+    BlobError::Store(format!("{context}: {text}"))
 }
 
 /// The iroh-blobs file store of a repo, with mnode's naming, tagging and deletion.
@@ -224,6 +243,8 @@ pub struct Blobs {
     /// Shared by the last step of every add (setting the tag, placing an upload); exclusive for
     /// `delete`, whose GC pass must not overlap with them (see `finish_add`).
     finalize: RwLock<()>,
+    /// Blobs tagged in the last [`FRESH`], and when.
+    fresh: Mutex<std::collections::HashMap<Hash, std::time::Instant>>,
 }
 
 impl fmt::Debug for Blobs {
@@ -289,6 +310,7 @@ impl Blobs {
             tmp_dir,
             gc,
             finalize: RwLock::new(()),
+            fresh: Mutex::new(std::collections::HashMap::new()),
         };
         blobs.recover().await?;
         Ok(blobs)
@@ -625,8 +647,36 @@ impl Blobs {
 
     /// Removes several blobs with one GC pass; returns how many of them were stored.
     pub async fn delete_many(&self, cids: &[Cid]) -> Result<usize, BlobError> {
-        let hashes = cids.iter().map(hash_of).collect::<Result<Vec<_>, _>>()?;
+        self.delete_where(cids, false).await
+    }
+
+    /// Removes what a repo GC found unreferenced, as [`Blobs::delete_many`] does, except the
+    /// blobs added in the last minute: an upload stores its file first and makes the record
+    /// that keeps it after, so a GC between the two would remove an upload about to be
+    /// answered as stored.
+    pub async fn collect(&self, cids: &[Cid]) -> Result<usize, BlobError> {
+        self.delete_where(cids, true).await
+    }
+
+    async fn delete_where(&self, cids: &[Cid], spare_fresh: bool) -> Result<usize, BlobError> {
+        // Checked under the exclusive lock: a tag set before it was marked fresh before.
         let _exclusive = self.finalize.write().await;
+        let fresh: HashSet<Hash> = if spare_fresh {
+            let mut fresh = self.fresh();
+            let now = std::time::Instant::now();
+            fresh.retain(|_, at| now.duration_since(*at) < FRESH);
+            fresh.keys().copied().collect()
+        } else {
+            HashSet::new()
+        };
+        let mut kept = Vec::with_capacity(cids.len());
+        for cid in cids {
+            if !fresh.contains(&hash_of(cid)?) {
+                kept.push(*cid);
+            }
+        }
+        let cids = &kept[..];
+        let hashes = cids.iter().map(hash_of).collect::<Result<Vec<_>, _>>()?;
         let mut removed = 0;
         for (cid, hash) in cids.iter().zip(&hashes) {
             let stored = matches!(self.status(*hash).await?, BlobStatus::Complete { .. });
@@ -804,9 +854,23 @@ impl Blobs {
         added
     }
 
+    fn fresh(&self) -> MutexGuard<'_, std::collections::HashMap<Hash, std::time::Instant>> {
+        self.fresh.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Sets the tag that keeps `hash` and commits it to disk. Call with `finalize` held.
     async fn set_tag(&self, hash: Hash, size: u64) -> Result<Added, BlobError> {
         let cid = blob_cid(*hash.as_bytes());
+        {
+            let mut fresh = self.fresh();
+            let now = std::time::Instant::now();
+            if fresh.len() >= FRESH_MAX {
+                fresh.retain(|_, at| now.duration_since(*at) < FRESH);
+            }
+            if fresh.len() < FRESH_MAX {
+                fresh.insert(hash, now);
+            }
+        }
         self.store
             .tags()
             .set(tag_name(&cid), HashAndFormat::raw(hash))

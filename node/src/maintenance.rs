@@ -4,6 +4,11 @@
 //! everything any version links, recursively; a pinned file brings itself), then sweeps the
 //! rest in small batches. Each batch holds the writer lock only while it deletes, so readers
 //! never wait and writers wait at most one batch.
+//!
+//! Writes go on while GC runs, so it only ever removes what was there before it began: the
+//! sweep reads a snapshot taken before the mark, and files are listed before it too. A new item
+//! is written with its pin ([`Store::put_batch_pinned`]); the blob store keeps a new file for a
+//! minute ([`Blobs::collect`]), the time its record takes to come.
 
 use std::collections::HashSet;
 
@@ -12,7 +17,7 @@ use mnode_dag::{
     cids::{self, LinkKind},
     walk,
 };
-use rocksdb::{IteratorMode, WriteBatch};
+use rocksdb::{IteratorMode, ReadOptions, WriteBatch};
 use serde::Serialize;
 
 use crate::{
@@ -111,16 +116,16 @@ pub struct RepoStat {
 
 /// Garbage collection of records and files: removes what no pin reaches.
 pub async fn gc(store: &Store, blobs: &Blobs) -> Result<GcReport, RepoOpError> {
-    let marked = store.mark()?;
-    let mut report = store.sweep(&marked)?;
-    let unreached: Vec<Cid> = blobs
-        .list()
-        .await?
+    // Files stored from here on are not candidates; those stored just before are kept by
+    // `collect` while their records may still be on the way.
+    let files = blobs.list().await?;
+    let (marked, mut report) = store.mark_and_sweep()?;
+    let unreached: Vec<Cid> = files
         .into_iter()
         .map(|(cid, _)| cid)
         .filter(|cid| !marked.blobs.contains(cid))
         .collect();
-    report.blobs = blobs.delete_many(&unreached).await? as u64;
+    report.blobs = blobs.collect(&unreached).await? as u64;
     Ok(report)
 }
 
@@ -282,31 +287,53 @@ impl Store {
         Ok(out)
     }
 
+    /// Marks, then removes every block and item that was there before the mark and that the
+    /// mark did not reach: what is written while this runs stays, pinned or not.
+    pub fn mark_and_sweep(&self) -> Result<(Marked, GcReport), StoreError> {
+        let snapshot = self.db().snapshot();
+        let marked = self.mark()?;
+        let report = self.sweep_in(&marked, |cf| {
+            let mut o = ReadOptions::default();
+            o.set_snapshot(&snapshot);
+            self.db().iterator_cf_opt(cf, o, IteratorMode::Start)
+        })?;
+        Ok((marked, report))
+    }
+
     /// Removes every block and item the mark did not reach.
     pub fn sweep(&self, marked: &Marked) -> Result<GcReport, StoreError> {
+        self.sweep_in(marked, |cf| self.db().iterator_cf(cf, IteratorMode::Start))
+    }
+
+    /// [`Store::sweep`] of the blocks and items that `scan` lists.
+    fn sweep_in<'a, I>(
+        &'a self,
+        marked: &Marked,
+        scan: impl Fn(&'a rocksdb::ColumnFamily) -> I,
+    ) -> Result<GcReport, StoreError>
+    where
+        I: Iterator<Item = Result<(Box<[u8]>, Box<[u8]>), rocksdb::Error>>,
+    {
         let mut report = GcReport::default();
         // Items first (with their versions and index entries), then loose blocks.
-        let doomed_items: Vec<(Cid, Item)> = self
-            .db()
-            .iterator_cf(self.cf("items")?, IteratorMode::Start)
+        let doomed_items: Vec<Cid> = scan(self.cf("items")?)
             .filter_map(|e| e.ok())
-            .filter_map(|(k, v)| {
-                let id = Cid::try_from(&k[..]).ok()?;
-                let item: Item = mnode_dag::cbor::decode(&v).ok()?;
-                (!marked.items.contains(&id)).then_some((id, item))
-            })
+            .filter_map(|(k, _)| Cid::try_from(&k[..]).ok())
+            .filter(|id| !marked.items.contains(id))
             .collect();
         for chunk in doomed_items.chunks(SWEEP_BATCH / 8) {
             let _guard = self.write_lock()?;
             let mut batch = WriteBatch::default();
-            for (id, item) in chunk {
-                self.delete_item_into(&mut batch, id, item, &mut report)?;
+            for id in chunk {
+                // As it is now (a version may have come since the scan), under the lock.
+                let Some(item) = self.item(id)? else {
+                    continue;
+                };
+                self.delete_item_into(&mut batch, id, &item, &mut report)?;
             }
             self.db().write(batch)?;
         }
-        let doomed_blocks: Vec<(Vec<u8>, usize)> = self
-            .db()
-            .iterator_cf(self.cf("blocks")?, IteratorMode::Start)
+        let doomed_blocks: Vec<(Vec<u8>, usize)> = scan(self.cf("blocks")?)
             .filter_map(|e| e.ok())
             .filter(|(k, _)| Cid::try_from(&k[..]).is_ok_and(|c| !marked.blocks.contains(&c)))
             .map(|(k, v)| (k.to_vec(), v.len()))

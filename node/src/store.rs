@@ -40,7 +40,7 @@ use mnode_dag::{
 use mnode_protocols::GossipTopic;
 use rocksdb::{
     BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options,
-    WriteBatch,
+    WriteBatch, WriteBufferManager,
 };
 use serde::{Deserialize, Serialize};
 
@@ -151,7 +151,12 @@ pub enum Put {
 pub enum StoreError {
     /// RocksDB failed.
     #[error("database error: {0}")]
-    Db(#[from] rocksdb::Error),
+    Db(rocksdb::Error),
+    /// The disk is full: the write was refused, nothing of it is stored. RocksDB stops taking
+    /// writes after a failed one and takes them again by itself once there is room (its
+    /// `SstFileManager` looks every few seconds); reads go on meanwhile.
+    #[error("{}", crate::DISK_FULL)]
+    DiskFull,
     /// The record is invalid.
     #[error(transparent)]
     Record(#[from] RecordError),
@@ -172,6 +177,19 @@ pub enum StoreError {
     /// A query that cannot be run.
     #[error("query: {0}")]
     Query(String),
+}
+
+impl From<rocksdb::Error> for StoreError {
+    fn from(e: rocksdb::Error) -> Self {
+        // RocksDB reports ENOSPC as an I/O error with the subcode `NoSpace`, which its Rust
+        // binding only shows in the text; after the first, every write fails with it until
+        // the automatic recovery ran.
+        if e.kind() == rocksdb::ErrorKind::IOError && crate::says_disk_full(e.as_ref()) {
+            tracing::warn!("the disk is full: {e}");
+            return Self::DiskFull;
+        }
+        Self::Db(e)
+    }
 }
 
 /// A listing: what to list and from where.
@@ -297,13 +315,25 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store in `dir`, with a block cache of `cache_mb` MiB.
+    /// Opens (creating if needed) the store in `dir`, in `cache_mb` MiB of RocksDB memory: a
+    /// block cache of that size which also pays for the memtables.
     pub fn open(dir: &Path, cache_mb: u64) -> Result<Self, StoreError> {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         opts.increase_parallelism(2);
-        let cache = rocksdb::Cache::new_lru_cache((cache_mb as usize).max(1) << 20);
+        let cache_bytes = (cache_mb as usize).max(1) << 20;
+        let cache = rocksdb::Cache::new_lru_cache(cache_bytes);
+        // Every column family has its own memtables (64 MiB each before a flush, by default),
+        // so a node that only writes grew by the sum of them: 150 MiB over ten minutes of
+        // writes in the soak bench. One budget for all of them, charged to the block cache,
+        // flushes the fullest when the total reaches half the cache, so the store's memory
+        // stays within `store.cache_mb` however long the node writes.
+        opts.set_write_buffer_manager(&WriteBufferManager::new_write_buffer_manager_with_cache(
+            cache_bytes / 2,
+            false,
+            cache.clone(),
+        ));
         let cf_opts = |point_lookups: bool| {
             let mut o = Options::default();
             let mut b = BlockBasedOptions::default();
@@ -363,6 +393,17 @@ impl Store {
     /// verified (made by [`mnode_dag::Draft::sign`] or decoded by [`Record::decode`]); chain
     /// rules are checked here, against what is stored.
     pub fn put_batch(&self, records: Vec<Record>) -> Result<Vec<Put>, StoreError> {
+        self.put_batch_with(records, false)
+    }
+
+    /// [`Store::put_batch`] for records made on this node: each new item stored is pinned
+    /// (recursively) in the same atomic write. A write answered with an error then leaves
+    /// nothing, and no GC can take a new item for garbage between its write and its pin.
+    pub fn put_batch_pinned(&self, records: Vec<Record>) -> Result<Vec<Put>, StoreError> {
+        self.put_batch_with(records, true)
+    }
+
+    fn put_batch_with(&self, records: Vec<Record>, pin_new: bool) -> Result<Vec<Put>, StoreError> {
         let _guard = self.write_lock()?;
         let mut batch = WriteBatch::default();
         let mut items: HashMap<Cid, Item> = HashMap::new();
@@ -476,6 +517,20 @@ impl Store {
         let items_cf = self.cf(ITEMS)?;
         for (id, item) in &items {
             batch.put_cf(items_cf, id.to_bytes(), encode(item)?);
+        }
+        if pin_new {
+            let pin = encode(&Pin {
+                recursive: true,
+                created: mnode_dag::record::now_ms(),
+            })?;
+            let pins_cf = self.cf(PINS)?;
+            for put in &out {
+                if let Put::Stored { cid, id, .. } = put
+                    && cid == id
+                {
+                    batch.put_cf(pins_cf, id.to_bytes(), &pin);
+                }
+            }
         }
         self.db.write(batch)?;
         Ok(out)
@@ -906,6 +961,13 @@ impl Store {
 
     /// Pins a block (recursively: with its history and everything it links).
     pub fn pin(&self, cid: &Cid, recursive: bool) -> Result<(), StoreError> {
+        // The same pin again writes nothing (the first one's time stays): a write just made,
+        // pinned with its item, is not then refused for want of disk space to repeat its pin.
+        if let Some(old) = self.db.get_pinned_cf(self.cf(PINS)?, cid.to_bytes())?
+            && decode::<Pin>(&old).is_ok_and(|p| p.recursive == recursive)
+        {
+            return Ok(());
+        }
         let pin = Pin {
             recursive,
             created: mnode_dag::record::now_ms(),

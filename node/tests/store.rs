@@ -383,7 +383,7 @@ fn equal_times_and_equal_sort_values_order_by_id_everywhere() {
     let made: Vec<Record> = (0..5)
         .map(|i| {
             let a = Artist {
-                name: TitleData::new(&format!("Twin {i}")),
+                name: TitleData::new(format!("Twin {i}")),
                 tags: vec!["music/twins".into()],
                 ..Artist::default()
             };

@@ -2,9 +2,11 @@
 //! (SIGTERM) when dropped, and waiting.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
+pub mod http;
+
 use std::{
     path::{Path, PathBuf},
-    process::{Child, Command, Output, Stdio},
+    process::{Child, Command, ExitStatus, Output, Stdio},
     time::{Duration, Instant},
 };
 
@@ -141,4 +143,54 @@ pub fn run_refused(repo: &Path) -> Output {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Starts a daemon on `repo` with its stderr appended to `log`, and waits until it is ready:
+/// until `daemon.json` names this process (a daemon killed with SIGKILL leaves its own behind).
+/// Panics, with the log, if the daemon exits instead.
+pub fn run_logged(repo: &Path, log: &Path) -> Daemon {
+    let stderr = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_mnode"))
+        .arg("--repo")
+        .arg(repo)
+        .arg("daemon")
+        .env("MNODE_PASSPHRASE", "a test passphrase")
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let mut d = Daemon {
+        child,
+        repo: repo.to_owned(),
+    };
+    let pid = u64::from(d.child.id());
+    wait_until("the daemon to be ready", || {
+        if let Some(status) = d.child.try_wait().unwrap() {
+            panic!(
+                "the daemon on {} exited ({status}) before it was ready:\n{}",
+                repo.display(),
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        std::fs::read(repo.join("daemon.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .is_some_and(|v| v["pid"].as_u64() == Some(pid))
+    });
+    d
+}
+
+/// Kills a daemon with SIGKILL and reaps it; returns how it ended. Unlike dropping it, this
+/// sends no signal after the process is gone (its pid may be another process's by then).
+pub fn kill9(mut d: Daemon) -> ExitStatus {
+    // It may have exited by itself already; `wait` says how.
+    let _ = d.child.kill();
+    let status = d.child.wait().unwrap();
+    // The child holds no pipes: forgetting it leaks nothing but memory.
+    std::mem::forget(d);
+    status
 }

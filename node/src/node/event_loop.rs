@@ -1387,7 +1387,8 @@ fn store_and_prepare(
     limit: usize,
 ) -> Result<Prepared, NodeError> {
     let kinds = records.iter().map(|r| r.kind().to_owned()).collect();
-    let puts = repo.store().put_batch(records.clone())?;
+    // Local writes pin their new items, in the same write (docs/decisions.md).
+    let puts = repo.store().put_batch_pinned(records.clone())?;
     let mut messages = vec![];
     let mut provide = vec![];
     for (record, put) in records.iter().zip(&puts) {
