@@ -10,6 +10,7 @@ mod events;
 pub mod files;
 mod forums;
 mod gateway;
+pub mod limits;
 mod metrics;
 pub mod moderation;
 mod openapi;
@@ -38,12 +39,15 @@ pub struct ApiState {
     token: Arc<str>,
     metrics: metrics::SharedMetrics,
     shutdown: CancellationToken,
+    limits: Arc<limits::Limits>,
 }
 
 impl ApiState {
     /// State for a node whose admin token is `token`.
     pub fn new(node: NodeHandle, token: impl Into<Arc<str>>) -> Self {
+        let limits = Arc::new(limits::Limits::new(&node.repo().config().api.limits));
         Self {
+            limits,
             node,
             token: token.into(),
             metrics: Default::default(),
@@ -63,6 +67,11 @@ impl ApiState {
     /// The node this state serves.
     pub fn node(&self) -> &NodeHandle {
         &self.node
+    }
+
+    /// The rate limits (`api.limits`) the routes and the pages spend from.
+    pub fn limits(&self) -> &limits::Limits {
+        &self.limits
     }
 
     /// Fires when the server shuts down (ends endless responses).
@@ -90,7 +99,7 @@ pub async fn with_store<T: Send + 'static>(
 
 /// The whole HTTP surface.
 pub fn router(state: ApiState) -> Router {
-    routes::router(state)
+    routes::router(state.clone()).layer(axum::middleware::from_fn_with_state(state, limits::guard))
 }
 
 /// The OpenAPI 3.1 document of `/api/v1` that `GET /api/v1/openapi.json` serves.

@@ -46,6 +46,8 @@ pub struct ApiConfig {
     /// How long `mnode daemon`, told to stop, lets requests in flight (uploads) finish before
     /// it cuts them off, in seconds.
     pub shutdown_grace_secs: u64,
+    /// Rate limits on writes, uploads and logins.
+    pub limits: LimitsConfig,
 }
 
 impl Default for ApiConfig {
@@ -57,6 +59,90 @@ impl Default for ApiConfig {
             open_registration: true,
             gateway_fetch_timeout_ms: 5000,
             shutdown_grace_secs: 5,
+            limits: LimitsConfig::default(),
+        }
+    }
+}
+
+/// Rate limits of the API and the pages (`api.limits`): how many writes, uploads and login
+/// attempts one account and one client address may make per `period_secs`, and how failed
+/// logins slow down. Each budget allows its whole count at once, then refills evenly over the
+/// period; 0 turns that budget off. The node's admin token (the CLI) is never limited.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// The period the counts below are per, in seconds (at least 1).
+    #[serde(deserialize_with = "at_least_one")]
+    pub period_secs: u64,
+    /// Writes (every POST, PUT, PATCH and DELETE but logins and uploads) per account.
+    pub writes_per_account: u32,
+    /// Writes per client address.
+    pub writes_per_address: u32,
+    /// Uploads (files, CAR imports) per account.
+    pub uploads_per_account: u32,
+    /// Uploads per client address.
+    pub uploads_per_address: u32,
+    /// Login attempts per handle or email tried, whatever their outcome.
+    pub logins_per_account: u32,
+    /// Login attempts per client address.
+    pub logins_per_address: u32,
+    /// Failed logins of one handle before each next attempt waits, 1 s doubling per failure.
+    pub login_free_failures_per_account: u32,
+    /// Failed logins from one address before each next attempt waits.
+    pub login_free_failures_per_address: u32,
+    /// The longest wait failed logins impose, in seconds.
+    pub login_max_wait_secs: u64,
+    /// Proxies whose `X-Forwarded-For` names the client; empty: the TCP peer is the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Most clients each budget tracks (at least 1); past it, it forgets them all.
+    #[serde(deserialize_with = "at_least_one")]
+    pub max_tracked: u64,
+}
+
+fn at_least_one<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let n = u64::deserialize(d)?;
+    if n == 0 {
+        return Err(serde::de::Error::invalid_value(
+            serde::de::Unexpected::Unsigned(0),
+            &"a whole number, at least 1",
+        ));
+    }
+    Ok(n)
+}
+
+impl LimitsConfig {
+    /// No limits at all.
+    pub fn off() -> Self {
+        Self {
+            writes_per_account: 0,
+            writes_per_address: 0,
+            uploads_per_account: 0,
+            uploads_per_address: 0,
+            logins_per_account: 0,
+            logins_per_address: 0,
+            login_free_failures_per_account: 0,
+            login_free_failures_per_address: 0,
+            ..Self::default()
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        // Far above what a person at the pages or the CLI does in a minute; see the DOCS.
+        Self {
+            period_secs: 60,
+            writes_per_account: 600,
+            writes_per_address: 1200,
+            uploads_per_account: 120,
+            uploads_per_address: 240,
+            logins_per_account: 30,
+            logins_per_address: 120,
+            login_free_failures_per_account: 5,
+            login_free_failures_per_address: 20,
+            login_max_wait_secs: 900,
+            trusted_proxies: vec![],
+            max_tracked: 100_000,
         }
     }
 }
@@ -124,7 +210,7 @@ pub struct StoreConfig {
     pub tmp_max_age_secs: u64,
     /// How often (seconds) a running daemon looks for stale temporary uploads.
     pub tmp_sweep_interval_secs: u64,
-    /// RocksDB block cache, in MiB.
+    /// RocksDB memory, in MiB: the block cache, which also pays for the memtables (up to half).
     pub cache_mb: u64,
 }
 
@@ -209,6 +295,58 @@ const DOCS: &[(&str, &str)] = &[
         "api.shutdown_grace_secs",
         "Seconds a stopping daemon lets requests in flight (uploads) finish before it cuts them off; a second Ctrl-C cuts them at once.",
     ),
+    (
+        "api.limits",
+        "Rate limits of the API and the pages, per account and per client address. Over a limit the answer is 429 with Retry-After. Each budget allows its whole count at once and refills evenly over period_secs; 0 turns it off. The admin token (the CLI) is never limited.",
+    ),
+    (
+        "api.limits.period_secs",
+        "The period, in seconds, that the counts below are per.",
+    ),
+    (
+        "api.limits.writes_per_account",
+        "Writes (every POST, PUT, PATCH and DELETE of /api/v1 and every form sent, except logins and uploads) one account may make per period.",
+    ),
+    (
+        "api.limits.writes_per_address",
+        "Writes one client address (an IPv6 /64) may make per period, whoever is logged in.",
+    ),
+    (
+        "api.limits.uploads_per_account",
+        "Uploads (files, CAR and file imports) one account may make per period.",
+    ),
+    (
+        "api.limits.uploads_per_address",
+        "Uploads one client address may make per period.",
+    ),
+    (
+        "api.limits.logins_per_account",
+        "Login attempts, right or wrong, at one handle or email per period.",
+    ),
+    (
+        "api.limits.logins_per_address",
+        "Login attempts from one client address per period.",
+    ),
+    (
+        "api.limits.login_free_failures_per_account",
+        "Failed logins at one handle before each next attempt must wait: 1 s, doubling with every further failure up to login_max_wait_secs. A successful login starts the count again; so does a quiet period of login_max_wait_secs.",
+    ),
+    (
+        "api.limits.login_free_failures_per_address",
+        "Failed logins from one client address before each next attempt from it must wait, as above.",
+    ),
+    (
+        "api.limits.login_max_wait_secs",
+        "The longest wait failed logins impose, in seconds, so that nobody can lock a person out for longer.",
+    ),
+    (
+        "api.limits.trusted_proxies",
+        "IP addresses of reverse proxies in front of the node whose X-Forwarded-For header names the client. Empty: the TCP peer is the client (behind a proxy, all clients then share its budget).",
+    ),
+    (
+        "api.limits.max_tracked",
+        "Most accounts or addresses each budget keeps track of; idle ones are dropped first, and past it the budget forgets them all (logged as a warning).",
+    ),
     ("network", "The peer-to-peer network."),
     (
         "network.listen",
@@ -260,7 +398,10 @@ const DOCS: &[(&str, &str)] = &[
         "store.tmp_sweep_interval_secs",
         "How often, in seconds, a running daemon looks for stale temporary uploads.",
     ),
-    ("store.cache_mb", "RocksDB block cache, in MiB."),
+    (
+        "store.cache_mb",
+        "RocksDB memory, in MiB: the block cache, which also pays for the memtables (up to half of it).",
+    ),
     ("log", "Logging."),
     (
         "log.level",
@@ -360,19 +501,27 @@ impl Config {
                 source_name: source_name.clone(),
                 message,
             };
-            let (section, field) = key.split_once('.').ok_or_else(|| {
-                err(format!(
+            if !key.contains('.') {
+                return Err(err(format!(
                     "{key:?} is not a setting; settings look like store.cache_mb"
-                ))
-            })?;
-            let slot = tree
-                .get_mut(section)
-                .and_then(|s| s.get_mut(field))
+                )));
+            }
+            let slot = key
+                .split('.')
+                .try_fold(&mut tree, |node, part| node.get_mut(part))
                 .ok_or_else(|| {
                     err(format!(
                         "{key:?} is not a setting; `mnode config show` lists them"
                     ))
                 })?;
+            if slot.is_object() {
+                return Err(err(format!(
+                    "{key:?} is a section; set its settings, like {key}.{}",
+                    slot.as_object()
+                        .and_then(|o| o.keys().next())
+                        .map_or("…", String::as_str)
+                )));
+            }
             // The value is YAML, so numbers, booleans and [lists] work as they do in the file.
             let value: Value = serde_yaml_ng::from_str(text)
                 .map_err(|e| err(format!("{key}: {}", plain(&e.to_string()))))?;
@@ -390,13 +539,22 @@ impl Config {
         })
     }
 
-    /// Every setting's path (`section.key`), sorted as in the file.
+    /// Every setting's path (`section.key`, `section.sub.key`), sorted as in the file.
     pub fn keys(&self) -> Vec<String> {
+        fn walk(prefix: &str, fields: &serde_json::Map<String, Value>, out: &mut Vec<String>) {
+            for (field, value) in fields {
+                let key = format!("{prefix}.{field}");
+                match value {
+                    Value::Object(sub) => walk(&key, sub, out),
+                    _ => out.push(key),
+                }
+            }
+        }
         let mut out = Vec::new();
         if let Ok(Value::Object(sections)) = serde_json::to_value(self) {
             for (section, fields) in sections {
                 if let Value::Object(fields) = fields {
-                    out.extend(fields.keys().map(|f| format!("{section}.{f}")));
+                    walk(&section, &fields, &mut out);
                 }
             }
         }
@@ -405,7 +563,9 @@ impl Config {
 
     /// The file `mnode init` writes: every setting with its value and a comment.
     pub fn to_commented_yaml(&self) -> String {
-        let doc = |key: &str| DOCS.iter().find(|(k, _)| *k == key).map_or("", |(_, d)| d);
+        let doc = |key: &str| -> &'static str {
+            DOCS.iter().find(|(k, _)| *k == key).map_or("", |(_, d)| *d)
+        };
         let mut out = String::from(
             "# mnode configuration. Every setting is written out with its default.\n\
              # Precedence: command-line flags > MNODE_* environment variables > this file > defaults.\n\
@@ -419,12 +579,33 @@ impl Config {
             let Value::Object(fields) = fields else {
                 continue;
             };
-            for (field, value) in fields {
-                let _ = writeln!(out, "  # {}", doc(&format!("{section}.{field}")));
-                let _ = writeln!(out, "  {field}: {}", yaml_scalar(&value));
-            }
+            write_fields(&mut out, &section, &fields, 1, &doc);
         }
         out
+    }
+}
+
+/// Writes `fields` of the section at `path`, `depth` levels in, subsections as nested maps.
+fn write_fields(
+    out: &mut String,
+    path: &str,
+    fields: &serde_json::Map<String, Value>,
+    depth: usize,
+    doc: &dyn Fn(&str) -> &'static str,
+) {
+    let indent = "  ".repeat(depth);
+    for (field, value) in fields {
+        let key = format!("{path}.{field}");
+        let _ = writeln!(out, "{indent}# {}", doc(&key));
+        match value {
+            Value::Object(sub) => {
+                let _ = writeln!(out, "{indent}{field}:");
+                write_fields(out, &key, sub, depth + 1, doc);
+            }
+            other => {
+                let _ = writeln!(out, "{indent}{field}: {}", yaml_scalar(other));
+            }
+        }
     }
 }
 
@@ -518,7 +699,7 @@ mod tests {
         );
         for key in Config::default().keys() {
             assert!(DOCS.iter().any(|(k, _)| *k == key), "{key} has no comment");
-            let field = key.split('.').nth(1).unwrap();
+            let field = key.rsplit('.').next().unwrap();
             assert!(
                 text.contains(&format!("  {field}: ")),
                 "{key} is not written out"
@@ -593,5 +774,117 @@ mod tests {
             .unwrap();
         assert_eq!(c.network.listen, vec!["/ip4/127.0.0.1/tcp/0".to_owned()]);
         assert_eq!(c.log.level, "5");
+    }
+    #[test]
+    fn limits_are_a_nested_section_set_from_file_env_and_flags() {
+        let keys = Config::default().keys();
+        assert!(
+            keys.contains(&"api.limits.writes_per_account".to_owned()),
+            "{keys:?}"
+        );
+        assert!(
+            keys.contains(&"api.limits.trusted_proxies".to_owned()),
+            "{keys:?}"
+        );
+        assert!(
+            !keys.contains(&"api.limits".to_owned()),
+            "a section is not a setting"
+        );
+
+        let text = Config::default().to_commented_yaml();
+        assert!(text.contains("\n  limits:\n    # "), "{text}");
+        assert!(text.contains("\n    writes_per_account: 600\n"), "{text}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        std::fs::write(
+            &path,
+            "api:\n  limits:\n    writes_per_account: 7\n    trusted_proxies: [10.0.0.1, \"::1\"]\n",
+        )
+        .unwrap();
+        let env = vec![
+            (
+                "MNODE_API_LIMITS_UPLOADS_PER_ADDRESS".to_owned(),
+                "0".to_owned(),
+            ),
+            ("MNODE_API_LIMITS_PERIOD_SECS".to_owned(), "2".to_owned()),
+        ];
+        let c = Config::load(&path, env, &["api.limits.login_max_wait_secs=60".into()]).unwrap();
+        let l = &c.api.limits;
+        assert_eq!(l.writes_per_account, 7);
+        assert_eq!(l.uploads_per_address, 0);
+        assert_eq!(l.period_secs, 2);
+        assert_eq!(l.login_max_wait_secs, 60);
+        assert_eq!(
+            l.trusted_proxies,
+            [
+                "10.0.0.1".parse::<std::net::IpAddr>().unwrap(),
+                "::1".parse().unwrap()
+            ]
+        );
+        // Settings the file does not name keep their defaults.
+        assert_eq!(
+            l.writes_per_address,
+            LimitsConfig::default().writes_per_address
+        );
+        assert_eq!(c.api.listen, ApiConfig::default().listen);
+        // And all of it is written out and read back.
+        assert_eq!(Config::parse(&c.to_commented_yaml(), "x").unwrap(), c);
+    }
+
+    #[test]
+    fn bad_limits_are_named() {
+        let e = Config::default()
+            .with_env(vec![(
+                "MNODE_API_LIMITS_WRITES_PER_ACCOUNT".into(),
+                "lots".into(),
+            )])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("MNODE_API_LIMITS_WRITES_PER_ACCOUNT: api.limits.writes_per_account"),
+            "{e}"
+        );
+        assert!(
+            e.contains(r#"expected a whole number, found text "lots""#),
+            "{e}"
+        );
+        let e = Config::default()
+            .with_flags(&["api.limits.period_secs=0".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("expected a whole number, at least 1, found the number 0"),
+            "{e}"
+        );
+        let e = Config::default()
+            .with_flags(&["api.limits.trusted_proxies=[proxy.example]".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("api.limits.trusted_proxies"), "{e}");
+        assert!(e.contains("IP address"), "{e}");
+        let e = Config::default()
+            .with_flags(&["api.limits=0".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"api.limits\" is a section"), "{e}");
+        let e = Config::default()
+            .with_flags(&["api.limits.nope=1".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"api.limits.nope\" is not a setting"), "{e}");
+        let e = Config::parse("api:\n  limits:\n    max_tracked: 0\n", "/r/mnode.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("/r/mnode.yaml:3:"), "{e}");
+        assert!(e.contains("at least 1"), "{e}");
+    }
+
+    #[test]
+    fn off_turns_every_limit_off() {
+        let off = LimitsConfig::off();
+        assert_eq!(off.writes_per_account + off.logins_per_address, 0);
+        assert_eq!(off.login_free_failures_per_account, 0);
+        assert_eq!(off.period_secs, LimitsConfig::default().period_secs);
     }
 }

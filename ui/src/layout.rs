@@ -150,6 +150,7 @@ pub(crate) fn error(v: &Viewer, e: &ApiError) -> Response {
         409 | 410 => "Gone or changed",
         413 => "Too large",
         422 => "Not saved",
+        429 => "Slow down",
         502 | 503 => "The network did not answer",
         _ if e.status >= 500 => "Something went wrong",
         _ => "Not done",

@@ -17,6 +17,11 @@ pub fn router(state: ApiState) -> Router {
     views::routes()
         .fallback(views::not_found)
         // Layers go after the routes they guard: a layer on an empty router guards nothing.
+        // The limits inside the CSRF guard: a forged form spends nobody's budget.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            session::limit,
+        ))
         .layer(middleware::from_fn(session::guard))
         .layer(tower_http::compression::CompressionLayer::new())
         .with_state(state)

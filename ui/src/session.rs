@@ -13,7 +13,7 @@
 
 use axum::{
     body::Body,
-    extract::{FromRequestParts, Multipart, Request},
+    extract::{FromRequestParts, Multipart, Request, State},
     http::{
         HeaderMap, HeaderName, HeaderValue, Method, StatusCode,
         header::{self, CONTENT_TYPE, SET_COOKIE},
@@ -23,7 +23,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use mnode_api::{ApiError, ApiState, ops::Caller, with_repo};
+use mnode_api::{ApiError, ApiState, limits::Action, ops::Caller, with_repo};
 use mnode_dag::Did;
 
 pub(crate) const SESSION_COOKIE: &str = "mnode_session";
@@ -226,6 +226,43 @@ pub(crate) async fn check_multipart(
         return Err(forbidden("the form's security token does not match"));
     }
     Ok(())
+}
+
+/// Spends each form sent (any unsafe request but logging in, which its handler throttles) from
+/// the rate limits (`api.limits`) of its account and address, as the API's routes do; over them
+/// the error page says so, with 429 and `Retry-After`.
+pub(crate) async fn limit(State(s): State<ApiState>, req: Request, next: Next) -> Response {
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if safe || req.uri().path() == "/login" {
+        return next.run(req).await;
+    }
+    let action = if req.uri().path() == "/upload" {
+        Action::Upload
+    } else {
+        Action::Write
+    };
+    let jar = CookieJar::from_headers(req.headers());
+    let caller = match jar.get(SESSION_COOKIE).map(|c| c.value().to_owned()) {
+        Some(token) if is_token(&token) => mnode_api::ops::caller(&s, &token).await.ok(),
+        _ => None,
+    };
+    let account = match caller {
+        Some(Caller::Account { handle, .. }) => Some(handle),
+        // The admin token is never limited.
+        Some(_) => return next.run(req).await,
+        None => None,
+    };
+    let client = s.limits().client(req.extensions(), req.headers());
+    let Err(limited) = s.limits().spend(action, account.as_deref(), client) else {
+        return next.run(req).await;
+    };
+    let (mut parts, _) = req.into_parts();
+    let mut resp = match Viewer::from_request_parts(&mut parts, &s).await {
+        Ok(v) => crate::layout::error(&v, &limited.clone().into()),
+        Err(resp) => resp,
+    };
+    limited.add_retry_after(&mut resp);
+    resp
 }
 
 /// Who is looking at a page, and what the page needs to know about the request.

@@ -15,7 +15,7 @@ pub(crate) enum Command {
     Show,
     /// Print one setting, as in `mnode config get api.listen`.
     Get {
-        /// The setting's path, `section.key`.
+        /// The setting's path, `section.key` (or `section.sub.key`).
         key: String,
     },
 }
@@ -38,9 +38,9 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         }
         Command::Get { key } => {
             let tree = serde_json::to_value(&config)?;
-            let value = key
-                .split_once('.')
-                .and_then(|(section, field)| tree.get(section)?.get(field))
+            let value = Some(&tree)
+                .filter(|_| key.contains('.'))
+                .and_then(|tree| key.split('.').try_fold(tree, |v, part| v.get(part)))
                 .with_context(|| {
                     format!("{key:?} is not a setting; `mnode config show` lists them")
                 })?;

@@ -8,7 +8,11 @@ use axum::{
     routing::{get, post},
 };
 use maud::{Markup, html};
-use mnode_api::{ApiError, ApiState, ops, with_repo};
+use mnode_api::{
+    ApiError, ApiState,
+    limits::{Client, Refusal},
+    ops, with_repo,
+};
 use mnode_node::accounts::Role;
 use serde::Deserialize;
 
@@ -207,13 +211,21 @@ async fn login_page(v: Viewer, Query(q): Query<LoginQuery>) -> Response {
 async fn login(
     State(s): State<ApiState>,
     v: Viewer,
+    client: Client,
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
     let next = safe_next(f.next.as_deref());
-    match ops::login(&s, f.login.trim().to_owned(), f.password).await {
+    let attempt = ops::login(&s, f.login.trim().to_owned(), f.password);
+    match s.limits().login(f.login.trim(), client, attempt).await {
         Ok((token, _)) => logged_in(token, &headers, &next),
-        Err(e) if e.status == 401 || e.status == 404 => layout::respond(
+        Err(Refusal::Limited(l)) => {
+            let form = login_form(&v, &f.login, &next, Some(l.message()));
+            let mut resp = layout::respond(&v, StatusCode::TOO_MANY_REQUESTS, "Log in", form);
+            l.add_retry_after(&mut resp);
+            resp
+        }
+        Err(Refusal::Failed(e)) if e.status == 401 || e.status == 404 => layout::respond(
             &v,
             StatusCode::UNAUTHORIZED,
             "Log in",
@@ -224,7 +236,7 @@ async fn login(
                 Some("That handle or email and password do not match an account here."),
             ),
         ),
-        Err(e) => layout::error(&v, &e),
+        Err(e) => layout::error(&v, &e.into()),
     }
 }
 
