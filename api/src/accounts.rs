@@ -65,10 +65,13 @@ fn session_json(s: &Session, current: Option<&str>) -> Value {
 #[derive(Deserialize, ToSchema)]
 #[schema(as = Register)]
 struct RegisterBody {
+    #[schema(value_type = crate::openapi::HandleText)]
     handle: String,
+    #[schema(value_type = crate::openapi::EmailText)]
     email: String,
     /// Required, except from an admin: an account made without one signs records on this
     /// node but cannot log in until it is given one.
+    #[schema(value_type = Option<crate::openapi::PasswordText>)]
     password: Option<String>,
     /// `user` (the default) or `admin`; only an admin may make another admin.
     #[serde(default)]
@@ -78,8 +81,11 @@ struct RegisterBody {
 
 fn role_schema() -> utoipa::openapi::Object {
     utoipa::openapi::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::Type::String)
-        .enum_values(Some(["user", "admin"]))
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            utoipa::openapi::Type::String,
+            utoipa::openapi::Type::Null,
+        ]))
+        .enum_values(Some([Some("user"), Some("admin"), None]))
         .description(Some(
             "`user` (the default) or `admin`; only an admin may make another admin.",
         ))
@@ -142,7 +148,7 @@ async fn list(State(s): State<ApiState>, _admin: Admin) -> ApiResult {
     path = "/accounts/{handle}",
     tag = "accounts",
     operation_id = "show_account",
-    params(("handle" = String, Path, description = "The account's handle")),
+    params(("handle" = crate::openapi::HandleText, Path, description = "The account's handle")),
     responses(
         (status = 200, description = "`{handle, did, keys, role, created}` (and `email`)", body = Object),
         (status = 401, description = "A bad token (none is fine)", body = ErrorBody),
@@ -167,6 +173,7 @@ async fn show(
 #[schema(as = NewPassword)]
 struct PasswordBody {
     /// The new password (checked for strength).
+    #[schema(value_type = crate::openapi::PasswordText)]
     password: String,
 }
 
@@ -178,7 +185,7 @@ struct PasswordBody {
     put,
     path = "/accounts/{handle}/password",
     tag = "accounts",
-    params(("handle" = String, Path, description = "The account's handle")),
+    params(("handle" = crate::openapi::HandleText, Path, description = "The account's handle")),
     request_body = PasswordBody,
     responses(
         (status = 200, description = "`{handle}`", body = Object),
@@ -208,7 +215,7 @@ async fn set_password(
     path = "/accounts/{handle}",
     tag = "accounts",
     operation_id = "delete_account",
-    params(("handle" = String, Path, description = "The account's handle")),
+    params(("handle" = crate::openapi::HandleText, Path, description = "The account's handle")),
     responses(
         (status = 200, description = "`{deleted: handle, sessions_ended}`", body = Object),
         (status = 401, description = "No token, or a bad one", body = ErrorBody),
@@ -250,8 +257,14 @@ struct LoginBody {
         (status = 401, description = "No such account, or the wrong password (`wrong_password`)", body = ErrorBody),
     ),
 )]
-async fn login(State(s): State<ApiState>, Json(b): Json<LoginBody>) -> Result<Response, ApiError> {
-    let (token, session) = ops::login(&s, b.login, b.password).await?;
+async fn login(
+    State(s): State<ApiState>,
+    client: crate::limits::Client,
+    Json(b): Json<LoginBody>,
+) -> Result<Response, crate::limits::Refusal> {
+    // Throttled: failed logins make the next wait (429), whatever its password.
+    let attempt = ops::login(&s, b.login.clone(), b.password);
+    let (token, session) = s.limits().login(&b.login, client, attempt).await?;
     let mut v = session_json(&session, Some(&session.id));
     v["token"] = json!(token);
     Ok((StatusCode::CREATED, Json(v)).into_response())
@@ -261,6 +274,7 @@ async fn login(State(s): State<ApiState>, Json(b): Json<LoginBody>) -> Result<Re
 #[into_params(parameter_in = Query)]
 struct SessionsQuery {
     /// An admin: another account's sessions, or `*` for all.
+    #[param(pattern = r"^(?:\*|[a-z0-9][a-z0-9_.-]{0,31})$")]
     handle: Option<String>,
 }
 
@@ -284,6 +298,10 @@ async fn sessions(
     Query(q): Query<SessionsQuery>,
 ) -> ApiResult {
     let me = caller.handle(&s).to_owned();
+    if let Some(h) = q.handle.as_deref().filter(|h| *h != "*") {
+        mnode_dag::model::check::handle("handle", h)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    }
     let which = match q.handle {
         Some(h) if h != me && !caller.is_admin() => {
             return Err(ApiError::forbidden(
@@ -315,7 +333,7 @@ async fn sessions(
     path = "/sessions/{id}",
     tag = "accounts",
     operation_id = "revoke_session",
-    params(("id" = String, Path, description = "The session id")),
+    params(("id" = crate::openapi::SessionIdText, Path, description = "The session id")),
     responses(
         (status = 200, description = "`{revoked: id}`", body = Object),
         (status = 401, description = "No token, or a bad one", body = ErrorBody),
@@ -336,14 +354,16 @@ async fn revoke(State(s): State<ApiState>, caller: Caller, Path(id): Path<String
     operation_id = "logout",
     responses(
         (status = 200, description = "`{logged_out: true}`", body = Object),
-        (status = 400, description = "The admin token is not a session", body = ErrorBody),
+        (status = 403, description = "The admin token is not a session (`not_a_session`)", body = ErrorBody),
         (status = 401, description = "No token, or a bad one", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
 async fn logout(State(s): State<ApiState>, caller: Caller) -> ApiResult {
     let Caller::Account { session, .. } = caller else {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::new(
+            403,
+            "not_a_session",
             "the admin token is not a session; nothing to log out",
         ));
     };
@@ -359,7 +379,7 @@ async fn logout(State(s): State<ApiState>, caller: Caller) -> ApiResult {
     operation_id = "logout_post",
     responses(
         (status = 200, description = "`{logged_out: true}`", body = Object),
-        (status = 400, description = "The admin token is not a session", body = ErrorBody),
+        (status = 403, description = "The admin token is not a session (`not_a_session`)", body = ErrorBody),
         (status = 401, description = "No token, or a bad one", body = ErrorBody),
     ),
     security(("bearer" = [])),

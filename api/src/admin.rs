@@ -130,8 +130,9 @@ async fn verify(State(s): State<ApiState>, _admin: Admin) -> ApiResult {
 #[derive(Deserialize, ToSchema)]
 #[schema(as = DagExport)]
 struct ExportBody {
+    #[schema(value_type = crate::openapi::CidText)]
     cid: String,
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::openapi::NodePathText)]
     path: PathBuf,
     /// Stream progress as NDJSON lines (`{"bytes":…}` written so far, then `{"done":…}` or
     /// `{"error":…}`) instead of one JSON answer at the end.
@@ -219,7 +220,7 @@ async fn export_to(
 #[derive(Deserialize, ToSchema)]
 #[schema(as = DagImport)]
 struct ImportBody {
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::openapi::CarPathText)]
     path: PathBuf,
     /// Stream progress as NDJSON lines (`{"size":…}`, `{"bytes":…}` read so far, then
     /// `{"done":…}` or `{"error":…}`) instead of one JSON answer at the end.
@@ -241,6 +242,7 @@ struct ImportBody {
             (String = "application/x-ndjson"),
         )),
         (status = 400, description = "A bad path", body = ErrorBody),
+        (status = 404, description = "Nothing is at the path", body = ErrorBody),
         (status = 401, description = "No token, or a bad one", body = ErrorBody),
         (status = 403, description = "The caller is not an admin", body = ErrorBody),
         (status = 422, description = "Not a CAR", body = ErrorBody),
@@ -255,8 +257,7 @@ async fn import(
     if !b.path.is_absolute() {
         return Err(ApiError::bad_request("path must be absolute"));
     }
-    let file = std::fs::File::open(&b.path)
-        .map_err(|e| ApiError::bad_request(format!("{}: {e}", b.path.display())))?;
+    let file = std::fs::File::open(&b.path).map_err(|e| path_error(&b.path, &e))?;
     if !b.progress {
         let v = import_from(&s, file, |_| {}).await?;
         return Ok(Json(v).into_response());
@@ -284,6 +285,7 @@ async fn import_from(
 #[derive(Deserialize, ToSchema)]
 #[schema(as = DagPut)]
 struct PutBody {
+    #[schema(value_type = crate::openapi::DagJsonText)]
     dag_json: String,
 }
 
@@ -333,7 +335,7 @@ async fn put(State(s): State<ApiState>, _admin: Admin, Json(b): Json<PutBody>) -
     get,
     path = "/dag/block/{cid}",
     tag = "dag",
-    params(("cid" = String, Path, description = "The block's CID")),
+    params(("cid" = crate::openapi::BlockCidText, Path, description = "The block's CID")),
     responses(
         (status = 200, description = "`{cid, value}`, the block as DAG-JSON", body = Object),
         (status = 400, description = "Not a CID, or a file", body = ErrorBody),
@@ -353,4 +355,14 @@ async fn block(State(s): State<ApiState>, Path(cid): Path<String>) -> ApiResult 
     Ok(Json(
         json!({ "cid": cid.to_string(), "value": crate::social::block_json(&bytes)? }),
     ))
+}
+
+/// A path the node cannot open: 404 when nothing is there, else 400 with the reason.
+pub(crate) fn path_error(path: &std::path::Path, e: &std::io::Error) -> ApiError {
+    let message = format!("{}: {e}", path.display());
+    if e.kind() == std::io::ErrorKind::NotFound {
+        ApiError::not_found(message)
+    } else {
+        ApiError::bad_request(message)
+    }
 }

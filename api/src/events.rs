@@ -39,6 +39,7 @@ pub(crate) fn router() -> OpenApiRouter<ApiState> {
 #[into_params(parameter_in = Query)]
 struct EventsQuery {
     /// Only records in this gossip topic (or by this `did:key:…`); default: every new record.
+    #[param(value_type = Option<crate::openapi::TopicText>)]
     topic: Option<String>,
 }
 

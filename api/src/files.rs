@@ -103,6 +103,7 @@ struct UploadQuery {
     progress: bool,
     /// Sign the record as this account (admins only).
     #[serde(default, rename = "as")]
+    #[param(value_type = Option<crate::openapi::HandleText>)]
     as_handle: Option<String>,
 }
 
@@ -454,6 +455,7 @@ struct UploadForm {
     #[schema(value_type = String, format = Binary, content_media_type = "application/octet-stream")]
     file: Vec<u8>,
     /// The name of the next `file` part; default: its file name, else its CID.
+    #[schema(max_length = 1024)]
     name: Option<String>,
 }
 
@@ -654,7 +656,7 @@ fn blob_error(e: BlobError) -> ApiError {
     get,
     path = "/files/{cid}",
     tag = "files",
-    params(("cid" = String, Path, description = "The file's CID (`bafkr4i…`)")),
+    params(("cid" = crate::openapi::FileCidText, Path, description = "The file's CID (`bafkr4i…`)")),
     responses(
         (status = 200, description = "`{cid, size, media_type, url, records, records_complete}`", body = Object),
         (status = 400, description = "Not a CID, or a record's CID", body = ErrorBody),
@@ -699,7 +701,7 @@ async fn file_info(State(s): State<ApiState>, Path(cid): Path<String>) -> ApiRes
     delete,
     path = "/files/{cid}",
     tag = "files",
-    params(("cid" = String, Path, description = "The file's CID (`bafkr4i…`)")),
+    params(("cid" = crate::openapi::FileCidText, Path, description = "The file's CID (`bafkr4i…`)")),
     responses(
         (status = 200, description = "`{cid, deleted, unpinned}`", body = Object),
         (status = 400, description = "Not a CID, or a record's CID", body = ErrorBody),
@@ -777,6 +779,7 @@ async fn delete_file(
 #[derive(Deserialize, ToSchema)]
 #[schema(as = FetchFile)]
 struct FetchBody {
+    #[schema(value_type = crate::openapi::FileCidText)]
     cid: String,
     /// Stream progress as NDJSON lines (`{"size":…}`, `{"bytes":…}`, then `{"done":…}` or
     /// `{"error":…}`) instead of one JSON answer at the end.
@@ -829,9 +832,10 @@ async fn fetch_file(
 #[derive(Deserialize, ToSchema)]
 #[schema(as = ExportFile)]
 struct ExportBody {
+    #[schema(value_type = crate::openapi::FileCidText)]
     cid: String,
     /// An absolute path on the node's disk that does not exist yet.
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::openapi::NodePathText)]
     path: PathBuf,
     /// Create the folders of `path` that are missing (like `mkdir -p`); without it, a missing
     /// folder is refused, as `cp` refuses it.
@@ -902,7 +906,7 @@ async fn export_file(
 #[schema(as = ImportFile)]
 struct ImportBody {
     /// An absolute path.
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::openapi::FilePathText)]
     path: PathBuf,
     /// Stream progress as NDJSON lines (`{"size":…}`, `{"bytes":…}` at most every 200 ms, then
     /// `{"done":…}` or `{"error":…}`) instead of one JSON answer at the end.
@@ -924,6 +928,7 @@ struct ImportBody {
             (String = "application/x-ndjson"),
         )),
         (status = 400, description = "A relative path, or not a readable file", body = ErrorBody),
+        (status = 404, description = "Nothing is at the path", body = ErrorBody),
         (status = 401, description = "No token, or a bad one", body = ErrorBody),
         (status = 403, description = "The caller is not an admin", body = ErrorBody),
     ),
@@ -939,7 +944,7 @@ async fn import_file(
     }
     let meta = tokio::fs::metadata(&b.path)
         .await
-        .map_err(|e| ApiError::bad_request(format!("{}: {e}", b.path.display())))?;
+        .map_err(|e| crate::admin::path_error(&b.path, &e))?;
     if !meta.is_file() {
         return Err(ApiError::bad_request(format!(
             "{} is not a file",

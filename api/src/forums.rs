@@ -122,7 +122,7 @@ fn beside(store: &Store, topic: Topic, kind: &str) -> Result<Vec<Value>, ApiErro
     get,
     path = "/forums/{id}",
     tag = "forums",
-    params(("id" = String, Path, description = "The forum's id or any version's CID"), PageQuery),
+    params(("id" = crate::openapi::CidText, Path, description = "The forum's id or any version's CID"), PageQuery),
     responses(
         (status = 200, description = "`{forum, branches, next}`", body = Object),
         (status = 400, description = "Not a CID, or a bad cursor", body = ErrorBody),
@@ -161,7 +161,7 @@ async fn forum(
     get,
     path = "/branches/{id}",
     tag = "forums",
-    params(("id" = String, Path, description = "The branch's id or any version's CID"), PageQuery),
+    params(("id" = crate::openapi::CidText, Path, description = "The branch's id or any version's CID"), PageQuery),
     responses(
         (status = 200, description = "`{branch, forum, parent, topic, branches, threads, next}`", body = Object),
         (status = 400, description = "Not a CID, or a bad cursor", body = ErrorBody),
@@ -208,7 +208,7 @@ async fn branch(
     get,
     path = "/threads/{id}",
     tag = "forums",
-    params(("id" = String, Path, description = "The thread's id or any version's CID"), PageQuery),
+    params(("id" = crate::openapi::CidText, Path, description = "The thread's id or any version's CID"), PageQuery),
     responses(
         (status = 200, description = "`{thread, branch, fork, topic, forks, posts, next}`", body = Object),
         (status = 400, description = "Not a CID, or a bad cursor", body = ErrorBody),
@@ -279,13 +279,7 @@ fn post_in_thread(
     id: &Cid,
     thread: &Thread,
 ) -> Result<(Cid, Post), ApiError> {
-    let (post_id, _, head) = live_item(store, cid, "social.post").map_err(|e| {
-        if e.status == 404 {
-            ApiError::bad_request(e.message)
-        } else {
-            e
-        }
-    })?;
+    let (post_id, _, head) = live_item(store, cid, "social.post")?;
     let post: Post = body_of(&head)?;
     let fork_point = thread.fork.is_some_and(|f| f.post.0 == post_id);
     if post.thread.map(|l| l.0) != Some(*id) && !fork_point {
@@ -335,15 +329,18 @@ struct ReplyBody {
     text: String,
     /// The post answered (a post of the thread, or the post it forked at); default: the
     /// thread's first post.
+    #[schema(value_type = Option<crate::openapi::CidText>)]
     parent: Option<String>,
     /// CIDs of files.
     #[serde(default)]
+    #[schema(value_type = Vec<crate::openapi::CidText>)]
     media: Vec<String>,
     #[serde(default)]
     tags: Vec<String>,
     language: Option<String>,
     /// Sign as this account (admins only); default: the caller.
     #[serde(rename = "as")]
+    #[schema(value_type = Option<crate::openapi::HandleText>)]
     as_handle: Option<String>,
 }
 
@@ -352,14 +349,14 @@ struct ReplyBody {
     post,
     path = "/threads/{id}/replies",
     tag = "forums",
-    params(("id" = String, Path, description = "The thread's id or any version's CID")),
+    params(("id" = crate::openapi::CidText, Path, description = "The thread's id or any version's CID")),
     request_body = ReplyBody,
     responses(
         (status = 201, description = "`{cid, id, seq, stored, forked, thread, reply}`", body = Object),
         (status = 400, description = "Not a CID, a parent not in the thread, or no such account", body = ErrorBody),
         (status = 401, description = "No token, or a bad one", body = ErrorBody),
         (status = 403, description = "`as` another account without being an admin", body = ErrorBody),
-        (status = 404, description = "No such thread on this node", body = ErrorBody),
+        (status = 404, description = "No such thread, or no such post (`parent`, `post`) on this node", body = ErrorBody),
         (status = 410, description = "The thread or the parent post was deleted", body = ErrorBody),
         (status = 422, description = "The post breaks the schema (`invalid_record`)", body = ErrorBody),
     ),
@@ -476,6 +473,7 @@ pub async fn post_reply(
 #[schema(as = Fork)]
 struct ForkBody {
     /// The post to fork at: a post of the thread, or the post it forked at.
+    #[schema(value_type = crate::openapi::CidText)]
     post: String,
     /// Default: the thread's title with ` (fork)`.
     title: Option<String>,
@@ -483,6 +481,7 @@ struct ForkBody {
     tags: Option<Vec<String>>,
     /// Sign as this account (admins only); default: the caller.
     #[serde(rename = "as")]
+    #[schema(value_type = Option<crate::openapi::HandleText>)]
     as_handle: Option<String>,
 }
 
@@ -503,14 +502,14 @@ pub fn fork_title(title: &str) -> String {
     post,
     path = "/threads/{id}/fork",
     tag = "forums",
-    params(("id" = String, Path, description = "The thread's id or any version's CID")),
+    params(("id" = crate::openapi::CidText, Path, description = "The thread's id or any version's CID")),
     request_body = ForkBody,
     responses(
         (status = 201, description = "`{cid, id, seq, stored, topic, fork: {thread, post}}`", body = Object),
         (status = 400, description = "Not a CID, a post not in the thread, or no such account", body = ErrorBody),
         (status = 401, description = "No token, or a bad one", body = ErrorBody),
         (status = 403, description = "`as` another account without being an admin", body = ErrorBody),
-        (status = 404, description = "No such thread on this node", body = ErrorBody),
+        (status = 404, description = "No such thread, or no such post (`parent`, `post`) on this node", body = ErrorBody),
         (status = 410, description = "The thread or the post was deleted", body = ErrorBody),
         (status = 422, description = "The thread breaks the schema (`invalid_record`)", body = ErrorBody),
     ),

@@ -184,11 +184,11 @@ impl ForumModeration {
     get,
     path = "/forums/{id}/moderation",
     tag = "forums",
-    params(("id" = String, Path, description = "The forum's id or any version's CID")),
+    params(("id" = crate::openapi::CidText, Path, description = "The forum's id or any version's CID")),
     responses(
         (status = 200, description = "`{forum, owner, moderators, hidden, banned}`", body = Object),
         (status = 400, description = "Not a CID", body = ErrorBody),
-        (status = 404, description = "No such forum on this node", body = ErrorBody),
+        (status = 404, description = "No such forum, or no such `target` record, on this node", body = ErrorBody),
         (status = 410, description = "The forum was deleted", body = ErrorBody),
     ),
 )]
@@ -216,13 +216,17 @@ pub struct ModerateBody {
     #[schema(value_type = String, pattern = "^(hide|unhide|ban|unban)$")]
     pub action: ModAction,
     /// The post or thread (hide, unhide).
+    #[schema(value_type = Option<crate::openapi::CidText>)]
     pub target: Option<String>,
     /// The author (`did:key:…`; ban, unban).
+    #[schema(value_type = Option<crate::openapi::DidText>)]
     pub author: Option<String>,
     /// Why; shown with what is hidden.
+    #[schema(min_length = 1)]
     pub reason: String,
     /// Sign as this account (admins only); default: the caller.
     #[serde(rename = "as")]
+    #[schema(value_type = Option<crate::openapi::HandleText>)]
     pub as_handle: Option<String>,
 }
 
@@ -267,7 +271,7 @@ pub async fn take(
             Some(t) => Some(
                 store
                     .item_id(&t)?
-                    .ok_or_else(|| ApiError::bad_request(format!("no record {t} on this node")))?,
+                    .ok_or_else(|| ApiError::not_found(format!("no record {t} on this node")))?,
             ),
             None => None,
         };
@@ -305,14 +309,14 @@ pub async fn take(
     post,
     path = "/forums/{id}/moderation",
     tag = "forums",
-    params(("id" = String, Path, description = "The forum's id or any version's CID")),
+    params(("id" = crate::openapi::CidText, Path, description = "The forum's id or any version's CID")),
     request_body = ModerateBody,
     responses(
         (status = 201, description = "The moderation record: `{cid, id, seq, stored, forked}`", body = Object),
         (status = 400, description = "Not a CID or DID, or no such target on this node", body = ErrorBody),
         (status = 401, description = "No token, or a bad one", body = ErrorBody),
         (status = 403, description = "Not a moderator of the forum, or beyond a moderator's rights", body = ErrorBody),
-        (status = 404, description = "No such forum on this node", body = ErrorBody),
+        (status = 404, description = "No such forum, or no such `target` record, on this node", body = ErrorBody),
         (status = 410, description = "The forum was deleted", body = ErrorBody),
         (status = 422, description = "A decision without what it acts on, or without a reason", body = ErrorBody),
     ),

@@ -24,7 +24,7 @@ use utoipa::{
     PartialSchema, ToSchema,
     openapi::{
         ComponentsBuilder, InfoBuilder, LicenseBuilder, ObjectBuilder, OneOfBuilder, OpenApi,
-        OpenApiBuilder, Ref, RefOr, Schema, Type,
+        OpenApiBuilder, Ref, RefOr, Schema, SchemaFormat, Type,
         security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
         tag::TagBuilder,
     },
@@ -110,6 +110,24 @@ pub(crate) fn base() -> OpenApi {
         .components(Some(
             ComponentsBuilder::new()
                 .security_scheme("bearer", SecurityScheme::Http(bearer))
+                .schema_from::<CidText>()
+                .schema_from::<FileCidText>()
+                .schema_from::<BlockCidText>()
+                .schema_from::<DidText>()
+                .schema_from::<FeedIdText>()
+                .schema_from::<SessionIdText>()
+                .schema_from::<TopicText>()
+                .schema_from::<HandleText>()
+                .schema_from::<EmailText>()
+                .schema_from::<PasswordText>()
+                .schema_from::<PeerIdText>()
+                .schema_from::<MultiaddrText>()
+                .schema_from::<CursorText>()
+                .schema_from::<WidgetQueryText>()
+                .schema_from::<DagJsonText>()
+                .schema_from::<NodePathText>()
+                .schema_from::<CarPathText>()
+                .schema_from::<FilePathText>()
                 .build(),
         ))
         .tags(Some(TAGS.iter().map(|(name, description)| {
@@ -137,7 +155,7 @@ pub(crate) fn init(api: OpenApi) {
 
 fn document_or(api: impl FnOnce() -> OpenApi) -> &'static Document {
     DOCUMENT.get_or_init(|| {
-        let json = finish(api());
+        let json = finish(crate::limits::documented(api()));
         let bytes = Bytes::from(serde_json::to_vec(&json).unwrap_or_default());
         Document { json, bytes }
     })
@@ -163,6 +181,223 @@ pub(crate) async fn openapi_json() -> Response {
     )
         .into_response()
 }
+
+/// Whether `op` takes `as` (act as another account) as a query parameter or a field of its
+/// JSON body.
+fn takes_as(op: &Map<String, Value>, schemas: &Value) -> bool {
+    let param = op
+        .get("parameters")
+        .and_then(Value::as_array)
+        .is_some_and(|p| p.iter().any(|p| p["in"] == "query" && p["name"] == "as"));
+    let body = op
+        .get("requestBody")
+        .and_then(|b| b["content"]["application/json"]["schema"]["$ref"].as_str())
+        .and_then(|r| r.strip_prefix("#/components/schemas/"))
+        .is_some_and(|name| schemas[name]["properties"].get("as").is_some());
+    param || body
+}
+
+/// Declares a string schema named `$name` (a component) for a Rust marker type: what a
+/// parameter or field of that kind of text must look like. `format` names the kind of text
+/// (schema testers can be given a generator for it); `pattern`, where there is one, is exact:
+/// every text it matches is valid. Texts whose validity a regular expression cannot say (a
+/// `did:key` must be a point on the curve; a query must parse) have none, and their
+/// descriptions say what they look like.
+macro_rules! text_schema {
+    ($(#[$doc:meta])* $ty:ident, $name:literal, $format:literal, $pattern:expr, $description:literal $(, min = $min:literal)? $(, max = $max:literal)?) => {
+        $(#[$doc])*
+        pub(crate) struct $ty;
+
+        impl PartialSchema for $ty {
+            fn schema() -> RefOr<Schema> {
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::Custom($format.into())))
+                    .pattern($pattern as Option<&str>)
+                    $(.min_length(Some($min)))?
+                    $(.max_length(Some($max)))?
+                    .description(Some($description))
+                    .into()
+            }
+        }
+
+        impl ToSchema for $ty {
+            fn name() -> Cow<'static, str> {
+                $name.into()
+            }
+        }
+    };
+}
+
+/// A CIDv1 in base32 whose codec and hash the node uses (dag-cbor, raw or dag-pb; sha2-256 or
+/// blake3): the prefix fixes the first bits of the digest's first character, and the last
+/// character carries 3 bits of digest and 2 zero bits. Or a CIDv0 (`Qm…`).
+pub(crate) const CID_PATTERN: &str = "^(?:ba(?:fy(?:rei|r4i|bei)|fk(?:rei|r4i))[a-h][a-z2-7]{50}\
+                                      [aeimquy4]|Qm[1-9A-HJ-NP-Za-km-z]{44})$";
+/// A cursor: `created` (a u64 of at most 19 digits, so that it always fits) and an item id.
+const CURSOR_PATTERN: &str = "^[0-9]{1,19}-bafyrei[a-h][a-z2-7]{50}[aeimquy4]$";
+
+text_schema!(
+    /// A record's, block's or file's CID.
+    CidText,
+    "Cid",
+    "cid",
+    Some(CID_PATTERN),
+    "A CID: `bafyrei…` (records and blocks), `bafkr4i…` (files), or another CIDv1 in base32 \
+     with those codecs and hashes, or a CIDv0 `Qm…`."
+);
+text_schema!(
+    /// A file's CID.
+    FileCidText,
+    "FileCid",
+    "file-cid",
+    Some("^bafkr4i[a-h][a-z2-7]{50}[aeimquy4]$"),
+    "A file's CID: raw codec and a BLAKE3 hash, `bafkr4i…`."
+);
+text_schema!(
+    /// A block's CID in the record store.
+    BlockCidText,
+    "BlockCid",
+    "block-cid",
+    Some("^bafy(?:rei|r4i|bei)[a-h][a-z2-7]{50}[aeimquy4]$"),
+    "A block's CID: DAG-CBOR or DAG-PB with SHA-256 or BLAKE3 (`bafyrei…`); files (`bafkr4i…`) \
+     are read with `GET /api/v1/files/{cid}` instead."
+);
+text_schema!(
+    /// An email address.
+    EmailText,
+    "Email",
+    "mnode-email",
+    Some(
+        "^[^\\s\\x00-\\x1f\\x7f-\\x9f@]+@[^\\s\\x00-\\x1f\\x7f-\\x9f@.]\
+         (?:[^\\s\\x00-\\x1f\\x7f-\\x9f@]*[^\\s\\x00-\\x1f\\x7f-\\x9f@.])?$"
+    ),
+    "An email address: a local part, `@` and a domain that neither starts nor ends with `.`; \
+     no spaces or control characters; at most 254 bytes.",
+    max = 254
+);
+text_schema!(
+    /// A new password.
+    PasswordText,
+    "Password",
+    "strong-password",
+    None,
+    "At least 10 characters that are hard to guess: the node refuses (422 `weak_password`) \
+     what the zxcvbn estimate scores below 3 of 4.",
+    min = 10
+);
+text_schema!(
+    /// DAG-JSON text.
+    DagJsonText,
+    "DagJson",
+    "dag-json",
+    None,
+    "A DAG-JSON document: JSON with links as `{\"/\": \"<cid>\"}` and bytes as \
+     `{\"/\": {\"bytes\": \"<base64>\"}}`."
+);
+text_schema!(
+    /// A CAR file on the node's disk.
+    CarPathText,
+    "CarPath",
+    "car-path",
+    None,
+    "The absolute path of a CAR v1 file on the node's own disk."
+);
+text_schema!(
+    /// A file on the node's disk to import.
+    FilePathText,
+    "FilePath",
+    "file-path",
+    None,
+    "The absolute path of a file (not a folder) on the node's own disk."
+);
+text_schema!(
+    /// An author's `did:key`.
+    DidText,
+    "Did",
+    "did-key",
+    None,
+    "An author's Ed25519 key, `did:key:z6Mk` and 44 base58btc characters (a multicodec \
+     `0xed01` and 32 bytes); the key must be a point on the curve, which no pattern can say.",
+    min = 56,
+    max = 56
+);
+text_schema!(
+    /// An author's `did:key`, or a `social.feed` record's CID.
+    FeedIdText,
+    "FeedId",
+    "mnode-feed-id",
+    None,
+    "An author's `did:key:z6Mk…` (their feed), or a `social.feed` record's CID."
+);
+text_schema!(
+    /// A login session's id.
+    SessionIdText,
+    "SessionId",
+    "session-id",
+    Some("^[0-9a-f]{64}$"),
+    "A session's id: the hex SHA-256 of its token, as `GET /sessions` lists it."
+);
+text_schema!(
+    /// A gossip topic, or a bare `did:key` for an author's feed.
+    TopicText,
+    "TopicName",
+    "mnode-topic",
+    None,
+    "A topic: `/mnode/1/author/<did>`, `/mnode/1/forum/<cid>`, `/mnode/1/branch/<cid>`, \
+     `/mnode/1/thread/<cid>` or `/mnode/1/about/<cid>`, or a bare `did:key:…` for an author's \
+     feed."
+);
+text_schema!(
+    /// An account's handle.
+    HandleText,
+    "Handle",
+    "handle",
+    Some("^[a-z0-9][a-z0-9_.-]{0,31}$"),
+    "A handle: 1 to 32 of `a-z`, `0-9`, `_`, `-`, `.`, starting with a letter or digit.",
+    max = 32
+);
+text_schema!(
+    /// A libp2p peer id.
+    PeerIdText,
+    "PeerId",
+    "peer-id",
+    None,
+    "A libp2p peer id: `12D3KooW…` (Ed25519) or `Qm…` (a SHA-256 multihash)."
+);
+text_schema!(
+    /// A multiaddr to dial.
+    MultiaddrText,
+    "Multiaddr",
+    "multiaddr",
+    None,
+    "A multiaddr this node can dial: an IP or DNS address with a TCP port or a UDP port and \
+     `quic-v1`, optionally ending in `/p2p/<peer id>`."
+);
+text_schema!(
+    /// Where a listing goes on.
+    CursorText,
+    "Cursor",
+    "mnode-cursor",
+    Some(CURSOR_PATTERN),
+    "The `cursor` of a previous page: `<created>-<id>`."
+);
+text_schema!(
+    /// A query in the widget language.
+    WidgetQueryText,
+    "WidgetQuery",
+    "widget-query",
+    None,
+    "A widget query, as in `art.artists.list()`: a namespace, a function and its arguments."
+);
+text_schema!(
+    /// An absolute path on the node's disk.
+    NodePathText,
+    "NodePath",
+    "node-path",
+    None,
+    "An absolute path on the node's own disk that does not exist yet."
+);
 
 /// The name of a registered kind, like `art.release`.
 pub(crate) struct KindName;
@@ -227,7 +462,107 @@ fn finish(api: OpenApi) -> Value {
     if let Some(Value::Object(schemas)) = components {
         schemas.extend(kind_schemas());
     }
+    if let Some(link) = doc.pointer_mut("/components/schemas/dag.Link/properties/~1") {
+        link["format"] = json!("cid");
+        link["pattern"] = json!(CID_PATTERN);
+    }
+    add_framework_refusals(&mut doc);
+    unsigned_integers(&mut doc);
     doc
+}
+
+/// States the range of every unsigned integer as it is: a `u64` or `usize` (`minimum: 0` with
+/// `format: int64` or no format) up to `u64::MAX`, not `i64::MAX` as `int64` alone would say
+/// nor unbounded; a `u32` (`int32`) up to `u32::MAX`.
+fn unsigned_integers(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            if o.get("type") == Some(&json!("integer"))
+                && o.get("minimum") == Some(&json!(0))
+                && o.get("maximum").is_none()
+            {
+                let (format, max) = match o.get("format").and_then(Value::as_str) {
+                    None | Some("int64") => ("uint64", json!(u64::MAX)),
+                    Some("int32") => ("uint32", json!(u32::MAX)),
+                    Some(_) => ("", Value::Null),
+                };
+                if !max.is_null() {
+                    o.insert("format".into(), json!(format));
+                    o.insert("maximum".into(), max);
+                }
+            }
+            o.values_mut().for_each(unsigned_integers);
+        }
+        Value::Array(a) => a.iter_mut().for_each(unsigned_integers),
+        _ => {}
+    }
+}
+
+/// The refusals every handler can give before it runs, because its extractors give them: a
+/// JSON body that is not JSON (400), not sent as `application/json` (415) or not of its
+/// schema (422); a path or query parameter that does not parse (400); and, where a request
+/// may act as another account (`as`), 404 when no account has that handle. Added to each
+/// operation that takes such a body or parameter and does not say it already.
+fn add_framework_refusals(doc: &mut Value) {
+    let error =
+        json!({ "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } });
+    let schemas = doc["components"]["schemas"].clone();
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for op in paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter_map(Value::as_object_mut)
+    {
+        // A form's part names go into part headers, where control characters, `"` and `\`
+        // cannot be (the parser refuses the form).
+        if let Some(form) = op.get_mut("requestBody").and_then(|b| {
+            b.pointer_mut("/content/multipart~1form-data/schema")
+                .and_then(Value::as_object_mut)
+        }) {
+            form.insert(
+                "propertyNames".into(),
+                json!({ "pattern": "^[^\\x00-\\x1f\\x7f\"\\\\]*$" }),
+            );
+        }
+        let json_body = op
+            .get("requestBody")
+            .and_then(|b| b.get("content"))
+            .is_some_and(|c| c.get("application/json").is_some());
+        let params = op
+            .get("parameters")
+            .and_then(Value::as_array)
+            .is_some_and(|p| p.iter().any(|p| p["in"] == "path" || p["in"] == "query"));
+        let mut refusals = Vec::new();
+        if json_body {
+            refusals.extend([
+                ("400", "The body is not JSON, or a value in it is malformed"),
+                (
+                    "415",
+                    "The body is not sent as `Content-Type: application/json`",
+                ),
+                ("422", "The body does not fit its schema"),
+            ]);
+        } else if params {
+            refusals.push(("400", "A parameter is malformed"));
+        }
+        if json_body && params {
+            refusals.push(("400", "A parameter or the body is malformed"));
+        }
+        if takes_as(op, &schemas) {
+            refusals.push(("404", "No account has the handle `as` names"));
+        }
+        let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for (status, description) in refusals {
+            responses
+                .entry(status)
+                .or_insert_with(|| json!({ "description": description, "content": error.clone() }));
+        }
+    }
 }
 
 /// Every registered kind's body schema as `kind.<name>`, and the definitions they use: as
@@ -291,13 +626,30 @@ fn kind_schemas() -> BTreeMap<String, Value> {
         };
         for (def, mut schema) in kind.defs {
             rewrite_refs(&mut schema, &rewrite);
+            closed(&mut schema);
             out.insert(target(&def), schema);
         }
         let mut schema = kind.schema;
         rewrite_refs(&mut schema, &rewrite);
+        closed(&mut schema);
         out.insert(own.clone(), schema);
     }
     out
+}
+
+/// Says of every object with named properties in `v` that it has no others: a kind's body is
+/// read strictly, and an unknown field is refused (422 `invalid_record`).
+fn closed(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            if o.contains_key("properties") && !o.contains_key("additionalProperties") {
+                o.insert("additionalProperties".into(), json!(false));
+            }
+            o.values_mut().for_each(closed);
+        }
+        Value::Array(a) => a.iter_mut().for_each(closed),
+        _ => {}
+    }
 }
 
 /// `name` with only the characters OpenAPI allows in a component name.

@@ -62,14 +62,7 @@ pub async fn create(
     body: Ipld,
     as_handle: Option<String>,
 ) -> Result<Written, ApiError> {
-    if registry::lookup(kind).is_none() {
-        return Err(ApiError::bad_request(match registry::suggest(kind) {
-            Some(k) => format!("unknown kind {kind:?}; did you mean {}?", k.name),
-            None => {
-                format!("unknown kind {kind:?}; GET /api/v1/openapi.json lists them (KindName)")
-            }
-        }));
-    }
+    known_kind(kind)?;
     let handle = caller.acting_as(s, as_handle)?;
     let key = signer(s, handle).await?;
     let record = signed(Draft::new(kind.to_owned(), body), &key)?;
@@ -304,3 +297,14 @@ pub use crate::forums::{Forked, NewFork, NewReply, Replied, fork_thread, fork_ti
 /// Reading one live item of a kind (404 when missing or of another kind, 410 when deleted)
 /// and its body as a model, as the forum and fact routes do.
 pub use crate::social::{body_of, live_item};
+
+/// Refuses a kind the registry does not know (400), suggesting the nearest one.
+pub(crate) fn known_kind(kind: &str) -> Result<(), ApiError> {
+    if registry::lookup(kind).is_some() {
+        return Ok(());
+    }
+    Err(ApiError::bad_request(match registry::suggest(kind) {
+        Some(k) => format!("unknown kind {kind:?}; did you mean {}?", k.name),
+        None => format!("unknown kind {kind:?}; GET /api/v1/openapi.json lists them (KindName)"),
+    }))
+}

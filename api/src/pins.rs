@@ -53,6 +53,7 @@ async fn pins(State(s): State<ApiState>, _admin: Admin) -> ApiResult {
 #[schema(as = Pin)]
 struct PinBody {
     /// A record or file the node holds.
+    #[schema(value_type = crate::openapi::CidText)]
     cid: String,
     /// With its history and everything it links (the default).
     #[serde(default = "yes")]
@@ -105,7 +106,7 @@ async fn pin(State(s): State<ApiState>, _admin: Admin, Json(b): Json<PinBody>) -
     delete,
     path = "/pins/{cid}",
     tag = "pins",
-    params(("cid" = String, Path, description = "The pinned CID")),
+    params(("cid" = crate::openapi::CidText, Path, description = "The pinned CID")),
     responses(
         (status = 200, description = "`{unpinned: cid}`", body = Object),
         (status = 400, description = "Not a CID", body = ErrorBody),

@@ -6,7 +6,11 @@ use axum::{
     routing::get,
 };
 use mnode_dag::{Cid, Draft, Record, cids, json, registry};
-use mnode_node::store::{Cursor, ListFilter, Put};
+use mnode_node::{
+    accounts::AccountError,
+    node::Multiaddr,
+    store::{Cursor, ListFilter, Put},
+};
 use mnode_protocols::GossipTopic;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -145,6 +149,7 @@ async fn peers(State(s): State<ApiState>, _admin: Admin) -> ApiResult {
 #[schema(as = Connect)]
 struct ConnectBody {
     /// Its multiaddr, like `/ip4/203.0.113.7/tcp/4001/p2p/12D3Koo…`.
+    #[schema(value_type = crate::openapi::MultiaddrText)]
     addr: String,
 }
 
@@ -158,10 +163,10 @@ struct ConnectBody {
     request_body = ConnectBody,
     responses(
         (status = 200, description = "`{peer_id}` of the peer now connected", body = Object),
-        (status = 400, description = "Not a multiaddr", body = ErrorBody),
+        (status = 400, description = "Not a multiaddr, or not one this node can dial", body = ErrorBody),
         (status = 401, description = "No token, or a bad one", body = ErrorBody),
         (status = 403, description = "The caller is not an admin", body = ErrorBody),
-        (status = 502, description = "The dial failed", body = ErrorBody),
+        (status = 502, description = "The dial failed: the peer did not answer, or not as the address says", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
@@ -170,12 +175,35 @@ async fn connect(
     _admin: Admin,
     Json(b): Json<ConnectBody>,
 ) -> ApiResult {
-    let addr = b
+    let addr: Multiaddr = b
         .addr
         .parse()
         .map_err(|e| ApiError::bad_request(format!("{:?} is not a multiaddr: {e}", b.addr)))?;
+    if !dialable(&addr) {
+        return Err(ApiError::bad_request(format!(
+            "{:?} is not an address this node can dial: it needs an IP or DNS address and a TCP \
+             port, or a UDP port with quic-v1",
+            b.addr
+        )));
+    }
     let peer = s.node.connect(addr).await?;
     Ok(Json(json!({ "peer_id": peer.to_string() })))
+}
+
+/// Whether `addr` names a transport this node dials: an IP or DNS address, then TCP, or UDP
+/// with QUIC (as the `Multiaddr` schema says).
+fn dialable(addr: &Multiaddr) -> bool {
+    let text = addr.to_string();
+    let parts: Vec<&str> = text.split('/').skip(1).collect();
+    let rest = match parts.as_slice() {
+        [host, _, "tcp", _, rest @ ..] | [host, _, "udp", _, "quic-v1", rest @ ..]
+            if matches!(*host, "ip4" | "ip6" | "dns" | "dns4" | "dns6") =>
+        {
+            rest
+        }
+        _ => return false,
+    };
+    matches!(rest, [] | ["p2p", _])
 }
 
 /// Disconnects a peer and refuses its connections until unbanned or the node restarts.
@@ -185,7 +213,7 @@ async fn connect(
     put,
     path = "/peers/{peer_id}/ban",
     tag = "node",
-    params(("peer_id" = String, Path, description = "The peer's id, `12D3Koo…`")),
+    params(("peer_id" = crate::openapi::PeerIdText, Path, description = "The peer's id, `12D3Koo…`")),
     responses(
         (status = 200, description = "`{banned: peer_id}`, in force when this answers", body = Object),
         (status = 400, description = "Not a peer id", body = ErrorBody),
@@ -209,7 +237,7 @@ async fn ban(State(s): State<ApiState>, _admin: Admin, Path(peer): Path<String>)
     delete,
     path = "/peers/{peer_id}/ban",
     tag = "node",
-    params(("peer_id" = String, Path, description = "The peer's id, `12D3Koo…`")),
+    params(("peer_id" = crate::openapi::PeerIdText, Path, description = "The peer's id, `12D3Koo…`")),
     responses(
         (status = 200, description = "`{unbanned: peer_id}`", body = Object),
         (status = 400, description = "Not a peer id", body = ErrorBody),
@@ -257,6 +285,7 @@ async fn follows(State(s): State<ApiState>, _admin: Admin) -> ApiResult {
 pub(crate) struct TopicBody {
     /// A full topic (`/mnode/1/author/<did>`, `/mnode/1/branch/<cid>`, `/mnode/1/thread/<cid>`)
     /// or a bare `did:key:…` for an author's feed.
+    #[schema(value_type = crate::openapi::TopicText)]
     pub(crate) topic: String,
 }
 
@@ -316,6 +345,7 @@ struct CreateBody {
     body: Value,
     /// Sign as this account (admins only); default: the caller.
     #[serde(default, rename = "as")]
+    #[schema(value_type = Option<crate::openapi::HandleText>)]
     as_handle: Option<String>,
 }
 
@@ -363,9 +393,11 @@ struct BatchItem {
 #[schema(as = CreateRecords)]
 struct BatchBody {
     /// 1 to 1000 records.
+    #[schema(min_items = 1, max_items = 1000)]
     records: Vec<BatchItem>,
     /// Sign as this account (admins only); default: the caller.
     #[serde(default, rename = "as")]
+    #[schema(value_type = Option<crate::openapi::HandleText>)]
     as_handle: Option<String>,
 }
 
@@ -445,9 +477,10 @@ pub(crate) fn signed(draft: Draft, key: &mnode_dag::Keypair) -> Result<Record, A
 /// The signing key of the account `handle`.
 pub(crate) async fn signer(s: &ApiState, handle: String) -> Result<mnode_dag::Keypair, ApiError> {
     with_repo(s, move |repo| {
-        repo.accounts()
-            .signing_key(&handle)
-            .map_err(|e| ApiError::bad_request(e.to_string()))
+        repo.accounts().signing_key(&handle).map_err(|e| match e {
+            AccountError::NotFound(_) => e.into(),
+            e => ApiError::bad_request(e.to_string()),
+        })
     })
     .await
 }
@@ -529,6 +562,7 @@ struct UpdateBody {
     /// Act as this account (admins only), which must be the item's author; default: the
     /// caller, who must be the author or an admin.
     #[serde(default, rename = "as")]
+    #[schema(value_type = Option<crate::openapi::HandleText>)]
     as_handle: Option<String>,
 }
 
@@ -539,7 +573,7 @@ struct AsQuery {
     /// Act as this account (admins only), which must be the item's author; default: the
     /// caller, who must be the author or an admin.
     #[serde(default, rename = "as")]
-    #[param(rename = "as")]
+    #[param(rename = "as", value_type = Option<crate::openapi::HandleText>)]
     as_handle: Option<String>,
 }
 
@@ -550,7 +584,7 @@ struct AsQuery {
     put,
     path = "/records/{cid}",
     tag = "records",
-    params(("cid" = String, Path, description = "The item's id or any version's CID")),
+    params(("cid" = crate::openapi::CidText, Path, description = "The item's id or any version's CID")),
     request_body = UpdateBody,
     responses(
         (status = 200, description = "`{cid, id, seq, stored, forked}` of the new version", body = Object),
@@ -587,7 +621,7 @@ async fn update_record(
     delete,
     path = "/records/{cid}",
     tag = "records",
-    params(("cid" = String, Path, description = "The item's id or any version's CID"), AsQuery),
+    params(("cid" = crate::openapi::CidText, Path, description = "The item's id or any version's CID"), AsQuery),
     responses(
         (status = 200, description = "`{cid, id, seq, stored, forked}` of the tombstone", body = Object),
         (status = 400, description = "Not a CID", body = ErrorBody),
@@ -615,7 +649,7 @@ async fn delete_record(
     get,
     path = "/records/{cid}/history",
     tag = "records",
-    params(("cid" = String, Path, description = "The item's id or any version's CID")),
+    params(("cid" = crate::openapi::CidText, Path, description = "The item's id or any version's CID")),
     responses(
         (status = 200, description = "`{id, type, author, forked, versions: [{cid, seq, updated, deleted, head}]}`", body = Object),
         (status = 400, description = "Not a CID", body = ErrorBody),
@@ -661,8 +695,10 @@ async fn history(State(s): State<ApiState>, Path(cid): Path<String>) -> ApiResul
 #[into_params(parameter_in = Query)]
 struct ListQuery {
     /// Only items of this kind.
+    #[param(value_type = Option<crate::openapi::KindName>)]
     kind: Option<String>,
     /// Only items by this author (`did:key:…`).
+    #[param(value_type = Option<crate::openapi::DidText>)]
     author: Option<String>,
     /// Only items with this tag or a tag under it.
     tag: Option<String>,
@@ -671,6 +707,7 @@ struct ListQuery {
     /// Only items created before this time (ms since the epoch).
     until: Option<u64>,
     /// `next` of the previous page.
+    #[param(value_type = Option<crate::openapi::CursorText>)]
     cursor: Option<String>,
     /// Page size (default 50, at most 1000).
     limit: Option<usize>,
@@ -704,6 +741,9 @@ async fn list_records(State(s): State<ApiState>, Query(q): Query<ListQuery>) -> 
                 .map_err(|e: mnode_node::store::StoreError| ApiError::bad_request(e.to_string()))
         })
         .transpose()?;
+    if let Some(kind) = &q.kind {
+        ops::known_kind(kind)?;
+    }
     if let (Some(since), Some(until)) = (q.since, q.until)
         && since >= until
     {
@@ -762,7 +802,7 @@ struct ReadQuery {
     get,
     path = "/records/{cid}",
     tag = "records",
-    params(("cid" = String, Path, description = "The item's id or any version's CID"), ReadQuery),
+    params(("cid" = crate::openapi::CidText, Path, description = "The item's id or any version's CID"), ReadQuery),
     responses(
         (status = 200, description = "`{cid, id, record}`", body = Object),
         (status = 400, description = "Not a CID", body = ErrorBody),

@@ -166,10 +166,12 @@ pub fn body_of<M: mnode_dag::Model>(record: &Record) -> Result<M, ApiError> {
 #[into_params(parameter_in = Query)]
 pub(crate) struct PageQuery {
     /// `next` of the previous page.
+    #[param(value_type = Option<crate::openapi::CursorText>)]
     pub(crate) cursor: Option<String>,
     /// Page size (default 50, at most 1000).
     pub(crate) limit: Option<usize>,
     /// Only items of this kind.
+    #[param(value_type = Option<crate::openapi::KindName>)]
     pub(crate) kind: Option<String>,
 }
 
@@ -190,6 +192,9 @@ impl PageQuery {
 
     /// A filter with this page's kind, cursor and limit.
     pub(crate) fn filter(&self, base: ListFilter) -> Result<ListFilter, ApiError> {
+        if let Some(kind) = &self.kind {
+            crate::ops::known_kind(kind)?;
+        }
         Ok(ListFilter {
             kind: self.kind.clone().or(base.kind),
             cursor: self.cursor()?,
@@ -299,6 +304,9 @@ async fn timeline(
 ) -> ApiResult {
     let handle = caller.handle(&s).to_owned();
     let (cursor, limit) = (q.cursor()?, q.limit());
+    if let Some(kind) = &q.kind {
+        crate::ops::known_kind(kind)?;
+    }
     let v = with_store(&s, move |store| {
         let filters: Vec<ListFilter> = store
             .account_follows(&handle)?
@@ -326,7 +334,7 @@ async fn timeline(
 #[serde(deny_unknown_fields)]
 pub(crate) struct MuteBody {
     /// The author's `did:key:…`.
-    #[schema(pattern = "^did:key:z[1-9A-HJ-NP-Za-km-z]+$")]
+    #[schema(value_type = crate::openapi::DidText)]
     author: String,
 }
 
@@ -414,7 +422,7 @@ pub async fn set_mute(s: &ApiState, caller: &Caller, author: &str, on: bool) -> 
     get,
     path = "/feeds/{id}",
     tag = "social",
-    params(("id" = String, Path, description = "An author's `did:key:…`, or a `social.feed` record's CID"), PageQuery),
+    params(("id" = crate::openapi::FeedIdText, Path, description = "An author's `did:key:…`, or a `social.feed` record's CID"), PageQuery),
     responses(
         (status = 200, description = "`{items, next, author, topic}`, or `{feed, items, query_error}`", body = Object),
         (status = 400, description = "Neither a did nor a CID, or a bad cursor", body = ErrorBody),
@@ -539,7 +547,7 @@ fn tag_tree(tags: &[(String, u64)]) -> Vec<Value> {
     get,
     path = "/tags/{*tag}",
     tag = "social",
-    params(("tag" = String, Path, description = "A tag path such as `music/jazz` (its slashes unescaped)"), PageQuery),
+    params(("tag" = String, Path, description = "A tag path such as `music/jazz` (its slashes unescaped)", pattern = r"^[a-z0-9_-]+(?:/[a-z0-9_-]+)*$", max_length = 100), PageQuery),
     responses(
         (status = 200, description = "A page: `{items, next, tag}`", body = Object),
         (status = 400, description = "Not a tag, or a bad cursor", body = ErrorBody),
@@ -568,6 +576,7 @@ async fn tagged(
 #[into_params(parameter_in = Query)]
 struct QueryParams {
     /// The query, like `art.artists.list()`; required.
+    #[param(value_type = crate::openapi::WidgetQueryText, required = true)]
     q: Option<String>,
     /// Most items answered (default 100, at most 1000).
     limit: Option<usize>,
@@ -653,7 +662,7 @@ pub fn widget_json(store: &Store, text: &str) -> Result<Value, ApiError> {
     get,
     path = "/pages/{id}",
     tag = "social",
-    params(("id" = String, Path, description = "The page's id or any version's CID")),
+    params(("id" = crate::openapi::CidText, Path, description = "The page's id or any version's CID")),
     responses(
         (status = 200, description = "`{page, widgets}`: `widgets[i]` is block i's result, or null for other blocks", body = Object),
         (status = 400, description = "Not a CID", body = ErrorBody),
@@ -688,7 +697,7 @@ async fn page(State(s): State<ApiState>, Path(id): Path<String>) -> ApiResult {
     get,
     path = "/facts/{id}",
     tag = "social",
-    params(("id" = String, Path, description = "The fact's id or any version's CID"), PageQuery),
+    params(("id" = crate::openapi::CidText, Path, description = "The fact's id or any version's CID"), PageQuery),
     responses(
         (status = 200, description = "`{fact, parent, facts, context, next}`", body = Object),
         (status = 400, description = "Not a CID, or a bad cursor", body = ErrorBody),

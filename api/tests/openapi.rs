@@ -587,3 +587,134 @@ async fn every_operation_that_needs_a_token_refuses_bad_ones_and_users_where_adm
     );
     node.shutdown().await.expect("shutdown");
 }
+
+/// The schema `v` is, or refers to.
+fn component<'a>(doc: &'a Value, v: &'a Value) -> (&'a str, &'a Value) {
+    let name = v["$ref"]
+        .as_str()
+        .and_then(|r| r.strip_prefix("#/components/schemas/"))
+        .unwrap_or_default();
+    (name, deref(doc, v))
+}
+
+#[tokio::test]
+async fn inputs_say_what_they_must_look_like_and_every_refusal_is_listed() {
+    let TestApi {
+        node,
+        router,
+        dir: _dir,
+    } = setup().await;
+    let doc = document(&router).await;
+    let schemas = &doc["components"]["schemas"];
+
+    // CIDs, handles, cursors and session ids have exact patterns; texts whose validity no
+    // pattern can say (a did:key must be a point on the curve) name their format.
+    for name in [
+        "Cid",
+        "FileCid",
+        "BlockCid",
+        "Handle",
+        "Cursor",
+        "SessionId",
+        "Email",
+    ] {
+        let s = &schemas[name];
+        assert!(
+            s["pattern"].as_str().is_some_and(|p| p.starts_with('^')),
+            "{name}: {s}"
+        );
+    }
+    for (name, format) in [
+        ("Did", "did-key"),
+        ("TopicName", "mnode-topic"),
+        ("FeedId", "mnode-feed-id"),
+        ("PeerId", "peer-id"),
+        ("Multiaddr", "multiaddr"),
+        ("WidgetQuery", "widget-query"),
+    ] {
+        assert_eq!(schemas[name]["format"], format, "{name}");
+        assert!(
+            schemas[name]["description"].is_string(),
+            "{name} says what it looks like"
+        );
+    }
+    assert_eq!(
+        schemas["dag.Link"]["properties"]["/"]["pattern"], schemas["Cid"]["pattern"],
+        "a link in a record body is a CID"
+    );
+
+    let param = |path: &str, method: &str, name: &str| -> &str {
+        let p = doc["paths"][path][method]["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{method} {path} has no {name}"));
+        component(&doc, &p["schema"]).0
+    };
+    assert_eq!(param("/api/v1/records/{cid}", "get", "cid"), "Cid");
+    assert_eq!(param("/api/v1/files/{cid}", "get", "cid"), "FileCid");
+    assert_eq!(param("/api/v1/dag/block/{cid}", "get", "cid"), "BlockCid");
+    assert_eq!(param("/api/v1/feeds/{id}", "get", "id"), "FeedId");
+    assert_eq!(
+        param("/api/v1/accounts/{handle}", "get", "handle"),
+        "Handle"
+    );
+    assert_eq!(param("/api/v1/records", "get", "author"), "Did");
+    assert_eq!(param("/api/v1/records", "get", "cursor"), "Cursor");
+    assert_eq!(param("/api/v1/events", "get", "topic"), "TopicName");
+    let body = |path: &str, method: &str, field: &str| -> &str {
+        let op = &doc["paths"][path][method];
+        let (_, body) = component(
+            &doc,
+            &op["requestBody"]["content"]["application/json"]["schema"],
+        );
+        component(&doc, &body["properties"][field]).0
+    };
+    assert_eq!(body("/api/v1/follows", "post", "topic"), "TopicName");
+    assert_eq!(body("/api/v1/me/mutes", "post", "author"), "Did");
+    assert_eq!(body("/api/v1/peers", "post", "addr"), "Multiaddr");
+    assert_eq!(body("/api/v1/accounts", "post", "handle"), "Handle");
+    assert_eq!(body("/api/v1/pins", "post", "cid"), "Cid");
+
+    for (method, path) in operations(&doc) {
+        let op = &doc["paths"][&path][method.to_lowercase()];
+        let responses = &op["responses"];
+        // Every path parameter says what it must look like.
+        for p in op["parameters"].as_array().into_iter().flatten() {
+            if p["in"] == "path" {
+                let (_, s) = component(&doc, &p["schema"]);
+                assert!(
+                    s["pattern"].is_string() || s["format"].is_string(),
+                    "{method} {path}: parameter {} has neither a pattern nor a format",
+                    p["name"]
+                );
+            }
+        }
+        // A JSON body can be refused before the handler runs: not JSON, not sent as JSON, not
+        // of its schema.
+        if op["requestBody"]["content"]["application/json"].is_object() {
+            for status in ["400", "415", "422"] {
+                assert!(
+                    responses[status].is_object(),
+                    "{method} {path}: no {status}"
+                );
+            }
+        }
+        if op["parameters"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| p["in"] == "query" || p["in"] == "path"))
+        {
+            assert!(responses["400"].is_object(), "{method} {path}: no 400");
+        }
+    }
+    // Unsigned integers go up to u64::MAX, not to int64's bound.
+    let limit = doc["paths"]["/api/v1/records"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "until")
+        .unwrap();
+    assert_eq!(limit["schema"]["maximum"], json!(u64::MAX), "{limit}");
+    node.shutdown().await.expect("shutdown");
+}
