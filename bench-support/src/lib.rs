@@ -233,7 +233,8 @@ fn parse_duration(text: &str) -> Option<Duration> {
     Some(Duration::from_secs_f64(secs))
 }
 
-fn parse_wrk(out: &str) -> Option<WrkResult> {
+/// Reads `wrk --latency` output (for runs started with a script of their own).
+pub fn parse_wrk(out: &str) -> Option<WrkResult> {
     let field = |prefix: &str| {
         out.lines()
             .map(str::trim)
