@@ -6,6 +6,12 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 
+/// jemalloc for the whole process, RocksDB included: it hands memory back to the system after a
+/// burst (background threads purge unused pages), where glibc's per-thread arenas kept it.
+#[cfg(all(unix, not(target_env = "musl")))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// mnode: a peer-to-peer, content-addressed node for publishing and discussing creative work.
 #[derive(Debug, Parser)]
 #[command(name = "mnode", version, about, long_about = None)]
