@@ -187,6 +187,7 @@ fn upload_error(e: BlobError) -> ApiError {
                 ),
             }
         }
+        BlobError::DiskFull => ApiError::disk_full(),
         other => ApiError::internal(&other),
     }
 }
@@ -640,6 +641,7 @@ fn blob_error(e: BlobError) -> ApiError {
     match e {
         BlobError::NotFound(cid) => ApiError::not_found(format!("this node does not hold {cid}")),
         BlobError::NotABlobCid(_) => ApiError::bad_request(e.to_string()),
+        BlobError::DiskFull => ApiError::disk_full(),
         other => ApiError::internal(&other),
     }
 }

@@ -467,8 +467,33 @@ fn finish(api: OpenApi) -> Value {
         link["pattern"] = json!(CID_PATTERN);
     }
     add_framework_refusals(&mut doc);
+    add_disk_full(&mut doc);
     unsigned_integers(&mut doc);
     doc
+}
+
+/// The operations that write (every `POST`, `PUT`, `PATCH` and `DELETE`, as for the 429 of the
+/// limits) can find the disk full: 507 `disk_full` ([`crate::ApiError::disk_full`]).
+fn add_disk_full(doc: &mut Value) {
+    let response = json!({
+        "description": "The disk that holds the repo is full (`disk_full`): nothing was \
+                        written. Reads still work, and writes work again by themselves once \
+                        there is room",
+        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } },
+    });
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for item in paths.values_mut().filter_map(Value::as_object_mut) {
+        for (method, op) in item.iter_mut() {
+            if !matches!(method.as_str(), "post" | "put" | "patch" | "delete") {
+                continue;
+            }
+            if let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) {
+                responses.entry("507").or_insert_with(|| response.clone());
+            }
+        }
+    }
 }
 
 /// States the range of every unsigned integer as it is: a `u64` or `usize` (`minimum: 0` with
@@ -722,6 +747,42 @@ mod tests {
             assert!(
                 name.is_some_and(|n| schemas.contains_key(n)),
                 "{r} does not resolve"
+            );
+        }
+    }
+
+    #[test]
+    fn every_write_can_answer_disk_full() {
+        let doc = document();
+        let mut writes = 0;
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                let disk_full = &op["responses"]["507"];
+                if matches!(method.as_str(), "post" | "put" | "patch" | "delete") {
+                    writes += 1;
+                    assert_eq!(
+                        disk_full["content"]["application/json"]["schema"]["$ref"],
+                        "#/components/schemas/Error",
+                        "{method} {path}"
+                    );
+                } else {
+                    assert!(disk_full.is_null(), "{method} {path} does not write");
+                }
+            }
+        }
+        assert!(writes > 20, "{writes} writes");
+        for (path, method) in [
+            ("/api/v1/files", "put"),
+            ("/api/v1/files", "post"),
+            ("/api/v1/records/batch", "post"),
+            ("/api/v1/accounts", "post"),
+            ("/api/v1/pins", "post"),
+            ("/api/v1/threads/{id}/replies", "post"),
+            ("/api/v1/dag/import", "post"),
+        ] {
+            assert!(
+                doc["paths"][path][method]["responses"]["507"].is_object(),
+                "{method} {path}"
             );
         }
     }

@@ -5,7 +5,7 @@
 //! was answered 2xx is there with its exact content, nothing half-written is visible, and the
 //! temp files of the killed daemon are gone. And a disk that fills up under a running daemon:
 //! uploads and record writes answer 507 `disk_full`, reads go on, and writes work again once
-//! there is room, without a restart.
+//! there is room, without a restart (also after a commit of the blob store's database failed).
 //!
 //! The kill points come from a seeded generator; the seed is printed, and
 //! `MNODE_FAULTS_SEED=<seed>` repeats it. Nothing here asserts on how long anything takes: a
@@ -314,9 +314,8 @@ struct Upload {
 
 /// Nothing half-uploaded is visible: every file record names a file the node holds, at the
 /// record's size, and every file under `blobs/uploads/` is a file the node holds.
-fn assert_no_partial_files(node: &Node, after: &str) {
-    let api = node.api();
-    for item in list_all(&api, "core.file") {
+fn assert_no_partial_files(api: &Api, repo: &Path, after: &str) {
+    for item in list_all(api, "core.file") {
         let id = item["id"].as_str().unwrap();
         let v = api.ok("GET", &format!("/api/v1/records/{id}"), None);
         let body = &v["record"]["body"];
@@ -329,7 +328,7 @@ fn assert_no_partial_files(node: &Node, after: &str) {
         );
         assert_eq!(a.json()["size"], body["size"], "{blob} {after}");
     }
-    for e in fs::read_dir(node.repo.join("blobs/uploads")).unwrap() {
+    for e in fs::read_dir(repo.join("blobs/uploads")).unwrap() {
         let name = e.unwrap().file_name().to_string_lossy().into_owned();
         let hash = name.strip_suffix(".data").unwrap();
         let bytes: [u8; 32] = hex::decode(hash).unwrap().try_into().unwrap();
@@ -406,7 +405,7 @@ fn kill_9_during_uploads_keeps_every_acknowledged_file_and_shows_no_partial_one(
         for u in &acked {
             assert_upload(&api, u, &after);
         }
-        assert_no_partial_files(&node, &after);
+        assert_no_partial_files(&node.api(), &node.repo, &after);
         println!(
             "round {round}: {} uploads acknowledged before the kill",
             acked.len()
@@ -630,7 +629,7 @@ fn kill_9_during_gc_keeps_what_is_pinned_and_written_meanwhile() {
         for u in &kept_files {
             assert_upload(&api, u, &after);
         }
-        assert_no_partial_files(&node, &after);
+        assert_no_partial_files(&node.api(), &node.repo, &after);
         kept_posts.extend(acked);
     }
     // A GC that runs to its end removes the rest of the garbage and keeps the rest.
@@ -763,6 +762,58 @@ fn fill(path: &Path) -> u64 {
     written
 }
 
+/// The last lines of a daemon's log.
+/// What takes room under `dir`: each file's size, largest first (at most 20), and the total.
+fn disk_usage(dir: &Path) -> String {
+    fn walk(dir: &Path, out: &mut Vec<(u64, PathBuf)>) {
+        for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            match entry.metadata() {
+                Ok(m) if m.is_dir() => walk(&path, out),
+                Ok(m) => out.push((m.len(), path)),
+                Err(_) => {}
+            }
+        }
+    }
+    let mut files = vec![];
+    walk(dir, &mut files);
+    files.sort_by(|a, b| b.cmp(a));
+    let total: u64 = files.iter().map(|(n, _)| n).sum();
+    let mut out: Vec<String> = files
+        .iter()
+        .take(20)
+        .map(|(n, p)| format!("{n:>12} {}", p.display()))
+        .collect();
+    out.push(format!("{total:>12} in {} files", files.len()));
+    if let Ok(df) = std::process::Command::new("df").arg("-k").arg(dir).output() {
+        out.push(String::from_utf8_lossy(&df.stdout).trim_end().to_owned());
+    }
+    out.join("\n")
+}
+
+fn log_tail(log: &Path) -> String {
+    let text = fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+/// How many commits of the blob store's database have failed on a full disk, as the daemon's
+/// log says.
+fn commit_failures(log: &Path) -> usize {
+    fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("metadata db") && l.contains("No space left on device"))
+        .count()
+}
+
+/// Frees `bytes` of what `fill` wrote to `path`.
+fn free(path: &Path, bytes: u64) {
+    let f = fs::OpenOptions::new().write(true).open(path).unwrap();
+    let len = f.metadata().unwrap().len();
+    f.set_len(len - bytes).unwrap();
+}
+
 /// The answer says the disk is full, as the API documents it.
 fn assert_disk_full(a: &support::http::Answer, what: &str) {
     assert_eq!(a.status, 507, "{what}: {} {}", a.status, a.text());
@@ -789,7 +840,10 @@ fn a_full_disk_refuses_writes_clearly_serves_reads_and_recovers_without_a_restar
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     // Declared first, dropped last: after the daemon on it has stopped.
-    let disk = Mount::tmpfs(&dir.path().join("disk"), "96m");
+    // Big enough that, with the filler gone, more than one memtable (64 MiB) is free: RocksDB
+    // resumes writing only then. At 96 MiB the repo (its logs and files, some 37 MiB) left
+    // 58 MiB free in one run in four, and writes never resumed.
+    let disk = Mount::tmpfs(&dir.path().join("disk"), "192m");
     let repo = init_with(&disk.path, "repo", &[]);
     let log = dir.path().join("daemon.log");
     let mut d = run_logged(&repo, &log);
@@ -807,14 +861,64 @@ fn a_full_disk_refuses_writes_clearly_serves_reads_and_recovers_without_a_restar
     // The disk fills up during an upload: 2 MiB left, 8 MiB sent.
     let filler = disk.path.join("filler");
     fill(&filler);
-    let f = fs::OpenOptions::new().write(true).open(&filler).unwrap();
-    let len = f.metadata().unwrap().len();
-    f.set_len(len - (2 << 20)).unwrap();
-    drop(f);
+    free(&filler, 2 << 20);
     let a = api
         .put_bytes("/api/v1/files?name=big.bin", &content(8, 8 << 20))
         .unwrap();
     assert_disk_full(&a, "an upload that fills the disk");
+
+    // Room for an upload's temp file, not for the blob store's database to grow: files of up
+    // to 16 KiB go into that database (redb), so 4 KiB uploads go on until one of its commits
+    // fails on the full disk. An upload refused for want of room for its temp file frees one
+    // more page. The refused upload answers 507 and leaves nothing behind; every acknowledged
+    // one is kept (checked again after a restart at the end).
+    fill(&filler);
+    let failed_before = commit_failures(&log);
+    let mut small: Vec<Upload> = vec![];
+    let mut key = 1_000;
+    let refused = loop {
+        assert!(
+            key < 3_000,
+            "the blob store's database never ran out of room"
+        );
+        key += 1;
+        let data = content(key, 4 << 10);
+        let a = api
+            .put_bytes(&format!("/api/v1/files?name=small-{key}.bin"), &data)
+            .unwrap();
+        if a.ok() {
+            let v = a.json();
+            small.push(Upload {
+                cid: v["cid"].as_str().unwrap().to_owned(),
+                key,
+                size: data.len(),
+                record: v["record"]["id"].as_str().unwrap().to_owned(),
+            });
+            continue;
+        }
+        if commit_failures(&log) > failed_before {
+            break a;
+        }
+        assert_disk_full(
+            &a,
+            &format!(
+                "a small upload on a full disk; the daemon said:\n{}",
+                log_tail(&log)
+            ),
+        );
+        free(&filler, 4 << 10);
+    };
+    assert_disk_full(
+        &refused,
+        &format!(
+            "a small upload when the blob store's database cannot grow; the daemon said:\n{}",
+            log_tail(&log)
+        ),
+    );
+    assert_no_partial_files(&api, &repo, "after a commit of the blob store failed");
+    for u in &small {
+        assert_upload(&api, u, "after a commit of the blob store failed");
+    }
     // Full to the last byte. RocksDB writes into the space it set aside for its log at first;
     // record writes go on until that is used up too, then they are refused.
     fill(&filler);
@@ -853,6 +957,7 @@ fn a_full_disk_refuses_writes_clearly_serves_reads_and_recovers_without_a_restar
         .put_bytes("/api/v1/files?name=tiny.txt", b"tiny")
         .unwrap();
     assert_disk_full(&a, "a tiny upload on a full disk");
+    assert_no_partial_files(&api, &repo, "after uploads on a full disk");
 
     // Reads go on: records, listings, files, pages.
     assert_post(&api, &post, &text, "while the disk is full");
@@ -878,30 +983,40 @@ fn a_full_disk_refuses_writes_clearly_serves_reads_and_recovers_without_a_restar
 
     // Space comes back: writes work again, in the same process.
     fs::remove_file(&filler).unwrap();
+    // RocksDB looks for room every few seconds and backs off while it finds none; on a machine
+    // busy with other builds that can take a while, so the wait is generous and a timeout says
+    // what the disk and the daemon looked like.
     let mut refused = 0;
-    let mut again = None;
-    wait_until(
-        "a record write to succeed once there is room",
-        || match create_post(&api, "written after the disk had room again") {
-            Step::Acked(a) => {
-                again = Some(a);
-                true
-            }
+    let since = Instant::now();
+    let (cid, text) = loop {
+        match create_post(&api, "written after the disk had room again") {
+            Step::Acked(a) => break a,
             Step::Refused(why) => {
                 assert!(why.starts_with("507"), "{why}");
                 refused += 1;
-                thread::sleep(Duration::from_millis(200));
-                false
             }
-            Step::Gone => panic!("the daemon is gone"),
-        },
-    );
-    let (cid, text) = again.unwrap();
+            Step::Gone => panic!("the daemon is gone:\n{}", log_tail(&log)),
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(180),
+            "no record write succeeded in 180 s after space came back ({refused} refused); \
+             the disk holds:\n{}\nthe daemon said:\n{}",
+            disk_usage(&disk.path),
+            log_tail(&log)
+        );
+        thread::sleep(Duration::from_millis(200));
+    };
     assert_post(&api, &cid, &text, "after the disk had room again");
     let Step::Acked(u) = upload(&api, 10, 8 << 20, "after.bin") else {
         panic!("an upload failed after the disk had room again");
     };
     assert_upload(&api, &u, "after the disk had room again");
+    // A small one goes into the blob store's database, whose commit had failed.
+    let Step::Acked(s) = upload(&api, 11, 4 << 10, "after-small.bin") else {
+        panic!("a small upload failed after the disk had room again");
+    };
+    assert_upload(&api, &s, "after the disk had room again");
+    assert_no_partial_files(&api, &repo, "after the disk had room again");
     assert!(d.child.try_wait().unwrap().is_none(), "the daemon stopped");
     assert_eq!(Api::of(&repo).addr, api.addr, "the daemon restarted");
     let _ = pid;
@@ -910,10 +1025,21 @@ fn a_full_disk_refuses_writes_clearly_serves_reads_and_recovers_without_a_restar
     drop(d);
     let report = json(&repo, &["repo", "verify"]);
     assert_eq!(report["ok"], true, "{report}");
+    // Every upload that was acknowledged is stored for good, the small ones around the failed
+    // commit of the blob store too.
+    let d = run_logged(&repo, &log);
+    let api = Api::of(&repo);
+    for u in small.iter().chain([&file, &u, &s]) {
+        assert_upload(&api, u, "after a restart");
+    }
+    assert_no_partial_files(&api, &repo, "after a restart");
+    drop(d);
     println!(
-        "disk full: {} records written into RocksDB's log reserve, then record writes and \
-         uploads refused with 507, reads served, writes again after {refused} refusals once \
-         there was room, no restart; {:.1} s",
+        "disk full: {} small files stored until a commit of the blob store failed, {} records \
+         written into RocksDB's log reserve, then record writes and uploads refused with 507, \
+         reads served, writes again after {refused} refusals once there was room, no restart; \
+         {:.1} s",
+        small.len(),
         written.len(),
         started.elapsed().as_secs_f64()
     );

@@ -233,6 +233,13 @@ fn store_error(context: &str, error: impl fmt::Display) -> BlobError {
     BlobError::Store(format!("{context}: {text}"))
 }
 
+/// A failed request to the store. Its text shows the I/O error inside only once unwrapped; that
+/// error says whether the disk is full (a failed commit of the metadata database, say).
+fn request_error(context: &str, error: iroh_blobs::api::RequestError) -> BlobError {
+    let iroh_blobs::api::Error::Io(e) = iroh_blobs::api::Error::from(error);
+    store_error(context, e)
+}
+
 /// The iroh-blobs file store of a repo, with mnode's naming, tagging and deletion.
 pub struct Blobs {
     store: FsStore,
@@ -687,7 +694,7 @@ impl Blobs {
                 .tags()
                 .delete(tag_name(cid))
                 .await
-                .map_err(|e| store_error(&format!("removing the tag of {cid}"), e))?;
+                .map_err(|e| request_error(&format!("removing the tag of {cid}"), e))?;
         }
         self.collect_garbage().await?;
         for hash in hashes {
@@ -875,11 +882,11 @@ impl Blobs {
             .tags()
             .set(tag_name(&cid), HashAndFormat::raw(hash))
             .await
-            .map_err(|e| store_error(&format!("tagging {cid}"), e))?;
+            .map_err(|e| request_error(&format!("tagging {cid}"), e))?;
         self.store
             .sync_db()
             .await
-            .map_err(|e| store_error(&format!("committing {cid}"), e))?;
+            .map_err(|e| request_error(&format!("committing {cid}"), e))?;
         Ok(Added { cid, size })
     }
 

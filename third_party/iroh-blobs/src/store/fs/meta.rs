@@ -34,7 +34,7 @@ mod proto;
 pub use proto::*;
 pub(crate) mod tables;
 use tables::{ReadOnlyTables, ReadableTables, Tables};
-use tracing::{debug, error, info_span, trace, Span};
+use tracing::{debug, error, info, info_span, trace, Span};
 
 use super::{
     delete_set::DeleteHandle,
@@ -499,10 +499,26 @@ impl std::fmt::Debug for TxnNum {
 #[derive(Debug)]
 pub struct Actor {
     db: redb::Database,
+    // mnode patch: where the database is, to open it again after a failed write batch.
+    db_path: PathBuf,
+    // mnode patch: why the last write batch was lost, until a sync has reported it and a
+    // later batch has committed (see `lost`).
+    lost: Option<Lost>,
     cmds: PeekableReceiver<Command>,
     ds: DeleteHandle,
     options: BatchOptions,
     protected: HashSet<Hash>,
+}
+
+/// mnode patch: a write batch that failed (a commit on a full disk, say). Its requests had
+/// been answered already, before the commit, so what they wrote is lost without their
+/// callers knowing; a sync is what promises them that it is stored, so every sync answers
+/// this error until one has reported it and a later batch has committed. Upstream ended the
+/// actor instead, which failed every later store operation until the process restarted.
+#[derive(Debug)]
+struct Lost {
+    cause: String,
+    reported: bool,
 }
 
 impl Actor {
@@ -513,7 +529,7 @@ impl Actor {
         options: BatchOptions,
     ) -> Result<Self, ActorError> {
         debug!("creating or opening meta database at {}", db_path.display());
-        let db = match redb::Database::create(db_path) {
+        let db = match redb::Database::create(&db_path) {
             Ok(db) => db,
             Err(DatabaseError::UpgradeRequired(v)) => {
                 return Err(anyerr!(
@@ -532,6 +548,8 @@ impl Actor {
         let cmds = PeekableReceiver::new(cmds);
         Ok(Self {
             db,
+            db_path,
+            lost: None,
             cmds,
             ds,
             options,
@@ -741,16 +759,29 @@ impl Actor {
         }
     }
 
-    async fn sync_db(_db: &mut Database, cmd: SyncDbMsg) -> ActorResult<()> {
+    async fn sync_db(lost: &mut Option<Lost>, cmd: SyncDbMsg) -> ActorResult<()> {
         trace!("{cmd:?}");
         let SyncDbMsg { tx, .. } = cmd;
         // nothing to do here, since for a toplevel cmd we are outside a write transaction
-        tx.send(Ok(())).await.ok();
+        // mnode patch: ... unless a write batch since the last sync was lost.
+        let res = match lost {
+            Some(lost) => {
+                lost.reported = true;
+                Err(api::Error::Io(io::Error::other(format!(
+                    "the metadata database lost a write batch, which may hold writes made \
+                     before this sync: {}",
+                    lost.cause
+                ))))
+            }
+            None => Ok(()),
+        };
+        tx.send(res).await.ok();
         Ok(())
     }
 
     async fn handle_toplevel(
         db: &mut Database,
+        lost: &mut Option<Lost>,
         cmd: TopLevelCommand,
         op: TxnNum,
     ) -> ActorResult<Option<ShutdownMsg>> {
@@ -762,7 +793,7 @@ impl Actor {
         let _guard = span.enter();
         Ok(match cmd {
             TopLevelCommand::SyncDb(cmd) => {
-                Self::sync_db(db, cmd).await?;
+                Self::sync_db(lost, cmd).await?;
                 None
             }
             TopLevelCommand::Shutdown(cmd) => {
@@ -798,10 +829,34 @@ impl Actor {
             let Some(cmd) = self.cmds.recv().await else {
                 break None;
             };
+            // mnode patch: a failed write batch closed the database; open it again, which
+            // takes redb back to its last commit. If that fails too (the disk is still full),
+            // this request fails and the next one tries again.
+            if db.0.is_none() && !matches!(cmd, Command::TopLevel(TopLevelCommand::Shutdown(_))) {
+                match redb::Database::create(&self.db_path) {
+                    Ok(reopened) => {
+                        info!("metadata db reopened after a failed write batch");
+                        db.0 = Some(reopened);
+                    }
+                    Err(e) => {
+                        error!("metadata db cannot be reopened after a failed write batch: {e}");
+                        if let Command::TopLevel(TopLevelCommand::SyncDb(cmd)) = cmd {
+                            let cause = format!("the metadata database cannot be reopened: {e}");
+                            cmd.tx
+                                .send(Err(api::Error::Io(io::Error::other(cause))))
+                                .await
+                                .ok();
+                        }
+                        continue;
+                    }
+                }
+            }
             match cmd {
                 Command::TopLevel(cmd) => {
                     let op = TxnNum::TopLevel(op);
-                    if let Some(shutdown) = Self::handle_toplevel(&mut db, cmd, op).await? {
+                    if let Some(shutdown) =
+                        Self::handle_toplevel(&mut db, &mut self.lost, cmd, op).await?
+                    {
                         break Some(shutdown);
                     }
                 }
@@ -828,29 +883,54 @@ impl Actor {
                     let op = TxnNum::Write(op);
                     self.cmds.push_back(cmd.into()).ok();
                     let ftx = self.ds.begin_write();
-                    let tx = db
-                        .begin_write()
-                        .map_err(|e| e!(ActorError::Transaction, e))?;
-                    let mut tables =
-                        Tables::new(&tx, &ftx).map_err(|e| e!(ActorError::Table, e))?;
-                    let timeout = n0_future::time::sleep(self.options.max_write_duration);
-                    pin!(timeout);
-                    let mut n = 0;
-                    while let Some(cmd) = self
-                        .cmds
-                        .extract(Command::non_top_level, &mut timeout)
-                        .await
-                    {
-                        Self::handle_non_toplevel(&mut self.protected, &mut tables, cmd, op)
-                            .await?;
-                        n += 1;
-                        if n >= options.max_write_batch {
-                            break;
+                    // mnode patch: the batch in a block, so that a failure (a commit on a full
+                    // disk) aborts this batch only, instead of ending the actor.
+                    let batch = async {
+                        let tx = db
+                            .begin_write()
+                            .map_err(|e| e!(ActorError::Transaction, e))?;
+                        let mut tables =
+                            Tables::new(&tx, &ftx).map_err(|e| e!(ActorError::Table, e))?;
+                        let timeout = n0_future::time::sleep(self.options.max_write_duration);
+                        pin!(timeout);
+                        let mut n = 0;
+                        while let Some(cmd) = self
+                            .cmds
+                            .extract(Command::non_top_level, &mut timeout)
+                            .await
+                        {
+                            Self::handle_non_toplevel(&mut self.protected, &mut tables, cmd, op)
+                                .await?;
+                            n += 1;
+                            if n >= options.max_write_batch {
+                                break;
+                            }
+                        }
+                        drop(tables);
+                        tx.commit().map_err(|e| e!(ActorError::Commit, e))
+                    };
+                    match batch.await {
+                        Ok(()) => {
+                            ftx.commit();
+                            if self.lost.as_ref().is_some_and(|lost| lost.reported) {
+                                self.lost = None;
+                            }
+                        }
+                        Err(cause) => {
+                            // mnode patch: the transaction is gone (dropped, so aborted) and
+                            // the files it marked for deletion stay (`ftx` dropped, not
+                            // committed). After an I/O error redb refuses every later
+                            // transaction until it is reopened, so close it now; the next
+                            // request opens it again.
+                            drop(ftx);
+                            error!("metadata db write batch lost, reopening the db: {cause:#}");
+                            db.0 = None;
+                            self.lost = Some(Lost {
+                                cause: cause.to_string(),
+                                reported: false,
+                            });
                         }
                     }
-                    drop(tables);
-                    tx.commit().map_err(|e| e!(ActorError::Commit, e))?;
-                    ftx.commit();
                 }
             }
         };
