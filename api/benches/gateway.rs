@@ -30,11 +30,15 @@ use std::{
 use mnode_bench_support::{Nginx, bench_dir, best_of, big_file, env_num, met, run, wrk};
 use mnode_dag::{Keypair, Record, model::social::Post};
 use mnode_node::{
-    blobs::{Blobs, ImportMode},
+    blobs::ImportMode,
     node::{Node, NodeHandle},
-    repo::{InitOptions, Repo},
+    repo::InitOptions,
 };
 use serde_json::{Value, json};
+
+/// The API tests' node setup.
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 const TOKEN: &str = "bench-token";
 
@@ -46,21 +50,11 @@ struct Gateway {
 
 async fn start(dir: &Path) -> Gateway {
     let _ = std::fs::remove_dir_all(dir);
-    let repo = Repo::init(
-        dir,
-        &InitOptions {
-            settings: vec![
-                r#"network.listen=["/ip4/127.0.0.1/tcp/0"]"#.into(),
-                "network.blobs_listen=127.0.0.1:0".into(),
-            ],
-            ..InitOptions::default()
-        },
-    )
-    .unwrap();
-    let blobs = Blobs::open(&repo.blobs_dir(), &repo.tmp_dir())
-        .await
-        .unwrap();
-    let node = Node::spawn(repo, blobs).await.unwrap();
+    let options = InitOptions {
+        settings: support::loopback(&[]),
+        ..InitOptions::default()
+    };
+    let node = support::spawn_node(dir, &options).await;
     let router = mnode_api::router(mnode_api::ApiState::new(node.handle(), TOKEN));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -7,7 +7,7 @@
 
 use axum::{
     extract::{FromRequestParts, OptionalFromRequestParts},
-    http::{header::AUTHORIZATION, request::Parts},
+    http::{HeaderMap, header::AUTHORIZATION, request::Parts},
 };
 use mnode_node::{accounts::Role, sessions::Check};
 
@@ -65,8 +65,8 @@ impl Caller {
     }
 }
 
-fn bearer(parts: &Parts) -> Option<Result<&str, ApiError>> {
-    let value = parts.headers.get(AUTHORIZATION)?;
+fn bearer(headers: &HeaderMap) -> Option<Result<&str, ApiError>> {
+    let value = headers.get(AUTHORIZATION)?;
     Some(
         value
             .to_str()
@@ -78,6 +78,28 @@ fn bearer(parts: &Parts) -> Option<Result<&str, ApiError>> {
                 ApiError::new(401, "bad_token", "Authorization must be `Bearer <token>`")
             }),
     )
+}
+
+/// What a request's `Authorization` header made of it, kept in the request's extensions: the
+/// limits guard resolves it before the routes, and the handler's extractor reads it there
+/// instead of looking the session up again.
+#[derive(Debug, Clone)]
+struct Resolved(Option<Result<Caller, ApiError>>);
+
+/// The caller of the request `parts`: `None` without an `Authorization` header, an error for
+/// a malformed, unknown or expired token. Looked up once a request; the answer is kept in
+/// its extensions for whoever asks next.
+pub(crate) async fn resolve(parts: &mut Parts, s: &ApiState) -> Option<Result<Caller, ApiError>> {
+    if let Some(Resolved(known)) = parts.extensions.get::<Resolved>() {
+        return known.clone();
+    }
+    let resolved = match bearer(&parts.headers) {
+        None => None,
+        Some(Err(e)) => Some(Err(e)),
+        Some(Ok(token)) => Some(check(s, token).await),
+    };
+    parts.extensions.insert(Resolved(resolved.clone()));
+    resolved
 }
 
 pub(crate) async fn check(s: &ApiState, token: &str) -> Result<Caller, ApiError> {
@@ -132,10 +154,9 @@ impl FromRequestParts<ApiState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, s: &ApiState) -> Result<Self, ApiError> {
-        match bearer(parts) {
-            None => Err(ApiError::unauthorized()),
-            Some(token) => check(s, token?).await,
-        }
+        resolve(parts, s)
+            .await
+            .unwrap_or_else(|| Err(ApiError::unauthorized()))
     }
 }
 
@@ -144,10 +165,7 @@ impl OptionalFromRequestParts<ApiState> for Caller {
 
     /// No `Authorization` header is nobody; a header with a bad token is still a 401.
     async fn from_request_parts(parts: &mut Parts, s: &ApiState) -> Result<Option<Self>, ApiError> {
-        match bearer(parts) {
-            None => Ok(None),
-            Some(token) => check(s, token?).await.map(Some),
-        }
+        resolve(parts, s).await.transpose()
     }
 }
 

@@ -33,11 +33,7 @@ use std::{
 
 use axum::{
     extract::{ConnectInfo, FromRequestParts, Request, State},
-    http::{
-        Extensions, HeaderMap, HeaderValue, Method,
-        header::{AUTHORIZATION, RETRY_AFTER},
-        request::Parts,
-    },
+    http::{Extensions, HeaderMap, HeaderValue, Method, header::RETRY_AFTER, request::Parts},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -559,22 +555,15 @@ pub(crate) async fn guard(State(s): State<ApiState>, req: Request, next: Next) -
     let Some(action) = action(req.method(), req.uri().path()) else {
         return next.run(req).await;
     };
-    let token = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty());
+    // The caller is resolved once here and kept in the request for the handler's extractor.
+    let (mut parts, body) = req.into_parts();
+    let caller = crate::auth::resolve(&mut parts, &s).await;
+    let req = Request::from_parts(parts, body);
     // A bad token spends from its address only; its handler answers 401.
-    let caller = match token {
-        Some(t) => crate::auth::check(&s, t).await.ok(),
-        None => None,
-    };
     let account = match &caller {
-        Some(Caller::Node) => return next.run(req).await,
-        Some(Caller::Account { handle, .. }) => Some(handle.as_str()),
-        None => None,
+        Some(Ok(Caller::Node)) => return next.run(req).await,
+        Some(Ok(Caller::Account { handle, .. })) => Some(handle.as_str()),
+        Some(Err(_)) | None => None,
     };
     let client = s.limits().client(req.extensions(), req.headers());
     if let Err(limited) = s.limits().spend(action, account, client) {

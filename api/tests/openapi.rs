@@ -12,6 +12,7 @@ use axum::{
     http::{Request, StatusCode, header},
 };
 use mnode_dag::registry;
+use mnode_node::node::Node;
 use serde_json::{Value, json};
 use support::{TOKEN, TestApi, json_call, login, register_and_login, setup};
 use tower::ServiceExt;
@@ -31,6 +32,13 @@ async fn document(router: &Router) -> Value {
     );
     let bytes = to_bytes(resp.into_body(), usize::MAX).await.expect("body");
     serde_json::from_slice(&bytes).expect("the document parses as JSON")
+}
+
+/// A node, its router, the document the router serves, and the node's folder.
+async fn documented() -> (Node, Router, Value, tempfile::TempDir) {
+    let TestApi { node, router, dir } = setup().await;
+    let doc = document(&router).await;
+    (node, router, doc, dir)
 }
 
 /// Every `(METHOD, path)` the document describes.
@@ -75,12 +83,7 @@ fn deref<'a>(doc: &'a Value, v: &'a Value) -> &'a Value {
 
 #[tokio::test]
 async fn the_document_is_served_and_is_openapi_3_1() {
-    let TestApi {
-        node,
-        router,
-        dir: _dir,
-    } = setup().await;
-    let doc = document(&router).await;
+    let (node, _, doc, _dir) = documented().await;
     let version = doc["openapi"].as_str().expect("openapi version");
     assert!(version.starts_with("3.1."), "OpenAPI {version}");
     assert_eq!(doc["info"]["title"], "mnode");
@@ -108,12 +111,7 @@ async fn the_document_is_served_and_is_openapi_3_1() {
 
 #[tokio::test]
 async fn the_document_lists_the_routes_of_every_module() {
-    let TestApi {
-        node,
-        router,
-        dir: _dir,
-    } = setup().await;
-    let doc = document(&router).await;
+    let (node, _, doc, _dir) = documented().await;
     let ops = operations(&doc);
     let expected = [
         // node and records (routes.rs)
@@ -230,12 +228,7 @@ async fn the_document_lists_the_routes_of_every_module() {
 
 #[tokio::test]
 async fn responses_and_security_fit_the_handlers() {
-    let TestApi {
-        node,
-        router,
-        dir: _dir,
-    } = setup().await;
-    let doc = document(&router).await;
+    let (node, _, doc, _dir) = documented().await;
     let error = &doc["components"]["schemas"]["Error"];
     assert_eq!(error["required"], json!(["error"]), "{error}");
     let detail = deref(&doc, &error["properties"]["error"]);
@@ -294,12 +287,7 @@ async fn responses_and_security_fit_the_handlers() {
 
 #[tokio::test]
 async fn every_reference_resolves() {
-    let TestApi {
-        node,
-        router,
-        dir: _dir,
-    } = setup().await;
-    let doc = document(&router).await;
+    let (node, _, doc, _dir) = documented().await;
     let mut all = Vec::new();
     refs(&doc, &mut all);
     assert!(all.len() > 50, "the document uses its components");
@@ -315,12 +303,7 @@ async fn every_reference_resolves() {
 
 #[tokio::test]
 async fn records_are_typed_by_the_kind_registry() {
-    let TestApi {
-        node,
-        router,
-        dir: _dir,
-    } = setup().await;
-    let doc = document(&router).await;
+    let (node, _, doc, _dir) = documented().await;
     let schemas = &doc["components"]["schemas"];
     let names: Vec<&str> = registry::KINDS.iter().map(|k| k.name).collect();
     for name in &names {
@@ -397,12 +380,7 @@ fn unrouted(status: StatusCode, body: &Value) -> bool {
 
 #[tokio::test]
 async fn every_documented_operation_is_routed() {
-    let TestApi {
-        node,
-        router,
-        dir: _dir,
-    } = setup().await;
-    let doc = document(&router).await;
+    let (node, router, doc, _dir) = documented().await;
 
     // Real values for the path parameters.
     let alice = register_and_login(&router, "alice").await;
@@ -512,12 +490,7 @@ async fn every_documented_operation_is_routed() {
 /// user's session.
 #[tokio::test]
 async fn every_operation_that_needs_a_token_refuses_bad_ones_and_users_where_admin_only() {
-    let TestApi {
-        node,
-        router,
-        dir: _dir,
-    } = setup().await;
-    let doc = document(&router).await;
+    let (node, router, doc, _dir) = documented().await;
     let user = register_and_login(&router, "alice").await;
     let revoked = login(&router, "alice").await;
     let (status, _) = json_call(&router, "POST", "/api/v1/logout", Some(&revoked), None).await;
@@ -599,12 +572,7 @@ fn component<'a>(doc: &'a Value, v: &'a Value) -> (&'a str, &'a Value) {
 
 #[tokio::test]
 async fn inputs_say_what_they_must_look_like_and_every_refusal_is_listed() {
-    let TestApi {
-        node,
-        router,
-        dir: _dir,
-    } = setup().await;
-    let doc = document(&router).await;
+    let (node, _, doc, _dir) = documented().await;
     let schemas = &doc["components"]["schemas"];
 
     // CIDs, handles, cursors and session ids have exact patterns; texts whose validity no

@@ -1,8 +1,9 @@
-//! The web UI in a real browser: two daemons, and the Node.js tests in `ui/tests/browser`
-//! driving headless Chromium through them as people would (sign up, publish a release with a
-//! cover and a track, follow, see posts arrive live, across two nodes, without JavaScript),
-//! with axe-core accessibility checks on every page type and, when `MNODE_SCREENSHOTS` names a
-//! folder, screenshots of each page type (desktop and phone, light and dark).
+//! The web UI in a real browser: two daemons (and a third with low rate limits), and the
+//! Node.js tests in `ui/tests/browser` driving headless Chromium through them as people would
+//! (sign up, publish a release with a cover and a track, follow, see posts arrive live, across
+//! two nodes, without JavaScript, go over a rate limit), with axe-core accessibility checks on
+//! every page type and, when `MNODE_SCREENSHOTS` names a folder, screenshots of each page type
+//! (desktop and phone, light and dark).
 //!
 //! Needs Node.js (>= 20.19), `npm ci` in `ui/tests/browser` and Chromium (`chromium` on PATH,
 //! or `CHROMIUM`). Without them the test prints why and passes, unless `CI` or
@@ -77,30 +78,31 @@ struct Node {
     log: PathBuf,
 }
 
-/// `mnode init` with an owner `handle` whose password is `password`, then `mnode daemon`,
-/// all on 127.0.0.1 ports the system picks.
-fn start(dir: &Path, name: &str, handle: &str, password: &str) -> Node {
+/// `mnode init` with an owner `handle` whose password is `password` and the extra
+/// `settings` (`key=value`), then `mnode daemon`, all on 127.0.0.1 ports the system picks.
+fn start(dir: &Path, name: &str, handle: &str, password: &str, settings: &[&str]) -> Node {
     let repo = dir.join(name);
     let secret = dir.join(format!("{name}.password"));
     std::fs::write(&secret, format!("{password}\n")).unwrap();
-    let init = json(
-        &repo,
-        &[
-            "init",
-            "--handle",
-            handle,
-            "--password-file",
-            secret.to_str().unwrap(),
-            "-c",
-            "api.listen=127.0.0.1:0",
-            "-c",
-            r#"network.listen=["/ip4/127.0.0.1/tcp/0"]"#,
-            "-c",
-            "network.blobs_listen=127.0.0.1:0",
-            "-c",
-            "network.gossip_heartbeat_ms=100",
-        ],
-    );
+    let mut args = vec![
+        "init",
+        "--handle",
+        handle,
+        "--password-file",
+        secret.to_str().unwrap(),
+    ];
+    for setting in [
+        "api.listen=127.0.0.1:0",
+        r#"network.listen=["/ip4/127.0.0.1/tcp/0"]"#,
+        "network.blobs_listen=127.0.0.1:0",
+        "network.gossip_heartbeat_ms=100",
+    ]
+    .iter()
+    .chain(settings)
+    {
+        args.extend(["-c", setting]);
+    }
+    let init = json(&repo, &args);
     let did = init["owner"]["did"].as_str().unwrap().to_owned();
     assert!(did.starts_with("did:key:"), "{init}");
 
@@ -195,15 +197,36 @@ fn the_web_ui_in_a_browser() {
         "a",
         "owner_a",
         "a long walk along the river Avon",
+        &[],
     );
     let b = start(
         dir.path(),
         "b",
         "owner_b",
         "a short swim across the bay of Biscay",
+        &[],
+    );
+    // Node C has low rate limits, for the pages a person sees over them (limits.test.mjs):
+    // two writes per account in ten minutes, a wait after one failed login; every request
+    // comes from 127.0.0.1, so the per-address budgets are off.
+    let c = start(
+        dir.path(),
+        "c",
+        "owner_c",
+        "a slow climb up the hill of Crickley",
+        &[
+            "api.limits.period_secs=600",
+            "api.limits.writes_per_account=2",
+            "api.limits.writes_per_address=0",
+            "api.limits.uploads_per_address=0",
+            "api.limits.logins_per_address=0",
+            "api.limits.login_free_failures_per_account=1",
+            "api.limits.login_free_failures_per_address=0",
+        ],
     );
     println!("node A: {} ({})", a.url, a.addr);
     println!("node B: {} ({})", b.url, b.addr);
+    println!("node C: {} ({}), with low rate limits", c.url, c.addr);
 
     let mut cmd = Command::new("node");
     cmd.current_dir(js_dir())
@@ -213,6 +236,7 @@ fn the_web_ui_in_a_browser() {
         .stdin(Stdio::null());
     a.env("A", &mut cmd);
     b.env("B", &mut cmd);
+    c.env("C", &mut cmd);
     // A relative MNODE_SCREENSHOTS (docs/ui) is taken from the workspace's root.
     if let Some(shots) = std::env::var_os("MNODE_SCREENSHOTS").filter(|s| !s.is_empty()) {
         let cli = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -227,8 +251,10 @@ fn the_web_ui_in_a_browser() {
     if !status.success() {
         println!("--- node A's log (end) ---\n{}", a.log_tail());
         println!("--- node B's log (end) ---\n{}", b.log_tail());
+        println!("--- node C's log (end) ---\n{}", c.log_tail());
     }
     assert!(status.success(), "the browser tests failed ({status})");
     drop(a.daemon);
     drop(b.daemon);
+    drop(c.daemon);
 }

@@ -666,28 +666,57 @@ fn plain(message: &str) -> String {
 mod tests {
     use super::*;
 
+    /// The error setting `flag` (`key=value`) on the default config gives.
+    fn flag_error(flag: &str) -> String {
+        Config::default()
+            .with_flags(&[flag.into()])
+            .unwrap_err()
+            .to_string()
+    }
+
+    /// The error the environment variable `var=value` gives.
+    fn env_error(var: &str, value: &str) -> String {
+        Config::default()
+            .with_env(vec![(var.into(), value.into())])
+            .unwrap_err()
+            .to_string()
+    }
+
+    /// The error parsing `text` as the file `file` gives.
+    fn parse_error(text: &str, file: &str) -> String {
+        Config::parse(text, file).unwrap_err().to_string()
+    }
+
+    /// Asserts `e` starts with `start` and says each of `says`.
+    fn assert_says(e: &str, start: &str, says: &[&str]) {
+        assert!(e.starts_with(start), "{e}");
+        for s in says {
+            assert!(e.contains(s), "{e}\ndoes not say {s:?}");
+        }
+    }
+
     #[test]
     fn wrong_values_are_said_plainly() {
-        let parsed = |key: &str, value: &str| {
-            Config::default()
+        for (key, value, says) in [
+            (
+                "store.cache_mb",
+                "lots",
+                r#"expected a whole number, found text "lots""#,
+            ),
+            (
+                "network.mdns",
+                "7",
+                "expected true or false, found the number 7",
+            ),
+        ] {
+            let e = Config::default()
                 .apply(vec![(key.into(), value.into(), "-c".into())])
                 .unwrap_err()
-                .to_string()
-        };
-        let e = parsed("store.cache_mb", "lots");
-        assert!(
-            e.contains(r#"expected a whole number, found text "lots""#),
-            "{e}"
-        );
-        let e = parsed("network.mdns", "7");
-        assert!(
-            e.contains("expected true or false, found the number 7"),
-            "{e}"
-        );
-        let e = Config::parse("store:\n  cache_mb: [1]\n", "mnode.yaml")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("expected a whole number, found a list"), "{e}");
+                .to_string();
+            assert_says(&e, "", &[says]);
+        }
+        let e = parse_error("store:\n  cache_mb: [1]\n", "mnode.yaml");
+        assert_says(&e, "", &["expected a whole number, found a list"]);
     }
 
     #[test]
@@ -720,19 +749,23 @@ mod tests {
 
     #[test]
     fn errors_name_file_line_and_key() {
-        let text = "store:\n  cache_mb: 64\n  cahce_mb: 3\n";
-        let e = Config::parse(text, "/r/mnode.yaml")
-            .unwrap_err()
-            .to_string();
-        assert!(e.starts_with("/r/mnode.yaml:3:"), "{e}");
-        assert!(e.contains("cahce_mb"), "{e}");
-        let e = Config::parse("store:\n  cache_mb: lots\n", "/r/mnode.yaml")
-            .unwrap_err()
-            .to_string();
-        assert!(e.starts_with("/r/mnode.yaml:2:"), "{e}");
-        assert!(e.contains("cache_mb"), "{e}");
-        let e = Config::parse("store: [\n", "f").unwrap_err().to_string();
-        assert!(e.starts_with("f:"), "{e}");
+        for (text, file, start, says) in [
+            (
+                "store:\n  cache_mb: 64\n  cahce_mb: 3\n",
+                "/r/mnode.yaml",
+                "/r/mnode.yaml:3:",
+                &["cahce_mb"][..],
+            ),
+            (
+                "store:\n  cache_mb: lots\n",
+                "/r/mnode.yaml",
+                "/r/mnode.yaml:2:",
+                &["cache_mb"],
+            ),
+            ("store: [\n", "f", "f:", &[]),
+        ] {
+            assert_says(&parse_error(text, file), start, says);
+        }
     }
 
     #[test]
@@ -756,16 +789,10 @@ mod tests {
 
     #[test]
     fn bad_overrides_are_named() {
-        let e = Config::default()
-            .with_env(vec![("MNODE_STORE_CACHE_MB".into(), "many".into())])
-            .unwrap_err()
-            .to_string();
-        assert!(e.starts_with("MNODE_STORE_CACHE_MB: store.cache_mb"), "{e}");
-        let e = Config::default()
-            .with_flags(&["store.nope=1".into()])
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("\"store.nope\" is not a setting"), "{e}");
+        let e = env_error("MNODE_STORE_CACHE_MB", "many");
+        assert_says(&e, "MNODE_STORE_CACHE_MB: store.cache_mb", &[]);
+        let e = flag_error("store.nope=1");
+        assert_says(&e, "", &["\"store.nope\" is not a setting"]);
         let c = Config::default()
             .with_flags(&[
                 "network.listen=[/ip4/127.0.0.1/tcp/0]".into(),
@@ -834,50 +861,31 @@ mod tests {
 
     #[test]
     fn bad_limits_are_named() {
-        let e = Config::default()
-            .with_env(vec![(
-                "MNODE_API_LIMITS_WRITES_PER_ACCOUNT".into(),
-                "lots".into(),
-            )])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.starts_with("MNODE_API_LIMITS_WRITES_PER_ACCOUNT: api.limits.writes_per_account"),
-            "{e}"
+        let e = env_error("MNODE_API_LIMITS_WRITES_PER_ACCOUNT", "lots");
+        assert_says(
+            &e,
+            "MNODE_API_LIMITS_WRITES_PER_ACCOUNT: api.limits.writes_per_account",
+            &[r#"expected a whole number, found text "lots""#],
         );
-        assert!(
-            e.contains(r#"expected a whole number, found text "lots""#),
-            "{e}"
-        );
-        let e = Config::default()
-            .with_flags(&["api.limits.period_secs=0".into()])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("expected a whole number, at least 1, found the number 0"),
-            "{e}"
-        );
-        let e = Config::default()
-            .with_flags(&["api.limits.trusted_proxies=[proxy.example]".into()])
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("api.limits.trusted_proxies"), "{e}");
-        assert!(e.contains("IP address"), "{e}");
-        let e = Config::default()
-            .with_flags(&["api.limits=0".into()])
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("\"api.limits\" is a section"), "{e}");
-        let e = Config::default()
-            .with_flags(&["api.limits.nope=1".into()])
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("\"api.limits.nope\" is not a setting"), "{e}");
-        let e = Config::parse("api:\n  limits:\n    max_tracked: 0\n", "/r/mnode.yaml")
-            .unwrap_err()
-            .to_string();
-        assert!(e.starts_with("/r/mnode.yaml:3:"), "{e}");
-        assert!(e.contains("at least 1"), "{e}");
+        for (flag, says) in [
+            (
+                "api.limits.period_secs=0",
+                &["expected a whole number, at least 1, found the number 0"][..],
+            ),
+            (
+                "api.limits.trusted_proxies=[proxy.example]",
+                &["api.limits.trusted_proxies", "IP address"],
+            ),
+            ("api.limits=0", &["\"api.limits\" is a section"]),
+            (
+                "api.limits.nope=1",
+                &["\"api.limits.nope\" is not a setting"],
+            ),
+        ] {
+            assert_says(&flag_error(flag), "", says);
+        }
+        let e = parse_error("api:\n  limits:\n    max_tracked: 0\n", "/r/mnode.yaml");
+        assert_says(&e, "/r/mnode.yaml:3:", &["at least 1"]);
     }
 
     #[test]

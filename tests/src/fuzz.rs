@@ -108,43 +108,54 @@ pub fn sync_reconcile(data: &[u8]) {
     let _ = sync::respond(&SyncSet::new([]), data, &sync::Config::default());
 }
 
+/// The codec the node runs on `/mnode/blobs/1`.
+type BlobCodec = Codec<blobs::Request, blobs::Response>;
+
 /// A blob-address exchange message (`/mnode/blobs/1`) read with the codec the node runs, once
 /// as a request and once as an answer: what decodes is written and read back to itself.
 pub fn blob_exchange(data: &[u8]) {
-    let mut codec = Codec::<blobs::Request, blobs::Response>::default();
+    let mut codec = BlobCodec::default();
     block_on(async {
-        if let Ok(req) = codec
-            .read_request(&blobs::PROTOCOL, &mut Cursor::new(data))
-            .await
-        {
-            let mut out = Cursor::new(Vec::new());
-            codec
-                .write_request(&blobs::PROTOCOL, &mut out, req.clone())
-                .await
-                .expect("a decoded request encodes");
-            out.close().await.expect("close");
-            let again = codec
-                .read_request(&blobs::PROTOCOL, &mut Cursor::new(out.into_inner()))
-                .await
-                .expect("an encoded request decodes");
-            assert_eq!(again, req);
-        }
-        if let Ok(resp) = codec
-            .read_response(&blobs::PROTOCOL, &mut Cursor::new(data))
-            .await
-        {
-            let mut out = Cursor::new(Vec::new());
-            codec
-                .write_response(&blobs::PROTOCOL, &mut out, resp.clone())
-                .await
-                .expect("a decoded answer encodes");
-            let again = codec
-                .read_response(&blobs::PROTOCOL, &mut Cursor::new(out.into_inner()))
-                .await
-                .expect("an encoded answer decodes");
-            assert_eq!(again, resp);
-        }
+        round_trip(
+            &mut codec,
+            data,
+            "request",
+            async |c, io| c.read_request(&blobs::PROTOCOL, io).await,
+            async |c, io, m| c.write_request(&blobs::PROTOCOL, io, m).await,
+        )
+        .await;
+        round_trip(
+            &mut codec,
+            data,
+            "answer",
+            async |c, io| c.read_response(&blobs::PROTOCOL, io).await,
+            async |c, io, m| c.write_response(&blobs::PROTOCOL, io, m).await,
+        )
+        .await;
     });
+}
+
+/// One half of [`blob_exchange`]: if `data` reads as a `what`, it writes and reads back to
+/// itself.
+async fn round_trip<M: Clone + PartialEq + std::fmt::Debug>(
+    codec: &mut BlobCodec,
+    data: &[u8],
+    what: &str,
+    read: impl AsyncFn(&mut BlobCodec, &mut Cursor<Vec<u8>>) -> std::io::Result<M>,
+    write: impl AsyncFn(&mut BlobCodec, &mut Cursor<Vec<u8>>, M) -> std::io::Result<()>,
+) {
+    let Ok(message) = read(codec, &mut Cursor::new(data.to_vec())).await else {
+        return;
+    };
+    let mut out = Cursor::new(Vec::new());
+    write(codec, &mut out, message.clone())
+        .await
+        .unwrap_or_else(|e| panic!("a decoded {what} does not encode: {e}"));
+    out.close().await.expect("close");
+    let again = read(codec, &mut Cursor::new(out.into_inner()))
+        .await
+        .unwrap_or_else(|e| panic!("an encoded {what} does not decode: {e}"));
+    assert_eq!(again, message);
 }
 
 /// A multipart upload as `POST /api/v1/files` reads it (with `multer`, which axum's

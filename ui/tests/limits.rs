@@ -2,120 +2,17 @@
 //! answer 429 with `Retry-After` and a page a person reads, not a JSON body.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::HashMap;
+mod support;
 
-use axum::{
-    Router,
-    body::{Body, to_bytes},
-    http::{HeaderMap, Request, StatusCode, header},
-};
-use mnode_node::{
-    blobs::Blobs,
-    node::Node,
-    repo::{InitOptions, Repo},
-};
-use tower::ServiceExt;
+use axum::http::{StatusCode, header};
+use support::{Browser, PASSWORD, Page, TestUi, setup_with};
 
-const PASSWORD: &str = "correct horse battery staple 42";
-
-async fn setup(limits: &[&str]) -> (Node, Router, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = vec![
-        r#"network.listen=["/ip4/127.0.0.1/tcp/0"]"#.to_owned(),
-        "network.blobs_listen=127.0.0.1:0".to_owned(),
-        "api.limits.writes_per_address=0".to_owned(),
-    ];
-    settings.extend(limits.iter().map(|s| format!("api.limits.{s}")));
-    let repo = Repo::init(
-        &dir.path().join("repo"),
-        &InitOptions {
-            handle: Some("owner".into()),
-            password: Some(PASSWORD.into()),
-            passphrase: Some("test passphrase".into()),
-            settings,
-            ..InitOptions::default()
-        },
-    )
-    .unwrap();
-    let blobs = Blobs::open(&repo.blobs_dir(), &repo.tmp_dir())
-        .await
-        .unwrap();
-    let node = Node::spawn(repo, blobs).await.unwrap();
-    let router = mnode_ui::app(mnode_api::ApiState::new(node.handle(), "test-token"));
-    (node, router, dir)
-}
-
-/// A cookie jar over the router.
-struct Browser {
-    router: Router,
-    cookies: HashMap<String, String>,
-}
-
-struct Page {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Browser {
-    async fn send(&mut self, req: Request<Body>) -> Page {
-        let resp = self.router.clone().oneshot(req).await.unwrap();
-        for v in resp.headers().get_all(header::SET_COOKIE) {
-            let pair = v.to_str().unwrap().split(';').next().unwrap();
-            let (k, val) = pair.split_once('=').unwrap();
-            self.cookies.insert(k.to_owned(), val.to_owned());
-        }
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = to_bytes(resp.into_body(), usize::MAX).await.unwrap();
-        Page {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        let pairs: Vec<String> = self
-            .cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        pairs.join("; ")
-    }
-
-    async fn get(&mut self, uri: &str) -> Page {
-        let req = Request::get(uri)
-            .header(header::COOKIE, self.cookie_header())
-            .body(Body::empty())
-            .unwrap();
-        self.send(req).await
-    }
-
-    async fn post(&mut self, uri: &str, fields: &[(&str, &str)]) -> Page {
-        let token = self.cookies.get("mnode_csrf").cloned().unwrap_or_default();
-        let mut all: Vec<(&str, &str)> = vec![("_csrf", &token)];
-        all.extend_from_slice(fields);
-        let req = Request::post(uri)
-            .header(header::COOKIE, self.cookie_header())
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header("sec-fetch-site", "same-origin")
-            .body(Body::from(serde_urlencoded::to_string(&all).unwrap()))
-            .unwrap();
-        self.send(req).await
-    }
-
-    async fn sign_up(&mut self, handle: &str) {
-        self.get("/signup").await;
-        let email = format!("{handle}@example.org");
-        let fields = [
-            ("handle", handle),
-            ("email", &email),
-            ("password", PASSWORD),
-        ];
-        let p = self.post("/signup", &fields).await;
-        assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
-    }
+/// A node with the settings `limits`, and no limit on writes per address (the router's
+/// requests all come from the address `unknown`).
+async fn setup(limits: &[&str]) -> TestUi {
+    let mut settings = vec!["api.limits.writes_per_address=0"];
+    settings.extend_from_slice(limits);
+    setup_with(&settings).await
 }
 
 fn retry_after(p: &Page) -> u64 {
@@ -137,11 +34,12 @@ fn is_html(p: &Page) -> bool {
 
 #[tokio::test]
 async fn a_form_over_the_write_budget_reads_as_a_page() {
-    let (node, router, _dir) = setup(&["writes_per_account=2", "period_secs=600"]).await;
-    let mut b = Browser {
-        router,
-        cookies: HashMap::new(),
-    };
+    let t = setup(&[
+        "api.limits.writes_per_account=2",
+        "api.limits.period_secs=600",
+    ])
+    .await;
+    let mut b = Browser::new(&t.router);
     b.sign_up("alice").await;
     let topic = [("topic", "mnode/feed/nobody")];
     for _ in 0..2 {
@@ -163,16 +61,13 @@ async fn a_form_over_the_write_budget_reads_as_a_page() {
     );
     // Reading goes on.
     assert_eq!(b.get("/").await.status, StatusCode::OK);
-    node.shutdown().await.unwrap();
+    t.node.shutdown().await.unwrap();
 }
 
 #[tokio::test]
 async fn a_throttled_login_says_so_on_the_login_form() {
-    let (node, router, _dir) = setup(&["login_free_failures_per_account=1"]).await;
-    let mut b = Browser {
-        router,
-        cookies: HashMap::new(),
-    };
+    let t = setup(&["api.limits.login_free_failures_per_account=1"]).await;
+    let mut b = Browser::new(&t.router);
     b.get("/login").await;
     let wrong = b
         .post("/login", &[("login", "owner"), ("password", "a guess")])
@@ -192,5 +87,5 @@ async fn a_throttled_login_says_so_on_the_login_form() {
         p.body
     );
     assert!(p.body.contains("value=\"owner\""), "what was typed is kept");
-    node.shutdown().await.unwrap();
+    t.node.shutdown().await.unwrap();
 }

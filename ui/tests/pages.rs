@@ -2,171 +2,13 @@
 //! refusals, who may do what, and the headers the pages promise.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::HashMap;
+mod support;
 
 use axum::{
-    Router,
-    body::{Body, to_bytes},
-    http::{HeaderMap, Request, StatusCode, header},
+    body::Body,
+    http::{Request, StatusCode, header},
 };
-use mnode_node::{
-    blobs::Blobs,
-    node::Node,
-    repo::{InitOptions, Repo},
-};
-use tower::ServiceExt;
-
-const PASSWORD: &str = "correct horse battery staple 42";
-
-struct TestUi {
-    node: Node,
-    router: Router,
-    _dir: tempfile::TempDir,
-}
-
-async fn setup() -> TestUi {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = Repo::init(
-        &dir.path().join("repo"),
-        &InitOptions {
-            handle: Some("owner".into()),
-            password: Some(PASSWORD.into()),
-            passphrase: Some("test passphrase".into()),
-            settings: vec![
-                r#"network.listen=["/ip4/127.0.0.1/tcp/0"]"#.to_owned(),
-                "network.blobs_listen=127.0.0.1:0".to_owned(),
-            ],
-            ..InitOptions::default()
-        },
-    )
-    .unwrap();
-    let blobs = Blobs::open(&repo.blobs_dir(), &repo.tmp_dir())
-        .await
-        .unwrap();
-    let node = Node::spawn(repo, blobs).await.unwrap();
-    let router = mnode_ui::app(mnode_api::ApiState::new(node.handle(), "test-token"));
-    TestUi {
-        node,
-        router,
-        _dir: dir,
-    }
-}
-
-/// A browser's cookie jar over the router.
-#[derive(Clone)]
-struct Browser {
-    router: Router,
-    cookies: HashMap<String, String>,
-}
-
-struct Page {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Page {
-    fn location(&self) -> &str {
-        self.headers
-            .get(header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-    }
-}
-
-impl Browser {
-    fn new(router: &Router) -> Self {
-        Self {
-            router: router.clone(),
-            cookies: HashMap::new(),
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    async fn send(&mut self, req: Request<Body>) -> Page {
-        let resp = self.router.clone().oneshot(req).await.unwrap();
-        for v in resp.headers().get_all(header::SET_COOKIE) {
-            let text = v.to_str().unwrap();
-            let pair = text.split(';').next().unwrap();
-            let (k, val) = pair.split_once('=').unwrap();
-            if val.is_empty() || text.contains("Max-Age=0") {
-                self.cookies.remove(k);
-            } else {
-                self.cookies.insert(k.to_owned(), val.to_owned());
-            }
-        }
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = to_bytes(resp.into_body(), usize::MAX).await.unwrap();
-        Page {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        }
-    }
-
-    async fn get(&mut self, uri: &str) -> Page {
-        let req = Request::get(uri)
-            .header(header::COOKIE, self.cookie_header())
-            .body(Body::empty())
-            .unwrap();
-        self.send(req).await
-    }
-
-    fn csrf(&self) -> String {
-        self.cookies.get("mnode_csrf").cloned().unwrap_or_default()
-    }
-
-    /// Posts a form as a browser does, with the page's CSRF token unless `csrf` says otherwise.
-    async fn post_with(&mut self, uri: &str, fields: &[(&str, &str)], csrf: Option<&str>) -> Page {
-        let token = csrf.map_or_else(|| self.csrf(), str::to_owned);
-        let mut all: Vec<(&str, &str)> = vec![("_csrf", &token)];
-        all.extend_from_slice(fields);
-        let body = serde_urlencoded::to_string(&all).unwrap();
-        let req = Request::post(uri)
-            .header(header::COOKIE, self.cookie_header())
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header("sec-fetch-site", "same-origin")
-            .body(Body::from(body))
-            .unwrap();
-        self.send(req).await
-    }
-
-    async fn post(&mut self, uri: &str, fields: &[(&str, &str)]) -> Page {
-        self.post_with(uri, fields, None).await
-    }
-
-    async fn sign_up(&mut self, handle: &str) {
-        self.get("/signup").await;
-        let p = self
-            .post(
-                "/signup",
-                &[
-                    ("handle", handle),
-                    ("email", &format!("{handle}@example.org")),
-                    ("password", PASSWORD),
-                ],
-            )
-            .await;
-        assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
-        assert!(self.cookies.contains_key("mnode_session"));
-    }
-
-    async fn log_in(&mut self, login: &str) {
-        self.get("/login").await;
-        let p = self
-            .post("/login", &[("login", login), ("password", PASSWORD)])
-            .await;
-        assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
-    }
-}
+use support::{Browser, setup};
 
 fn id_in(location: &str) -> String {
     location.rsplit('/').next().unwrap().to_owned()
@@ -699,32 +541,6 @@ async fn the_node_page_verifies_and_collects_and_explore_checks_signatures() {
     t.node.shutdown().await.unwrap();
 }
 
-impl Browser {
-    /// Posts a form as htmx does (`HX-Request`), with the page's CSRF token.
-    async fn post_hx(&mut self, uri: &str, fields: &[(&str, &str)]) -> Page {
-        let token = self.csrf();
-        let mut all: Vec<(&str, &str)> = vec![("_csrf", &token)];
-        all.extend_from_slice(fields);
-        let req = Request::post(uri)
-            .header(header::COOKIE, self.cookie_header())
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header("sec-fetch-site", "same-origin")
-            .header("hx-request", "true")
-            .body(Body::from(serde_urlencoded::to_string(&all).unwrap()))
-            .unwrap();
-        self.send(req).await
-    }
-
-    async fn get_hx(&mut self, uri: &str) -> Page {
-        let req = Request::get(uri)
-            .header(header::COOKIE, self.cookie_header())
-            .header("hx-request", "true")
-            .body(Body::empty())
-            .unwrap();
-        self.send(req).await
-    }
-}
-
 /// The id in a location like `/threads/<id>#post-<id>`.
 fn id_before_hash(location: &str) -> String {
     id_in(location.split('#').next().unwrap())
@@ -1161,14 +977,7 @@ async fn facts_show_their_tree_and_take_context() {
 /// The did of the account signed in on `b` (through the API, with its session token).
 async fn did_of(b: &Browser) -> String {
     let token = b.cookies.get("mnode_session").cloned().unwrap();
-    let req = Request::get("/api/v1/me")
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .body(Body::empty())
-        .unwrap();
-    let resp = b.router.clone().oneshot(req).await.unwrap();
-    let body = to_bytes(resp.into_body(), usize::MAX).await.unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    v["did"].as_str().unwrap().to_owned()
+    support::api::did_of(&b.router, &token).await
 }
 
 #[tokio::test]

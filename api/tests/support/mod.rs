@@ -1,12 +1,14 @@
-//! A node with its router, and request helpers, for the API's router tests.
+//! A node with its router, and request helpers, for the API's router tests (the UI's page
+//! tests and the gateway bench include it too).
 #![allow(dead_code, unreachable_pub)]
+
+use std::path::Path;
 
 use axum::{
     Router,
-    body::{Body, to_bytes},
+    body::{Body, Bytes, to_bytes},
     http::{HeaderMap, Request, StatusCode, header},
 };
-use bytes::Bytes;
 use mnode_node::{
     blobs::Blobs,
     node::Node,
@@ -27,26 +29,33 @@ pub struct TestApi {
     pub dir: tempfile::TempDir,
 }
 
-pub async fn setup_with(settings: &[&str]) -> TestApi {
-    let dir = tempfile::tempdir().expect("tempdir");
+/// Settings that keep a node on 127.0.0.1, on ports the system picks, then `extra`.
+pub fn loopback(extra: &[&str]) -> Vec<String> {
     let mut all = vec![
         r#"network.listen=["/ip4/127.0.0.1/tcp/0"]"#.to_owned(),
         "network.blobs_listen=127.0.0.1:0".to_owned(),
     ];
-    all.extend(settings.iter().map(|s| (*s).to_owned()));
-    let repo = Repo::init(
-        &dir.path().join("repo"),
-        &InitOptions {
-            passphrase: Some("test passphrase".into()),
-            settings: all,
-            ..InitOptions::default()
-        },
-    )
-    .expect("init");
+    all.extend(extra.iter().map(|s| (*s).to_owned()));
+    all
+}
+
+/// Makes a repo at `path` with `options`, opens its blob store and starts its node.
+pub async fn spawn_node(path: &Path, options: &InitOptions) -> Node {
+    let repo = Repo::init(path, options).expect("init");
     let blobs = Blobs::open(&repo.blobs_dir(), &repo.tmp_dir())
         .await
         .expect("blobs");
-    let node = Node::spawn(repo, blobs).await.expect("node");
+    Node::spawn(repo, blobs).await.expect("node")
+}
+
+pub async fn setup_with(settings: &[&str]) -> TestApi {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = InitOptions {
+        passphrase: Some("test passphrase".into()),
+        settings: loopback(settings),
+        ..InitOptions::default()
+    };
+    let node = spawn_node(&dir.path().join("repo"), &options).await;
     let router = mnode_api::router(mnode_api::ApiState::new(node.handle(), TOKEN));
     TestApi { node, router, dir }
 }

@@ -1,11 +1,12 @@
 // What the Rust test (cli/tests/browser.rs) hands over, and how to start Chromium.
 //
-// The daemons are started by that test; it passes, for node A and node B:
-//   MNODE_{A,B}_URL       the API and UI address, e.g. http://127.0.0.1:43211
-//   MNODE_{A,B}_OWNER     the owner's handle
-//   MNODE_{A,B}_PASSWORD  the owner's password
-//   MNODE_{A,B}_ADDR      a full multiaddr of the node, ending /p2p/<peer id>
-//   MNODE_{A,B}_DID       the owner's did:key
+// The daemons are started by that test; it passes, for nodes A, B and C (C has low rate
+// limits, for limits.test.mjs):
+//   MNODE_{A,B,C}_URL       the API and UI address, e.g. http://127.0.0.1:43211
+//   MNODE_{A,B,C}_OWNER     the owner's handle
+//   MNODE_{A,B,C}_PASSWORD  the owner's password
+//   MNODE_{A,B,C}_ADDR      a full multiaddr of the node, ending /p2p/<peer id>
+//   MNODE_{A,B,C}_DID       the owner's did:key
 // plus CHROMIUM (the browser to run) and MNODE_SCREENSHOTS (a folder; screenshots only when set).
 
 import { execFileSync } from 'node:child_process';
