@@ -29,6 +29,7 @@ pub(crate) fn router() -> OpenApiRouter<ApiState> {
         .routes(routes!(list, register))
         .routes(routes!(show, remove))
         .routes(routes!(set_password))
+        .routes(routes!(set_phone))
         .routes(routes!(sessions, login, logout))
         .routes(routes!(revoke))
         .routes(routes!(me))
@@ -46,6 +47,7 @@ fn account_json(a: &Account, private: bool) -> Value {
     });
     if private {
         v["email"] = json!(a.email);
+        v["phone"] = json!(a.phone);
         v["password_set"] = json!(a.password.is_some());
     }
     v
@@ -69,6 +71,9 @@ struct RegisterBody {
     handle: String,
     #[schema(value_type = crate::openapi::EmailText)]
     email: String,
+    /// Optional; unique among the node's accounts.
+    #[schema(value_type = Option<crate::openapi::PhoneText>)]
+    phone: Option<String>,
     /// Required, except from an admin: an account made without one signs records on this
     /// node but cannot log in until it is given one.
     #[schema(value_type = Option<crate::openapi::PasswordText>)]
@@ -102,11 +107,11 @@ fn role_schema() -> utoipa::openapi::Object {
     operation_id = "register",
     request_body = RegisterBody,
     responses(
-        (status = 201, description = "The account: `{handle, did, keys, role, created, email, password_set}`", body = Object),
-        (status = 400, description = "A bad handle or email, or no password from someone not an admin", body = ErrorBody),
+        (status = 201, description = "The account: `{handle, did, keys, role, created, email, phone, password_set}`", body = Object),
+        (status = 400, description = "A bad handle, email or phone number, or no password from someone not an admin", body = ErrorBody),
         (status = 401, description = "A bad token (none is fine)", body = ErrorBody),
         (status = 403, description = "Registration is closed, or a non-admin asked for an admin", body = ErrorBody),
-        (status = 409, description = "The handle or email is taken", body = ErrorBody),
+        (status = 409, description = "The handle, email or phone number is taken", body = ErrorBody),
         (status = 422, description = "The password is too weak", body = ErrorBody),
     ),
     security((), ("bearer" = [])),
@@ -117,7 +122,16 @@ async fn register(
     Json(b): Json<RegisterBody>,
 ) -> Result<Response, ApiError> {
     let role = b.role.unwrap_or(Role::User);
-    let account = ops::register(&s, caller.as_ref(), b.handle, b.email, b.password, role).await?;
+    let account = ops::register(
+        &s,
+        caller.as_ref(),
+        b.handle,
+        b.email,
+        b.phone,
+        b.password,
+        role,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(account_json(&account, true))).into_response())
 }
 
@@ -206,6 +220,46 @@ async fn set_password(
     Ok(Json(json!({ "handle": handle })))
 }
 
+/// A phone number for an account, or none.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = PhoneBody)]
+struct PhoneBody {
+    /// The number, or `null` to remove it.
+    #[schema(value_type = Option<crate::openapi::PhoneText>)]
+    phone: Option<String>,
+}
+
+/// Sets or removes an account's phone number.
+///
+/// The person or an admin may. The number is stored in E.164 form and no two accounts on the
+/// node may have the same one.
+#[utoipa::path(
+    put,
+    path = "/accounts/{handle}/phone",
+    tag = "accounts",
+    operation_id = "set_phone",
+    params(("handle" = crate::openapi::HandleText, Path, description = "The account's handle")),
+    request_body = PhoneBody,
+    responses(
+        (status = 200, description = "The account: `{handle, did, keys, role, created, email, phone, password_set}`", body = Object),
+        (status = 400, description = "Not a phone number", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "Neither the account itself nor an admin", body = ErrorBody),
+        (status = 404, description = "No such account", body = ErrorBody),
+        (status = 409, description = "Another account has this number (`taken`)", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn set_phone(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(handle): Path<String>,
+    Json(b): Json<PhoneBody>,
+) -> ApiResult {
+    let account = ops::set_phone(&s, &caller, handle, b.phone).await?;
+    Ok(Json(account_json(&account, true)))
+}
+
 /// Deletes an account and ends its sessions.
 ///
 /// The person or an admin may. Its records stay, signed and verifiable; its keys are removed
@@ -240,7 +294,7 @@ async fn remove(
 #[derive(Deserialize, ToSchema)]
 #[schema(as = Login)]
 struct LoginBody {
-    /// A handle or an email.
+    /// A handle, an email, or a phone number with `+` and its country code.
     login: String,
     password: String,
 }

@@ -513,11 +513,15 @@ impl Client {
         &self,
         handle: &str,
         email: &str,
+        phone: Option<&str>,
         password: Option<&str>,
         admin: bool,
     ) -> Result<Value, ClientError> {
         let role = if admin { "admin" } else { "user" };
         let mut body = json!({ "handle": handle, "email": email, "role": role });
+        if let Some(p) = phone {
+            body["phone"] = json!(p);
+        }
         if let Some(p) = password {
             body["password"] = json!(p);
         }
@@ -541,6 +545,16 @@ impl Client {
             reqwest::Method::PUT,
             &format!("/accounts/{}/password", encode(handle)),
             Some(json!({ "password": password })),
+        )
+        .await
+    }
+
+    /// `PUT /accounts/{handle}/phone`: sets the number, or removes it with `None`.
+    pub async fn set_phone(&self, handle: &str, phone: Option<&str>) -> Result<Value, ClientError> {
+        self.call(
+            reqwest::Method::PUT,
+            &format!("/accounts/{}/phone", encode(handle)),
+            Some(json!({ "phone": phone })),
         )
         .await
     }

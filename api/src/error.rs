@@ -98,9 +98,9 @@ impl From<tokio::task::JoinError> for ApiError {
 impl From<AccountError> for ApiError {
     fn from(e: AccountError) -> Self {
         match e {
-            AccountError::HandleTaken(_) | AccountError::EmailTaken(_) => {
-                Self::new(409, "taken", e.to_string())
-            }
+            AccountError::HandleTaken(_)
+            | AccountError::EmailTaken(_)
+            | AccountError::PhoneTaken(_) => Self::new(409, "taken", e.to_string()),
             AccountError::NotFound(_) => Self::not_found(e.to_string()),
             AccountError::Invalid(_) => Self::bad_request(e.to_string()),
             AccountError::WeakPassword(_) => Self::new(422, "weak_password", e.to_string()),

@@ -277,6 +277,17 @@ text_schema!(
     max = 254
 );
 text_schema!(
+    /// A phone number in international form.
+    PhoneText,
+    "Phone",
+    "mnode-phone",
+    Some("^(?:tel:)?\\+[0-9][0-9 ().-]*$"),
+    "A phone number with `+` and its country code (`+49 30 1234567`, `+1 (201) 555-0123`), \
+     stored in E.164 form (`+49 30 1234567` is kept as `+49301234567`). One that no country's \
+     numbering plan has is refused with 400.",
+    max = 40
+);
+text_schema!(
     /// A new password.
     PasswordText,
     "Password",

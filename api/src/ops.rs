@@ -161,6 +161,7 @@ pub async fn register(
     caller: Option<&Caller>,
     handle: String,
     email: String,
+    phone: Option<String>,
     password: Option<String>,
     role: Role,
 ) -> Result<Account, ApiError> {
@@ -181,7 +182,7 @@ pub async fn register(
     let account = with_repo(s, move |repo| {
         Ok(repo
             .accounts()
-            .create(&handle, &email, password.as_deref(), role)?)
+            .create(&handle, &email, phone.as_deref(), password.as_deref(), role)?)
     })
     .await?;
     let profile = Profile {
@@ -219,14 +220,16 @@ pub async fn login(
         .saturating_mul(1000);
     with_repo(s, move |repo| {
         let accounts = repo.accounts();
-        let handle = if login.contains('@') {
-            match accounts.by_email(&login)? {
-                Some(a) => a.handle,
-                None => login.clone(),
-            }
+        // A handle, an email, or a phone number in international form: handles have no `@`
+        // and do not start with `+`.
+        let found = if login.contains('@') {
+            accounts.by_email(&login)?
+        } else if login.trim_start().starts_with('+') || login.starts_with("tel:") {
+            accounts.by_phone(&login)?
         } else {
-            login.clone()
+            None
         };
+        let handle = found.map_or_else(|| login.clone(), |a| a.handle);
         let account = accounts.check_password(&handle, &password)?;
         Ok(repo.sessions().create(&account.handle, ttl_ms)?)
     })
@@ -247,6 +250,25 @@ pub async fn set_password(
     }
     with_repo(s, move |repo| {
         Ok(repo.accounts().set_password(&handle, &password)?)
+    })
+    .await
+}
+
+/// Sets (or with `None` removes) the phone number of the account `handle`, normalised to
+/// E.164; answers the account.
+pub async fn set_phone(
+    s: &ApiState,
+    caller: &Caller,
+    handle: String,
+    phone: Option<String>,
+) -> Result<Account, ApiError> {
+    if !caller.may_act_for(s, &handle) {
+        return Err(ApiError::forbidden(
+            "only the account itself or an admin may set its phone number",
+        ));
+    }
+    with_repo(s, move |repo| {
+        Ok(repo.accounts().set_phone(&handle, phone.as_deref())?)
     })
     .await
 }

@@ -224,6 +224,114 @@ async fn closed_registration_needs_an_admin() {
     t.node.shutdown().await.expect("shutdown");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phone_numbers_are_optional_e164_unique_private_and_log_in() {
+    let t = setup().await;
+    let r = &t.router;
+    let register = |handle: &str, phone: Value| json!({ "handle": handle, "email": format!("{handle}@example.org"), "phone": phone, "password": PASSWORD });
+    let (status, v) = json_call(
+        r,
+        "POST",
+        "/api/v1/accounts",
+        None,
+        Some(register("dora", json!("+49 (30) 901820"))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    assert_eq!(v["phone"], "+4930901820", "stored in E.164: {v}");
+
+    // The same number in another spelling is taken; numbers without a country code or in no
+    // numbering plan are refused; nothing is made either way.
+    for (phone, want, code) in [
+        ("tel:+49-30-901820", StatusCode::CONFLICT, "taken"),
+        ("030 901820", StatusCode::BAD_REQUEST, "bad_request"),
+        ("+999 123456", StatusCode::BAD_REQUEST, "bad_request"),
+        ("+49", StatusCode::BAD_REQUEST, "bad_request"),
+    ] {
+        let (status, v) = json_call(
+            r,
+            "POST",
+            "/api/v1/accounts",
+            None,
+            Some(register("erin", json!(phone))),
+        )
+        .await;
+        assert_eq!(status, want, "{phone}: {v}");
+        assert_eq!(v["error"]["code"], code, "{phone}: {v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("phone number"),
+            "{phone}: the message names the phone number: {v}"
+        );
+    }
+    let (status, v) = json_call(r, "GET", "/api/v1/accounts/erin", None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "no account was made: {v}");
+    let erin = register_and_login(r, "erin").await;
+
+    // Log in with the number in any international spelling.
+    for login in ["+4930901820", "+49 30 901820"] {
+        let (status, v) = json_call(
+            r,
+            "POST",
+            "/api/v1/sessions",
+            None,
+            Some(json!({ "login": login, "password": PASSWORD })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{login}: {v}");
+        assert_eq!(v["handle"], "dora", "{login}: {v}");
+    }
+
+    // The number is private: the person and admins see it, others do not.
+    let (_, public) = json_call(r, "GET", "/api/v1/accounts/dora", Some(&erin), None).await;
+    assert!(public.get("phone").is_none(), "{public}");
+    let (_, admin) = json_call(r, "GET", "/api/v1/accounts/dora", Some(TOKEN), None).await;
+    assert_eq!(admin["phone"], "+4930901820", "{admin}");
+
+    // Set, move and remove; a taken number is refused and changes nothing.
+    let (status, v) = json_call(
+        r,
+        "PUT",
+        "/api/v1/accounts/erin/phone",
+        Some(&erin),
+        Some(json!({ "phone": "+4930901820" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{v}");
+    let (status, v) = json_call(
+        r,
+        "PUT",
+        "/api/v1/accounts/dora/phone",
+        Some(&erin),
+        Some(json!({ "phone": "+12015550123" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "not Erin's account: {v}");
+    let (status, v) = json_call(
+        r,
+        "PUT",
+        "/api/v1/accounts/dora/phone",
+        Some(TOKEN),
+        Some(json!({ "phone": null })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["phone"], Value::Null, "{v}");
+    let (status, v) = json_call(
+        r,
+        "PUT",
+        "/api/v1/accounts/erin/phone",
+        Some(&erin),
+        Some(json!({ "phone": "+49 30 901820" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "freed by Dora: {v}");
+    assert_eq!(v["phone"], "+4930901820", "{v}");
+    t.node.shutdown().await.expect("shutdown");
+}
+
 /// Who may call a write route.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Needs {
@@ -328,6 +436,12 @@ async fn auth_matrix_of_the_write_routes() {
             Needs::Admin,
         ),
         ("GET", "/api/v1/accounts".into(), None, Needs::Admin),
+        (
+            "PUT",
+            "/api/v1/accounts/alice/phone".into(),
+            Some(json!({ "phone": "+49 30 901820" })),
+            Needs::Owner,
+        ),
         ("DELETE", "/api/v1/sessions".into(), None, Needs::Account),
         // Last: it deletes the item.
         (

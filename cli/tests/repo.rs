@@ -365,6 +365,28 @@ fn accounts_sign_as_themselves() {
     let bob_did = bob["keys"][0].as_str().unwrap().to_owned();
     let e = a.fails(&["account", "create", "robert", "--email", "bob@example.ORG"]);
     assert!(e.contains("used by another account"), "{e}");
+
+    // Phone numbers: optional, stored in E.164, unique, set and removed later.
+    let dave = a.json(&[
+        "account",
+        "create",
+        "dave",
+        "--email",
+        "dave@example.org",
+        "--phone",
+        "+49 30 901820",
+    ]);
+    assert_eq!(dave["phone"], "+4930901820", "{dave}");
+    let e = a.fails(&["account", "phone", "bob", "+49-30-901820"]);
+    assert!(e.contains("+4930901820 is used by another account"), "{e}");
+    let e = a.fails(&["account", "phone", "bob", "030 901820"]);
+    assert!(e.contains("with + and the country code"), "{e}");
+    let e = a.fails(&["account", "phone", "bob"]);
+    assert!(e.contains("--remove"), "a number or --remove: {e}");
+    a.ok(&["account", "phone", "dave", "--remove"]);
+    let bob_phone = a.json(&["account", "phone", "bob", "+4930901820"]);
+    assert_eq!(bob_phone["phone"], "+4930901820", "{bob_phone}");
+    a.ok(&["account", "delete", "dave"]);
     std::fs::write(&pw, "password1\n").unwrap();
     let e = a.fails(&[
         "account",

@@ -1,10 +1,11 @@
 //! Accounts: the people a node hosts.
 //!
-//! An account has a unique handle, an email unique without regard to case, a password hash
-//! (argon2id, PHC string; passwords are checked for strength with zxcvbn), a role, and one or
-//! more ed25519 signing keys held sealed in the [`Keystore`]. Accounts live in the store's
-//! `accounts` column family (handle → account) with an `emails` index (lower-case email →
-//! handle); both change in one atomic batch.
+//! An account has a unique handle, an email unique without regard to case, optionally a phone
+//! number unique in its E.164 form, a password hash (argon2id, PHC string; passwords are
+//! checked for strength with zxcvbn), a role, and one or more ed25519 signing keys held sealed
+//! in the [`Keystore`]. Accounts live in the store's `accounts` column family (handle →
+//! account) with an `emails` index (lower-case email → handle) and a `phones` index (E.164 →
+//! handle); all change in one atomic batch.
 
 use std::sync::Mutex;
 
@@ -23,6 +24,7 @@ use crate::{
 
 const ACCOUNTS: &str = "accounts";
 const EMAILS: &str = "emails";
+const PHONES: &str = "phones";
 
 /// Shortest password accepted.
 pub const MIN_PASSWORD_LEN: usize = 10;
@@ -44,6 +46,9 @@ pub struct Account {
     pub handle: String,
     /// Email, as given (unique without regard to case).
     pub email: String,
+    /// Phone number in E.164 form (`+4930123456`), unique; none unless the person gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
     /// argon2id PHC string; `None` until a password is set (login disabled).
     pub password: Option<String>,
     /// Admin or user.
@@ -71,10 +76,13 @@ pub enum AccountError {
     /// The email is used by another account.
     #[error("the email {0:?} is used by another account")]
     EmailTaken(String),
+    /// The phone number is used by another account.
+    #[error("the phone number {0} is used by another account")]
+    PhoneTaken(String),
     /// No such account.
     #[error("no account {0:?}")]
     NotFound(String),
-    /// The handle or email is malformed.
+    /// The handle, email or phone number is malformed.
     #[error("{0}")]
     Invalid(String),
     /// The password is too weak, with advice.
@@ -114,16 +122,18 @@ impl<'a> Accounts<'a> {
     }
 
     /// Creates an account with a new signing key. `password` may be `None` (login disabled
-    /// until one is set).
+    /// until one is set); `phone`, in international form, is normalised to E.164.
     pub fn create(
         &self,
         handle: &str,
         email: &str,
+        phone: Option<&str>,
         password: Option<&str>,
         role: Role,
     ) -> Result<Account, AccountError> {
         check::handle("handle", handle).map_err(|e| AccountError::Invalid(e.to_string()))?;
         check_email(email)?;
+        let phone = phone.map(normalize_phone).transpose()?;
         let password = password
             .map(|p| hash_password(p, &[handle, email]))
             .transpose()?;
@@ -141,11 +151,15 @@ impl<'a> Accounts<'a> {
         {
             return Err(AccountError::EmailTaken(email.to_owned()));
         }
+        if let Some(phone) = &phone {
+            self.check_phone_free(phone)?;
+        }
         let key = Keypair::generate();
         self.keystore.put(&key)?;
         let account = Account {
             handle: handle.to_owned(),
             email: email.to_owned(),
+            phone,
             password,
             role,
             keys: vec![*key.did()],
@@ -155,21 +169,82 @@ impl<'a> Accounts<'a> {
         Ok(account)
     }
 
-    fn write(&self, account: &Account, old_email: Option<&str>) -> Result<(), AccountError> {
+    fn check_phone_free(&self, phone: &str) -> Result<(), AccountError> {
+        if self
+            .store
+            .db()
+            .get_cf(self.store.cf(PHONES)?, phone)?
+            .is_some()
+        {
+            return Err(AccountError::PhoneTaken(phone.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Writes `account` and its index entries in one batch, removing those of `before` (the
+    /// same account as stored) that changed.
+    fn write(&self, account: &Account, before: Option<&Account>) -> Result<(), AccountError> {
         let mut batch = WriteBatch::default();
         let bytes =
             mnode_dag::cbor::encode(account).map_err(|e| AccountError::Invalid(e.to_string()))?;
         batch.put_cf(self.store.cf(ACCOUNTS)?, &account.handle, bytes);
-        if let Some(old) = old_email {
-            batch.delete_cf(self.store.cf(EMAILS)?, old.to_lowercase());
+        if let Some(before) = before {
+            if before.email.to_lowercase() != account.email.to_lowercase() {
+                batch.delete_cf(self.store.cf(EMAILS)?, before.email.to_lowercase());
+            }
+            if let Some(old) = before
+                .phone
+                .as_ref()
+                .filter(|p| account.phone.as_ref() != Some(*p))
+            {
+                batch.delete_cf(self.store.cf(PHONES)?, old);
+            }
         }
         batch.put_cf(
             self.store.cf(EMAILS)?,
             account.email.to_lowercase(),
             &account.handle,
         );
+        if let Some(phone) = &account.phone {
+            batch.put_cf(self.store.cf(PHONES)?, phone, &account.handle);
+        }
         self.store.db().write(batch)?;
         Ok(())
+    }
+
+    /// Sets or (with `None`) removes an account's phone number, normalised to E.164; refused
+    /// when another account has it.
+    pub fn set_phone(&self, handle: &str, phone: Option<&str>) -> Result<Account, AccountError> {
+        let phone = phone.map(normalize_phone).transpose()?;
+        let _guard = WRITE
+            .lock()
+            .map_err(|_| AccountError::Invalid("account lock poisoned".into()))?;
+        let before = self
+            .get(handle)?
+            .ok_or_else(|| AccountError::NotFound(handle.to_owned()))?;
+        if before.phone == phone {
+            return Ok(before);
+        }
+        if let Some(phone) = &phone {
+            self.check_phone_free(phone)?;
+        }
+        let account = Account {
+            phone,
+            ..before.clone()
+        };
+        self.write(&account, Some(&before))?;
+        Ok(account)
+    }
+
+    /// The account with this phone number (in any international form).
+    pub fn by_phone(&self, phone: &str) -> Result<Option<Account>, AccountError> {
+        let Ok(phone) = normalize_phone(phone) else {
+            return Ok(None);
+        };
+        match self.store.db().get_cf(self.store.cf(PHONES)?, phone)? {
+            Some(handle) => self.get(&String::from_utf8_lossy(&handle)),
+            None => Ok(None),
+        }
     }
 
     /// The account with this handle.
@@ -224,6 +299,9 @@ impl<'a> Accounts<'a> {
         let mut batch = WriteBatch::default();
         batch.delete_cf(self.store.cf(ACCOUNTS)?, handle);
         batch.delete_cf(self.store.cf(EMAILS)?, account.email.to_lowercase());
+        if let Some(phone) = &account.phone {
+            batch.delete_cf(self.store.cf(PHONES)?, phone);
+        }
         self.store.db().write(batch)?;
         for did in &account.keys {
             self.keystore.remove(did)?;
@@ -307,6 +385,29 @@ fn check_email(email: &str) -> Result<(), AccountError> {
     }
 }
 
+/// A phone number in E.164 form (`+4930123456`), from any international form a person types
+/// (`+49 30 123456`, `+1 (201) 555-0123`, `tel:+44-20-7946-0958`). Numbers without their
+/// country code are refused: a node serves people anywhere and has no country to assume.
+pub fn normalize_phone(input: &str) -> Result<String, AccountError> {
+    let bad = |why: &str| AccountError::Invalid(format!("{input:?} is not a phone number: {why}"));
+    let trimmed = input.trim();
+    let trimmed = trimmed.strip_prefix("tel:").unwrap_or(trimmed);
+    if trimmed.len() > 40 {
+        return Err(bad("too long"));
+    }
+    if !trimmed.starts_with('+') {
+        return Err(bad(
+            "write it in international form, with + and the country code (as +49 30 1234567)",
+        ));
+    }
+    let number =
+        phonenumber::parse(None, trimmed).map_err(|e| bad(&e.to_string().to_lowercase()))?;
+    if !phonenumber::is_valid(&number) {
+        return Err(bad("no such number in its country's numbering plan"));
+    }
+    Ok(number.format().mode(phonenumber::Mode::E164).to_string())
+}
+
 /// Checks a password's strength and hashes it with argon2id.
 fn hash_password(password: &str, user_inputs: &[&str]) -> Result<String, AccountError> {
     if password.chars().count() < MIN_PASSWORD_LEN {
@@ -352,7 +453,7 @@ mod tests {
         let (_d, store, ks) = setup();
         let accounts = Accounts::new(&store, &ks);
         let a = accounts
-            .create("alice", "Alice@Example.org", Some(GOOD), Role::Admin)
+            .create("alice", "Alice@Example.org", None, Some(GOOD), Role::Admin)
             .unwrap();
         assert!(a.password.as_deref().unwrap().starts_with("$argon2id$"));
         assert_eq!(
@@ -368,11 +469,11 @@ mod tests {
             Err(AccountError::WrongPassword)
         ));
         assert!(matches!(
-            accounts.create("alice", "other@example.org", Some(GOOD), Role::User),
+            accounts.create("alice", "other@example.org", None, Some(GOOD), Role::User),
             Err(AccountError::HandleTaken(_))
         ));
         assert!(matches!(
-            accounts.create("alice2", "ALICE@example.ORG", Some(GOOD), Role::User),
+            accounts.create("alice2", "ALICE@example.ORG", None, Some(GOOD), Role::User),
             Err(AccountError::EmailTaken(_))
         ));
         assert_eq!(
@@ -394,17 +495,17 @@ mod tests {
         let accounts = Accounts::new(&store, &ks);
         for weak in ["short", "password123", "alicealice1", "qwertyuiop"] {
             let e = accounts
-                .create("alice", "a@example.org", Some(weak), Role::User)
+                .create("alice", "a@example.org", None, Some(weak), Role::User)
                 .unwrap_err();
             assert!(matches!(e, AccountError::WeakPassword(_)), "{weak}: {e}");
         }
         assert!(accounts.list().unwrap().is_empty(), "nothing was created");
         assert!(matches!(
-            accounts.create("Bad Handle", "a@example.org", None, Role::User),
+            accounts.create("Bad Handle", "a@example.org", None, None, Role::User),
             Err(AccountError::Invalid(_))
         ));
         assert!(matches!(
-            accounts.create("bob", "not-an-email", None, Role::User),
+            accounts.create("bob", "not-an-email", None, None, Role::User),
             Err(AccountError::Invalid(_))
         ));
         assert!(
@@ -414,11 +515,85 @@ mod tests {
     }
 
     #[test]
+    fn phones_are_e164_unique_and_optional() {
+        let (_d, store, ks) = setup();
+        let accounts = Accounts::new(&store, &ks);
+        let a = accounts
+            .create(
+                "dora",
+                "dora@example.org",
+                Some("+49 30 901820"),
+                None,
+                Role::User,
+            )
+            .unwrap();
+        assert_eq!(a.phone.as_deref(), Some("+4930901820"));
+        for same in ["+4930901820", "tel:+49-30-901820", " +49 (30) 90 18 20 "] {
+            assert_eq!(accounts.by_phone(same).unwrap().unwrap().handle, "dora");
+            assert!(matches!(
+                accounts.create("erin", "erin@example.org", Some(same), None, Role::User),
+                Err(AccountError::PhoneTaken(p)) if p == "+4930901820"
+            ));
+        }
+        for bad in [
+            "030 901820",
+            "+49",
+            "+999 123456",
+            "phone",
+            "+1 201 555 01234567890123",
+        ] {
+            let e = accounts
+                .create("erin", "erin@example.org", Some(bad), None, Role::User)
+                .unwrap_err();
+            assert!(matches!(e, AccountError::Invalid(_)), "{bad}: {e}");
+            assert!(accounts.by_phone(bad).unwrap().is_none());
+        }
+        assert!(
+            accounts.get("erin").unwrap().is_none(),
+            "no refused account was made"
+        );
+        let e = accounts
+            .create("erin", "erin@example.org", None, None, Role::User)
+            .unwrap();
+        assert_eq!(e.phone, None);
+
+        // A number changes hands only once its holder lets it go.
+        assert!(matches!(
+            accounts.set_phone("erin", Some("+4930901820")),
+            Err(AccountError::PhoneTaken(_))
+        ));
+        let dora = accounts.set_phone("dora", Some("+1 201-555-0123")).unwrap();
+        assert_eq!(dora.phone.as_deref(), Some("+12015550123"));
+        assert!(accounts.by_phone("+4930901820").unwrap().is_none());
+        accounts.set_phone("erin", Some("+4930901820")).unwrap();
+        assert_eq!(
+            accounts.by_phone("+4930901820").unwrap().unwrap().handle,
+            "erin"
+        );
+        accounts.set_phone("dora", None).unwrap();
+        assert!(accounts.by_phone("+12015550123").unwrap().is_none());
+        assert_eq!(accounts.get("dora").unwrap().unwrap().phone, None);
+
+        // Deleting the account frees its number.
+        accounts.delete("erin").unwrap();
+        assert!(accounts.by_phone("+4930901820").unwrap().is_none());
+        accounts
+            .create(
+                "fay",
+                "fay@example.org",
+                Some("+4930901820"),
+                None,
+                Role::User,
+            )
+            .unwrap();
+    }
+
+    #[test]
     fn delete_frees_handle_email_and_keys() {
         let (_d, store, ks) = setup();
         let accounts = Accounts::new(&store, &ks);
         let a = accounts
-            .create("carol", "carol@example.org", None, Role::User)
+            .create("carol", "carol@example.org", None, None, Role::User)
             .unwrap();
         assert!(matches!(
             accounts.check_password("carol", GOOD),
@@ -428,7 +603,7 @@ mod tests {
         assert!(!ks.contains(a.did().unwrap()));
         assert!(accounts.get("carol").unwrap().is_none());
         accounts
-            .create("carol", "CAROL@example.org", None, Role::User)
+            .create("carol", "CAROL@example.org", None, None, Role::User)
             .unwrap();
         assert!(matches!(
             accounts.delete("nobody"),

@@ -211,6 +211,7 @@ impl Repo {
         Accounts::new(&store, &keystore).create(
             &handle,
             &email,
+            None,
             opts.password.as_deref(),
             Role::Admin,
         )?;

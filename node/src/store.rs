@@ -67,7 +67,8 @@ pub struct FamilySize {
 }
 
 /// Column families owned by other modules (accounts, sessions, peers), opened here with the rest.
-pub(crate) const EXTRA_FAMILIES: &[&str] = &["accounts", "emails", "keys", "sessions", "peers"];
+pub(crate) const EXTRA_FAMILIES: &[&str] =
+    &["accounts", "emails", "phones", "keys", "sessions", "peers"];
 const FAMILIES: &[&str] = &[
     BLOCKS,
     VERSIONS,

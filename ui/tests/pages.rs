@@ -8,7 +8,7 @@ use axum::{
     body::Body,
     http::{Request, StatusCode, header},
 };
-use support::{Browser, setup};
+use support::{Browser, PASSWORD, setup};
 
 fn id_in(location: &str) -> String {
     location.rsplit('/').next().unwrap().to_owned()
@@ -101,6 +101,82 @@ async fn a_new_account_gets_its_profile_and_a_weak_password_is_explained() {
         .post_with("/signup", &[], Some(""))
         .await;
     assert_eq!(taken.status, StatusCode::FORBIDDEN);
+    t.node.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_phone_number_is_optional_kept_in_e164_and_changed_on_the_account_page() {
+    let t = setup().await;
+    let mut b = Browser::new(&t.router);
+    let signup = b.get("/signup").await;
+    assert!(
+        signup
+            .body
+            .contains("<label for=\"phone\">Phone (optional)</label>"),
+        "{}",
+        signup.body
+    );
+    let fields = |phone: &'static str| {
+        [
+            ("handle", "dora"),
+            ("email", "dora@example.org"),
+            ("phone", phone),
+            ("password", PASSWORD),
+        ]
+    };
+    // A number without its country code is explained at the phone field; what was typed stays.
+    let bad = b.post("/signup", &fields("030 901820")).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert!(bad.body.contains("id=\"phone-error\""), "{}", bad.body);
+    assert!(
+        bad.body.contains("with + and the country code"),
+        "{}",
+        bad.body
+    );
+    assert!(bad.body.contains("value=\"030 901820\""), "{}", bad.body);
+    let made = b.post("/signup", &fields("+49 30 901820")).await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    let account = b.get("/account").await;
+    assert!(account.body.contains("+4930901820"), "{}", account.body);
+
+    // Someone else cannot take it; its holder changes and removes it.
+    let mut other = Browser::new(&t.router);
+    other.sign_up("erin").await;
+    other.get("/account").await;
+    let taken = other
+        .post("/account/phone", &[("phone", "+4930901820")])
+        .await;
+    assert_eq!(taken.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        taken
+            .body
+            .contains("Not changed: the phone number +4930901820 is used by another account"),
+        "{}",
+        taken.body
+    );
+    let changed = b
+        .post("/account/phone", &[("phone", "+1 201 555 0123")])
+        .await;
+    assert_eq!(changed.status, StatusCode::OK);
+    assert!(
+        changed.body.contains("Phone number saved as +12015550123."),
+        "{}",
+        changed.body
+    );
+    let removed = b.post("/account/phone", &[("phone", "")]).await;
+    assert!(
+        removed.body.contains("Phone number removed."),
+        "{}",
+        removed.body
+    );
+    assert_eq!(
+        other
+            .post("/account/phone", &[("phone", "+4930901820")])
+            .await
+            .status,
+        StatusCode::OK,
+        "free again"
+    );
     t.node.shutdown().await.unwrap();
 }
 

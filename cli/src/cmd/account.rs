@@ -20,6 +20,9 @@ pub(crate) enum Command {
         /// Email (unique, any case).
         #[arg(long)]
         email: String,
+        /// Phone number with + and the country code, as +49 30 1234567 (unique; optional).
+        #[arg(long)]
+        phone: Option<String>,
         /// Read the password from this file (`-` for standard input).
         #[arg(long, value_name = "FILE")]
         password_file: Option<PathBuf>,
@@ -41,6 +44,17 @@ pub(crate) enum Command {
         /// Read the password from this file (`-` for standard input).
         #[arg(long, value_name = "FILE")]
         password_file: PathBuf,
+    },
+    /// Set an account's phone number (with + and the country code), or remove it.
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["number", "remove"])))]
+    Phone {
+        /// The handle.
+        handle: String,
+        /// The number, as +49 30 1234567.
+        number: Option<String>,
+        /// Remove the account's number.
+        #[arg(long)]
+        remove: bool,
     },
     /// Export an account's signing key, sealed with a passphrase.
     ExportKey {
@@ -82,13 +96,20 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         Command::Create {
             handle,
             email,
+            phone,
             password_file,
             admin,
         } => {
             let password = password_file.as_ref().map(read_secret).transpose()?;
             let a = with_api(ctx, async |client| {
                 Ok(client
-                    .create_account(&handle, &email, password.as_deref(), admin)
+                    .create_account(
+                        &handle,
+                        &email,
+                        phone.as_deref(),
+                        password.as_deref(),
+                        admin,
+                    )
                     .await?)
             })?;
             print_json_or(ctx, &a, || {
@@ -131,6 +152,19 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             })?;
             let v = json!({ "handle": handle, "password_set": true });
             print_json_or(ctx, &v, || say!("password of {handle} changed"))?;
+        }
+        Command::Phone {
+            handle,
+            number,
+            remove: _,
+        } => {
+            let a = with_api(ctx, async |client| {
+                Ok(client.set_phone(&handle, number.as_deref()).await?)
+            })?;
+            print_json_or(ctx, &a, || match a["phone"].as_str() {
+                Some(p) => say!("phone number of {handle}: {p}"),
+                None => say!("{handle} has no phone number"),
+            })?;
         }
         Command::ExportKey {
             handle,

@@ -81,4 +81,11 @@ schemathesis.openapi.format("strong-password", strong_password)
 schemathesis.openapi.format("dag-json", st.sampled_from(['{"a": 1}', '[1, 2, 3]', '"text"', '{"link": {"/": "%s"}}' % DATA["record_cids"][0]]))
 schemathesis.openapi.format("car-path", st.just(DATA["car"]))
 schemathesis.openapi.format("file-path", st.just(DATA["file"]))
+# Numbers in real numbering plans (the node checks them with libphonenumber): the
+# fictional 555-01xx range of New Jersey's 201, and Berlin's 030 with 6 to 8 digits.
+phone = st.one_of(
+    st.integers(100, 199).map(lambda n: f"+1 201 555 0{n}"),
+    st.integers(100000, 99999999).map(lambda n: f"+49 30 {n}"),
+)
+schemathesis.openapi.format("mnode-phone", phone)
 schemathesis.openapi.format("session-id", st.from_regex(r"\A[0-9a-f]{64}\Z"))

@@ -30,6 +30,7 @@ pub(super) fn routes() -> Router<ApiState> {
         .route("/logout", post(logout))
         .route("/account", get(account))
         .route("/account/password", post(password))
+        .route("/account/phone", post(phone))
         .route("/account/sessions/{id}/revoke", post(revoke))
         .route("/account/delete", get(confirm_delete).post(delete))
 }
@@ -45,8 +46,14 @@ struct SignupForm {
     #[serde(default)]
     email: String,
     #[serde(default)]
+    phone: String,
+    #[serde(default)]
     password: String,
 }
+
+/// What the phone field says where it is typed.
+const PHONE_HINT: &str = "Optional. With + and the country code, as +49 30 1234567. Only this \
+     node's admins see it; no other account may use the same number.";
 
 fn field(
     id: &str,
@@ -54,6 +61,21 @@ fn field(
     kind: &str,
     value: &str,
     autocomplete: &str,
+    hint: Option<&str>,
+    error: Option<&str>,
+) -> Markup {
+    input_field(id, label, kind, value, autocomplete, true, hint, error)
+}
+
+/// A labelled input with its hint and error, tied to it for screen readers.
+#[allow(clippy::too_many_arguments)]
+fn input_field(
+    id: &str,
+    label: &str,
+    kind: &str,
+    value: &str,
+    autocomplete: &str,
+    required: bool,
     hint: Option<&str>,
     error: Option<&str>,
 ) -> Markup {
@@ -69,7 +91,7 @@ fn field(
     let described = (!described.is_empty()).then(|| described.join(" "));
     html! {
         label for=(id) { (label) }
-        input id=(id) name=(id) type=(kind) value=(value) required autocomplete=(autocomplete)
+        input id=(id) name=(id) type=(kind) value=(value) required[required] autocomplete=(autocomplete)
             aria-invalid=[error.map(|_| "true")] aria-describedby=[described];
         @if let Some(h) = hint { small id=(hint_id) { (h) } }
         @if let Some(e) = error { small.error id=(err_id) role="alert" { (e) } }
@@ -86,6 +108,7 @@ fn signup_form(v: &Viewer, f: &SignupForm, error: Option<(&str, &str)>) -> Marku
             (csrf(v))
             (field("handle", "Handle", "text", &f.handle, "username", Some("Lowercase letters, digits, - and _; how people find you (@handle)."), err("handle")))
             (field("email", "Email", "email", &f.email, "email", Some("Only this node's admins see it."), err("email")))
+            (input_field("phone", "Phone (optional)", "tel", &f.phone, "tel", false, Some(PHONE_HINT), err("phone")))
             (field("password", "Password", "password", "", "new-password", Some(PASSWORD_RULE), err("password")))
             button type="submit" { "Sign up" }
         }
@@ -107,7 +130,9 @@ fn account_field(e: &ApiError) -> &'static str {
     match e.code {
         "weak_password" => "password",
         "taken" if e.message.contains("email") => "email",
+        "taken" if e.message.contains("phone") => "phone",
         "taken" => "handle",
+        "bad_request" if e.message.contains("phone number") => "phone",
         "bad_request" if e.message.contains("email") => "email",
         "bad_request" if e.message.contains("handle") => "handle",
         _ => "",
@@ -125,6 +150,7 @@ async fn signup(
         v.caller.as_ref().filter(|c| c.is_admin()),
         f.handle.trim().to_owned(),
         f.email.trim().to_owned(),
+        Some(f.phone.trim().to_owned()).filter(|p| !p.is_empty()),
         Some(f.password.clone()),
         Role::User,
     )
@@ -316,6 +342,7 @@ async fn account_page(
             h2 #me { "@" (handle) }
             dl.fields {
                 dt { "Email" } dd { (account.email) }
+                dt { "Phone" } dd { (account.phone.as_deref().unwrap_or("none")) }
                 dt { "Role" } dd { (if v.admin { "admin" } else { "user" }) }
                 dt { "Signing key" } dd { @if let Some(d) = did { code title=(d) { (fmt::did(&d)) } " " a href={ "/authors/" (d) } { "Your public page" } } }
                 dt { "Profile" } dd {
@@ -331,6 +358,14 @@ async fn account_page(
                 (field("current", "Current password", "password", "", "current-password", None, None))
                 (field("new", "New password", "password", "", "new-password", Some(PASSWORD_RULE), None))
                 button type="submit" { "Change password" }
+            }
+        }
+        section aria-labelledby="ph" {
+            h2 #ph { "Phone number" }
+            form method="post" action="/account/phone" {
+                (csrf(v))
+                (input_field("phone", "Phone", "tel", account.phone.as_deref().unwrap_or(""), "tel", false, Some("With + and the country code, as +49 30 1234567. Leave it empty to remove the number. Only this node's admins see it."), None))
+                button type="submit" { "Save phone number" }
             }
         }
         section aria-labelledby="sessions" {
@@ -401,6 +436,42 @@ async fn password(
         Err(e) if e.status == 422 || e.status == 400 => {
             let msg = format!("Not changed: {}", e.message);
             account_page(&s, &v, StatusCode::UNPROCESSABLE_ENTITY, Some((&msg, false))).await
+        }
+        Err(e) => Err(layout::error(&v, &e)),
+    }
+}
+
+#[derive(Deserialize)]
+struct PhoneForm {
+    #[serde(default)]
+    phone: String,
+}
+
+async fn phone(
+    State(s): State<ApiState>,
+    v: Viewer,
+    Form(f): Form<PhoneForm>,
+) -> Result<Response, Response> {
+    let caller = v.require()?.clone();
+    let handle = caller.handle(&s).to_owned();
+    let phone = Some(f.phone.trim().to_owned()).filter(|p| !p.is_empty());
+    match ops::set_phone(&s, &caller, handle, phone).await {
+        Ok(account) => {
+            let text = match &account.phone {
+                Some(p) => format!("Phone number saved as {p}."),
+                None => "Phone number removed.".to_owned(),
+            };
+            account_page(&s, &v, StatusCode::OK, Some((&text, true))).await
+        }
+        Err(e) if e.status == 400 || e.status == 409 => {
+            let msg = format!("Not changed: {}", e.message);
+            account_page(
+                &s,
+                &v,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some((&msg, false)),
+            )
+            .await
         }
         Err(e) => Err(layout::error(&v, &e)),
     }
