@@ -273,7 +273,7 @@ async fn set_phone(
     responses(
         (status = 200, description = "`{deleted: handle, sessions_ended}`", body = Object),
         (status = 401, description = "No token, or a bad one", body = ErrorBody),
-        (status = 403, description = "Neither the account itself nor an admin", body = ErrorBody),
+        (status = 403, description = "Neither the account itself nor an admin, or the node keeps its accounts (`deletion_forbidden`, `api.forbid_deletion`)", body = ErrorBody),
         (status = 404, description = "No such account", body = ErrorBody),
         (status = 409, description = "The node owner's account (`node_owner`)", body = ErrorBody),
     ),

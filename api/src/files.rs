@@ -708,7 +708,7 @@ async fn file_info(State(s): State<ApiState>, Path(cid): Path<String>) -> ApiRes
         (status = 200, description = "`{cid, deleted, unpinned}`", body = Object),
         (status = 400, description = "Not a CID, or a record's CID", body = ErrorBody),
         (status = 401, description = "No token, or a bad one", body = ErrorBody),
-        (status = 403, description = "Neither an admin nor the uploader (`not_owner`)", body = ErrorBody),
+        (status = 403, description = "Neither an admin nor the uploader (`not_owner`), or the node keeps its files (`deletion_forbidden`, `api.forbid_deletion`)", body = ErrorBody),
         (status = 404, description = "This node does not hold the file", body = ErrorBody),
         (status = 409, description = "Other authors' records link the file too (`in_use`)", body = ErrorBody),
     ),
@@ -726,6 +726,7 @@ async fn delete_file(
             "this node does not hold {cid}"
         )));
     }
+    crate::ops::forbid_deletion(&s, format_args!("the file {cid}"))?;
     if !caller.is_admin() {
         let node = s.node.clone();
         let handle = caller.handle(&s).to_owned();

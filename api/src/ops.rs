@@ -114,9 +114,36 @@ pub async fn delete(
     as_handle: Option<String>,
 ) -> Result<Written, ApiError> {
     let current = live_head(s, cid, "is already deleted").await?;
+    if KEPT_KINDS.contains(&current.kind()) {
+        forbid_deletion(s, mnode_dag::registry::with_article(current.kind()))?;
+    }
     let key = owner_key(s, caller, &current, as_handle).await?;
     let record = signed(current.delete(), &key)?;
     publish(s, record).await
+}
+
+/// The kinds `api.forbid_deletion` keeps: artists and file records.
+pub const KEPT_KINDS: &[&str] = &["art.artist", "art.artist_group", "core.file"];
+
+/// Whether this node keeps accounts, artists and files (`api.forbid_deletion`).
+pub fn deletion_forbidden(s: &ApiState) -> bool {
+    s.node.repo().config().api.forbid_deletion
+}
+
+/// 403 `deletion_forbidden` when this node keeps accounts, artists and files; `what` names what
+/// was to be deleted.
+pub fn forbid_deletion(s: &ApiState, what: impl std::fmt::Display) -> Result<(), ApiError> {
+    if deletion_forbidden(s) {
+        return Err(ApiError::new(
+            403,
+            "deletion_forbidden",
+            format!(
+                "this node keeps accounts, artists and files (api.forbid_deletion: true), so \
+                 {what} cannot be deleted; its admin can turn that off"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 async fn live_head(s: &ApiState, cid: Cid, deleted: &str) -> Result<Record, ApiError> {
@@ -285,6 +312,7 @@ pub async fn delete_account(
             "only the account itself or an admin may delete it",
         ));
     }
+    forbid_deletion(s, format_args!("the account {handle}"))?;
     if handle == s.node.repo().info().owner {
         return Err(ApiError::new(
             409,

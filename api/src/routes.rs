@@ -626,7 +626,7 @@ async fn update_record(
         (status = 200, description = "`{cid, id, seq, stored, forked}` of the tombstone", body = Object),
         (status = 400, description = "Not a CID", body = ErrorBody),
         (status = 401, description = "No token, or a bad one", body = ErrorBody),
-        (status = 403, description = "The caller may not change this item (`not_owner`)", body = ErrorBody),
+        (status = 403, description = "The caller may not change this item (`not_owner`), or it is an artist or a file record and the node keeps those (`deletion_forbidden`, `api.forbid_deletion`)", body = ErrorBody),
         (status = 404, description = "No such item on this node", body = ErrorBody),
         (status = 409, description = "The item is already deleted", body = ErrorBody),
     ),

@@ -2,9 +2,12 @@
 
 mod support;
 
+use axum::body::Body;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use support::{PASSWORD, TOKEN, json_call, login, register_and_login, setup, setup_with};
+use support::{
+    PASSWORD, TOKEN, call, create, json_call, login, register_and_login, req, setup, setup_with,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn register_login_sessions_logout_delete() {
@@ -329,6 +332,75 @@ async fn phone_numbers_are_optional_e164_unique_private_and_log_in() {
     .await;
     assert_eq!(status, StatusCode::OK, "freed by Dora: {v}");
     assert_eq!(v["phone"], "+4930901820", "{v}");
+    t.node.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_forbids_deletion_keeps_accounts_artists_and_files() {
+    let t = setup_with(&["api.forbid_deletion=true"]).await;
+    let r = &t.router;
+    let alice = register_and_login(r, "alice").await;
+    let artist = create(
+        r,
+        &alice,
+        "art.artist",
+        json!({ "name": { "full": "Ada" } }),
+    )
+    .await;
+    let post = create(r, &alice, "social.post", json!({ "text": "hello" })).await;
+    let upload = req("PUT", "/api/v1/files?name=a.txt")
+        .header("authorization", format!("Bearer {alice}"))
+        .body(Body::from("kept"))
+        .expect("request");
+    let (status, _, body) = call(r, upload).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let file: Value = serde_json::from_slice(&body).expect("json");
+    let blob = file["cid"].as_str().expect("cid").to_owned();
+    let file_record = file["record"]["id"].as_str().expect("record").to_owned();
+
+    // Refused for the person and for the admin alike, naming what was kept; nothing changes.
+    for token in [alice.as_str(), TOKEN] {
+        for (uri, what) in [
+            ("/api/v1/accounts/alice".to_owned(), "the account alice"),
+            (format!("/api/v1/records/{artist}"), "an art.artist"),
+            (format!("/api/v1/records/{file_record}"), "a core.file"),
+            (format!("/api/v1/files/{blob}"), "the file"),
+        ] {
+            let (status, v) = json_call(r, "DELETE", &uri, Some(token), None).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "DELETE {uri}: {v}");
+            assert_eq!(v["error"]["code"], "deletion_forbidden", "{v}");
+            let message = v["error"]["message"].as_str().unwrap_or_default();
+            assert!(
+                message.contains(what) && message.contains("api.forbid_deletion"),
+                "{message}"
+            );
+        }
+    }
+    let (status, _) = json_call(r, "GET", "/api/v1/accounts/alice", Some(TOKEN), None).await;
+    assert_eq!(status, StatusCode::OK);
+    for id in [&artist, &file_record] {
+        let (_, v) = json_call(r, "GET", &format!("/api/v1/records/{id}"), None, None).await;
+        assert_eq!(v["record"]["seq"], 0, "not deleted: {v}");
+    }
+    let (status, _, bytes) = call(
+        r,
+        req("GET", &format!("/ipfs/{blob}"))
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!((status, &bytes[..]), (StatusCode::OK, &b"kept"[..]));
+
+    // Everything else is deleted as usual.
+    let (status, v) = json_call(
+        r,
+        "DELETE",
+        &format!("/api/v1/records/{post}"),
+        Some(&alice),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
     t.node.shutdown().await.expect("shutdown");
 }
 

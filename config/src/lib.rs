@@ -40,6 +40,9 @@ pub struct ApiConfig {
     pub session_ttl_secs: u64,
     /// Anyone who reaches the API may create an account; when off, only an admin can.
     pub open_registration: bool,
+    /// Nobody, admins included, may delete accounts, artists or files on this node (an
+    /// archive, a label's catalogue); the setting itself is the way back.
+    pub forbid_deletion: bool,
     /// How long the gateway looks for a block it does not hold among connected peers
     /// (Bitswap) before answering 404, in milliseconds; 0: never look.
     pub gateway_fetch_timeout_ms: u64,
@@ -57,6 +60,7 @@ impl Default for ApiConfig {
             max_upload_bytes: 10 << 30,
             session_ttl_secs: 30 * 24 * 3600,
             open_registration: true,
+            forbid_deletion: false,
             gateway_fetch_timeout_ms: 5000,
             shutdown_grace_secs: 5,
             limits: LimitsConfig::default(),
@@ -286,6 +290,10 @@ const DOCS: &[(&str, &str)] = &[
     (
         "api.open_registration",
         "Anyone who reaches the API may create an account (POST /api/v1/accounts); false: only an admin can.",
+    ),
+    (
+        "api.forbid_deletion",
+        "Nobody, admins included, may delete an account, an artist (art.artist, art.artist_group) or a file (its blob or its core.file record) on this node: such deletes answer 403 deletion_forbidden. For archives and catalogues; set it back to false to delete.",
     ),
     (
         "api.gateway_fetch_timeout_ms",

@@ -360,6 +360,53 @@ async fn edit_history_and_delete_make_signed_versions_and_only_the_author_may() 
 }
 
 #[tokio::test]
+async fn a_node_that_forbids_deletion_offers_no_delete_for_accounts_and_artists() {
+    let t = support::setup_with(&["api.forbid_deletion=true"]).await;
+    let mut erin = Browser::new(&t.router);
+    erin.sign_up("erin").await;
+    let artist = erin
+        .post("/art/artists/new", &[("name.full", "Kept Name")])
+        .await;
+    let artist = artist.location().to_owned();
+    let post = erin
+        .post("/social/posts/new", &[("text", "gone soon")])
+        .await;
+    let post = post.location().to_owned();
+    let delete_link = |page: &str| format!("href=\"{page}/delete\"");
+
+    let page = erin.get(&artist).await;
+    assert!(page.body.contains(">Edit<"), "{}", page.body);
+    assert!(!page.body.contains(&delete_link(&artist)), "{}", page.body);
+    // Posts are deleted as usual.
+    assert!(erin.get(&post).await.body.contains(&delete_link(&post)));
+    // Asked anyway, the node says why, and the artist stays.
+    let refused = erin.post(&format!("{artist}/delete"), &[]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(
+        refused.body.contains("api.forbid_deletion"),
+        "{}",
+        refused.body
+    );
+    assert!(erin.get(&artist).await.body.contains("Kept Name"));
+
+    let account = erin.get("/account").await;
+    assert!(
+        account.body.contains("This node keeps its accounts"),
+        "{}",
+        account.body
+    );
+    assert!(!account.body.contains("href=\"/account/delete\""));
+    let refused = erin.post("/account/delete", &[]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        erin.get("/account").await.status,
+        StatusCode::OK,
+        "still here"
+    );
+    t.node.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn pages_send_their_guards_and_partials() {
     let t = setup().await;
     let mut b = Browser::new(&t.router);

@@ -393,6 +393,8 @@ async fn account_page(
             h2 #del { "Delete account" }
             @if owner {
                 p { "This is the node owner's account; it cannot be deleted from here." }
+            } @else if ops::deletion_forbidden(s) {
+                p { "This node keeps its accounts: its admin has turned deletion off (api.forbid_deletion)." }
             } @else {
                 p { "Your published records stay, signed; your keys leave this node, so nothing more can be published as you." }
                 a role="button" class="secondary outline" href="/account/delete" { "Delete account" }

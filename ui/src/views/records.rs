@@ -465,6 +465,8 @@ async fn read(
     let json = sh.json.clone();
     let (head, item, id) = (sh.head.clone(), sh.item.clone(), sh.id);
     let mine = v.did.is_some_and(|d| d == item.author) || v.admin;
+    // This node keeps its artists and files (`api.forbid_deletion`): no Delete to offer.
+    let kept = ops::KEPT_KINDS.contains(&kind.name) && ops::deletion_forbidden(&s);
     // Branches and threads are topics of their own: following one brings its posts.
     let topic = match kind.name {
         "social.forum" => Some(GossipTopic::Forum(id)),
@@ -548,7 +550,7 @@ async fn read(
                     a role="button" href={ (base) "/edit" } { "Edit" }
                 }
                 a role="button" class="secondary" href={ (base) "/history" } { "History" }
-                @if mine && !item.deleted {
+                @if mine && !item.deleted && !kept {
                     a role="button" class="secondary outline" href={ (base) "/delete" } { "Delete" }
                 }
             }
