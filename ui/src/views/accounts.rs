@@ -433,13 +433,30 @@ async fn password(
         )
         .await;
     }
-    match ops::set_password(&s, &caller, handle, f.new).await {
-        Ok(()) => account_page(&s, &v, StatusCode::OK, Some(("Password changed. Other sessions stay open: revoke them below if the old password leaked.", true))).await,
-        Err(e) if e.status == 422 || e.status == 400 => {
+    let done = ops::set_password(&s, &caller, handle, f.new)
+        .await
+        .map(|()| {
+            "Password changed. Other sessions stay open: revoke them below if the old password \
+         leaked."
+                .to_owned()
+        });
+    changed(&s, &v, done).await
+}
+
+/// The account page after a change: with what was done, or with why nothing changed when the
+/// person can mend it (a bad or taken value, a weak password).
+async fn changed(
+    s: &ApiState,
+    v: &Viewer,
+    done: Result<String, ApiError>,
+) -> Result<Response, Response> {
+    match done {
+        Ok(text) => account_page(s, v, StatusCode::OK, Some((&text, true))).await,
+        Err(e) if matches!(e.status, 400 | 409 | 422) => {
             let msg = format!("Not changed: {}", e.message);
-            account_page(&s, &v, StatusCode::UNPROCESSABLE_ENTITY, Some((&msg, false))).await
+            account_page(s, v, StatusCode::UNPROCESSABLE_ENTITY, Some((&msg, false))).await
         }
-        Err(e) => Err(layout::error(&v, &e)),
+        Err(e) => Err(layout::error(v, &e)),
     }
 }
 
@@ -457,26 +474,13 @@ async fn phone(
     let caller = v.require()?.clone();
     let handle = caller.handle(&s).to_owned();
     let phone = Some(f.phone.trim().to_owned()).filter(|p| !p.is_empty());
-    match ops::set_phone(&s, &caller, handle, phone).await {
-        Ok(account) => {
-            let text = match &account.phone {
-                Some(p) => format!("Phone number saved as {p}."),
-                None => "Phone number removed.".to_owned(),
-            };
-            account_page(&s, &v, StatusCode::OK, Some((&text, true))).await
-        }
-        Err(e) if e.status == 400 || e.status == 409 => {
-            let msg = format!("Not changed: {}", e.message);
-            account_page(
-                &s,
-                &v,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some((&msg, false)),
-            )
-            .await
-        }
-        Err(e) => Err(layout::error(&v, &e)),
-    }
+    let done = ops::set_phone(&s, &caller, handle, phone)
+        .await
+        .map(|account| match &account.phone {
+            Some(p) => format!("Phone number saved as {p}."),
+            None => "Phone number removed.".to_owned(),
+        });
+    changed(&s, &v, done).await
 }
 
 async fn revoke(
