@@ -22,10 +22,17 @@ use std::{
 use serde_json::Value;
 use support::{Daemon, json, wait_until};
 
+/// This crate's folder, as the test runner says when the test runs: a binary built in another
+/// checkout that shares the target dir (and counts as fresh here) carries that checkout's path.
+fn crate_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), Into::into)
+}
+
 const JS: &str = "ui/tests/browser";
 
 fn js_dir() -> PathBuf {
-    let cli = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cli = &crate_dir();
     cli.parent().unwrap_or(cli).join(JS)
 }
 
@@ -239,7 +246,7 @@ fn the_web_ui_in_a_browser() {
     c.env("C", &mut cmd);
     // A relative MNODE_SCREENSHOTS (docs/ui) is taken from the workspace's root.
     if let Some(shots) = std::env::var_os("MNODE_SCREENSHOTS").filter(|s| !s.is_empty()) {
-        let cli = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let cli = &crate_dir();
         let shots = cli.parent().unwrap_or(cli).join(shots);
         println!("screenshots into {}", shots.display());
         cmd.env("MNODE_SCREENSHOTS", shots);

@@ -8,7 +8,7 @@
 
 use std::{
     io::{BufRead as _, BufReader},
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::{Child, Command, Stdio},
     time::Duration,
 };
@@ -21,6 +21,13 @@ use mnode_node::{
 use serde_json::Value;
 use tempfile::TempDir;
 use tokio::sync::{broadcast, mpsc};
+
+/// This crate's folder, as the test runner says when the test runs: a binary built in another
+/// checkout that shares the target dir (and counts as fresh here) carries that checkout's path.
+fn crate_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), Into::into)
+}
 
 /// How long one step may take: a node event, or the next line of a script (js-libp2p and Helia
 /// start, dial and fetch within it).
@@ -111,7 +118,7 @@ pub async fn wait_within<T>(
 
 /// A folder of JS interop scripts, relative to the workspace root.
 pub fn js_dir(rel: &str) -> PathBuf {
-    let node_crate = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let node_crate = &crate_dir();
     node_crate.parent().unwrap_or(node_crate).join(rel)
 }
 
