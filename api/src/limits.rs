@@ -134,6 +134,20 @@ impl FromRequestParts<ApiState> for Client {
     }
 }
 
+/// A wait as a person reads it: seconds under two minutes, then minutes (rounded up), then
+/// hours and minutes: `45 s`, `5 min`, `12 h 1 min`.
+pub fn wait_text(secs: u64) -> String {
+    if secs < 120 {
+        return format!("{secs} s");
+    }
+    let minutes = secs.div_ceil(60);
+    match (minutes / 60, minutes % 60) {
+        (0, m) => format!("{m} min"),
+        (h, 0) => format!("{h} h"),
+        (h, m) => format!("{h} h {m} min"),
+    }
+}
+
 /// A request over a limit: 429, `Retry-After` and a message that says which limit and when to
 /// try again.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,7 +163,7 @@ impl Limited {
         let retry_after = secs.max(1);
         Self {
             retry_after,
-            message: format!("Too many {what}; try again in {retry_after} s."),
+            message: format!("Too many {what}; try again in {}.", wait_text(retry_after)),
         }
     }
 
@@ -658,6 +672,18 @@ mod tests {
                 l.retry_after_secs()
             )
         );
+        for (secs, text) in [
+            (1, "1 s"),
+            (119, "119 s"),
+            (120, "2 min"),
+            (299, "5 min"),
+            (3600, "1 h"),
+            (3601, "1 h 1 min"),
+            (43_199, "12 h"),
+            (43_261, "12 h 2 min"),
+        ] {
+            assert_eq!(wait_text(secs), text, "{secs} s");
+        }
         limits.spend(Action::Write, Some("bob"), me).unwrap();
         limits.spend(Action::Upload, Some("alice"), me).unwrap();
     }

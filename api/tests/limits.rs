@@ -119,7 +119,7 @@ fn assert_limited((status, headers, v): &(StatusCode, HeaderMap, Value), what: &
         .expect("whole seconds");
     assert!(secs >= 1, "{secs}");
     assert!(
-        message.ends_with(&format!(" {secs} s.")),
+        message.ends_with(&format!(" {}.", mnode_api::limits::wait_text(secs))),
         "{message} vs {secs}"
     );
     secs

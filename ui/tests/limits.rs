@@ -53,8 +53,8 @@ async fn a_form_over_the_write_budget_reads_as_a_page() {
     assert!(p.body.contains("Slow down"), "{}", p.body);
     assert!(
         p.body.contains(&format!(
-            "Too many writes from this account; try again in {} s.",
-            retry_after(&p)
+            "Too many writes from this account; try again in {}.",
+            mnode_api::limits::wait_text(retry_after(&p))
         )),
         "{}",
         p.body

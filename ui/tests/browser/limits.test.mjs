@@ -54,6 +54,15 @@ function retryAfter(res) {
   return Number(value);
 }
 
+/** A wait as the node words it (api/src/limits.rs `wait_text`): `45 s`, `5 min`, `12 h 1 min`. */
+function waitText(secs) {
+  if (secs < 120) return `${secs} s`;
+  const minutes = Math.ceil(secs / 60);
+  const [h, m] = [Math.floor(minutes / 60), minutes % 60];
+  if (h === 0) return `${m} min`;
+  return m === 0 ? `${h} h` : `${h} h ${m} min`;
+}
+
 /**
  * Runs axe on the page as it stands, light and dark, adding serious and critical violations
  * to `failing`; takes the screenshots when MNODE_SCREENSHOTS is set. The page is not loaded
@@ -122,8 +131,8 @@ test('a post over the write budget shows "Slow down" with the wait (axe-core, li
       const wait = retryAfter(res);
       await site.seesTitle('Slow down');
       await site.sees(
-        site.page.getByRole('alert').getByText(`Too many writes from this account; try again in ${wait} s.`, { exact: true }),
-        `"Too many writes from this account; try again in ${wait} s." in an alert`,
+        site.page.getByRole('alert').getByText(`Too many writes from this account; try again in ${waitText(wait)}.`, { exact: true }),
+        `"Too many writes from this account; try again in ${waitText(wait)}." in an alert`,
       );
       await site.sees(site.page.getByRole('main').getByRole('link', { name: 'Home', exact: true }), 'the link "Home" on the error page');
       return 'slow-down';
@@ -155,8 +164,8 @@ test('a login after a failed one is refused on the login form, with the wait (ax
       const wait = retryAfter(res);
       await site.seesTitle('Log in');
       await site.sees(
-        site.page.getByRole('alert').getByText(`Too many failed logins at this account; try again in ${wait} s.`, { exact: true }),
-        `"Too many failed logins at this account; try again in ${wait} s." in an alert on the login form`,
+        site.page.getByRole('alert').getByText(`Too many failed logins at this account; try again in ${waitText(wait)}.`, { exact: true }),
+        `"Too many failed logins at this account; try again in ${waitText(wait)}." in an alert on the login form`,
       );
       assert.equal(await site.field('Handle or email').inputValue(), who, 'what was typed is kept');
       return 'login-throttled';
