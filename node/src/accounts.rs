@@ -143,12 +143,7 @@ impl<'a> Accounts<'a> {
         if self.get(handle)?.is_some() {
             return Err(AccountError::HandleTaken(handle.to_owned()));
         }
-        if self
-            .store
-            .db()
-            .get_cf(self.store.cf(EMAILS)?, email.to_lowercase())?
-            .is_some()
-        {
+        if self.holder(EMAILS, &email.to_lowercase())?.is_some() {
             return Err(AccountError::EmailTaken(email.to_owned()));
         }
         if let Some(phone) = &phone {
@@ -169,13 +164,25 @@ impl<'a> Accounts<'a> {
         Ok(account)
     }
 
-    fn check_phone_free(&self, phone: &str) -> Result<(), AccountError> {
-        if self
+    /// The handle that `key` names in the index `index` (`emails`, `phones`).
+    fn holder(&self, index: &str, key: &str) -> Result<Option<String>, AccountError> {
+        Ok(self
             .store
             .db()
-            .get_cf(self.store.cf(PHONES)?, phone)?
-            .is_some()
-        {
+            .get_cf(self.store.cf(index)?, key)?
+            .map(|handle| String::from_utf8_lossy(&handle).into_owned()))
+    }
+
+    /// The account that `key` names in the index `index`.
+    fn by_index(&self, index: &str, key: &str) -> Result<Option<Account>, AccountError> {
+        match self.holder(index, key)? {
+            Some(handle) => self.get(&handle),
+            None => Ok(None),
+        }
+    }
+
+    fn check_phone_free(&self, phone: &str) -> Result<(), AccountError> {
+        if self.holder(PHONES, phone)?.is_some() {
             return Err(AccountError::PhoneTaken(phone.to_owned()));
         }
         Ok(())
@@ -238,12 +245,9 @@ impl<'a> Accounts<'a> {
 
     /// The account with this phone number (in any international form).
     pub fn by_phone(&self, phone: &str) -> Result<Option<Account>, AccountError> {
-        let Ok(phone) = normalize_phone(phone) else {
-            return Ok(None);
-        };
-        match self.store.db().get_cf(self.store.cf(PHONES)?, phone)? {
-            Some(handle) => self.get(&String::from_utf8_lossy(&handle)),
-            None => Ok(None),
+        match normalize_phone(phone) {
+            Ok(phone) => self.by_index(PHONES, &phone),
+            Err(_) => Ok(None),
         }
     }
 
@@ -259,14 +263,7 @@ impl<'a> Accounts<'a> {
 
     /// The account with this email (any case).
     pub fn by_email(&self, email: &str) -> Result<Option<Account>, AccountError> {
-        match self
-            .store
-            .db()
-            .get_cf(self.store.cf(EMAILS)?, email.to_lowercase())?
-        {
-            Some(handle) => self.get(&String::from_utf8_lossy(&handle)),
-            None => Ok(None),
-        }
+        self.by_index(EMAILS, &email.to_lowercase())
     }
 
     /// The account that holds the key `did`.

@@ -52,8 +52,8 @@ struct SignupForm {
 }
 
 /// What the phone field says where it is typed.
-const PHONE_HINT: &str = "Optional. With + and the country code, as +49 30 1234567. Only this \
-     node's admins see it; no other account may use the same number.";
+const PHONE_HINT: &str = "With + and the country code, as +49 30 1234567. Only this node's \
+     admins see it; no other account may use the same number.";
 
 fn field(
     id: &str,
