@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod authority;
 pub mod car;
 pub mod cbor;
 pub mod cids;
@@ -7,6 +8,7 @@ pub mod cids;
 pub mod doc;
 pub mod example;
 pub mod files;
+pub mod group;
 pub mod json;
 pub mod keys;
 pub mod model;

@@ -16,10 +16,12 @@ use ipld_core::ipld::Ipld;
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    authority::Authority,
     cbor::{self, DecodeError, EncodeError},
     cids::{self, Cid, LinkKind},
+    group::{self, GROUP_KIND, GroupError, OwnerCite},
     keys::{Did, Keypair, SIGNATURE_LEN},
-    registry::{self, Index, Model, SchemaError, Strictness},
+    registry::{self, Index, Model, RecordFields, SchemaError, Strictness},
 };
 
 /// Largest encoded record accepted (1 MiB). Files go to the blob store, not into records.
@@ -145,6 +147,7 @@ pub struct Record {
     bytes: Vec<u8>,
     cid: Cid,
     index: Index,
+    fields: RecordFields,
 }
 
 /// Why a record was rejected or could not be made. Each variant names the rule it broke.
@@ -264,6 +267,9 @@ pub enum ChainError {
     /// The predecessor is a tombstone: a deleted item gets no new versions.
     #[error("the previous version is a tombstone; a deleted item takes no new versions")]
     AfterTombstone,
+    /// A rule of group-owned items or of a group's own chain ([`crate::group`]).
+    #[error(transparent)]
+    Group(#[from] GroupError),
 }
 
 /// A record being made: fill it, then [`Draft::sign`] it.
@@ -276,6 +282,7 @@ pub struct Draft {
     checked: Option<Index>,
     at: Option<u64>,
     prev: Option<VersionInfo>,
+    owner: Option<OwnerCite>,
 }
 
 /// What the chain rules need to know about a version, without its body: enough for a store to
@@ -299,6 +306,13 @@ pub struct VersionInfo {
     pub updated: u64,
     /// Whether this version deletes the item.
     pub tombstone: bool,
+    /// The version this one replaces (absent in entries stored before groups existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev: Option<Cid>,
+    /// The owning group and the group version this version relies on (a tombstone's is its
+    /// predecessor's, filled in by the store).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<OwnerCite>,
 }
 
 impl Draft {
@@ -310,7 +324,17 @@ impl Draft {
             checked: None,
             at: None,
             prev: None,
+            owner: None,
         }
+    }
+
+    /// Makes the version cite its owning group: `group` is the group's id, `at` the group
+    /// version that grants the signer its role ([`crate::group`]). Version 0 makes the item the
+    /// group's; every later version of a group's item cites the group again. A tombstone cites
+    /// nothing (it relies on its predecessor's citation).
+    pub fn owned_by(mut self, cite: OwnerCite) -> Self {
+        self.owner = Some(cite);
+        self
     }
 
     /// Sets the time of this version (ms since the epoch) instead of the clock's.
@@ -338,22 +362,33 @@ impl Draft {
     /// error) when the kind is registered, and the chain rules when it is a new version.
     pub fn sign(mut self, key: &Keypair) -> Result<Record, RecordError> {
         check_kind_name(&self.kind)?;
-        let index = match (&self.body, registry::lookup(&self.kind)) {
-            _ if self.checked.is_some() => self.checked.take().unwrap_or_default(),
-            (Some(body), Some(info)) => {
-                info.validate(body, Strictness::Create)
-                    .map_err(|error| RecordError::Schema {
-                        kind: self.kind.clone(),
-                        error,
-                    })?
-            }
-            _ => Index::default(),
+        if let (Some(cite), Some(body)) = (self.owner, self.body.as_mut()) {
+            let Ipld::Map(map) = body else {
+                return Err(RecordError::Schema {
+                    kind: self.kind.clone(),
+                    error: SchemaError::new("", "a group's item has a map body"),
+                });
+            };
+            map.insert(group::OWNER_FIELD.to_owned(), cite.to_ipld());
+        }
+        let (index, fields) = match (self.checked.take(), self.body.as_ref()) {
+            // A typed model checked already and cannot carry `$` fields of its own.
+            (Some(index), _) => (
+                index,
+                RecordFields {
+                    owner: self.owner.filter(|_| self.body.is_some()),
+                },
+            ),
+            (None, Some(body)) => validate_body(&self.kind, body, Strictness::Create)?,
+            (None, None) => (Index::default(), RecordFields::default()),
         };
         let now = self.at.unwrap_or_else(now_ms);
         let (origin, prev, seq, created, updated) = match &self.prev {
             None => (None, None, 0, now, now),
             Some(p) => {
-                if p.author != *key.did() {
+                // Any member may sign a group's item, any manager the group: the group rules
+                // judge the signer where the group's chain is at hand (the store).
+                if p.author != *key.did() && p.owner.is_none() && p.kind != GROUP_KIND {
                     return Err(ChainError::AuthorChanged {
                         expected: p.author,
                         found: *key.did(),
@@ -408,6 +443,7 @@ impl Draft {
             bytes,
             cid,
             index,
+            fields,
         })
     }
 }
@@ -422,6 +458,7 @@ impl Record {
             checked: Some(index),
             at: None,
             prev: None,
+            owner: None,
         })
     }
 
@@ -433,6 +470,7 @@ impl Record {
             checked: None,
             at: None,
             prev: Some(self.as_prev()),
+            owner: None,
         }
     }
 
@@ -452,6 +490,7 @@ impl Record {
             checked: Some(index),
             at: None,
             prev: Some(self.as_prev()),
+            owner: None,
         })
     }
 
@@ -463,6 +502,7 @@ impl Record {
             checked: Some(Index::default()),
             at: None,
             prev: Some(self.as_prev()),
+            owner: None,
         }
     }
 
@@ -482,6 +522,8 @@ impl Record {
             created: e.created,
             updated: e.updated,
             tombstone: e.body.is_none(),
+            prev: e.prev,
+            owner: self.fields.owner,
         }
     }
 
@@ -516,15 +558,9 @@ impl Record {
             .author
             .verify(&signed, &envelope.sig)
             .map_err(|_| RecordError::BadSignature(envelope.author))?;
-        let index = match (&envelope.body, registry::lookup(&envelope.kind)) {
-            (Some(body), Some(info)) => {
-                info.validate(body, Strictness::Receive)
-                    .map_err(|error| RecordError::Schema {
-                        kind: envelope.kind.clone(),
-                        error,
-                    })?
-            }
-            _ => Index::default(),
+        let (index, fields) = match &envelope.body {
+            Some(body) => validate_body(&envelope.kind, body, Strictness::Receive)?,
+            None => Default::default(),
         };
         let cid = cids::record_cid(&bytes);
         Ok(Self {
@@ -532,6 +568,7 @@ impl Record {
             bytes,
             cid,
             index,
+            fields,
         })
     }
 
@@ -543,11 +580,11 @@ impl Record {
         if bytes.first() != Some(&0xa9) {
             return Err(RecordError::EnvelopeShape);
         }
-        let index = match (&envelope.body, registry::lookup(&envelope.kind)) {
-            (Some(body), Some(info)) => {
-                info.validate(body, Strictness::Receive).unwrap_or_default()
+        let (index, fields) = match &envelope.body {
+            Some(body) => {
+                validate_body(&envelope.kind, body, Strictness::Receive).unwrap_or_default()
             }
-            _ => Index::default(),
+            None => Default::default(),
         };
         let cid = cids::record_cid(&bytes);
         Ok(Self {
@@ -555,6 +592,7 @@ impl Record {
             bytes,
             cid,
             index,
+            fields,
         })
     }
 
@@ -575,7 +613,9 @@ impl Record {
         self.verify_follows_info(&prev.info())
     }
 
-    /// As [`Record::verify_follows`], given only the chain facts of the previous version.
+    /// As [`Record::verify_follows`], given only the chain facts of the previous version. A
+    /// version of a group or of a group's item may be signed by another key than its
+    /// predecessor; who may sign it is for [`Record::verify_follows_with`] to judge.
     pub fn verify_follows_info(&self, p: &VersionInfo) -> Result<(), ChainError> {
         let n = &self.envelope;
         if n.kind != p.kind {
@@ -584,7 +624,8 @@ impl Record {
                 found: n.kind.clone(),
             });
         }
-        if n.author != p.author {
+        let shared = p.owner.is_some() || self.fields.owner.is_some() || p.kind == GROUP_KIND;
+        if n.author != p.author && !shared {
             return Err(ChainError::AuthorChanged {
                 expected: p.author,
                 found: n.author,
@@ -624,6 +665,34 @@ impl Record {
             return Err(ChainError::AfterTombstone);
         }
         Ok(())
+    }
+
+    /// Every chain rule for a new version: [`Record::verify_follows_info`], then the group
+    /// rules ([`group::check_owned`], [`group::check_group_version`]) against the records
+    /// `auth` holds.
+    pub fn verify_follows_with(
+        &self,
+        p: &VersionInfo,
+        auth: &impl Authority,
+    ) -> Result<(), ChainError> {
+        self.verify_follows_info(p)?;
+        group::check_owned(self, Some(p), auth)?;
+        group::check_group_version(self, Some(p), auth)?;
+        Ok(())
+    }
+
+    /// The rules version 0 must meet beyond the record itself: a group's item is made by a
+    /// member of the group version it cites; a group by one of its owners.
+    pub fn verify_first_with(&self, auth: &impl Authority) -> Result<(), ChainError> {
+        group::check_owned(self, None, auth)?;
+        group::check_group_version(self, None, auth)?;
+        Ok(())
+    }
+
+    /// The group that owns this item and the group version this version cites (`None` for a
+    /// plain item and for every tombstone; a tombstone relies on its predecessor's citation).
+    pub fn owner(&self) -> Option<OwnerCite> {
+        self.fields.owner
     }
 
     /// The CID of this version.
@@ -752,6 +821,25 @@ fn checked_body<M: Model>(model: &M) -> Result<(Ipld, Index), RecordError> {
     let body = ipld_core::serde::to_ipld(model)
         .map_err(|e| RecordError::Encode(EncodeError(e.to_string())))?;
     Ok((body, model.index()))
+}
+
+/// Splits a body into the record's reserved `$` fields and the kind's own, then checks the
+/// kind's fields against its schema when the kind is registered.
+fn validate_body(
+    kind: &str,
+    body: &Ipld,
+    strictness: Strictness,
+) -> Result<(Index, RecordFields), RecordError> {
+    let schema = |error| RecordError::Schema {
+        kind: kind.to_owned(),
+        error,
+    };
+    let (fields, rest) = registry::split_record_fields(body, strictness).map_err(schema)?;
+    let index = match registry::lookup(kind) {
+        Some(info) => info.validate(&rest, strictness).map_err(schema)?,
+        None => Index::default(),
+    };
+    Ok((index, fields))
 }
 
 /// Milliseconds since the Unix epoch by the system clock.

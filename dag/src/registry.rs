@@ -5,12 +5,17 @@
 //! instead of carrying per-kind code. Kinds not in the table (from newer nodes) are still
 //! stored and relayed when their envelope verifies; their bodies are kept as generic IPLD.
 
-use std::fmt;
+use std::{borrow::Cow, fmt};
 
 use ipld_core::ipld::Ipld;
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::{cids::Cid, example::ExampleGen, model};
+use crate::{
+    cids::Cid,
+    example::ExampleGen,
+    group::{OWNER_FIELD, OwnerCite},
+    model,
+};
 
 /// A kind of record: a typed body with its validation and an example.
 pub trait Model:
@@ -88,6 +93,49 @@ impl fmt::Display for SchemaError {
 }
 
 impl std::error::Error for SchemaError {}
+
+/// The record's own facts a body carries under reserved keys starting with `$`, beside the
+/// kind's fields: no kind has a field starting with `$`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecordFields {
+    /// `$owner`: the group that owns the item ([`crate::group`]).
+    pub owner: Option<OwnerCite>,
+}
+
+/// Splits the reserved `$` fields off a body: what they say, and the kind's own fields (the
+/// body itself, borrowed, when it has no `$` key). A `$` key this node does not know is an
+/// error on [`Strictness::Create`] and passed over on [`Strictness::Receive`] (a newer node
+/// may have added it).
+pub fn split_record_fields(
+    body: &Ipld,
+    strictness: Strictness,
+) -> Result<(RecordFields, Cow<'_, Ipld>), SchemaError> {
+    let Ipld::Map(map) = body else {
+        return Ok((RecordFields::default(), Cow::Borrowed(body)));
+    };
+    if !map.keys().any(|k| k.starts_with('$')) {
+        return Ok((RecordFields::default(), Cow::Borrowed(body)));
+    }
+    let mut fields = RecordFields::default();
+    let mut rest = map.clone();
+    rest.retain(|k, _| !k.starts_with('$'));
+    for (k, v) in map.iter().filter(|(k, _)| k.starts_with('$')) {
+        match k.as_str() {
+            OWNER_FIELD => {
+                fields.owner =
+                    Some(OwnerCite::from_ipld(v).map_err(|m| SchemaError::new(OWNER_FIELD, m))?);
+            }
+            _ if strictness == Strictness::Create => {
+                return Err(SchemaError::new(
+                    k.as_str(),
+                    "unknown record field (fields starting with '$' are the record's own: $owner)",
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok((fields, Cow::Owned(Ipld::Map(rest))))
+}
 
 /// How strictly a body is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

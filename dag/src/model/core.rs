@@ -92,6 +92,11 @@ pub struct Group {
     pub description: Option<String>,
     /// Members with roles; at least one owner.
     pub members: Vec<Member>,
+    /// Versions of the group's items that stay in force although their signers lost the right
+    /// to make them in this version (filled when members are removed or demoted: their past
+    /// work stays; see `mnode_dag::group::standing`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settled: Vec<Link>,
 }
 
 impl Model for Group {
@@ -106,6 +111,10 @@ impl Model for Group {
             check::SHORT_TEXT,
         )?;
         check::list("members", &self.members, 10_000)?;
+        check::list("settled", &self.settled, 2_000)?;
+        for (i, l) in self.settled.iter().enumerate() {
+            check::record_link(&format!("settled[{i}]"), l)?;
+        }
         if !self.members.iter().any(|m| m.role == Role::Owner) {
             return Err(SchemaError::new("members", "needs at least one owner"));
         }
@@ -133,6 +142,7 @@ impl Model for Group {
                     role: *r,
                 })
                 .collect(),
+            settled: vec![],
         }
     }
 }
