@@ -12,6 +12,7 @@ pub mod group;
 pub mod json;
 pub mod keys;
 pub mod model;
+pub mod private;
 pub mod query;
 pub mod record;
 pub mod registry;
