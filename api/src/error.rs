@@ -116,6 +116,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Record(_) => Self::new(422, "invalid_record", e.to_string()),
             StoreError::MissingPrev { .. } => Self::new(409, "missing_prev", e.to_string()),
+            StoreError::MissingAuthority { .. } => Self::new(409, "missing_group", e.to_string()),
             StoreError::DiskFull => Self::disk_full(),
             other => Self::internal(&other),
         }

@@ -256,13 +256,16 @@ async fn import_into<R: Read>(
     if !report.failures.is_empty() {
         return Ok(report);
     }
-    // Versions after the versions they replace, all in one atomic write.
-    records.sort_by_key(|r| r.seq());
+    // Versions after the versions they replace, groups' versions before the items citing them,
+    // all in one atomic write.
+    records.sort_by_key(|r| (r.kind() != mnode_dag::group::GROUP_KIND, r.seq()));
     match store.put_batch(records) {
         Ok(puts) => count(&mut report, &puts),
         Err(e) => {
             let what = match &e {
-                StoreError::MissingPrev { cid, .. } => cid.to_string(),
+                StoreError::MissingPrev { cid, .. } | StoreError::MissingAuthority { cid, .. } => {
+                    cid.to_string()
+                }
                 _ => "records".to_owned(),
             };
             report.failures.push((what, e.to_string()));

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod accounts;
+mod authority;
 pub mod blobs;
 pub mod car;
 /// `mnode.yaml` (its own crate, so that tools and the fuzzer read it without the store).

@@ -22,8 +22,11 @@
 //! | `follows` | gossip topic key | when it was followed (ms) |
 //! | `account_follows` | `a` · handle · 0 · topic key, and `t` · topic key · handle; `m` · handle · 0 · muted author's public key | when (ms) |
 //! | `peers` | peer id | addresses and when last seen ([`crate::peers`]) |
+//! | `owned` | group id · item id | (every item a group owns, live or not) |
 //!
-//! Items whose head is a tombstone are in no listing; their history stays.
+//! Items whose head is a tombstone are in no listing; their history stays. A group's item
+//! ([`mnode_dag::group`]) takes as its head the newest version still in force, judged against
+//! the group's head: when the group's head moves, its items are judged again.
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -32,12 +35,18 @@ use std::{
 };
 
 use mnode_dag::{
-    Cid, Did, Ipld, Record, RecordError, VersionInfo, cbor,
+    Cid, Did, Ipld, Record, RecordError, VersionInfo,
+    authority::Authority,
+    cbor,
     cids::{self, LinkKind},
+    group::{self, GROUP_KIND, GroupError, GroupPath, Standing},
     query::{Condition, Method, Op, Query, Step, Value},
+    record::ChainError,
     registry::Topic,
 };
 use mnode_protocols::GossipTopic;
+
+use crate::authority::StoreAuthority;
 use rocksdb::{
     BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options,
     WriteBatch, WriteBufferManager,
@@ -55,6 +64,7 @@ const PINS: &str = "pins";
 const SYNC: &str = "sync";
 const FOLLOWS: &str = "follows";
 const ACCOUNT_FOLLOWS: &str = "account_follows";
+const OWNED: &str = "owned";
 /// The estimated size of one column family.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FamilySize {
@@ -81,6 +91,7 @@ const FAMILIES: &[&str] = &[
     SYNC,
     FOLLOWS,
     ACCOUNT_FOLLOWS,
+    OWNED,
 ];
 
 /// Length of a record CID (v1, dag-cbor, sha2-256) in bytes; every item id has it.
@@ -110,6 +121,13 @@ pub struct Item {
     pub tags: Vec<String>,
     /// See `tags`.
     pub topics: Vec<(u8, Cid)>,
+    /// The group that owns the item (its id), if a group does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Cid>,
+    /// Whether no version of the group's item is in force (its signers lost the right): the
+    /// item is then in no listing, like a deleted one, and its head is the newest tip.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub revoked: bool,
 }
 
 impl Item {
@@ -161,6 +179,17 @@ pub enum StoreError {
     /// The record is invalid.
     #[error(transparent)]
     Record(#[from] RecordError),
+    /// A group version the record cites (or that its group rules need) is not stored: fetch the
+    /// group's chain first.
+    #[error(
+        "record {cid} cites {missing}, which this node does not have (the group's versions come first)"
+    )]
+    MissingAuthority {
+        /// The record.
+        cid: Cid,
+        /// What it needs.
+        missing: Cid,
+    },
     /// The version this record replaces is not stored (fetch it first).
     #[error("record {cid} replaces {prev}, which this node does not have")]
     MissingPrev {
@@ -409,6 +438,11 @@ impl Store {
         let mut batch = WriteBatch::default();
         let mut items: HashMap<Cid, Item> = HashMap::new();
         let mut versions: HashMap<Cid, VersionInfo> = HashMap::new();
+        // Versions of groups and of their items in this batch: the group rules and the choice
+        // of a group item's head read them before the batch is written.
+        let mut shared: HashMap<Cid, Record> = HashMap::new();
+        // Groups whose head this batch moved: their items are judged again at the end.
+        let mut regrouped: BTreeSet<Cid> = BTreeSet::new();
         let mut out = Vec::with_capacity(records.len());
         let (blocks_cf, versions_cf) = (self.cf(BLOCKS)?, self.cf(VERSIONS)?);
         let sync_cf = self.cf(SYNC)?;
@@ -425,10 +459,20 @@ impl Store {
                 out.push(Put::Duplicate(cid));
                 continue;
             }
-            let info = record.info();
+            let mut info = record.info();
             let id = info.id;
+            let auth = StoreAuthority {
+                store: self,
+                versions: &versions,
+                groups: &shared,
+            };
             let (mut item, head, fork) = match record.envelope().prev {
-                None => (None, true, false),
+                None => {
+                    record
+                        .verify_first_with(&auth)
+                        .map_err(|e| chain_error(cid, e))?;
+                    (None, true, false)
+                }
                 Some(prev) => {
                     let prev_info = match versions.get(&prev) {
                         Some(p) => p.clone(),
@@ -437,8 +481,11 @@ impl Store {
                             .ok_or(StoreError::MissingPrev { cid, prev })?,
                     };
                     record
-                        .verify_follows_info(&prev_info)
-                        .map_err(RecordError::from)?;
+                        .verify_follows_with(&prev_info, &auth)
+                        .map_err(|e| chain_error(cid, e))?;
+                    if record.is_tombstone() {
+                        info.owner = prev_info.owner;
+                    }
                     let item = match items.remove(&id) {
                         Some(i) => i,
                         None => self
@@ -461,10 +508,16 @@ impl Store {
                 version_key(&id, info.seq, &cid),
                 cbor::encode(&info).map_err(|e| StoreError::Corrupt(e.to_string()))?,
             );
+            let owner = info.owner.map(|o| o.group);
+            let is_group = record.kind() == GROUP_KIND;
+            if owner.is_some() || is_group {
+                shared.insert(cid, record.clone());
+            }
+            versions.insert(cid, info.clone());
             let new_state = ListedState::of(&record);
             let (next, is_head) = match item.take() {
                 None => {
-                    let item = Item {
+                    let mut item = Item {
                         kind: info.kind.clone(),
                         author: info.author,
                         created: info.created,
@@ -475,7 +528,19 @@ impl Store {
                         deleted: new_state.deleted,
                         tags: new_state.tags.clone(),
                         topics: new_state.topics.clone(),
+                        owner,
+                        revoked: false,
                     };
+                    if let Some(group) = owner {
+                        batch.put_cf(self.cf(OWNED)?, owned_key(&group, &id), []);
+                        let auth = StoreAuthority {
+                            store: self,
+                            versions: &versions,
+                            groups: &shared,
+                        };
+                        let (_, _, in_force) = self.choose_head(&item, &auth, &items)?;
+                        item.revoked = !in_force;
+                    }
                     self.index_put(&mut batch, &id, &item)?;
                     (item, head)
                 }
@@ -484,29 +549,34 @@ impl Store {
                     item.tips.retain(|(t, _)| Some(*t) != prev);
                     item.tips.push((cid, info.updated));
                     item.versions += 1;
-                    let best = item
-                        .tips
-                        .iter()
-                        .max_by(|a, b| {
-                            a.1.cmp(&b.1)
-                                .then_with(|| a.0.to_bytes().cmp(&b.0.to_bytes()))
-                        })
-                        .copied()
-                        .unwrap_or((cid, info.updated));
-                    let is_head = best.0 == cid;
-                    if is_head {
-                        self.index_delete(&mut batch, &id, &item)?;
-                        item.head = cid;
-                        item.updated = info.updated;
-                        item.deleted = new_state.deleted;
-                        item.tags = new_state.tags;
-                        item.topics = new_state.topics;
-                        self.index_put(&mut batch, &id, &item)?;
+                    let auth = StoreAuthority {
+                        store: self,
+                        versions: &versions,
+                        groups: &shared,
+                    };
+                    let (best, updated, in_force) = self.choose_head(&item, &auth, &items)?;
+                    let is_head = best == cid;
+                    if best != item.head || in_force == item.revoked || is_head {
+                        let state = if is_head {
+                            new_state
+                        } else {
+                            self.listed_state(&best, &shared)?
+                        };
+                        self.set_head(
+                            &mut batch,
+                            &id,
+                            &mut item,
+                            (best, updated),
+                            in_force,
+                            state,
+                        )?;
                     }
                     (item, is_head)
                 }
             };
-            versions.insert(cid, info);
+            if is_group && is_head {
+                regrouped.insert(id);
+            }
             items.insert(id, next);
             out.push(Put::Stored {
                 cid,
@@ -514,6 +584,9 @@ impl Store {
                 head: is_head,
                 fork,
             });
+        }
+        for group in regrouped {
+            self.rejudge_items_of(&group, &mut batch, &mut items, &versions, &shared)?;
         }
         let items_cf = self.cf(ITEMS)?;
         for (id, item) in &items {
@@ -537,12 +610,183 @@ impl Store {
         Ok(out)
     }
 
+    /// The version an item shows: for a plain item the newest tip by `(updated, CID)`; for a
+    /// group's item each tip's newest ancestor-or-self still in force, the newest of those by
+    /// `(updated, CID)`. Also whether that version is in force (a plain item's always is).
+    fn choose_head(
+        &self,
+        item: &Item,
+        auth: &StoreAuthority<'_>,
+        items: &HashMap<Cid, Item>,
+    ) -> Result<(Cid, u64, bool), StoreError> {
+        let newest = |tips: &mut dyn Iterator<Item = (Cid, u64)>| {
+            tips.max_by(|a, b| {
+                a.1.cmp(&b.1)
+                    .then_with(|| a.0.to_bytes().cmp(&b.0.to_bytes()))
+            })
+        };
+        let plain = newest(&mut item.tips.iter().copied())
+            .ok_or_else(|| StoreError::Corrupt("an item without tips".into()))?;
+        let Some(group) = item.owner else {
+            return Ok((plain.0, plain.1, true));
+        };
+        let path = self.group_path(&group, auth, items)?;
+        let missing = |cid, m: mnode_dag::authority::Missing| StoreError::MissingAuthority {
+            cid,
+            missing: m.cid(),
+        };
+        let mut in_force = vec![];
+        for (tip, _) in &item.tips {
+            let mut at = Some(*tip);
+            while let Some(c) = at {
+                let info = auth.version(&c).map_err(|m| missing(c, m))?;
+                let standing =
+                    group::standing(&info, &path, auth, |_| false).map_err(|m| missing(c, m))?;
+                if standing == Standing::InForce {
+                    in_force.push((c, info.updated));
+                    break;
+                }
+                at = info.prev;
+            }
+        }
+        Ok(match newest(&mut in_force.into_iter()) {
+            Some((c, u)) => (c, u, true),
+            None => (plain.0, plain.1, false),
+        })
+    }
+
+    /// A group's versions from version 0 to its head, with the members in force at each.
+    fn group_path(
+        &self,
+        group: &Cid,
+        auth: &StoreAuthority<'_>,
+        items: &HashMap<Cid, Item>,
+    ) -> Result<GroupPath, StoreError> {
+        let head = match items.get(group) {
+            Some(i) => i.head,
+            None => match self.item(group)? {
+                Some(i) => i.head,
+                None => return Ok(GroupPath::default()),
+            },
+        };
+        let missing = |m: mnode_dag::authority::Missing| StoreError::MissingAuthority {
+            cid: *group,
+            missing: m.cid(),
+        };
+        let mut back: Vec<(Cid, Option<std::sync::Arc<mnode_dag::model::core::Group>>)> = vec![];
+        let mut at = Some(head);
+        while let Some(c) = at {
+            back.push((c, auth.group(&c).map_err(missing)?));
+            at = auth.version(&c).map_err(missing)?.prev;
+        }
+        let mut versions = Vec::with_capacity(back.len());
+        let mut last = None;
+        for (c, body) in back.into_iter().rev() {
+            // A tombstone keeps its predecessor's members: a deleted group's items stay as
+            // they were.
+            let Some(body) = body.or_else(|| last.clone()) else {
+                continue;
+            };
+            last = Some(body.clone());
+            versions.push((c, body));
+        }
+        Ok(GroupPath { versions })
+    }
+
+    /// Judges again every item `group` owns, after the group's head moved.
+    fn rejudge_items_of(
+        &self,
+        group: &Cid,
+        batch: &mut WriteBatch,
+        items: &mut HashMap<Cid, Item>,
+        versions: &HashMap<Cid, VersionInfo>,
+        shared: &HashMap<Cid, Record>,
+    ) -> Result<(), StoreError> {
+        let prefix = group.to_bytes();
+        let mut ids: BTreeSet<Cid> = items
+            .iter()
+            .filter(|(_, i)| i.owner == Some(*group))
+            .map(|(id, _)| *id)
+            .collect();
+        for (k, _) in self.prefixed(OWNED, &prefix)? {
+            let id = Cid::try_from(k.as_slice())
+                .map_err(|e| StoreError::Corrupt(format!("owned index: {e}")))?;
+            ids.insert(id);
+        }
+        let auth = StoreAuthority {
+            store: self,
+            versions,
+            groups: shared,
+        };
+        for id in ids {
+            let Some(mut item) = items.get(&id).cloned().or(self.item(&id)?) else {
+                continue;
+            };
+            let (best, updated, in_force) = self.choose_head(&item, &auth, items)?;
+            if best == item.head && in_force != item.revoked {
+                continue;
+            }
+            let state = self.listed_state(&best, shared)?;
+            self.set_head(batch, &id, &mut item, (best, updated), in_force, state)?;
+            items.insert(id, item);
+        }
+        Ok(())
+    }
+
+    /// What a version (of this batch or stored) contributes to listings.
+    fn listed_state(
+        &self,
+        cid: &Cid,
+        shared: &HashMap<Cid, Record>,
+    ) -> Result<ListedState, StoreError> {
+        let record = match shared.get(cid) {
+            Some(r) => r.clone(),
+            None => self.record(cid)?.ok_or(StoreError::NotFound(*cid))?,
+        };
+        Ok(ListedState::of(&record))
+    }
+
+    /// Makes `head` the item's head and re-indexes it.
+    fn set_head(
+        &self,
+        batch: &mut WriteBatch,
+        id: &Cid,
+        item: &mut Item,
+        (head, updated): (Cid, u64),
+        in_force: bool,
+        state: ListedState,
+    ) -> Result<(), StoreError> {
+        self.index_delete(batch, id, item)?;
+        item.head = head;
+        item.updated = updated;
+        item.deleted = state.deleted;
+        item.tags = state.tags;
+        item.topics = state.topics;
+        item.revoked = !in_force;
+        self.index_put(batch, id, item)
+    }
+
+    /// The chain facts of any stored version, by its CID alone.
+    pub fn version_of(&self, cid: &Cid) -> Result<Option<VersionInfo>, StoreError> {
+        let Some(record) = self.record(cid)? else {
+            return Ok(None);
+        };
+        let Some(mut info) = self.version_info(&record.id(), record.seq(), cid)? else {
+            return Ok(None);
+        };
+        // Entries stored before versions carried `prev`.
+        if info.prev.is_none() {
+            info.prev = record.envelope().prev;
+        }
+        Ok(Some(info))
+    }
+
     pub(crate) fn index_entries(
         &self,
         id: &Cid,
         item: &Item,
     ) -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
-        if item.deleted {
+        if item.deleted || item.revoked {
             return vec![];
         }
         let id = id.to_bytes();
@@ -1325,6 +1569,21 @@ pub(crate) fn sync_key(topic: &GossipTopic, updated: u64, cid: &Cid) -> Vec<u8> 
         cid.hash().digest(),
     ]
     .concat()
+}
+
+fn owned_key(group: &Cid, id: &Cid) -> Vec<u8> {
+    [group.to_bytes(), id.to_bytes()].concat()
+}
+
+/// A chain rule broken, or (when the group rules need a record this node lacks) what is missing.
+fn chain_error(cid: Cid, e: ChainError) -> StoreError {
+    match e {
+        ChainError::Group(GroupError::Missing(m)) => StoreError::MissingAuthority {
+            cid,
+            missing: m.cid(),
+        },
+        e => StoreError::Record(e.into()),
+    }
 }
 
 pub(crate) fn version_key(id: &Cid, seq: u64, cid: &Cid) -> Vec<u8> {

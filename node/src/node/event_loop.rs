@@ -1547,7 +1547,7 @@ fn receive_gossip(
             };
             done(verdict, stored, None, false, topic)
         }
-        Err(StoreError::MissingPrev { .. }) => {
+        Err(StoreError::MissingPrev { .. } | StoreError::MissingAuthority { .. }) => {
             done(gossip::Verdict::Ignore, vec![], None, true, topic)
         }
         Err(StoreError::Record(e)) => done(

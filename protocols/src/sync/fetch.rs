@@ -122,9 +122,16 @@ impl Fetcher {
 }
 
 /// Orders records so that each comes after the version it replaces (by sequence number, then
-/// CID), the order a store that checks version chains can put them in.
+/// CID) and groups' versions come before the items that cite them: the order a store that
+/// checks version chains and group rules can put them in.
 pub fn order_for_put(mut records: Vec<Record>) -> Vec<Record> {
-    records.sort_by_cached_key(|r| (r.seq(), r.cid().to_bytes()));
+    records.sort_by_cached_key(|r| {
+        (
+            r.kind() != mnode_dag::group::GROUP_KIND,
+            r.seq(),
+            r.cid().to_bytes(),
+        )
+    });
     records
 }
 
