@@ -10,6 +10,7 @@ mod events;
 pub mod files;
 mod forums;
 mod gateway;
+pub mod groups;
 pub mod limits;
 mod metrics;
 pub mod moderation;

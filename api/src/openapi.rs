@@ -74,6 +74,10 @@ const TAGS: &[(&str, &str)] = &[
         "forums",
         "Forums, branches and threads: reading, replying, forking.",
     ),
+    (
+        "groups",
+        "Groups whose members co-edit the items the group owns: members and roles.",
+    ),
     ("events", "New records as Server-Sent Events."),
     ("pins", "What garbage collection keeps (admin)."),
     (
@@ -332,6 +336,14 @@ text_schema!(
      `0xed01` and 32 bytes); the key must be a point on the curve, which no pattern can say.",
     min = 56,
     max = 56
+);
+text_schema!(
+    /// A group member: a handle on this node or a `did:key`.
+    MemberText,
+    "Member",
+    "mnode-member",
+    None,
+    "A handle of an account on this node (`@` before it is allowed) or anyone's `did:key`."
 );
 text_schema!(
     /// An author's `did:key`, or a `social.feed` record's CID.

@@ -62,10 +62,28 @@ pub async fn create(
     body: Ipld,
     as_handle: Option<String>,
 ) -> Result<Written, ApiError> {
+    create_in(s, caller, kind, body, None, as_handle).await
+}
+
+/// [`create`], the new item owned by `group` when given: any member the group allows to edit
+/// may then change it (403 `group_role` when the acting account may not edit in the group).
+pub async fn create_in(
+    s: &ApiState,
+    caller: &Caller,
+    kind: &str,
+    body: Ipld,
+    group: Option<Cid>,
+    as_handle: Option<String>,
+) -> Result<Written, ApiError> {
     known_kind(kind)?;
-    let handle = caller.acting_as(s, as_handle)?;
-    let key = signer(s, handle).await?;
-    let record = signed(Draft::new(kind.to_owned(), body), &key)?;
+    let record = match group {
+        Some(group) => crate::groups::create_owned(s, caller, kind, body, group, as_handle).await?,
+        None => {
+            let handle = caller.acting_as(s, as_handle)?;
+            let key = signer(s, handle).await?;
+            signed(Draft::new(kind.to_owned(), body), &key)?
+        }
+    };
     check_reply(s, &record).await?;
     publish_pinned(s, record).await
 }
@@ -101,7 +119,17 @@ pub async fn update(
     as_handle: Option<String>,
 ) -> Result<Written, ApiError> {
     let current = live_head(s, cid, "takes no new versions").await?;
-    let key = owner_key(s, caller, &current, as_handle).await?;
+    if let Some(cite) = current.owner() {
+        return crate::groups::update_owned(s, caller, &current, cite, body, as_handle).await;
+    }
+    let key = if current.kind() == mnode_dag::group::GROUP_KIND {
+        let perm = mnode_dag::group::Permission::Manage;
+        crate::groups::member_key(s, caller, current.id(), as_handle, perm)
+            .await?
+            .0
+    } else {
+        owner_key(s, caller, &current, as_handle).await?
+    };
     let record = signed(current.update_body(body), &key)?;
     publish(s, record).await
 }
@@ -117,7 +145,18 @@ pub async fn delete(
     if KEPT_KINDS.contains(&current.kind()) {
         forbid_deletion(s, mnode_dag::registry::with_article(current.kind()))?;
     }
-    let key = owner_key(s, caller, &current, as_handle).await?;
+    if let Some(cite) = current.owner() {
+        return crate::groups::delete_owned(s, caller, &current, cite, as_handle).await;
+    }
+    let key = if current.kind() == mnode_dag::group::GROUP_KIND {
+        // Deleting a group takes an owner (the group rules check it when it is stored).
+        let perm = mnode_dag::group::Permission::Manage;
+        crate::groups::member_key(s, caller, current.id(), as_handle, perm)
+            .await?
+            .0
+    } else {
+        owner_key(s, caller, &current, as_handle).await?
+    };
     let record = signed(current.delete(), &key)?;
     publish(s, record).await
 }

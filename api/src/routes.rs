@@ -44,6 +44,7 @@ pub(crate) fn api() -> OpenApiRouter<ApiState> {
         .merge(crate::files::router())
         .merge(crate::social::router())
         .merge(crate::forums::router())
+        .merge(crate::groups::router())
         .merge(crate::moderation::router())
         .merge(crate::events::router())
         .merge(crate::pins::router())
@@ -343,6 +344,10 @@ struct CreateBody {
     kind: String,
     #[schema(value_type = KindBody)]
     body: Value,
+    /// A group's id: the group owns the new item, and its members may change it.
+    #[serde(default)]
+    #[schema(value_type = Option<crate::openapi::CidText>)]
+    owner: Option<String>,
     /// Sign as this account (admins only); default: the caller.
     #[serde(default, rename = "as")]
     #[schema(value_type = Option<crate::openapi::HandleText>)]
@@ -357,9 +362,11 @@ struct CreateBody {
     request_body = CreateBody,
     responses(
         (status = 200, description = "`{cid, id, seq, stored, forked}`", body = Object),
-        (status = 400, description = "Unknown kind, a body that is not DAG-JSON, or no such account", body = ErrorBody),
+        (status = 400, description = "Unknown kind, a body that is not DAG-JSON, no such account, or `owner` is not a group", body = ErrorBody),
         (status = 401, description = "No token, or a bad one", body = ErrorBody),
-        (status = 403, description = "`as` another account without being an admin", body = ErrorBody),
+        (status = 403, description = "`as` another account without being an admin, or the acting account may not edit in the `owner` group (`group_role`)", body = ErrorBody),
+        (status = 404, description = "No such `owner` group on this node", body = ErrorBody),
+        (status = 409, description = "The `owner` group was deleted", body = ErrorBody),
         (status = 422, description = "The body breaks its kind's schema (`invalid_record`)", body = ErrorBody),
     ),
     security(("bearer" = [])),
@@ -371,7 +378,8 @@ async fn create_record(
 ) -> ApiResult {
     let body =
         json::from_json_value(&b.body).map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
-    let written = ops::create(&s, &caller, &b.kind, body, b.as_handle).await?;
+    let owner = b.owner.as_deref().map(parse_cid).transpose()?;
+    let written = ops::create_in(&s, &caller, &b.kind, body, owner, b.as_handle).await?;
     Ok(Json(written.to_json()))
 }
 

@@ -702,17 +702,12 @@ impl Store {
         versions: &HashMap<Cid, VersionInfo>,
         shared: &HashMap<Cid, Record>,
     ) -> Result<(), StoreError> {
-        let prefix = group.to_bytes();
         let mut ids: BTreeSet<Cid> = items
             .iter()
             .filter(|(_, i)| i.owner == Some(*group))
             .map(|(id, _)| *id)
             .collect();
-        for (k, _) in self.prefixed(OWNED, &prefix)? {
-            let id = Cid::try_from(k.as_slice())
-                .map_err(|e| StoreError::Corrupt(format!("owned index: {e}")))?;
-            ids.insert(id);
-        }
+        ids.extend(self.owned_by(group)?);
         let auth = StoreAuthority {
             store: self,
             versions,
@@ -764,6 +759,17 @@ impl Store {
         item.topics = state.topics;
         item.revoked = !in_force;
         self.index_put(batch, id, item)
+    }
+
+    /// The ids of every item `group` owns, live or not.
+    pub fn owned_by(&self, group: &Cid) -> Result<Vec<Cid>, StoreError> {
+        self.prefixed(OWNED, &group.to_bytes())?
+            .into_iter()
+            .map(|(k, _)| {
+                Cid::try_from(k.as_slice())
+                    .map_err(|e| StoreError::Corrupt(format!("owned index: {e}")))
+            })
+            .collect()
     }
 
     /// The chain facts of any stored version, by its CID alone.
