@@ -1,12 +1,19 @@
 //! What the chain rules need to know beyond the record and the version it replaces.
 //!
 //! A version of a group-owned item is valid if its signer held the right role in the group
-//! version it cites ([`crate::group`]). `dag` holds no state, so the rules ask an [`Authority`]:
-//! the node's store answers from what it holds, the CAR verifier from the CAR, tests from a map.
+//! version it cites ([`crate::group`]); a version signed by a rotated key if the key log version
+//! it cites grants that key ([`crate::key_log`]). `dag` holds no state, so the rules ask an
+//! [`Authority`]: the node's store answers from what it holds, the CAR verifier from the CAR,
+//! tests from a map.
 
 use std::sync::Arc;
 
-use crate::{cids::Cid, model::core::Group, record::VersionInfo};
+use crate::{
+    cids::Cid,
+    key_log::KEYS_KIND,
+    model::core::{Group, KeyLog},
+    record::{Record, VersionInfo},
+};
 
 /// The records the chain rules may consult, by CID.
 pub trait Authority {
@@ -15,6 +22,23 @@ pub trait Authority {
 
     /// The body of a `core.group` version (`None` for a tombstone).
     fn group(&self, at: &Cid) -> Result<Option<Arc<Group>>, Missing>;
+
+    /// A stored record by CID. The key rules read key log versions through it
+    /// ([`Authority::key_log`]); the default holds none, so an authority that does not implement
+    /// it answers every rotation and every `$signer` with [`Missing`].
+    fn record(&self, cid: &Cid) -> Result<Record, Missing> {
+        Err(Missing::Version(*cid))
+    }
+
+    /// The body of a `core.keys` version (`None` for a tombstone or a record of another kind).
+    /// The default reads it from [`Authority::record`].
+    fn key_log(&self, at: &Cid) -> Result<Option<Arc<KeyLog>>, Missing> {
+        let record = self.record(at)?;
+        if record.kind() != KEYS_KIND {
+            return Ok(None);
+        }
+        Ok(record.body_as::<KeyLog>().ok().flatten().map(Arc::new))
+    }
 
     /// Whether version `a` is `b` or one of its ancestors within one item's chain.
     fn is_ancestor(&self, a: &Cid, b: &Cid) -> Result<bool, Missing> {

@@ -11,10 +11,11 @@ use rand::{RngExt as _, SeedableRng as _, rngs::ChaCha8Rng};
 
 use crate::{
     cids::{self, Cid},
+    key_log::SignerCite,
     keys::{Did, Keypair},
     model::{
         Link, TitleData,
-        core::{FileData, FileKind},
+        core::{FileData, FileKind, KeyLog},
     },
     record::{Draft, Record, RecordError},
     registry::{KindInfo, Model},
@@ -116,7 +117,12 @@ const TAGS: &[&str] = &[
 #[derive(Debug)]
 pub struct ExampleGen {
     rng: ChaCha8Rng,
+    seed: u64,
     keys: Vec<Keypair>,
+    /// Each persona's recovery key.
+    recovery: Vec<Keypair>,
+    /// Keys granted by [`ExampleGen::rotate`], which sign for their persona from then on.
+    rotated: Vec<Keypair>,
     clock: u64,
     signed: u64,
     blocks: Vec<(Cid, Vec<u8>)>,
@@ -128,7 +134,13 @@ impl ExampleGen {
     pub fn new(seed: u64) -> Self {
         Self {
             rng: ChaCha8Rng::seed_from_u64(seed),
+            seed,
             keys: PERSONAS.iter().map(|p| Keypair::derive(seed, p)).collect(),
+            recovery: PERSONAS
+                .iter()
+                .map(|p| Keypair::derive(seed, &format!("{p}/recovery")))
+                .collect(),
+            rotated: Vec::new(),
             clock: BASE_TIME_MS,
             signed: 0,
             blocks: Vec::new(),
@@ -144,6 +156,53 @@ impl ExampleGen {
     /// The identity of persona `i`.
     pub fn person(&self, i: usize) -> Did {
         *self.key(i).did()
+    }
+
+    /// The recovery key of persona `i` (named by its key log, never used to sign examples).
+    pub fn recovery_key(&self, i: usize) -> &Keypair {
+        &self.recovery[i % self.recovery.len()]
+    }
+
+    /// The next version of the key log `log`: a new key, derived from the seed, the identity
+    /// and the version number, granted by the log's current key, keeping `kept` and the same
+    /// recovery key. The new key is returned and signs what [`ExampleGen::sign`] signs for it.
+    pub fn rotate(
+        &mut self,
+        log: &Record,
+        kept: Vec<Link>,
+    ) -> Result<(Record, Keypair), RecordError> {
+        let before = log.body_as::<KeyLog>()?.ok_or(RecordError::Version(
+            "a key log takes no tombstone; there is nothing to rotate",
+        ))?;
+        let identity = match log.envelope().origin {
+            None => *log.author(),
+            Some(_) => *self
+                .blocks
+                .iter()
+                .find(|(c, _)| Some(*c) == log.envelope().origin)
+                .and_then(|(_, b)| Record::decode(b).ok())
+                .ok_or(RecordError::Version(
+                    "the key log's version 0 was not made here",
+                ))?
+                .author(),
+        };
+        let label = format!("{identity}/key/{}", log.seq() + 1);
+        let key = Keypair::derive(self.seed, &label);
+        let next = KeyLog::grant(&key, &identity, &log.cid(), before.recovery, kept);
+        let signer = self.signing_key(&before.key).ok_or(RecordError::Version(
+            "the log's current key is not an example key",
+        ))?;
+        let record = self.sign_with(log.update(&next)?, &signer)?;
+        self.rotated.push(key.clone());
+        Ok((record, key))
+    }
+
+    fn signing_key(&self, did: &Did) -> Option<Keypair> {
+        self.keys
+            .iter()
+            .chain(&self.rotated)
+            .find(|k| k.did() == did)
+            .cloned()
     }
 
     /// Every block made so far (records and files), each once, in the order made.
@@ -377,7 +436,8 @@ impl ExampleGen {
         self.sign(Draft::new(kind.name, body))
     }
 
-    /// A new version of `record` with a fresh example body, signed by the same persona.
+    /// A new version of `record` with a fresh example body, signed by the same persona (with
+    /// the same key and `$signer` citation).
     pub fn update(&mut self, record: &Record) -> Result<Record, RecordError> {
         let kind = crate::registry::lookup(record.kind())
             .ok_or_else(|| RecordError::UnknownKind(record.kind().to_owned()))?;
@@ -385,7 +445,28 @@ impl ExampleGen {
             kind: kind.name.to_owned(),
             error,
         })?;
-        self.sign(record.update_body(body))
+        let mut draft = record.update_body(body);
+        if let Some(cite) = record.signer() {
+            draft = draft.signed_as(cite);
+        }
+        self.sign(draft)
+    }
+
+    /// A new version of `record` with a fresh example body, signed by `key` for the identity
+    /// `cite` names, citing it.
+    pub fn update_as(
+        &mut self,
+        record: &Record,
+        key: &Keypair,
+        cite: SignerCite,
+    ) -> Result<Record, RecordError> {
+        let kind = crate::registry::lookup(record.kind())
+            .ok_or_else(|| RecordError::UnknownKind(record.kind().to_owned()))?;
+        let body = kind.example(self).map_err(|error| RecordError::Schema {
+            kind: kind.name.to_owned(),
+            error,
+        })?;
+        self.sign_with(record.update_body(body).signed_as(cite), key)
     }
 
     /// A tombstone for `record`, signed by the same persona.
@@ -396,14 +477,18 @@ impl ExampleGen {
     /// Signs `draft` at the next example time with the persona that owns it (the author of the
     /// previous version, or persona 0 for a new item), and keeps the block.
     pub fn sign(&mut self, draft: Draft) -> Result<Record, RecordError> {
-        self.clock += TICK_MS;
-        self.signed += 1;
         let key = draft
             .author()
-            .and_then(|did| self.keys.iter().find(|k| k.did() == did))
-            .unwrap_or(&self.keys[0])
-            .clone();
-        let record = draft.at(self.clock).sign(&key)?;
+            .and_then(|did| self.signing_key(did))
+            .unwrap_or_else(|| self.keys[0].clone());
+        self.sign_with(draft, &key)
+    }
+
+    /// Signs `draft` at the next example time with `key`, and keeps the block.
+    pub fn sign_with(&mut self, draft: Draft, key: &Keypair) -> Result<Record, RecordError> {
+        self.clock += TICK_MS;
+        self.signed += 1;
+        let record = draft.at(self.clock).sign(key)?;
         self.keep(record.cid(), record.bytes().to_vec());
         Ok(record)
     }

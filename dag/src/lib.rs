@@ -10,6 +10,7 @@ pub mod example;
 pub mod files;
 pub mod group;
 pub mod json;
+pub mod key_log;
 pub mod keys;
 pub mod model;
 pub mod private;

@@ -20,6 +20,7 @@ use crate::{
     cbor::{self, DecodeError, EncodeError},
     cids::{self, Cid, LinkKind},
     group::{self, GROUP_KIND, GroupError, OwnerCite},
+    key_log::{self, KEYS_KIND, KeyError, SignerCite},
     keys::{Did, Keypair, SIGNATURE_LEN},
     registry::{self, Index, Model, RecordFields, SchemaError, Strictness},
 };
@@ -270,6 +271,25 @@ pub enum ChainError {
     /// A rule of group-owned items or of a group's own chain ([`crate::group`]).
     #[error(transparent)]
     Group(#[from] GroupError),
+    /// A rule of key logs or of records signed by a rotated key ([`crate::key_log`]).
+    #[error(transparent)]
+    Key(#[from] KeyError),
+}
+
+/// Whether any key may sign a successor as far as the envelope rules go, leaving who may to the
+/// group or key rules: a group's item (`owned`), a group, a key log.
+pub(crate) fn shared(kind: &str, owned: bool) -> bool {
+    owned || kind == GROUP_KIND || kind == KEYS_KIND
+}
+
+/// The error for a successor signed for another identity: today's `AuthorChanged` when neither
+/// side cites a signer, K7's `IdentityChanged` when one does.
+fn identity_changed(expected: Did, found: Did, cited: bool) -> ChainError {
+    if cited {
+        KeyError::IdentityChanged { expected, found }.into()
+    } else {
+        ChainError::AuthorChanged { expected, found }
+    }
 }
 
 /// A record being made: fill it, then [`Draft::sign`] it.
@@ -283,6 +303,7 @@ pub struct Draft {
     at: Option<u64>,
     prev: Option<VersionInfo>,
     owner: Option<OwnerCite>,
+    signer: Option<SignerCite>,
 }
 
 /// What the chain rules need to know about a version, without its body: enough for a store to
@@ -313,6 +334,18 @@ pub struct VersionInfo {
     /// predecessor's, filled in by the store).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<OwnerCite>,
+    /// The identity this version is signed for and the key log version granting its key, when
+    /// that is not the identity's first key (a tombstone signed by its predecessor's key takes
+    /// the predecessor's: [`Record::info_following`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<SignerCite>,
+}
+
+impl VersionInfo {
+    /// The identity the version is signed for: `signer`'s, or the author's own.
+    pub fn identity(&self) -> Did {
+        self.signer.map_or(self.author, |s| s.identity)
+    }
 }
 
 impl Draft {
@@ -325,6 +358,7 @@ impl Draft {
             at: None,
             prev: None,
             owner: None,
+            signer: None,
         }
     }
 
@@ -334,6 +368,16 @@ impl Draft {
     /// nothing (it relies on its predecessor's citation).
     pub fn owned_by(mut self, cite: OwnerCite) -> Self {
         self.owner = Some(cite);
+        self
+    }
+
+    /// Makes the version say which identity it is signed for and which key log version grants
+    /// the signing key ([`crate::key_log`]): needed whenever a key other than the identity's
+    /// first signs. Every version signed by a rotated key cites it again. A tombstone cites
+    /// nothing: it takes its predecessor's citation, so it is signed by its predecessor's key
+    /// (a newer key first writes a version citing itself, then deletes).
+    pub fn signed_as(mut self, cite: SignerCite) -> Self {
+        self.signer = Some(cite);
         self
     }
 
@@ -362,14 +406,21 @@ impl Draft {
     /// error) when the kind is registered, and the chain rules when it is a new version.
     pub fn sign(mut self, key: &Keypair) -> Result<Record, RecordError> {
         check_kind_name(&self.kind)?;
-        if let (Some(cite), Some(body)) = (self.owner, self.body.as_mut()) {
+        if let Some(body) = self.body.as_mut()
+            && (self.owner.is_some() || self.signer.is_some())
+        {
             let Ipld::Map(map) = body else {
                 return Err(RecordError::Schema {
                     kind: self.kind.clone(),
-                    error: SchemaError::new("", "a group's item has a map body"),
+                    error: SchemaError::new("", "a body citing $owner or $signer is a map"),
                 });
             };
-            map.insert(group::OWNER_FIELD.to_owned(), cite.to_ipld());
+            if let Some(cite) = self.owner {
+                map.insert(group::OWNER_FIELD.to_owned(), cite.to_ipld());
+            }
+            if let Some(cite) = self.signer {
+                map.insert(key_log::SIGNER_FIELD.to_owned(), cite.to_ipld());
+            }
         }
         let (index, fields) = match (self.checked.take(), self.body.as_ref()) {
             // A typed model checked already and cannot carry `$` fields of its own.
@@ -377,6 +428,7 @@ impl Draft {
                 index,
                 RecordFields {
                     owner: self.owner.filter(|_| self.body.is_some()),
+                    signer: self.signer.filter(|_| self.body.is_some()),
                 },
             ),
             (None, Some(body)) => validate_body(&self.kind, body, Strictness::Create)?,
@@ -386,14 +438,19 @@ impl Draft {
         let (origin, prev, seq, created, updated) = match &self.prev {
             None => (None, None, 0, now, now),
             Some(p) => {
-                // Any member may sign a group's item, any manager the group: the group rules
-                // judge the signer where the group's chain is at hand (the store).
-                if p.author != *key.did() && p.owner.is_none() && p.kind != GROUP_KIND {
-                    return Err(ChainError::AuthorChanged {
-                        expected: p.author,
-                        found: *key.did(),
-                    }
-                    .into());
+                // Any member may sign a group's item, any manager the group, the key or the
+                // recovery key of a log its next version: the group and key rules judge the
+                // signer where the cited chains are at hand (the store). Otherwise the version
+                // is signed for the same identity, by its first key or a key it cites.
+                let cite = if self.body.is_some() {
+                    self.signer
+                } else {
+                    p.signer.filter(|_| p.author == *key.did())
+                };
+                let identity = cite.map_or(*key.did(), |c| c.identity);
+                if identity != p.identity() && !shared(&p.kind, p.owner.is_some()) {
+                    let cited = cite.is_some() || p.signer.is_some();
+                    return Err(identity_changed(p.identity(), identity, cited).into());
                 }
                 if p.tombstone {
                     return Err(ChainError::AfterTombstone.into());
@@ -459,6 +516,7 @@ impl Record {
             at: None,
             prev: None,
             owner: None,
+            signer: None,
         })
     }
 
@@ -471,6 +529,7 @@ impl Record {
             at: None,
             prev: Some(self.as_prev()),
             owner: None,
+            signer: None,
         }
     }
 
@@ -491,6 +550,7 @@ impl Record {
             at: None,
             prev: Some(self.as_prev()),
             owner: None,
+            signer: None,
         })
     }
 
@@ -503,6 +563,7 @@ impl Record {
             at: None,
             prev: Some(self.as_prev()),
             owner: None,
+            signer: None,
         }
     }
 
@@ -524,7 +585,20 @@ impl Record {
             tombstone: e.body.is_none(),
             prev: e.prev,
             owner: self.fields.owner,
+            signer: self.fields.signer,
         }
+    }
+
+    /// This version's chain facts as a store keeps them once it follows `prev`: a tombstone
+    /// takes its predecessor's group citation, and its signer citation when signed by the
+    /// predecessor's key.
+    pub fn info_following(&self, prev: &VersionInfo) -> VersionInfo {
+        let mut info = self.info();
+        if self.is_tombstone() {
+            info.owner = prev.owner;
+            info.signer = key_log::effective_signer(self, Some(prev));
+        }
+        info
     }
 
     /// Decodes and verifies a record that came from outside: strict DAG-CBOR, the envelope's
@@ -614,8 +688,9 @@ impl Record {
     }
 
     /// As [`Record::verify_follows`], given only the chain facts of the previous version. A
-    /// version of a group or of a group's item may be signed by another key than its
-    /// predecessor; who may sign it is for [`Record::verify_follows_with`] to judge.
+    /// version of a group, of a group's item or of a key log may be signed by another key than
+    /// its predecessor, and so may a version citing `$signer` for the predecessor's identity;
+    /// who may sign it is for [`Record::verify_follows_with`] to judge.
     pub fn verify_follows_info(&self, p: &VersionInfo) -> Result<(), ChainError> {
         let n = &self.envelope;
         if n.kind != p.kind {
@@ -624,12 +699,12 @@ impl Record {
                 found: n.kind.clone(),
             });
         }
-        let shared = p.owner.is_some() || self.fields.owner.is_some() || p.kind == GROUP_KIND;
-        if n.author != p.author && !shared {
-            return Err(ChainError::AuthorChanged {
-                expected: p.author,
-                found: n.author,
-            });
+        let cite = key_log::effective_signer(self, Some(p));
+        let identity = cite.map_or(n.author, |c| c.identity);
+        let owned = p.owner.is_some() || self.fields.owner.is_some();
+        if identity != p.identity() && !shared(&p.kind, owned) {
+            let cited = cite.is_some() || p.signer.is_some();
+            return Err(identity_changed(p.identity(), identity, cited));
         }
         if n.origin != Some(p.id) {
             return Err(ChainError::OriginMismatch {
@@ -667,25 +742,31 @@ impl Record {
         Ok(())
     }
 
-    /// Every chain rule for a new version: [`Record::verify_follows_info`], then the group
-    /// rules ([`group::check_owned`], [`group::check_group_version`]) against the records
-    /// `auth` holds.
+    /// Every chain rule for a new version: [`Record::verify_follows_info`], then the key log
+    /// rules ([`key_log::check_log_version`]), the group rules ([`group::check_owned`],
+    /// [`group::check_group_version`]) and the signer rules ([`key_log::check_signer`])
+    /// against the records `auth` holds.
     pub fn verify_follows_with(
         &self,
         p: &VersionInfo,
         auth: &impl Authority,
     ) -> Result<(), ChainError> {
         self.verify_follows_info(p)?;
+        key_log::check_log_version(self, Some(p), auth)?;
         group::check_owned(self, Some(p), auth)?;
         group::check_group_version(self, Some(p), auth)?;
+        key_log::check_signer(self, Some(p), auth)?;
         Ok(())
     }
 
     /// The rules version 0 must meet beyond the record itself: a group's item is made by a
-    /// member of the group version it cites; a group by one of its owners.
+    /// member of the group version it cites; a group by one of its owners; a key log by the
+    /// key it names; a record citing `$signer` by the key the cited log version grants.
     pub fn verify_first_with(&self, auth: &impl Authority) -> Result<(), ChainError> {
+        key_log::check_log_version(self, None, auth)?;
         group::check_owned(self, None, auth)?;
         group::check_group_version(self, None, auth)?;
+        key_log::check_signer(self, None, auth)?;
         Ok(())
     }
 
@@ -693,6 +774,23 @@ impl Record {
     /// plain item and for every tombstone; a tombstone relies on its predecessor's citation).
     pub fn owner(&self) -> Option<OwnerCite> {
         self.fields.owner
+    }
+
+    /// The identity this version is signed for and the key log version granting its key
+    /// (`None` when the identity's first key signs, and for every tombstone: a tombstone relies
+    /// on its predecessor's citation).
+    pub fn signer(&self) -> Option<SignerCite> {
+        self.fields.signer
+    }
+
+    /// The identity this version is signed for: `$signer.identity`, or the author. (A
+    /// tombstone's is its predecessor's when the same key signs both:
+    /// [`VersionInfo::identity`] of [`Record::info_following`].)
+    pub fn identity(&self) -> &Did {
+        self.fields
+            .signer
+            .as_ref()
+            .map_or(&self.envelope.author, |s| &s.identity)
     }
 
     /// The CID of this version.

@@ -14,7 +14,9 @@ use crate::{
     cids::Cid,
     example::ExampleGen,
     group::{OWNER_FIELD, OwnerCite},
+    key_log::{SIGNER_FIELD, SignerCite},
     model,
+    private::PRIVATE_KEY,
 };
 
 /// A kind of record: a typed body with its validation and an example.
@@ -100,12 +102,15 @@ impl std::error::Error for SchemaError {}
 pub struct RecordFields {
     /// `$owner`: the group that owns the item ([`crate::group`]).
     pub owner: Option<OwnerCite>,
+    /// `$signer`: the identity the record is signed for and the key log version that grants
+    /// the signing key ([`crate::key_log`]); absent when the identity's first key signs.
+    pub signer: Option<SignerCite>,
 }
 
 /// Splits the reserved `$` fields off a body: what they say, and the kind's own fields (the
 /// body itself, borrowed, when it has no `$` key). A `$` key this node does not know is an
 /// error on [`Strictness::Create`] and passed over on [`Strictness::Receive`] (a newer node
-/// may have added it).
+/// may have added it). `$private` is known and passed over here: [`crate::private`] reads it.
 pub fn split_record_fields(
     body: &Ipld,
     strictness: Strictness,
@@ -125,10 +130,15 @@ pub fn split_record_fields(
                 fields.owner =
                     Some(OwnerCite::from_ipld(v).map_err(|m| SchemaError::new(OWNER_FIELD, m))?);
             }
+            SIGNER_FIELD => {
+                fields.signer =
+                    Some(SignerCite::from_ipld(v).map_err(|m| SchemaError::new(SIGNER_FIELD, m))?);
+            }
+            PRIVATE_KEY => {}
             _ if strictness == Strictness::Create => {
                 return Err(SchemaError::new(
                     k.as_str(),
-                    "unknown record field (fields starting with '$' are the record's own: $owner)",
+                    "unknown record field (fields starting with '$' are the record's own: $owner, $signer, $private)",
                 ));
             }
             _ => {}
@@ -208,6 +218,10 @@ pub static KINDS: &[KindInfo] = &[
         "a person's public profile: handle, name, bio, avatar",
     ),
     KindInfo::of::<model::core::Group>("groups", "a group of profiles with members and roles"),
+    KindInfo::of::<model::core::KeyLog>(
+        "keys",
+        "an identity's key log: the key that signs for it, a recovery key, what a rotation keeps",
+    ),
     KindInfo::of::<model::core::File>(
         "files",
         "a file in the blob store: name, media type, size, kind",

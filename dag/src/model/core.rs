@@ -1,4 +1,4 @@
-//! `core`: profiles, groups, files and texts.
+//! `core`: profiles, groups, key logs, files and texts.
 
 use serde::{Deserialize, Serialize};
 
@@ -144,6 +144,63 @@ impl Model for Group {
                 .collect(),
             settled: vec![],
         }
+    }
+}
+
+/// `core.keys`: an identity's key log, one item per identity. Version 0 is signed by the
+/// identity's first key and names it; each later version is signed by the key or the recovery
+/// key of the version before and grants a new key ([`crate::key_log`] holds the rules).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct KeyLog {
+    /// The key that signs for the identity from this version on.
+    pub key: Did,
+    /// A key that may sign the next version instead of `key` (its public key only; the secret is
+    /// kept off the node).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<Did>,
+    /// `key`'s signature over `"mnode/key-grant/1"`, the identity's 32-byte public key and the
+    /// previous version's binary CID (nothing on version 0): the key agrees to sign for the
+    /// identity.
+    #[serde(with = "serde_bytes")]
+    #[schemars(schema_with = "signature_schema")]
+    pub proof: [u8; crate::keys::SIGNATURE_LEN],
+    /// What the previous key signed that the identity keeps: the tips of the items it signed
+    /// versions of, as the rotating node held them (at most 20,000).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<Link>,
+}
+
+fn signature_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "description": "64 bytes (an ed25519 signature) in DAG-JSON form {\"/\": {\"bytes\": \"<base64>\"}}",
+        "properties": {
+            "/": {
+                "type": "object",
+                "properties": { "bytes": { "type": "string" } },
+                "required": ["bytes"]
+            }
+        },
+        "required": ["/"]
+    })
+}
+
+impl Model for KeyLog {
+    const KIND: &'static str = "core.keys";
+
+    fn validate(&self) -> Result<(), SchemaError> {
+        if self.recovery == Some(self.key) {
+            return Err(SchemaError::new(
+                "recovery",
+                "must differ from key: a recovery key stands in for a lost key",
+            ));
+        }
+        check::record_links("kept", &self.kept, crate::key_log::MAX_KEPT)
+    }
+
+    fn example(g: &mut ExampleGen) -> Self {
+        let first = g.key(0).clone();
+        Self::root(&first, Some(*g.recovery_key(0).did()))
     }
 }
 

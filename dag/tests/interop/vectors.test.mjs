@@ -36,6 +36,10 @@ const SHA2_256 = 0x12
 
 // Chains that the generator must always produce: name -> minimum number of versions.
 const REQUIRED_CHAINS = { 'chain.social.post': 3, 'tombstone.art.release': 2 }
+// A key log version's proof: the granted key signs this label, the identity's public key and
+// the previous version's binary CID (nothing on version 0).
+const KEY_GRANT_LABEL = new TextEncoder().encode('mnode/key-grant/1')
+const KEYS_KIND = 'core.keys'
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -208,7 +212,15 @@ test('chains: prev, origin, seq, created, tombstones', async () => {
     for (const [i, { file, record }] of versions.entries()) {
       assert.equal(record.seq, i, `${file}: seq must be ${i}`)
       assert.equal(record.created, root.record.created, `${file}: created must equal v0's`)
-      assert.equal(record.author, root.record.author, `${file}: author must equal v0's`)
+      // A version signed by a rotated key names v0's author as its identity in `$signer`.
+      const identity = record.body?.$signer?.identity ?? record.author
+      if (record.type === KEYS_KIND) {
+        // a key log's next version is signed by the previous version's key or recovery key
+        const before = versions[Math.max(i - 1, 0)].record.body
+        assert.ok(i === 0 || record.author === before.key || record.author === before.recovery, `${file}: a key log version is signed by the previous key or recovery key`)
+      } else {
+        assert.equal(identity, root.record.author, `${file}: the identity must be v0's author`)
+      }
       assert.equal(record.type, root.record.type, `${file}: type must equal v0's`)
       assert.ok(record.updated >= versions[Math.max(i - 1, 0)].record.updated, `${file}: updated must not go back`)
       if (i === 0) {
@@ -266,4 +278,52 @@ test('decode + canonical re-encode rejects everything the Rust decoder rejects',
   assert.throws(() => strictDecode(fromHex('a2616201616102')), /non-canonical DAG-CBOR/)
   // and a canonical block passes: {"a":2,"b":1}
   assert.deepEqual(strictDecode(fromHex('a2616102616201')), { a: 2, b: 1 })
+})
+
+// ---------------------------------------------------------------------------------------------
+// key logs: every core.keys proof verifies, and every $signer names a key its log grants
+
+function concat (...parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
+  let at = 0
+  for (const p of parts) {
+    out.set(p, at)
+    at += p.length
+  }
+  return out
+}
+
+test('key logs: proofs by the granted key, $signer citations', async () => {
+  const byCid = new Map()
+  for (const file of VECTOR_FILES) {
+    const { bytes, cid } = await load(file)
+    byCid.set(cid.toString(), { file, cid, record: strictDecode(bytes) })
+  }
+  let logs = 0
+  for (const { file, record } of byCid.values()) {
+    if (record.type === KEYS_KIND) {
+      logs++
+      const root = record.seq === 0 ? record : byCid.get(CID.asCID(record.origin).toString())?.record
+      assert.ok(root, `${file}: the log's version 0 must be among the vectors`)
+      assert.equal(root.body.key, root.author, `${file}: a log's version 0 names the key that signs it`)
+      const prev = record.seq === 0 ? new Uint8Array() : CID.asCID(record.prev).bytes
+      const message = concat(KEY_GRANT_LABEL, didKeyToPublicKey(root.author), prev)
+      assert.ok(record.body.proof instanceof Uint8Array && record.body.proof.length === 64, `${file}: proof must be 64 bytes`)
+      assert.equal(
+        ed25519.verify(record.body.proof, message, didKeyToPublicKey(record.body.key), { zip215: false }),
+        true,
+        `${file}: the proof does not verify under the granted key`
+      )
+    }
+    const signer = record.body?.$signer
+    if (signer) {
+      const at = byCid.get(CID.asCID(signer.at)?.toString())
+      assert.ok(at, `${file}: $signer.at must be among the vectors`)
+      assert.equal(at.record.type, KEYS_KIND, `${file}: $signer.at must be a core.keys version`)
+      assert.equal(at.record.body.key, record.author, `${file}: $signer.at must grant the signing key`)
+      const logRoot = at.record.seq === 0 ? at.record : byCid.get(CID.asCID(at.record.origin).toString())?.record
+      assert.equal(logRoot?.author, signer.identity, `${file}: $signer.at must be a version of the identity's log`)
+    }
+  }
+  assert.ok(logs > 0, 'no core.keys vector')
 })
