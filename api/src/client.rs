@@ -179,6 +179,95 @@ impl Client {
         .await
     }
 
+    /// `POST /records` with `owner`: an item the group `group` owns, signed by `as_handle`
+    /// (default: the owner), who must be allowed to edit in the group.
+    pub async fn create_owned(
+        &self,
+        kind: &str,
+        body: Value,
+        group: &str,
+        as_handle: Option<&str>,
+    ) -> Result<Value, ClientError> {
+        self.call(
+            reqwest::Method::POST,
+            "/records",
+            Some(json!({ "kind": kind, "body": body, "owner": group, "as": as_handle })),
+        )
+        .await
+    }
+
+    /// `GET /groups[?member=…]`.
+    pub async fn groups(&self, member: Option<&str>) -> Result<Value, ClientError> {
+        let query: Vec<(&str, String)> = member
+            .map(|m| ("member", m.to_owned()))
+            .into_iter()
+            .collect();
+        self.call(
+            reqwest::Method::GET,
+            &Self::with_query("/groups", &query),
+            None,
+        )
+        .await
+    }
+
+    /// `GET /groups/{id}`: the group, its members and its items.
+    pub async fn group(&self, id: &str) -> Result<Value, ClientError> {
+        self.call(reqwest::Method::GET, &format!("/groups/{id}"), None)
+            .await
+    }
+
+    /// `POST /groups`: a new group owned by `as_handle` (default: the owner), with `members`
+    /// as `{member, role}` objects.
+    pub async fn create_group(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        members: Vec<Value>,
+        as_handle: Option<&str>,
+    ) -> Result<Value, ClientError> {
+        self.call(
+            reqwest::Method::POST,
+            "/groups",
+            Some(json!({
+                "name": name, "description": description, "members": members, "as": as_handle,
+            })),
+        )
+        .await
+    }
+
+    /// `PUT /groups/{id}/members/{member}` (a role) or `DELETE` (`None`: remove, or leave).
+    pub async fn set_member(
+        &self,
+        group: &str,
+        member: &str,
+        role: Option<&str>,
+        as_handle: Option<&str>,
+    ) -> Result<Value, ClientError> {
+        let path = format!("/groups/{group}/members/{}", encode(member));
+        match role {
+            Some(role) => {
+                self.call(
+                    reqwest::Method::PUT,
+                    &path,
+                    Some(json!({ "role": role, "as": as_handle })),
+                )
+                .await
+            }
+            None => {
+                let query: Vec<(&str, String)> = as_handle
+                    .map(|h| ("as", h.to_owned()))
+                    .into_iter()
+                    .collect();
+                self.call(
+                    reqwest::Method::DELETE,
+                    &Self::with_query(&path, &query),
+                    None,
+                )
+                .await
+            }
+        }
+    }
+
     /// `GET /records?…`: items newest first (`query` pairs such as `("kind", "social.post")`).
     pub async fn list(&self, query: &[(&str, String)]) -> Result<Value, ClientError> {
         let path = Self::with_query("/records", query);

@@ -85,6 +85,9 @@ enum Command {
     /// Manage the accounts this node hosts.
     #[command(subcommand)]
     Account(cmd::account::Command),
+    /// Make groups whose members co-edit what the group owns; add, remove and re-role members.
+    #[command(subcommand)]
+    Group(cmd::group::Command),
     /// Show the settings in effect: mnode.yaml with MNODE_* variables and -c applied.
     #[command(subcommand)]
     Config(cmd::config::Command),
@@ -151,6 +154,7 @@ fn main() -> ExitCode {
         Command::Mod(c) => cmd::text::moderate(c, &ctx),
         Command::Text(c) => cmd::text::text(c, &ctx),
         Command::Account(c) => cmd::account::run(c, &ctx),
+        Command::Group(c) => cmd::group::run(c, &ctx),
         Command::Config(c) => cmd::config::run(c, &ctx),
         Command::Record(c) => cmd::record::run(c, &ctx),
         Command::Query(args) => cmd::record::query(args, &ctx),

@@ -443,3 +443,79 @@ fn accounts_sign_as_themselves() {
         .contains("bob")
     );
 }
+
+#[test]
+fn a_band_keeps_its_page_together_from_the_command_line() {
+    let a = Repo::new();
+    a.json(&["account", "create", "ben", "--email", "ben@example.org"]);
+    a.json(&["account", "create", "cy", "--email", "cy@example.org"]);
+    let made = a.ok(&[
+        "group", "create", "The Band", "--member", "ben", "--member", "cy:admin",
+    ]);
+    assert!(made.starts_with("created group The Band "), "{made}");
+    let group = made.split_whitespace().last().unwrap().to_owned();
+    // Ben makes the band's page as the group's; Alice (the owner) edits it.
+    let page = a.json(&[
+        "--as",
+        "ben",
+        "record",
+        "create",
+        "art.artist_group",
+        "--set",
+        "name.full=The Band",
+        "--set",
+        "members=[]",
+        "--owner",
+        &group,
+    ]);
+    let id = page["id"].as_str().unwrap().to_owned();
+    a.json(&[
+        "record",
+        "update",
+        &id,
+        "--set",
+        "name.full=The Band (live)",
+    ]);
+    let shown = a.ok(&["group", "show", &group]);
+    for line in [
+        "owner      alice",
+        "member     ben",
+        "admin      cy",
+        "art.artist_group",
+    ] {
+        assert!(shown.contains(line), "{line:?} in:\n{shown}");
+    }
+    // Roles decide: Ben may not delete, nor add anyone; Cy may not make an admin.
+    let e = a.fails(&["--as", "ben", "record", "delete", &id]);
+    assert!(
+        e.contains("ben is member") && e.contains("deleting needs owner or admin"),
+        "{e}"
+    );
+    let e = a.fails(&[
+        "--as", "ben", "group", "add", &group, "cy", "--role", "member",
+    ]);
+    assert!(
+        e.contains("group_role") || e.contains("managing members"),
+        "{e}"
+    );
+    let e = a.fails(&["--as", "cy", "group", "role", &group, "ben", "admin"]);
+    assert!(e.contains("only owners change owners and admins"), "{e}");
+    let e = a.fails(&["group", "role", &group, "ben", "boss"]);
+    assert!(e.contains("unknown role \"boss\""), "{e}");
+    // Removed, Ben edits no more; the page keeps what the band wrote.
+    a.ok(&["group", "remove", &group, "ben"]);
+    let e = a.fails(&[
+        "--as",
+        "ben",
+        "record",
+        "update",
+        &id,
+        "--set",
+        "name.full=Mine",
+    ]);
+    assert!(e.contains("ben is not a member"), "{e}");
+    let shown = a.json(&["record", "show", &id]);
+    assert_eq!(shown["record"]["body"]["name"]["full"], "The Band (live)");
+    let listed = a.json(&["group", "list", "--member", "cy"]);
+    assert_eq!(listed["items"][0]["id"], group.as_str(), "{listed}");
+}

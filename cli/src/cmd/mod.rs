@@ -8,6 +8,7 @@ pub(crate) mod dag;
 pub(crate) mod discuss;
 pub(crate) mod example;
 pub(crate) mod files;
+pub(crate) mod group;
 pub(crate) mod init;
 pub(crate) mod net;
 pub(crate) mod pin;

@@ -25,6 +25,9 @@ pub(crate) enum Command {
         kind: String,
         #[command(flatten)]
         body: BodyArgs,
+        /// Make the item a group's (its id): any member the group allows may then change it.
+        #[arg(long, value_name = "GROUP")]
+        owner: Option<String>,
     },
     /// Write a new version of an item.
     Update {
@@ -124,7 +127,10 @@ impl BodyArgs {
         let Some(info) = registry::lookup(kind) else {
             return Ok(());
         };
-        let Err(e) = info.validate(body, Strictness::Create) else {
+        // The record's own `$` fields (a group's `$owner`) are not the kind's.
+        let (_, fields) = registry::split_record_fields(body, Strictness::Receive)
+            .map_err(|e| anyhow!("{kind}: {e}"))?;
+        let Err(e) = info.validate(&fields, Strictness::Create) else {
             return Ok(());
         };
         let set_here = self.set.iter().any(|pair| {
@@ -199,13 +205,20 @@ fn kind_of(v: &Value) -> String {
 /// so each answers the same with and without a daemon.
 pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Create { kind, body } => {
+        Command::Create { kind, body, owner } => {
             known_kind(&kind)?;
+            let owner = owner
+                .map(|g| super::discuss::cid_arg("the owner group", &g))
+                .transpose()?;
             let ipld = body.body(None)?;
             body.check(&kind, &ipld)?;
             let json = json::to_json_value(&ipld).map_err(|e| anyhow!("{e}"))?;
             with_api(ctx, async |client| {
-                let v = client.create(&kind, json, ctx.as_handle.as_deref()).await?;
+                let me = ctx.as_handle.as_deref();
+                let v = match &owner {
+                    Some(g) => client.create_owned(&kind, json, g, me).await?,
+                    None => client.create(&kind, json, me).await?,
+                };
                 print_written(ctx, "created", &kind, &v)
             })?;
         }
