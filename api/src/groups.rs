@@ -113,7 +113,7 @@ pub async fn create(
     as_handle: Option<String>,
 ) -> Result<Written, ApiError> {
     let handle = caller.acting_as(s, as_handle)?;
-    let key = signer(s, handle).await?;
+    let key = signer(s, handle.clone()).await?;
     let mut list = vec![Member {
         did: *key.did(),
         role: Role::Owner,
@@ -134,7 +134,23 @@ pub async fn create(
     };
     let draft =
         Record::create(&group).map_err(|e| ApiError::new(422, "invalid_record", e.to_string()))?;
-    publish_pinned(s, signed(draft, &key)?).await
+    let written = publish_pinned(s, signed(draft, &key)?).await?;
+    // The group's topic carries its versions and its items: members here hear of them.
+    for m in &group.members {
+        follow_group(s, m.did, written.id).await?;
+    }
+    Ok(written)
+}
+
+/// Makes the account holding `did` on this node (if any) follow the group's topic.
+async fn follow_group(s: &ApiState, did: Did, group: Cid) -> Result<(), ApiError> {
+    let account = with_repo(s, move |repo| Ok(repo.accounts().by_did(&did)?)).await?;
+    if let Some(a) = account {
+        s.node
+            .follow_as(&a.handle, mnode_protocols::GossipTopic::Group(group))
+            .await?;
+    }
+    Ok(())
 }
 
 /// The group's current head version, and its body (409 when the group was deleted).
@@ -335,7 +351,11 @@ pub async fn set_role(
     let draft = at
         .update(&body)
         .map_err(|e| ApiError::new(422, "invalid_record", e.to_string()))?;
-    publish(s, signed(draft, &key)?).await
+    let written = publish(s, signed(draft, &key)?).await?;
+    if before.is_none() {
+        follow_group(s, did, at.id()).await?;
+    }
+    Ok(written)
 }
 
 /// The current tips of the group's items in whose history `who` signed a version.

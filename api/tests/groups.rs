@@ -217,3 +217,142 @@ async fn a_band_edits_its_page_together() {
     );
     t.node.shutdown().await.expect("shutdown");
 }
+
+/// Polls `f` until it gives `Some`, for up to 30 s.
+async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    mut f: impl FnMut() -> F,
+) -> T {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(t) = f().await {
+            return t;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_on_another_node_edits_and_a_removal_reaches_them() {
+    let a = setup().await;
+    let b = setup().await;
+    let (ra, rb) = (&a.router, &b.router);
+    let ana = register_and_login(ra, "ana").await;
+    let ben = register_and_login(rb, "ben").await;
+    let (_, me) = json_call(rb, "GET", "/api/v1/me", Some(&ben), None).await;
+    let ben_did = me["did"].as_str().unwrap().to_owned();
+    // Connect the two nodes.
+    let (_, info) = json_call(rb, "GET", "/api/v1/node", Some(support::TOKEN), None).await;
+    let addr = info["addrs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .find(|a| a.contains("/tcp/"))
+        .unwrap()
+        .to_owned();
+    let (status, v) = json_call(
+        ra,
+        "POST",
+        "/api/v1/peers",
+        Some(support::TOKEN),
+        Some(json!({ "addr": addr })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+
+    // Ana, on A, makes the band with Ben (an identity from B) and the band's page.
+    let (status, v) = call(
+        ra,
+        "POST",
+        "/api/v1/groups",
+        &ana,
+        Some(json!({ "name": "The Band", "members": [{ "member": ben_did, "role": "member" }] })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let group = v["id"].as_str().unwrap().to_owned();
+    let (status, v) = call(
+        ra,
+        "POST",
+        "/api/v1/records",
+        &ana,
+        Some(
+            json!({ "kind": "art.artist_group", "body": artist_group("The Band"), "owner": group }),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let page = v["id"].as_str().unwrap().to_owned();
+
+    // Ben follows the group on B: catch-up brings its versions and its page.
+    let topic = format!("/mnode/1/group/{group}");
+    let (status, v) = call(
+        rb,
+        "POST",
+        "/api/v1/me/follows",
+        &ben,
+        Some(json!({ "topic": topic })),
+    )
+    .await;
+    assert!(status.is_success(), "{v}");
+    let uri = format!("/api/v1/records/{page}");
+    eventually("B holds the band's page", || async {
+        let (status, _) = json_call(rb, "GET", &uri, None, None).await;
+        (status == StatusCode::OK).then_some(())
+    })
+    .await;
+
+    // Ben edits on B; the version reaches A and becomes the page's head there.
+    let (status, v) = call(
+        rb,
+        "PUT",
+        &uri,
+        &ben,
+        Some(json!({ "body": artist_group("The Band, with Ben") })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    eventually("A shows Ben's edit", || async {
+        let (_, v) = json_call(ra, "GET", &uri, None, None).await;
+        (v["record"]["body"]["name"]["full"] == "The Band, with Ben").then_some(())
+    })
+    .await;
+
+    // Ana removes Ben on A; once B holds the removal, B refuses Ben's next edit.
+    let (status, v) = call(
+        ra,
+        "DELETE",
+        &format!("/api/v1/groups/{group}/members/{ben_did}"),
+        &ana,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let removal = v["cid"].as_str().unwrap().to_owned();
+    eventually("B holds the removal", || async {
+        let (_, v) = json_call(rb, "GET", &format!("/api/v1/groups/{group}"), None, None).await;
+        (v["cid"] == removal.as_str()).then_some(())
+    })
+    .await;
+    let (status, v) = call(
+        rb,
+        "PUT",
+        &uri,
+        &ben,
+        Some(json!({ "body": artist_group("mine") })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
+    // What Ben wrote before the removal stays, on both nodes.
+    for r in [ra, rb] {
+        let (_, v) = json_call(r, "GET", &uri, None, None).await;
+        assert_eq!(
+            v["record"]["body"]["name"]["full"], "The Band, with Ben",
+            "{v}"
+        );
+    }
+    a.node.shutdown().await.expect("shutdown a");
+    b.node.shutdown().await.expect("shutdown b");
+}

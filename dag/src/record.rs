@@ -424,13 +424,14 @@ impl Draft {
         }
         let (index, fields) = match (self.checked.take(), self.body.as_ref()) {
             // A typed model checked already and cannot carry `$` fields of its own.
-            (Some(index), _) => (
-                index,
-                RecordFields {
+            (Some(mut index), _) => {
+                let fields = RecordFields {
                     owner: self.owner.filter(|_| self.body.is_some()),
                     signer: self.signer.filter(|_| self.body.is_some()),
-                },
-            ),
+                };
+                owner_topic(&mut index, &fields);
+                (index, fields)
+            }
             (None, Some(body)) => validate_body(&self.kind, body, Strictness::Create)?,
             (None, None) => (Index::default(), RecordFields::default()),
         };
@@ -933,11 +934,22 @@ fn validate_body(
         error,
     };
     let (fields, rest) = registry::split_record_fields(body, strictness).map_err(schema)?;
-    let index = match registry::lookup(kind) {
+    let mut index = match registry::lookup(kind) {
         Some(info) => info.validate(&rest, strictness).map_err(schema)?,
         None => Index::default(),
     };
+    owner_topic(&mut index, &fields);
     Ok((index, fields))
+}
+
+/// A group's item is also in the group's topic.
+fn owner_topic(index: &mut Index, fields: &RecordFields) {
+    if let Some(owner) = fields.owner {
+        let topic = registry::Topic::Group(owner.group);
+        if !index.topics.contains(&topic) {
+            index.topics.push(topic);
+        }
+    }
 }
 
 /// Milliseconds since the Unix epoch by the system clock.

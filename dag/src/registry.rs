@@ -62,6 +62,9 @@ pub enum Topic {
     Thread(Cid),
     /// The record a context note, reply or fact hangs under.
     About(Cid),
+    /// The group that owns the item (`$owner`), by the group's id: gossiped as
+    /// `/mnode/1/group/<cid>`, with the group's own versions.
+    Group(Cid),
 }
 
 /// A body that breaks its kind's schema. `path` names the field, as in `title.full` or

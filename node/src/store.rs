@@ -1498,6 +1498,7 @@ fn topic_key(t: &Topic) -> (u8, Cid) {
         Topic::Branch(c) => (b'b', *c),
         Topic::Thread(c) => (b't', *c),
         Topic::About(c) => (b'a', *c),
+        Topic::Group(c) => (b'g', *c),
     }
 }
 
@@ -1559,6 +1560,10 @@ pub fn topic_filter(topic: &GossipTopic) -> ListFilter {
         },
         GossipTopic::About(cid) => ListFilter {
             topic: Some(Topic::About(*cid)),
+            ..ListFilter::default()
+        },
+        GossipTopic::Group(cid) => ListFilter {
+            topic: Some(Topic::Group(*cid)),
             ..ListFilter::default()
         },
     }

@@ -29,12 +29,15 @@ pub enum GossipTopic {
     /// What is said about a record (context notes, sub-facts, replies to a conversation's
     /// first post): `/mnode/1/about/<origin CID>`.
     About(Cid),
+    /// A group's versions (its membership log) and the items it owns:
+    /// `/mnode/1/group/<group origin CID>`.
+    Group(Cid),
 }
 
 /// A topic string that is not an mnode topic.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "not an mnode topic: {0:?} (expected /mnode/1/author/<did>, /mnode/1/forum/<cid>, /mnode/1/branch/<cid>, /mnode/1/thread/<cid> or /mnode/1/about/<cid>)"
+    "not an mnode topic: {0:?} (expected /mnode/1/author/<did>, /mnode/1/forum/<cid>, /mnode/1/branch/<cid>, /mnode/1/thread/<cid>, /mnode/1/about/<cid> or /mnode/1/group/<cid>)"
 )]
 pub struct TopicError(pub String);
 
@@ -49,6 +52,7 @@ impl GossipTopic {
                 Topic::Thread(c) => GossipTopic::Thread(*c),
                 Topic::Forum(c) => GossipTopic::Forum(*c),
                 Topic::About(c) => GossipTopic::About(*c),
+                Topic::Group(c) => GossipTopic::Group(*c),
             };
             if !out.contains(&g) {
                 out.push(g);
@@ -60,6 +64,7 @@ impl GossipTopic {
             "social.forum" => Some(GossipTopic::Forum(record.id())),
             "social.branch" => Some(GossipTopic::Branch(record.id())),
             "social.thread" => Some(GossipTopic::Thread(record.id())),
+            mnode_dag::group::GROUP_KIND => Some(GossipTopic::Group(record.id())),
             _ => None,
         };
         if let Some(own) = own.filter(|o| !out.contains(o)) {
@@ -99,6 +104,7 @@ impl GossipTopic {
             GossipTopic::Thread(cid) => [&[b't'][..], &cid.to_bytes()].concat(),
             GossipTopic::Forum(cid) => [&[b'f'][..], &cid.to_bytes()].concat(),
             GossipTopic::About(cid) => [&[b'r'][..], &cid.to_bytes()].concat(),
+            GossipTopic::Group(cid) => [&[b'g'][..], &cid.to_bytes()].concat(),
         }
     }
 
@@ -114,6 +120,7 @@ impl GossipTopic {
             b't' => Cid::try_from(rest).ok().map(GossipTopic::Thread),
             b'f' => Cid::try_from(rest).ok().map(GossipTopic::Forum),
             b'r' => Cid::try_from(rest).ok().map(GossipTopic::About),
+            b'g' => Cid::try_from(rest).ok().map(GossipTopic::Group),
             _ => None,
         }
     }
@@ -127,6 +134,7 @@ impl fmt::Display for GossipTopic {
             GossipTopic::Thread(cid) => write!(f, "{PREFIX}thread/{cid}"),
             GossipTopic::Forum(cid) => write!(f, "{PREFIX}forum/{cid}"),
             GossipTopic::About(cid) => write!(f, "{PREFIX}about/{cid}"),
+            GossipTopic::Group(cid) => write!(f, "{PREFIX}group/{cid}"),
         }
     }
 }
@@ -144,6 +152,7 @@ impl FromStr for GossipTopic {
             "thread" => value.parse().map(GossipTopic::Thread).map_err(|_| err()),
             "forum" => value.parse().map(GossipTopic::Forum).map_err(|_| err()),
             "about" => value.parse().map(GossipTopic::About).map_err(|_| err()),
+            "group" => value.parse().map(GossipTopic::Group).map_err(|_| err()),
             _ => Err(err()),
         }
     }
@@ -165,6 +174,7 @@ mod tests {
             GossipTopic::Thread(cid),
             GossipTopic::Forum(cid),
             GossipTopic::About(cid),
+            GossipTopic::Group(cid),
         ] {
             assert_eq!(t.to_string().parse::<GossipTopic>(), Ok(t));
             assert_eq!(GossipTopic::from_key(&t.key()), Some(t));
