@@ -2,12 +2,17 @@
 //! every DAG-CBOR block strictly, every record's signature, schema and version rules, and every
 //! version against the version it replaces when both are present.
 
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
 
 use crate::{
+    authority::{Authority, Missing},
     cbor,
     cids::{self, Cid},
-    record::{Record, RecordError},
+    model::core::Group,
+    record::{ChainError, Record, RecordError, VersionInfo},
     walk,
 };
 
@@ -54,6 +59,9 @@ pub struct Report {
     pub chain_links: u64,
     /// Records whose previous version was not among the blocks.
     pub prev_missing: u64,
+    /// Records whose group or key rules cite a version (a group's, a key log's) that was not
+    /// among the blocks, so those rules could not be checked.
+    pub authority_missing: u64,
     /// Items with two versions replacing the same version (kept, not an error).
     pub forks: u64,
     /// Links to blocks that were not among the blocks.
@@ -150,20 +158,37 @@ impl Verifier {
     pub fn finish(mut self, roots: &[Cid]) -> Report {
         let mut successors: HashMap<Cid, u64> = HashMap::new();
         let mut chain_failures = Vec::new();
+        let held = Held(&self.records);
         for (cid, record) in &self.records {
-            let Some(prev) = record.envelope().prev else {
-                continue;
+            let checked = match record.envelope().prev {
+                None => record.verify_first_with(&held),
+                Some(prev) => {
+                    *successors.entry(prev).or_default() += 1;
+                    match held.version(&prev) {
+                        Ok(p) => {
+                            let r = record.verify_follows_with(&p, &held);
+                            // The envelope's own chain rules held (the group and key rules
+                            // come after them).
+                            if matches!(r, Ok(()) | Err(ChainError::Group(_) | ChainError::Key(_)))
+                            {
+                                self.report.chain_links += 1;
+                            }
+                            r
+                        }
+                        Err(_) => {
+                            self.report.prev_missing += 1;
+                            continue;
+                        }
+                    }
+                }
             };
-            *successors.entry(prev).or_default() += 1;
-            match self.records.get(&prev) {
-                Some(p) => match record.verify_follows(p) {
-                    Ok(()) => self.report.chain_links += 1,
-                    Err(e) => chain_failures.push(Failure {
-                        cid: *cid,
-                        error: format!("chain rule broken: {e}"),
-                    }),
-                },
-                None => self.report.prev_missing += 1,
+            match checked {
+                Ok(()) => {}
+                Err(e) if cites_missing(&e) => self.report.authority_missing += 1,
+                Err(e) => chain_failures.push(Failure {
+                    cid: *cid,
+                    error: format!("chain rule broken: {e}"),
+                }),
             }
         }
         chain_failures.sort_by_key(|f| f.cid);
@@ -181,6 +206,37 @@ impl Verifier {
             .copied()
             .collect();
         self.report
+    }
+}
+
+/// Whether a chain check failed only because a cited version is not among the blocks.
+fn cites_missing(e: &ChainError) -> bool {
+    match e {
+        ChainError::Group(crate::group::GroupError::Missing(_)) => true,
+        ChainError::Key(k) => matches!(k, crate::key_log::KeyError::Missing(_)),
+        _ => false,
+    }
+}
+
+/// The blocks seen, as the authority the group and key rules consult.
+struct Held<'a>(&'a HashMap<Cid, Record>);
+
+impl Authority for Held<'_> {
+    fn version(&self, cid: &Cid) -> Result<VersionInfo, Missing> {
+        let r = self.record(cid)?;
+        match r.envelope().prev {
+            Some(prev) if r.is_tombstone() => Ok(r.info_following(&self.version(&prev)?)),
+            _ => Ok(r.info()),
+        }
+    }
+
+    fn group(&self, at: &Cid) -> Result<Option<Arc<Group>>, Missing> {
+        let r = self.record(at)?;
+        Ok(r.body_as::<Group>().ok().flatten().map(Arc::new))
+    }
+
+    fn record(&self, cid: &Cid) -> Result<Record, Missing> {
+        self.0.get(cid).cloned().ok_or(Missing::Version(*cid))
     }
 }
 
@@ -203,6 +259,64 @@ mod tests {
         assert_eq!(report.chain_links, 1);
         assert_eq!(report.links_missing, 0);
         assert!(report.raw > 0 && report.records > 5);
+    }
+
+    #[test]
+    fn group_rules_are_checked_across_the_blocks() {
+        use crate::{
+            Draft, Ipld, Keypair,
+            group::OwnerCite,
+            model::core::{Member, Role},
+        };
+        let (owner, stranger) = (Keypair::derive(3, "o"), Keypair::derive(3, "x"));
+        let group = Group {
+            name: "The Band".into(),
+            description: None,
+            members: vec![Member {
+                did: *owner.did(),
+                role: Role::Owner,
+            }],
+            settled: vec![],
+        };
+        let g0 = Record::create(&group).unwrap().sign(&owner).unwrap();
+        let name = Ipld::Map([("full".to_owned(), Ipld::String("The Band".into()))].into());
+        let body = Ipld::Map(
+            [
+                ("name".to_owned(), name),
+                ("members".to_owned(), Ipld::List(vec![])),
+            ]
+            .into(),
+        );
+        let cite = OwnerCite {
+            group: g0.id(),
+            at: g0.cid(),
+        };
+        let page = Draft::new("art.artist_group", body.clone())
+            .owned_by(cite)
+            .sign(&owner)
+            .unwrap();
+        let taken = page
+            .update_body(body)
+            .owned_by(cite)
+            .sign(&stranger)
+            .unwrap();
+        let check = |records: &[&Record]| {
+            let mut v = Verifier::new();
+            for r in records {
+                v.add(r.cid(), r.bytes().to_vec()).unwrap();
+            }
+            v.finish(&[])
+        };
+        let ok = check(&[&g0, &page]);
+        assert!(ok.ok(), "{ok:?}");
+        let bad = check(&[&g0, &page, &taken]);
+        assert_eq!(bad.failures.len(), 1, "{bad:?}");
+        assert_eq!(bad.failures[0].cid, taken.cid());
+        assert!(bad.failures[0].error.contains("not a member"), "{bad:?}");
+        // Without the group's version, the rules cannot be checked: counted, not failed.
+        let partial = check(&[&page, &taken]);
+        assert!(partial.ok(), "{partial:?}");
+        assert_eq!(partial.authority_missing, 2);
     }
 
     #[test]

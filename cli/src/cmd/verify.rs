@@ -109,6 +109,12 @@ fn print_text(r: &Report, roots: &[mnode_dag::Cid], framing: Option<&str>, ok: b
         "links     {} linked blocks not in the file",
         r.links_missing
     );
+    if r.authority_missing > 0 {
+        say!(
+            "groups    {} records cite group or key-log versions not in the file (their group and key rules were not checked)",
+            r.authority_missing
+        );
+    }
     for root in &r.roots_missing {
         say!("FAIL      root {root} is not in the file");
     }
@@ -140,6 +146,7 @@ fn to_json(
         "kinds": r.kinds,
         "chain_links": r.chain_links,
         "prev_missing": r.prev_missing,
+        "authority_missing": r.authority_missing,
         "forks": r.forks,
         "links_missing": r.links_missing,
         "failures": r.failures.iter().map(|f| json!({"cid": f.cid.to_string(), "error": f.error})).collect::<Vec<_>>(),
