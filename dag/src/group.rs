@@ -237,10 +237,12 @@ pub fn check_owned(
         return Err(GroupError::GroupDeleted { at: owner.at });
     };
     let perm = needed(tombstone);
-    let has = role_of(&group, record.author());
+    // Roles name identities: a member who rotated their key signs for the same identity.
+    let who = signed_for(record, prev);
+    let has = role_of(&group, &who);
     if !has.is_some_and(|r| r.allows(perm)) {
         return Err(GroupError::NoRole {
-            who: *record.author(),
+            who,
             needed: perm,
             at: owner.at,
             has,
@@ -258,6 +260,12 @@ pub fn check_owned(
     Ok(())
 }
 
+/// The identity a version is signed for (its `$signer`'s, or, for a tombstone, its
+/// predecessor's when the same key signs; else its author). The key rules check the claim.
+fn signed_for(record: &Record, prev: Option<&VersionInfo>) -> Did {
+    crate::key_log::effective_signer(record, prev).map_or(*record.author(), |s| s.identity)
+}
+
 /// G7: a group's chain governs itself. Version 0 is signed by one of the owners it lists; a
 /// later version by someone allowed to make that change in the version it replaces (deleting
 /// the group takes an owner).
@@ -272,7 +280,7 @@ pub fn check_group_version(
     if record.owner().is_some() {
         return Err(GroupError::GroupOwned);
     }
-    let signer = *record.author();
+    let signer = signed_for(record, prev);
     let next = record.body_as::<Group>().ok().flatten().map(Arc::new);
     let Some(prev) = prev else {
         return match next.as_deref().and_then(|g| role_of(g, &signer)) {
@@ -416,7 +424,7 @@ pub fn standing(
         }
     };
     let Some(loss) = (start..path.versions.len())
-        .find(|&i| !role_of(&path.versions[i].1, &v.author).is_some_and(|r| r.allows(perm)))
+        .find(|&i| !role_of(&path.versions[i].1, &v.identity()).is_some_and(|r| r.allows(perm)))
     else {
         return Ok(Standing::InForce);
     };
@@ -431,12 +439,12 @@ pub fn standing(
             }
         }
     }
-    let has = role_of(&path.versions[loss].1, &v.author);
+    let has = role_of(&path.versions[loss].1, &v.identity());
     Ok(Standing::Revoked {
         at: *loss_cid,
         reason: format!(
             "{} is {} from group version {loss_cid} on; {perm} needs {}",
-            v.author,
+            v.identity(),
             has.map_or("not a member", Role::name),
             needs(perm)
         ),

@@ -157,7 +157,7 @@ impl Sealed {
             .and_then(|i| self.to.get(i))
     }
 
-    fn to_ipld(&self) -> Ipld {
+    pub fn to_ipld(&self) -> Ipld {
         let to = self
             .to
             .iter()

@@ -428,6 +428,7 @@ impl Draft {
                 let fields = RecordFields {
                     owner: self.owner.filter(|_| self.body.is_some()),
                     signer: self.signer.filter(|_| self.body.is_some()),
+                    private: false,
                 };
                 owner_topic(&mut index, &fields);
                 (index, fields)
@@ -465,6 +466,9 @@ impl Draft {
                 )
             }
         };
+        if let Some(body) = self.body.as_ref().filter(|_| fields.private) {
+            check_sealed_for_author(&self.kind, body, &fields, key.did())?;
+        }
         if self.body.is_none() && seq == 0 {
             return Err(RecordError::Version("version 0 cannot be a tombstone"));
         }
@@ -637,6 +641,9 @@ impl Record {
             Some(body) => validate_body(&envelope.kind, body, Strictness::Receive)?,
             None => Default::default(),
         };
+        if let Some(body) = envelope.body.as_ref().filter(|_| fields.private) {
+            check_sealed_for_author(&envelope.kind, body, &fields, &envelope.author)?;
+        }
         let cid = cids::record_cid(&bytes);
         Ok(Self {
             envelope,
@@ -934,12 +941,36 @@ fn validate_body(
         error,
     };
     let (fields, rest) = registry::split_record_fields(body, strictness).map_err(schema)?;
-    let mut index = match registry::lookup(kind) {
-        Some(info) => info.validate(&rest, strictness).map_err(schema)?,
-        None => Index::default(),
+    let mut index = if fields.private {
+        // The kind's fields are sealed: every node checks the sealed shape, and each recipient
+        // checks the fields when it opens them. A private body is indexed by nothing but its
+        // owner's topic (tags and topics would tell what it hides).
+        crate::private::shape(body)
+            .map_err(|e| schema(SchemaError::new(crate::private::PRIVATE_KEY, e.to_string())))?;
+        Index::default()
+    } else {
+        match registry::lookup(kind) {
+            Some(info) => info.validate(&rest, strictness).map_err(schema)?,
+            None => Index::default(),
+        }
     };
     owner_topic(&mut index, &fields);
     Ok((index, fields))
+}
+
+/// The author (the identity it signs for) can read what it sealed: it is among the recipients.
+fn check_sealed_for_author(
+    kind: &str,
+    body: &Ipld,
+    fields: &RecordFields,
+    author: &Did,
+) -> Result<(), RecordError> {
+    let identity = fields.signer.map_or(*author, |s| s.identity);
+    crate::private::check(body, &identity).map_err(|e| RecordError::Schema {
+        kind: kind.to_owned(),
+        error: SchemaError::new(crate::private::PRIVATE_KEY, e.to_string()),
+    })?;
+    Ok(())
 }
 
 /// A group's item is also in the group's topic.

@@ -108,6 +108,8 @@ pub struct RecordFields {
     /// `$signer`: the identity the record is signed for and the key log version that grants
     /// the signing key ([`crate::key_log`]); absent when the identity's first key signs.
     pub signer: Option<SignerCite>,
+    /// `$private`: the kind's fields are sealed for listed recipients ([`crate::private`]).
+    pub private: bool,
 }
 
 /// Splits the reserved `$` fields off a body: what they say, and the kind's own fields (the
@@ -137,7 +139,7 @@ pub fn split_record_fields(
                 fields.signer =
                     Some(SignerCite::from_ipld(v).map_err(|m| SchemaError::new(SIGNER_FIELD, m))?);
             }
-            PRIVATE_KEY => {}
+            PRIVATE_KEY => fields.private = true,
             _ if strictness == Strictness::Create => {
                 return Err(SchemaError::new(
                     k.as_str(),
@@ -255,6 +257,10 @@ pub static KINDS: &[KindInfo] = &[
     KindInfo::of::<model::social::Moderation>(
         "moderations",
         "a forum moderator's decision: hide a post or thread, ban an author",
+    ),
+    KindInfo::of::<model::social::Message>(
+        "messages",
+        "a direct message, sealed for the people it is for",
     ),
     KindInfo::of::<model::info::Fact>("facts", "a statement with sources, in a hierarchy"),
     KindInfo::of::<model::info::Context>("contexts", "a note anyone can attach to any record"),

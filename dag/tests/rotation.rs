@@ -698,3 +698,81 @@ fn the_example_key_log_is_valid_and_rotates() {
     held.put(&p2).unwrap();
     assert_eq!(key_log::KEYS_KIND, kind.name);
 }
+
+#[test]
+fn a_member_who_rotated_keeps_their_role_in_a_group() {
+    use mnode_dag::{
+        group::{GroupError, OwnerCite},
+        model::core::{Member, Role},
+    };
+    let mut a = alice();
+    let owner = key("owner");
+    let band = Group {
+        name: "The Band".into(),
+        description: None,
+        members: vec![
+            Member {
+                did: *owner.did(),
+                role: Role::Owner,
+            },
+            Member {
+                did: *a.k0.did(),
+                role: Role::Member,
+            },
+        ],
+        settled: vec![],
+    };
+    let g0 = Record::create(&band)
+        .unwrap()
+        .at(1_000)
+        .sign(&owner)
+        .unwrap();
+    a.held.put(&g0).unwrap();
+    let at = OwnerCite {
+        group: g0.id(),
+        at: g0.cid(),
+    };
+    let v0 = Record::create(&post("the band's post"))
+        .unwrap()
+        .owned_by(at)
+        .at(1_500)
+        .sign(&owner)
+        .unwrap();
+    a.held.put(&v0).unwrap();
+    // Alice's new key signs for her identity, which the group lists: the edit stands.
+    let v1 = v0
+        .update(&post("edited by Alice's new key"))
+        .unwrap()
+        .owned_by(at)
+        .signed_as(cite(&a.k0, &a.l1))
+        .at(2_100)
+        .sign(&a.k1)
+        .unwrap();
+    a.held.put(&v1).unwrap();
+    // The same key without the citation is nobody the group knows.
+    let bare = v1
+        .update(&post("who?"))
+        .unwrap()
+        .owned_by(at)
+        .at(2_200)
+        .sign(&a.k1)
+        .unwrap();
+    match a.held.put(&bare).unwrap_err() {
+        ChainError::Group(GroupError::NoRole { who, .. }) => assert_eq!(who, *a.k1.did()),
+        other => panic!("expected NoRole, got {other}"),
+    }
+    // A citation of someone else's log does not borrow their role.
+    let mallory = key("mallory");
+    let forged = v1
+        .update(&post("borrowed"))
+        .unwrap()
+        .owned_by(at)
+        .signed_as(cite(&a.k0, &a.l1))
+        .at(2_300)
+        .sign(&mallory)
+        .unwrap();
+    assert!(matches!(
+        key_error(a.held.put(&forged).unwrap_err()),
+        KeyError::KeyNotGranted { .. }
+    ));
+}
