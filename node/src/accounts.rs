@@ -6,6 +6,13 @@
 //! in the [`Keystore`]. Accounts live in the store's `accounts` column family (handle →
 //! account) with an `emails` index (lower-case email → handle) and a `phones` index (E.164 →
 //! handle); all change in one atomic batch.
+//!
+//! An account speaks for one identity: the `did:key` of its first key. It may rotate its key
+//! ([`Accounts::rotate`]): the identity's key log (`core.keys`, [`mnode_dag::key_log`]) grants the
+//! new key, which then signs for the identity citing that grant (`$signer`). Old keys stay in
+//! `keys` and the keystore (they open old private records). The log's root names a recovery key
+//! whose public half the account keeps; its secret is handed out once and never stored here, so
+//! a copy of the repository cannot take the identity over.
 
 use std::sync::Mutex;
 
@@ -13,7 +20,11 @@ use argon2::{
     Argon2,
     password_hash::{PasswordHasher, PasswordVerifier},
 };
-use mnode_dag::{Did, Keypair, model::check};
+use mnode_dag::{
+    Did, Keypair, Link, Record, RecordError,
+    key_log::{MAX_KEPT, SignerCite},
+    model::{check, core::KeyLog},
+};
 use rocksdb::WriteBatch;
 use serde::{Deserialize, Serialize};
 
@@ -53,16 +64,30 @@ pub struct Account {
     pub password: Option<String>,
     /// Admin or user.
     pub role: Role,
-    /// Signing keys, the first being the one new records are signed with.
+    /// Signing keys, the first being the one new records are signed with; after a rotation
+    /// the older keys follow it.
     pub keys: Vec<Did>,
     /// When the account was made (ms).
     pub created: u64,
+    /// The identity the account speaks for: its first key. `None` means `keys[0]` (an account
+    /// that never rotated); set by the first rotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Did>,
+    /// The public recovery key its key log's root names, once it has one (the secret is never
+    /// stored on the node).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<Did>,
 }
 
 impl Account {
     /// The key new records are signed with.
     pub fn did(&self) -> Option<&Did> {
         self.keys.first()
+    }
+
+    /// The identity the account speaks for: its first key (`keys[0]` until it rotated).
+    pub fn identity(&self) -> Option<&Did> {
+        self.identity.as_ref().or(self.keys.first())
     }
 }
 
@@ -97,6 +122,25 @@ pub enum AccountError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The account's identity has no key log on this node: make one first
+    /// ([`Accounts::ensure_log`]).
+    #[error("{0:?} has no key log yet; make its root first")]
+    NoKeyLog(String),
+    /// The key the identity's key log names now is not among the account's keys (it was
+    /// rotated or recovered elsewhere).
+    #[error("the key log of {handle:?} grants {key}, which this node does not hold")]
+    KeyElsewhere {
+        /// The account.
+        handle: String,
+        /// The key the log's head grants.
+        key: Did,
+    },
+    /// A record could not be made.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    /// The key given to recover an account is not the recovery key its key log's head names.
+    #[error("{0}")]
+    WrongRecovery(String),
 }
 
 impl From<rocksdb::Error> for AccountError {
@@ -159,6 +203,8 @@ impl<'a> Accounts<'a> {
             role,
             keys: vec![*key.did()],
             created: mnode_dag::record::now_ms(),
+            identity: None,
+            recovery: None,
         };
         self.write(&account, None)?;
         Ok(account)
@@ -271,6 +317,14 @@ impl<'a> Accounts<'a> {
         Ok(self.list()?.into_iter().find(|a| a.keys.contains(did)))
     }
 
+    /// The account that speaks for `identity` (the first key of its key log).
+    pub fn by_identity(&self, identity: &Did) -> Result<Option<Account>, AccountError> {
+        Ok(self
+            .list()?
+            .into_iter()
+            .find(|a| a.identity() == Some(identity)))
+    }
+
     /// Every account, by handle.
     pub fn list(&self) -> Result<Vec<Account>, AccountError> {
         let mut out = Vec::new();
@@ -340,6 +394,210 @@ impl<'a> Accounts<'a> {
             .did()
             .ok_or_else(|| AccountError::Invalid(format!("account {handle:?} has no key")))?;
         Ok(self.keystore.get(did)?)
+    }
+
+    /// The key new records of `handle` are signed with, and what they cite for it: `None`
+    /// while it is the identity's first key, else the `$signer` naming the identity and the
+    /// version of its key log (on the winning path this node holds) that grants the key.
+    /// [`mnode_dag::Draft::signed_as`] takes the citation.
+    pub fn signing(&self, handle: &str) -> Result<(Keypair, Option<SignerCite>), AccountError> {
+        let account = self.account(handle)?;
+        let (identity, did) = match (account.identity(), account.did()) {
+            (Some(i), Some(d)) => (*i, *d),
+            _ => {
+                return Err(AccountError::Invalid(format!(
+                    "account {handle:?} has no key"
+                )));
+            }
+        };
+        let key = self.keystore.get(&did)?;
+        if did == identity {
+            return Ok((key, None));
+        }
+        let path = self
+            .store
+            .key_log_path(&identity)?
+            .ok_or_else(|| AccountError::NoKeyLog(handle.to_owned()))?;
+        let at = path
+            .versions
+            .iter()
+            .rev()
+            .find(|(_, log)| log.key == did)
+            .map(|(cid, _)| *cid)
+            .ok_or_else(|| AccountError::KeyElsewhere {
+                handle: handle.to_owned(),
+                key: path.current_key().unwrap_or(did),
+            })?;
+        Ok((key, Some(SignerCite { identity, at })))
+    }
+
+    /// Makes the root (version 0) of the account's key log, naming a fresh recovery key, when
+    /// its identity has none on this node; otherwise returns the root held. The recovery key
+    /// comes back only when made here, once: the node keeps its public half in the account
+    /// (`recovery`) and never its secret. The caller publishes the root (store and gossip).
+    ///
+    /// If the account names a recovery key already but its root is not stored (made and never
+    /// published), a new root naming the same recovery key is made, and no key returned.
+    pub fn ensure_log(&self, handle: &str) -> Result<(Record, Option<Keypair>), AccountError> {
+        let _guard = WRITE
+            .lock()
+            .map_err(|_| AccountError::Invalid("account lock poisoned".into()))?;
+        let mut account = self.account(handle)?;
+        let identity = *account
+            .identity()
+            .ok_or_else(|| AccountError::Invalid(format!("account {handle:?} has no key")))?;
+        if let Some((log, _)) = self.store.identity_log(&identity)? {
+            let root = self.store.record(&log)?.ok_or(StoreError::NotFound(log))?;
+            return Ok((root, None));
+        }
+        let first = self.keystore.get(&identity)?;
+        let (recovery, fresh) = match account.recovery {
+            Some(r) => (r, None),
+            None => {
+                let key = Keypair::generate();
+                (*key.did(), Some(key))
+            }
+        };
+        let root = Record::create(&KeyLog::root(&first, Some(recovery)))?.sign(&first)?;
+        if account.recovery != Some(recovery) {
+            account.recovery = Some(recovery);
+            self.write(&account, None)?;
+        }
+        Ok((root, fresh))
+    }
+
+    /// Rotates the account's key: makes a new key (kept in the keystore), and the next version
+    /// of the identity's key log granting it, signed by the key the log's head names and keeping
+    /// the tips of every item that key signed in (so they stay in force after the rotation).
+    /// The new key becomes the account's signing key; the old ones stay in `keys` and the
+    /// keystore. The caller publishes the log version (store and gossip) before anything the
+    /// new key signs.
+    pub fn rotate(&self, handle: &str) -> Result<(Keypair, Record), AccountError> {
+        let _guard = WRITE
+            .lock()
+            .map_err(|_| AccountError::Invalid("account lock poisoned".into()))?;
+        let mut account = self.account(handle)?;
+        let identity = *account
+            .identity()
+            .ok_or_else(|| AccountError::Invalid(format!("account {handle:?} has no key")))?;
+        let path = self
+            .store
+            .key_log_path(&identity)?
+            .ok_or_else(|| AccountError::NoKeyLog(handle.to_owned()))?;
+        let (Some((head_cid, head)), Some(now)) = (path.versions.last(), path.current_key()) else {
+            return Err(AccountError::NoKeyLog(handle.to_owned()));
+        };
+        if !account.keys.contains(&now) || !self.keystore.contains(&now) {
+            return Err(AccountError::KeyElsewhere {
+                handle: handle.to_owned(),
+                key: now,
+            });
+        }
+        let current = self.keystore.get(&now)?;
+        let kept = self.store.tips_signed_by(&identity, &now)?;
+        if kept.len() > MAX_KEPT {
+            return Err(AccountError::Invalid(format!(
+                "{} items were signed with the current key, more than the {MAX_KEPT} one rotation can keep",
+                kept.len()
+            )));
+        }
+        let head_record = self
+            .store
+            .record(head_cid)?
+            .ok_or(StoreError::NotFound(*head_cid))?;
+        let new = Keypair::generate();
+        let next = KeyLog::grant(
+            &new,
+            &identity,
+            head_cid,
+            head.recovery,
+            kept.into_iter().map(Link).collect(),
+        );
+        let record = head_record.update(&next)?.sign(&current)?;
+        self.keystore.put(&new)?;
+        account.identity = Some(identity);
+        account.keys.retain(|d| d != new.did());
+        account.keys.insert(0, *new.did());
+        self.write(&account, None)?;
+        Ok((new, record))
+    }
+
+    /// Recovers the account's identity with its recovery key (after its signing key was lost
+    /// or stolen): makes a new key (kept in the keystore), a fresh recovery key, and the next
+    /// version of the identity's key log granting the new key and naming the fresh recovery
+    /// key, signed by `recovery`, keeping the tips of every item the lost key signed. The new
+    /// key becomes the account's signing key and the fresh recovery key's public half the one
+    /// the account keeps; the fresh secret is returned, once. The caller publishes the log
+    /// version (store and gossip) before anything the new key signs.
+    ///
+    /// Refused ([`AccountError::WrongRecovery`]), changing nothing, when `recovery` is not the
+    /// recovery key the head of the log's winning path names.
+    pub fn recover(
+        &self,
+        handle: &str,
+        recovery: &Keypair,
+    ) -> Result<(Keypair, Record, Keypair), AccountError> {
+        let _guard = WRITE
+            .lock()
+            .map_err(|_| AccountError::Invalid("account lock poisoned".into()))?;
+        let mut account = self.account(handle)?;
+        let identity = *account
+            .identity()
+            .ok_or_else(|| AccountError::Invalid(format!("account {handle:?} has no key")))?;
+        let path = self
+            .store
+            .key_log_path(&identity)?
+            .ok_or_else(|| AccountError::NoKeyLog(handle.to_owned()))?;
+        let Some((head_cid, head)) = path.versions.last() else {
+            return Err(AccountError::NoKeyLog(handle.to_owned()));
+        };
+        match head.recovery {
+            Some(r) if r == *recovery.did() => {}
+            Some(r) => {
+                return Err(AccountError::WrongRecovery(format!(
+                    "{} is not the recovery key of {handle:?}: its key log names {r}",
+                    recovery.did()
+                )));
+            }
+            None => {
+                return Err(AccountError::WrongRecovery(format!(
+                    "the key log of {handle:?} names no recovery key; it cannot be recovered"
+                )));
+            }
+        }
+        let kept = self.store.tips_signed_by(&identity, &head.key)?;
+        if kept.len() > MAX_KEPT {
+            return Err(AccountError::Invalid(format!(
+                "{} items were signed with the lost key, more than the {MAX_KEPT} one recovery can keep",
+                kept.len()
+            )));
+        }
+        let head_record = self
+            .store
+            .record(head_cid)?
+            .ok_or(StoreError::NotFound(*head_cid))?;
+        let new = Keypair::generate();
+        let fresh = Keypair::generate();
+        let next = KeyLog::grant(
+            &new,
+            &identity,
+            head_cid,
+            Some(*fresh.did()),
+            kept.into_iter().map(Link).collect(),
+        );
+        let record = head_record.update(&next)?.sign(recovery)?;
+        self.keystore.put(&new)?;
+        account.identity = Some(identity);
+        account.keys.retain(|d| d != new.did());
+        account.keys.insert(0, *new.did());
+        account.recovery = Some(*fresh.did());
+        self.write(&account, None)?;
+        Ok((new, record, fresh))
+    }
+
+    fn account(&self, handle: &str) -> Result<Account, AccountError> {
+        self.get(handle)?
+            .ok_or_else(|| AccountError::NotFound(handle.to_owned()))
     }
 
     /// Adds an imported key to an account (made the signing key if `primary`).
@@ -430,6 +688,31 @@ fn hash_password(password: &str, user_inputs: &[&str]) -> Result<String, Account
         .hash_password(password.as_bytes())
         .map(|h| h.to_string())
         .map_err(|e| AccountError::Invalid(format!("cannot hash the password: {e}")))
+}
+
+/// How a recovery key's secret is written out, in the API's answers and in the file a person
+/// keeps: this prefix and the 32-byte ed25519 secret in lower-case hex, on one line. It is not
+/// sealed like `mnode account export-key`'s files (nobody has chosen a passphrase when it is
+/// shown), so whoever holds it can take the identity over: it belongs offline.
+pub const RECOVERY_PREFIX: &str = "mnode-recovery-1:";
+
+/// A recovery key as text ([`RECOVERY_PREFIX`] and its secret in hex).
+pub fn recovery_text(key: &Keypair) -> String {
+    format!("{RECOVERY_PREFIX}{}", hex::encode(key.secret_bytes()))
+}
+
+/// Reads a recovery key written by [`recovery_text`] (surrounding whitespace is ignored).
+pub fn parse_recovery(text: &str) -> Result<Keypair, AccountError> {
+    let bad = || {
+        AccountError::Invalid(format!(
+            "recovery_key: not a recovery key (expected {RECOVERY_PREFIX} and 64 hex digits, \
+             as the node showed it once)"
+        ))
+    };
+    let hex_text = text.trim().strip_prefix(RECOVERY_PREFIX).ok_or_else(bad)?;
+    let mut secret = [0u8; 32];
+    hex::decode_to_slice(hex_text, &mut secret).map_err(|_| bad())?;
+    Ok(Keypair::from_secret(secret))
 }
 
 #[cfg(test)]
@@ -583,6 +866,204 @@ mod tests {
                 Role::User,
             )
             .unwrap();
+    }
+
+    #[test]
+    fn ensure_log_makes_a_root_with_a_recovery_key_returned_once() {
+        let (_d, store, ks) = setup();
+        let accounts = Accounts::new(&store, &ks);
+        let a = accounts
+            .create("gil", "gil@example.org", None, None, Role::User)
+            .unwrap();
+        assert_eq!(a.identity(), a.did());
+        assert!(matches!(
+            accounts.rotate("gil"),
+            Err(AccountError::NoKeyLog(h)) if h == "gil"
+        ));
+        let (root, recovery) = accounts.ensure_log("gil").unwrap();
+        let recovery = recovery.unwrap();
+        let log = root.body_as::<KeyLog>().unwrap().unwrap();
+        assert_eq!(
+            (log.key, log.recovery),
+            (*a.did().unwrap(), Some(*recovery.did()))
+        );
+        assert_eq!(root.author(), a.did().unwrap());
+        root.verify_first_with(&mnode_dag::authority::Nothing)
+            .unwrap();
+        assert!(!ks.contains(recovery.did()));
+        let stored = accounts.get("gil").unwrap().unwrap();
+        assert_eq!(stored.recovery, Some(*recovery.did()));
+        // Not published yet: asked again, a root naming the same recovery key, and no secret.
+        let (again, none) = accounts.ensure_log("gil").unwrap();
+        assert!(none.is_none());
+        assert_eq!(
+            again.body_as::<KeyLog>().unwrap().unwrap().recovery,
+            Some(*recovery.did())
+        );
+        store.put(root.clone()).unwrap();
+        let (held, none) = accounts.ensure_log("gil").unwrap();
+        assert_eq!((held.cid(), none.is_none()), (root.cid(), true));
+        // Accounts stored before these fields existed still read.
+        #[derive(Serialize)]
+        struct Old<'a> {
+            handle: &'a str,
+            email: &'a str,
+            password: Option<String>,
+            role: Role,
+            keys: Vec<Did>,
+            created: u64,
+        }
+        let old = mnode_dag::cbor::encode(&Old {
+            handle: "old",
+            email: "old@example.org",
+            password: None,
+            role: Role::User,
+            keys: a.keys.clone(),
+            created: 1,
+        })
+        .unwrap();
+        let read: Account = mnode_dag::cbor::decode(&old).unwrap();
+        assert_eq!((read.identity, read.recovery), (None, None));
+        assert_eq!(read.identity(), a.did());
+    }
+
+    #[test]
+    fn rotate_makes_a_new_signing_key_granted_by_the_current_one() {
+        let (_d, store, ks) = setup();
+        let accounts = Accounts::new(&store, &ks);
+        let a = accounts
+            .create("hal", "hal@example.org", None, None, Role::User)
+            .unwrap();
+        let k0 = *a.did().unwrap();
+        let (root, _) = accounts.ensure_log("hal").unwrap();
+        store.put(root.clone()).unwrap();
+        let (k1, l1) = accounts.rotate("hal").unwrap();
+        assert!(ks.contains(k1.did()), "the new key is kept");
+        assert_eq!(*l1.author(), k0, "the current key signs the rotation");
+        assert_eq!(l1.envelope().prev, Some(root.cid()));
+        let log = l1.body_as::<KeyLog>().unwrap().unwrap();
+        assert_eq!(log.key, *k1.did());
+        assert!(log.proof_verifies(&k0, Some(&root.cid())));
+        assert!(log.kept.is_empty(), "k0 signed nothing but the log");
+        let account = accounts.get("hal").unwrap().unwrap();
+        assert_eq!(account.keys, vec![*k1.did(), k0]);
+        assert_eq!(
+            (account.did(), account.identity()),
+            (Some(k1.did()), Some(&k0))
+        );
+        assert_eq!(accounts.signing_key("hal").unwrap().did(), k1.did());
+        // Until the rotation is stored the new key cites nothing the node holds.
+        assert!(matches!(
+            accounts.signing("hal"),
+            Err(AccountError::KeyElsewhere { key, .. }) if key == k0
+        ));
+        store.put(l1.clone()).unwrap();
+        let (key, cite) = accounts.signing("hal").unwrap();
+        assert_eq!(key.did(), k1.did());
+        assert_eq!(
+            cite,
+            Some(SignerCite {
+                identity: k0,
+                at: l1.cid()
+            })
+        );
+        // The log moved on elsewhere, to a key this node does not hold: no rotation here.
+        let stranger = Keypair::generate();
+        let elsewhere = l1
+            .update(&KeyLog::grant(&stranger, &k0, &l1.cid(), None, vec![]))
+            .unwrap()
+            .sign(&k1)
+            .unwrap();
+        store.put(elsewhere).unwrap();
+        ks.remove(k1.did()).unwrap();
+        assert!(matches!(
+            accounts.rotate("hal"),
+            Err(AccountError::KeyElsewhere { key, .. }) if key == *stranger.did()
+        ));
+        assert!(matches!(
+            accounts.rotate("nobody"),
+            Err(AccountError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn recover_grants_a_new_key_signed_by_the_recovery_key() {
+        let (_d, store, ks) = setup();
+        let accounts = Accounts::new(&store, &ks);
+        let a = accounts
+            .create("ida", "ida@example.org", None, None, Role::User)
+            .unwrap();
+        let k0 = *a.did().unwrap();
+        assert!(matches!(
+            accounts.recover("ida", &Keypair::generate()),
+            Err(AccountError::NoKeyLog(_))
+        ));
+        let (root, recovery) = accounts.ensure_log("ida").unwrap();
+        let recovery = recovery.unwrap();
+        store.put(root.clone()).unwrap();
+        let note = Record::create(&mnode_dag::model::core::Profile {
+            handle: "ida".into(),
+            display_name: "Ida".into(),
+            bio: None,
+            avatar: None,
+            links: vec![],
+        })
+        .unwrap()
+        .sign(&ks.get(&k0).unwrap())
+        .unwrap();
+        store.put(note.clone()).unwrap();
+
+        // A key that is not the recovery key changes nothing.
+        let before = accounts.get("ida").unwrap().unwrap();
+        let wrong = Keypair::generate();
+        assert!(matches!(
+            accounts.recover("ida", &wrong),
+            Err(AccountError::WrongRecovery(m)) if m.contains(&recovery.did().to_string())
+        ));
+        let after = accounts.get("ida").unwrap().unwrap();
+        assert_eq!(
+            (after.keys, after.recovery),
+            (before.keys.clone(), before.recovery)
+        );
+        assert_eq!(ks.list().unwrap(), vec![k0]);
+
+        let (k1, l1, fresh) = accounts.recover("ida", &recovery).unwrap();
+        assert_eq!(*l1.author(), *recovery.did(), "the recovery key signs");
+        assert_eq!(l1.envelope().prev, Some(root.cid()));
+        let log = l1.body_as::<KeyLog>().unwrap().unwrap();
+        assert_eq!((log.key, log.recovery), (*k1.did(), Some(*fresh.did())));
+        assert!(log.proof_verifies(&k0, Some(&root.cid())));
+        assert_eq!(log.kept, vec![Link(note.cid())], "what k0 signed stays");
+        assert!(ks.contains(k1.did()) && !ks.contains(fresh.did()));
+        let account = accounts.get("ida").unwrap().unwrap();
+        assert_eq!(account.keys, vec![*k1.did(), k0]);
+        assert_eq!(account.identity(), Some(&k0));
+        assert_eq!(account.recovery, Some(*fresh.did()));
+        store.put(l1.clone()).unwrap();
+        let (key, cite) = accounts.signing("ida").unwrap();
+        assert_eq!(key.did(), k1.did());
+        assert_eq!(cite.map(|c| c.at), Some(l1.cid()));
+
+        // The recovery key is spent: only the fresh one recovers now.
+        assert!(matches!(
+            accounts.recover("ida", &recovery),
+            Err(AccountError::WrongRecovery(_))
+        ));
+        let (k2, l2, _) = accounts.recover("ida", &fresh).unwrap();
+        assert_eq!(l2.envelope().prev, Some(l1.cid()));
+        assert_eq!(accounts.signing_key("ida").unwrap().did(), k2.did());
+    }
+
+    #[test]
+    fn recovery_keys_round_trip_as_text() {
+        let key = Keypair::generate();
+        let text = recovery_text(&key);
+        assert!(text.starts_with(RECOVERY_PREFIX) && text.len() == RECOVERY_PREFIX.len() + 64);
+        let back = parse_recovery(&format!("  {text}\n")).unwrap();
+        assert_eq!(back.did(), key.did());
+        for bad in ["", "mnode-recovery-1:zz", &text[..text.len() - 2], &text[1..]] {
+            assert!(matches!(parse_recovery(bad), Err(AccountError::Invalid(_))));
+        }
     }
 
     #[test]

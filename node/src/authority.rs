@@ -1,5 +1,6 @@
-//! The store as the group rules' [`Authority`]: what the records a new version cites say, read
-//! from the records stored and those earlier in the same batch.
+//! The store as the chain rules' [`Authority`]: what the records a new version cites say (group
+//! versions, key log versions), read from the records stored and those earlier in the same
+//! batch.
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -17,8 +18,8 @@ pub(crate) struct StoreAuthority<'a> {
     pub(crate) store: &'a Store,
     /// Versions earlier in the batch.
     pub(crate) versions: &'a HashMap<Cid, VersionInfo>,
-    /// Group versions earlier in the batch.
-    pub(crate) groups: &'a HashMap<Cid, Record>,
+    /// The records earlier in the batch that the rules may read: group and key log versions.
+    pub(crate) records: &'a HashMap<Cid, Record>,
 }
 
 impl Authority for StoreAuthority<'_> {
@@ -30,27 +31,51 @@ impl Authority for StoreAuthority<'_> {
             Ok(Some(v)) => Ok(v),
             Ok(None) => Err(Missing::Version(*cid)),
             Err(e) => {
-                tracing::warn!("reading version {cid} for the group rules: {e}");
+                tracing::warn!("reading version {cid} for the chain rules: {e}");
                 Err(Missing::Version(*cid))
             }
         }
     }
 
     fn group(&self, at: &Cid) -> Result<Option<Arc<Group>>, Missing> {
-        let record = match self.groups.get(at) {
-            Some(r) => r.clone(),
-            None => match self.store.record(at) {
-                Ok(Some(r)) => r,
-                Ok(None) => return Err(Missing::Version(*at)),
-                Err(e) => {
-                    tracing::warn!("reading group version {at}: {e}");
-                    return Err(Missing::Version(*at));
-                }
-            },
-        };
+        let record = self.record(at)?;
         if record.kind() != GROUP_KIND {
             return Ok(None);
         }
         Ok(record.body_as::<Group>().ok().flatten().map(Arc::new))
+    }
+
+    fn record(&self, cid: &Cid) -> Result<Record, Missing> {
+        if let Some(r) = self.records.get(cid) {
+            return Ok(r.clone());
+        }
+        match self.store.record(cid) {
+            Ok(Some(r)) => Ok(r),
+            Ok(None) => Err(Missing::Version(*cid)),
+            Err(e) => {
+                tracing::warn!("reading record {cid} for the chain rules: {e}");
+                Err(Missing::Version(*cid))
+            }
+        }
+    }
+
+    /// As the default, but a version of another item answers at once (a rotation's `kept`
+    /// lists the tips of many items).
+    fn is_ancestor(&self, a: &Cid, b: &Cid) -> Result<bool, Missing> {
+        if a == b {
+            return Ok(true);
+        }
+        let target = self.version(a)?;
+        let mut at = self.version(b)?;
+        if at.id != target.id {
+            return Ok(false);
+        }
+        while at.seq > target.seq {
+            let Some(prev) = at.prev else {
+                return Ok(false);
+            };
+            at = self.version(&prev)?;
+        }
+        Ok(at.cid == target.cid)
     }
 }

@@ -256,9 +256,16 @@ async fn import_into<R: Read>(
     if !report.failures.is_empty() {
         return Ok(report);
     }
-    // Versions after the versions they replace, groups' versions before the items citing them,
-    // all in one atomic write.
-    records.sort_by_key(|r| (r.kind() != mnode_dag::group::GROUP_KIND, r.seq()));
+    // Versions after the versions they replace; key logs' versions, then groups', before the
+    // records citing them (a group's versions may cite a key log); all in one atomic write.
+    records.sort_by_key(|r| {
+        let rank = match r.kind() {
+            mnode_dag::key_log::KEYS_KIND => 0u8,
+            mnode_dag::group::GROUP_KIND => 1,
+            _ => 2,
+        };
+        (rank, r.seq())
+    });
     match store.put_batch(records) {
         Ok(puts) => count(&mut report, &puts),
         Err(e) => {

@@ -23,10 +23,16 @@
 //! | `account_follows` | `a` · handle · 0 · topic key, and `t` · topic key · handle; `m` · handle · 0 · muted author's public key | when (ms) |
 //! | `peers` | peer id | addresses and when last seen ([`crate::peers`]) |
 //! | `owned` | group id · item id | (every item a group owns, live or not) |
+//! | `owned` | `k` · identity's public key · item id | (every item with a version signed for the identity) |
+//! | `identities` | identity's public key | id of the key log used (its first root stored), then `1` if another root arrived |
 //!
 //! Items whose head is a tombstone are in no listing; their history stays. A group's item
 //! ([`mnode_dag::group`]) takes as its head the newest version still in force, judged against
-//! the group's head: when the group's head moves, its items are judged again.
+//! the group's head: when the group's head moves, its items are judged again. Likewise every
+//! item of an identity that rotated its key ([`mnode_dag::key_log`]), against the winning path
+//! of the identity's key log: when that path's head moves, its items are judged again. An
+//! item's `author` is the identity its version 0 is signed for (a version's `author` is the key
+//! that signed it), so the `by_author` listing keeps one author across a rotation.
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -40,6 +46,7 @@ use mnode_dag::{
     cbor,
     cids::{self, LinkKind},
     group::{self, GROUP_KIND, GroupError, GroupPath, Standing},
+    key_log::{self, KEYS_KIND, KeyError, LogPath},
     query::{Condition, Method, Op, Query, Step, Value},
     record::ChainError,
     registry::Topic,
@@ -65,6 +72,7 @@ const SYNC: &str = "sync";
 const FOLLOWS: &str = "follows";
 const ACCOUNT_FOLLOWS: &str = "account_follows";
 const OWNED: &str = "owned";
+const IDENTITIES: &str = "identities";
 /// The estimated size of one column family.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FamilySize {
@@ -92,6 +100,7 @@ const FAMILIES: &[&str] = &[
     FOLLOWS,
     ACCOUNT_FOLLOWS,
     OWNED,
+    IDENTITIES,
 ];
 
 /// Length of a record CID (v1, dag-cbor, sha2-256) in bytes; every item id has it.
@@ -179,10 +188,10 @@ pub enum StoreError {
     /// The record is invalid.
     #[error(transparent)]
     Record(#[from] RecordError),
-    /// A group version the record cites (or that its group rules need) is not stored: fetch the
-    /// group's chain first.
+    /// A group or key log version the record cites (or that the group or key rules need) is
+    /// not stored: fetch the group's chain, or the identity's key log, first.
     #[error(
-        "record {cid} cites {missing}, which this node does not have (the group's versions come first)"
+        "record {cid} cites {missing}, which this node does not have (the group's or key log's versions come first)"
     )]
     MissingAuthority {
         /// The record.
@@ -437,15 +446,15 @@ impl Store {
         let _guard = self.write_lock()?;
         let mut batch = WriteBatch::default();
         let mut items: HashMap<Cid, Item> = HashMap::new();
-        let mut versions: HashMap<Cid, VersionInfo> = HashMap::new();
-        // Versions of groups and of their items in this batch: the group rules and the choice
-        // of a group item's head read them before the batch is written.
-        let mut shared: HashMap<Cid, Record> = HashMap::new();
+        // What the rules and the choice of heads read before the batch is written.
+        let mut pending = Pending::default();
         // Groups whose head this batch moved: their items are judged again at the end.
         let mut regrouped: BTreeSet<Cid> = BTreeSet::new();
+        // Identities whose key log's head this batch moved: their items too, before the groups'.
+        let mut rekeyed: BTreeSet<Did> = BTreeSet::new();
         let mut out = Vec::with_capacity(records.len());
         let (blocks_cf, versions_cf) = (self.cf(BLOCKS)?, self.cf(VERSIONS)?);
-        let sync_cf = self.cf(SYNC)?;
+        let (sync_cf, owned_cf) = (self.cf(SYNC)?, self.cf(OWNED)?);
         // Records of this batch that others in it answer: their topics are needed before the
         // batch is written.
         let wanted: std::collections::HashSet<Cid> = records
@@ -455,37 +464,31 @@ impl Store {
         let mut in_batch: Vec<Record> = vec![];
         for record in records {
             let cid = record.cid();
-            if versions.contains_key(&cid) || self.has_block(&cid)? {
+            if pending.versions.contains_key(&cid) || self.has_block(&cid)? {
                 out.push(Put::Duplicate(cid));
                 continue;
             }
-            let mut info = record.info();
-            let id = info.id;
-            let auth = StoreAuthority {
-                store: self,
-                versions: &versions,
-                groups: &shared,
-            };
-            let (mut item, head, fork) = match record.envelope().prev {
+            let id = record.id();
+            let auth = pending.auth(self);
+            let (info, mut item, head, fork) = match record.envelope().prev {
                 None => {
                     record
                         .verify_first_with(&auth)
                         .map_err(|e| chain_error(cid, e))?;
-                    (None, true, false)
+                    (record.info(), None, true, false)
                 }
                 Some(prev) => {
-                    let prev_info = match versions.get(&prev) {
+                    let prev_info = match pending.versions.get(&prev) {
                         Some(p) => p.clone(),
                         None => self
-                            .version_info(&id, info.seq - 1, &prev)?
+                            .version_info(&id, record.seq() - 1, &prev)?
                             .ok_or(StoreError::MissingPrev { cid, prev })?,
                     };
                     record
                         .verify_follows_with(&prev_info, &auth)
                         .map_err(|e| chain_error(cid, e))?;
-                    if record.is_tombstone() {
-                        info.owner = prev_info.owner;
-                    }
+                    // A tombstone relies on its predecessor's group and signer citations.
+                    let info = record.info_following(&prev_info);
                     let item = match items.remove(&id) {
                         Some(i) => i,
                         None => self
@@ -493,7 +496,7 @@ impl Store {
                             .ok_or(StoreError::MissingPrev { cid, prev })?,
                     };
                     let fork = !item.tips.iter().any(|(t, _)| *t == prev);
-                    (Some(item), false, fork)
+                    (info, Some(item), false, fork)
                 }
             };
             batch.put_cf(blocks_cf, cid.to_bytes(), record.bytes());
@@ -509,17 +512,33 @@ impl Store {
                 cbor::encode(&info).map_err(|e| StoreError::Corrupt(e.to_string()))?,
             );
             let owner = info.owner.map(|o| o.group);
+            let identity = info.identity();
             let is_group = record.kind() == GROUP_KIND;
-            if owner.is_some() || is_group {
-                shared.insert(cid, record.clone());
+            let is_log = record.kind() == KEYS_KIND;
+            if is_group || is_log {
+                pending.records.insert(cid, record.clone());
             }
-            versions.insert(cid, info.clone());
+            if is_log {
+                pending.logs.entry(id).or_default().push(cid);
+                pending.paths.get_mut().clear();
+                if info.seq == 0 {
+                    self.note_log_root(&mut batch, &mut pending, identity, id)?;
+                }
+            }
             let new_state = ListedState::of(&record);
+            pending.states.insert(cid, new_state.clone());
+            pending.versions.insert(cid, info.clone());
+            // Every item with a version signed for an identity, so that a move of the
+            // identity's key log judges it again (a key log itself is not judged by one).
+            if !is_log && item.as_ref().map(|i| i.author) != Some(identity) {
+                batch.put_cf(owned_cf, signed_key(&identity, &id), []);
+                pending.signed.entry(identity).or_default().insert(id);
+            }
             let (next, is_head) = match item.take() {
                 None => {
                     let mut item = Item {
                         kind: info.kind.clone(),
-                        author: info.author,
+                        author: identity,
                         created: info.created,
                         head: cid,
                         updated: info.updated,
@@ -532,15 +551,10 @@ impl Store {
                         revoked: false,
                     };
                     if let Some(group) = owner {
-                        batch.put_cf(self.cf(OWNED)?, owned_key(&group, &id), []);
-                        let auth = StoreAuthority {
-                            store: self,
-                            versions: &versions,
-                            groups: &shared,
-                        };
-                        let (_, _, in_force) = self.choose_head(&item, &auth, &items)?;
-                        item.revoked = !in_force;
+                        batch.put_cf(owned_cf, owned_key(&group, &id), []);
                     }
+                    let (_, _, in_force) = self.choose_head(&id, &item, &pending, &items)?;
+                    item.revoked = !in_force;
                     self.index_put(&mut batch, &id, &item)?;
                     (item, head)
                 }
@@ -549,18 +563,17 @@ impl Store {
                     item.tips.retain(|(t, _)| Some(*t) != prev);
                     item.tips.push((cid, info.updated));
                     item.versions += 1;
-                    let auth = StoreAuthority {
-                        store: self,
-                        versions: &versions,
-                        groups: &shared,
-                    };
-                    let (best, updated, in_force) = self.choose_head(&item, &auth, &items)?;
+                    let (best, updated, in_force) =
+                        self.choose_head(&id, &item, &pending, &items)?;
                     let is_head = best == cid;
+                    if is_log && best != item.head {
+                        rekeyed.insert(item.author);
+                    }
                     if best != item.head || in_force == item.revoked || is_head {
                         let state = if is_head {
                             new_state
                         } else {
-                            self.listed_state(&best, &shared)?
+                            self.listed_state(&best, &pending)?
                         };
                         self.set_head(
                             &mut batch,
@@ -585,8 +598,11 @@ impl Store {
                 fork,
             });
         }
+        for identity in rekeyed {
+            self.rejudge_signed_for(&identity, &mut batch, &mut items, &pending, &mut regrouped)?;
+        }
         for group in regrouped {
-            self.rejudge_items_of(&group, &mut batch, &mut items, &versions, &shared)?;
+            self.rejudge_items_of(&group, &mut batch, &mut items, &pending)?;
         }
         let items_cf = self.cf(ITEMS)?;
         for (id, item) in &items {
@@ -610,13 +626,112 @@ impl Store {
         Ok(out)
     }
 
-    /// The version an item shows: for a plain item the newest tip by `(updated, CID)`; for a
-    /// group's item each tip's newest ancestor-or-self still in force, the newest of those by
-    /// `(updated, CID)`. Also whether that version is in force (a plain item's always is).
+    /// Records a key log's version 0: the first root stored for an identity is the log the
+    /// node uses; a later one is stored but marked contested and never used.
+    fn note_log_root(
+        &self,
+        batch: &mut WriteBatch,
+        pending: &mut Pending,
+        identity: Did,
+        log: Cid,
+    ) -> Result<(), StoreError> {
+        let cf = self.cf(IDENTITIES)?;
+        let first = match pending.identities.get(&identity) {
+            Some(first) => Some(*first),
+            None => self.identity_log(&identity)?.map(|(first, _)| first),
+        };
+        match first {
+            None => {
+                pending.identities.insert(identity, log);
+                batch.put_cf(cf, identity.public_key(), log.to_bytes());
+            }
+            Some(first) => {
+                tracing::warn!(
+                    "a second key log {log} for {identity}: stored, but {first} stays the one used"
+                );
+                batch.put_cf(
+                    cf,
+                    identity.public_key(),
+                    [first.to_bytes(), vec![1]].concat(),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The key log this node uses for `identity` (its first root stored), and whether another
+    /// root for the same identity arrived since (contested: someone else held the first key).
+    pub fn identity_log(&self, identity: &Did) -> Result<Option<(Cid, bool)>, StoreError> {
+        let Some(v) = self
+            .db
+            .get_pinned_cf(self.cf(IDENTITIES)?, identity.public_key())?
+        else {
+            return Ok(None);
+        };
+        let (id, flag) = v.split_at(v.len().min(ID_LEN));
+        let id =
+            Cid::try_from(id).map_err(|e| StoreError::Corrupt(format!("identities index: {e}")))?;
+        Ok(Some((id, flag.first() == Some(&1))))
+    }
+
+    /// The winning path ([`key_log::winning_path`]) of the key log `log`, from its stored
+    /// versions and those of this batch.
+    fn log_path(&self, log: &Cid, pending: &Pending) -> Result<LogPath, StoreError> {
+        let mut records = vec![];
+        for v in self.history(log)? {
+            records.push(
+                self.record(&v.cid)?.ok_or_else(|| {
+                    StoreError::Corrupt(format!("key log version {} lost", v.cid))
+                })?,
+            );
+        }
+        for cid in pending.logs.get(log).into_iter().flatten() {
+            if let Some(r) = pending.records.get(cid) {
+                records.push(r.clone());
+            }
+        }
+        Ok(key_log::winning_path(&records))
+    }
+
+    /// The key log path `identity` is judged by, when it rotated at least once (a log of its
+    /// root alone retires nothing).
+    fn identity_path(
+        &self,
+        identity: &Did,
+        pending: &Pending,
+    ) -> Result<Option<std::sync::Arc<LogPath>>, StoreError> {
+        if let Some(p) = pending.paths.borrow().get(identity) {
+            return Ok(p.clone());
+        }
+        let log = match pending.identities.get(identity) {
+            Some(log) => Some(*log),
+            None => self.identity_log(identity)?.map(|(log, _)| log),
+        };
+        let path = match log {
+            Some(log) => {
+                let path = self.log_path(&log, pending)?;
+                (path.versions.len() > 1).then(|| std::sync::Arc::new(path))
+            }
+            None => None,
+        };
+        pending.paths.borrow_mut().insert(*identity, path.clone());
+        Ok(path)
+    }
+
+    /// The version an item shows, and whether it is in force.
+    ///
+    /// A key log's head is the end of its winning path ([`key_log::winning_path`]: a recovery
+    /// beats a rotation at a fork). For any other item, each tip's newest ancestor-or-self still
+    /// in force, the newest of those by `(updated, CID)`: a version is in force when the group
+    /// rules keep it ([`group::standing`], for a group's item, against the group's head) and the
+    /// key rules do ([`key_log::standing`], against the winning path of the identity it is
+    /// signed for, once that identity rotated). With no version in force, the newest tip, not
+    /// in force. A plain item of an identity that never rotated shows its newest tip.
     fn choose_head(
         &self,
+        id: &Cid,
         item: &Item,
-        auth: &StoreAuthority<'_>,
+        pending: &Pending,
         items: &HashMap<Cid, Item>,
     ) -> Result<(Cid, u64, bool), StoreError> {
         let newest = |tips: &mut dyn Iterator<Item = (Cid, u64)>| {
@@ -627,21 +742,47 @@ impl Store {
         };
         let plain = newest(&mut item.tips.iter().copied())
             .ok_or_else(|| StoreError::Corrupt("an item without tips".into()))?;
-        let Some(group) = item.owner else {
-            return Ok((plain.0, plain.1, true));
-        };
-        let path = self.group_path(&group, auth, items)?;
+        let auth = pending.auth(self);
         let missing = |cid, m: mnode_dag::authority::Missing| StoreError::MissingAuthority {
             cid,
             missing: m.cid(),
+        };
+        if item.kind == KEYS_KIND {
+            let path = self.log_path(id, pending)?;
+            return Ok(match path.head() {
+                Some(head) => {
+                    let info = auth.version(&head).map_err(|m| missing(head, m))?;
+                    (head, info.updated, true)
+                }
+                None => (plain.0, plain.1, true),
+            });
+        }
+        // A plain item keeps its identity across versions: one look says whether it rotated.
+        let one_identity = item.owner.is_none() && item.kind != GROUP_KIND;
+        if one_identity && self.identity_path(&item.author, pending)?.is_none() {
+            return Ok((plain.0, plain.1, true));
+        }
+        let group_path = match item.owner {
+            Some(group) => Some(self.group_path(&group, &auth, items)?),
+            None => None,
         };
         let mut in_force = vec![];
         for (tip, _) in &item.tips {
             let mut at = Some(*tip);
             while let Some(c) = at {
                 let info = auth.version(&c).map_err(|m| missing(c, m))?;
-                let standing =
-                    group::standing(&info, &path, auth, |_| false).map_err(|m| missing(c, m))?;
+                let mut standing = match &group_path {
+                    Some(path) => {
+                        group::standing(&info, path, &auth, |_| false).map_err(|m| missing(c, m))?
+                    }
+                    None => Standing::InForce,
+                };
+                if standing == Standing::InForce
+                    && let Some(path) = self.identity_path(&info.identity(), pending)?
+                {
+                    standing = key_log::standing(&info, &path, &auth, |_| false)
+                        .map_err(|m| missing(c, m))?;
+                }
                 if standing == Standing::InForce {
                     in_force.push((c, info.updated));
                     break;
@@ -699,8 +840,7 @@ impl Store {
         group: &Cid,
         batch: &mut WriteBatch,
         items: &mut HashMap<Cid, Item>,
-        versions: &HashMap<Cid, VersionInfo>,
-        shared: &HashMap<Cid, Record>,
+        pending: &Pending,
     ) -> Result<(), StoreError> {
         let mut ids: BTreeSet<Cid> = items
             .iter()
@@ -708,36 +848,114 @@ impl Store {
             .map(|(id, _)| *id)
             .collect();
         ids.extend(self.owned_by(group)?);
-        let auth = StoreAuthority {
-            store: self,
-            versions,
-            groups: shared,
-        };
         for id in ids {
-            let Some(mut item) = items.get(&id).cloned().or(self.item(&id)?) else {
-                continue;
-            };
-            let (best, updated, in_force) = self.choose_head(&item, &auth, items)?;
-            if best == item.head && in_force != item.revoked {
-                continue;
-            }
-            let state = self.listed_state(&best, shared)?;
-            self.set_head(batch, &id, &mut item, (best, updated), in_force, state)?;
-            items.insert(id, item);
+            self.rejudge(&id, batch, items, pending)?;
         }
         Ok(())
     }
 
-    /// What a version (of this batch or stored) contributes to listings.
-    fn listed_state(
+    /// Judges again every item with a version signed for `identity`, after its key log's head
+    /// moved (a rotation or a recovery arrived). Groups whose head moved are added to
+    /// `regrouped`.
+    fn rejudge_signed_for(
         &self,
-        cid: &Cid,
-        shared: &HashMap<Cid, Record>,
-    ) -> Result<ListedState, StoreError> {
-        let record = match shared.get(cid) {
-            Some(r) => r.clone(),
-            None => self.record(cid)?.ok_or(StoreError::NotFound(*cid))?,
+        identity: &Did,
+        batch: &mut WriteBatch,
+        items: &mut HashMap<Cid, Item>,
+        pending: &Pending,
+        regrouped: &mut BTreeSet<Cid>,
+    ) -> Result<(), StoreError> {
+        let mut ids: BTreeSet<Cid> = pending.signed.get(identity).cloned().unwrap_or_default();
+        ids.extend(self.signed_for(identity)?);
+        for id in ids {
+            if self.rejudge(&id, batch, items, pending)?
+                && items.get(&id).is_some_and(|i| i.kind == GROUP_KIND)
+            {
+                regrouped.insert(id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Chooses an item's head again; whether it moved.
+    fn rejudge(
+        &self,
+        id: &Cid,
+        batch: &mut WriteBatch,
+        items: &mut HashMap<Cid, Item>,
+        pending: &Pending,
+    ) -> Result<bool, StoreError> {
+        let Some(mut item) = items.get(id).cloned().or(self.item(id)?) else {
+            return Ok(false);
         };
+        let (best, updated, in_force) = self.choose_head(id, &item, pending, items)?;
+        if best == item.head && in_force != item.revoked {
+            return Ok(false);
+        }
+        let moved = best != item.head;
+        let state = self.listed_state(&best, pending)?;
+        self.set_head(batch, id, &mut item, (best, updated), in_force, state)?;
+        items.insert(*id, item);
+        Ok(moved)
+    }
+
+    /// The ids of every item with a version signed for `identity` (since the node kept that
+    /// index).
+    pub fn signed_for(&self, identity: &Did) -> Result<Vec<Cid>, StoreError> {
+        self.prefixed(OWNED, &signed_key_prefix(identity))?
+            .into_iter()
+            .map(|(k, _)| {
+                Cid::try_from(k.as_slice())
+                    .map_err(|e| StoreError::Corrupt(format!("owned index: {e}")))
+            })
+            .collect()
+    }
+
+    /// The winning path of `identity`'s key log as this node holds it (root first), if it
+    /// holds one. Its last version names the key that signs for the identity now.
+    pub fn key_log_path(&self, identity: &Did) -> Result<Option<LogPath>, StoreError> {
+        let Some((log, _)) = self.identity_log(identity)? else {
+            return Ok(None);
+        };
+        let path = self.log_path(&log, &Pending::default())?;
+        Ok((!path.versions.is_empty()).then_some(path))
+    }
+
+    /// What a rotation away from `key` keeps: the tips of every item in which `key` signed a
+    /// version for `identity`, as this node holds them (sorted, each once).
+    pub fn tips_signed_by(&self, identity: &Did, key: &Did) -> Result<Vec<Cid>, StoreError> {
+        let mut ids: BTreeSet<Cid> = self.signed_for(identity)?.into_iter().collect();
+        // Items stored before the node indexed them by identity: listed under it.
+        for (rest, _) in self.prefixed(BY_AUTHOR, &identity.public_key())? {
+            if let Some(id) = rest.get(8..).and_then(|b| Cid::try_from(b).ok()) {
+                ids.insert(id);
+            }
+        }
+        let mut out = BTreeSet::new();
+        for id in ids {
+            let Some(item) = self.item(&id)? else {
+                continue;
+            };
+            if item.kind == KEYS_KIND {
+                continue;
+            }
+            if self.history(&id)?.iter().any(|v| v.author == *key) {
+                out.extend(item.tips.iter().map(|(c, _)| c.to_bytes()));
+            }
+        }
+        out.into_iter()
+            .map(|b| {
+                Cid::try_from(b.as_slice()).map_err(|e| StoreError::Corrupt(format!("tip: {e}")))
+            })
+            .collect()
+    }
+
+    /// What a version (of this batch or stored) contributes to listings.
+    fn listed_state(&self, cid: &Cid, pending: &Pending) -> Result<ListedState, StoreError> {
+        if let Some(s) = pending.states.get(cid) {
+            return Ok(s.clone());
+        }
+        let record = self.record(cid)?.ok_or(StoreError::NotFound(*cid))?;
         Ok(ListedState::of(&record))
     }
 
@@ -1474,7 +1692,38 @@ impl Store {
     }
 }
 
+/// What a batch holds before it is written: what the chain rules and the choice of heads read.
+#[derive(Default)]
+struct Pending {
+    /// Every version of the batch.
+    versions: HashMap<Cid, VersionInfo>,
+    /// The group and key log versions of the batch (the rules read their bodies).
+    records: HashMap<Cid, Record>,
+    /// What every version of the batch contributes to listings.
+    states: HashMap<Cid, ListedState>,
+    /// Key log id → its versions in this batch.
+    logs: HashMap<Cid, Vec<Cid>>,
+    /// Identities whose first key log root is in this batch → that log's id.
+    identities: HashMap<Did, Cid>,
+    /// Identity → the items of this batch with a version signed for it.
+    signed: HashMap<Did, BTreeSet<Cid>>,
+    /// The key log paths read so far (`None`: the identity never rotated); cleared whenever a
+    /// key log version joins the batch.
+    paths: std::cell::RefCell<HashMap<Did, Option<std::sync::Arc<LogPath>>>>,
+}
+
+impl Pending {
+    fn auth<'a>(&'a self, store: &'a Store) -> StoreAuthority<'a> {
+        StoreAuthority {
+            store,
+            versions: &self.versions,
+            records: &self.records,
+        }
+    }
+}
+
 /// What a version contributes to listings.
+#[derive(Clone)]
 struct ListedState {
     deleted: bool,
     tags: Vec<String>,
@@ -1586,13 +1835,25 @@ fn owned_key(group: &Cid, id: &Cid) -> Vec<u8> {
     [group.to_bytes(), id.to_bytes()].concat()
 }
 
+/// `k` · public key: where the items signed for an identity start in the `owned` family (a
+/// group's entries start with its CID, whose first byte is 1).
+fn signed_key_prefix(identity: &Did) -> Vec<u8> {
+    [&[b'k'][..], &identity.public_key()].concat()
+}
+
+fn signed_key(identity: &Did, id: &Cid) -> Vec<u8> {
+    [signed_key_prefix(identity), id.to_bytes()].concat()
+}
+
 /// A chain rule broken, or (when the group rules need a record this node lacks) what is missing.
 fn chain_error(cid: Cid, e: ChainError) -> StoreError {
     match e {
-        ChainError::Group(GroupError::Missing(m)) => StoreError::MissingAuthority {
-            cid,
-            missing: m.cid(),
-        },
+        ChainError::Group(GroupError::Missing(m)) | ChainError::Key(KeyError::Missing(m)) => {
+            StoreError::MissingAuthority {
+                cid,
+                missing: m.cid(),
+            }
+        }
         e => StoreError::Record(e.into()),
     }
 }

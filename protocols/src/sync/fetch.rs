@@ -122,15 +122,17 @@ impl Fetcher {
 }
 
 /// Orders records so that each comes after the version it replaces (by sequence number, then
-/// CID) and groups' versions come before the items that cite them: the order a store that
-/// checks version chains and group rules can put them in.
+/// CID), key logs' versions (`core.keys`) come first, then groups' versions, then the records
+/// that cite them: the order a store that checks version chains, key rules and group rules
+/// can put them in.
 pub fn order_for_put(mut records: Vec<Record>) -> Vec<Record> {
     records.sort_by_cached_key(|r| {
-        (
-            r.kind() != mnode_dag::group::GROUP_KIND,
-            r.seq(),
-            r.cid().to_bytes(),
-        )
+        let rank = match r.kind() {
+            mnode_dag::key_log::KEYS_KIND => 0u8,
+            mnode_dag::group::GROUP_KIND => 1,
+            _ => 2,
+        };
+        (rank, r.seq(), r.cid().to_bytes())
     });
     records
 }
