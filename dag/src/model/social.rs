@@ -556,6 +556,41 @@ impl Model for Moderation {
     }
 }
 
+/// `social.message`: a direct message, always sent private (its body sealed for the people it
+/// is for, see [`crate::private`]); a conversation is the messages between the same people.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Message {
+    /// The text (plain text with light markdown).
+    pub text: String,
+    /// The message this one answers, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<Link>,
+}
+
+impl Model for Message {
+    const KIND: &'static str = "social.message";
+
+    fn validate(&self) -> Result<(), SchemaError> {
+        check::text("text", &self.text, 1, check::LONG_TEXT)?;
+        self.reply_to
+            .as_ref()
+            .map_or(Ok(()), |l| check::record_link("reply_to", l))
+    }
+
+    fn index(&self) -> Index {
+        // Sealed bodies are indexed by nothing; the links stay inside the ciphertext.
+        Index::default()
+    }
+
+    fn example(g: &mut ExampleGen) -> Self {
+        Self {
+            text: g.sentence(),
+            // Any record link passes the schema; an example message of its own would recurse.
+            reply_to: Some(g.link::<Post>()),
+        }
+    }
+}
+
 /// A moderation decision in force.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
