@@ -98,6 +98,7 @@ impl KeyLog {
     /// Version 0 of the log of the identity whose first key is `first`.
     pub fn root(first: &Keypair, recovery: Option<Did>) -> Self {
         Self {
+            identity: None,
             key: *first.did(),
             recovery,
             proof: prove(first, first.did(), None),
@@ -115,6 +116,7 @@ impl KeyLog {
         kept: Vec<Link>,
     ) -> Self {
         Self {
+            identity: Some(*identity),
             key: *key.did(),
             recovery,
             proof: prove(key, identity, Some(prev)),
@@ -157,6 +159,14 @@ pub enum KeyError {
         signer: Did,
         /// The log version replaced.
         log_at: Cid,
+    },
+    /// K1: a log version after the root names the identity whose log it continues.
+    #[error("a key log version after the root names its identity {identity}, not {named:?}")]
+    LogIdentity {
+        /// The identity of the log (its root's key).
+        identity: Did,
+        /// What the version names.
+        named: Option<Did>,
     },
     /// K3: the proof does not verify under the granted key, so nobody can claim another's key.
     #[error("the proof does not verify under the granted key {key}")]
@@ -262,6 +272,9 @@ pub fn check_log_version(
         if next.key != signer {
             return bad("is signed by the key it names, the identity's first key");
         }
+        if next.identity.is_some() {
+            return bad("names no identity: its key is the identity");
+        }
         if !next.kept.is_empty() {
             return bad("keeps nothing: no key signed before it");
         }
@@ -283,6 +296,12 @@ pub fn check_log_version(
     } else {
         auth.version(&p.id)?.author
     };
+    if next.identity != Some(identity) {
+        return Err(KeyError::LogIdentity {
+            identity,
+            named: next.identity,
+        });
+    }
     if !next.proof_verifies(&identity, Some(&p.cid)) {
         return Err(KeyError::BadProof { key: next.key });
     }

@@ -776,3 +776,40 @@ fn a_member_who_rotated_keeps_their_role_in_a_group() {
         KeyError::KeyNotGranted { .. }
     ));
 }
+
+#[test]
+fn a_log_version_after_the_root_names_its_identity() {
+    let mut a = alice();
+    assert_eq!(
+        a.l1.body_as::<KeyLog>().unwrap().unwrap().identity,
+        Some(*a.k0.did())
+    );
+    let k2 = key("alice/2");
+    for named in [None, Some(*a.k1.did())] {
+        let wrong = KeyLog {
+            identity: named,
+            ..KeyLog::grant(&k2, a.k0.did(), &a.l1.cid(), None, vec![])
+        };
+        let v = a.l1.update(&wrong).unwrap().sign(&a.k1).unwrap();
+        assert_eq!(
+            key_error(a.held.put(&v).unwrap_err()),
+            KeyError::LogIdentity {
+                identity: *a.k0.did(),
+                named
+            }
+        );
+    }
+    // A root names none: its key is the identity.
+    let k = key("someone");
+    let root = Record::create(&KeyLog {
+        identity: Some(*k.did()),
+        ..KeyLog::root(&k, None)
+    })
+    .unwrap()
+    .sign(&k)
+    .unwrap();
+    assert!(matches!(
+        key_error(a.held.put(&root).unwrap_err()),
+        KeyError::BadRoot { .. }
+    ));
+}

@@ -152,6 +152,11 @@ impl Model for Group {
 /// key of the version before and grants a new key ([`crate::key_log`] holds the rules).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KeyLog {
+    /// The identity the log is for (its first key): absent on version 0, which its first key
+    /// signs; every later version names it, so that it travels on the identity's feed whoever
+    /// signs it (a rotated or a recovery key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Did>,
     /// The key that signs for the identity from this version on.
     pub key: Did,
     /// A key that may sign the next version instead of `key` (its public key only; the secret is
