@@ -300,7 +300,24 @@ pub fn check_group_version(
             role,
             what: "delete the group (owners only)".into(),
         }),
-        Some(after) => check_group_change(&before, &after, &signer, role),
+        Some(after) => {
+            check_group_change(&before, &after, &signer, role)?;
+            if !matches!(role, Some(Role::Owner | Role::Admin)) {
+                for c in after.settled.iter().filter(|c| !before.settled.contains(c)) {
+                    if auth.version(&c.0)?.identity() != signer {
+                        return Err(GroupError::GroupChange {
+                            signer,
+                            role,
+                            what: format!(
+                                "settle {} (someone leaving settles only their own versions)",
+                                c.0
+                            ),
+                        });
+                    }
+                }
+            }
+            Ok(())
+        }
     }
 }
 
@@ -350,9 +367,11 @@ pub fn check_group_change(
         }
         _ => {
             let leaving = matches!(changed.as_slice(), [(who, Some(_), None)] if who == signer);
+            // A member who leaves may settle their own past work (checked against the
+            // versions in `check_group_version`), and nothing else.
             let same_rest = before.name == after.name
                 && before.description == after.description
-                && before.settled == after.settled;
+                && before.settled.iter().all(|c| after.settled.contains(c));
             if leaving && same_rest {
                 Ok(())
             } else {

@@ -585,3 +585,28 @@ fn dollar_keys_are_the_records_not_the_kinds() {
         assert!(!schema.contains("\"$owner\""), "{}", kind.name);
     }
 }
+
+#[test]
+fn a_member_leaving_settles_their_own_work_and_nobody_elses() {
+    let mut b = band();
+    let g0 = b.g0.clone();
+    let v0 = b.page(&b.o.clone(), &g0);
+    let v1 = b.edit(&v0, &b.m, &g0, "edited by M");
+    b.held.put(&v1).unwrap();
+    let (o, a, m, n) = (b.o.clone(), b.a.clone(), b.m.clone(), b.n.clone());
+    let without_m = |settled: Vec<Cid>| Group {
+        settled: settled.into_iter().map(mnode_dag::Link).collect(),
+        ..group(&[(&o, Role::Owner), (&a, Role::Admin), (&n, Role::Member)])
+    };
+    // Settling the owner's version 0 on the way out is not M's to do.
+    let e = group_error(
+        b.regroup(&g0, &m, without_m(vec![v1.cid(), v0.cid()]))
+            .unwrap_err(),
+    );
+    assert!(
+        matches!(&e, GroupError::GroupChange { what, .. } if what.contains("only their own")),
+        "{e}"
+    );
+    // M's own edit stays in force after M leaves.
+    b.regroup(&g0, &m, without_m(vec![v1.cid()])).unwrap();
+}
