@@ -805,7 +805,7 @@ fn create_remote(
 }
 
 /// `get` while a daemon runs: the daemon fetches the file from peers if it lacks it (with a
-/// progress bar here), then writes it where asked.
+/// progress bar here) and writes it where asked as it arrives.
 fn get_remote(
     args: GetArgs,
     ctx: &Ctx,
@@ -836,16 +836,33 @@ fn get_remote(
         .output
         .unwrap_or_else(|| PathBuf::from(name.unwrap_or_else(|| blob.to_string())));
     check_output(&output, args.parents)?;
-    let pb = progress_bar(0, ctx)?;
-    let fetched = rt.block_on(client.fetch_progress(&blob.to_string(), |held, size| {
-        if let Some(size) = size {
-            pb.set_length(size);
-        }
-        pb.set_position(held);
-    }))?;
-    pb.finish_and_clear();
     let abs = std::path::absolute(&output)?;
-    let v = rt.block_on(client.export(&blob.to_string(), &abs, args.parents))?;
+    let pb = progress_bar(0, ctx)?;
+    let blob_text = blob.to_string();
+    // The export starts once the first bytes are in (or the fetch is done, for a file held
+    // already) and follows the fetch, so the file is on disk about when the last byte arrives.
+    // Either failing ends both: a failed fetch drops the export, whose temp file goes with it.
+    let (arrived, first_bytes) = tokio::sync::oneshot::channel::<()>();
+    let mut arrived = Some(arrived);
+    let bar = &pb;
+    let fetch = client.fetch_progress(&blob_text, move |held, size| {
+        if let Some(size) = size {
+            bar.set_length(size);
+        }
+        bar.set_position(held);
+        if held > 0
+            && let Some(arrived) = arrived.take()
+        {
+            arrived.send(()).ok();
+        }
+    });
+    let export = async {
+        // An error here means the fetch has ended (its progress callback is gone).
+        first_bytes.await.ok();
+        client.export(&blob_text, &abs, args.parents).await
+    };
+    let (fetched, v) = rt.block_on(futures_lite::future::try_zip(fetch, export))?;
+    pb.finish_and_clear();
     if ctx.out.json {
         ctx.out.print_json(&json!({
             "cid": blob.to_string(),
