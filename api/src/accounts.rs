@@ -1,4 +1,5 @@
-//! `/api/v1/accounts`, `/api/v1/sessions`, `/api/v1/me`: register, log in, sessions, delete.
+//! `/api/v1/accounts`, `/api/v1/sessions`, `/api/v1/me`: register, log in, sessions, delete,
+//! and key rotation and recovery (`/api/v1/accounts/{handle}/keys/…`).
 
 use axum::{
     Json,
@@ -6,8 +7,9 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
+use mnode_dag::{Cid, Did};
 use mnode_node::{
-    accounts::{Account, Role},
+    accounts::{Account, Role, parse_recovery, recovery_text},
     sessions::Session,
 };
 use serde::Deserialize;
@@ -34,13 +36,16 @@ pub(crate) fn router() -> OpenApiRouter<ApiState> {
         .routes(routes!(revoke))
         .routes(routes!(me))
         .routes(routes!(logout_post))
+        .routes(routes!(rotate))
+        .routes(routes!(recover))
 }
 
 /// An account as others see it; `private` adds the email (for the person and admins).
 fn account_json(a: &Account, private: bool) -> Value {
     let mut v = json!({
         "handle": a.handle,
-        "did": a.did().map(ToString::to_string),
+        "did": a.identity().map(ToString::to_string),
+        "key": a.did().map(ToString::to_string),
         "keys": a.keys.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "role": a.role,
         "created": a.created,
@@ -49,6 +54,7 @@ fn account_json(a: &Account, private: bool) -> Value {
         v["email"] = json!(a.email);
         v["phone"] = json!(a.phone);
         v["password_set"] = json!(a.password.is_some());
+        v["recovery"] = json!(a.recovery.as_ref().map(ToString::to_string));
     }
     v
 }
@@ -107,7 +113,7 @@ fn role_schema() -> utoipa::openapi::Object {
     operation_id = "register",
     request_body = RegisterBody,
     responses(
-        (status = 201, description = "The account: `{handle, did, keys, role, created, email, phone, password_set}`", body = Object),
+        (status = 201, description = "The account: `{handle, did, key, keys, role, created, email, phone, password_set, recovery, recovery_key}`; `did` is the identity, `key` the key it signs with, `recovery_key` the secret of its recovery key, shown only now (the node keeps only its public half, `recovery`)", body = Object),
         (status = 400, description = "A bad handle, email or phone number, or no password from someone not an admin", body = ErrorBody),
         (status = 401, description = "A bad token (none is fine)", body = ErrorBody),
         (status = 403, description = "Registration is closed, or a non-admin asked for an admin", body = ErrorBody),
@@ -122,7 +128,7 @@ async fn register(
     Json(b): Json<RegisterBody>,
 ) -> Result<Response, ApiError> {
     let role = b.role.unwrap_or(Role::User);
-    let account = ops::register(
+    let (account, recovery_key) = ops::register(
         &s,
         caller.as_ref(),
         b.handle,
@@ -132,7 +138,9 @@ async fn register(
         role,
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(account_json(&account, true))).into_response())
+    let mut v = account_json(&account, true);
+    v["recovery_key"] = json!(recovery_key);
+    Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
 /// Every account on this node.
@@ -463,4 +471,193 @@ async fn me(State(s): State<ApiState>, caller: Caller) -> ApiResult {
     let mut v = account_json(&account, true);
     v["admin"] = json!(caller.is_admin());
     Ok(Json(v))
+}
+
+/// Publishes (stores, pins and announces) the root of the account's key log, making it first
+/// when there is none; answers the new recovery key as text when one was made (shown once).
+pub(crate) async fn publish_key_log(
+    s: &ApiState,
+    handle: String,
+) -> Result<Option<String>, ApiError> {
+    let (root, recovery) =
+        with_repo(s, move |repo| Ok(repo.accounts().ensure_log(&handle)?)).await?;
+    ops::publish_pinned(s, root).await?;
+    Ok(recovery.as_ref().map(recovery_text))
+}
+
+/// What a key rotation or recovery made.
+#[derive(Debug, Clone)]
+pub struct KeyChange {
+    /// The identity the account speaks for (unchanged).
+    pub identity: Did,
+    /// The key it signs with from now on.
+    pub key: Did,
+    /// The key log version granting `key`.
+    pub log_version: Cid,
+    /// A recovery key made now, as text, shown only now: at the first rotation of an account
+    /// made before key logs (with the log's root), and at every recovery (the old one is spent).
+    pub recovery_key: Option<String>,
+}
+
+impl KeyChange {
+    /// The answer of the key routes: `{identity, key, log_version, recovery_key}`.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "identity": self.identity.to_string(),
+            "key": self.key.to_string(),
+            "log_version": self.log_version.to_string(),
+            "recovery_key": self.recovery_key,
+        })
+    }
+}
+
+fn may_change_keys(s: &ApiState, caller: &Caller, handle: &str) -> Result<(), ApiError> {
+    if caller.may_act_for(s, handle) {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(format!(
+        "only {handle} or an admin of this node may change the keys of {handle}"
+    )))
+}
+
+/// Rotates the key of the account `handle` (the account itself or an admin): a new key signs
+/// for its identity from now on, granted by the next version of its key log, which is published
+/// first; what the old key signed stays in force. An account made before key logs gets its
+/// log's root first, with a recovery key returned once.
+pub async fn rotate_key(
+    s: &ApiState,
+    caller: &Caller,
+    handle: String,
+) -> Result<KeyChange, ApiError> {
+    may_change_keys(s, caller, &handle)?;
+    let recovery_key = publish_key_log(s, handle.clone()).await?;
+    let h = handle.clone();
+    let (new, record, account) = with_repo(s, move |repo| {
+        let accounts = repo.accounts();
+        let (new, record) = accounts.rotate(&h)?;
+        let account = accounts
+            .get(&h)?
+            .ok_or_else(|| ApiError::not_found(format!("no account {h:?}")))?;
+        Ok((new, record, account))
+    })
+    .await?;
+    let log_version = record.cid();
+    ops::publish(s, record).await?;
+    Ok(KeyChange {
+        identity: account.identity().copied().unwrap_or(*new.did()),
+        key: *new.did(),
+        log_version,
+        recovery_key,
+    })
+}
+
+/// Recovers the account `handle` with the recovery key its key log names (given as text, as
+/// shown at sign-up): a new key and a fresh recovery key (returned once; the one given is
+/// spent), granted by a key log version the recovery key signs. 422 `wrong_recovery_key`,
+/// changing nothing, when it is not the account's recovery key.
+pub async fn recover_key(
+    s: &ApiState,
+    caller: &Caller,
+    handle: String,
+    recovery_key: &str,
+) -> Result<KeyChange, ApiError> {
+    may_change_keys(s, caller, &handle)?;
+    let recovery =
+        parse_recovery(recovery_key).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let h = handle.clone();
+    let (new, record, fresh, account) = with_repo(s, move |repo| {
+        let accounts = repo.accounts();
+        let (new, record, fresh) = accounts.recover(&h, &recovery)?;
+        let account = accounts
+            .get(&h)?
+            .ok_or_else(|| ApiError::not_found(format!("no account {h:?}")))?;
+        Ok((new, record, fresh, account))
+    })
+    .await?;
+    let log_version = record.cid();
+    ops::publish(s, record).await?;
+    Ok(KeyChange {
+        identity: account.identity().copied().unwrap_or(*new.did()),
+        key: *new.did(),
+        log_version,
+        recovery_key: Some(recovery_text(&fresh)),
+    })
+}
+
+/// Rotates an account's signing key.
+///
+/// The account itself or an admin may. A new key signs for the account's identity (`did`,
+/// unchanged) from now on, granted by the next version of the identity's key log (`core.keys`),
+/// signed by the current key and published before anything the new key signs. The items the old
+/// key signed stay in force; a version the old key signs after this is not. An account made
+/// before key logs existed gets its log first, and its recovery key is answered once
+/// (`recovery_key`; otherwise null).
+#[utoipa::path(
+    post,
+    path = "/accounts/{handle}/keys/rotate",
+    tag = "accounts",
+    operation_id = "rotate_key",
+    params(("handle" = crate::openapi::HandleText, Path, description = "The account's handle")),
+    responses(
+        (status = 200, description = "`{identity, key, log_version, recovery_key}`: the new key, the key log version granting it, and a recovery key made now (shown only now) or null", body = Object),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "Neither the account itself nor an admin", body = ErrorBody),
+        (status = 404, description = "No such account", body = ErrorBody),
+        (status = 409, description = "The key log grants a key this node does not hold: the account rotated or recovered elsewhere (`key_elsewhere`)", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn rotate(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(handle): Path<String>,
+) -> ApiResult {
+    Ok(Json(rotate_key(&s, &caller, handle).await?.to_json()))
+}
+
+/// A recovery key.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = Recovery)]
+struct RecoverBody {
+    /// The recovery key, as shown at sign-up (or by the last recovery or first rotation).
+    #[schema(value_type = crate::openapi::RecoveryKeyText)]
+    recovery_key: String,
+}
+
+/// Recovers an account with its recovery key.
+///
+/// For an account whose key was lost or stolen: the account itself or an admin may. The
+/// recovery key signs the next version of the identity's key log, granting a new key (which
+/// signs for the identity from now on) and naming a fresh recovery key, answered once; the one
+/// given is spent. On every node, a recovery beats a rotation made from the same log version
+/// with the old key.
+#[utoipa::path(
+    post,
+    path = "/accounts/{handle}/keys/recover",
+    tag = "accounts",
+    operation_id = "recover_key",
+    params(("handle" = crate::openapi::HandleText, Path, description = "The account's handle")),
+    request_body = RecoverBody,
+    responses(
+        (status = 200, description = "`{identity, key, log_version, recovery_key}`: the new key, the key log version granting it, and the new recovery key (shown only now)", body = Object),
+        (status = 400, description = "Not a recovery key (`mnode-recovery-1:` and 64 hex digits)", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "Neither the account itself nor an admin", body = ErrorBody),
+        (status = 404, description = "No such account", body = ErrorBody),
+        (status = 409, description = "The account has no key log on this node (`no_key_log`)", body = ErrorBody),
+        (status = 422, description = "Not the recovery key the account's key log names (`wrong_recovery_key`); nothing changed", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn recover(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(handle): Path<String>,
+    Json(b): Json<RecoverBody>,
+) -> ApiResult {
+    Ok(Json(
+        recover_key(&s, &caller, handle, &b.recovery_key)
+            .await?
+            .to_json(),
+    ))
 }

@@ -196,6 +196,66 @@ impl Client {
         .await
     }
 
+    /// `POST /records` with an audience: an item sealed for `to` (did:keys or handles here)
+    /// and the members of `to_group`, owned by `owner` when given.
+    pub async fn create_private(
+        &self,
+        kind: &str,
+        body: Value,
+        owner: Option<&str>,
+        to: &[String],
+        to_group: Option<&str>,
+        as_handle: Option<&str>,
+    ) -> Result<Value, ClientError> {
+        self.call(
+            reqwest::Method::POST,
+            "/records",
+            Some(json!({
+                "kind": kind, "body": body, "owner": owner, "to": to, "to_group": to_group,
+                "as": as_handle,
+            })),
+        )
+        .await
+    }
+
+    /// `POST /messages`: sends `text` to `to` (did:keys or handles here) as `as_handle`.
+    pub async fn send_message(
+        &self,
+        to: &[String],
+        text: &str,
+        reply_to: Option<&str>,
+        as_handle: Option<&str>,
+    ) -> Result<Value, ClientError> {
+        self.call(
+            reqwest::Method::POST,
+            "/messages",
+            Some(json!({ "to": to, "text": text, "reply_to": reply_to, "as": as_handle })),
+        )
+        .await
+    }
+
+    /// `GET /messages[?with=…]`: the conversations of `as_handle` (default: the caller), or
+    /// the one with `with` (did:keys or handles, separated by commas).
+    pub async fn messages(
+        &self,
+        with: Option<&str>,
+        as_handle: Option<&str>,
+    ) -> Result<Value, ClientError> {
+        let mut query = vec![];
+        if let Some(w) = with {
+            query.push(("with", w.to_owned()));
+        }
+        if let Some(h) = as_handle {
+            query.push(("as", h.to_owned()));
+        }
+        self.call(
+            reqwest::Method::GET,
+            &Self::with_query("/messages", &query),
+            None,
+        )
+        .await
+    }
+
     /// `GET /groups[?member=…]`.
     pub async fn groups(&self, member: Option<&str>) -> Result<Value, ClientError> {
         let query: Vec<(&str, String)> = member
@@ -616,6 +676,30 @@ impl Client {
         }
         self.call(reqwest::Method::POST, "/accounts", Some(body))
             .await
+    }
+
+    /// `POST /accounts/{handle}/keys/rotate`: `{identity, key, log_version, recovery_key}`.
+    pub async fn rotate_key(&self, handle: &str) -> Result<Value, ClientError> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/accounts/{}/keys/rotate", encode(handle)),
+            None,
+        )
+        .await
+    }
+
+    /// `POST /accounts/{handle}/keys/recover`: `{identity, key, log_version, recovery_key}`.
+    pub async fn recover_key(
+        &self,
+        handle: &str,
+        recovery_key: &str,
+    ) -> Result<Value, ClientError> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/accounts/{}/keys/recover", encode(handle)),
+            Some(json!({ "recovery_key": recovery_key })),
+        )
+        .await
     }
 
     /// `DELETE /accounts/{handle}`.

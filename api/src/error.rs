@@ -106,6 +106,9 @@ impl From<AccountError> for ApiError {
             AccountError::WeakPassword(_) => Self::new(422, "weak_password", e.to_string()),
             AccountError::WrongPassword => Self::new(401, "wrong_password", e.to_string()),
             AccountError::Store(s) => s.into(),
+            AccountError::KeyElsewhere { .. } => Self::new(409, "key_elsewhere", e.to_string()),
+            AccountError::NoKeyLog(_) => Self::new(409, "no_key_log", e.to_string()),
+            AccountError::WrongRecovery(_) => Self::new(422, "wrong_recovery_key", e.to_string()),
             other => Self::internal(&other),
         }
     }

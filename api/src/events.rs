@@ -112,7 +112,10 @@ fn record_event(
     let Some(record) = store.record(&cid)? else {
         return Ok(None);
     };
-    if topic.is_some_and(|t| !GossipTopic::of(&record).contains(&t)) {
+    // Events are open to anyone: a private record is not announced.
+    if crate::private::is_private(&record)
+        || topic.is_some_and(|t| !GossipTopic::of(&record).contains(&t))
+    {
         return Ok(None);
     }
     let id = record.id();

@@ -38,7 +38,7 @@ use axum::{
 };
 use futures::{Stream, StreamExt as _, TryStreamExt as _};
 use mnode_dag::{
-    Cid, Did, Ipld, Keypair, Link,
+    Cid, Did, Ipld, Link,
     cids::{self, LinkKind},
     files::{SNIFF_LEN, clean_name, file_draft, image_dims, media_type},
     model::core::{FileData, FileKind},
@@ -60,7 +60,7 @@ use crate::{
     auth::{Admin, Caller},
     error::ErrorBody,
     ops::publish_pinned,
-    routes::{parse_cid, signed, signer},
+    routes::{Signer, parse_cid, signed, signer},
 };
 
 type ApiResult = Result<Json<Value>, ApiError>;
@@ -76,6 +76,8 @@ const NAME_FIELD_MAX: usize = 1024;
 const PROGRESS_EVERY: Duration = crate::progress::EVERY;
 /// At most this many file records are read to list the records that link a file.
 const RECORDS_SCAN: usize = 10_000;
+/// How long an export of a file that is still arriving waits for more of it.
+const EXPORT_STALL: Duration = Duration::from_secs(60);
 /// The kinds of record that hold a file.
 const FILE_KINDS: [&str; 4] = ["core.file", "art.image", "art.audio", "art.video"];
 
@@ -197,7 +199,7 @@ async fn upload_key(
     s: &ApiState,
     caller: &Caller,
     as_handle: Option<String>,
-) -> Result<Keypair, ApiError> {
+) -> Result<Signer, ApiError> {
     let handle = caller.acting_as(s, as_handle)?;
     signer(s, handle).await
 }
@@ -206,7 +208,7 @@ async fn upload_key(
 /// upload routes answer for one file.
 async fn store_file(
     s: &ApiState,
-    key: &Keypair,
+    key: &Signer,
     reader: impl tokio::io::AsyncRead + Unpin + Send,
     name: Option<String>,
     declared: Option<String>,
@@ -732,7 +734,10 @@ async fn delete_file(
         let handle = caller.handle(&s).to_owned();
         let (me, records) = tokio::task::spawn_blocking(move || {
             let repo = node.repo();
-            let me = repo.accounts().get(&handle)?.and_then(|a| a.did().copied());
+            let me = repo
+                .accounts()
+                .get(&handle)?
+                .and_then(|a| a.identity().copied());
             let (records, _) = file_records(repo.store(), &cid, usize::MAX)?;
             Ok::<_, ApiError>((me, records))
         })
@@ -848,6 +853,13 @@ struct ExportBody {
 
 /// Writes a held file to a path on the node's own disk; refuses to overwrite.
 ///
+/// A file that is still arriving (a fetch from peers in progress, `POST /files/fetch`) is
+/// written as its verified bytes come in, and answered once all of it is written: so a client
+/// that starts the fetch and, once its first bytes are in, the export, gets the file on disk
+/// about when the fetch ends (`mnode get` does this). A file the node holds is copied by the
+/// kernel from the store's own file where it can be. The path never holds part of the file:
+/// it is written under a temp name beside it and renamed when complete.
+///
 /// Admin only.
 #[utoipa::path(
     post,
@@ -859,8 +871,9 @@ struct ExportBody {
         (status = 400, description = "Not a CID, a relative path, or a folder that does not exist (without `parents`)", body = ErrorBody),
         (status = 401, description = "No token, or a bad one", body = ErrorBody),
         (status = 403, description = "The caller is not an admin", body = ErrorBody),
-        (status = 404, description = "The node does not hold the file", body = ErrorBody),
+        (status = 404, description = "The node does not hold the file, nor any part of it", body = ErrorBody),
         (status = 409, description = "The path exists (`exists`)", body = ErrorBody),
+        (status = 504, description = "The file was arriving, but no more of it came for a minute (`stalled`)", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
@@ -891,12 +904,13 @@ async fn export_file(
     let size = s
         .node
         .blobs()
-        .export(&cid, &b.path)
+        .export_arriving(&cid, &b.path, EXPORT_STALL)
         .await
         .map_err(|e| match e {
-            mnode_node::blobs::BlobError::NotFound(_) => {
-                ApiError::not_found(format!("the node does not hold {cid}"))
-            }
+            BlobError::NotFound(_) => ApiError::not_found(format!("the node does not hold {cid}")),
+            BlobError::NotABlobCid(_) => ApiError::bad_request(e.to_string()),
+            BlobError::DiskFull => ApiError::disk_full(),
+            BlobError::Stalled { .. } => ApiError::new(504, "stalled", e.to_string()),
             other => ApiError::new(500, "export_failed", other.to_string()),
         })?;
     Ok(Json(

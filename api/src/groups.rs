@@ -35,7 +35,7 @@ use crate::{
     auth::Caller,
     error::ErrorBody,
     ops::{Written, publish, publish_pinned},
-    routes::{parse_cid, signed, signer},
+    routes::{Signer, parse_cid, signed, signer},
     with_repo, with_store,
 };
 
@@ -64,6 +64,9 @@ pub struct MemberSpec {
     pub role: Role,
 }
 
+/// Most characters in a group's name (as the OpenAPI document says).
+const NAME_MAX: usize = 200;
+
 /// A new group.
 #[derive(Deserialize, ToSchema)]
 #[schema(as = CreateGroup)]
@@ -90,7 +93,7 @@ async fn resolve_member(s: &ApiState, member: &str) -> Result<Did, ApiError> {
     }
     let handle = member.trim_start_matches('@').to_owned();
     let account = with_repo(s, move |repo| Ok(repo.accounts().get(&handle)?)).await?;
-    account.and_then(|a| a.did().copied()).ok_or_else(|| {
+    account.and_then(|a| a.identity().copied()).ok_or_else(|| {
         ApiError::bad_request(format!(
             "member: {member:?} is neither a did:key nor an account on this node"
         ))
@@ -175,13 +178,13 @@ pub async fn head(s: &ApiState, group: Cid) -> Result<(Record, Group), ApiError>
 
 /// The key of the acting account and the group version that grants it `perm`: 403
 /// `group_role` when its role in the group's head does not.
-pub async fn member_key(
+pub(crate) async fn member_key(
     s: &ApiState,
     caller: &Caller,
     group: Cid,
     as_handle: Option<String>,
     perm: Permission,
-) -> Result<(mnode_dag::Keypair, Record, Group), ApiError> {
+) -> Result<(Signer, Record, Group), ApiError> {
     let handle = caller.acting_as(s, as_handle)?;
     let key = signer(s, handle.clone()).await?;
     let (at, body) = head(s, group).await?;
@@ -263,10 +266,10 @@ pub async fn delete_owned(
         .and_then(|g| group::role_of(&g, key.did()))
         .is_some_and(|r| r.allows(Permission::Delete));
     let mut records = vec![];
-    let last = if allowed_there {
+    let last = if allowed_there && !key.must_recite(current) {
         current.clone()
     } else {
-        let body = current.body().cloned().unwrap_or(mnode_dag::Ipld::Null);
+        let body = crate::routes::uncited_body(current);
         let recite = signed(
             current.update_body(body).owned_by(OwnerCite {
                 group: cite.group,
@@ -364,7 +367,7 @@ async fn settle(s: &ApiState, group: Cid, who: Did) -> Result<Vec<Link>, ApiErro
         let mut out = vec![];
         for id in store.owned_by(&group)? {
             let history = store.history(&id)?;
-            if !history.iter().any(|v| v.author == who) {
+            if !history.iter().any(|v| v.identity() == who) {
                 continue;
             }
             if let Some(item) = store.item(&id)? {
@@ -482,7 +485,7 @@ async fn list_groups(State(s): State<ApiState>, Query(q): Query<GroupsQuery>) ->
     request_body = CreateGroupBody,
     responses(
         (status = 201, description = "`{cid, id, seq, stored, forked}`", body = Object),
-        (status = 400, description = "A member that is neither a did:key nor an account here", body = ErrorBody),
+        (status = 400, description = "A member that is neither a did:key nor an account here, or a name over 200 characters", body = ErrorBody),
         (status = 401, description = "No token, or a bad one", body = ErrorBody),
         (status = 403, description = "`as` another account without being an admin", body = ErrorBody),
         (status = 422, description = "The group breaks its schema (`invalid_record`)", body = ErrorBody),
@@ -494,6 +497,11 @@ async fn create_group(
     caller: Caller,
     Json(b): Json<CreateGroupBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if b.name.chars().count() > NAME_MAX {
+        return Err(ApiError::bad_request(format!(
+            "name: at most {NAME_MAX} characters"
+        )));
+    }
     let written = create(&s, &caller, b.name, b.description, b.members, b.as_handle).await?;
     Ok((StatusCode::CREATED, Json(written.to_json())))
 }

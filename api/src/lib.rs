@@ -17,6 +17,7 @@ pub mod moderation;
 mod openapi;
 pub mod ops;
 mod pins;
+pub mod private;
 mod progress;
 mod routes;
 mod shutdown;

@@ -81,7 +81,7 @@ impl ForumModeration {
             };
             if let Ok(Some(m)) = r.body_as::<Moderation>() {
                 entries.push(ModEntry {
-                    by: *r.author(),
+                    by: *r.identity(),
                     at: r.info().updated,
                     record: r.cid(),
                     body: m,

@@ -78,6 +78,10 @@ const TAGS: &[(&str, &str)] = &[
         "groups",
         "Groups whose members co-edit the items the group owns: members and roles.",
     ),
+    (
+        "messages",
+        "Direct messages: `social.message` records sealed for the people they are for.",
+    ),
     ("events", "New records as Server-Sent Events."),
     ("pins", "What garbage collection keeps (admin)."),
     (
@@ -124,6 +128,7 @@ pub(crate) fn base() -> OpenApi {
                 .schema_from::<HandleText>()
                 .schema_from::<EmailText>()
                 .schema_from::<PasswordText>()
+                .schema_from::<RecoveryKeyText>()
                 .schema_from::<PeerIdText>()
                 .schema_from::<MultiaddrText>()
                 .schema_from::<CursorText>()
@@ -370,6 +375,16 @@ text_schema!(
     "A topic: `/mnode/1/author/<did>`, `/mnode/1/forum/<cid>`, `/mnode/1/branch/<cid>`, \
      `/mnode/1/thread/<cid>` or `/mnode/1/about/<cid>`, or a bare `did:key:…` for an author's \
      feed."
+);
+text_schema!(
+    /// A recovery key's secret.
+    RecoveryKeyText,
+    "RecoveryKey",
+    "mnode-recovery-key",
+    Some("^mnode-recovery-1:[0-9a-f]{64}$"),
+    "A recovery key as the node showed it once (at sign-up, or at the first key rotation): \
+     `mnode-recovery-1:` and its 32-byte Ed25519 secret in lower-case hex. Whoever holds it may \
+     take the identity over: keep it offline."
 );
 text_schema!(
     /// An account's handle.

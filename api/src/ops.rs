@@ -16,7 +16,9 @@ use crate::{
     with_repo, with_store,
 };
 pub use crate::{
+    accounts::{KeyChange, recover_key, rotate_key},
     auth::Caller,
+    private::Audience,
     social::{WIDGET_ITEMS, WIDGET_SCAN, set_mute, widget_json},
 };
 
@@ -75,7 +77,31 @@ pub async fn create_in(
     group: Option<Cid>,
     as_handle: Option<String>,
 ) -> Result<Written, ApiError> {
+    create_to(
+        s,
+        caller,
+        kind,
+        body,
+        group,
+        &Audience::default(),
+        as_handle,
+    )
+    .await
+}
+
+/// [`create_in`], the body sealed for `audience` unless it is everyone (see
+/// [`crate::private`]); a `social.message` must name its readers.
+pub async fn create_to(
+    s: &ApiState,
+    caller: &Caller,
+    kind: &str,
+    body: Ipld,
+    group: Option<Cid>,
+    audience: &Audience,
+    as_handle: Option<String>,
+) -> Result<Written, ApiError> {
     known_kind(kind)?;
+    let body = crate::private::seal_new(s, caller, kind, body, audience, as_handle.clone()).await?;
     let record = match group {
         Some(group) => crate::groups::create_owned(s, caller, kind, body, group, as_handle).await?,
         None => {
@@ -118,7 +144,22 @@ pub async fn update(
     body: Ipld,
     as_handle: Option<String>,
 ) -> Result<Written, ApiError> {
+    update_to(s, caller, cid, body, &Audience::default(), as_handle).await
+}
+
+/// [`update`] for `audience`: a private item's new version is sealed for the readers of the
+/// version it replaces unless `audience` names others (or everyone).
+pub async fn update_to(
+    s: &ApiState,
+    caller: &Caller,
+    cid: Cid,
+    body: Ipld,
+    audience: &Audience,
+    as_handle: Option<String>,
+) -> Result<Written, ApiError> {
     let current = live_head(s, cid, "takes no new versions").await?;
+    let body =
+        crate::private::seal_edit(s, caller, &current, body, audience, as_handle.clone()).await?;
     if let Some(cite) = current.owner() {
         return crate::groups::update_owned(s, caller, &current, cite, body, as_handle).await;
     }
@@ -157,6 +198,25 @@ pub async fn delete(
     } else {
         owner_key(s, caller, &current, as_handle).await?
     };
+    if key.must_recite(&current) {
+        // A rotated key deletes what an older key signed in two steps: a version citing the
+        // key's grant (same body), then the tombstone relying on it.
+        let recite = signed(
+            current.update_body(crate::routes::uncited_body(&current)),
+            &key,
+        )?;
+        let tombstone = signed(recite.delete(), &key)?;
+        let puts = s.node.publish(vec![recite, tombstone.clone()]).await?;
+        return Ok(Written {
+            cid: tombstone.cid(),
+            id: tombstone.id(),
+            seq: tombstone.seq(),
+            stored: !puts.is_empty(),
+            fork: puts
+                .iter()
+                .any(|p| matches!(p, Put::Stored { fork: true, .. })),
+        });
+    }
     let record = signed(current.delete(), &key)?;
     publish(s, record).await
 }
@@ -219,9 +279,11 @@ pub(crate) async fn publish_pinned(s: &ApiState, record: Record) -> Result<Writt
     Ok(written)
 }
 
-/// Creates an account with a new signing key and its `core.profile` record (handle and
-/// display name), signed by the new key. Open to anyone while `api.open_registration` is on;
-/// only an admin may make an admin.
+/// Creates an account with a new signing key, the root of its identity's key log (naming a new
+/// recovery key) and its `core.profile` record (handle and display name), signed by the new
+/// key; answers the account and the recovery key as text
+/// ([`mnode_node::accounts::recovery_text`]), which the node does not keep: shown only now.
+/// Open to anyone while `api.open_registration` is on; only an admin may make an admin.
 pub async fn register(
     s: &ApiState,
     caller: Option<&Caller>,
@@ -230,7 +292,7 @@ pub async fn register(
     phone: Option<String>,
     password: Option<String>,
     role: Role,
-) -> Result<Account, ApiError> {
+) -> Result<(Account, Option<String>), ApiError> {
     let admin = caller.is_some_and(Caller::is_admin);
     if password.is_none() && !admin {
         return Err(ApiError::bad_request(
@@ -259,6 +321,7 @@ pub async fn register(
         links: vec![],
     };
     let draft = Record::create(&profile).map_err(|e| ApiError::internal(&e))?;
+    let recovery = crate::accounts::publish_key_log(s, account.handle.clone()).await?;
     let key = signer(s, account.handle.clone()).await?;
     publish_pinned(s, signed(draft, &key)?).await?;
     // The node hears replies and notes to the new account on its feed's topic.
@@ -268,7 +331,7 @@ pub async fn register(
             .await
             .map_err(|e| ApiError::internal(&e))?;
     }
-    Ok(account)
+    Ok((account, recovery))
 }
 
 /// Checks a handle (or email) and password and opens a session: its token, shown only now.

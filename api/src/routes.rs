@@ -48,6 +48,7 @@ pub(crate) fn api() -> OpenApiRouter<ApiState> {
         .merge(crate::moderation::router())
         .merge(crate::events::router())
         .merge(crate::pins::router())
+        .merge(crate::private::router())
         .merge(crate::admin::router());
     OpenApiRouter::with_openapi(crate::openapi::base()).nest("/api/v1", v1)
 }
@@ -93,7 +94,7 @@ async fn node_info(State(s): State<ApiState>) -> ApiResult {
             .get(&repo.info().owner)
             .ok()
             .flatten()
-            .and_then(|a| a.did().map(ToString::to_string)))
+            .and_then(|a| a.identity().map(ToString::to_string)))
     })
     .await?;
     let repo = s.node.repo();
@@ -348,10 +349,42 @@ struct CreateBody {
     #[serde(default)]
     #[schema(value_type = Option<crate::openapi::CidText>)]
     owner: Option<String>,
+    /// Only these people (and the author) may read it: `did:key`s or handles on this node.
+    /// Without `to` and `to_group` a new item is public and an edit keeps the readers of the
+    /// version it replaces.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<crate::openapi::MemberText>>, max_items = 499)]
+    to: Option<Vec<String>>,
+    /// Only the current members of this group (and the author) may read it: the group's id.
+    #[serde(default)]
+    #[schema(value_type = Option<crate::openapi::CidText>)]
+    to_group: Option<String>,
+    /// Everyone may read the new version (an edit of a private item becomes public); not with
+    /// `to` or `to_group`.
+    #[serde(default)]
+    public: bool,
     /// Sign as this account (admins only); default: the caller.
     #[serde(default, rename = "as")]
     #[schema(value_type = Option<crate::openapi::HandleText>)]
     as_handle: Option<String>,
+}
+
+/// Who may read a new version, from a request's `to`, `to_group` and `public`.
+fn audience(
+    to: Option<Vec<String>>,
+    to_group: Option<String>,
+    public: bool,
+) -> Result<ops::Audience, ApiError> {
+    Ok(ops::Audience {
+        to: to.unwrap_or_default(),
+        to_group: to_group
+            .as_deref()
+            .map(|g| {
+                parse_cid(g).map_err(|e| ApiError::bad_request(format!("to_group: {}", e.message)))
+            })
+            .transpose()?,
+        public,
+    })
 }
 
 /// Creates a record, signed by the acting account, pinned and gossiped.
@@ -362,12 +395,12 @@ struct CreateBody {
     request_body = CreateBody,
     responses(
         (status = 200, description = "`{cid, id, seq, stored, forked}`", body = Object),
-        (status = 400, description = "Unknown kind, a body that is not DAG-JSON, no such account, or `owner` is not a group", body = ErrorBody),
+        (status = 400, description = "Unknown kind, a body that is not DAG-JSON, no such account, `owner` or `to_group` is not a group, someone in `to` is neither a did:key nor an account here, or `public` beside `to`", body = ErrorBody),
         (status = 401, description = "No token, or a bad one", body = ErrorBody),
         (status = 403, description = "`as` another account without being an admin, or the acting account may not edit in the `owner` group (`group_role`)", body = ErrorBody),
-        (status = 404, description = "No such `owner` group on this node", body = ErrorBody),
+        (status = 404, description = "No such `owner` or `to_group` group on this node", body = ErrorBody),
         (status = 409, description = "The `owner` group was deleted", body = ErrorBody),
-        (status = 422, description = "The body breaks its kind's schema (`invalid_record`)", body = ErrorBody),
+        (status = 422, description = "The body breaks its kind's schema, or a `social.message` names no readers (`invalid_record`)", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
@@ -379,7 +412,8 @@ async fn create_record(
     let body =
         json::from_json_value(&b.body).map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
     let owner = b.owner.as_deref().map(parse_cid).transpose()?;
-    let written = ops::create_in(&s, &caller, &b.kind, body, owner, b.as_handle).await?;
+    let audience = audience(b.to, b.to_group, b.public)?;
+    let written = ops::create_to(&s, &caller, &b.kind, body, owner, &audience, b.as_handle).await?;
     Ok(Json(written.to_json()))
 }
 
@@ -475,25 +509,74 @@ async fn create_records(
     Ok(Json(json!({ "records": answers, "stored": stored })))
 }
 
-/// Signs a draft; a body that breaks its kind's schema is a 422.
-pub(crate) fn signed(draft: Draft, key: &mnode_dag::Keypair) -> Result<Record, ApiError> {
+/// Signs a draft for an account, citing the key log version that grants its key when it is
+/// not the identity's first ([`Signer::cite`]); a body that breaks its kind's schema is a 422.
+pub(crate) fn signed(draft: Draft, signer: &Signer) -> Result<Record, ApiError> {
+    let draft = match signer.cite {
+        Some(cite) => draft.signed_as(cite),
+        None => draft,
+    };
     draft
-        .sign(key)
+        .sign(&signer.key)
         .map_err(|e| ApiError::new(422, "invalid_record", e.to_string()))
 }
 
-/// The signing key of the account `handle`.
-pub(crate) async fn signer(s: &ApiState, handle: String) -> Result<mnode_dag::Keypair, ApiError> {
+/// How an account signs: its current key and, after a rotation, the `$signer` citation (its
+/// identity and the key log version granting the key) every record it signs carries.
+#[derive(Clone)]
+pub(crate) struct Signer {
+    /// The key that signs.
+    pub(crate) key: mnode_dag::Keypair,
+    /// `None` while the key is the identity's first.
+    pub(crate) cite: Option<mnode_dag::key_log::SignerCite>,
+}
+
+impl Signer {
+    /// The identity the account signs for (its first key): who a record it signs is by, as
+    /// groups, moderation and chains judge it.
+    pub(crate) fn did(&self) -> &mnode_dag::Did {
+        self.cite.as_ref().map_or(self.key.did(), |c| &c.identity)
+    }
+}
+
+impl Signer {
+    /// Whether a tombstone this signer puts after `current` needs a version citing the
+    /// signer first: a tombstone cites nothing and relies on its predecessor's `$signer`, which
+    /// holds only when the same key signed the predecessor.
+    pub(crate) fn must_recite(&self, current: &Record) -> bool {
+        self.cite.is_some() && current.author() != self.key.did()
+    }
+}
+
+/// `current`'s body without the `$owner` and `$signer` it cites, to be signed again with
+/// another citation.
+pub(crate) fn uncited_body(current: &Record) -> mnode_dag::Ipld {
+    match current.body().cloned() {
+        Some(mnode_dag::Ipld::Map(mut map)) => {
+            map.remove(mnode_dag::group::OWNER_FIELD);
+            map.remove(mnode_dag::key_log::SIGNER_FIELD);
+            mnode_dag::Ipld::Map(map)
+        }
+        other => other.unwrap_or(mnode_dag::Ipld::Null),
+    }
+}
+
+/// How the account `handle` signs ([`mnode_node::accounts::Accounts::signing`]).
+pub(crate) async fn signer(s: &ApiState, handle: String) -> Result<Signer, ApiError> {
     with_repo(s, move |repo| {
-        repo.accounts().signing_key(&handle).map_err(|e| match e {
-            AccountError::NotFound(_) => e.into(),
-            e => ApiError::bad_request(e.to_string()),
-        })
+        repo.accounts()
+            .signing(&handle)
+            .map(|(key, cite)| Signer { key, cite })
+            .map_err(|e| match e {
+                AccountError::NotFound(_) | AccountError::KeyElsewhere { .. } => e.into(),
+                e => ApiError::bad_request(e.to_string()),
+            })
     })
     .await
 }
 
-/// The key a new version of `current` is signed with: its author's, held by this node for an
+/// How a new version of `current` is signed: by the current key of the account speaking for its
+/// identity (citing the key log when that key is not the first), held by this node for an
 /// account the caller may act for (the owner, or an admin of this node).
 ///
 /// With `as_handle` the caller acts as that account (admins may act as any): it must be the
@@ -503,17 +586,23 @@ pub(crate) async fn owner_key(
     caller: &Caller,
     current: &Record,
     as_handle: Option<String>,
-) -> Result<mnode_dag::Keypair, ApiError> {
-    let author = *current.author();
-    let account = with_repo(s, move |repo| Ok(repo.accounts().by_did(&author)?))
-        .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                403,
-                "not_owner",
-                format!("{author} wrote this item and this node does not hold their key"),
-            )
-        })?;
+) -> Result<Signer, ApiError> {
+    let author = *current.identity();
+    let account = with_repo(s, move |repo| {
+        let accounts = repo.accounts();
+        Ok(match accounts.by_identity(&author)? {
+            Some(a) => Some(a),
+            None => accounts.by_did(&author)?,
+        })
+    })
+    .await?
+    .ok_or_else(|| {
+        ApiError::new(
+            403,
+            "not_owner",
+            format!("{author} wrote this item and this node does not hold their key"),
+        )
+    })?;
     if let Some(h) = as_handle {
         let acting = caller.acting_as(s, Some(h))?;
         if acting != account.handle {
@@ -537,9 +626,14 @@ pub(crate) async fn owner_key(
             ),
         ));
     }
+    if account.identity() == Some(&author) {
+        return signer(s, account.handle).await;
+    }
+    // An item by a key imported into the account (not its identity): that key signs, as before.
     with_repo(s, move |repo| {
         repo.keystore()
             .get(&author)
+            .map(|key| Signer { key, cite: None })
             .map_err(|e| ApiError::internal(&e))
     })
     .await
@@ -567,6 +661,20 @@ struct UpdateBody {
     /// The new body, of the item's kind.
     #[schema(value_type = KindBody)]
     body: Value,
+    /// Only these people (and the author) may read it: `did:key`s or handles on this node.
+    /// Without `to` and `to_group` a new item is public and an edit keeps the readers of the
+    /// version it replaces.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<crate::openapi::MemberText>>, max_items = 499)]
+    to: Option<Vec<String>>,
+    /// Only the current members of this group (and the author) may read it: the group's id.
+    #[serde(default)]
+    #[schema(value_type = Option<crate::openapi::CidText>)]
+    to_group: Option<String>,
+    /// Everyone may read the new version (an edit of a private item becomes public); not with
+    /// `to` or `to_group`.
+    #[serde(default)]
+    public: bool,
     /// Act as this account (admins only), which must be the item's author; default: the
     /// caller, who must be the author or an admin.
     #[serde(default, rename = "as")]
@@ -596,10 +704,10 @@ struct AsQuery {
     request_body = UpdateBody,
     responses(
         (status = 200, description = "`{cid, id, seq, stored, forked}` of the new version", body = Object),
-        (status = 400, description = "Not a CID, or a body that is not DAG-JSON", body = ErrorBody),
+        (status = 400, description = "Not a CID, a body that is not DAG-JSON, `to_group` is not a group, someone in `to` is neither a did:key nor an account here, or `public` beside `to`", body = ErrorBody),
         (status = 401, description = "No token, or a bad one", body = ErrorBody),
         (status = 403, description = "The caller may not change this item (`not_owner`)", body = ErrorBody),
-        (status = 404, description = "No such item on this node", body = ErrorBody),
+        (status = 404, description = "No such item (or `to_group` group) on this node", body = ErrorBody),
         (status = 409, description = "The item was deleted", body = ErrorBody),
         (status = 422, description = "The body breaks its kind's schema (`invalid_record`)", body = ErrorBody),
     ),
@@ -614,8 +722,9 @@ async fn update_record(
     let cid = parse_cid(&cid)?;
     let body =
         json::from_json_value(&b.body).map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
+    let audience = audience(b.to, b.to_group, b.public)?;
     Ok(Json(
-        ops::update(&s, &caller, cid, body, b.as_handle)
+        ops::update_to(&s, &caller, cid, body, &audience, b.as_handle)
             .await?
             .to_json(),
     ))
@@ -728,11 +837,17 @@ struct ListQuery {
     tag = "records",
     params(ListQuery),
     responses(
-        (status = 200, description = "`{items: [{id, type, author, created, updated, head, versions, summary}], next}`", body = Object),
+        (status = 200, description = "`{items: [{id, type, author, created, updated, head, versions, summary, private}], next}`; a private item is listed only for a caller whose own account reads it", body = Object),
         (status = 400, description = "A bad author, cursor or time range", body = ErrorBody),
+        (status = 401, description = "A bad token", body = ErrorBody),
     ),
 )]
-async fn list_records(State(s): State<ApiState>, Query(q): Query<ListQuery>) -> ApiResult {
+async fn list_records(
+    State(s): State<ApiState>,
+    caller: Option<Caller>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult {
+    let reader = crate::private::reader(&s, caller.as_ref()).await?;
     let author = q
         .author
         .as_deref()
@@ -769,15 +884,23 @@ async fn list_records(State(s): State<ApiState>, Query(q): Query<ListQuery>) -> 
         cursor,
         limit: q.limit.unwrap_or(50).min(1000),
     };
-    let items = with_store(&s, move |store| {
+    let items = with_repo(&s, move |repo| {
+        let store = repo.store();
         let page = store.list(&filter)?;
         let mut items = Vec::with_capacity(page.items.len());
         for (id, i) in &page.items {
-            let summary = store
-                .record(&i.head)?
-                .map(|r| r.summary())
-                .unwrap_or_default();
+            let head = store.record(&i.head)?;
+            let private = head.as_ref().is_some_and(crate::private::is_private);
+            // A private item is listed for its readers only, with the summary they can read.
+            let summary = match &head {
+                Some(r) => match crate::private::summary_for(repo, r, reader.as_ref()) {
+                    Some(summary) => summary,
+                    None => continue,
+                },
+                None => String::new(),
+            };
             items.push(json!({
+                "private": private,
                 "id": id.to_string(),
                 "type": i.kind,
                 "author": i.author.to_string(),
@@ -812,17 +935,20 @@ struct ReadQuery {
     tag = "records",
     params(("cid" = crate::openapi::CidText, Path, description = "The item's id or any version's CID"), ReadQuery),
     responses(
-        (status = 200, description = "`{cid, id, record}`", body = Object),
+        (status = 200, description = "`{cid, id, record}`; for a private version also `private: {to: [did], readable}`: a caller whose own account is among `to` gets `record.body` opened (`readable: true`); anyone else gets `record.body: null` (`readable: false`; the sealed block itself is on the gateway)", body = Object),
         (status = 400, description = "Not a CID", body = ErrorBody),
+        (status = 401, description = "A bad token", body = ErrorBody),
         (status = 404, description = "No such record on this node", body = ErrorBody),
     ),
 )]
 async fn read_record(
     State(s): State<ApiState>,
+    caller: Option<Caller>,
     Path(cid): Path<String>,
     Query(q): Query<ReadQuery>,
 ) -> ApiResult {
     let cid = parse_cid(&cid)?;
+    let reader = crate::private::reader(&s, caller.as_ref()).await?;
     let record = with_store(&s, move |store| {
         Ok(if q.exact {
             store.record(&cid)?
@@ -832,9 +958,21 @@ async fn read_record(
     })
     .await?
     .ok_or_else(|| ApiError::not_found(format!("no record {cid} on this node")))?;
-    Ok(Json(json!({
-        "cid": record.cid().to_string(),
-        "id": record.id().to_string(),
-        "record": crate::social::record_json(&record)?,
-    })))
+    let (value, private) = with_repo(&s, move |repo| {
+        let (value, private) = crate::private::record_json_for(repo, &record, reader.as_ref())?;
+        Ok((
+            json!({
+                "cid": record.cid().to_string(),
+                "id": record.id().to_string(),
+                "record": value,
+            }),
+            private,
+        ))
+    })
+    .await?;
+    let mut value = value;
+    if let Some(p) = private {
+        value["private"] = p;
+    }
+    Ok(Json(value))
 }

@@ -113,12 +113,18 @@ pub(crate) fn item_json(
     }))
 }
 
-/// The items of a page.
+/// The items of a page, without private ones: feeds, tags, threads and queries are public
+/// (a private item's readers find it in `GET /records` and `GET /messages`).
 pub(crate) fn items_json(store: &Store, items: &[(Cid, Item)]) -> Result<Vec<Value>, ApiError> {
-    items
-        .iter()
-        .map(|(id, item)| item_json(store, id, item, None))
-        .collect()
+    let mut out = Vec::with_capacity(items.len());
+    for (id, item) in items {
+        let head = store.record(&item.head)?;
+        if head.as_ref().is_some_and(crate::private::is_private) {
+            continue;
+        }
+        out.push(item_json(store, id, item, head.as_ref())?);
+    }
+    Ok(out)
 }
 
 /// A page as `{"items", "next"}`.
@@ -150,6 +156,12 @@ pub fn live_item(store: &Store, cid: &Cid, kind: &str) -> Result<(Cid, Item, Rec
         ));
     }
     let head = store.record(&item.head)?.ok_or_else(not_found)?;
+    // Its fields are sealed: only `GET /records/{cid}` opens them, for its readers.
+    if crate::private::is_private(&head) {
+        return Err(ApiError::not_found(format!(
+            "the {kind} {id} is private; its readers read it with GET /api/v1/records/{id}"
+        )));
+    }
     Ok((id, item, head))
 }
 
@@ -496,7 +508,12 @@ fn resolve(store: &Store, ids: &[Cid], limit: usize) -> Result<Vec<Value>, ApiEr
             continue;
         };
         match store.item(&id)? {
-            Some(item) if !item.deleted => out.push(item_json(store, &id, &item, None)?),
+            Some(item) if !item.deleted => {
+                let head = store.record(&item.head)?;
+                if !head.as_ref().is_some_and(crate::private::is_private) {
+                    out.push(item_json(store, &id, &item, head.as_ref())?);
+                }
+            }
             _ => {}
         }
     }

@@ -48,7 +48,7 @@ enum Command {
     Peers,
     /// Connect to a peer by multiaddr (needs a running daemon).
     Connect(cmd::net::ConnectArgs),
-    /// Follow an author's feed, a forum branch or a thread: subscribe, catch up, keep.
+    /// Follow an author's feed, a forum branch, a thread or a group: subscribe, catch up, keep.
     Follow(cmd::net::FollowArgs),
     /// Stop following.
     Unfollow(cmd::net::FollowArgs),
@@ -88,6 +88,9 @@ enum Command {
     /// Make groups whose members co-edit what the group owns; add, remove and re-role members.
     #[command(subcommand)]
     Group(cmd::group::Command),
+    /// Send direct messages and read your conversations (only their recipients can read them).
+    #[command(subcommand)]
+    Message(cmd::message::Command),
     /// Show the settings in effect: mnode.yaml with MNODE_* variables and -c applied.
     #[command(subcommand)]
     Config(cmd::config::Command),
@@ -155,6 +158,7 @@ fn main() -> ExitCode {
         Command::Text(c) => cmd::text::text(c, &ctx),
         Command::Account(c) => cmd::account::run(c, &ctx),
         Command::Group(c) => cmd::group::run(c, &ctx),
+        Command::Message(c) => cmd::message::run(c, &ctx),
         Command::Config(c) => cmd::config::run(c, &ctx),
         Command::Record(c) => cmd::record::run(c, &ctx),
         Command::Query(args) => cmd::record::query(args, &ctx),

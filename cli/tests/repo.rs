@@ -519,3 +519,75 @@ fn a_band_keeps_its_page_together_from_the_command_line() {
     let listed = a.json(&["group", "list", "--member", "cy"]);
     assert_eq!(listed["items"][0]["id"], group.as_str(), "{listed}");
 }
+
+#[test]
+fn private_messages_and_posts_from_the_command_line() {
+    let a = Repo::new();
+    a.json(&["account", "create", "ben", "--email", "ben@example.org"]);
+    a.json(&["account", "create", "cy", "--email", "cy@example.org"]);
+    let sent = a.ok(&["message", "send", "ben", "the mix is ready"]);
+    assert!(sent.starts_with("sent message "), "{sent}");
+    let e = a.fails(&["message", "send", "nobody", "hello?"]);
+    assert!(e.contains("neither a did:key nor an account"), "{e}");
+    let ben = a.ok(&["--as", "ben", "message", "list"]);
+    assert!(
+        ben.contains("alice") && ben.contains("the mix is ready"),
+        "{ben}"
+    );
+    let cy = a.ok(&["--as", "cy", "message", "list"]);
+    assert!(cy.contains("no messages yet"), "{cy}");
+    let alice = a.json(&["message", "list", "--with", "ben"]);
+    assert_eq!(alice["messages"][0]["text"], "the mix is ready", "{alice}");
+    // A post only Ben may read: the owner's account (the CLI's) reads it, and no listing
+    // shows it to anyone else.
+    let post = a.json(&[
+        "record",
+        "create",
+        "social.post",
+        "--set",
+        "text=rehearsal on Thursday",
+        "--to",
+        "ben",
+    ]);
+    let id = post["id"].as_str().unwrap().to_owned();
+    let shown = a.json(&["record", "show", &id]);
+    assert_eq!(shown["record"]["body"]["text"], "rehearsal on Thursday");
+    assert_eq!(shown["private"]["readable"], true, "{shown}");
+    let e = a.fails(&[
+        "record",
+        "create",
+        "social.message",
+        "--set",
+        "text=to everyone",
+    ]);
+    assert!(e.contains("always private"), "{e}");
+    // For a group's members: the record lists them (and its author) as its readers.
+    let made = a.ok(&["group", "create", "The Band", "--member", "ben"]);
+    let group = made.split_whitespace().last().unwrap().to_owned();
+    let post = a.json(&[
+        "record",
+        "create",
+        "social.post",
+        "--set",
+        "text=set list",
+        "--to-group",
+        &group,
+    ]);
+    let shown = a.json(&["record", "show", post["id"].as_str().unwrap()]);
+    assert_eq!(shown["record"]["body"]["text"], "set list");
+    assert_eq!(
+        shown["private"]["to"].as_array().unwrap().len(),
+        2,
+        "{shown}"
+    );
+    let e = a.fails(&[
+        "record",
+        "create",
+        "social.post",
+        "--set",
+        "text=x",
+        "--to-group",
+        "nope",
+    ]);
+    assert!(e.contains("the group to send to"), "{e}");
+}

@@ -1061,7 +1061,12 @@ mod tests {
         assert!(text.starts_with(RECOVERY_PREFIX) && text.len() == RECOVERY_PREFIX.len() + 64);
         let back = parse_recovery(&format!("  {text}\n")).unwrap();
         assert_eq!(back.did(), key.did());
-        for bad in ["", "mnode-recovery-1:zz", &text[..text.len() - 2], &text[1..]] {
+        for bad in [
+            "",
+            "mnode-recovery-1:zz",
+            &text[..text.len() - 2],
+            &text[1..],
+        ] {
             assert!(matches!(parse_recovery(bad), Err(AccountError::Invalid(_))));
         }
     }

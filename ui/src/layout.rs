@@ -92,11 +92,13 @@ fn nav(v: &Viewer) -> Markup {
                 li { a href="/art/artists" { "Artists" } }
                 li { a href="/social/posts" { "Posts" } }
                 li { a href="/forums" { "Forums" } }
+                li { a href="/groups" { "Groups" } }
                 li { a href="/explore" { "Explore" } }
                 @if v.admin { li { a href="/node" { "Node" } } }
                 @if let Some(handle) = &v.handle {
                     li { a href="/art/releases/new" { "New release" } }
                     li { a href="/following" { "Following" } }
+                    li { a href="/messages" { "Messages" } }
                     li { a href="/account" title={ "Signed in as " (handle) } { "Account" } }
                     li {
                         form.inline method="post" action="/logout" {

@@ -272,7 +272,7 @@ pub(crate) struct Viewer {
     pub(crate) caller: Option<Caller>,
     /// Its handle.
     pub(crate) handle: Option<String>,
-    /// Its signing key.
+    /// The identity it speaks for (its first key; the key it signs with may be newer).
     pub(crate) did: Option<Did>,
     /// Whether it may manage the node.
     pub(crate) admin: bool,
@@ -330,7 +330,7 @@ impl FromRequestParts<ApiState> for Viewer {
                         .accounts()
                         .get(&h)
                         .map_err(ApiError::from)?
-                        .and_then(|a| a.did().copied()))
+                        .and_then(|a| a.identity().copied()))
                 })
                 .await
                 .map_err(|e| crate::layout::plain_error(&e))?

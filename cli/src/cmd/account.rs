@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::{
     Ctx,
-    api::{print_json_or, s, with_api},
+    api::{acting, print_json_or, s, with_api},
 };
 
 #[derive(Debug, clap::Subcommand)]
@@ -29,6 +29,29 @@ pub(crate) enum Command {
         /// Make the account an admin.
         #[arg(long)]
         admin: bool,
+        /// Write the account's recovery key to this file (shown once; printed when not given).
+        #[arg(long, value_name = "FILE")]
+        recovery_key_out: Option<PathBuf>,
+    },
+    /// Rotate an account's signing key: a new key signs for the same identity from now on, and
+    /// what the old key signed stays in force.
+    RotateKey {
+        /// The handle (default: `--as`, else the node owner's account).
+        handle: Option<String>,
+        /// Write a recovery key made now (for an account made before key logs) to this file.
+        #[arg(long, value_name = "FILE")]
+        recovery_key_out: Option<PathBuf>,
+    },
+    /// Recover an account whose signing key was lost or stolen, with its recovery key.
+    Recover {
+        /// The handle (default: `--as`, else the node owner's account).
+        handle: Option<String>,
+        /// The file holding the recovery key, as saved at sign-up (`-` for standard input).
+        #[arg(long, value_name = "FILE")]
+        recovery_key: PathBuf,
+        /// Write the new recovery key to this file (printed when not given).
+        #[arg(long, value_name = "FILE")]
+        recovery_key_out: Option<PathBuf>,
     },
     /// List accounts.
     List,
@@ -99,6 +122,7 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             phone,
             password_file,
             admin,
+            recovery_key_out,
         } => {
             let password = password_file.as_ref().map(read_secret).transpose()?;
             let a = with_api(ctx, async |client| {
@@ -112,6 +136,7 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                     )
                     .await?)
             })?;
+            let saved = save_recovery(&a, recovery_key_out.as_ref())?;
             print_json_or(ctx, &a, || {
                 say!(
                     "created {} <{}> {}",
@@ -119,6 +144,54 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                     s(&a["email"]),
                     s(&a["did"])
                 );
+                say_recovery(&a, saved.as_ref());
+            })?;
+        }
+        Command::RotateKey {
+            handle,
+            recovery_key_out,
+        } => {
+            let v = with_api(ctx, async |client| {
+                let handle = match handle {
+                    Some(h) => h,
+                    None => acting(client, ctx).await?,
+                };
+                Ok(client.rotate_key(&handle).await?)
+            })?;
+            let saved = save_recovery(&v, recovery_key_out.as_ref())?;
+            print_json_or(ctx, &v, || {
+                say!(
+                    "{} now signs with {} (key log version {})",
+                    s(&v["identity"]),
+                    s(&v["key"]),
+                    s(&v["log_version"])
+                );
+                say_recovery(&v, saved.as_ref());
+            })?;
+        }
+        Command::Recover {
+            handle,
+            recovery_key,
+            recovery_key_out,
+        } => {
+            let text = read_secret(&recovery_key)?;
+            let v = with_api(ctx, async |client| {
+                let handle = match handle {
+                    Some(h) => h,
+                    None => acting(client, ctx).await?,
+                };
+                Ok(client.recover_key(&handle, text.trim()).await?)
+            })?;
+            let saved = save_recovery(&v, recovery_key_out.as_ref())?;
+            print_json_or(ctx, &v, || {
+                say!(
+                    "recovered {}: it now signs with {} (key log version {}); the recovery key \
+                     given is spent",
+                    s(&v["identity"]),
+                    s(&v["key"]),
+                    s(&v["log_version"])
+                );
+                say_recovery(&v, saved.as_ref());
             })?;
         }
         Command::List => {
@@ -210,6 +283,55 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the answer's `recovery_key`, if any, to `out` (0600), returning the file written.
+fn save_recovery(v: &serde_json::Value, out: Option<&PathBuf>) -> anyhow::Result<Option<PathBuf>> {
+    let (Some(key), Some(out)) = (v["recovery_key"].as_str(), out) else {
+        return Ok(None);
+    };
+    write_private(out, &format!("{key}\n"))
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    Ok(Some(out.clone()))
+}
+
+#[cfg(unix)]
+fn write_private(path: &PathBuf, text: &str) -> std::io::Result<()> {
+    use std::{io::Write as _, os::unix::fs::OpenOptionsExt as _};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &PathBuf, text: &str) -> std::io::Result<()> {
+    std::fs::write(path, text)
+}
+
+/// Says where the recovery key went, or prints it, and that it is shown once.
+fn say_recovery(v: &serde_json::Value, saved: Option<&PathBuf>) {
+    let Some(key) = v["recovery_key"].as_str() else {
+        return;
+    };
+    match saved {
+        Some(path) => say!(
+            "recovery key written to {} (the node does not keep it: store the file safely, \
+             offline; `mnode account recover --recovery-key {}` uses it)",
+            path.display(),
+            path.display()
+        ),
+        None => {
+            say!("recovery key (shown only now; the node does not keep it):");
+            say!("{key}");
+            say!(
+                "save it in a file kept safely offline; `mnode account recover --recovery-key FILE` uses it"
+            );
+        }
+    }
 }
 
 /// The repo itself, for the key verbs: keys stay with a running daemon.

@@ -10,6 +10,7 @@ pub(crate) mod example;
 pub(crate) mod files;
 pub(crate) mod group;
 pub(crate) mod init;
+pub(crate) mod message;
 pub(crate) mod net;
 pub(crate) mod pin;
 pub(crate) mod record;

@@ -28,6 +28,13 @@ pub(crate) enum Command {
         /// Make the item a group's (its id): any member the group allows may then change it.
         #[arg(long, value_name = "GROUP")]
         owner: Option<String>,
+        /// Only this person may read it (and you): a did:key or a handle on this node;
+        /// repeat for more people. The body is encrypted; the record still travels to anyone.
+        #[arg(long, value_name = "DID|HANDLE")]
+        to: Vec<String>,
+        /// Only the current members of this group (its id) may read it (and you).
+        #[arg(long, value_name = "GROUP")]
+        to_group: Option<String>,
     },
     /// Write a new version of an item.
     Update {
@@ -205,19 +212,34 @@ fn kind_of(v: &Value) -> String {
 /// so each answers the same with and without a daemon.
 pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Create { kind, body, owner } => {
+        Command::Create {
+            kind,
+            body,
+            owner,
+            to,
+            to_group,
+        } => {
             known_kind(&kind)?;
             let owner = owner
                 .map(|g| super::discuss::cid_arg("the owner group", &g))
+                .transpose()?;
+            let to_group = to_group
+                .map(|g| super::discuss::cid_arg("the group to send to", &g))
                 .transpose()?;
             let ipld = body.body(None)?;
             body.check(&kind, &ipld)?;
             let json = json::to_json_value(&ipld).map_err(|e| anyhow!("{e}"))?;
             with_api(ctx, async |client| {
                 let me = ctx.as_handle.as_deref();
-                let v = match &owner {
-                    Some(g) => client.create_owned(&kind, json, g, me).await?,
-                    None => client.create(&kind, json, me).await?,
+                let v = if !to.is_empty() || to_group.is_some() {
+                    client
+                        .create_private(&kind, json, owner.as_deref(), &to, to_group.as_deref(), me)
+                        .await?
+                } else {
+                    match &owner {
+                        Some(g) => client.create_owned(&kind, json, g, me).await?,
+                        None => client.create(&kind, json, me).await?,
+                    }
                 };
                 print_written(ctx, "created", &kind, &v)
             })?;
@@ -227,6 +249,13 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             with_api(ctx, async |client| {
                 let current = client.record(&id, false).await?;
                 let kind = kind_of(&current);
+                // A private item this account cannot read: a new version would lose its text.
+                if current["private"]["readable"] == false {
+                    bail!(
+                        "{id} is private and this account is not among its readers, so it \
+                         cannot write a new version of it"
+                    );
+                }
                 // A deleted item has no body; the API answers that it takes no new versions.
                 let deleted = current["record"]["body"].is_null();
                 let base = json::from_json_value(&current["record"]["body"]).ok();

@@ -90,3 +90,4 @@ phone = st.one_of(
 )
 schemathesis.openapi.format("mnode-phone", phone)
 schemathesis.openapi.format("session-id", st.from_regex(r"\A[0-9a-f]{64}\Z"))
+schemathesis.openapi.format("mnode-recovery-key", st.from_regex(r"\Amnode-recovery-1:[0-9a-f]{64}\Z"))

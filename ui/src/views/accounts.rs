@@ -1,9 +1,13 @@
-//! Sign up, log in, log out, and the account page (profile, password, sessions, deletion).
+//! Sign up, log in, log out, and the account page (profile, password, signing key rotation and
+//! recovery, sessions, deletion).
 
 use axum::{
     Form, Router,
     extract::{Path, Query, State},
-    http::{HeaderMap, StatusCode, header::SET_COOKIE},
+    http::{
+        HeaderMap, HeaderValue, StatusCode,
+        header::{CACHE_CONTROL, SET_COOKIE},
+    },
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
@@ -31,6 +35,9 @@ pub(super) fn routes() -> Router<ApiState> {
         .route("/account", get(account))
         .route("/account/password", post(password))
         .route("/account/phone", post(phone))
+        .route("/account/recovery-key", get(recovery_key_page))
+        .route("/account/keys/rotate", post(rotate_key))
+        .route("/account/keys/recover", post(recover_key))
         .route("/account/sessions/{id}/revoke", post(revoke))
         .route("/account/delete", get(confirm_delete).post(delete))
 }
@@ -156,11 +163,18 @@ async fn signup(
     )
     .await;
     let result = match made {
-        Ok(account) => ops::login(&s, account.handle, f.password.clone()).await,
+        Ok((account, recovery)) => ops::login(&s, account.handle, f.password.clone())
+            .await
+            .map(|(token, _)| (token, recovery)),
         Err(e) => Err(e),
     };
     match result {
-        Ok((token, _)) => logged_in(token, &headers, "/"),
+        Ok((token, Some(recovery))) => {
+            let mut resp = show_recovery_once(&recovery, &headers);
+            add_login_cookies(&mut resp, token, &headers);
+            resp
+        }
+        Ok((token, None)) => logged_in(token, &headers, "/"),
         Err(e) => {
             let status = if e.status >= 500 {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -178,14 +192,76 @@ async fn signup(
 }
 
 fn logged_in(token: String, headers: &HeaderMap, next: &str) -> Response {
-    let cookies = session::login_cookies(token, headers);
     let mut resp = Redirect::to(next).into_response();
-    for (name, value) in cookies {
+    add_login_cookies(&mut resp, token, headers);
+    resp
+}
+
+fn add_login_cookies(resp: &mut Response, token: String, headers: &HeaderMap) {
+    for (name, value) in session::login_cookies(token, headers) {
         if let Ok(v) = value.parse() {
             resp.headers_mut().append(name, v);
         }
     }
+}
+
+/// The cookie carrying a recovery key from the request that made it to the one page that
+/// shows it ([`recovery_key_page`]), which removes it: the node keeps no copy.
+const RECOVERY_COOKIE: &str = "mnode_recovery";
+const RECOVERY_PATH: &str = "/account/recovery-key";
+
+/// Sends the browser to the page that shows `recovery` once (303), handing it over in a cookie
+/// only that page receives.
+fn show_recovery_once(recovery: &str, headers: &HeaderMap) -> Response {
+    let mut cookie = session::cookie(RECOVERY_COOKIE, recovery.to_owned(), true, headers);
+    cookie.set_path(RECOVERY_PATH);
+    let mut resp = Redirect::to(RECOVERY_PATH).into_response();
+    if let Ok(v) = cookie.to_string().parse() {
+        resp.headers_mut().append(SET_COOKIE, v);
+    }
     resp
+}
+
+/// The page showing a recovery key, once: the node keeps only its public half, and the cookie
+/// that brought it here is removed.
+async fn recovery_key_page(v: Viewer, headers: HeaderMap) -> Result<Response, Response> {
+    v.require()?;
+    let jar = axum_extra::extract::CookieJar::from_headers(&headers);
+    let Some(recovery) = jar
+        .get(RECOVERY_COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|r| mnode_node::accounts::parse_recovery(r).is_ok())
+    else {
+        let body = html! {
+            h1 { "Recovery key" }
+            p { "A recovery key is shown only once, right after it was made, and this node keeps no copy, so there is nothing to show here now." }
+            p { a href="/account" { "Back to your account" } }
+        };
+        return Ok(layout::respond(&v, StatusCode::OK, "Recovery key", body));
+    };
+    // The key is `mnode-recovery-1:` and hex digits: nothing in it needs escaping in a URL.
+    let download = format!("data:text/plain;charset=utf-8,{recovery}%0A");
+    let body = html! {
+        h1 { "Your recovery key" }
+        p { "If your signing key is ever lost or stolen, this recovery key lets you take your account back: it makes a new signing key, and everything you published stays yours." }
+        p.notice role="status" { strong { "It is shown only now." } " This node does not keep it, so nobody can show it to you again. Download it or copy it, and keep it somewhere safe and offline, such as a password manager or a printout. Anyone who has it can take over your account: do not share it." }
+        label for="recovery-key" { "Recovery key" }
+        textarea #recovery-key readonly rows="2" { (recovery) }
+        p {
+            a role="button" href=(download) download="mnode-recovery-key.txt" { "Download recovery key" }
+            " "
+            a href="/" { "Continue" }
+        }
+    };
+    let mut resp = layout::respond(&v, StatusCode::OK, "Your recovery key", body);
+    let mut gone = session::removal(RECOVERY_COOKIE);
+    gone.set_path(RECOVERY_PATH);
+    if let Ok(value) = gone.to_string().parse() {
+        resp.headers_mut().append(SET_COOKIE, value);
+    }
+    resp.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
 }
 
 #[derive(Deserialize, Default)]
@@ -344,7 +420,8 @@ async fn account_page(
                 dt { "Email" } dd { (account.email) }
                 dt { "Phone" } dd { (account.phone.as_deref().unwrap_or("none")) }
                 dt { "Role" } dd { (if v.admin { "admin" } else { "user" }) }
-                dt { "Signing key" } dd { @if let Some(d) = did { code title=(d) { (fmt::did(&d)) } " " a href={ "/authors/" (d) } { "Your public page" } } }
+                dt { "Identity" } dd { @if let Some(d) = did { code title=(d) { (fmt::did(&d)) } " " a href={ "/authors/" (d) } { "Your public page" } } }
+                dt { "Signing key" } dd { @if let Some(k) = account.did() { code title=(k) { (fmt::did(k)) } @if Some(k) != did.as_ref() { " (rotated; your identity stays the same)" } } }
                 dt { "Profile" } dd {
                     @if let Some(id) = profile { a href=(item_url("core.profile", &id)) { "Your profile" } " · " a href={ (item_url("core.profile", &id)) "/edit" } { "Edit profile" } }
                     @else { a href="/core/profiles/new" { "Make your profile" } }
@@ -366,6 +443,23 @@ async fn account_page(
                 (csrf(v))
                 (input_field("phone", "Phone", "tel", account.phone.as_deref().unwrap_or(""), "tel", false, Some("With + and the country code, as +49 30 1234567. Leave it empty to remove the number. Only this node's admins see it."), None))
                 button type="submit" { "Save phone number" }
+            }
+        }
+        section aria-labelledby="keys" {
+            h2 #keys { "Signing key" }
+            p { "Rotating makes a new signing key for your account and retires the current one. What you published stays yours and you can keep editing it; anything signed with the old key from now on is refused, so do this if you think your key was copied." }
+            form method="post" action="/account/keys/rotate" {
+                (csrf(v))
+                button type="submit" { "Rotate key" }
+            }
+            h3 { "Recover your account" }
+            p { "If your signing key was lost or stolen, paste the recovery key you saved at sign-up. You get a new signing key and a new recovery key; the one you paste can't be used again." }
+            form method="post" action="/account/keys/recover" {
+                (csrf(v))
+                label for="recovery_key" { "Recovery key" }
+                textarea #recovery_key name="recovery_key" rows="2" required autocomplete="off" spellcheck="false" aria-describedby="recovery_key-hint" {}
+                small #recovery_key-hint { "It starts with mnode-recovery-1: (open the file you downloaded and copy its line)." }
+                button type="submit" { "Recover" }
             }
         }
         section aria-labelledby="sessions" {
@@ -457,6 +551,52 @@ async fn changed(
             account_page(s, v, StatusCode::UNPROCESSABLE_ENTITY, Some((&msg, false))).await
         }
         Err(e) => Err(layout::error(v, &e)),
+    }
+}
+
+async fn rotate_key(
+    State(s): State<ApiState>,
+    v: Viewer,
+    headers: HeaderMap,
+) -> Result<Response, Response> {
+    let caller = v.require()?.clone();
+    let handle = caller.handle(&s).to_owned();
+    match ops::rotate_key(&s, &caller, handle).await {
+        Ok(change) => match change.recovery_key {
+            Some(recovery) => Ok(show_recovery_once(&recovery, &headers)),
+            None => {
+                let text = format!(
+                    "Key rotated: you now sign with {}. Your identity stays {}.",
+                    fmt::did(&change.key),
+                    fmt::did(&change.identity)
+                );
+                account_page(&s, &v, StatusCode::OK, Some((&text, true))).await
+            }
+        },
+        Err(e) => changed(&s, &v, Err(e)).await,
+    }
+}
+
+#[derive(Deserialize)]
+struct RecoverForm {
+    #[serde(default)]
+    recovery_key: String,
+}
+
+async fn recover_key(
+    State(s): State<ApiState>,
+    v: Viewer,
+    headers: HeaderMap,
+    Form(f): Form<RecoverForm>,
+) -> Result<Response, Response> {
+    let caller = v.require()?.clone();
+    let handle = caller.handle(&s).to_owned();
+    match ops::recover_key(&s, &caller, handle, &f.recovery_key).await {
+        Ok(change) => match change.recovery_key {
+            Some(recovery) => Ok(show_recovery_once(&recovery, &headers)),
+            None => Ok(Redirect::to("/account").into_response()),
+        },
+        Err(e) => changed(&s, &v, Err(e)).await,
     }
 }
 

@@ -1280,7 +1280,7 @@ async fn moderators(
             repo.accounts()
                 .get(h)
                 .map_err(|e| ApiError::internal(&e))?
-                .and_then(|a| a.did().copied())
+                .and_then(|a| a.identity().copied())
                 .ok_or_else(|| {
                     ApiError::bad_request(format!(
                         "no account @{h} on this node; give their key (did:key:…) instead"

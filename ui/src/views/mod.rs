@@ -4,7 +4,9 @@ mod accounts;
 mod explore;
 mod facts;
 mod forums;
+mod groups;
 mod home;
+mod messages;
 mod node;
 mod records;
 mod social;
@@ -38,6 +40,8 @@ pub(crate) fn routes() -> Router<ApiState> {
         .merge(explore::routes())
         .merge(forums::routes())
         .merge(facts::routes())
+        .merge(groups::routes())
+        .merge(messages::routes())
         .merge(records::routes())
 }
 
@@ -65,7 +69,7 @@ pub(crate) fn missing(v: &Viewer, path: &str) -> Response {
     )
 }
 
-/// The page of an item: the forum, branch, thread and fact pages for those, else
+/// The page of an item: the forum, branch, thread, fact and group pages for those, else
 /// `/{namespace}/{collection}/{id}`, or the explorer for kinds this node does not know.
 pub(crate) fn item_url(kind: &str, id: &Cid) -> String {
     if let Some(page) = talk_url(kind, id) {
@@ -77,14 +81,15 @@ pub(crate) fn item_url(kind: &str, id: &Cid) -> String {
     }
 }
 
-/// The page of its own a forum, branch, thread or fact has (its generic record page sends
-/// people there).
+/// The page of its own a forum, branch, thread, fact or group has (its generic record page
+/// sends people there).
 pub(crate) fn talk_url(kind: &str, id: &Cid) -> Option<String> {
     let base = match kind {
         "social.forum" => "forums",
         "social.branch" => "branches",
         "social.thread" => "threads",
         "info.fact" => "facts",
+        "core.group" => "groups",
         _ => return None,
     };
     Some(format!("/{base}/{id}"))
@@ -313,6 +318,13 @@ pub(crate) fn rows(
     empty: Markup,
 ) -> Markup {
     let store = repo.store();
+    // Lists are public: a private item is read on its page and in Messages.
+    let items: Vec<&(Cid, Item)> = items
+        .iter()
+        .filter(|(_, i)| {
+            !matches!(store.record(&i.head), Ok(Some(r)) if mnode_api::private::is_private(&r))
+        })
+        .collect();
     html! {
         @if items.is_empty() {
             (empty)

@@ -10,9 +10,10 @@ use axum::{
     routing::get,
 };
 use maud::{Markup, html};
-use mnode_api::{ApiError, ApiState, ops};
+use mnode_api::{ApiError, ApiState, ops, private};
 use mnode_dag::{
-    Cid, Record,
+    Cid, Did, Record,
+    group::{GROUP_KIND, Permission, role_of},
     registry::{self, KindInfo},
 };
 use mnode_node::store::{Cursor, ListFilter};
@@ -20,7 +21,7 @@ use mnode_protocols::GossipTopic;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{item_url, list_url, media_at, media_view, store};
+use super::{groups, item_url, list_url, media_at, media_view, store};
 use crate::{
     fmt,
     form::{self, Field, Options, Values, Widget},
@@ -179,13 +180,101 @@ struct FormPage<'a> {
     action: String,
     fields: &'a [Field],
     values: &'a Values,
+    /// Offer the Owner select (a New form), with this group chosen (`""`: Just me).
+    owner: Option<&'a str>,
+    /// Offer "Who can read" (its choice is in `values`).
+    audience: bool,
+}
+
+/// The form fields saying who can read a new version: `""` (everyone), `group:<id>` or
+/// `people`, and the people listed (none of a kind's fields starts with `_`).
+const READERS_FIELD: &str = "_readers";
+const TO_FIELD: &str = "_to";
+
+/// "Who can read": everyone, the members of a group the viewer is in, or people listed.
+fn readers_select(groups: &[(Cid, String)], values: &Values) -> Markup {
+    let selected = values.first(READERS_FIELD);
+    html! {
+        label for="record-readers" { "Who can read" }
+        select #record-readers name=(READERS_FIELD) aria-describedby="record-readers-hint" {
+            option value="" selected[selected.is_empty()] { "Everyone" }
+            @for (id, name) in groups {
+                @let value = format!("group:{id}");
+                option value=(value) selected[value == selected] { "Members of " (name) }
+            }
+            option value="people" selected[selected == "people"] { "People I list" }
+        }
+        label for="record-to" { "People who can read" }
+        input #record-to type="text" name=(TO_FIELD) value=(values.first(TO_FIELD))
+            placeholder="ben, did:key:z6Mk…" aria-describedby="record-readers-hint";
+        small #record-readers-hint { "For “People I list”: handles on this node or did:keys, separated by commas. Only they and you can read it; everyone can still see that it exists." }
+    }
+}
+
+/// The audience a submitted form chose.
+fn audience_of(values: &Values) -> Result<ops::Audience, String> {
+    let to: Vec<String> = values
+        .first(TO_FIELD)
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    match values.first(READERS_FIELD).trim() {
+        "" => Ok(ops::Audience::everyone()),
+        "people" if to.is_empty() => {
+            Err("List the people who can read it (handles or did:keys), or choose Everyone.".into())
+        }
+        "people" => Ok(ops::Audience::people(to)),
+        g => g
+            .strip_prefix("group:")
+            .and_then(|c| mnode_dag::cids::parse(c).ok())
+            .map(ops::Audience::group)
+            .ok_or_else(|| "Choose who can read it from the list.".into()),
+    }
+}
+
+/// The form field naming the group a new item is given to (none of a kind's fields starts
+/// with `_`).
+const OWNER_FIELD: &str = "_owner";
+
+/// Whether a New form of `kind` offers an Owner: not for groups (a group is no group's) nor
+/// for files (an upload makes their record).
+fn offers_owner(kind: &KindInfo, fields: &[Field]) -> bool {
+    kind.name != GROUP_KIND && !fields.iter().any(|f| f.widget == Widget::File)
+}
+
+/// The Owner select: "Just me", or a group the viewer may edit in.
+fn owner_select(groups: &[(Cid, String)], selected: &str) -> Markup {
+    html! {
+        @if !groups.is_empty() {
+            label for="record-owner" { "Owner" }
+            select #record-owner name=(OWNER_FIELD) aria-describedby="record-owner-hint" {
+                option value="" selected[selected.is_empty()] { "Just me" }
+                @for (id, name) in groups {
+                    @let value = id.to_string();
+                    option value=(value) selected[value == selected] { (name) }
+                }
+            }
+            small #record-owner-hint { "Give it to a group you are in and every member may edit it; its owners and admins may also delete it." }
+        }
+    }
 }
 
 /// The form page, with the records its link fields may pick loaded for the viewer.
 async fn form_page(s: &ApiState, v: &Viewer, status: StatusCode, p: FormPage<'_>) -> Response {
     let me = v.did;
     let fields = p.fields.to_vec();
-    let opts = match store(s, move |st| options(st, &fields, me)).await {
+    let offer = p.owner.is_some() || p.audience;
+    let loaded = store(s, move |st| {
+        let groups = match me {
+            Some(d) if offer => groups::editable_groups(st, d)?,
+            _ => vec![],
+        };
+        Ok((options(st, &fields, me)?, groups))
+    })
+    .await;
+    let (opts, owners) = match loaded {
         Ok(o) => o,
         Err(e) => return layout::error(v, &e),
     };
@@ -200,6 +289,8 @@ async fn form_page(s: &ApiState, v: &Viewer, status: StatusCode, p: FormPage<'_>
             data-upload=[files.then_some("/upload")] {
             (csrf(v))
             (form::controls(p.fields, p.values, &opts))
+            @if let Some(selected) = p.owner { (owner_select(&owners, selected)) }
+            @if p.audience { (readers_select(&owners, p.values)) }
             button type="submit" { "Save" }
         }
         p { small { "Saving signs a new version with your key; every earlier version stays in its History." } }
@@ -216,20 +307,24 @@ async fn form_page(s: &ApiState, v: &Viewer, status: StatusCode, p: FormPage<'_>
     (status, Html(markup.into_string())).into_response()
 }
 
-/// `GET /{ns}/{coll}/new`.
+/// `GET /{ns}/{coll}/new?owner`.
 async fn new(
     State(s): State<ApiState>,
     v: Viewer,
     Path((ns, coll)): Path<(String, String)>,
+    Query(q): Query<groups::OwnerQuery>,
 ) -> Result<Response, Response> {
     let kind = kind_of(&v, &ns, &coll)?;
     v.require()?;
     let fields = form::fields(kind);
+    let owner = q.owner.unwrap_or_default();
     let page = FormPage {
         title: format!("New {}", noun(kind)),
         action: format!("{}/new", list_url(kind)),
         fields: &fields,
         values: &Values::default(),
+        owner: offers_owner(kind, &fields).then_some(owner.trim()),
+        audience: offers_owner(kind, &fields),
     };
     Ok(form_page(&s, &v, StatusCode::OK, page).await)
 }
@@ -348,13 +443,39 @@ async fn create(
             }
         };
     }
+    let offered = offers_owner(kind, &fields);
+    let chosen = values.first(OWNER_FIELD).trim().to_owned();
+    let owner = match chosen.as_str() {
+        "" => Ok(None),
+        _ if !offered => Err("This kind cannot be given to a group.".to_owned()),
+        g => mnode_dag::cids::parse(g)
+            .map(Some)
+            .map_err(|_| "Choose a group from the list, or Just me.".to_owned()),
+    };
     let mut body = None;
-    if let Err(e) = new_artists(&s, &caller, &fields, &mut values).await {
-        values.errors.insert(String::new(), e.message);
-    } else {
-        body = form::body(kind, &fields, &mut values, None);
+    match &owner {
+        Err(e) => {
+            values.errors.insert(String::new(), e.clone());
+        }
+        Ok(_) => {
+            if let Err(e) = new_artists(&s, &caller, &fields, &mut values).await {
+                values.errors.insert(String::new(), e.message);
+            } else {
+                body = form::body(kind, &fields, &mut values, None);
+            }
+        }
     }
-    let Some(body) = body else {
+    let owner_shown = offered.then_some(chosen.as_str());
+    let audience = match audience_of(&values) {
+        Ok(a) if !offered && a != ops::Audience::everyone() => {
+            Err("This kind is always readable by everyone.".to_owned())
+        }
+        a => a,
+    };
+    if let Err(e) = &audience {
+        values.errors.insert(String::new(), e.clone());
+    }
+    let (Some(body), Ok(group), Ok(audience)) = (body, owner, audience) else {
         return Err(refused(
             &s,
             &v,
@@ -362,10 +483,11 @@ async fn create(
             values,
             format!("{}/new", list_url(kind)),
             format!("New {}", noun(kind)),
+            owner_shown,
         )
         .await);
     };
-    match ops::create(&s, &caller, kind.name, body, None).await {
+    match ops::create_to(&s, &caller, kind.name, body, group, &audience, None).await {
         Ok(w) => Ok(Redirect::to(&item_url(kind.name, &w.id)).into_response()),
         Err(e) => {
             values.errors.insert(String::new(), e.message);
@@ -376,6 +498,7 @@ async fn create(
                 values,
                 format!("{}/new", list_url(kind)),
                 format!("New {}", noun(kind)),
+                owner_shown,
             )
             .await)
         }
@@ -390,12 +513,16 @@ async fn refused(
     values: Values,
     action: String,
     title: String,
+    owner: Option<&str>,
 ) -> Response {
     let page = FormPage {
         title,
         action,
         fields,
+        // The form offered "Who can read" when it sent a choice.
+        audience: values.values.contains_key(READERS_FIELD),
         values: &values,
+        owner,
     };
     form_page(s, v, StatusCode::UNPROCESSABLE_ENTITY, page).await
 }
@@ -406,12 +533,23 @@ struct Shown {
     head: Record,
     json: Value,
     item: mnode_node::store::Item,
+    /// A private head: its readers' names and ids, and whether the viewer read it (`json` is
+    /// the opened body then, `null` otherwise).
+    private: Option<Private>,
+}
+
+/// Who reads a private version, as its page says.
+struct Private {
+    readers: Vec<(Did, String)>,
+    readable: bool,
 }
 
 async fn shown(s: &ApiState, v: &Viewer, kind: &KindInfo, id: &str) -> Result<Shown, Response> {
     let cid = parse_id(v, id)?;
     let name = kind.name;
-    let found = store(s, move |st| {
+    let handle = v.handle.clone();
+    let found = super::repo(s, move |repo| {
+        let st = repo.store();
         let Some(id) = st.item_id(&cid)? else {
             return Ok(None);
         };
@@ -421,11 +559,27 @@ async fn shown(s: &ApiState, v: &Viewer, kind: &KindInfo, id: &str) -> Result<Sh
         let Some(head) = st.record(&item.head)? else {
             return Ok(None);
         };
-        Ok(Some((id, item, head)))
+        let reader = match &handle {
+            Some(h) => private::reader_of(repo, h)?,
+            None => None,
+        };
+        let view = private::view(repo, &head, reader.as_ref());
+        let private = view.readers().map(|to| {
+            let names = super::Names::of_authors(repo, to.iter().copied());
+            Private {
+                readers: to.iter().map(|d| (*d, names.of(d))).collect(),
+                readable: matches!(view, private::View::Opened { .. }),
+            }
+        });
+        let opened = match view {
+            private::View::Opened { body, .. } => Some(body),
+            _ => None,
+        };
+        Ok(Some((id, item, head, private, opened)))
     })
     .await
     .or_page(v)?;
-    let Some((id, item, head)) = found else {
+    let Some((id, item, head, private, opened)) = found else {
         return Err(layout::error(
             v,
             &ApiError::not_found(format!("No {} {cid} on this node.", noun(kind))),
@@ -434,8 +588,12 @@ async fn shown(s: &ApiState, v: &Viewer, kind: &KindInfo, id: &str) -> Result<Sh
     if item.kind != name {
         return Err(Redirect::to(&item_url(&item.kind, &id)).into_response());
     }
-    let json = head
-        .body()
+    // A private body shows as the viewer opened it, or not at all.
+    let body = match &private {
+        Some(_) => opened.as_ref(),
+        None => head.body(),
+    };
+    let json = body
         .map(mnode_dag::json::to_json_value)
         .transpose()
         .map_err(|e| layout::error(v, &ApiError::internal(&e)))?
@@ -445,6 +603,7 @@ async fn shown(s: &ApiState, v: &Viewer, kind: &KindInfo, id: &str) -> Result<Sh
         head,
         json,
         item,
+        private,
     })
 }
 
@@ -460,11 +619,37 @@ async fn read(
     if let Some(page) = super::talk_url(kind.name, &sh.id).filter(|_| !sh.item.deleted) {
         return Ok(Redirect::to(&page).into_response());
     }
-    let title = fmt::title(&sh.head);
+    let title = match &sh.private {
+        Some(p) if p.readable => mnode_dag::json::from_json_value(&sh.json)
+            .map(|b| private::summary_of(&b))
+            .ok()
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| format!("Private {}", noun(kind))),
+        Some(_) => format!("Private {}", noun(kind)),
+        None => fmt::title(&sh.head),
+    };
     let fields = form::fields(kind);
     let json = sh.json.clone();
     let (head, item, id) = (sh.head.clone(), sh.item.clone(), sh.id);
     let mine = v.did.is_some_and(|d| d == item.author) || v.admin;
+    // A group's item: its members edit (and its owners and admins delete) by their role in the
+    // group's current version, whoever made it.
+    let owner = match item.owner {
+        Some(g) => Some((g, mnode_api::groups::head(&s, g).await.ok().map(|(_, b)| b))),
+        None => None,
+    };
+    let role = owner
+        .as_ref()
+        .and_then(|(_, g)| g.as_ref())
+        .zip(v.did)
+        .and_then(|(g, d)| role_of(g, &d));
+    let (may_edit, may_delete) = match &owner {
+        Some(_) => (
+            role.is_some_and(|r| r.allows(Permission::Edit)),
+            role.is_some_and(|r| r.allows(Permission::Delete)),
+        ),
+        None => (mine, mine),
+    };
     // This node keeps its artists and files (`api.forbid_deletion`): no Delete to offer.
     let kept = ops::KEPT_KINDS.contains(&kind.name) && ops::deletion_forbidden(&s);
     // Branches and threads are topics of their own: following one brings its posts.
@@ -532,6 +717,16 @@ async fn read(
                         " " (super::social::follow_button(&v, &GossipTopic::Author(item.author), &author, following, &base))
                     }
                 }
+                @if let Some((g, group)) = &owner {
+                    p.meta.owner {
+                        "Owned by the group "
+                        a href={ "/groups/" (g) } { (group.as_ref().map_or("(no longer here)", |b| b.name.as_str())) }
+                        @match role {
+                            Some(r) => { " — you are " (r.name()) " there." }
+                            None => { ": its members may edit it." }
+                        }
+                    }
+                }
                 @if let (Some(topic), true) = (topic, v.caller.is_some()) {
                     p { (super::social::follow_button(&v, &topic, &title, following_topic, &base)) " "
                         small { "Follow this " (noun(kind)) " to receive its posts as they are made." } }
@@ -543,14 +738,35 @@ async fn read(
             @if item.deleted {
                 p.notice role="status" { "This " (noun(kind)) " was deleted. Its earlier versions are in its " a href={ (base) "/history" } { "History" } "." }
             } @else {
-                (details)
+                @if item.revoked {
+                    p.notice role="status" { "No version of this " (noun(kind)) " is in force: whoever signed it lost the right to in its group. It is left out of listings." }
+                }
+                @match &sh.private {
+                    Some(p) if p.readable => {
+                        p.notice.private role="status" {
+                            "Private: readable by "
+                            @for (i, (did, name)) in p.readers.iter().enumerate() {
+                                @if i > 0 { ", " }
+                                span title=(did) { (name) }
+                            }
+                            "."
+                        }
+                        (details)
+                    }
+                    Some(_) => {
+                        p.notice.private role="status" {
+                            "This " (noun(kind)) " is private: only the people it is for can read it. This node keeps and passes on its encrypted copy."
+                        }
+                    }
+                    None => { (details) }
+                }
             }
             nav.actions aria-label="Item" {
-                @if mine && !item.deleted {
+                @if may_edit && !item.deleted {
                     a role="button" href={ (base) "/edit" } { "Edit" }
                 }
                 a role="button" class="secondary" href={ (base) "/history" } { "History" }
-                @if mine && !item.deleted && !kept {
+                @if may_delete && !item.deleted && !kept {
                     a role="button" class="secondary outline" href={ (base) "/delete" } { "Delete" }
                 }
             }
@@ -794,6 +1010,20 @@ fn release_view(st: &mnode_node::store::Store, head: &Record, json: &Value) -> M
     }
 }
 
+/// A private item the viewer cannot read cannot be edited by them either (403).
+fn unreadable(v: &Viewer, kind: &KindInfo, sh: &Shown) -> Result<(), Response> {
+    match &sh.private {
+        Some(p) if !p.readable => Err(layout::error(
+            v,
+            &ApiError::forbidden(format!(
+                "This {} is private and you are not among its readers, so you cannot edit it.",
+                noun(kind)
+            )),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// `GET /{ns}/{coll}/{id}/edit`.
 async fn edit(
     State(s): State<ApiState>,
@@ -803,16 +1033,34 @@ async fn edit(
     let kind = kind_of(&v, &ns, &coll)?;
     v.require()?;
     let sh = shown(&s, &v, kind, &id).await?;
+    unreadable(&v, kind, &sh)?;
     let fields: Vec<Field> = form::fields(kind)
         .into_iter()
         .filter(|f| f.widget != Widget::File)
         .collect();
-    let values = Values::from_body(&fields, &sh.json);
+    let mut values = Values::from_body(&fields, &sh.json);
+    let audience = offers_owner(kind, &fields);
+    if audience {
+        // A private item is edited for the people who read it now, the viewer aside.
+        let listed = sh.private.as_ref().map(|p| {
+            p.readers
+                .iter()
+                .filter(|(d, _)| Some(*d) != v.did)
+                .map(|(d, _)| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        });
+        let choice = if listed.is_some() { "people" } else { "" };
+        values.push(READERS_FIELD, choice.to_owned());
+        values.push(TO_FIELD, listed.unwrap_or_default());
+    }
     let page = FormPage {
         title: format!("Edit {}", fmt::title(&sh.head)),
         action: format!("{}/edit", item_url(kind.name, &sh.id)),
         fields: &fields,
         values: &values,
+        owner: None,
+        audience,
     };
     Ok(form_page(&s, &v, StatusCode::OK, page).await)
 }
@@ -827,6 +1075,7 @@ async fn save(
     let kind = kind_of(&v, &ns, &coll)?;
     let caller = v.require()?.clone();
     let sh = shown(&s, &v, kind, &id).await?;
+    unreadable(&v, kind, &sh)?;
     let fields: Vec<Field> = form::fields(kind)
         .into_iter()
         .filter(|f| f.widget != Widget::File)
@@ -838,16 +1087,31 @@ async fn save(
     if let Err(e) = new_artists(&s, &caller, &fields, &mut values).await {
         values.errors.insert(String::new(), e.message);
     } else {
-        body = form::body(kind, &fields, &mut values, Some(&sh.json));
+        // A group's item carries `$owner`, which the form does not show and the schema check
+        // refuses: `ops::update` cites the group's current version itself.
+        let mut base = sh.json.clone();
+        if let Some(m) = base.as_object_mut() {
+            m.remove(mnode_dag::group::OWNER_FIELD);
+        }
+        body = form::body(kind, &fields, &mut values, Some(&base));
     }
-    let Some(body) = body else {
-        return Err(refused(&s, &v, &fields, values, action, title).await);
+    // Without the select (a kind always public) the readers stay as they are.
+    let audience = if values.values.contains_key(READERS_FIELD) {
+        audience_of(&values)
+    } else {
+        Ok(ops::Audience::default())
     };
-    match ops::update(&s, &caller, sh.id, body, None).await {
+    if let Err(e) = &audience {
+        values.errors.insert(String::new(), e.clone());
+    }
+    let (Some(body), Ok(audience)) = (body, audience) else {
+        return Err(refused(&s, &v, &fields, values, action, title, None).await);
+    };
+    match ops::update_to(&s, &caller, sh.id, body, &audience, None).await {
         Ok(w) => Ok(Redirect::to(&item_url(kind.name, &w.id)).into_response()),
         Err(e) if e.status == 422 => {
             values.errors.insert(String::new(), e.message);
-            Err(refused(&s, &v, &fields, values, action, title).await)
+            Err(refused(&s, &v, &fields, values, action, title, None).await)
         }
         Err(e) => Err(layout::error(&v, &e)),
     }

@@ -276,10 +276,10 @@ impl Live {
                     && GossipTopic::of(record).iter().any(|t| topics.contains(t))
             }
             Self::Kinds(kinds) => kinds.iter().any(|k| k == record.kind()),
-            Self::Author(did) => record.author() == did,
+            Self::Author(did) => record.identity() == did,
             Self::Thread { id, me, .. } => {
                 record.kind() == "social.post"
-                    && me.as_ref() != Some(record.author())
+                    && me.as_ref() != Some(record.identity())
                     && GossipTopic::of(record).contains(&GossipTopic::Thread(*id))
             }
         }
@@ -340,7 +340,8 @@ async fn live(
                 let Some(record) = st.record(&cid)? else {
                     return Ok(None);
                 };
-                if !w.wants(&record) {
+                // Lists are public: a private item is read on its page and in Messages.
+                if !w.wants(&record) || mnode_api::private::is_private(&record) {
                     return Ok(None);
                 }
                 let id = record.id();

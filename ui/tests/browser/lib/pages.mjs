@@ -123,6 +123,10 @@ export class Site {
     await this.fill('Email', email);
     await this.fill('Password', password);
     await this.press('Sign up');
+    await this.arrives('/account/recovery-key', 'the recovery key, shown once after signing up');
+    await this.seesTitle('Your recovery key');
+    await this.sees(this.link('Download recovery key').or(this.button('Download recovery key')), 'the link "Download recovery key"');
+    await this.follow('Continue');
     await this.arrives('/', 'home after signing up');
     await this.seesLoggedIn();
   }
