@@ -42,10 +42,33 @@ pub enum GossipTopic {
 pub struct TopicError(pub String);
 
 impl GossipTopic {
-    /// The topics a record names itself: its author's feed, then each forum, branch, thread
-    /// and record it belongs to.
+    /// The topics a record names itself: its author's feed (the key that signed it, and the
+    /// identity it is signed for when that key is a rotated one, so that followers of the
+    /// identity hear it; the store checks the claim), a private record's readers' feeds, then
+    /// each forum, branch, thread and record it belongs to.
     pub fn of(record: &Record) -> Vec<GossipTopic> {
         let mut out = vec![GossipTopic::Author(*record.author())];
+        if record.identity() != record.author() {
+            out.push(GossipTopic::Author(*record.identity()));
+        }
+        // A key log's versions travel on its identity's feed, whichever key signs them.
+        if record.kind() == mnode_dag::key_log::KEYS_KIND
+            && let Ok(Some(log)) = record.body_as::<mnode_dag::model::core::KeyLog>()
+            && let Some(identity) = log.identity
+            && identity != *record.author()
+        {
+            out.push(GossipTopic::Author(identity));
+        }
+        // A private record's readers hear it on their own feeds' topics, which their nodes
+        // follow (the readers' ids are in the clear beside the ciphertext).
+        if let Some(Ok(Some(readers))) = record.body().map(mnode_dag::private::recipients) {
+            for reader in readers {
+                let t = GossipTopic::Author(reader);
+                if !out.contains(&t) {
+                    out.push(t);
+                }
+            }
+        }
         for t in &record.index().topics {
             let g = match t {
                 Topic::Branch(c) => GossipTopic::Branch(*c),
@@ -241,6 +264,119 @@ mod tests {
             },
         );
         assert_eq!(GossipTopic::audience(&reply, &[unrelated]), own);
+    }
+
+    #[test]
+    fn a_key_log_travels_on_its_identity_feed_whoever_signs_it() {
+        use mnode_dag::{Record, model::core::KeyLog};
+        let (first, recovery, next) = (
+            Keypair::derive(1, "first"),
+            Keypair::derive(1, "recovery"),
+            Keypair::derive(1, "next"),
+        );
+        let root = Record::create(&KeyLog::root(&first, Some(*recovery.did())))
+            .unwrap()
+            .sign(&first)
+            .unwrap();
+        assert_eq!(
+            GossipTopic::of(&root),
+            vec![GossipTopic::Author(*first.did())]
+        );
+        let fresh = Keypair::derive(1, "fresh recovery");
+        let recovered = root
+            .update(&KeyLog::grant(
+                &next,
+                first.did(),
+                &root.cid(),
+                Some(*fresh.did()),
+                vec![],
+            ))
+            .unwrap()
+            .sign(&recovery)
+            .unwrap();
+        assert_eq!(
+            GossipTopic::of(&recovered),
+            vec![
+                GossipTopic::Author(*recovery.did()),
+                GossipTopic::Author(*first.did())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_private_record_reaches_its_readers_feeds() {
+        use mnode_dag::{Draft, Ipld, private};
+        let (ana, ben, cy) = (
+            Keypair::derive(1, "ana"),
+            Keypair::derive(1, "ben"),
+            Keypair::derive(1, "cy"),
+        );
+        let text = Ipld::Map([("text".to_owned(), Ipld::String("hi".into()))].into());
+        let to = [(*ana.did(), *ana.did()), (*ben.did(), *ben.did())];
+        let sealed = private::seal(
+            "social.message",
+            ana.did(),
+            None,
+            &text,
+            &to,
+            &mut rand::rng(),
+        )
+        .unwrap();
+        let record = Draft::new("social.message", sealed).sign(&ana).unwrap();
+        let topics = GossipTopic::of(&record);
+        assert_eq!(
+            topics,
+            vec![
+                GossipTopic::Author(*ana.did()),
+                GossipTopic::Author(*ben.did())
+            ]
+        );
+        assert!(!topics.contains(&GossipTopic::Author(*cy.did())));
+    }
+
+    #[test]
+    fn a_rotated_key_publishes_into_its_identity_feed_too() {
+        use mnode_dag::{key_log::SignerCite, model::core::KeyLog};
+        let (first, next) = (Keypair::derive(1, "first"), Keypair::derive(1, "next"));
+        let root = Record::create(&KeyLog::root(&first, None))
+            .unwrap()
+            .sign(&first)
+            .unwrap();
+        let grant = root
+            .update(&KeyLog::grant(
+                &next,
+                first.did(),
+                &root.cid(),
+                None,
+                vec![],
+            ))
+            .unwrap()
+            .sign(&first)
+            .unwrap();
+        let body = mnode_dag::model::social::Post {
+            text: "after the rotation".into(),
+            ..Default::default()
+        };
+        let signed = Record::create(&body)
+            .unwrap()
+            .signed_as(SignerCite {
+                identity: *first.did(),
+                at: grant.cid(),
+            })
+            .sign(&next)
+            .unwrap();
+        assert_eq!(
+            GossipTopic::of(&signed),
+            vec![
+                GossipTopic::Author(*next.did()),
+                GossipTopic::Author(*first.did())
+            ]
+        );
+        // Signed by the identity's first key: its feed only, as before.
+        assert_eq!(
+            GossipTopic::of(&post(&first, body)),
+            vec![GossipTopic::Author(*first.did())]
+        );
     }
 
     #[test]

@@ -51,24 +51,30 @@ pub(crate) struct ConnectArgs {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct FollowArgs {
-    /// An author (did:key:…) or a topic (/mnode/1/author|branch|thread/…).
+    /// An author (did:key:…) or a topic (/mnode/1/author|branch|thread|group/…).
     target: Option<String>,
     /// Follow a forum branch by its id.
-    #[arg(long, conflicts_with_all = ["target", "thread"])]
+    #[arg(long, conflicts_with_all = ["target", "thread", "group"])]
     branch: Option<String>,
     /// Follow a thread (or a fork of one) by its id.
-    #[arg(long, conflicts_with_all = ["target", "branch"])]
+    #[arg(long, conflicts_with_all = ["target", "branch", "group"])]
     thread: Option<String>,
+    /// Follow a group by its id: its members, roles and everything it owns.
+    #[arg(long, conflicts_with_all = ["target", "branch", "thread"])]
+    group: Option<String>,
 }
 
 impl FollowArgs {
     fn topic(&self) -> anyhow::Result<String> {
-        Ok(match (&self.target, &self.branch, &self.thread) {
-            (Some(t), _, _) => t.clone(),
-            (_, Some(b), _) => format!("/mnode/1/branch/{b}"),
-            (_, _, Some(t)) => format!("/mnode/1/thread/{t}"),
-            _ => bail!("say what to follow: a did:key, --branch ID or --thread ID"),
-        })
+        Ok(
+            match (&self.target, &self.branch, &self.thread, &self.group) {
+                (Some(t), ..) => t.clone(),
+                (_, Some(b), ..) => format!("/mnode/1/branch/{b}"),
+                (_, _, Some(t), _) => format!("/mnode/1/thread/{t}"),
+                (.., Some(g)) => format!("/mnode/1/group/{g}"),
+                _ => bail!("say what to follow: a did:key, --branch ID, --thread ID or --group ID"),
+            },
+        )
     }
 }
 

@@ -63,6 +63,9 @@ enum Done {
         stored: Vec<(Cid, Cid, String)>,
         reason: Option<String>,
         missing_prev: bool,
+        /// Another topic to catch up when something is missing: the feed of the identity a
+        /// rotated key signed for, where its key log travels.
+        also: Option<GossipTopic>,
     },
     Published {
         reply: oneshot::Sender<Result<Vec<Put>, NodeError>>,
@@ -236,8 +239,11 @@ impl EventLoop {
         // Each account hosted here hears what is said to it: replies and notes about its
         // records travel on its feed's topic too.
         let accounts = this.repo.accounts().list().unwrap_or_default();
-        for did in accounts.iter().filter_map(|a| a.did()) {
-            this.subscribe(GossipTopic::Author(*did));
+        // An account that rotated hears on its identity's feed and its current key's.
+        for a in &accounts {
+            for did in a.identity().into_iter().chain(a.did()) {
+                this.subscribe(GossipTopic::Author(*did));
+            }
         }
         for topic in this.repo.store().follows()? {
             this.subscribe(topic);
@@ -729,6 +735,7 @@ impl EventLoop {
                 stored,
                 reason,
                 missing_prev,
+                also,
             } => {
                 let _ = self
                     .swarm
@@ -754,6 +761,9 @@ impl EventLoop {
                 }
                 if let (true, Some(topic)) = (missing_prev, topic) {
                     self.start_sync(topic, source);
+                }
+                if let (true, Some(also)) = (missing_prev, also) {
+                    self.start_sync(also, source);
                 }
             }
             Done::Published { reply, result } => match result {
@@ -1497,6 +1507,7 @@ fn receive_gossip(
         stored,
         reason,
         missing_prev,
+        also: None,
     };
     let Ok(t) = message.topic.as_str().parse::<GossipTopic>() else {
         let reason = format!("unknown topic {}", message.topic);
@@ -1536,6 +1547,8 @@ fn receive_gossip(
         }
     }
     records.sort_by_key(Record::seq);
+    // A version a rotated key signed relies on its identity's key log, found on that feed.
+    let identity = (record.identity() != record.author()).then(|| *record.identity());
     records.push(record);
     match repo.store().put_batch(records.clone()) {
         Ok(puts) => {
@@ -1548,7 +1561,11 @@ fn receive_gossip(
             done(verdict, stored, None, false, topic)
         }
         Err(StoreError::MissingPrev { .. } | StoreError::MissingAuthority { .. }) => {
-            done(gossip::Verdict::Ignore, vec![], None, true, topic)
+            let mut d = done(gossip::Verdict::Ignore, vec![], None, true, topic);
+            if let Done::Gossip { also, .. } = &mut d {
+                *also = identity.map(GossipTopic::Author);
+            }
+            d
         }
         Err(StoreError::Record(e)) => done(
             gossip::Verdict::Reject,
