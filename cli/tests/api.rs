@@ -8,36 +8,12 @@ mod support;
 
 use std::process::Command;
 
-use support::start;
-
-/// The shell block between the walk-through markers in the README.
-fn walkthrough() -> String {
-    let readme = include_str!("../../README.md");
-    let start = readme.find("<!-- api-walkthrough -->").unwrap();
-    let end = readme.find("<!-- /api-walkthrough -->").unwrap();
-    let block = &readme[start..end];
-    let code = block.split("```sh\n").nth(1).unwrap();
-    code.split("```").next().unwrap().to_owned()
-}
-
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
+use support::{have_tools, readme_block, start};
 
 #[test]
 fn readme_api_walkthrough_with_curl() {
-    for tool in ["bash", "curl", "jq"] {
-        if !have(tool) {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "{tool} is missing; .ci/run installs it"
-            );
-            eprintln!("SKIPPED: {tool} is not installed");
-            return;
-        }
+    if !have_tools(&["bash", "curl", "jq"]) {
+        return;
     }
     let dir = tempfile::tempdir().unwrap();
     let d = start(dir.path(), "node");
@@ -60,7 +36,7 @@ fn readme_api_walkthrough_with_curl() {
         std::env::var("PATH").unwrap_or_default()
     );
     let out = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", &walkthrough()])
+        .args(["-euo", "pipefail", "-c", &readme_block("api-walkthrough")])
         .current_dir(&work)
         .env("API", &api)
         .env("PATH", path)

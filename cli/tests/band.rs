@@ -8,36 +8,12 @@ mod support;
 
 use std::process::Command;
 
-use support::{json, start, wait_until};
-
-/// The shell block between the band walk-through markers in the README.
-fn walkthrough() -> String {
-    let readme = include_str!("../../README.md");
-    let start = readme.find("<!-- band-walkthrough -->").unwrap();
-    let end = readme.find("<!-- /band-walkthrough -->").unwrap();
-    let block = &readme[start..end];
-    let code = block.split("```sh\n").nth(1).unwrap();
-    code.split("```").next().unwrap().to_owned()
-}
-
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
+use support::{have_tools, json, readme_block, start, wait_until};
 
 #[test]
 fn readme_band_walkthrough_on_two_nodes() {
-    for tool in ["bash", "jq"] {
-        if !have(tool) {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "{tool} is missing; .ci/run installs it"
-            );
-            eprintln!("SKIPPED: {tool} is not installed");
-            return;
-        }
+    if !have_tools(&["bash", "jq"]) {
+        return;
     }
     let dir = tempfile::tempdir().unwrap();
     let a = start(dir.path(), "a");
@@ -64,7 +40,7 @@ fn readme_band_walkthrough_on_two_nodes() {
         std::env::var("PATH").unwrap_or_default()
     );
     let out = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", &walkthrough()])
+        .args(["-euo", "pipefail", "-c", &readme_block("band-walkthrough")])
         .current_dir(&home)
         .env("HOME", &home)
         .env("PATH", path)

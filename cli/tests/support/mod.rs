@@ -194,3 +194,32 @@ pub fn kill9(mut d: Daemon) -> ExitStatus {
     std::mem::forget(d);
     status
 }
+
+/// The shell block between `<!-- {marker} -->` and `<!-- /{marker} -->` in the README.
+pub fn readme_block(marker: &str) -> String {
+    let readme = include_str!("../../../README.md");
+    let start = readme.find(&format!("<!-- {marker} -->")).unwrap();
+    let end = readme.find(&format!("<!-- /{marker} -->")).unwrap();
+    let block = &readme[start..end];
+    let code = block.split("```sh\n").nth(1).unwrap();
+    code.split("```").next().unwrap().to_owned()
+}
+
+/// Whether `tool` is on the `PATH`; when not, outside CI, says the test is skipped.
+pub fn have_tools(tools: &[&str]) -> bool {
+    for tool in tools {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !found {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{tool} is missing; .ci/run installs it"
+            );
+            eprintln!("SKIPPED: {tool} is not installed");
+            return false;
+        }
+    }
+    true
+}
