@@ -42,9 +42,12 @@ pub(super) fn routes() -> Router<ApiState> {
         .route("/account/delete", get(confirm_delete).post(delete))
 }
 
-/// The strength rule, said where the password is typed.
-const PASSWORD_RULE: &str = "At least 12 characters and hard to guess: a few unrelated words \
+/// The strength rule, said where the password is typed. It names the node's minimum length,
+/// which the assertion below keeps it in step with.
+const PASSWORD_RULE: &str = "At least 10 characters and hard to guess: a few unrelated words \
      work well. Passwords that contain your handle or email, or common ones, are refused.";
+
+const _: () = assert!(mnode_node::accounts::MIN_PASSWORD_LEN == 10);
 
 #[derive(Deserialize, Default)]
 struct SignupForm {
