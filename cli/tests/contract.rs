@@ -185,7 +185,10 @@ fn schemathesis_finds_no_contract_failure() {
         ])
         // Deterministic generation keeps no example database either: every run is the same.
         .args(["--seed", "1", "--generation-deterministic"])
-        .args(["--workers", "2"])
+        // One worker: with two, schemathesis parses sources from two threads at once, which
+        // CPython 3.11's `ast` module does not survive ("AST constructor recursion depth
+        // mismatch", python/cpython#106905), failing an operation at random.
+        .args(["--workers", "1"])
         .args(["--continue-on-failure", "--no-color"])
         .arg("-H")
         .arg(format!("Authorization: Bearer {}", api.token))
