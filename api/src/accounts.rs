@@ -529,26 +529,7 @@ pub async fn rotate_key(
     caller: &Caller,
     handle: String,
 ) -> Result<KeyChange, ApiError> {
-    may_change_keys(s, caller, &handle)?;
-    let recovery_key = publish_key_log(s, handle.clone()).await?;
-    let h = handle.clone();
-    let (new, record, account) = with_repo(s, move |repo| {
-        let accounts = repo.accounts();
-        let (new, record) = accounts.rotate(&h)?;
-        let account = accounts
-            .get(&h)?
-            .ok_or_else(|| ApiError::not_found(format!("no account {h:?}")))?;
-        Ok((new, record, account))
-    })
-    .await?;
-    let log_version = record.cid();
-    ops::publish(s, record).await?;
-    Ok(KeyChange {
-        identity: account.identity().copied().unwrap_or(*new.did()),
-        key: *new.did(),
-        log_version,
-        recovery_key,
-    })
+    change_key(s, caller, handle, Grant::Rotate).await
 }
 
 /// Recovers the account `handle` with the recovery key its key log names (given as text, as
@@ -561,13 +542,46 @@ pub async fn recover_key(
     handle: String,
     recovery_key: &str,
 ) -> Result<KeyChange, ApiError> {
+    change_key(s, caller, handle, Grant::Recover(recovery_key)).await
+}
+
+/// What grants the new key: the current key (a rotation) or a recovery key, as text.
+enum Grant<'a> {
+    Rotate,
+    Recover(&'a str),
+}
+
+/// What [`rotate_key`] and [`recover_key`] share: who may, the new key log version made and
+/// published, and the answer.
+async fn change_key(
+    s: &ApiState,
+    caller: &Caller,
+    handle: String,
+    grant: Grant<'_>,
+) -> Result<KeyChange, ApiError> {
     may_change_keys(s, caller, &handle)?;
-    let recovery =
-        parse_recovery(recovery_key).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // A rotation publishes the log's root first when the account has none (its recovery key
+    // is then answered); a recovery needs the log and says so below when it is missing.
+    let (recovery, made) = match grant {
+        Grant::Rotate => (None, publish_key_log(s, handle.clone()).await?),
+        Grant::Recover(text) => {
+            let key = parse_recovery(text).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            (Some(key), None)
+        }
+    };
     let h = handle.clone();
     let (new, record, fresh, account) = with_repo(s, move |repo| {
         let accounts = repo.accounts();
-        let (new, record, fresh) = accounts.recover(&h, &recovery)?;
+        let (new, record, fresh) = match &recovery {
+            None => {
+                let (new, record) = accounts.rotate(&h)?;
+                (new, record, None)
+            }
+            Some(key) => {
+                let (new, record, fresh) = accounts.recover(&h, key)?;
+                (new, record, Some(fresh))
+            }
+        };
         let account = accounts
             .get(&h)?
             .ok_or_else(|| ApiError::not_found(format!("no account {h:?}")))?;
@@ -580,7 +594,7 @@ pub async fn recover_key(
         identity: account.identity().copied().unwrap_or(*new.did()),
         key: *new.did(),
         log_version,
-        recovery_key: Some(recovery_text(&fresh)),
+        recovery_key: fresh.as_ref().map(recovery_text).or(made),
     })
 }
 

@@ -269,7 +269,7 @@ pub async fn delete_owned(
     let last = if allowed_there && !key.must_recite(current) {
         current.clone()
     } else {
-        let body = crate::routes::uncited_body(current);
+        let body = crate::routes::recite_body(current, &key)?;
         let recite = signed(
             current.update_body(body).owned_by(OwnerCite {
                 group: cite.group,

@@ -558,3 +558,129 @@ async fn two_nodes_a_members_only_post_reaches_only_the_groups_members() {
     a.node.shutdown().await.expect("shutdown a");
     b.node.shutdown().await.expect("shutdown b");
 }
+
+/// `DELETE /records/{id}` of a group's private item as `token`: status and answer.
+async fn delete(router: &axum::Router, id: &str, token: &str) -> (StatusCode, Value) {
+    call(
+        router,
+        "DELETE",
+        &format!("/api/v1/records/{id}"),
+        Some(token),
+        None,
+    )
+    .await
+}
+
+/// Whether the item `id` is deleted (its last version a tombstone).
+async fn deleted(router: &axum::Router, id: &str) -> bool {
+    let (status, v) = call(
+        router,
+        "GET",
+        &format!("/api/v1/records/{id}/history"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    v["versions"].as_array().unwrap().last().unwrap()["deleted"] == true
+}
+
+/// A tombstone has no body: a group's owner or admin deletes its private item without being
+/// among its readers, also when their right is newer than the group version the item cites.
+/// A member may not, reading it or having written it: deleting a group's item takes an owner or
+/// an admin (the group's rules).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_groups_admin_deletes_its_private_item_without_reading_it() {
+    let t = setup().await;
+    let r = &t.router;
+    let ana = register_and_login(r, "ana").await;
+    let ben = register_and_login(r, "ben").await;
+    let cy = register_and_login(r, "cy").await;
+    let dee = register_and_login(r, "dee").await;
+    let eve = register_and_login(r, "eve").await;
+    let (status, v) = call(
+        r,
+        "POST",
+        "/api/v1/groups",
+        Some(&ana),
+        Some(json!({ "name": "The Band", "members": [
+            { "member": "ben", "role": "member" },
+            { "member": "cy", "role": "admin" },
+            { "member": "dee", "role": "member" },
+        ]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let group = v["id"].as_str().unwrap().to_owned();
+    // Ben writes two of the group's posts for Dee alone.
+    let mut ids = vec![];
+    for text in ["for dee", "also for dee"] {
+        let (status, v) = call(
+            r,
+            "POST",
+            "/api/v1/records",
+            Some(&ben),
+            Some(json!({ "kind": "social.post", "body": { "text": text },
+                         "owner": group, "to": ["@dee"] })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        ids.push(v["id"].as_str().unwrap().to_owned());
+    }
+    let (first, second) = (&ids[0], &ids[1]);
+    for tok in [&ana, &cy, &eve] {
+        assert!(withheld(&read(r, first, Some(tok)).await));
+    }
+
+    // Dee reads it and Ben wrote it, but neither is an owner or an admin.
+    for tok in [&dee, &ben] {
+        let (status, v) = delete(r, first, tok).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
+        assert_eq!(v["error"]["code"], "group_role", "{v}");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("is member in group") && message.contains("owner or admin"),
+            "{v}"
+        );
+    }
+    assert!(!deleted(r, first).await);
+
+    // Cy, an admin in the group version the post cites, deletes it without reading it.
+    let (status, v) = delete(r, first, &cy).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert!(deleted(r, first).await);
+
+    // Eve, made an admin after the posts were written, deletes the other: the node first
+    // re-cites the group's head in a version sealed for Eve alone (she cannot read, so
+    // cannot re-seal, Ben's text), then the tombstone.
+    let (status, v) = call(
+        r,
+        "PUT",
+        &format!("/api/v1/groups/{group}/members/eve"),
+        Some(&ana),
+        Some(json!({ "role": "admin" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let (status, v) = delete(r, second, &eve).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["seq"], 2,
+        "a version re-citing the group, then the tombstone: {v}"
+    );
+    assert!(deleted(r, second).await);
+    let (_, v) = call(
+        r,
+        "GET",
+        &format!("/api/v1/records/{second}/history"),
+        None,
+        None,
+    )
+    .await;
+    let recite = v["versions"][1]["cid"].as_str().unwrap().to_owned();
+    let v = read(r, &format!("{recite}?exact=true"), Some(&eve)).await;
+    let eve_did = did_of(r, &eve).await;
+    assert_eq!(v["private"]["to"], json!([eve_did]), "{v}");
+    assert!(!v.to_string().contains("also for dee"), "{v}");
+    t.node.shutdown().await.expect("shutdown");
+}

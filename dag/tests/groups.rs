@@ -3,95 +3,21 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::{collections::HashMap, sync::Arc};
-
 use mnode_dag::{
-    Cid, Draft, Ipld, Keypair, Record, VersionInfo,
+    Cid, Draft, Ipld, Keypair, Record,
     authority::{Authority, Missing},
     group::{GroupError, GroupPath, OwnerCite, Permission, Standing, standing},
-    model::core::{Group, Member, Role},
+    model::core::{Group, Role},
     record::{ChainError, RecordError},
     registry::{KINDS, Strictness, split_record_fields},
+    testing::{
+        Held,
+        band::{body, cite, group},
+    },
 };
-
-#[derive(Default)]
-struct Held(HashMap<Cid, Record>);
-
-impl Held {
-    fn add(&mut self, r: &Record) {
-        self.0.insert(r.cid(), r.clone());
-    }
-
-    /// Checks `r` as the store would (version 0 or a successor of its `prev`), then holds it.
-    fn put(&mut self, r: &Record) -> Result<(), ChainError> {
-        match r.envelope().prev {
-            None => r.verify_first_with(self)?,
-            Some(prev) => r.verify_follows_with(&self.info(&prev), self)?,
-        }
-        self.add(r);
-        Ok(())
-    }
-
-    fn info(&self, cid: &Cid) -> VersionInfo {
-        let r = &self.0[cid];
-        let mut info = r.info();
-        if r.is_tombstone() {
-            info.owner = self.info(&r.envelope().prev.unwrap()).owner;
-        }
-        info
-    }
-}
-
-impl Authority for Held {
-    fn version(&self, cid: &Cid) -> Result<VersionInfo, Missing> {
-        if !self.0.contains_key(cid) {
-            return Err(Missing::Version(*cid));
-        }
-        Ok(self.info(cid))
-    }
-
-    fn group(&self, at: &Cid) -> Result<Option<Arc<Group>>, Missing> {
-        let r = self.0.get(at).ok_or(Missing::Version(*at))?;
-        Ok(r.body_as::<Group>().unwrap().map(Arc::new))
-    }
-}
 
 fn key(name: &str) -> Keypair {
     Keypair::derive(16, name)
-}
-
-fn group(members: &[(&Keypair, Role)]) -> Group {
-    Group {
-        name: "The Band".into(),
-        description: None,
-        members: members
-            .iter()
-            .map(|(k, role)| Member {
-                did: *k.did(),
-                role: *role,
-            })
-            .collect(),
-        settled: vec![],
-    }
-}
-
-/// An `art.artist_group` body named `text`.
-fn body(text: &str) -> Ipld {
-    let name = Ipld::Map([("full".to_owned(), Ipld::String(text.into()))].into());
-    Ipld::Map(
-        [
-            ("name".to_owned(), name),
-            ("members".to_owned(), Ipld::List(vec![])),
-        ]
-        .into(),
-    )
-}
-
-fn cite(g: &Record, at: &Record) -> OwnerCite {
-    OwnerCite {
-        group: g.id(),
-        at: at.cid(),
-    }
 }
 
 /// Five people and a group: owner O, admin A, members M and N; X is nobody.

@@ -4,70 +4,17 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::{collections::HashMap, sync::Arc};
-
 use mnode_dag::{
-    Cid, Draft, Ipld, Keypair, Link, Record, VersionInfo,
-    authority::{Authority, Missing, Nothing},
+    Draft, Ipld, Keypair, Link, Record,
+    authority::{Missing, Nothing},
     example::ExampleGen,
     group::Standing,
     key_log::{self, KeyError, LogPath, SignerCite, prove, standing, winning_path},
-    model::{
-        core::{Group, KeyLog},
-        social::Post,
-    },
+    model::{core::KeyLog, social::Post},
     record::{ChainError, RecordError},
     registry::{Strictness, lookup, split_record_fields},
+    testing::{Held, band},
 };
-
-#[derive(Default)]
-struct Held {
-    records: HashMap<Cid, Record>,
-    infos: HashMap<Cid, VersionInfo>,
-}
-
-impl Held {
-    /// Checks `r` as the store would (version 0 or a successor of its `prev`), then holds it.
-    fn put(&mut self, r: &Record) -> Result<(), ChainError> {
-        let info = match r.envelope().prev {
-            None => {
-                r.verify_first_with(self)?;
-                r.info()
-            }
-            Some(prev) => {
-                let p = self.infos[&prev].clone();
-                r.verify_follows_with(&p, self)?;
-                r.info_following(&p)
-            }
-        };
-        self.records.insert(r.cid(), r.clone());
-        self.infos.insert(r.cid(), info);
-        Ok(())
-    }
-
-    fn info(&self, r: &Record) -> VersionInfo {
-        self.infos[&r.cid()].clone()
-    }
-
-    fn standing(&self, v: &Record, path: &LogPath) -> Standing {
-        standing(&self.info(v), path, self, |_| false).unwrap()
-    }
-}
-
-impl Authority for Held {
-    fn version(&self, cid: &Cid) -> Result<VersionInfo, Missing> {
-        self.infos.get(cid).cloned().ok_or(Missing::Version(*cid))
-    }
-
-    fn group(&self, at: &Cid) -> Result<Option<Arc<Group>>, Missing> {
-        let r = self.records.get(at).ok_or(Missing::Version(*at))?;
-        Ok(r.body_as::<Group>().ok().flatten().map(Arc::new))
-    }
-
-    fn record(&self, cid: &Cid) -> Result<Record, Missing> {
-        self.records.get(cid).cloned().ok_or(Missing::Version(*cid))
-    }
-}
 
 fn key(name: &str) -> Keypair {
     Keypair::derive(6, name)
@@ -179,6 +126,11 @@ impl Alice {
         let history: Vec<Record> = versions.iter().map(|r| (*r).clone()).collect();
         winning_path(&history)
     }
+
+    /// Whether `v` is in force under the log's winning path `path` (nothing vouched).
+    fn standing(&self, v: &Record, path: &LogPath) -> Standing {
+        standing(&self.held.info(&v.cid()), path, &self.held, |_| false).unwrap()
+    }
 }
 
 #[test]
@@ -224,10 +176,10 @@ fn after_a_rotation_the_new_key_edits_an_old_item() {
     let received = Record::decode(p1.bytes()).unwrap();
     assert_eq!(received.signer(), p1.signer());
     received
-        .verify_follows_with(&a.held.info(&a.p0), &a.held)
+        .verify_follows_with(&a.held.info(&a.p0.cid()), &a.held)
         .unwrap();
     assert_eq!(
-        a.held.info(&p1).identity(),
+        a.held.info(&p1.cid()).identity(),
         *a.k0.did(),
         "the version's identity is the first key"
     );
@@ -259,7 +211,7 @@ fn after_a_rotation_the_new_key_edits_an_old_item() {
     a.held.put(&fresh).unwrap();
     let path = a.path(&[&a.l0, &a.l1]);
     for v in [&p1, &p2, &fresh, &a.p0] {
-        assert_eq!(a.held.standing(v, &path), Standing::InForce);
+        assert_eq!(a.standing(v, &path), Standing::InForce);
     }
 }
 
@@ -275,17 +227,20 @@ fn an_old_key_post_after_the_rotation_is_retired_unless_kept_or_vouched() {
         .unwrap();
     a.held.put(&late).unwrap();
     let path = a.path(&[&a.l0, &a.l1]);
-    let Standing::Revoked { at, reason } = a.held.standing(&late, &path) else {
+    let Standing::Revoked { at, reason } = a.standing(&late, &path) else {
         panic!("an old-key post after the rotation stayed in force");
     };
     assert_eq!(at, a.l1.cid());
     assert!(reason.contains("retired by key log version"), "{reason}");
     // What the rotation kept stays, and so does everything under a kept tip.
-    assert_eq!(a.held.standing(&a.p0, &path), Standing::InForce);
+    assert_eq!(a.standing(&a.p0, &path), Standing::InForce);
     // A node that has not seen the rotation yet keeps the late post (it converges later).
-    assert_eq!(a.held.standing(&late, &a.path(&[&a.l0])), Standing::InForce);
+    assert_eq!(a.standing(&late, &a.path(&[&a.l0])), Standing::InForce);
     // An old-key version the identity built on with its new key is vouched for.
-    let vouched = standing(&a.held.info(&late), &path, &a.held, |at| *at == a.l1.cid()).unwrap();
+    let vouched = standing(&a.held.info(&late.cid()), &path, &a.held, |at| {
+        *at == a.l1.cid()
+    })
+    .unwrap();
     assert_eq!(vouched, Standing::InForce);
     // Someone else's records are not judged by Alice's log.
     let bob = Record::create(&post("bob"))
@@ -293,7 +248,7 @@ fn an_old_key_post_after_the_rotation_is_retired_unless_kept_or_vouched() {
         .sign(&key("bob"))
         .unwrap();
     a.held.put(&bob).unwrap();
-    assert_eq!(a.held.standing(&bob, &path), Standing::InForce);
+    assert_eq!(a.standing(&bob, &path), Standing::InForce);
 }
 
 #[test]
@@ -379,7 +334,7 @@ fn a_recovery_fork_beats_a_future_dated_key_fork() {
         .unwrap();
     a.held.put(&theirs).unwrap();
     let path = a.path(&[&a.l0, &a.l1, &stolen, &recovered]);
-    let Standing::Revoked { reason, .. } = a.held.standing(&theirs, &path) else {
+    let Standing::Revoked { reason, .. } = a.standing(&theirs, &path) else {
         panic!("a key granted on a losing branch stayed in force");
     };
     assert!(
@@ -392,7 +347,7 @@ fn a_recovery_fork_beats_a_future_dated_key_fork() {
         .sign(&k1r)
         .unwrap();
     a.held.put(&mine).unwrap();
-    assert_eq!(a.held.standing(&mine, &path), Standing::InForce);
+    assert_eq!(a.standing(&mine, &path), Standing::InForce);
 }
 
 #[test]
@@ -594,8 +549,8 @@ fn a_tombstone_takes_its_predecessors_citation() {
     a.held.put(&p1).unwrap();
     let gone = p1.delete().at(2_200).sign(&a.k1).unwrap();
     a.held.put(&gone).unwrap();
-    assert_eq!(a.held.info(&gone).signer, Some(cite(&a.k0, &a.l1)));
-    assert_eq!(a.held.info(&gone).identity(), *a.k0.did());
+    assert_eq!(a.held.info(&gone.cid()).signer, Some(cite(&a.k0, &a.l1)));
+    assert_eq!(a.held.info(&gone.cid()).identity(), *a.k0.did());
     // A newer key deletes an older key's version in two steps: re-cite, then delete.
     let q0 = Record::create(&post("old"))
         .unwrap()
@@ -701,37 +656,17 @@ fn the_example_key_log_is_valid_and_rotates() {
 
 #[test]
 fn a_member_who_rotated_keeps_their_role_in_a_group() {
-    use mnode_dag::{
-        group::{GroupError, OwnerCite},
-        model::core::{Member, Role},
-    };
+    use mnode_dag::{group::GroupError, model::core::Role};
     let mut a = alice();
     let owner = key("owner");
-    let band = Group {
-        name: "The Band".into(),
-        description: None,
-        members: vec![
-            Member {
-                did: *owner.did(),
-                role: Role::Owner,
-            },
-            Member {
-                did: *a.k0.did(),
-                role: Role::Member,
-            },
-        ],
-        settled: vec![],
-    };
+    let band = band::group(&[(&owner, Role::Owner), (&a.k0, Role::Member)]);
     let g0 = Record::create(&band)
         .unwrap()
         .at(1_000)
         .sign(&owner)
         .unwrap();
     a.held.put(&g0).unwrap();
-    let at = OwnerCite {
-        group: g0.id(),
-        at: g0.cid(),
-    };
+    let at = band::cite(&g0, &g0);
     let v0 = Record::create(&post("the band's post"))
         .unwrap()
         .owned_by(at)

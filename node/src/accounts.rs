@@ -473,53 +473,7 @@ impl<'a> Accounts<'a> {
     /// keystore. The caller publishes the log version (store and gossip) before anything the
     /// new key signs.
     pub fn rotate(&self, handle: &str) -> Result<(Keypair, Record), AccountError> {
-        let _guard = WRITE
-            .lock()
-            .map_err(|_| AccountError::Invalid("account lock poisoned".into()))?;
-        let mut account = self.account(handle)?;
-        let identity = *account
-            .identity()
-            .ok_or_else(|| AccountError::Invalid(format!("account {handle:?} has no key")))?;
-        let path = self
-            .store
-            .key_log_path(&identity)?
-            .ok_or_else(|| AccountError::NoKeyLog(handle.to_owned()))?;
-        let (Some((head_cid, head)), Some(now)) = (path.versions.last(), path.current_key()) else {
-            return Err(AccountError::NoKeyLog(handle.to_owned()));
-        };
-        if !account.keys.contains(&now) || !self.keystore.contains(&now) {
-            return Err(AccountError::KeyElsewhere {
-                handle: handle.to_owned(),
-                key: now,
-            });
-        }
-        let current = self.keystore.get(&now)?;
-        let kept = self.store.tips_signed_by(&identity, &now)?;
-        if kept.len() > MAX_KEPT {
-            return Err(AccountError::Invalid(format!(
-                "{} items were signed with the current key, more than the {MAX_KEPT} one rotation can keep",
-                kept.len()
-            )));
-        }
-        let head_record = self
-            .store
-            .record(head_cid)?
-            .ok_or(StoreError::NotFound(*head_cid))?;
-        let new = Keypair::generate();
-        let next = KeyLog::grant(
-            &new,
-            &identity,
-            head_cid,
-            head.recovery,
-            kept.into_iter().map(Link).collect(),
-        );
-        let record = head_record.update(&next)?.sign(&current)?;
-        self.keystore.put(&new)?;
-        account.identity = Some(identity);
-        account.keys.retain(|d| d != new.did());
-        account.keys.insert(0, *new.did());
-        self.write(&account, None)?;
-        Ok((new, record))
+        self.grant_next(handle, Grantor::Current)
     }
 
     /// Recovers the account's identity with its recovery key (after its signing key was lost
@@ -537,6 +491,22 @@ impl<'a> Accounts<'a> {
         handle: &str,
         recovery: &Keypair,
     ) -> Result<(Keypair, Record, Keypair), AccountError> {
+        let fresh = Keypair::generate();
+        let (new, record) = self.grant_next(
+            handle,
+            Grantor::Recovery {
+                key: recovery,
+                fresh: &fresh,
+            },
+        )?;
+        Ok((new, record, fresh))
+    }
+
+    /// What [`Accounts::rotate`] and [`Accounts::recover`] share: a new key (kept in the
+    /// keystore) and the next version of the identity's key log granting it, signed as `by`
+    /// says, keeping the tips of every item the key the log's head names signed. The new key
+    /// becomes the account's signing key.
+    fn grant_next(&self, handle: &str, by: Grantor<'_>) -> Result<(Keypair, Record), AccountError> {
         let _guard = WRITE
             .lock()
             .map_err(|_| AccountError::Invalid("account lock poisoned".into()))?;
@@ -551,24 +521,45 @@ impl<'a> Accounts<'a> {
         let Some((head_cid, head)) = path.versions.last() else {
             return Err(AccountError::NoKeyLog(handle.to_owned()));
         };
-        match head.recovery {
-            Some(r) if r == *recovery.did() => {}
-            Some(r) => {
-                return Err(AccountError::WrongRecovery(format!(
-                    "{} is not the recovery key of {handle:?}: its key log names {r}",
-                    recovery.did()
-                )));
+        // Who signs, the key whose items stay in force, the recovery key the new version
+        // names, and how the error below names the old key and the change.
+        let current;
+        let (signer, old, recovery, (which, change)) = match by {
+            Grantor::Current => {
+                let Some(now) = path.current_key() else {
+                    return Err(AccountError::NoKeyLog(handle.to_owned()));
+                };
+                if !account.keys.contains(&now) || !self.keystore.contains(&now) {
+                    return Err(AccountError::KeyElsewhere {
+                        handle: handle.to_owned(),
+                        key: now,
+                    });
+                }
+                current = self.keystore.get(&now)?;
+                (&current, now, head.recovery, ("current", "rotation"))
             }
-            None => {
-                return Err(AccountError::WrongRecovery(format!(
-                    "the key log of {handle:?} names no recovery key; it cannot be recovered"
-                )));
+            Grantor::Recovery { key, fresh } => {
+                match head.recovery {
+                    Some(r) if r == *key.did() => {}
+                    Some(r) => {
+                        return Err(AccountError::WrongRecovery(format!(
+                            "{} is not the recovery key of {handle:?}: its key log names {r}",
+                            key.did()
+                        )));
+                    }
+                    None => {
+                        return Err(AccountError::WrongRecovery(format!(
+                            "the key log of {handle:?} names no recovery key; it cannot be recovered"
+                        )));
+                    }
+                }
+                (key, head.key, Some(*fresh.did()), ("lost", "recovery"))
             }
-        }
-        let kept = self.store.tips_signed_by(&identity, &head.key)?;
+        };
+        let kept = self.store.tips_signed_by(&identity, &old)?;
         if kept.len() > MAX_KEPT {
             return Err(AccountError::Invalid(format!(
-                "{} items were signed with the lost key, more than the {MAX_KEPT} one recovery can keep",
+                "{} items were signed with the {which} key, more than the {MAX_KEPT} one {change} can keep",
                 kept.len()
             )));
         }
@@ -577,22 +568,23 @@ impl<'a> Accounts<'a> {
             .record(head_cid)?
             .ok_or(StoreError::NotFound(*head_cid))?;
         let new = Keypair::generate();
-        let fresh = Keypair::generate();
         let next = KeyLog::grant(
             &new,
             &identity,
             head_cid,
-            Some(*fresh.did()),
+            recovery,
             kept.into_iter().map(Link).collect(),
         );
-        let record = head_record.update(&next)?.sign(recovery)?;
+        let record = head_record.update(&next)?.sign(signer)?;
         self.keystore.put(&new)?;
         account.identity = Some(identity);
         account.keys.retain(|d| d != new.did());
         account.keys.insert(0, *new.did());
-        account.recovery = Some(*fresh.did());
+        if let Grantor::Recovery { fresh, .. } = by {
+            account.recovery = Some(*fresh.did());
+        }
         self.write(&account, None)?;
-        Ok((new, record, fresh))
+        Ok((new, record))
     }
 
     fn account(&self, handle: &str) -> Result<Account, AccountError> {
@@ -623,6 +615,17 @@ impl<'a> Accounts<'a> {
         self.write(&account, None)?;
         Ok(account)
     }
+}
+
+/// What signs the next version of an account's key log: the key its head names (a rotation),
+/// or the recovery key it names, which names `fresh` in turn (a recovery).
+#[derive(Clone, Copy)]
+enum Grantor<'a> {
+    Current,
+    Recovery {
+        key: &'a Keypair,
+        fresh: &'a Keypair,
+    },
 }
 
 fn check_email(email: &str) -> Result<(), AccountError> {

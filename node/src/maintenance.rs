@@ -372,7 +372,7 @@ impl Store {
             if let Some(bytes) = self.block(&v.cid)? {
                 if let Ok(record) = Record::decode_trusted(bytes.clone()) {
                     let targets = self.targets(&record)?;
-                    for topic in mnode_protocols::GossipTopic::audience(&record, &targets) {
+                    for topic in crate::store::version_topics(&record, &v, &targets) {
                         batch.delete_cf(
                             self.cf("sync")?,
                             crate::store::sync_key(&topic, v.updated, &v.cid),

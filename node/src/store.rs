@@ -500,7 +500,7 @@ impl Store {
                 }
             };
             batch.put_cf(blocks_cf, cid.to_bytes(), record.bytes());
-            for topic in GossipTopic::audience(&record, &self.targets_in(&record, &in_batch)?) {
+            for topic in version_topics(&record, &info, &self.targets_in(&record, &in_batch)?) {
                 batch.put_cf(sync_cf, sync_key(&topic, info.updated, &cid), []);
             }
             if wanted.contains(&cid) || wanted.contains(&id) {
@@ -1822,6 +1822,23 @@ pub fn topic_filter(topic: &GossipTopic) -> ListFilter {
 type KeyValue = (Vec<u8>, Vec<u8>);
 
 /// Key of a version in the `sync` family.
+/// The gossip topics a stored version is published into and whose catch-up sets hold it:
+/// [`GossipTopic::audience`] (`targets` being the records it answers that are held), and for a
+/// tombstone of a group's item the group's topic too. A tombstone's body is null, so it names
+/// no `$owner`; `info` (the version as stored, [`Record::info_following`]) has its
+/// predecessor's, and a node that follows the group but not whoever deleted hears of the
+/// deletion there.
+pub fn version_topics(record: &Record, info: &VersionInfo, targets: &[Record]) -> Vec<GossipTopic> {
+    let mut out = GossipTopic::audience(record, targets);
+    if record.is_tombstone()
+        && let Some(owner) = info.owner
+        && !out.contains(&GossipTopic::Group(owner.group))
+    {
+        out.push(GossipTopic::Group(owner.group));
+    }
+    out
+}
+
 pub(crate) fn sync_key(topic: &GossipTopic, updated: u64, cid: &Cid) -> Vec<u8> {
     [
         &topic.key()[..],

@@ -5,12 +5,14 @@
 #![allow(clippy::unwrap_used)]
 
 use mnode_dag::{
-    Cid, Draft, Ipld, Keypair, Record, RecordError,
-    group::{GroupError, OwnerCite},
-    model::core::{Group, Member, Role},
+    Cid, Draft, Keypair, Record, RecordError,
+    group::GroupError,
+    model::core::{Group, Role},
     record::ChainError,
+    testing::band::{body, cite, group},
 };
 use mnode_node::store::{ListFilter, Put, Store, StoreError};
+use mnode_protocols::GossipTopic;
 
 fn store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
@@ -20,40 +22,6 @@ fn store() -> (tempfile::TempDir, Store) {
 
 fn key(name: &str) -> Keypair {
     Keypair::derive(41, name)
-}
-
-fn group(members: &[(&Keypair, Role)]) -> Group {
-    Group {
-        name: "The Band".into(),
-        description: None,
-        members: members
-            .iter()
-            .map(|(k, role)| Member {
-                did: *k.did(),
-                role: *role,
-            })
-            .collect(),
-        settled: vec![],
-    }
-}
-
-/// An `art.artist_group` body named `text`.
-fn body(text: &str) -> Ipld {
-    let name = Ipld::Map([("full".to_owned(), Ipld::String(text.into()))].into());
-    Ipld::Map(
-        [
-            ("name".to_owned(), name),
-            ("members".to_owned(), Ipld::List(vec![])),
-        ]
-        .into(),
-    )
-}
-
-fn cite(g: &Record, at: &Record) -> OwnerCite {
-    OwnerCite {
-        group: g.id(),
-        at: at.cid(),
-    }
 }
 
 fn page(g: &Record, at: &Record, by: &Keypair, t: u64) -> Record {
@@ -266,4 +234,32 @@ fn group_items_survive_a_reopen() {
     let g1 = regroup(&g0, &o, &group(&[(&o, Role::Owner)]), 3_000);
     s.put(g1).unwrap();
     assert!(s.item(&v0.id()).unwrap().unwrap().revoked);
+}
+
+#[test]
+fn a_tombstone_of_a_groups_item_is_in_the_groups_catch_up_set() {
+    let (_d, s) = store();
+    let (o, m) = (key("o"), key("m"));
+    let g0 = Record::create(&group(&[(&o, Role::Owner), (&m, Role::Member)]))
+        .unwrap()
+        .at(1_000)
+        .sign(&o)
+        .unwrap();
+    let v0 = page(&g0, &g0, &m, 2_000);
+    let gone = v0.delete().at(3_000).sign(&o).unwrap();
+    s.put_batch(vec![g0.clone(), v0.clone(), gone.clone()])
+        .unwrap();
+    assert!(s.item(&v0.id()).unwrap().unwrap().deleted);
+    let set = |t: GossipTopic| -> Vec<(u64, Vec<u8>)> {
+        s.sync_items(&t)
+            .unwrap()
+            .into_iter()
+            .map(|(at, d)| (at, d.to_vec()))
+            .collect()
+    };
+    let filed = (3_000, gone.cid().hash().digest().to_vec());
+    // On the group's topic (the tombstone names no `$owner`; the version it replaces does)…
+    assert!(set(GossipTopic::Group(g0.id())).contains(&filed));
+    // …and on its author's, as every version.
+    assert!(set(GossipTopic::Author(*o.did())).contains(&filed));
 }

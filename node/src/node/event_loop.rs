@@ -1484,10 +1484,64 @@ fn gossip_messages(repo: &Repo, record: &Record, limit: usize) -> Vec<(GossipTop
         msg.attach(t.bytes().to_vec(), attach_limit);
     }
     let data = msg.to_bytes();
-    GossipTopic::audience(record, &targets)
+    // As stored: a tombstone of a group's item has its predecessor's `$owner`.
+    let info = repo
+        .store()
+        .version_info(&record.id(), record.seq(), &record.cid())
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| record.info());
+    crate::store::version_topics(record, &info, &targets)
         .into_iter()
         .map(|topic| (topic, data.clone()))
         .collect()
+}
+
+/// Reads a gossip message as [`gossip::Message::decode`] does, also taking a tombstone of a
+/// group's item on the group's topic, where its author publishes it
+/// ([`crate::store::version_topics`]). The tombstone names no `$owner` (its body is null):
+/// it belongs there when the version it replaces is that group's, as this node holds it or,
+/// failing that, as attached to the message (checked against its CID). Tied to no group or
+/// another one, it is on the wrong topic; tied to nothing (neither held nor attached), it is
+/// [`gossip::MessageError::UnknownTarget`]: ignored, not the sender's fault.
+fn decode_message(
+    store: &crate::store::Store,
+    data: &[u8],
+    topic: &GossipTopic,
+    max: usize,
+) -> Result<(Record, Vec<Vec<u8>>), gossip::MessageError> {
+    let known = |c: &Cid| store.record(c).ok().flatten();
+    let (cid, name) = match gossip::Message::decode(data, topic, max, known) {
+        Err(gossip::MessageError::WrongTopic { cid, topic: name }) => (cid, name),
+        other => return other,
+    };
+    let wrong = |name| Err(gossip::MessageError::WrongTopic { cid, topic: name });
+    let GossipTopic::Group(group) = *topic else {
+        return wrong(name);
+    };
+    let msg: gossip::Message = mnode_dag::cbor::decode(data)?;
+    let record = Record::decode_owned(msg.record.into_vec())?;
+    let (true, Some(prev)) = (record.is_tombstone(), record.envelope().prev) else {
+        return wrong(name);
+    };
+    let blocks: Vec<Vec<u8>> = msg.blocks.into_iter().map(|b| b.into_vec()).collect();
+    let held = store
+        .version_info(&record.id(), record.seq().saturating_sub(1), &prev)
+        .ok()
+        .flatten()
+        .map(|info| info.owner);
+    let owner = held.or_else(|| {
+        blocks
+            .iter()
+            .filter(|b| cids::verify_block(&prev, b).is_ok())
+            .find_map(|b| Record::decode(b).ok())
+            .map(|r| r.owner())
+    });
+    match owner {
+        Some(Some(o)) if o.group == group => Ok((record, blocks)),
+        Some(_) => wrong(name),
+        None => Err(gossip::MessageError::UnknownTarget { cid, topic: name }),
+    }
 }
 
 /// Verifies and stores a gossiped record (and the blocks that came with it).
@@ -1513,8 +1567,7 @@ fn receive_gossip(
         let reason = format!("unknown topic {}", message.topic);
         return done(gossip::Verdict::Reject, vec![], Some(reason), false, None);
     };
-    let known = |c: &Cid| repo.store().record(c).ok().flatten();
-    let (record, blocks) = match gossip::Message::decode(&message.data, &t, max, known) {
+    let (record, blocks) = match decode_message(repo.store(), &message.data, &t, max) {
         Ok(x) => x,
         Err(gossip::MessageError::UnknownTarget { .. }) => {
             return done(gossip::Verdict::Ignore, vec![], None, false, Some(t));
@@ -1628,4 +1681,130 @@ fn store_fetched(repo: &Repo, job: u64, records: Vec<Record>) -> Done {
         }
     }
     Done::SyncStored { job, stored }
+}
+
+#[cfg(test)]
+mod tests {
+    use mnode_dag::{
+        Keypair, Record,
+        model::core::Role,
+        testing::band::{body, cite, group},
+    };
+    use mnode_protocols::{GossipTopic, gossip};
+
+    use super::decode_message;
+    use crate::store::Store;
+
+    const MAX: usize = gossip::DEFAULT_MAX_MESSAGE;
+
+    /// A group (owner `o`, admin `a`), a page of it by `o`, the admin's tombstone of the
+    /// page, and a plain post of `o`'s with its tombstone.
+    struct Fixture {
+        g0: Record,
+        page: Record,
+        gone: Record,
+        post: Record,
+        post_gone: Record,
+    }
+
+    fn fixture() -> Fixture {
+        let (o, a) = (Keypair::derive(43, "o"), Keypair::derive(43, "a"));
+        let g0 = Record::create(&group(&[(&o, Role::Owner), (&a, Role::Admin)]))
+            .unwrap()
+            .at(1_000)
+            .sign(&o)
+            .unwrap();
+        let page = mnode_dag::Draft::new("art.artist_group", body("The Band"))
+            .owned_by(cite(&g0, &g0))
+            .at(2_000)
+            .sign(&o)
+            .unwrap();
+        let gone = page.delete().at(3_000).sign(&a).unwrap();
+        let post = Record::create(&mnode_dag::model::social::Post {
+            text: "mine".into(),
+            ..Default::default()
+        })
+        .unwrap()
+        .at(2_000)
+        .sign(&o)
+        .unwrap();
+        let post_gone = post.delete().at(3_000).sign(&o).unwrap();
+        Fixture {
+            g0,
+            page,
+            gone,
+            post,
+            post_gone,
+        }
+    }
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("db"), 8).unwrap();
+        (dir, s)
+    }
+
+    /// The gossip message of `record`, with `attached` blocks.
+    fn message(record: &Record, attached: &[&Record]) -> Vec<u8> {
+        let mut m = gossip::Message::new(record);
+        for r in attached {
+            assert!(m.attach(r.bytes().to_vec(), MAX));
+        }
+        m.to_bytes()
+    }
+
+    #[test]
+    fn a_tombstone_of_a_groups_item_belongs_on_that_groups_topic_only() {
+        let f = fixture();
+        let ours = GossipTopic::Group(f.g0.id());
+        let other = GossipTopic::Group(f.post.id());
+        let (_d, s) = store();
+        s.put_batch(vec![f.g0.clone(), f.page.clone(), f.post.clone()])
+            .unwrap();
+        // Held: the page's version says which group.
+        let bare = message(&f.gone, &[]);
+        let (r, _) = decode_message(&s, &bare, &ours, MAX).unwrap();
+        assert_eq!(r.cid(), f.gone.cid());
+        assert!(matches!(
+            decode_message(&s, &bare, &other, MAX),
+            Err(gossip::MessageError::WrongTopic { .. })
+        ));
+        // Its author's feed still takes it, as before.
+        let feed = GossipTopic::Author(*f.gone.author());
+        assert!(decode_message(&s, &bare, &feed, MAX).is_ok());
+        // A plain item's tombstone is in no group's topic.
+        let plain = message(&f.post_gone, &[&f.post]);
+        assert!(matches!(
+            decode_message(&s, &plain, &ours, MAX),
+            Err(gossip::MessageError::WrongTopic { .. })
+        ));
+        // Nor is a version that names its group, on another group's topic.
+        assert!(matches!(
+            decode_message(&s, &message(&f.page, &[]), &other, MAX),
+            Err(gossip::MessageError::WrongTopic { .. })
+        ));
+    }
+
+    #[test]
+    fn a_tombstone_of_an_item_not_held_is_tied_by_its_attached_predecessor_or_ignored() {
+        let f = fixture();
+        let ours = GossipTopic::Group(f.g0.id());
+        let other = GossipTopic::Group(f.post.id());
+        let (_d, s) = store();
+        let with_prev = message(&f.gone, &[&f.page]);
+        let (r, blocks) = decode_message(&s, &with_prev, &ours, MAX).unwrap();
+        assert_eq!(r.cid(), f.gone.cid());
+        assert_eq!(blocks, vec![f.page.bytes().to_vec()]);
+        assert!(matches!(
+            decode_message(&s, &with_prev, &other, MAX),
+            Err(gossip::MessageError::WrongTopic { .. })
+        ));
+        // A block that is not the predecessor ties nothing.
+        for attached in [&[][..], &[&f.post][..]] {
+            assert!(matches!(
+                decode_message(&s, &message(&f.gone, attached), &ours, MAX),
+                Err(gossip::MessageError::UnknownTarget { .. })
+            ));
+        }
+    }
 }
