@@ -101,6 +101,7 @@ pub async fn create_to(
     as_handle: Option<String>,
 ) -> Result<Written, ApiError> {
     known_kind(kind)?;
+    writable_kind(kind)?;
     let body = crate::private::seal_new(s, caller, kind, body, audience, as_handle.clone()).await?;
     let record = match group {
         Some(group) => crate::groups::create_owned(s, caller, kind, body, group, as_handle).await?,
@@ -158,6 +159,7 @@ pub async fn update_to(
     as_handle: Option<String>,
 ) -> Result<Written, ApiError> {
     let current = live_head(s, cid, "takes no new versions").await?;
+    writable_kind(current.kind())?;
     let body =
         crate::private::seal_edit(s, caller, &current, body, audience, as_handle.clone()).await?;
     if let Some(cite) = current.owner() {
@@ -183,6 +185,7 @@ pub async fn delete(
     as_handle: Option<String>,
 ) -> Result<Written, ApiError> {
     let current = live_head(s, cid, "is already deleted").await?;
+    writable_kind(current.kind())?;
     if KEPT_KINDS.contains(&current.kind()) {
         forbid_deletion(s, mnode_dag::registry::with_article(current.kind()))?;
     }
@@ -449,6 +452,24 @@ pub use crate::forums::{Forked, NewFork, NewReply, Replied, fork_thread, fork_ti
 /// Reading one live item of a kind (404 when missing or of another kind, 410 when deleted)
 /// and its body as a model, as the forum and fact routes do.
 pub use crate::social::{body_of, live_item};
+
+/// The kinds the node writes itself, never the record routes or forms: `core.keys`, an
+/// identity's key log, which rotating or recovering the account's key writes. They are read,
+/// listed and explored like any other kind.
+pub const SYSTEM_KINDS: &[&str] = &[mnode_dag::key_log::KEYS_KIND];
+
+/// Refuses (400) to create, edit or delete an item of one of the [`SYSTEM_KINDS`], saying
+/// what writes it.
+pub fn writable_kind(kind: &str) -> Result<(), ApiError> {
+    if !SYSTEM_KINDS.contains(&kind) {
+        return Ok(());
+    }
+    Err(ApiError::bad_request(format!(
+        "{kind} (an account's key log) is written only by rotating or recovering the \
+         account's key: POST /api/v1/accounts/{{handle}}/keys/rotate or \
+         POST /api/v1/accounts/{{handle}}/keys/recover"
+    )))
+}
 
 /// Refuses a kind the registry does not know (400), suggesting the nearest one.
 pub(crate) fn known_kind(kind: &str) -> Result<(), ApiError> {

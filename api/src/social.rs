@@ -477,7 +477,7 @@ async fn feed(
         // A query that cannot run (it names a malformed CID or did) leaves the curated items.
         let mut query_error = None;
         if let Some(text) = &body.query {
-            match query::Query::parse(text).map(|q| store.query(&q)) {
+            match query::Query::parse(text).map(|q| public_query(store, &q, 0)) {
                 Ok(Ok(QueryResult::Items(found))) => ids.extend(found),
                 Ok(Ok(QueryResult::Count(_))) => {}
                 Ok(Err(store::StoreError::Query(e))) => query_error = Some(e),
@@ -631,7 +631,8 @@ async fn run_query(State(s): State<ApiState>, Query(p): Query<QueryParams>) -> A
     })?;
     let limit = p.limit.unwrap_or(100).clamp(1, MAX_PAGE);
     let v = with_store(&s, move |store| {
-        Ok(match store.query(&parsed).map_err(query_error)? {
+        let found = public_query(store, &parsed, 0).map_err(query_error)?;
+        Ok(match found {
             QueryResult::Count(n) => json!({ "query": text, "count": n }),
             QueryResult::Items(ids) => json!({
                 "query": text,
@@ -643,6 +644,54 @@ async fn run_query(State(s): State<ApiState>, Query(p): Query<QueryParams>) -> A
     })
     .await?;
     Ok(Json(v))
+}
+
+/// Runs a query as the public view it is (feeds, widgets, `GET /query`): private items are
+/// left out before `count()`, `first()` and `limit(n)` apply, so that neither the items nor a
+/// count tell anyone of items they cannot read. `scan` as [`Store::query_within`].
+pub(crate) fn public_query(
+    store: &Store,
+    q: &query::Query,
+    scan: usize,
+) -> Result<QueryResult, store::StoreError> {
+    use query::{Method, Step};
+    let mut all = q.clone();
+    all.steps.retain(|s| {
+        !matches!(
+            s,
+            Step::Call {
+                method: Method::Count | Method::First | Method::Limit,
+                ..
+            }
+        )
+    });
+    let ids = match store.query_within(&all, scan)? {
+        QueryResult::Items(ids) => ids,
+        QueryResult::Count(_) => Vec::new(),
+    };
+    let mut public = Vec::with_capacity(ids.len());
+    for id in ids {
+        let head = match store.item(&id)? {
+            Some(item) => store.record(&item.head)?,
+            None => None,
+        };
+        if !head.as_ref().is_some_and(crate::private::is_private) {
+            public.push(id);
+        }
+    }
+    for step in &q.steps {
+        if let Step::Call { method, args } = step {
+            match (method, args.first()) {
+                (Method::Count, _) => return Ok(QueryResult::Count(public.len() as u64)),
+                (Method::First, _) => public.truncate(1),
+                (Method::Limit, Some(query::Value::Int(n))) => {
+                    public.truncate(usize::try_from(*n).unwrap_or(usize::MAX));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(QueryResult::Items(public))
 }
 
 /// Items a widget shows at most.
@@ -661,7 +710,7 @@ pub fn widget_json(store: &Store, text: &str) -> Result<Value, ApiError> {
             return Ok(json!({ "query": text, "error": error }));
         }
     };
-    Ok(match store.query_within(&parsed, WIDGET_SCAN) {
+    Ok(match public_query(store, &parsed, WIDGET_SCAN) {
         Ok(QueryResult::Count(n)) => json!({ "query": text, "count": n }),
         Ok(QueryResult::Items(ids)) => json!({
             "query": text,

@@ -690,6 +690,18 @@ fn control(f: &Field, form: &Values, options: &Options) -> Markup {
         @if let Some(h) = &f.hint { small id=(hint_id) { (h) } }
         @if let Some(e) = error { small.error id=(error_id) role="alert" { (e) } }
     };
+    // A widget that says how to type into it: that and the field's hint in one line under the
+    // control (a second `small` would sit apart from it, unstyled), which the control names.
+    let typed_described = match error {
+        Some(_) => format!("{error_id} {hint_id}"),
+        None => hint_id.clone(),
+    };
+    let typed_hint = |how: &str| {
+        html! {
+            small id=(hint_id) { @if let Some(h) = &f.hint { (h) " " } (how) }
+            @if let Some(e) = error { small.error id=(error_id) role="alert" { (e) } }
+        }
+    };
     let label = html! { (f.label) @if f.required { " " span.req aria-hidden="true" { "*" } } };
     match &f.widget {
         Widget::Text { long: true } => html! {
@@ -731,16 +743,14 @@ fn control(f: &Field, form: &Values, options: &Options) -> Markup {
         Widget::Tags => html! {
             label for=(id) { (label) }
             input id=(id) name=(f.name) type="text" value=(value) placeholder="music/folk, live"
-                aria-invalid=[invalid] aria-describedby=[described];
-            small { "Separated by commas; a slash makes a sub-tag (music/folk)." }
-            (hint)
+                aria-invalid=[invalid] aria-describedby=(typed_described);
+            (typed_hint("Separated by commas; a slash makes a sub-tag (music/folk)."))
         },
         Widget::Doc => html! {
             label for=(id) { (label) }
             textarea id=(id) name=(f.name) rows="12" data-editor required[f.required]
-                aria-invalid=[invalid] aria-describedby=[described] { (value) }
-            small { "Markdown: # Heading, **bold**, _italic_, [a link](https://…), - a list." }
-            (hint)
+                aria-invalid=[invalid] aria-describedby=(typed_described) { (value) }
+            (typed_hint("Markdown: # Heading, **bold**, _italic_, [a link](https://…), - a list."))
         },
         Widget::Json => html! {
             label for=(id) { (label) " (DAG-JSON)" }

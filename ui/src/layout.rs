@@ -22,8 +22,13 @@ pub(crate) const ASSETS: &[&str] = &[
 ];
 
 /// htmx without the inline indicator styles (the CSP allows no inline style) and with the
-/// answers a refused form gets (422) swapped in like successes.
-const HTMX_CONFIG: &str = r#"{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"422","swap":true},{"code":"[45]..","swap":false,"error":true}]}"#;
+/// answers a refused form gets (422) swapped in like successes, and a rate limit's (429, the
+/// short alert [`error`] answers htmx) put beside the button that was pressed.
+const HTMX_CONFIG: &str = r#"{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"422","swap":true},{"code":"429","swap":true,"error":true},{"code":"[45]..","swap":false,"error":true}]}"#;
+
+/// How htmx places the alert [`error`] answers an htmx request: at the end of the element the
+/// request was to swap (the Follow form, a reply form), which stays as it was.
+const HX_ERROR_SWAP: &str = "beforeend";
 
 /// What a page needs beyond its body.
 #[derive(Default)]
@@ -142,7 +147,9 @@ pub(crate) fn respond_with(
     (status, Html(markup.into_string())).into_response()
 }
 
-/// A page with `title` saying what went wrong and what to do.
+/// A page with `title` saying what went wrong and what to do. An htmx request (a button that
+/// swaps in place, like Follow) gets only the alert, which htmx adds at the end of what the
+/// button would have replaced (`HX-Reswap`); the configuration swaps 429s (and 422s) in.
 pub(crate) fn error(v: &Viewer, e: &ApiError) -> Response {
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let heading = match e.status {
@@ -157,6 +164,15 @@ pub(crate) fn error(v: &Viewer, e: &ApiError) -> Response {
         _ if e.status >= 500 => "Something went wrong",
         _ => "Not done",
     };
+    if v.hx {
+        let alert = html! { " " small.error.hx-error role="alert" { (heading) ": " (e.message) } };
+        return (
+            status,
+            [("hx-reswap", HX_ERROR_SWAP)],
+            Html(alert.into_string()),
+        )
+            .into_response();
+    }
     let body = html! {
         article.error role="alert" {
             h1 { (heading) }

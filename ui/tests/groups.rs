@@ -403,3 +403,118 @@ async fn a_member_who_edited_may_leave() {
     assert!(dave.get(&artist).await.body.contains("Duo Band II"));
     t.node.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_only_owner_is_told_why_there_is_no_leave_button() {
+    let t = setup().await;
+    let mut alice = Browser::new(&t.router);
+    alice.sign_up("alice").await;
+    let mut bob = Browser::new(&t.router);
+    bob.sign_up("bob").await;
+    let made = alice
+        .post("/groups/new", &[("name", "Solo"), ("members", "@bob")])
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", alerts(&made.body));
+    let group_page = made.location().to_owned();
+    let leave = format!("action=\"{group_page}/leave\"");
+
+    // Alice is the only owner: no Leave to press, and why.
+    let page = alice.get(&group_page).await.body;
+    assert!(!page.contains(&leave), "{page}");
+    assert!(
+        page.contains("You are the only owner: make someone else an owner before you leave."),
+        "{page}"
+    );
+    // A member may leave.
+    let page = bob.get(&group_page).await.body;
+    assert!(page.contains(&leave), "{page}");
+    assert!(!page.contains("You are the only owner"));
+
+    // With a second owner, both may leave.
+    let bob_did = did_of(&mut bob).await;
+    let promoted = alice
+        .post(
+            &format!("{group_page}/role"),
+            &[("member", &bob_did), ("role", "owner")],
+        )
+        .await;
+    assert_eq!(
+        promoted.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        alerts(&promoted.body)
+    );
+    let page = alice.get(&group_page).await.body;
+    assert!(page.contains(&leave), "{page}");
+    assert!(!page.contains("You are the only owner"));
+    t.node.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_groups_private_item_is_listed_for_its_readers_only() {
+    let t = setup().await;
+    let mut alice = Browser::new(&t.router);
+    alice.sign_up("alice").await;
+    let mut bob = Browser::new(&t.router);
+    bob.sign_up("bob").await;
+    let mut carol = Browser::new(&t.router);
+    carol.sign_up("carol").await;
+    let made = alice
+        .post(
+            "/groups/new",
+            &[("name", "Band"), ("members", "@bob\n@carol")],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", alerts(&made.body));
+    let group_page = made.location().to_owned();
+    let group = id_in(&group_page);
+
+    // A public post and one only bob may read, both the group's.
+    let open = alice
+        .post(
+            "/social/posts/new",
+            &[("text", "Gig on Friday"), ("_owner", &group)],
+        )
+        .await;
+    assert_eq!(open.status, StatusCode::SEE_OTHER, "{}", alerts(&open.body));
+    let open = id_in(open.location());
+    let secret = alice
+        .post(
+            "/social/posts/new",
+            &[
+                ("text", "The setlist, between us"),
+                ("_owner", &group),
+                ("_readers", "people"),
+                ("_to", "bob"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        secret.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        alerts(&secret.body)
+    );
+    let secret = id_in(secret.location());
+
+    // Its readers (alice, bob) find it on the group's page, and read its title.
+    for b in [&mut alice, &mut bob] {
+        let page = b.get(&group_page).await.body;
+        assert!(page.contains(&open), "{page}");
+        assert!(page.contains(&secret), "{page}");
+        assert!(page.contains("The setlist, between us"), "{page}");
+        assert!(
+            page.contains("private: you are among its readers"),
+            "{page}"
+        );
+    }
+    // Carol, a member but not a reader, and a visitor see only the public post.
+    let anon = Browser::new(&t.router).get(&group_page).await.body;
+    for page in [carol.get(&group_page).await.body, anon] {
+        assert!(page.contains(&open), "{page}");
+        assert!(!page.contains(&secret), "{page}");
+        assert!(!page.contains("The setlist"), "{page}");
+        assert!(!page.contains("private:"), "{page}");
+    }
+    t.node.shutdown().await.unwrap();
+}

@@ -89,3 +89,53 @@ async fn a_throttled_login_says_so_on_the_login_form() {
     assert!(p.body.contains("value=\"owner\""), "what was typed is kept");
     t.node.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn follow_over_the_write_budget_says_so_beside_the_button() {
+    let t = setup(&[
+        "api.limits.writes_per_account=2",
+        "api.limits.period_secs=600",
+    ])
+    .await;
+    let mut bob = Browser::new(&t.router);
+    bob.sign_up("bob").await;
+    let account = bob.get("/account").await.body;
+    let at = account.find("href=\"/authors/did:key:").unwrap() + "href=\"/authors/".len();
+    let bob_did = account[at..].split('"').next().unwrap().to_owned();
+    let mut b = Browser::new(&t.router);
+    b.sign_up("alice").await;
+    // htmx swaps a 429 in, as it does a refused form's 422.
+    let home = b.get("/").await.body;
+    assert!(
+        home.contains(r#"{&quot;code&quot;:&quot;429&quot;,&quot;swap&quot;:true"#),
+        "{home}"
+    );
+    let topic = [("topic", bob_did.as_str()), ("what", "@bob")];
+    for _ in 0..2 {
+        let p = b.post_hx("/follow", &topic).await;
+        assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    }
+    let p = b.post_hx("/follow", &topic).await;
+    assert_eq!(p.status, StatusCode::TOO_MANY_REQUESTS, "{}", p.body);
+    assert!(retry_after(&p) >= 1);
+    // Only the alert, added at the end of the Follow form (which stays), not a whole page.
+    assert!(!p.body.contains("<html"), "{}", p.body);
+    assert_eq!(
+        p.headers.get("hx-reswap").and_then(|v| v.to_str().ok()),
+        Some("beforeend")
+    );
+    assert!(p.body.contains("role=\"alert\""), "{}", p.body);
+    assert!(
+        p.body.contains(&format!(
+            "Slow down: Too many writes from this account; try again in {}.",
+            mnode_api::limits::wait_text(retry_after(&p))
+        )),
+        "{}",
+        p.body
+    );
+    // Without htmx, the page as before.
+    let page = b.post("/follow", &topic).await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(page.body.contains("<h1>Slow down</h1>"), "{}", page.body);
+    t.node.shutdown().await.unwrap();
+}

@@ -137,3 +137,101 @@ async fn a_message_and_a_private_post_are_read_by_their_readers_only() {
     assert!(open.contains("rehearsal moved, all welcome"));
     assert!(!open.contains("Private: readable by"));
 }
+
+/// Creates a record through the API as the node's owner (the admin token); answers its id.
+async fn create_as_owner(
+    router: &axum::Router,
+    kind: &str,
+    body: serde_json::Value,
+    to: Option<&[&str]>,
+) -> String {
+    let mut request = serde_json::json!({ "kind": kind, "body": body });
+    if let Some(to) = to {
+        request["to"] = serde_json::json!(to);
+    }
+    let (status, v) = support::api::json_call(
+        router,
+        "POST",
+        "/api/v1/records",
+        Some(support::api::TOKEN),
+        Some(request),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    v["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn counts_and_widgets_leave_out_private_items() {
+    let t = setup().await;
+    let mut alice = Browser::new(&t.router);
+    alice.sign_up("alice").await;
+    let post = |text: &str| serde_json::json!({ "text": text });
+    create_as_owner(&t.router, "social.post", post("open to all"), None).await;
+    let secret = create_as_owner(
+        &t.router,
+        "social.post",
+        post("for alice only"),
+        Some(&["alice"]),
+    )
+    .await;
+    let page = create_as_owner(
+        &t.router,
+        "social.page",
+        serde_json::json!({
+            "title": "Numbers",
+            "blocks": [
+                { "widget": { "query": "social.posts.count()" } },
+                { "widget": { "query": "social.posts.list().limit(1)" } },
+            ],
+        }),
+        None,
+    )
+    .await;
+
+    // The page's widgets, for anyone (alice, who reads the private post, too): one post.
+    for mut b in [Browser::new(&t.router), alice.clone()] {
+        let shown = b.get(&format!("/social/pages/{page}")).await;
+        assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
+        assert!(shown.body.contains("<strong>1</strong>"), "{}", shown.body);
+        assert!(!shown.body.contains("<strong>2</strong>"), "{}", shown.body);
+        assert!(!shown.body.contains(&secret), "{}", shown.body);
+        assert!(shown.body.contains("open to all"), "{}", shown.body);
+    }
+    // The API's widget queries and pages count the same.
+    let (status, v) = support::api::json_call(
+        &t.router,
+        "GET",
+        "/api/v1/query?q=social.posts.count()",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["count"], 1, "{v}");
+    let (_, v) = support::api::json_call(
+        &t.router,
+        "GET",
+        "/api/v1/query?q=social.posts.list()",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(v["total"], 1, "{v}");
+    let (_, v) = support::api::json_call(
+        &t.router,
+        "GET",
+        &format!("/api/v1/pages/{page}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(v["widgets"][0]["count"], 1, "{v}");
+    assert_eq!(v["widgets"][1]["total"], 1, "{v}");
+    // `limit(1)` keeps the newest public post, not the newer private one.
+    assert_eq!(
+        v["widgets"][1]["items"][0]["record"]["body"]["text"], "open to all",
+        "{v}"
+    );
+    t.node.shutdown().await.unwrap();
+}

@@ -58,9 +58,15 @@ async fn pages_answer_for_visitors_and_members() {
         let p = alice.get(uri).await;
         assert_eq!(p.status, StatusCode::OK, "GET {uri}: {}", p.body);
     }
+    // Every kind people write has its New form (key logs are written by key rotation).
     for kind in mnode_dag::registry::KINDS {
         let uri = format!("/{}/{}/new", kind.namespace(), kind.collection);
-        assert_eq!(alice.get(&uri).await.status, StatusCode::OK, "{uri}");
+        let expected = if mnode_api::ops::SYSTEM_KINDS.contains(&kind.name) {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
+        };
+        assert_eq!(alice.get(&uri).await.status, expected, "{uri}");
     }
     // The node page is for admins.
     assert_eq!(alice.get("/node").await.status, StatusCode::FORBIDDEN);
@@ -1278,4 +1284,106 @@ async fn moderators_hide_and_ban_from_the_thread_and_anyone_mutes() {
         "{olga_sees}"
     );
     assert!(!mia.get(&url).await.body.contains("You muted"));
+}
+
+#[tokio::test]
+async fn key_logs_are_read_and_explored_but_never_made_by_hand() {
+    let t = setup().await;
+    let mut alice = Browser::new(&t.router);
+    // Signing up writes alice's key log.
+    alice.sign_up("alice").await;
+
+    // No New form to choose, nor a link to one.
+    let list = alice.get("/core/keys").await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(!list.body.contains("/core/keys/new"), "{}", list.body);
+    assert!(!list.body.contains("New key"), "{}", list.body);
+    let new = alice.get("/core/keys/new").await;
+    assert_eq!(new.status, StatusCode::BAD_REQUEST, "{}", new.body);
+    assert!(new.body.contains("rotated or recovered"), "{}", new.body);
+    let posted = alice.post("/core/keys/new", &[("identity", "x")]).await;
+    assert_eq!(posted.status, StatusCode::BAD_REQUEST, "{}", posted.body);
+    // Other kinds keep theirs.
+    assert!(
+        alice
+            .get("/art/artists")
+            .await
+            .body
+            .contains("href=\"/art/artists/new\"")
+    );
+
+    // Alice's key log is listed, read (no Edit or Delete) and explored by its CID.
+    let at = list.body.find("href=\"/core/keys/").unwrap() + "href=\"".len();
+    let page_url = list.body[at..].split('"').next().unwrap().to_owned();
+    let page = alice.get(&page_url).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(!page.body.contains("/edit\""), "{}", page.body);
+    assert!(!page.body.contains("/delete\""), "{}", page.body);
+    assert_eq!(
+        alice.get(&format!("{page_url}/edit")).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    let explore = alice.get(&format!("/explore/{}", id_in(&page_url))).await;
+    assert_eq!(explore.status, StatusCode::OK, "{}", explore.body);
+    assert!(
+        explore.body.contains("Signature: valid"),
+        "{}",
+        explore.body
+    );
+
+    // The API refuses to make one, naming what does.
+    for (uri, body) in [
+        (
+            "/api/v1/records",
+            serde_json::json!({ "kind": "core.keys", "body": {} }),
+        ),
+        (
+            "/api/v1/records/batch",
+            serde_json::json!({ "records": [{ "kind": "core.keys", "body": {} }] }),
+        ),
+    ] {
+        let (status, v) = support::api::json_call(
+            &t.router,
+            "POST",
+            uri,
+            Some(support::api::TOKEN),
+            Some(body),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {v}");
+        let message = v["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("/keys/rotate"), "{uri}: {v}");
+    }
+    // Nor edits or deletes one.
+    let id = id_in(&page_url);
+    let (status, v) = support::api::json_call(
+        &t.router,
+        "PUT",
+        &format!("/api/v1/records/{id}"),
+        Some(support::api::TOKEN),
+        Some(serde_json::json!({ "body": {} })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v.to_string().contains("/keys/rotate"), "{v}");
+    let (status, v) = support::api::json_call(
+        &t.router,
+        "DELETE",
+        &format!("/api/v1/records/{id}"),
+        Some(support::api::TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    // It is still read by its CID.
+    let (status, v) = support::api::json_call(
+        &t.router,
+        "GET",
+        &format!("/api/v1/records/{id}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    t.node.shutdown().await.unwrap();
 }

@@ -25,6 +25,7 @@ use maud::{Markup, html};
 use mnode_api::{
     ApiError, ApiState,
     groups::{self, MemberSpec},
+    private,
 };
 use mnode_dag::{
     Cid, Did,
@@ -347,6 +348,21 @@ struct Owned {
     author: Did,
     updated: u64,
     revoked: bool,
+    /// A private item the viewer is among the readers of.
+    private: bool,
+}
+
+/// "release" of `art.release`, for a kind this node knows; the kind's name otherwise.
+fn kind_noun(kind: &str) -> String {
+    registry::lookup(kind).map_or_else(
+        || kind.to_owned(),
+        |k| {
+            k.name
+                .split_once('.')
+                .map_or(k.name, |(_, n)| n)
+                .replace('_', " ")
+        },
+    )
 }
 
 /// `GET /groups/{id}`.
@@ -396,8 +412,13 @@ async fn group_page(
     let (head, group) = groups::head(s, cid).await.or_page(v)?;
     let id = head.id();
     let dids: Vec<Did> = group.members.iter().map(|m| m.did).collect();
+    let handle = v.handle.clone();
     let (names, owned) = super::repo(s, move |repo| {
         let st = repo.store();
+        let reader = match &handle {
+            Some(h) => private::reader_of(repo, h)?,
+            None => None,
+        };
         let mut owned = vec![];
         for item_id in st.owned_by(&id)? {
             let Some(item) = st.item(&item_id)? else {
@@ -406,10 +427,29 @@ async fn group_page(
             if item.deleted {
                 continue;
             }
-            let title = st
-                .record(&item.head)?
-                .map(|r| fmt::title(&r))
-                .unwrap_or_else(|| fmt::short(&item_id.to_string()));
+            let head = st.record(&item.head)?;
+            // A private item is listed for its readers only (as `GET /records` lists it).
+            if head
+                .as_ref()
+                .is_some_and(|r| !private::listed(r, reader.as_ref()))
+            {
+                continue;
+            }
+            let (title, private) = match &head {
+                Some(r) => match private::view(repo, r, reader.as_ref()) {
+                    private::View::Public => (fmt::title(r), false),
+                    private::View::Opened { body, .. } => (private::summary_of(&body), true),
+                    private::View::Withheld { .. } => (String::new(), true),
+                },
+                None => (String::new(), false),
+            };
+            let title = if !title.is_empty() {
+                title
+            } else if private {
+                format!("Private {}", kind_noun(&item.kind))
+            } else {
+                fmt::short(&item_id.to_string())
+            };
             owned.push(Owned {
                 id: item_id,
                 kind: item.kind.clone(),
@@ -417,6 +457,7 @@ async fn group_page(
                 author: item.author,
                 updated: item.updated,
                 revoked: item.revoked,
+                private,
             });
         }
         owned.sort_by_key(|b| std::cmp::Reverse(b.updated));
@@ -427,6 +468,14 @@ async fn group_page(
     .or_page(v)?;
     let mine = v.did.and_then(|d| role_of(&group, &d));
     let manage = mine.is_some_and(|r| r.allows(Permission::Manage));
+    // The node refuses to let the last owner leave: no Leave to offer them.
+    let only_owner = mine == Some(Role::Owner)
+        && group
+            .members
+            .iter()
+            .filter(|m| m.role == Role::Owner)
+            .count()
+            == 1;
     let refusal = &refusal.placed(manage, mine.is_some());
     let base = format!("/groups/{id}");
     let kind_label = |kind: &str| {
@@ -467,9 +516,9 @@ async fn group_page(
                             @let name = names.of(&m.did);
                             tr {
                                 td { a href={ "/authors/" (m.did) } { (name) } @if Some(m.did) == v.did { " " mark { "you" } } }
-                                td { (m.role.name()) }
+                                td data-label="Role" { (m.role.name()) }
                                 @if manage {
-                                    td {
+                                    td.change {
                                         @if may_manage(mine, m.role) && Some(m.did) != v.did {
                                             form.inline.role method="post" action={ (base) "/role" } {
                                                 (csrf(v))
@@ -533,7 +582,9 @@ async fn group_page(
                                     a href=(item_url(&o.kind, &o.id)) { strong { (o.title) } }
                                     br;
                                     small.meta {
-                                        span.kind { (kind_label(&o.kind)) } " · made by " (names.of(&o.author))
+                                        span.kind { (kind_label(&o.kind)) }
+                                        @if o.private { " · private: you are among its readers" }
+                                        " · made by " (names.of(&o.author))
                                         " · updated " (fmt::time(o.updated))
                                         @if o.revoked { " · not in force: whoever signed it lost the right" }
                                     }
@@ -553,10 +604,14 @@ async fn group_page(
                 section aria-labelledby="leave" {
                     h2 #leave { "Leave group" }
                     (refusal.at(Place::Leave))
-                    p { "You are " (r.name()) " here. Leaving keeps what you made for the group: it stays the group's, in force. You can only come back if an owner or admin adds you." }
-                    form method="post" action={ (base) "/leave" } {
-                        (csrf(v))
-                        button.secondary.outline type="submit" { "Leave group" }
+                    @if only_owner {
+                        p { "You are the only owner: make someone else an owner before you leave. A group always keeps an owner, who decides who is in it." }
+                    } @else {
+                        p { "You are " (r.name()) " here. Leaving keeps what you made for the group: it stays the group's, in force. You can only come back if an owner or admin adds you." }
+                        form method="post" action={ (base) "/leave" } {
+                            (csrf(v))
+                            button.secondary.outline type="submit" { "Leave group" }
+                        }
                     }
                 }
             } @else if v.caller.is_none() {

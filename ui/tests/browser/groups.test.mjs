@@ -2,7 +2,7 @@
 // navigation), adds the node's owner and makes them an admin, is told why a stranger cannot be
 // added (the form keeps what was typed), gives a new artist to the group with the New form's
 // Owner select; Q, a member but not the author, edits the artist; P removes Q, who then has no
-// Edit. axe-core finds no violation on the group pages at desktop and phone sizes, light and
+// Edit. P, the only owner, is told why there is no Leave group; Q may leave. axe-core finds no violation on the group pages at desktop and phone sizes, light and
 // dark; with MNODE_SCREENSHOTS set each is saved as groups-<page>-<device>-<scheme>.png.
 
 import assert from 'node:assert/strict';
@@ -63,6 +63,9 @@ test('a group: make it, manage members, give it an artist, a member edits it', {
   const groupId = groupPath.split('/').pop();
   await P.sees(row(P, `@${handleQ}`).getByRole('cell', { name: 'member', exact: true }), `@${handleQ} as member`);
   await P.sees(row(P, `@${handleP}`).getByRole('cell', { name: 'owner', exact: true }), `@${handleP} as owner`);
+  // P is its only owner: no Leave group, and why.
+  await P.sees(P.page.getByText('You are the only owner: make someone else an owner before you leave.', { exact: false }), 'why the only owner cannot leave');
+  assert.equal(await P.page.getByRole('main').getByRole('button', { name: 'Leave group', exact: true }).count(), 0, 'no Leave group for the only owner');
 
   // A stranger: the refusal is said next to Add member, what was typed kept.
   const stranger = `@nobody${unique()}`;
@@ -105,6 +108,8 @@ test('a group: make it, manage members, give it an artist, a member edits it', {
   // Q, a member but not the author, sees Edit (no Delete) and edits it.
   await Q.open('/groups');
   await Q.sees(Q.page.getByRole('region', { name: 'Your groups' }).getByRole('link', { name }), 'the group among "Your groups"');
+  await Q.open(groupPath);
+  await Q.sees(Q.button('Leave group'), 'Leave group for a member');
   pages.push(['list', 'Q', '/groups']);
   await Q.open(artistPath);
   await Q.sees(Q.link('Edit').or(Q.button('Edit')), 'Edit for a member');

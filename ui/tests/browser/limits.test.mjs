@@ -3,7 +3,8 @@
 // attempt after a failed one is refused on the login form itself, what was typed kept. On
 // both, axe-core finds no serious or critical problem (light and dark), and, when
 // MNODE_SCREENSHOTS names a folder, full-page screenshots at desktop and phone sizes, light
-// and dark: slow-down-*.png and login-throttled-*.png.
+// and dark: slow-down-*.png and login-throttled-*.png. The htmx Follow button over the budget
+// says so beside itself, and stays (follow-limited-*.png).
 
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -169,5 +170,43 @@ test('a login after a failed one is refused on the login form, with the wait (ax
       );
       assert.equal(await site.field('Handle or email').inputValue(), who, 'what was typed is kept');
       return 'login-throttled';
+    },
+  ));
+
+test('Follow over the write budget says so beside the button, which stays (axe-core, light and dark)', { timeout: 300_000 }, () =>
+  overALimit(
+    async (site) => {
+      await site.signUp(handle('keen'), PASSWORD);
+      for (let i = 1; i <= WRITES; i++) {
+        await site.newPost(`Post ${i} of ${WRITES} before following (${unique()})`);
+      }
+    },
+    async (site) => {
+      const c = node('C');
+      await site.open(`/authors/${c.did}`);
+      const follow = site.followButton('Follow').first();
+      // Once the page's scripts have run, the button posts through htmx and swaps in place.
+      await site.page.waitForFunction(() => document.readyState === 'complete' && 'htmx' in window);
+      const [res] = await site.step('pressing "Follow" over the budget', () =>
+        Promise.all([
+          site.page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/follow'),
+          follow.click(),
+        ]),
+      );
+      assert.equal(res.status(), 429, `Follow answered ${res.status()}`);
+      const wait = retryAfter(res);
+      const text = `Slow down: Too many writes from this account; try again in ${waitText(wait)}.`;
+      const form = site.page.getByRole('main').locator('form').filter({ has: site.page.getByRole('button', { name: /^Follow(\s|$)/ }) });
+      await site.sees(form.getByRole('alert').getByText(text, { exact: true }), `"${text}" beside the button`);
+      assert.equal(site.path(), `/authors/${c.did}`, 'still on the author\'s page');
+      await site.sees(follow, 'the button "Follow", still there');
+      // Pressed again: one alert, the newest.
+      await Promise.all([
+        site.page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/follow'),
+        follow.click(),
+      ]);
+      await site.page.waitForFunction(() => document.querySelectorAll('.hx-error').length === 2);
+      assert.equal(await form.getByRole('alert').filter({ visible: true }).count(), 1, 'one alert shows');
+      return 'follow-limited';
     },
   ));
