@@ -491,11 +491,20 @@ impl Client {
     /// `GET /records/{cid}`: the item's current version (or, `exact`, the version the CID
     /// names).
     pub async fn record(&self, cid: &str, exact: bool) -> Result<Value, ClientError> {
-        let path = if exact {
-            format!("/records/{cid}?exact=true")
-        } else {
-            format!("/records/{cid}")
-        };
+        self.record_as(cid, exact, None).await
+    }
+
+    /// [`Client::record`] read as `as_handle` (a private version opens for its readers).
+    pub async fn record_as(
+        &self,
+        cid: &str,
+        exact: bool,
+        as_handle: Option<&str>,
+    ) -> Result<Value, ClientError> {
+        let mut path = format!("/records/{cid}?exact={exact}");
+        if let Some(h) = as_handle {
+            path.push_str(&format!("&as={}", encode(h)));
+        }
         self.call(reqwest::Method::GET, &path, None).await
     }
 
@@ -750,8 +759,33 @@ impl Client {
         start: u64,
         end: Option<u64>,
     ) -> Result<reqwest::Response, ClientError> {
-        let url = format!("{}/ipfs/{cid}", self.base);
-        let mut req = self.http.get(&url);
+        self.ranged(format!("{}/ipfs/{cid}", self.base), start, end)
+            .await
+    }
+
+    /// `GET /records/{cid}/file`: the file a file record holds, opened for the token's account
+    /// when the record is private (bytes `start..end`).
+    pub async fn record_file(
+        &self,
+        cid: &str,
+        as_handle: Option<&str>,
+        start: u64,
+        end: Option<u64>,
+    ) -> Result<reqwest::Response, ClientError> {
+        let mut url = format!("{}/api/v1/records/{cid}/file", self.base);
+        if let Some(h) = as_handle {
+            url.push_str(&format!("?as={}", encode(h)));
+        }
+        self.ranged(url, start, end).await
+    }
+
+    async fn ranged(
+        &self,
+        url: String,
+        start: u64,
+        end: Option<u64>,
+    ) -> Result<reqwest::Response, ClientError> {
+        let mut req = self.http.get(&url).bearer_auth(&self.token);
         if start > 0 || end.is_some() {
             let last = end
                 .map(|e| e.saturating_sub(1).to_string())
@@ -790,6 +824,19 @@ impl Client {
         &self,
         path: &std::path::Path,
         as_handle: Option<&str>,
+        sent: impl FnMut(u64) + Send + 'static,
+    ) -> Result<Value, ClientError> {
+        self.upload_for(path, as_handle, &[], None, sent).await
+    }
+
+    /// [`Client::upload`] of a private file: sealed for `to` (handles or `did:key`s) and the
+    /// members of `to_group`, its record private to them (`PUT /files?to=…&to_group=…`).
+    pub async fn upload_for(
+        &self,
+        path: &std::path::Path,
+        as_handle: Option<&str>,
+        to: &[String],
+        to_group: Option<&str>,
         mut sent: impl FnMut(u64) + Send + 'static,
     ) -> Result<Value, ClientError> {
         use futures::StreamExt as _;
@@ -806,6 +853,12 @@ impl Client {
         let mut url = format!("{}/api/v1/files?name={}", self.base, encode(&name));
         if let Some(h) = as_handle {
             url.push_str(&format!("&as={}", encode(h)));
+        }
+        if !to.is_empty() {
+            url.push_str(&format!("&to={}", encode(&to.join(","))));
+        }
+        if let Some(g) = to_group {
+            url.push_str(&format!("&to_group={}", encode(g)));
         }
         let mut total = 0u64;
         let chunks = tokio_util::io::ReaderStream::new(file).map(move |chunk| {

@@ -41,7 +41,8 @@ use mnode_dag::{
     Cid, Did, Ipld, Link,
     cids::{self, LinkKind},
     files::{SNIFF_LEN, clean_name, file_draft, image_dims, media_type},
-    model::core::{FileData, FileKind},
+    model::core::{FileData, FileKind, FileSeal},
+    sealed_file::{self, FileKey},
 };
 use mnode_node::{
     blobs::{BlobError, Blobs, ImportMode},
@@ -60,7 +61,9 @@ use crate::{
     auth::{Admin, Caller},
     error::ErrorBody,
     ops::publish_pinned,
+    private::Audience,
     routes::{Signer, parse_cid, signed, signer},
+    with_store,
 };
 
 type ApiResult = Result<Json<Value>, ApiError>;
@@ -87,9 +90,202 @@ pub(crate) fn router() -> OpenApiRouter<ApiState> {
         // The uploads enforce `api.max_upload_bytes` themselves, while streaming.
         .routes((schemas, paths, uploads.layer(DefaultBodyLimit::disable())))
         .routes(routes!(file_info, delete_file))
+        .routes(routes!(record_file))
         .routes(routes!(fetch_file))
         .routes(routes!(export_file))
         .routes(routes!(import_file))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The file of a record, as its readers read it.
+
+#[derive(Deserialize, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct RecordFileQuery {
+    /// Answer as an attachment named after the file (`Content-Disposition`).
+    #[serde(default)]
+    download: bool,
+    /// Read as this account (admins only, or your own).
+    #[serde(default, rename = "as")]
+    #[param(value_type = Option<crate::openapi::HandleText>)]
+    as_handle: Option<String>,
+}
+
+/// The file a file record holds, as the caller may read it.
+///
+/// The record is a `core.file`, `art.image`, `art.audio` or `art.video`. For a public record this is the blob (as `/ipfs/{cid}` serves it, typed by the record). For
+/// a private one it is the file sealed in the blob, decrypted for the record's readers only
+/// (403 `not_a_reader` for anyone else, who may still fetch the ciphertext from the gateway).
+/// `Range` (one range, 206) works either way; a private file is sent `Cache-Control: private,
+/// no-store`. `cid` may name the item or any of its versions; the item's current version is
+/// read.
+#[utoipa::path(
+    get,
+    path = "/records/{cid}/file",
+    tag = "files",
+    params(
+        ("cid" = crate::openapi::BlockCidText, Path, description = "A file record's id or version CID"),
+        RecordFileQuery,
+    ),
+    responses(
+        (status = 200, description = "The file's bytes", content_type = "application/octet-stream", body = String),
+        (status = 206, description = "One range of the file", content_type = "application/octet-stream", body = String),
+        (status = 400, description = "Not a CID", body = ErrorBody),
+        (status = 401, description = "A bad token", body = ErrorBody),
+        (status = 403, description = "A private file and the caller is not among its readers (`not_a_reader`)", body = ErrorBody),
+        (status = 404, description = "No such record, it holds no file, or this node does not hold the file yet", body = ErrorBody),
+        (status = 416, description = "The range does not fit the file", body = ErrorBody),
+    ),
+    security((), ("bearer" = [])),
+)]
+async fn record_file(
+    State(s): State<ApiState>,
+    caller: Option<Caller>,
+    Path(cid): Path<String>,
+    query: Result<Query<RecordFileQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let cid = parse_cid(&cid)?;
+    let reader = crate::private::reader_as(&s, caller.as_ref(), q.as_handle).await?;
+    record_file_response(&s, reader.as_ref(), cid, &headers, q.download).await
+}
+
+/// What `GET /records/{cid}/file` answers `reader` (the pages serve private files with it).
+pub async fn record_file_response(
+    s: &ApiState,
+    reader: Option<&crate::private::Reader>,
+    cid: Cid,
+    headers: &HeaderMap,
+    download: bool,
+) -> Result<Response, ApiError> {
+    let node = s.node.clone();
+    let record = tokio::task::spawn_blocking(move || node.repo().store().head(&cid))
+        .await?
+        .map_err(|e| ApiError::internal(&e))?
+        .ok_or_else(|| ApiError::not_found(format!("no record {cid} on this node")))?;
+    let view = {
+        let node = s.node.clone();
+        let (record, reader) = (record.clone(), reader.cloned());
+        tokio::task::spawn_blocking(move || {
+            crate::private::view(node.repo(), &record, reader.as_ref())
+        })
+        .await?
+    };
+    let private = !matches!(view, crate::private::View::Public);
+    let body = match view {
+        crate::private::View::Public => record.body().cloned(),
+        crate::private::View::Opened { body, .. } => Some(body),
+        crate::private::View::Withheld { error: Some(e), .. } if reader.is_some() => {
+            return Err(ApiError::new(
+                422,
+                "unreadable",
+                format!("this private record does not open for you: {e}"),
+            ));
+        }
+        crate::private::View::Withheld { .. } => {
+            return Err(ApiError::new(
+                403,
+                "not_a_reader",
+                format!("{cid} is private: only its readers may read its file"),
+            ));
+        }
+    };
+    let data = body
+        .as_ref()
+        .filter(|_| FILE_KINDS.contains(&record.kind()))
+        .and_then(mnode_dag::files::file_of)
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "{cid} is {} record, which holds no file",
+                mnode_dag::registry::with_article(record.kind())
+            ))
+        })?;
+    let blob = data.blob.0;
+    let key = match &data.sealed {
+        Some(seal) => Some(
+            seal.key()
+                .map_err(|e| ApiError::new(422, "unreadable", e.to_string()))?,
+        ),
+        None => None,
+    };
+    let blobs = s.node.blobs();
+    if !blobs.has(&blob).await.map_err(blob_error)? {
+        return Err(ApiError::not_found(format!(
+            "this node does not hold the file {blob} yet; fetch it (POST /api/v1/files/fetch)"
+        )));
+    }
+    let size = data.size;
+    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        None => None,
+        Some(r) => Some(crate::gateway::parse_range(r, size).ok_or_else(|| {
+            ApiError::new(
+                416,
+                "range_not_satisfiable",
+                format!("range {r:?} does not fit a file of {size} bytes"),
+            )
+        })?),
+    };
+    let (start, end, status) = match range {
+        Some((a, b)) => (a, b, StatusCode::PARTIAL_CONTENT),
+        None => (0, size, StatusCode::OK),
+    };
+    let mut builder = Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, &data.media_type)
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::CONTENT_LENGTH, end - start)
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        // The type is what the record says: never let a file run as a page of this origin.
+        .header(header::CONTENT_SECURITY_POLICY, "sandbox");
+    if private {
+        builder = builder.header(header::CACHE_CONTROL, "private, no-store");
+    }
+    if range.is_some() {
+        builder = builder.header(
+            header::CONTENT_RANGE,
+            format!("bytes {start}-{}/{size}", end.saturating_sub(1)),
+        );
+    }
+    if download {
+        let ascii: String = data
+            .name
+            .chars()
+            .map(|c| {
+                if c == '"' || c == '\\' || !c.is_ascii() || c.is_ascii_control() {
+                    '_'
+                } else {
+                    c
+                }
+            })
+            .collect();
+        builder = builder.header(
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{ascii}\""),
+        );
+    }
+    if end <= start {
+        return builder
+            .body(Body::empty())
+            .map_err(|e| ApiError::internal(&e));
+    }
+    let body = match &key {
+        Some(key) => Body::from_stream(
+            blobs
+                .read_range_opened(&blob, key, start, Some(end))
+                .await
+                .map_err(blob_error)?
+                .map(|r| r.map_err(axum::Error::new)),
+        ),
+        None => Body::from_stream(
+            blobs
+                .read_range(&blob, start, Some(end))
+                .await
+                .map_err(blob_error)?
+                .map(|r| r.map_err(axum::Error::new)),
+        ),
+    };
+    builder.body(body).map_err(|e| ApiError::internal(&e))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -107,6 +303,74 @@ struct UploadQuery {
     #[serde(default, rename = "as")]
     #[param(value_type = Option<crate::openapi::HandleText>)]
     as_handle: Option<String>,
+    /// Make the file private to these people (handles on this node or `did:key`s, separated
+    /// by commas) and the uploader: the file is encrypted before it is stored, and its record
+    /// is sealed for them (see `POST /records`, `to`).
+    #[param(value_type = Option<crate::openapi::PeopleText>)]
+    to: Option<String>,
+    /// Make the file private to the current members of this group (its id).
+    #[param(value_type = Option<crate::openapi::CidText>)]
+    to_group: Option<String>,
+}
+
+impl UploadQuery {
+    fn audience(&self) -> Result<Audience, ApiError> {
+        audience_of(self.to.as_deref(), self.to_group.as_deref())
+    }
+}
+
+/// The audience of an upload from its `to` (people, separated by commas) and `to_group` (a
+/// group's id): everyone when both are absent or empty.
+pub fn audience_of(to: Option<&str>, to_group: Option<&str>) -> Result<Audience, ApiError> {
+    let to: Vec<String> = to
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let to_group = match to_group.map(str::trim).filter(|g| !g.is_empty()) {
+        Some(g) => Some(parse_cid(g)?),
+        None => None,
+    };
+    Ok(Audience {
+        to,
+        to_group,
+        public: false,
+    })
+}
+
+/// Who an upload is by and for.
+struct Uploader {
+    caller: Caller,
+    as_handle: Option<String>,
+    key: Signer,
+    audience: Audience,
+}
+
+impl Uploader {
+    /// Checks the acting account and the audience before any byte of the body is read.
+    async fn new(
+        s: &ApiState,
+        caller: &Caller,
+        as_handle: Option<String>,
+        audience: Audience,
+    ) -> Result<Self, ApiError> {
+        let key = upload_key(s, caller, as_handle.clone()).await?;
+        if audience.names_readers() {
+            crate::private::readers_for(s, "core.file", &audience, None).await?;
+        }
+        Ok(Self {
+            caller: caller.clone(),
+            as_handle,
+            key,
+            audience,
+        })
+    }
+
+    fn private(&self) -> bool {
+        self.audience.names_readers()
+    }
 }
 
 /// The upload was larger than `api.max_upload_bytes`.
@@ -208,18 +472,26 @@ async fn upload_key(
 /// upload routes answer for one file.
 async fn store_file(
     s: &ApiState,
-    key: &Signer,
+    up: &Uploader,
     reader: impl tokio::io::AsyncRead + Unpin + Send,
     name: Option<String>,
     declared: Option<String>,
 ) -> Result<Value, ApiError> {
     let blobs = s.node.blobs();
-    let added = blobs
-        .add_reader(reader, |_| {})
-        .await
-        .map_err(upload_error)?;
+    let file_key = up.private().then(|| FileKey::generate(&mut rand::rng()));
+    let added = match &file_key {
+        Some(k) => blobs.add_reader_sealed(reader, k, |_| {}).await,
+        None => blobs.add_reader(reader, |_| {}).await,
+    }
+    .map_err(upload_error)?;
     let cid = added.cid;
-    let head = read_head(blobs, &cid, SNIFF_LEN as u64).await?;
+    let size = match &file_key {
+        Some(_) => {
+            sealed_file::plain_size(added.size).map_err(|e| ApiError::internal(&e.to_string()))?
+        }
+        None => added.size,
+    };
+    let head = read_plain_head(blobs, &cid, file_key.as_ref(), SNIFF_LEN as u64).await?;
     let name = name
         .as_deref()
         .and_then(clean_name)
@@ -228,8 +500,8 @@ async fn store_file(
     let dims = if FileKind::of_media_type(&media_type) == FileKind::Image {
         match image_dims(&head) {
             Some(d) => Some(d),
-            None if added.size > head.len() as u64 => {
-                image_dims(&read_head(blobs, &cid, DIMS_LEN).await?)
+            None if size > head.len() as u64 => {
+                image_dims(&read_plain_head(blobs, &cid, file_key.as_ref(), DIMS_LEN).await?)
             }
             None => None,
         }
@@ -240,17 +512,41 @@ async fn store_file(
         blob: Link(cid),
         name: name.clone(),
         media_type: media_type.clone(),
-        size: added.size,
+        size,
+        sealed: file_key.as_ref().map(FileSeal::new),
     };
     let draft =
         file_draft(data, dims).map_err(|e| ApiError::new(422, "invalid_record", e.to_string()))?;
-    let record = signed(draft, key)?;
-    let (record_id, record_cid, kind) = (record.id(), record.cid(), record.kind().to_owned());
-    let _answer = publish_pinned(s, record).await?;
+    let (record_id, record_cid, kind) = if up.private() {
+        let kind = draft.kind().to_owned();
+        let body = draft
+            .body()
+            .cloned()
+            .ok_or_else(|| ApiError::internal(&"a file record has a body"))?;
+        let written = crate::ops::create_to(
+            s,
+            &up.caller,
+            &kind,
+            body,
+            None,
+            &up.audience,
+            up.as_handle.clone(),
+        )
+        .await?;
+        // The blob's link is sealed in the record, where no pin walk sees it: the file is
+        // pinned itself, as the public record's pin keeps a public file.
+        with_store(s, move |store| Ok(store.pin(&cid, false)?)).await?;
+        (written.id, written.cid, kind)
+    } else {
+        let record = signed(draft, &up.key)?;
+        let (id, cid, kind) = (record.id(), record.cid(), record.kind().to_owned());
+        let _answer = publish_pinned(s, record).await?;
+        (id, cid, kind)
+    };
     s.node.provide(vec![cid]).await?;
-    Ok(json!({
+    let mut answer = json!({
         "cid": cid.to_string(),
-        "size": added.size,
+        "size": size,
         "name": name,
         "media_type": media_type,
         "url": format!("/ipfs/{cid}"),
@@ -259,7 +555,13 @@ async fn store_file(
             "cid": record_cid.to_string(),
             "type": kind,
         },
-    }))
+    });
+    if up.private() {
+        // The blob is the sealed file; its readers read the file through its record.
+        answer["url"] = json!(format!("/api/v1/records/{record_id}/file"));
+        answer["sealed_size"] = json!(added.size);
+    }
+    Ok(answer)
 }
 
 /// Stores one uploaded file from `stream` for `caller` as [`store_file`] does for the upload
@@ -271,13 +573,34 @@ pub async fn upload<E>(
     stream: impl Stream<Item = Result<Bytes, E>> + Send,
     name: Option<String>,
     declared: Option<String>,
+    audience: Audience,
 ) -> Result<Value, ApiError>
 where
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let key = upload_key(s, caller, None).await?;
+    let up = Uploader::new(s, caller, None, audience).await?;
     let meter = Meter::new(s.node.repo().config().api.max_upload_bytes);
-    store_file(s, &key, metered(stream, meter), name, declared).await
+    store_file(s, &up, metered(stream, meter), name, declared).await
+}
+
+/// Up to `len` bytes from the start of a stored file: the blob's, or the file sealed in it.
+async fn read_plain_head(
+    blobs: &Blobs,
+    cid: &Cid,
+    key: Option<&FileKey>,
+    len: u64,
+) -> Result<Vec<u8>, ApiError> {
+    let Some(key) = key else {
+        return read_head(blobs, cid, len).await;
+    };
+    let chunks: Vec<Bytes> = blobs
+        .read_range_opened(cid, key, 0, Some(len))
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .try_collect()
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(chunks.concat())
 }
 
 /// Up to `len` bytes from the start of a stored blob.
@@ -333,7 +656,8 @@ async fn upload_raw(
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let limit = s.node.repo().config().api.max_upload_bytes;
     check_length(&headers, limit)?;
-    let key = upload_key(&s, &caller, q.as_handle).await?;
+    let audience = q.audience()?;
+    let up = Uploader::new(&s, &caller, q.as_handle, audience).await?;
     let declared = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -341,7 +665,7 @@ async fn upload_raw(
     let meter = Meter::new(limit);
     let progress = meter.progress.subscribe();
     let reader = metered(body.into_data_stream(), meter);
-    let job = async move { store_file(&s, &key, reader, q.name, declared).await };
+    let job = async move { store_file(&s, &up, reader, q.name, declared).await };
     if q.progress {
         Ok(ndjson(job, progress))
     } else {
@@ -395,7 +719,8 @@ async fn upload_multipart(
             ),
         )
     })?;
-    let key = upload_key(&s, &caller, q.as_handle).await?;
+    let audience = q.audience()?;
+    let up = Uploader::new(&s, &caller, q.as_handle, audience).await?;
     let meter = Meter::new(limit);
     let progress = meter.progress.subscribe();
     let job = async move {
@@ -407,7 +732,7 @@ async fn upload_multipart(
                     let name = name.take().or_else(|| field.file_name().map(str::to_owned));
                     let declared = field.content_type().map(str::to_owned);
                     let reader = metered(&mut field, meter.clone());
-                    files.push(store_file(&s, &key, reader, name, declared).await?);
+                    files.push(store_file(&s, &up, reader, name, declared).await?);
                 }
                 Some("name") => {
                     let mut text = Vec::new();

@@ -464,7 +464,7 @@ async fn sniff(s: &ApiState, cid: &Cid, size: u64) -> String {
 }
 
 /// One `bytes=` range as `[start, end)`, or `None` if it cannot be served.
-fn parse_range(text: &str, size: u64) -> Option<(u64, u64)> {
+pub(crate) fn parse_range(text: &str, size: u64) -> Option<(u64, u64)> {
     let spec = text.trim().strip_prefix("bytes=")?;
     if spec.contains(',') {
         return None;

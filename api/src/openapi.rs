@@ -59,7 +59,8 @@ const TAGS: &[(&str, &str)] = &[
     ),
     (
         "records",
-        "Signed records of every registered kind: create, read, update, delete.",
+        "Signed records of every registered kind: create, read, update, delete. Key logs \
+         (`core.keys`) are read here but written only by the accounts' key rotation routes.",
     ),
     ("accounts", "Accounts and login sessions."),
     (
@@ -118,6 +119,8 @@ pub(crate) fn base() -> OpenApi {
         .components(Some(
             ComponentsBuilder::new()
                 .security_scheme("bearer", SecurityScheme::Http(bearer))
+                // Listings' `kind` parameter names it (parameters register no components).
+                .schema_from::<KindName>()
                 .schema_from::<CidText>()
                 .schema_from::<FileCidText>()
                 .schema_from::<BlockCidText>()
@@ -126,6 +129,7 @@ pub(crate) fn base() -> OpenApi {
                 .schema_from::<SessionIdText>()
                 .schema_from::<TopicText>()
                 .schema_from::<HandleText>()
+                .schema_from::<PeopleText>()
                 .schema_from::<EmailText>()
                 .schema_from::<PasswordText>()
                 .schema_from::<RecoveryKeyText>()
@@ -387,6 +391,16 @@ text_schema!(
      take the identity over: keep it offline."
 );
 text_schema!(
+    /// People, separated by commas.
+    PeopleText,
+    "People",
+    "mnode-people",
+    Some("^[^,]+(,[^,]+)*$"),
+    "People, separated by commas: handles of accounts on this node (`@` allowed) or \
+     `did:key`s.",
+    max = 20000
+);
+text_schema!(
     /// An account's handle.
     HandleText,
     "Handle",
@@ -437,7 +451,7 @@ text_schema!(
     "An absolute path on the node's own disk that does not exist yet."
 );
 
-/// The name of a registered kind, like `art.release`.
+/// The name of a registered kind, like `art.release`: any kind, as listings filter by.
 pub(crate) struct KindName;
 
 impl PartialSchema for KindName {
@@ -455,6 +469,39 @@ impl PartialSchema for KindName {
 impl ToSchema for KindName {
     fn name() -> Cow<'static, str> {
         "KindName".into()
+    }
+}
+
+/// The kinds the record routes make: every registered kind but those the node writes itself
+/// ([`crate::ops::SYSTEM_KINDS`]).
+pub(crate) fn new_kinds() -> impl Iterator<Item = &'static str> {
+    registry::KINDS
+        .iter()
+        .map(|k| k.name)
+        .filter(|k| !crate::ops::SYSTEM_KINDS.contains(k))
+}
+
+/// The name of a kind `POST /records` makes, like `art.release`: every registered kind but
+/// `core.keys`, which only the key rotation routes write.
+pub(crate) struct NewKindName;
+
+impl PartialSchema for NewKindName {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "A registered kind to create; its body schema is \
+                 `components.schemas[\"kind.<name>\"]`. Not `core.keys` (an account's key log): \
+                 `POST /accounts/{handle}/keys/rotate` and `…/keys/recover` write it.",
+            ))
+            .enum_values(Some(new_kinds()))
+            .into()
+    }
+}
+
+impl ToSchema for NewKindName {
+    fn name() -> Cow<'static, str> {
+        "NewKindName".into()
     }
 }
 
@@ -823,6 +870,48 @@ mod tests {
                 "{method} {path}"
             );
         }
+    }
+
+    #[test]
+    fn records_are_made_of_every_kind_but_key_logs_which_stay_readable() {
+        let doc = document();
+        let names = |schema: &str| -> Vec<String> {
+            doc["components"]["schemas"][schema]["enum"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect()
+        };
+        let new = names("NewKindName");
+        let all = names("KindName");
+        assert!(new.iter().any(|k| k == "art.release"), "{new:?}");
+        assert!(!new.iter().any(|k| k == "core.keys"), "{new:?}");
+        assert!(all.iter().any(|k| k == "core.keys"), "{all:?}");
+        assert_eq!(new.len() + 1, all.len());
+        for (schema, path) in [
+            ("CreateRecord", "/properties/kind/$ref"),
+            ("BatchRecord", "/properties/kind/$ref"),
+        ] {
+            assert_eq!(
+                doc["components"]["schemas"][schema].pointer(path),
+                Some(&json!("#/components/schemas/NewKindName")),
+                "{schema}"
+            );
+        }
+        // Listings still filter by any kind, key logs among them.
+        let list = &doc["paths"]["/api/v1/records"]["get"]["parameters"];
+        let kind = list
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["name"] == "kind");
+        assert!(
+            kind.is_some_and(
+                |k| k.to_string().contains("KindName") && !k.to_string().contains("NewKindName")
+            ),
+            "{kind:?}"
+        );
     }
 
     #[test]

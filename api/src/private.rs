@@ -89,7 +89,8 @@ impl Audience {
         }
     }
 
-    fn names_readers(&self) -> bool {
+    /// Whether it names readers (people or a group): a private version.
+    pub fn names_readers(&self) -> bool {
         !self.to.is_empty() || self.to_group.is_some()
     }
 }
@@ -149,6 +150,21 @@ pub async fn reader(s: &ApiState, caller: Option<&Caller>) -> Result<Option<Read
     let Some(handle) = caller.map(|c| c.handle(s).to_owned()) else {
         return Ok(None);
     };
+    with_repo(s, move |repo| reader_of(repo, &handle)).await
+}
+
+/// The reader the caller reads as: its own account, or with `as_handle` that account (its own,
+/// or any for an admin, as the write routes' `as`).
+pub async fn reader_as(
+    s: &ApiState,
+    caller: Option<&Caller>,
+    as_handle: Option<String>,
+) -> Result<Option<Reader>, ApiError> {
+    let Some(h) = as_handle else {
+        return reader(s, caller).await;
+    };
+    let caller = caller.ok_or_else(ApiError::unauthorized)?;
+    let handle = caller.acting_as(s, Some(h))?;
     with_repo(s, move |repo| reader_of(repo, &handle)).await
 }
 

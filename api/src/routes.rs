@@ -21,7 +21,7 @@ use crate::{
     ApiError, ApiState,
     auth::{Admin, Caller},
     error::ErrorBody,
-    openapi::{KindBody, KindName},
+    openapi::{KindBody, NewKindName},
     ops, with_repo, with_store,
 };
 
@@ -341,7 +341,7 @@ async fn unfollow(State(s): State<ApiState>, _admin: Admin, Json(b): Json<TopicB
 #[derive(Deserialize, ToSchema)]
 #[schema(as = CreateRecord)]
 struct CreateBody {
-    #[schema(value_type = KindName)]
+    #[schema(value_type = NewKindName)]
     kind: String,
     #[schema(value_type = KindBody)]
     body: Value,
@@ -395,7 +395,7 @@ fn audience(
     request_body = CreateBody,
     responses(
         (status = 200, description = "`{cid, id, seq, stored, forked}`", body = Object),
-        (status = 400, description = "Unknown kind, a body that is not DAG-JSON, no such account, `owner` or `to_group` is not a group, someone in `to` is neither a did:key nor an account here, or `public` beside `to`", body = ErrorBody),
+        (status = 400, description = "Unknown kind, `core.keys` (written by the key rotation routes), a body that is not DAG-JSON, no such account, `owner` or `to_group` is not a group, someone in `to` is neither a did:key nor an account here, or `public` beside `to`", body = ErrorBody),
         (status = 401, description = "No token, or a bad one", body = ErrorBody),
         (status = 403, description = "`as` another account without being an admin, or the acting account may not edit in the `owner` group (`group_role`)", body = ErrorBody),
         (status = 404, description = "No such `owner` or `to_group` group on this node", body = ErrorBody),
@@ -424,7 +424,7 @@ const MAX_BATCH: usize = 1000;
 #[derive(Deserialize, ToSchema)]
 #[schema(as = BatchRecord)]
 struct BatchItem {
-    #[schema(value_type = KindName)]
+    #[schema(value_type = NewKindName)]
     kind: String,
     #[schema(value_type = KindBody)]
     body: Value,
@@ -488,6 +488,7 @@ async fn create_records(
                         item.kind
                     ))));
                 }
+                ops::writable_kind(&item.kind).map_err(at)?;
                 let body = json::from_json_value(&item.body)
                     .map_err(|e| at(ApiError::bad_request(format!("body: {e}"))))?;
                 signed(Draft::new(item.kind, body), &key).map_err(at)
@@ -559,6 +560,29 @@ pub(crate) fn uncited_body(current: &Record) -> mnode_dag::Ipld {
         }
         other => other.unwrap_or(mnode_dag::Ipld::Null),
     }
+}
+
+/// The body of the version that re-cites `current` (its group's head, or `signer`'s key grant)
+/// right before `signer` deletes it: [`uncited_body`], unless `current` is private and `signer`
+/// speaks for another identity than its author's. Its ciphertext is bound to its author, and a
+/// group's owner or admin deleting it need not be among its readers, so that version is sealed
+/// around nothing for `signer` alone: the tombstone follows it in the same write, and a
+/// tombstone has no body.
+pub(crate) fn recite_body(current: &Record, signer: &Signer) -> Result<mnode_dag::Ipld, ApiError> {
+    let private = current.body().is_some_and(mnode_dag::private::is_private);
+    if !private || signer.did() == current.identity() {
+        return Ok(uncited_body(current));
+    }
+    let nothing = mnode_dag::Ipld::Map(Default::default());
+    mnode_dag::private::seal(
+        current.kind(),
+        signer.did(),
+        Some(&current.id()),
+        &nothing,
+        &[(*signer.did(), *signer.key.did())],
+        &mut rand::rng(),
+    )
+    .map_err(|e| ApiError::new(422, "invalid_record", e.to_string()))
 }
 
 /// How the account `handle` signs ([`mnode_node::accounts::Accounts::signing`]).
@@ -733,7 +757,8 @@ async fn update_record(
 /// Deletes an item with a signed tombstone version.
 ///
 /// Its history stays verifiable. The caller must be the author's account on this node, or an
-/// admin.
+/// admin; for a group's item, an owner or an admin of the group, who need not be among the
+/// readers of a private one.
 #[utoipa::path(
     delete,
     path = "/records/{cid}",
@@ -743,7 +768,7 @@ async fn update_record(
         (status = 200, description = "`{cid, id, seq, stored, forked}` of the tombstone", body = Object),
         (status = 400, description = "Not a CID", body = ErrorBody),
         (status = 401, description = "No token, or a bad one", body = ErrorBody),
-        (status = 403, description = "The caller may not change this item (`not_owner`), or it is an artist or a file record and the node keeps those (`deletion_forbidden`, `api.forbid_deletion`)", body = ErrorBody),
+        (status = 403, description = "The caller may not change this item (`not_owner`), is not an owner or an admin of the group that owns it (`group_role`), or it is an artist or a file record and the node keeps those (`deletion_forbidden`, `api.forbid_deletion`)", body = ErrorBody),
         (status = 404, description = "No such item on this node", body = ErrorBody),
         (status = 409, description = "The item is already deleted", body = ErrorBody),
     ),
@@ -828,6 +853,10 @@ struct ListQuery {
     cursor: Option<String>,
     /// Page size (default 50, at most 1000).
     limit: Option<usize>,
+    /// List as this account (admins only, or your own): which private items it reads.
+    #[serde(default, rename = "as")]
+    #[param(value_type = Option<crate::openapi::HandleText>)]
+    as_handle: Option<String>,
 }
 
 /// Items newest first, with cursor paging.
@@ -839,7 +868,8 @@ struct ListQuery {
     responses(
         (status = 200, description = "`{items: [{id, type, author, created, updated, head, versions, summary, private}], next}`; a private item is listed only for a caller whose own account reads it", body = Object),
         (status = 400, description = "A bad author, cursor or time range", body = ErrorBody),
-        (status = 401, description = "A bad token", body = ErrorBody),
+        (status = 401, description = "A bad token, or `as` without one", body = ErrorBody),
+        (status = 403, description = "`as` another account without being an admin", body = ErrorBody),
     ),
 )]
 async fn list_records(
@@ -847,7 +877,7 @@ async fn list_records(
     caller: Option<Caller>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult {
-    let reader = crate::private::reader(&s, caller.as_ref()).await?;
+    let reader = crate::private::reader_as(&s, caller.as_ref(), q.as_handle.clone()).await?;
     let author = q
         .author
         .as_deref()
@@ -926,6 +956,10 @@ struct ReadQuery {
     /// Exactly the version the CID names, instead of its item's current version.
     #[serde(default)]
     exact: bool,
+    /// Read as this account (admins only, or your own): whether a private version opens.
+    #[serde(default, rename = "as")]
+    #[param(value_type = Option<crate::openapi::HandleText>)]
+    as_handle: Option<String>,
 }
 
 /// A record as DAG-JSON: the item's current version, or exactly the one named.
@@ -937,7 +971,8 @@ struct ReadQuery {
     responses(
         (status = 200, description = "`{cid, id, record}`; for a private version also `private: {to: [did], readable}`: a caller whose own account is among `to` gets `record.body` opened (`readable: true`); anyone else gets `record.body: null` (`readable: false`; the sealed block itself is on the gateway)", body = Object),
         (status = 400, description = "Not a CID", body = ErrorBody),
-        (status = 401, description = "A bad token", body = ErrorBody),
+        (status = 401, description = "A bad token, or `as` without one", body = ErrorBody),
+        (status = 403, description = "`as` another account without being an admin", body = ErrorBody),
         (status = 404, description = "No such record on this node", body = ErrorBody),
     ),
 )]
@@ -948,7 +983,7 @@ async fn read_record(
     Query(q): Query<ReadQuery>,
 ) -> ApiResult {
     let cid = parse_cid(&cid)?;
-    let reader = crate::private::reader(&s, caller.as_ref()).await?;
+    let reader = crate::private::reader_as(&s, caller.as_ref(), q.as_handle).await?;
     let record = with_store(&s, move |store| {
         Ok(if q.exact {
             store.record(&cid)?

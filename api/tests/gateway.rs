@@ -226,6 +226,7 @@ async fn fixture(node: &Node) -> Fixture {
         media_type: "application/octet-stream".into(),
         size: file.len() as u64,
         kind: FileKind::Other,
+        sealed: None,
     })
     .expect("file")
     .sign(&key)

@@ -193,6 +193,7 @@ async fn verified_fetch_gets_records_a_car_and_a_file_from_the_gateway() {
         media_type: "application/octet-stream".into(),
         size: file.len() as u64,
         kind: FileKind::Other,
+        sealed: None,
     })
     .expect("file")
     .sign(&key)

@@ -92,9 +92,44 @@ fn readme_band_walkthrough_on_two_nodes() {
     );
 
     // Ben's message reaches Cy on B on her own feed's topic: B follows nobody on A.
+    // The band's release: Cy's edit from B reaches A, where Ana (a reader) reads it and the
+    // node's owner (not in the band) does not.
+    let releases = json(&a.repo, &["record", "list", "art.release", "--as", "ana"]);
+    let release = releases["items"][0]["id"].as_str().unwrap().to_owned();
+    wait_until("Cy's edit of the release on A", || {
+        json(&a.repo, &["record", "show", &release, "--as", "ana"])["record"]["body"]["description"]
+            == "Live in the rehearsal room."
+    });
+    let withheld = json(&a.repo, &["record", "show", &release]);
+    assert_eq!(withheld["private"]["readable"], false, "{withheld}");
+    assert!(withheld["record"]["body"].is_null(), "{withheld}");
+    // The take on A's disk is ciphertext: the blob its record names is not the file.
+    let take = std::fs::read(home.join("take.wav")).unwrap();
+    assert_eq!(take, std::fs::read(home.join("take-on-b.wav")).unwrap());
+    let shown = json(&a.repo, &["record", "show", &release, "--as", "ben"]);
+    let take_record = shown["record"]["body"]["files"][0]["/"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let shown = json(&a.repo, &["record", "show", &take_record, "--as", "ben"]);
+    let body = &shown["record"]["body"];
+    let file = if body["file"].is_object() {
+        &body["file"]
+    } else {
+        body
+    };
+    assert!(file["sealed"]["key"].is_string(), "{shown}");
+    let blob = file["blob"]["/"].as_str().unwrap().to_owned();
+    assert_ne!(blob, blake3_cid(&take), "{shown}");
+
     wait_until("Ben's message on B", || {
         json(&b.repo, &["message", "list", "--as", "cy"])
             .to_string()
             .contains("See you there")
     });
+}
+
+/// The CID a file's plain bytes would have as a blob.
+fn blake3_cid(data: &[u8]) -> String {
+    mnode_dag::cids::blob_cid_of(data).to_string()
 }

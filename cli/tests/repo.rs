@@ -275,6 +275,11 @@ fn bad_input_is_refused_and_changes_nothing() {
         "artists=[\"nope\"]",
     ]);
     assert!(e.contains("artists[0]: expected a link"), "{e}");
+    // A private file needs the daemon, which knows its readers' keys; nothing is stored.
+    let take = a.path.parent().unwrap().join("take.wav");
+    std::fs::write(&take, b"not for everyone").unwrap();
+    let e = a.fails(&["add", take.to_str().unwrap(), "--to", "ben"]);
+    assert!(e.contains("mnode daemon"), "{e}");
     assert_eq!(a.json(&["repo", "stat"])["records"]["items"], 0);
 
     let e = a.fails(&["init"]);

@@ -404,6 +404,7 @@ impl ExampleGen {
             name,
             media_type: media_type.to_owned(),
             size,
+            sealed: None,
         }
     }
 

@@ -167,6 +167,19 @@ pub fn clean_name(name: &str) -> Option<String> {
     (!base.is_empty() && base != "." && base != "..").then(|| base.to_owned())
 }
 
+/// The file a file record's body holds: its `file` field (`art.image`, `art.audio`,
+/// `art.video`), or the body itself (`core.file`). `None` for any other body.
+pub fn file_of(body: &crate::Ipld) -> Option<FileData> {
+    let crate::Ipld::Map(map) = body else {
+        return None;
+    };
+    let file = match map.get("file") {
+        Some(f @ crate::Ipld::Map(_)) => f,
+        _ => body,
+    };
+    crate::cbor::decode(&crate::cbor::encode(file).ok()?).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

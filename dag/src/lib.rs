@@ -17,6 +17,9 @@ pub mod private;
 pub mod query;
 pub mod record;
 pub mod registry;
+pub mod sealed_file;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod verify;
 pub mod walk;
 pub mod when;

@@ -57,6 +57,8 @@
 //! not yet flushed to disk for a committed entry; [`Blobs::verify_all`] finds such blobs.
 //! Files streamed in by `add_reader` are flushed to disk before they are committed.
 
+mod sealed;
+
 use std::{
     collections::HashSet,
     fmt,
@@ -201,6 +203,14 @@ pub enum BlobError {
         cid: Cid,
         /// How long it waited.
         secs: u64,
+    },
+    /// A sealed file does not open: a wrong key, or a blob that is no sealed file.
+    #[error("the sealed file {cid} does not open: {detail}")]
+    Sealed {
+        /// The blob.
+        cid: Cid,
+        /// What failed.
+        detail: String,
     },
     /// The store's own copy of a blob does not match its CID (a damaged disk, a power loss).
     #[error("the stored copy of {cid} is damaged ({detail}); add the file again to repair it")]

@@ -774,3 +774,90 @@ async fn a_copy_repairs_a_changed_in_place_blob() {
     assert_eq!(blobs.read_to_bytes(&added.cid).await.unwrap(), data);
     blobs.shutdown().await.unwrap();
 }
+
+async fn read_opened(
+    blobs: &Blobs,
+    cid: &Cid,
+    key: &mnode_dag::sealed_file::FileKey,
+    start: u64,
+    end: Option<u64>,
+) -> io::Result<Vec<u8>> {
+    let mut stream = blobs.read_range_opened(cid, key, start, end).await.unwrap();
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        out.extend_from_slice(&chunk?);
+    }
+    Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sealed_upload_stores_only_ciphertext_and_reads_back_any_range() {
+    use mnode_dag::sealed_file::{CHUNK, FileKey, sealed_size};
+    let repo = Repo::new();
+    let blobs = repo.open().await;
+    let data = random(3 * CHUNK as usize + 1234, 7);
+    let key = FileKey::generate(&mut rand::rng());
+    let added = blobs
+        .add_reader_sealed(&data[..], &key, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(added.size, sealed_size(data.len() as u64));
+    assert_ne!(
+        added.cid,
+        blob_cid_of(&data),
+        "the blob is named by its ciphertext"
+    );
+    // The stored bytes are not the file: no 64-byte run of it appears in the blob.
+    let stored = read_all(&blobs, &added.cid, 0, None).await;
+    assert!(!stored.windows(64).any(|w| w == &data[1000..1064]));
+
+    assert_eq!(
+        read_opened(&blobs, &added.cid, &key, 0, None)
+            .await
+            .unwrap(),
+        data
+    );
+    let c = CHUNK;
+    for (start, end) in [
+        (0, 1),
+        (c - 1, c + 1),
+        (c, 2 * c),
+        (5, 3 * c + 1000),
+        (3 * c + 1233, 3 * c + 1234),
+    ] {
+        assert_eq!(
+            read_opened(&blobs, &added.cid, &key, start, Some(end))
+                .await
+                .unwrap(),
+            &data[start as usize..end as usize],
+            "{start}..{end}"
+        );
+    }
+    // A range past the end is refused, as for a plain blob.
+    assert!(matches!(
+        blobs
+            .read_range_opened(&added.cid, &key, data.len() as u64, None)
+            .await,
+        Err(BlobError::RangeNotSatisfiable { .. })
+    ));
+    // The wrong key yields an error, never bytes.
+    let other = FileKey::generate(&mut rand::rng());
+    let err = read_opened(&blobs, &added.cid, &other, 0, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    assert!(err.to_string().contains("does not open"), "{err}");
+
+    // An empty file seals to one tag and opens to nothing.
+    let empty = blobs
+        .add_reader_sealed(&b""[..], &key, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(empty.size, 16);
+    assert!(
+        read_opened(&blobs, &empty.cid, &key, 0, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -290,6 +290,78 @@ async fn shut_down_while_receiving() -> (usize, usize) {
     (held.len(), before)
 }
 
+/// A tombstone names no `$owner` (its body is null), yet a deletion of a group's item travels
+/// on the group's topic too: a node that follows the group and not whoever deleted hears of it,
+/// and one catching the group up later gets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_groups_item_deleted_on_one_node_is_deleted_where_only_the_group_is_followed() {
+    use mnode_dag::{
+        Draft,
+        model::core::Role,
+        testing::band::{body, cite, group},
+    };
+    let (a, b) = (spawn().await, spawn().await);
+    connect(&b, &a).await;
+    let key = |name| Keypair::derive(44, name);
+    let (owner, admin, member) = (key("owner"), key("admin"), key("member"));
+    let g0 = Record::create(&group(&[
+        (&owner, Role::Owner),
+        (&admin, Role::Admin),
+        (&member, Role::Member),
+    ]))
+    .expect("group")
+    .at(1_700_000_000_000)
+    .sign(&owner)
+    .expect("sign");
+    let page = Draft::new("art.artist_group", body("The Band"))
+        .owned_by(cite(&g0, &g0))
+        .at(1_700_000_000_001)
+        .sign(&member)
+        .expect("page");
+    let topic = GossipTopic::Group(g0.id());
+    follow(&b, &a, topic).await;
+    let mut ev = b.h.events();
+    a.h.publish(vec![g0.clone(), page.clone()])
+        .await
+        .expect("publish");
+    wait_stored(&mut ev, page.cid()).await;
+
+    let gone = page
+        .delete()
+        .at(1_700_000_000_002)
+        .sign(&admin)
+        .expect("tombstone");
+    a.h.publish(vec![gone.clone()]).await.expect("publish");
+    wait_stored(&mut ev, gone.cid()).await;
+    let deleted = |n: &TestNode| {
+        n.h.repo()
+            .store()
+            .item(&page.id())
+            .expect("read")
+            .expect("item")
+            .deleted
+    };
+    assert!(
+        deleted(&b),
+        "B, following only the group, sees the deletion"
+    );
+    let follows = b.h.repo().store().follows().expect("follows");
+    for who in [&admin, &member] {
+        assert!(!follows.contains(&GossipTopic::Author(*who.did())));
+    }
+
+    // A node that catches the group up later gets the deletion with it.
+    let c = spawn().await;
+    connect(&c, &a).await;
+    let mut ec = c.h.events();
+    c.h.follow(topic).await.expect("follow");
+    wait_stored(&mut ec, gone.cid()).await;
+    assert!(deleted(&c));
+    for n in [a, b, c] {
+        n.node.shutdown().await.expect("shutdown");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fork_of_thread_propagates_as_new_topic() {
     let (a, b) = (spawn().await, spawn().await);
@@ -389,6 +461,7 @@ async fn release_shared_along_a_chain() {
         media_type: "application/octet-stream".into(),
         size: added.size,
         kind: FileKind::Other,
+        sealed: None,
     })
     .expect("file")
     .at(1_700_000_000_000)

@@ -45,6 +45,20 @@ pub(crate) struct AddArgs {
     /// then stay unchanged; `mnode repo verify` notices if they do not).
     #[arg(long)]
     in_place: bool,
+    /// Make the files private to this person (a handle on the node or a did:key; repeatable):
+    /// each file is encrypted before it is stored and only its readers can open it. Needs the
+    /// daemon.
+    #[arg(long = "to", value_name = "PERSON", conflicts_with = "in_place")]
+    to: Vec<String>,
+    /// Make the files private to the members of this group (its id). Needs the daemon.
+    #[arg(long, value_name = "GROUP", conflicts_with = "in_place")]
+    to_group: Option<String>,
+}
+
+impl AddArgs {
+    fn private(&self) -> bool {
+        !self.to.is_empty() || self.to_group.is_some()
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -405,6 +419,7 @@ async fn import_files(
             name,
             media_type: media_type.clone(),
             size: added.size,
+            sealed: None,
         };
         let record = file_draft(path, data)?.sign(key)?;
         let a = Added {
@@ -445,7 +460,16 @@ fn with_media_types(files: Vec<PathBuf>) -> anyhow::Result<Vec<(PathBuf, String)
 
 pub(crate) fn add(args: AddArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     if let Some(client) = super::net::daemon_client(ctx)? {
+        if args.private() {
+            return add_private(args, ctx, &client);
+        }
         return add_remote(args, ctx, &client);
+    }
+    if args.private() {
+        bail!(
+            "private files are sealed for their readers by the daemon, which knows their current \
+             keys: start it (`mnode daemon`) and run this again"
+        );
     }
     let repo = ctx.open()?;
     let (_, key) = ctx.signer(&repo)?;
@@ -676,6 +700,12 @@ fn resolve_file(store: &Store, text: &str) -> anyhow::Result<(Cid, Option<String
         .head(&cid)?
         .ok_or_else(|| anyhow!("{cid} is neither a file nor a record on this node"))?;
     let body = record.body().ok_or_else(|| anyhow!("{cid} was deleted"))?;
+    if mnode_dag::private::is_private(body) {
+        bail!(
+            "{cid} is private: its file opens only for its readers, through the daemon; start it \
+             (`mnode daemon`) and run this again as one of them"
+        );
+    }
     let data = match body {
         mnode_dag::Ipld::Map(m) => m.get("file").or(Some(body)).and_then(|f| match f {
             mnode_dag::Ipld::Map(f) => match (f.get("blob"), f.get("name")) {
@@ -734,6 +764,47 @@ fn add_remote(
     print_added(ctx, &added)
 }
 
+/// `add --to/--to-group`: each file is uploaded to the daemon, which seals it for its readers
+/// as it stores it and makes its record private to them.
+fn add_private(
+    args: AddArgs,
+    ctx: &Ctx,
+    client: &mnode_api::client::Client,
+) -> anyhow::Result<ExitCode> {
+    let files = collect_files(&args.paths)?;
+    if files.is_empty() {
+        bail!("no files under {:?}", args.paths);
+    }
+    let pb = progress_bar(total_size(&files), ctx)?;
+    let rt = runtime()?;
+    let mut added = Vec::with_capacity(files.len());
+    let mut done = 0u64;
+    for path in files {
+        let bar = pb.clone();
+        let base = done;
+        let v = rt
+            .block_on(client.upload_for(
+                &path,
+                ctx.as_handle.as_deref(),
+                &args.to,
+                args.to_group.as_deref(),
+                move |sent| bar.set_position(base + sent),
+            ))
+            .with_context(|| format!("adding {}", path.display()))?;
+        let size = v["size"].as_u64().unwrap_or_default();
+        done += size;
+        added.push(Added {
+            path,
+            blob: v["cid"].as_str().unwrap_or_default().to_owned(),
+            size,
+            record: v["record"]["id"].as_str().unwrap_or_default().to_owned(),
+            kind: v["record"]["type"].as_str().unwrap_or_default().to_owned(),
+        });
+    }
+    pb.finish_and_clear();
+    print_added(ctx, &added)
+}
+
 /// Imports `files` through the daemon; for each, what it added and its record's kind and
 /// body (not created yet).
 fn import_remote(
@@ -758,6 +829,7 @@ fn import_remote(
             name,
             media_type: media_type.clone(),
             size,
+            sealed: None,
         };
         let draft = file_draft(path, data)?;
         let body = draft
@@ -816,13 +888,18 @@ fn get_remote(
     let (blob, name) = if cids::link_kind(&cid) == LinkKind::Blob {
         (cid, None)
     } else {
-        let v = rt.block_on(client.record(&args.cid, false))?;
+        let v = rt.block_on(client.record_as(&args.cid, false, ctx.as_handle.as_deref()))?;
         let body = &v["record"]["body"];
         let file = if body["file"].is_object() {
             &body["file"]
         } else {
             body
         };
+        if v["private"]["readable"] == false {
+            bail!(
+                "{cid} is private and you are not among its readers: its file does not open for you"
+            );
+        }
         let blob = file["blob"]["/"].as_str().ok_or_else(|| {
             let kind = v["record"]["type"].as_str().unwrap_or("record");
             anyhow!(
@@ -830,7 +907,11 @@ fn get_remote(
                 mnode_dag::registry::with_article(kind)
             )
         })?;
-        (parse_cid(blob)?, file["name"].as_str().map(str::to_owned))
+        let name = file["name"].as_str().map(str::to_owned);
+        if file["sealed"].is_object() {
+            return get_sealed(&args, ctx, client, &rt, &cid, parse_cid(blob)?, name);
+        }
+        (parse_cid(blob)?, name)
     };
     let output = args
         .output
@@ -875,6 +956,74 @@ fn get_remote(
             "wrote {} ({} bytes, {} fetched from peers) to {}",
             blob,
             v["size"],
+            fetched["transferred"],
+            output.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `get` of a private record's file: the daemon fetches the sealed blob, then opens it for the
+/// token's account while this writes it out (to a temp file beside the output, renamed when
+/// complete, so a failure leaves nothing half-written).
+fn get_sealed(
+    args: &GetArgs,
+    ctx: &Ctx,
+    client: &mnode_api::client::Client,
+    rt: &tokio::runtime::Runtime,
+    record: &Cid,
+    blob: Cid,
+    name: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(name.unwrap_or_else(|| record.to_string())));
+    check_output(&output, args.parents)?;
+    if args.parents
+        && let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir)?;
+    }
+    let pb = progress_bar(0, ctx)?;
+    let bar = &pb;
+    let fetched = rt.block_on(client.fetch_progress(&blob.to_string(), move |held, size| {
+        if let Some(size) = size {
+            bar.set_length(size);
+        }
+        bar.set_position(held);
+    }))?;
+    pb.finish_and_clear();
+    let dir = output
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    let size = rt.block_on(async {
+        let mut resp = client
+            .record_file(&record.to_string(), ctx.as_handle.as_deref(), 0, None)
+            .await?;
+        let mut size = 0u64;
+        while let Some(chunk) = resp.chunk().await? {
+            temp.write_all(&chunk)?;
+            size += chunk.len() as u64;
+        }
+        anyhow::Ok(size)
+    })?;
+    temp.as_file().sync_all()?;
+    temp.persist(&output)?;
+    let abs = std::path::absolute(&output)?;
+    if ctx.out.json {
+        ctx.out.print_json(&json!({
+            "cid": blob.to_string(),
+            "record": record.to_string(),
+            "path": abs,
+            "size": size,
+            "transferred": fetched["transferred"],
+        }))?;
+    } else {
+        say!(
+            "wrote the private file of {record} ({size} bytes, {} fetched from peers) to {}",
             fetched["transferred"],
             output.display()
         );

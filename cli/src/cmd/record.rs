@@ -247,7 +247,9 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         Command::Update { id, body } => {
             let id = super::discuss::cid_arg("the item", &id)?;
             with_api(ctx, async |client| {
-                let current = client.record(&id, false).await?;
+                let me = acting(client, ctx).await?;
+                // Read as the account that writes: a private item opens for its readers.
+                let current = client.record_as(&id, false, Some(&me)).await?;
                 let kind = kind_of(&current);
                 // A private item this account cannot read: a new version would lose its text.
                 if current["private"]["readable"] == false {
@@ -264,7 +266,6 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                     body.check(&kind, &ipld)?;
                 }
                 let new = json::to_json_value(&ipld).map_err(|e| anyhow!("{e}"))?;
-                let me = acting(client, ctx).await?;
                 let v = client.update(&id, new, Some(&me)).await?;
                 print_written(ctx, "updated", &kind, &v)
             })?;
@@ -280,7 +281,11 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         }
         Command::Show { id, exact } => {
             let id = super::discuss::cid_arg("the record", &id)?;
-            let v = with_api(ctx, async |client| Ok(client.record(&id, exact).await?))?;
+            let v = with_api(ctx, async |client| {
+                Ok(client
+                    .record_as(&id, exact, ctx.as_handle.as_deref())
+                    .await?)
+            })?;
             if ctx.out.json {
                 ctx.out.print_json(&v)?;
             } else {
@@ -337,6 +342,8 @@ pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 q.extend(kind.clone().map(|k| ("kind", k)));
                 q.extend(tag.clone().map(|t| ("tag", t)));
                 q.extend(cursor.clone().map(|c| ("cursor", c)));
+                // As the acting account: the private items it reads are listed too.
+                q.extend(ctx.as_handle.clone().map(|h| ("as", h)));
                 let v = client.list(&q).await?;
                 if let Some(k) = &kind
                     && v["items"].as_array().is_none_or(Vec::is_empty)

@@ -252,6 +252,47 @@ pub struct FileData {
     pub media_type: String,
     /// Size in bytes.
     pub size: u64,
+    /// For a file of a private record: how its blob is encrypted (the blob is then the
+    /// sealed file, [`crate::sealed_file`]); absent for a plain file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<FileSeal>,
+}
+
+/// How a sealed file's blob is encrypted: its format version and key. Only ever inside a
+/// private record's body, where only its readers see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct FileSeal {
+    /// The format: 1 ([`crate::sealed_file`]).
+    pub v: u32,
+    /// The file's key: 64 lowercase hex digits.
+    #[schemars(regex(pattern = r"^[0-9a-f]{64}$"))]
+    pub key: String,
+}
+
+impl FileSeal {
+    /// The seal of a file encrypted under `key`, in the current format.
+    pub fn new(key: &crate::sealed_file::FileKey) -> Self {
+        Self {
+            v: crate::sealed_file::VERSION,
+            key: key.to_hex(),
+        }
+    }
+
+    /// The key, once the format is one this node reads.
+    pub fn key(&self) -> Result<crate::sealed_file::FileKey, SchemaError> {
+        if self.v != crate::sealed_file::VERSION {
+            return Err(SchemaError::new(
+                "sealed.v",
+                format!(
+                    "sealed file format {} is not supported (this node reads {})",
+                    self.v,
+                    crate::sealed_file::VERSION
+                ),
+            ));
+        }
+        crate::sealed_file::FileKey::from_hex(&self.key)
+            .map_err(|e| SchemaError::new("sealed.key", e.to_string()))
+    }
 }
 
 impl FileData {
@@ -271,7 +312,22 @@ impl FileData {
                 "must be a plain file name without folders",
             ));
         }
-        check::media_type(&at("media_type"), &self.media_type)
+        check::media_type(&at("media_type"), &self.media_type)?;
+        match &self.sealed {
+            Some(seal) => seal
+                .key()
+                .map(drop)
+                .map_err(|e| SchemaError::new(at(&e.path), e.message)),
+            None => Ok(()),
+        }
+    }
+
+    /// The size of the blob: the file's, or its sealed form's.
+    pub fn blob_size(&self) -> u64 {
+        match self.sealed {
+            Some(_) => crate::sealed_file::sealed_size(self.size),
+            None => self.size,
+        }
     }
 }
 
@@ -288,6 +344,9 @@ pub struct File {
     pub size: u64,
     /// Image, audio, video, text or other.
     pub kind: FileKind,
+    /// How the blob is encrypted, for a file of a private record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<FileSeal>,
 }
 
 impl File {
@@ -300,6 +359,7 @@ impl File {
             media_type: data.media_type,
             size: data.size,
             kind,
+            sealed: data.sealed,
         }
     }
 }
@@ -313,6 +373,7 @@ impl Model for File {
             name: self.name.clone(),
             media_type: self.media_type.clone(),
             size: self.size,
+            sealed: self.sealed.clone(),
         }
         .check("")
     }

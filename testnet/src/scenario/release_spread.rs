@@ -95,6 +95,7 @@ pub async fn run(p: &ReleaseSpread) -> anyhow::Result<Report> {
                 media_type: "audio/flac".into(),
                 size: added.size,
                 kind: FileKind::Audio,
+                sealed: None,
             })?
             .at(now_ms())
             .sign(&artist)?,

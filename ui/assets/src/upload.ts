@@ -150,8 +150,27 @@ function markDone(row: Row): void {
   row.item.classList.add('upload-done')
 }
 
+/**
+ * The form's "Who can read" choice (`_readers`, `_to`), sent before each file so that a
+ * private record's files are sealed for the same readers.
+ */
+function audienceOf(form: HTMLFormElement): Array<[string, string]> {
+  const out: Array<[string, string]> = []
+  for (const name of ['_readers', '_to']) {
+    const el = form.elements.namedItem(name)
+    if (el instanceof HTMLSelectElement || el instanceof HTMLInputElement) out.push([name, el.value])
+  }
+  return out
+}
+
 /** POSTs one file; resolves with its record id, rejects with UploadError. */
-function send(url: string, token: string | null, file: File, row: Row): Promise<string> {
+function send(
+  url: string,
+  token: string | null,
+  audience: Array<[string, string]>,
+  file: File,
+  row: Row,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest()
     xhr.open('POST', url)
@@ -187,6 +206,7 @@ function send(url: string, token: string | null, file: File, row: Row): Promise<
     xhr.onabort = () => reject(new UploadError(`${file.name}: upload aborted`))
     xhr.ontimeout = () => reject(new UploadError(`${file.name}: upload timed out`))
     const body = new FormData()
+    for (const [name, value] of audience) body.append(name, value)
     body.append('file', file, file.name)
     xhr.send(body)
   })
@@ -231,7 +251,7 @@ async function run(form: HTMLFormElement, url: string, submitter: HTMLElement | 
           markDone(row)
           continue
         }
-        const id = await send(url, csrfToken(form), file, row)
+        const id = await send(url, csrfToken(form), audienceOf(form), file, row)
         const hidden = el('input', 'upload-record')
         hidden.type = 'hidden'
         hidden.name = input.name

@@ -110,20 +110,47 @@ pub(crate) struct Media {
     pub(crate) size: u64,
     pub(crate) alt: Option<String>,
     pub(crate) title: String,
+    /// The item of a sealed file (a private record's): it is read through its record, opened
+    /// for the viewer, never by its blob, which is ciphertext.
+    pub(crate) sealed_in: Option<Cid>,
 }
 
 impl Media {
     pub(crate) fn url(&self) -> String {
-        format!("/ipfs/{}", self.blob)
+        match self.sealed_in {
+            Some(id) => format!("/file/{id}"),
+            None => format!("/ipfs/{}", self.blob),
+        }
     }
 }
 
 /// The file of a file record (`core.file`, `art.image`, `art.audio`, `art.video`).
 pub(crate) fn media_of(record: &Record) -> Option<Media> {
+    media_in(record, record.body()?)
+}
+
+/// The media a link points at for a viewer who reads as `reader`: a private file record is
+/// opened for its readers (its file then served through `/file/{id}`), and is nothing to
+/// anyone else.
+pub(crate) fn media_for(
+    repo: &Repo,
+    reader: Option<&mnode_api::private::Reader>,
+    cid: &Cid,
+) -> Option<Media> {
+    let head = repo.store().head(cid).ok().flatten()?;
+    match mnode_api::private::view(repo, &head, reader) {
+        mnode_api::private::View::Public => media_of(&head),
+        mnode_api::private::View::Opened { body, .. } => media_in(&head, &body),
+        mnode_api::private::View::Withheld { .. } => None,
+    }
+}
+
+/// The file of a file record whose body (opened, for a private one) is `body`.
+pub(crate) fn media_in(record: &Record, body: &Ipld) -> Option<Media> {
     if !MEDIA_KINDS.contains(&record.kind()) {
         return None;
     }
-    let Some(Ipld::Map(body)) = record.body() else {
+    let Ipld::Map(body) = body else {
         return None;
     };
     let file = match body.get("file") {
@@ -148,7 +175,12 @@ pub(crate) fn media_of(record: &Record) -> Option<Media> {
         media_type: text(file, "media_type").unwrap_or_default(),
         size,
         alt: text(body, "alt"),
-        title: fmt::title(record),
+        title: match file.get("sealed") {
+            // The record's title is sealed with its body: the file's name stands in.
+            Some(_) => text(file, "name").unwrap_or_default(),
+            None => fmt::title(record),
+        },
+        sealed_in: file.get("sealed").map(|_| record.id()),
     })
 }
 

@@ -16,12 +16,15 @@ use mnode_dag::{
     group::{GROUP_KIND, Permission, role_of},
     registry::{self, KindInfo},
 };
-use mnode_node::store::{Cursor, ListFilter};
+use mnode_node::{
+    repo::Repo,
+    store::{Cursor, ListFilter},
+};
 use mnode_protocols::GossipTopic;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{groups, item_url, list_url, media_at, media_view, store};
+use super::{groups, item_url, list_url, media_view, store};
 use crate::{
     fmt,
     form::{self, Field, Options, Values, Widget},
@@ -32,12 +35,69 @@ use crate::{
 pub(super) fn routes() -> Router<ApiState> {
     Router::new()
         .route("/upload", axum::routing::post(upload))
+        .route("/file/{id}", get(record_file))
         .route("/{ns}/{coll}", get(list))
         .route("/{ns}/{coll}/new", get(new).post(create))
         .route("/{ns}/{coll}/{id}", get(read))
         .route("/{ns}/{coll}/{id}/edit", get(edit).post(save))
         .route("/{ns}/{coll}/{id}/history", get(history))
         .route("/{ns}/{coll}/{id}/delete", get(confirm_delete).post(delete))
+}
+
+#[derive(Deserialize)]
+struct FileQuery {
+    #[serde(default)]
+    download: bool,
+}
+
+/// The file of a file record, as the viewer may read it: a private record's file is opened
+/// for its readers only (403 for anyone else), as `GET /api/v1/records/{id}/file` serves it.
+async fn record_file(
+    State(s): State<ApiState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    Query(q): Query<FileQuery>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let cid = match mnode_dag::cids::parse(&id) {
+        Ok(c) => c,
+        Err(e) => return ApiError::bad_request(e.to_string()).into_response(),
+    };
+    let handle = v.handle.clone();
+    let reader = super::repo(&s, move |repo| match &handle {
+        Some(h) => private::reader_of(repo, h),
+        None => Ok(None),
+    })
+    .await;
+    let reader = match reader {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    mnode_api::files::record_file_response(&s, reader.as_ref(), cid, &headers, q.download)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Whether people write items of `kind` with the forms: not key logs (`core.keys`), which the
+/// node writes when an account's key is rotated or recovered (`ops::SYSTEM_KINDS`).
+fn writable(kind: &KindInfo) -> bool {
+    !ops::SYSTEM_KINDS.contains(&kind.name)
+}
+
+/// The answer to a New, Edit or Delete form of a kind that is not [`writable`]: why (400).
+fn not_writable(v: &Viewer, kind: &KindInfo) -> Result<(), Response> {
+    if writable(kind) {
+        return Ok(());
+    }
+    Err(layout::error(
+        v,
+        &ApiError::bad_request(format!(
+            "{} ({}) are not written with a form: an account's key log is written when its key \
+             is rotated or recovered, on the Account page.",
+            fmt::humanise(&kind.collection.replace('_', " ")),
+            kind.name
+        )),
+    ))
 }
 
 fn kind_of(v: &Viewer, ns: &str, coll: &str) -> Result<&'static KindInfo, Response> {
@@ -83,6 +143,7 @@ async fn list(
     let base = list_url(kind);
     let heading = fmt::humanise(&kind.collection.replace('_', " "));
     let logged_in = v.caller.is_some();
+    let offer_new = logged_in && writable(kind);
     let body = super::repo(&s, move |repo| {
         let st = repo.store();
         let page = st.list(&ListFilter {
@@ -95,7 +156,8 @@ async fn list(
         let empty = html! {
             p.empty {
                 "No " (singular) "s on this node yet. "
-                @if logged_in { a href={ (base) "/new" } { "New " (singular) } }
+                @if !writable(kind) { "An account's key log is written when its key is first rotated, on the Account page." }
+                @else if logged_in { a href={ (base) "/new" } { "New " (singular) } }
                 @else { a href="/login" { "Log in" } " to add one." }
             }
         };
@@ -108,7 +170,7 @@ async fn list(
             h1 { (heading) }
             p { (kind.description) }
         }
-        @if logged_in {
+        @if offer_new {
             p { a role="button" href={ (list_url(kind)) "/new" } { "New " (noun(kind)) } }
         }
         div hx-ext="sse" sse-connect={ "/live?kind=" (kind.name) } {
@@ -234,6 +296,18 @@ fn audience_of(values: &Values) -> Result<ops::Audience, String> {
     }
 }
 
+/// Who the files uploaded with a form are for: its "Who can read" choice when it sent one
+/// (before the files), else everyone.
+fn file_audience(values: &Values) -> Result<ops::Audience, String> {
+    if !values.values.contains_key(READERS_FIELD) {
+        return Ok(ops::Audience::default());
+    }
+    match audience_of(values)? {
+        a if a == ops::Audience::everyone() => Ok(ops::Audience::default()),
+        a => Ok(a),
+    }
+}
+
 /// The form field naming the group a new item is given to (none of a kind's fields starts
 /// with `_`).
 const OWNER_FIELD: &str = "_owner";
@@ -288,9 +362,11 @@ async fn form_page(s: &ApiState, v: &Viewer, status: StatusCode, p: FormPage<'_>
             enctype=[files.then_some("multipart/form-data")]
             data-upload=[files.then_some("/upload")] {
             (csrf(v))
-            (form::controls(p.fields, p.values, &opts))
+            // Before the fields: a form sends its files in order, and they are sealed for
+            // the readers chosen here.
             @if let Some(selected) = p.owner { (owner_select(&owners, selected)) }
             @if p.audience { (readers_select(&owners, p.values)) }
+            (form::controls(p.fields, p.values, &opts))
             button type="submit" { "Save" }
         }
         p { small { "Saving signs a new version with your key; every earlier version stays in its History." } }
@@ -316,6 +392,7 @@ async fn new(
 ) -> Result<Response, Response> {
     let kind = kind_of(&v, &ns, &coll)?;
     v.require()?;
+    not_writable(&v, kind)?;
     let fields = form::fields(kind);
     let owner = q.owner.unwrap_or_default();
     let page = FormPage {
@@ -366,7 +443,9 @@ async fn read_form(
             // A file input left empty sends a part with no file name and no bytes.
             Some(file_name) if !file_name.is_empty() => {
                 let declared = field.content_type().map(str::to_owned);
-                let answer = ops::upload(s, caller, field, Some(file_name), declared)
+                let audience = file_audience(&values)
+                    .map_err(|e| layout::error(v, &ApiError::bad_request(e)))?;
+                let answer = ops::upload(s, caller, field, Some(file_name), declared, audience)
                     .await
                     .or_page(v)?;
                 if let Some(id) = answer["record"]["id"].as_str() {
@@ -424,6 +503,7 @@ async fn create(
 ) -> Result<Response, Response> {
     let kind = kind_of(&v, &ns, &coll)?;
     let caller = v.require()?.clone();
+    not_writable(&v, kind)?;
     let fields = form::fields(kind);
     let mut values = read_form(&s, &v, &caller, req).await?;
     // A file record is made by uploading its file: the upload signs it.
@@ -650,6 +730,7 @@ async fn read(
         ),
         None => (mine, mine),
     };
+    let (may_edit, may_delete) = (may_edit && writable(kind), may_delete && writable(kind));
     // This node keeps its artists and files (`api.forbid_deletion`): no Delete to offer.
     let kept = ops::KEPT_KINDS.contains(&kind.name) && ops::deletion_forbidden(&s);
     // Branches and threads are topics of their own: following one brings its posts.
@@ -673,12 +754,20 @@ async fn read(
         let author = item.author;
         super::repo(&s, move |repo| {
             let st = repo.store();
+            let reader = match &me {
+                Some(h) => private::reader_of(repo, h)?,
+                None => None,
+            };
+            let look = Look {
+                repo,
+                reader: reader.as_ref(),
+            };
             let details = if kind.name == "art.release" {
-                release_view(st, &head, &json)
+                release_view(&look, &head, &json)
             } else if kind.name == "social.page" {
                 page_view(st, &head)
             } else {
-                generic_view(st, &fields, &json, &head)
+                generic_view(&look, &fields, &json, &head)
             };
             let follows = match &me {
                 Some(h) => st.account_follows(h)?,
@@ -870,23 +959,36 @@ fn links_in(v: &Value) -> Vec<Cid> {
     }
 }
 
+/// What a page may open for its viewer: the repo (its keystore opens private records) and
+/// the viewer as a reader.
+struct Look<'a> {
+    repo: &'a Repo,
+    reader: Option<&'a private::Reader>,
+}
+
+impl Look<'_> {
+    /// The media a link points at, opened for the viewer when it is a private file record.
+    fn media(&self, cid: &Cid) -> Option<super::Media> {
+        super::media_for(self.repo, self.reader, cid)
+    }
+}
+
 /// Every field of a body, as a person reads it.
-fn generic_view(
-    st: &mnode_node::store::Store,
-    fields: &[Field],
-    json: &Value,
-    head: &Record,
-) -> Markup {
-    let own_media = super::media_of(head);
+fn generic_view(look: &Look<'_>, fields: &[Field], json: &Value, head: &Record) -> Markup {
+    // The body as shown: opened, for a private record's reader.
+    let own_media = mnode_dag::json::from_json_value(json)
+        .ok()
+        .and_then(|body| super::media_in(head, &body));
     html! {
         @if let Some(m) = own_media { (media_view(&m)) }
         dl.fields {
-            @for f in fields { (field_view(st, f, json)) }
+            @for f in fields { (field_view(look, f, json)) }
         }
     }
 }
 
-fn field_view(st: &mnode_node::store::Store, f: &Field, json: &Value) -> Markup {
+fn field_view(look: &Look<'_>, f: &Field, json: &Value) -> Markup {
+    let st = look.repo.store();
     let key = f.name.rsplit('.').next().unwrap_or(&f.name);
     let Some(value) = json.get(key) else {
         return html! {};
@@ -897,7 +999,7 @@ fn field_view(st: &mnode_node::store::Store, f: &Field, json: &Value) -> Markup 
     html! {
         @match &f.widget {
             Widget::Group(inner) => {
-                @for g in inner { (field_view(st, g, value)) }
+                @for g in inner { (field_view(look, g, value)) }
             }
             Widget::File => {}
             Widget::Text { long: true } => {
@@ -907,7 +1009,7 @@ fn field_view(st: &mnode_node::store::Store, f: &Field, json: &Value) -> Markup 
                 dt { (f.label) }
                 dd {
                     @for cid in links_in(value) {
-                        @if let Some(m) = media_at(st, &cid) { (media_view(&m)) }
+                        @if let Some(m) = look.media(&cid) { (media_view(&m)) }
                         @else { (link_view(st, &cid)) " " }
                     }
                 }
@@ -941,16 +1043,17 @@ fn field_view(st: &mnode_node::store::Store, f: &Field, json: &Value) -> Markup 
 
 /// A release the way a record shop shows one: the cover beside the title, artists and date,
 /// then the tracks with a player each, the images, and the rest.
-fn release_view(st: &mnode_node::store::Store, head: &Record, json: &Value) -> Markup {
+fn release_view(look: &Look<'_>, head: &Record, json: &Value) -> Markup {
+    let st = look.repo.store();
     let cover = json.get("cover").map(links_in).unwrap_or_default();
-    let cover = cover.first().and_then(|c| media_at(st, c));
+    let cover = cover.first().and_then(|c| look.media(c));
     let artists = json.get("artists").map(links_in).unwrap_or_default();
     let files: Vec<_> = json
         .get("files")
         .map(links_in)
         .unwrap_or_default()
         .iter()
-        .filter_map(|c| media_at(st, c).map(Ok).or(Some(Err(*c))))
+        .filter_map(|c| look.media(c).map(Ok).or(Some(Err(*c))))
         .collect();
     let text = |k: &str| json.get(k).and_then(Value::as_str).map(str::to_owned);
     let _ = head;
@@ -1032,6 +1135,7 @@ async fn edit(
 ) -> Result<Response, Response> {
     let kind = kind_of(&v, &ns, &coll)?;
     v.require()?;
+    not_writable(&v, kind)?;
     let sh = shown(&s, &v, kind, &id).await?;
     unreadable(&v, kind, &sh)?;
     let fields: Vec<Field> = form::fields(kind)
@@ -1074,6 +1178,7 @@ async fn save(
 ) -> Result<Response, Response> {
     let kind = kind_of(&v, &ns, &coll)?;
     let caller = v.require()?.clone();
+    not_writable(&v, kind)?;
     let sh = shown(&s, &v, kind, &id).await?;
     unreadable(&v, kind, &sh)?;
     let fields: Vec<Field> = form::fields(kind)
@@ -1227,6 +1332,7 @@ async fn confirm_delete(
 ) -> Result<Response, Response> {
     let kind = kind_of(&v, &ns, &coll)?;
     v.require()?;
+    not_writable(&v, kind)?;
     let sh = shown(&s, &v, kind, &id).await?;
     let title = fmt::title(&sh.head);
     let base = item_url(kind.name, &sh.id);
@@ -1252,6 +1358,7 @@ async fn delete(
 ) -> Result<Response, Response> {
     let kind = kind_of(&v, &ns, &coll)?;
     let caller = v.require()?.clone();
+    not_writable(&v, kind)?;
     let cid = parse_id(&v, &id)?;
     ops::delete(&s, &caller, cid, None).await.or_page(&v)?;
     Ok(Redirect::to(&list_url(kind)).into_response())
@@ -1270,15 +1377,33 @@ async fn upload(State(s): State<ApiState>, v: Viewer, req: Request) -> Response 
     if let Err(resp) = check_multipart(token.as_ref(), &mut mp).await {
         return resp;
     }
+    // The form's "Who can read" comes before the file: the file is sealed for those readers.
+    let mut values = Values::default();
     loop {
         match mp.next_field().await {
             Ok(Some(field)) if field.name() == Some("file") => {
                 let name = field.file_name().map(str::to_owned);
                 let declared = field.content_type().map(str::to_owned);
-                return match ops::upload(&s, &caller, field, name, declared).await {
+                let audience = match file_audience(&values) {
+                    Ok(a) => a,
+                    Err(e) => return ApiError::bad_request(e).into_response(),
+                };
+                return match ops::upload(&s, &caller, field, name, declared, audience).await {
                     Ok(answer) => (StatusCode::CREATED, axum::Json(answer)).into_response(),
                     Err(e) => e.into_response(),
                 };
+            }
+            Ok(Some(field)) if matches!(field.name(), Some(READERS_FIELD | TO_FIELD)) => {
+                let name = field.name().unwrap_or_default().to_owned();
+                match field.text().await {
+                    Ok(text) if text.len() <= 20_000 => values.push(&name, text),
+                    Ok(_) => {
+                        return ApiError::bad_request("who can read: too long").into_response();
+                    }
+                    Err(e) => {
+                        return ApiError::new(400, "bad_multipart", e.body_text()).into_response();
+                    }
+                }
             }
             Ok(Some(_)) => {}
             Ok(None) => {
