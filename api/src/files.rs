@@ -216,16 +216,7 @@ pub async fn record_file_response(
         )));
     }
     let size = data.size;
-    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
-        None => None,
-        Some(r) => Some(crate::gateway::parse_range(r, size).ok_or_else(|| {
-            ApiError::new(
-                416,
-                "range_not_satisfiable",
-                format!("range {r:?} does not fit a file of {size} bytes"),
-            )
-        })?),
-    };
+    let range = crate::gateway::requested_range(headers, size)?;
     let (start, end, status) = match range {
         Some((a, b)) => (a, b, StatusCode::PARTIAL_CONTENT),
         None => (0, size, StatusCode::OK),

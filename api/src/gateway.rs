@@ -382,16 +382,7 @@ async fn serve(
         }
         Format::File => {
             let media = sniff(s, &cid, size).await;
-            let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
-                None => None,
-                Some(r) => Some(parse_range(r, size).ok_or_else(|| {
-                    ApiError::new(
-                        416,
-                        "range_not_satisfiable",
-                        format!("range {r:?} does not fit a file of {size} bytes"),
-                    )
-                })?),
-            };
+            let range = requested_range(headers, size)?;
             let (start, end, status) = match range {
                 Some((a, b)) => (a, b, StatusCode::PARTIAL_CONTENT),
                 None => (0, size, StatusCode::OK),
@@ -463,8 +454,26 @@ async fn sniff(s: &ApiState, cid: &Cid, size: u64) -> String {
     "application/octet-stream".into()
 }
 
+/// The one range a request's `Range` asks of a file of `size` bytes, as `[start, end)`;
+/// `None` without the header; 416 when it cannot be served.
+pub(crate) fn requested_range(
+    headers: &HeaderMap,
+    size: u64,
+) -> Result<Option<(u64, u64)>, ApiError> {
+    let Some(r) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
+        return Ok(None);
+    };
+    parse_range(r, size).map(Some).ok_or_else(|| {
+        ApiError::new(
+            416,
+            "range_not_satisfiable",
+            format!("range {r:?} does not fit a file of {size} bytes"),
+        )
+    })
+}
+
 /// One `bytes=` range as `[start, end)`, or `None` if it cannot be served.
-pub(crate) fn parse_range(text: &str, size: u64) -> Option<(u64, u64)> {
+fn parse_range(text: &str, size: u64) -> Option<(u64, u64)> {
     let spec = text.trim().strip_prefix("bytes=")?;
     if spec.contains(',') {
         return None;

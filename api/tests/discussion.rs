@@ -8,18 +8,12 @@ use std::time::Duration;
 
 use axum::{Router, http::StatusCode};
 use serde_json::{Value, json};
-use support::{TestApi, create, json_call, register_and_login, setup_with};
+use support::{TestApi, connect, create, json_call, register_and_login, setup_with};
 
 const WAIT: Duration = Duration::from_secs(30);
 
 async fn node() -> TestApi {
     setup_with(&["network.gossip_heartbeat_ms=100"]).await
-}
-
-async fn connect(a: &TestApi, b: &TestApi) {
-    let info = b.node.handle().info().await.expect("info");
-    let addr = info.addrs[0].parse().expect("multiaddr");
-    a.node.handle().connect(addr).await.expect("connect");
 }
 
 async fn call(router: &Router, method: &str, uri: &str, token: &str, body: Value) -> Value {

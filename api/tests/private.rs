@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use mnode_dag::{Draft, Ipld, Keypair, cbor, json as dag_json, private};
 use rand::{SeedableRng as _, rngs::ChaCha8Rng};
 use serde_json::{Value, json};
-use support::{TOKEN, TestApi, did_of, json_call, register_and_login, setup};
+use support::{TOKEN, TestApi, connect, did_of, json_call, register_and_login, setup};
 
 async fn call(
     router: &axum::Router,
@@ -36,28 +36,6 @@ async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
         assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// Dials `b` from `a`.
-async fn connect(a: &TestApi, b: &TestApi) {
-    let (_, info) = call(&b.router, "GET", "/api/v1/node", Some(TOKEN), None).await;
-    let addr = info["addrs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .find(|a| a.contains("/tcp/"))
-        .unwrap()
-        .to_owned();
-    let (status, v) = call(
-        &a.router,
-        "POST",
-        "/api/v1/peers",
-        Some(TOKEN),
-        Some(json!({ "addr": addr })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{v}");
 }
 
 /// `GET /records/{cid}` as `token`.

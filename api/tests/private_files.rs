@@ -12,7 +12,7 @@ use axum::{
     http::{Request, StatusCode, header},
 };
 use serde_json::{Value, json};
-use support::{TOKEN, TestApi, call, did_of, json_call, register_and_login, setup};
+use support::{TOKEN, TestApi, call, connect, did_of, json_call, register_and_login, setup};
 
 /// Pseudo-random bytes: no run of them appears in their sealed form by chance.
 fn content(len: usize) -> Vec<u8> {
@@ -55,27 +55,6 @@ async fn get(
     }
     let (status, headers, body) = call(&api.router, b.body(Body::empty()).unwrap()).await;
     (status, headers, body.to_vec())
-}
-
-async fn connect(a: &TestApi, b: &TestApi) {
-    let (_, info) = json_call(&b.router, "GET", "/api/v1/node", Some(TOKEN), None).await;
-    let addr = info["addrs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .find(|a| a.contains("/tcp/"))
-        .unwrap()
-        .to_owned();
-    let (status, v) = json_call(
-        &a.router,
-        "POST",
-        "/api/v1/peers",
-        Some(TOKEN),
-        Some(json!({ "addr": addr })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -158,3 +158,10 @@ pub async fn did_of(router: &Router, token: &str) -> String {
     assert_eq!(status, StatusCode::OK, "GET /api/v1/me: {v}");
     v["did"].as_str().expect("did").to_owned()
 }
+
+/// Dials `b`'s node from `a`'s (its first listen address).
+pub async fn connect(a: &TestApi, b: &TestApi) {
+    let info = b.node.handle().info().await.expect("info");
+    let addr = info.addrs[0].parse().expect("multiaddr");
+    a.node.handle().connect(addr).await.expect("connect");
+}
