@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use mnode_dag::{Draft, Ipld, Keypair, cbor, json as dag_json, private};
 use rand::{SeedableRng as _, rngs::ChaCha8Rng};
 use serde_json::{Value, json};
-use support::{TOKEN, TestApi, connect, did_of, json_call, register_and_login, setup};
+use support::{TOKEN, connect, did_of, json_call, register_and_login, setup};
 
 async fn call(
     router: &axum::Router,
