@@ -128,8 +128,8 @@ struct RecordFileQuery {
         RecordFileQuery,
     ),
     responses(
-        (status = 200, description = "The file's bytes", content_type = "application/octet-stream", body = String),
-        (status = 206, description = "One range of the file", content_type = "application/octet-stream", body = String),
+        (status = 200, description = "The file's bytes, typed as its record says", content_type = "*/*", body = String),
+        (status = 206, description = "One range of the file", content_type = "*/*", body = String),
         (status = 400, description = "Not a CID", body = ErrorBody),
         (status = 401, description = "A bad token", body = ErrorBody),
         (status = 403, description = "A private file and the caller is not among its readers (`not_a_reader`)", body = ErrorBody),
@@ -313,15 +313,23 @@ impl UploadQuery {
 /// The audience of an upload from its `to` (people, separated by commas) and `to_group` (a
 /// group's id): everyone when both are absent or empty.
 pub fn audience_of(to: Option<&str>, to_group: Option<&str>) -> Result<Audience, ApiError> {
-    let to: Vec<String> = to
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
-        .collect();
-    let to_group = match to_group.map(str::trim).filter(|g| !g.is_empty()) {
-        Some(g) => Some(parse_cid(g)?),
+    let to: Vec<String> = match to {
+        None => vec![],
+        Some(text) => {
+            let people: Vec<String> = text.split(',').map(|t| t.trim().to_owned()).collect();
+            if people.iter().any(String::is_empty) {
+                return Err(ApiError::bad_request(format!(
+                    "to: {text:?} names no one between two commas; list handles or did:keys \
+                     separated by commas"
+                )));
+            }
+            people
+        }
+    };
+    let to_group = match to_group {
+        Some(g) => Some(
+            parse_cid(g).map_err(|e| ApiError::bad_request(format!("to_group: {}", e.message)))?,
+        ),
         None => None,
     };
     Ok(Audience {

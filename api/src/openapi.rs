@@ -397,8 +397,8 @@ text_schema!(
     "mnode-people",
     Some("^[^,]+(,[^,]+)*$"),
     "People, separated by commas: handles of accounts on this node (`@` allowed) or \
-     `did:key`s.",
-    max = 20000
+     `did:key`s; for more readers than fit, name a group.",
+    max = 4000
 );
 text_schema!(
     /// An account's handle.

@@ -458,17 +458,21 @@ pub use crate::social::{body_of, live_item};
 /// listed and explored like any other kind.
 pub const SYSTEM_KINDS: &[&str] = &[mnode_dag::key_log::KEYS_KIND];
 
-/// Refuses (400) to create, edit or delete an item of one of the [`SYSTEM_KINDS`], saying
+/// Refuses (403) to create, edit or delete an item of one of the [`SYSTEM_KINDS`], saying
 /// what writes it.
 pub fn writable_kind(kind: &str) -> Result<(), ApiError> {
     if !SYSTEM_KINDS.contains(&kind) {
         return Ok(());
     }
-    Err(ApiError::bad_request(format!(
-        "{kind} (an account's key log) is written only by rotating or recovering the \
-         account's key: POST /api/v1/accounts/{{handle}}/keys/rotate or \
-         POST /api/v1/accounts/{{handle}}/keys/recover"
-    )))
+    Err(ApiError::new(
+        403,
+        "written_by_node",
+        format!(
+            "{kind} (an account's key log) is written only by rotating or recovering the \
+             account's key: POST /api/v1/accounts/{{handle}}/keys/rotate or \
+             POST /api/v1/accounts/{{handle}}/keys/recover"
+        ),
+    ))
 }
 
 /// Refuses a kind the registry does not know (400), suggesting the nearest one.

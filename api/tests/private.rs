@@ -364,7 +364,7 @@ async fn a_reader_removed_from_the_list_cannot_read_later_versions() {
         Some(json!({ "body": { "text": "x" }, "to": [cy_did], "public": true })),
     )
     .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     let (status, v) = call(
         r,
         "PUT",

@@ -1350,7 +1350,7 @@ async fn key_logs_are_read_and_explored_but_never_made_by_hand() {
             Some(body),
         )
         .await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {v}");
+        assert_eq!(status, StatusCode::FORBIDDEN, "{uri}: {v}");
         let message = v["error"]["message"].as_str().unwrap_or_default();
         assert!(message.contains("/keys/rotate"), "{uri}: {v}");
     }
@@ -1364,7 +1364,7 @@ async fn key_logs_are_read_and_explored_but_never_made_by_hand() {
         Some(serde_json::json!({ "body": {} })),
     )
     .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
     assert!(v.to_string().contains("/keys/rotate"), "{v}");
     let (status, v) = support::api::json_call(
         &t.router,
@@ -1374,7 +1374,7 @@ async fn key_logs_are_read_and_explored_but_never_made_by_hand() {
         None,
     )
     .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
     // It is still read by its CID.
     let (status, v) = support::api::json_call(
         &t.router,

@@ -30,8 +30,14 @@ export async function inPlace(page, name) {
     }, device !== 'phone');
     for (const colorScheme of ['light', 'dark']) {
       await page.emulateMedia({ colorScheme });
-      // The colours change with a CSS transition; axe reads them once it has run.
-      await page.evaluate(() => Promise.all(document.getAnimations().map((a) => a.finished)));
+      // The colours change with a CSS transition; axe reads them once it has run. Bounded: an
+      // animation that repeats (or one the page keeps restarting) never finishes.
+      await page.evaluate(() =>
+        Promise.race([
+          Promise.allSettled(document.getAnimations().map((a) => a.finished)),
+          new Promise((resolve) => setTimeout(resolve, 2000)),
+        ]),
+      );
       const violations = await axe(page);
       const label = `${name} (${device}, ${colorScheme})`;
       if (violations.length) console.log(describe(label, violations));
