@@ -163,24 +163,10 @@ pub async fn reader_as(
     let Some(h) = as_handle else {
         return reader(s, caller).await;
     };
-    if !is_handle(&h) {
-        return Err(ApiError::bad_request(format!(
-            "as: {h:?} is not a handle (1 to 32 of a-z, 0-9, _, -, ., starting with a letter or digit)"
-        )));
-    }
+    mnode_dag::model::check::handle("as", &h).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let caller = caller.ok_or_else(ApiError::unauthorized)?;
     let handle = caller.acting_as(s, Some(h))?;
     with_repo(s, move |repo| reader_of(repo, &handle)).await
-}
-
-/// Whether `text` has a handle's form (`^[a-z0-9][a-z0-9_.-]{0,31}$`).
-fn is_handle(text: &str) -> bool {
-    let mut bytes = text.bytes();
-    bytes
-        .next()
-        .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        && text.len() <= 32
-        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
 }
 
 /// Whether `record` is a private version.
