@@ -19,6 +19,10 @@
 //!   served; a larger root file is a 406, a larger linked one ends the stream. Clients that
 //!   cap blocks at the usual 2 MiB (Helia, boxo) reject files above that and should fetch the
 //!   file itself, which is checked against its BLAKE3 tree as it is read.
+//! - A file's UnixFS view (`mnode_dag::unixfs`) is walked when the root is one of its blocks:
+//!   its dag-pb nodes and its 1 MiB raw leaves, read out of the file's blob. A record's link to
+//!   a view is left out of the record's CAR, since the blob link beside it brings the same
+//!   bytes (see `docs/decisions.md`, "UnixFS views").
 //! - Identity CIDs name no stored block and are left out of the CAR, as the spec asks
 //!   (`/ipfs/bafkqaaa?format=car` is the CAR header alone).
 //! - The root missing is a 404 before anything is sent. A linked block missing, or a failure
@@ -33,7 +37,7 @@ use mnode_dag::{
     Cid,
     car::CarWriter,
     cids::{self, LinkKind},
-    walk,
+    unixfs, walk,
 };
 use mnode_node::{blobs::BlobError, node::NodeHandle, store::StoreError};
 use tokio::sync::mpsc;
@@ -224,6 +228,8 @@ enum StreamError {
         cid: Cid,
         error: mnode_dag::cbor::DecodeError,
     },
+    #[error("UnixFS view: {0}")]
+    View(String),
     #[error("more than {MAX_DUP_BLOCKS} blocks with dups=y")]
     TooManyDups,
     #[error("the client went away")]
@@ -303,6 +309,7 @@ async fn write(
     let repo = Arc::clone(node.repo());
     let blobs = node.blobs();
     let links_wanted = params.scope == Scope::All;
+    let in_view = cids::link_kind(&root) == LinkKind::UnixFs;
     let mut seen = HashSet::new();
     let mut stack = vec![root];
     let mut sent = 0u64;
@@ -321,6 +328,33 @@ async fn write(
         sent += 1;
         if params.dups && sent > MAX_DUP_BLOCKS {
             return Err(StreamError::TooManyDups);
+        }
+        if cids::link_kind(&cid) == LinkKind::UnixFs {
+            // A record's link to its file's UnixFS view names the file its blob link brings
+            // too; a view is walked only when it is what was asked for.
+            if !in_view {
+                continue;
+            }
+            let bytes = mnode_node::unixfs::view_block(repo.store(), blobs, &cid)
+                .await
+                .map_err(|e| StreamError::View(e.to_string()))?
+                .ok_or(StreamError::Missing(cid))?;
+            let links = if links_wanted && cid.codec() == cids::DAG_PB {
+                unixfs::links(&bytes)
+                    .map_err(|e| StreamError::View(format!("{cid}: {e}")))?
+                    .into_iter()
+                    .map(|(c, _)| c)
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let out = car.begin_block(&cid, bytes.len() as u64)?;
+            out.extend_from_slice(&bytes);
+            if out.len() >= CHUNK {
+                sink.send(std::mem::take(out)).await?;
+            }
+            stack.extend(links.into_iter().rev());
+            continue;
         }
         if cids::link_kind(&cid) == LinkKind::Blob {
             let size = blobs.size(&cid).await?.ok_or(StreamError::Missing(cid))?;

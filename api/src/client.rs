@@ -565,7 +565,7 @@ impl Client {
     }
 
     /// `POST /files/import` with progress: `progress(done, size)` is called as the daemon reads
-    /// the file. Answers `{cid, size}`.
+    /// the file. Answers `{cid, size, unixfs}`.
     pub async fn import_progress(
         &self,
         path: &std::path::Path,

@@ -478,9 +478,16 @@ async fn store_file(
 ) -> Result<Value, ApiError> {
     let blobs = s.node.blobs();
     let file_key = up.private().then(|| FileKey::generate(&mut rand::rng()));
-    let added = match &file_key {
-        Some(k) => blobs.add_reader_sealed(reader, k, |_| {}).await,
-        None => blobs.add_reader(reader, |_| {}).await,
+    // A public file gets its UnixFS view from the same pass; a sealed one has none.
+    let (added, view) = match &file_key {
+        Some(k) => blobs
+            .add_reader_sealed(reader, k, |_| {})
+            .await
+            .map(|a| (a, None)),
+        None => blobs
+            .add_reader_viewed(reader, |_| {})
+            .await
+            .map(|(a, v)| (a, Some(v))),
     }
     .map_err(upload_error)?;
     let cid = added.cid;
@@ -513,6 +520,7 @@ async fn store_file(
         media_type: media_type.clone(),
         size,
         sealed: file_key.as_ref().map(FileSeal::new),
+        unixfs: view.as_ref().map(|v| Link(v.root)),
     };
     let draft =
         file_draft(data, dims).map_err(|e| ApiError::new(422, "invalid_record", e.to_string()))?;
@@ -543,6 +551,9 @@ async fn store_file(
         (id, cid, kind)
     };
     s.node.provide(vec![cid]).await?;
+    if let Some(view) = &view {
+        s.node.add_view(&cid, view).await?;
+    }
     let mut answer = json!({
         "cid": cid.to_string(),
         "size": size,
@@ -555,6 +566,9 @@ async fn store_file(
             "type": kind,
         },
     });
+    if let Some(view) = &view {
+        answer["unixfs"] = json!(view.root.to_string());
+    }
     if up.private() {
         // The blob is the sealed file; its readers read the file through its record.
         answer["url"] = json!(format!("/api/v1/records/{record_id}/file"));
@@ -619,7 +633,7 @@ async fn read_head(blobs: &Blobs, cid: &Cid, len: u64) -> Result<Vec<u8>, ApiErr
 /// Needs a token (any account). `Content-Type` is optional: the media type comes from the
 /// content ([`media_type`]: magic bytes, then text or binary). Bodies over `api.max_upload_bytes` are refused with 413
 /// `too_large`, by their `Content-Length` before any byte is read, or as soon as that many
-/// bytes have come. Answers 201 with `{cid, size, name, media_type, url, record: {id, cid,
+/// bytes have come. Answers 201 with `{cid, size, name, media_type, url, unixfs, record: {id, cid,
 /// type}}`.
 ///
 /// Progress: with `progress=true` the answer is `200` `application/x-ndjson` right away, with
@@ -635,7 +649,7 @@ async fn read_head(blobs: &Blobs, cid: &Cid, len: u64) -> Result<Vec<u8>, ApiErr
     params(UploadQuery),
     request_body(description = "The file's bytes, of any type", content(("*/*"))),
     responses(
-        (status = 201, description = "`{cid, size, name, media_type, url, record: {id, cid, type}}`", body = Object),
+        (status = 201, description = "`{cid, size, name, media_type, url, unixfs, record: {id, cid, type}}` (`unixfs`: the file's UnixFS CID, for IPFS clients; absent for a private file)", body = Object),
         (status = 200, description = "With `progress=true`: NDJSON lines `{received}`, then `{done}` or `{error}`", content_type = "application/x-ndjson", body = String),
         (status = 400, description = "A bad query, the upload broke off, or no such account", body = ErrorBody),
         (status = 401, description = "No token, or a bad one", body = ErrorBody),
@@ -1096,7 +1110,12 @@ async fn delete_file(
     }
     let deleted = blobs.delete(&cid).await.map_err(blob_error)?;
     let node = s.node.clone();
-    let unpinned = tokio::task::spawn_blocking(move || node.repo().store().unpin(&cid)).await??;
+    let unpinned = tokio::task::spawn_blocking(move || {
+        let store = node.repo().store();
+        store.drop_view(&cid)?;
+        store.unpin(&cid)
+    })
+    .await??;
     Ok(Json(json!({
         "cid": cid.to_string(),
         "deleted": deleted,
@@ -1264,7 +1283,7 @@ struct ImportBody {
     tag = "files",
     request_body = ImportBody,
     responses(
-        (status = 200, description = "`{cid, size}`; with `progress`, NDJSON lines `{size}`, `{bytes}`, then `{done}` or `{error}`", content(
+        (status = 200, description = "`{cid, size, unixfs}`; with `progress`, NDJSON lines `{size}`, `{bytes}`, then `{done}` or `{error}`", content(
             (Object = "application/json"),
             (String = "application/x-ndjson"),
         )),
@@ -1303,18 +1322,24 @@ async fn import_file(
     }))
 }
 
-/// Copies a file on the node's disk into the blob store and announces it: `{cid, size}`.
+/// Copies a file on the node's disk into the blob store, builds its UnixFS view and announces
+/// both: `{cid, size, unixfs}`.
 async fn import_path(
     s: &ApiState,
     path: &std::path::Path,
     progress: impl FnMut(u64) + Send,
 ) -> Result<Value, ApiError> {
-    let added = s
+    let (added, view) = s
         .node
         .blobs()
-        .add_path(path, ImportMode::Copy, progress)
+        .add_path_viewed(path, ImportMode::Copy, progress)
         .await
         .map_err(|e| ApiError::new(500, "import_failed", e.to_string()))?;
     s.node.provide(vec![added.cid]).await?;
-    Ok(json!({ "cid": added.cid.to_string(), "size": added.size }))
+    s.node.add_view(&added.cid, &view).await?;
+    Ok(json!({
+        "cid": added.cid.to_string(),
+        "size": added.size,
+        "unixfs": view.root.to_string(),
+    }))
 }

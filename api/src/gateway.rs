@@ -40,8 +40,6 @@ use crate::{
 const FILE_READ: usize = 256 << 10;
 const IMMUTABLE: &str = "public, max-age=29030400, immutable";
 const RAW: &str = "application/vnd.ipld.raw";
-/// The largest file served as one raw block (larger files are files, not blocks).
-const MAX_RAW_BLOB: u64 = 2 << 20;
 
 pub(crate) fn router() -> Router<ApiState> {
     Router::new().route("/ipfs/{cid}", get(ipfs).head(ipfs).options(preflight))
@@ -197,10 +195,10 @@ fn format(q: &GatewayQuery, headers: &HeaderMap, cid: &Cid) -> Result<Format, Ap
     if let Some(e) = refused {
         return Err(e);
     }
-    Ok(if cids::link_kind(cid) == LinkKind::Blob {
-        Format::File
-    } else {
-        Format::Raw
+    Ok(match cids::link_kind(cid) {
+        // A UnixFS CID is a file too when it is a view's root (`serve` checks that).
+        LinkKind::Blob | LinkKind::UnixFs => Format::File,
+        _ => Format::Raw,
     })
 }
 
@@ -250,6 +248,13 @@ async fn block(s: &ApiState, cid: &Cid) -> Result<Option<Vec<u8>>, ApiError> {
     if let Some(b) = s.node.repo().store().block(cid)? {
         return Ok(Some(b));
     }
+    if cids::link_kind(cid) == LinkKind::UnixFs
+        && let Some(b) = mnode_node::unixfs::view_block(s.node.repo().store(), s.node.blobs(), cid)
+            .await
+            .map_err(|e| ApiError::internal(&e))?
+    {
+        return Ok(Some(b));
+    }
     let timeout = s.node.repo().config().api.gateway_fetch_timeout_ms;
     if timeout == 0 || s.node.peers().await.map_or(true, |p| p.is_empty()) {
         return Ok(None);
@@ -281,20 +286,32 @@ async fn serve(
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let cid = cids::parse(cid_text).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let format = format(q, headers, &cid)?;
+    let mut format = format(q, headers, &cid)?;
+    let blobs = s.node.blobs();
+    // The blob to answer from: the file itself, or the file a UnixFS view's root names when
+    // the file is asked for (a view's other blocks, and a view's root asked for as a block or
+    // a CAR, are blocks).
+    let mut file = (cids::link_kind(&cid) == LinkKind::Blob).then_some(cid);
+    if cids::link_kind(&cid) == LinkKind::UnixFs && format == Format::File {
+        file = s.node.repo().store().view_file(&cid)?;
+        if file.is_none() {
+            format = Format::Raw;
+        }
+    }
     let tag = etag(&cid, &format);
     let head = *method == Method::HEAD;
-    let blob = cids::link_kind(&cid) == LinkKind::Blob;
-    let blobs = s.node.blobs();
-    // Existence first, so a 304 is only given for what the node holds. A record block is read
-    // once, here, and kept for a raw answer.
+    // Existence first, so a 304 is only given for what the node holds. A block is read once,
+    // here, and kept for a raw answer.
     let mut held: Option<Vec<u8>> = None;
-    let size = if blob {
-        blobs.size(&cid).await.ok().flatten()
-    } else {
-        held = block(s, &cid).await?;
-        held.as_ref().map(|b| b.len() as u64)
+    let size = match &file {
+        Some(f) => blobs.size(f).await.ok().flatten(),
+        None => {
+            held = block(s, &cid).await?;
+            held.as_ref().map(|b| b.len() as u64)
+        }
     };
+    let blob = file.is_some();
+    let max_raw = s.node.repo().config().api.gateway_max_raw_block;
     let Some(size) = size else {
         return Err(ApiError::not_found(format!(
             "this node does not hold {cid} and no connected peer gave it"
@@ -348,40 +365,47 @@ async fn serve(
             builder.body(body).map_err(|e| ApiError::internal(&e))
         }
         Format::Raw => {
-            if blob && size > MAX_RAW_BLOB {
+            if blob && size > max_raw {
                 return Err(ApiError::new(
                     406,
                     "not_a_block",
                     format!(
-                        "{cid} is a file of {size} bytes, not a block; fetch it without format=raw"
+                        "{cid} is a file of {size} bytes, more than the {max_raw} this node \
+                         answers as one raw block (api.gateway_max_raw_block); fetch it without \
+                         format=raw, or by its UnixFS CID"
                     ),
                 ));
             }
-            let bytes = if blob {
-                blobs
-                    .read_to_bytes(&cid)
-                    .await
-                    .map_err(|e| ApiError::internal(&e))?
-                    .to_vec()
-            } else {
-                held.ok_or_else(|| ApiError::not_found(format!("this node does not hold {cid}")))?
-            };
             builder = builder
                 .header(header::CONTENT_TYPE, RAW)
                 .header(
                     header::CONTENT_DISPOSITION,
                     format!("attachment; filename=\"{cid}.bin\""),
                 )
-                .header(header::CONTENT_LENGTH, bytes.len());
-            let body = if head {
-                Body::empty()
-            } else {
-                Body::from(bytes)
-            };
+                .header(header::CONTENT_LENGTH, size);
+            if head {
+                return builder
+                    .body(Body::empty())
+                    .map_err(|e| ApiError::internal(&e));
+            }
+            let body =
+                if blob {
+                    // Streamed: the file is checked against its BLAKE3 tree as it is read.
+                    let stream = blobs
+                        .read_range(&cid, 0, None)
+                        .await
+                        .map_err(|e| ApiError::internal(&e))?;
+                    Body::from_stream(stream)
+                } else {
+                    Body::from(held.ok_or_else(|| {
+                        ApiError::not_found(format!("this node does not hold {cid}"))
+                    })?)
+                };
             builder.body(body).map_err(|e| ApiError::internal(&e))
         }
         Format::File => {
-            let media = sniff(s, &cid, size).await;
+            let fcid = file.unwrap_or(cid);
+            let media = sniff(s, &fcid, size).await;
             let range = requested_range(headers, size)?;
             let (start, end, status) = match range {
                 Some((a, b)) => (a, b, StatusCode::PARTIAL_CONTENT),
@@ -405,7 +429,7 @@ async fn serve(
             }
             // A file the store owns is streamed straight from disk in big reads; others (files
             // imported in place) through the store's verified chunks.
-            if let Ok(Some((path, _))) = blobs.owned_file(&cid).await
+            if let Ok(Some((path, _))) = blobs.owned_file(&fcid).await
                 && let Ok(mut file) = tokio::fs::File::open(&path).await
                 && file.seek(std::io::SeekFrom::Start(start)).await.is_ok()
             {
@@ -416,7 +440,7 @@ async fn serve(
                     .map_err(|e| ApiError::internal(&e));
             }
             let stream = blobs
-                .read_range(&cid, start, Some(end))
+                .read_range(&fcid, start, Some(end))
                 .await
                 .map_err(|e| ApiError::internal(&e))?;
             builder

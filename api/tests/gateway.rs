@@ -227,6 +227,7 @@ async fn fixture(node: &Node) -> Fixture {
         size: file.len() as u64,
         kind: FileKind::Other,
         sealed: None,
+        unixfs: None,
     })
     .expect("file")
     .sign(&key)
@@ -615,4 +616,155 @@ async fn gateway_car_refuses_bad_params_and_what_it_does_not_hold() {
     .await;
     assert!(blocks.is_empty());
     node.shutdown().await.expect("shutdown");
+}
+
+/// Deterministic bytes that do not repeat.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Uploads `bytes` as the node's owner; the answer.
+async fn upload(router: &Router, bytes: &[u8]) -> serde_json::Value {
+    let r = req("PUT", "/api/v1/files")
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .body(Body::from(bytes.to_vec()))
+        .expect("request");
+    let (status, _, body) = call(router, r).await;
+    assert_eq!(status, StatusCode::CREATED, "{body:?}");
+    serde_json::from_slice(&body).expect("json")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_serves_a_files_unixfs_view_from_its_blob() {
+    let (node, router, _dir) = setup().await;
+    let file = noise((3 << 20) + 12_345, 21);
+    let answer = upload(&router, &file).await;
+    let blob: Cid = answer["cid"].as_str().expect("cid").parse().expect("cid");
+    let root: Cid = answer["unixfs"]
+        .as_str()
+        .expect("a public upload has a UnixFS CID")
+        .parse()
+        .expect("cid");
+    assert_eq!(
+        root,
+        mnode_dag::unixfs::View::of(&file, Default::default()).root
+    );
+    assert_eq!(cids::link_kind(&root), LinkKind::UnixFs);
+    assert_eq!(root.codec(), cids::DAG_PB);
+
+    // The record names both.
+    let id = answer["record"]["id"].as_str().expect("id");
+    let (status, _, body) =
+        call(&router, empty(req("GET", &format!("/api/v1/records/{id}")))).await;
+    assert_eq!(status, StatusCode::OK);
+    let rec: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(rec["record"]["body"]["blob"]["/"], blob.to_string());
+    assert_eq!(rec["record"]["body"]["unixfs"]["/"], root.to_string());
+
+    // The root as a block: a dag-pb node whose links are the 1 MiB leaves, each served as a
+    // raw block out of the file.
+    let (status, headers, node_bytes) = call(
+        &router,
+        empty(req("GET", &format!("/ipfs/{root}?format=raw"))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/vnd.ipld.raw");
+    cids::verify_block(&root, &node_bytes).expect("the root hashes to its CID");
+    let leaves = mnode_dag::unixfs::links(&node_bytes).expect("a dag-pb node");
+    assert_eq!(leaves.len(), 4);
+    let mut joined = Vec::new();
+    for (leaf, tsize) in &leaves {
+        let (status, _, bytes) = call(
+            &router,
+            empty(req("GET", &format!("/ipfs/{leaf}?format=raw"))),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{leaf}");
+        cids::verify_block(leaf, &bytes).expect("a leaf hashes to its CID");
+        assert_eq!(bytes.len() as u64, *tsize);
+        joined.extend_from_slice(&bytes);
+    }
+    assert!(joined == file, "the leaves are the file");
+
+    // As a CAR: the root and its leaves, in order, each checked against its CID.
+    let (_, blocks) = get_car(&router, &format!("/ipfs/{root}?format=car"), None, &root).await;
+    let mut want = vec![root];
+    want.extend(leaves.iter().map(|(c, _)| *c));
+    assert_eq!(cids_of(&blocks), want);
+
+    // Without a format the root is the file, with ranges.
+    let (status, headers, body) = call(&router, empty(req("GET", &format!("/ipfs/{root}")))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_LENGTH], file.len().to_string());
+    assert!(body[..] == file[..]);
+    let r = req("GET", &format!("/ipfs/{root}")).header(header::RANGE, "bytes=1048570-1048589");
+    let (status, _, body) = call(&router, empty(r)).await;
+    assert_eq!(status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(&body[..], &file[1_048_570..1_048_590]);
+
+    // The file by its BLAKE3 CID as one raw block: up to api.gateway_max_raw_block (16 MiB).
+    let (status, _, body) = call(
+        &router,
+        empty(req("GET", &format!("/ipfs/{blob}?format=raw"))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body[..] == file[..]);
+
+    // A record's CAR leaves the view out: its blob link brings the same bytes.
+    let rid: Cid = id.parse().expect("cid");
+    let (_, blocks) = get_car(&router, &format!("/ipfs/{id}?format=car"), None, &rid).await;
+    assert!(cids_of(&blocks).contains(&blob));
+    assert!(!cids_of(&blocks).contains(&root));
+
+    // Once the file is deleted and collected, the view goes with it.
+    let h = node.handle();
+    let store = h.repo().store();
+    assert_eq!(store.view_of(&blob).expect("index"), Some(root));
+    let r = req("DELETE", &format!("/api/v1/files/{blob}"))
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
+    let (status, _, body) = call(&router, empty(r)).await;
+    assert!(status.is_success(), "{status}: {body:?}");
+    assert_eq!(store.view_of(&blob).expect("index"), None);
+    assert_eq!(store.view_file(&root).expect("index"), None);
+    for (leaf, _) in &leaves {
+        assert_eq!(store.view_leaf(leaf).expect("index"), None);
+    }
+    let (status, _, _) = call(&router, empty(req("GET", &format!("/ipfs/{root}")))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    node.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_raw_answers_files_up_to_the_configured_size() {
+    let t = support::setup_with(&["api.gateway_max_raw_block=1000000"]).await;
+    let small = noise(999_999, 3);
+    let large = noise(1_000_001, 4);
+    for (bytes, ok) in [(&small, true), (&large, false)] {
+        let answer = upload(&t.router, bytes).await;
+        let blob = answer["cid"].as_str().expect("cid");
+        let (status, _, body) = call(
+            &t.router,
+            empty(req("GET", &format!("/ipfs/{blob}?format=raw"))),
+        )
+        .await;
+        if ok {
+            assert_eq!(status, StatusCode::OK);
+            assert!(body[..] == bytes[..]);
+        } else {
+            assert_eq!(status, StatusCode::NOT_ACCEPTABLE, "{body:?}");
+            let text = String::from_utf8_lossy(&body);
+            assert!(text.contains("api.gateway_max_raw_block"), "{text}");
+        }
+    }
+    t.node.shutdown().await.expect("shutdown");
 }

@@ -2,7 +2,8 @@
 //! node's gateway (`api/tests/interop/verified_fetch.mjs`): a record's raw block, the record
 //! as DAG-CBOR (and that as DAG-JSON), its DAG as a CAR (which verified-fetch builds from blocks it fetched with
 //! `?format=raw`), the gateway's own CAR read with `@ipld/car`, and a file named by a BLAKE3
-//! CID. The gateway is the client's only source: no delegated routing, no libp2p.
+//! CID; and a 10 MiB upload by its UnixFS CID, whole and in byte ranges. The gateway is the
+//! client's only source: no delegated routing, no libp2p.
 //!
 //! Needs Node.js (>= 20.19) and `npm ci` in `api/tests/interop`. Without `node_modules` the
 //! test prints why and passes, unless `CI` or `MNODE_REQUIRE_INTEROP` is set, where it fails.
@@ -16,14 +17,16 @@ use std::{
     time::Duration,
 };
 
+use axum::{body::Body, http::StatusCode};
 use bytes::Bytes;
 use mnode_dag::{
-    Cid, Keypair, Record, cbor,
+    Cid, Keypair, Record, cbor, cids,
     model::{
         Link,
         core::{File, FileKind},
         social::Post,
     },
+    unixfs::{self, Layout, View},
 };
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -194,6 +197,7 @@ async fn verified_fetch_gets_records_a_car_and_a_file_from_the_gateway() {
         size: file.len() as u64,
         kind: FileKind::Other,
         sealed: None,
+        unixfs: None,
     })
     .expect("file")
     .sign(&key)
@@ -271,6 +275,117 @@ async fn verified_fetch_gets_records_a_car_and_a_file_from_the_gateway() {
         "verified-fetch got {} (its file record, its file {}) from the gateway on {addr}",
         post.cid(),
         blob
+    );
+    cancel.cancel();
+    server.await.expect("join").expect("serve");
+    node.shutdown().await.expect("shutdown");
+}
+
+/// Deterministic bytes that do not repeat in any way a store could shortcut.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verified_fetch_gets_an_upload_by_its_unixfs_cid_from_the_gateway() {
+    if !js_installed(JS) {
+        return;
+    }
+    let support::TestApi {
+        node,
+        router,
+        dir: _dir,
+    } = support::setup().await;
+    let h = node.handle();
+
+    // 10 MiB through the API, as a person uploads a file.
+    const MIB: usize = 1 << 20;
+    let file = noise(10 * MIB, 21);
+    let token = support::register_and_login(&router, "alice").await;
+    let req = support::req("PUT", "/api/v1/files?name=noise.bin")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::from(file.clone()))
+        .expect("request");
+    let (status, _, body) = support::call(&router, req).await;
+    let v: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let blob = cids::parse(v["cid"].as_str().expect("cid")).expect("cid");
+    assert_eq!(blob, cids::blob_cid_of(&file));
+    let root = cids::parse(v["unixfs"].as_str().expect("the upload's unixfs CID")).expect("cid");
+    // The node's view is the builder's (which dag/tests/unixfs.rs holds to ipfs-unixfs-importer).
+    let view = View::of(&file, Layout::default());
+    assert_eq!(root, view.root);
+    assert_eq!(root.codec(), unixfs::DAG_PB);
+    assert_eq!(view.leaves.len(), 10);
+    // The file's record links the view beside the blob.
+    let record_cid = cids::parse(v["record"]["cid"].as_str().expect("record")).expect("cid");
+    let record = h
+        .repo()
+        .store()
+        .block(&record_cid)
+        .expect("store")
+        .expect("the file's record");
+    let record = Record::decode(&record).expect("record");
+    let body = record.body_as::<File>().expect("core.file").expect("body");
+    assert_eq!(body.blob, Link(blob));
+    assert_eq!(body.unixfs, Some(Link(root)));
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let cancel = CancellationToken::new();
+    let server = tokio::spawn(mnode_api::serve(listener, router, cancel.clone()));
+
+    // The whole file, then ranges: within one leaf, across the boundary of two, and the file's
+    // last bytes (in its last leaf).
+    let ranges = [
+        (3 * MIB + 12_345, 3 * MIB + 12_345 + 999),
+        (5 * MIB - 700, 5 * MIB + 299),
+        (10 * MIB - 100, 10 * MIB - 1),
+    ];
+    let mut args = vec![
+        "unixfs".to_owned(),
+        format!("http://{addr}"),
+        root.to_string(),
+    ];
+    args.extend(ranges.iter().map(|(a, b)| format!("{a}-{b}")));
+    let mut script = Script::start(JS, "verified_fetch.mjs", &args);
+
+    let v = script.expect_event("unixfs").await;
+    assert_eq!(v["cid"], root.to_string());
+    assert_eq!(v["status"], 200);
+    assert_eq!(v["size"], file.len());
+    // Byte for byte: the SHA-256 and the BLAKE3 of what verified-fetch returned are the
+    // upload's (its leaf CID's digest is the SHA-256 of the bytes; its blob CID, the BLAKE3).
+    let sha256 = hex::encode(unixfs::leaf_cid(&file).hash().digest());
+    assert_eq!(v["sha256"], sha256);
+    assert_eq!(v["blake3"], hex::encode(blob.hash().digest()));
+
+    for (first, last) in ranges {
+        let v = script.expect_event("range").await;
+        assert_eq!(v["range"], format!("bytes={first}-{last}"));
+        assert_eq!(v["status"], 206, "{v}");
+        assert_eq!(
+            v["content_range"],
+            format!("bytes {first}-{last}/{}", file.len())
+        );
+        assert_eq!(hex_field(&v), file[first..=last], "bytes {first}-{last}");
+    }
+
+    script.expect_event("done").await;
+    script.finish().await;
+    println!(
+        "verified-fetch got the 10 MiB upload {blob} by its UnixFS CID {root} from the gateway \
+         on {addr}"
     );
     cancel.cancel();
     server.await.expect("join").expect("serve");

@@ -56,4 +56,12 @@ fn readme_api_walkthrough_with_curl() {
     assert!(lines.contains(&"2"), "two versions:\n{stdout}");
     assert_eq!(std::fs::read(work.join("track1.copy.flac")).unwrap(), track);
     assert!(work.join("release.car").metadata().unwrap().len() > track.len() as u64);
+    // By its UnixFS CID: the same bytes, and a CAR of the one raw leaf a file this small is.
+    assert_eq!(std::fs::read(work.join("track1.ipfs.flac")).unwrap(), track);
+    let car = std::fs::read(work.join("track1.car")).unwrap();
+    let reader = mnode_dag::car::CarReader::new(&car[..]).unwrap();
+    let root = reader.roots()[0];
+    let blocks: Vec<_> = reader.collect::<Result<_, _>>().unwrap();
+    assert_eq!(blocks, vec![(root, track.clone())]);
+    assert_eq!(root, mnode_dag::unixfs::leaf_cid(&track));
 }

@@ -46,6 +46,10 @@ pub struct ApiConfig {
     /// How long the gateway looks for a block it does not hold among connected peers
     /// (Bitswap) before answering 404, in milliseconds; 0: never look.
     pub gateway_fetch_timeout_ms: u64,
+    /// The largest file `/ipfs/{cid}?format=raw` answers as one raw block, in bytes (the whole
+    /// file is the block; clients check it against its CID). Larger files are fetched without
+    /// a format, or through their UnixFS view in 1 MiB blocks.
+    pub gateway_max_raw_block: u64,
     /// How long `mnode daemon`, told to stop, lets requests in flight (uploads) finish before
     /// it cuts them off, in seconds.
     pub shutdown_grace_secs: u64,
@@ -62,6 +66,7 @@ impl Default for ApiConfig {
             open_registration: true,
             forbid_deletion: false,
             gateway_fetch_timeout_ms: 5000,
+            gateway_max_raw_block: 16 << 20,
             shutdown_grace_secs: 5,
             limits: LimitsConfig::default(),
         }
@@ -294,6 +299,10 @@ const DOCS: &[(&str, &str)] = &[
     (
         "api.forbid_deletion",
         "Nobody, admins included, may delete an account, an artist (art.artist, art.artist_group) or a file (its blob or its core.file record) on this node: such deletes answer 403 deletion_forbidden. For archives and catalogues; set it back to false to delete.",
+    ),
+    (
+        "api.gateway_max_raw_block",
+        "The largest file /ipfs/{cid}?format=raw answers as one raw block, in bytes (the whole file is the block, checked by the client against its CID); larger files are fetched without a format or through their UnixFS view. Default 16 MiB.",
     ),
     (
         "api.gateway_fetch_timeout_ms",

@@ -11,7 +11,7 @@ use sha2::Digest as _;
 pub const DAG_CBOR: u64 = 0x71;
 /// Multicodec of raw bytes.
 pub const RAW: u64 = 0x55;
-/// Multicodec of DAG-PB (only accepted as CIDv0 input; mnode never produces it).
+/// Multicodec of DAG-PB: CIDv0 input, and the nodes of files' UnixFS views ([`crate::unixfs`]).
 pub const DAG_PB: u64 = 0x70;
 /// Multihash code of sha2-256.
 pub const SHA2_256: u64 = 0x12;
@@ -30,6 +30,10 @@ pub enum LinkKind {
     Record,
     /// A raw block hashed with blake3: a file stored in the blob store.
     Blob,
+    /// A block of a file's UnixFS view ([`crate::unixfs`]): a dag-pb node or a raw leaf, both
+    /// hashed with sha2-256. A record's link of this kind (`FileData::unixfs`) names the same
+    /// file as the blob link beside it, for IPFS clients.
+    UnixFs,
     /// Anything else (a valid CID mnode can carry but does not produce).
     Other,
 }
@@ -102,6 +106,7 @@ pub fn link_kind(cid: &Cid) -> LinkKind {
     match (cid.version(), cid.codec(), cid.hash().code()) {
         (cid::Version::V1, DAG_CBOR, SHA2_256) => LinkKind::Record,
         (cid::Version::V1, RAW, BLAKE3) if cid.hash().size() == 32 => LinkKind::Blob,
+        (cid::Version::V1, DAG_PB | RAW, SHA2_256) if cid.hash().size() == 32 => LinkKind::UnixFs,
         _ => LinkKind::Other,
     }
 }

@@ -405,6 +405,7 @@ impl ExampleGen {
             media_type: media_type.to_owned(),
             size,
             sealed: None,
+            unixfs: None,
         }
     }
 

@@ -20,6 +20,7 @@ pub mod registry;
 pub mod sealed_file;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod unixfs;
 pub mod verify;
 pub mod walk;
 pub mod when;

@@ -58,6 +58,7 @@
 //! Files streamed in by `add_reader` are flushed to disk before they are committed.
 
 mod sealed;
+mod unixfs;
 
 use std::{
     collections::HashSet,

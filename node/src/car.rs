@@ -131,6 +131,10 @@ pub async fn export<W: Write>(
             report.bytes += size;
             continue;
         }
+        if cids::link_kind(&cid) == LinkKind::UnixFs && cid != *root {
+            // Another name for the file the blob link beside it brings (see `mnode_dag::unixfs`).
+            continue;
+        }
         let Some(bytes) = store.block(&cid)? else {
             report.missing.push(cid.to_string());
             continue;
@@ -172,6 +176,12 @@ pub async fn import<R: Read>(
         let undone = blobs.delete_many(&added).await;
         if let Err(e) = undone {
             tracing::warn!("cannot remove the files of a failed CAR import: {e}");
+        }
+    } else {
+        // The UnixFS views of the files it brought (their records may name them).
+        for cid in &added {
+            let view = blobs.unixfs_view(cid).await?;
+            store.put_view(cid, &view)?;
         }
     }
     result.map(|mut report| {

@@ -13,6 +13,7 @@ pub mod peers;
 pub mod repo;
 pub mod sessions;
 pub mod store;
+pub mod unixfs;
 
 /// What an error says when the disk that holds the repo is full. The record store and the blob
 /// store both answer with it ([`store::StoreError::DiskFull`], [`blobs::BlobError::DiskFull`]),

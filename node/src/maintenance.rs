@@ -126,7 +126,19 @@ pub async fn gc(store: &Store, blobs: &Blobs) -> Result<GcReport, RepoOpError> {
         .filter(|cid| !marked.blobs.contains(cid))
         .collect();
     report.blobs = blobs.collect(&unreached).await? as u64;
+    prune_views(store, blobs).await?;
     Ok(report)
+}
+
+/// Forgets the UnixFS views of files no longer held (collected, or deleted by hand).
+pub async fn prune_views(store: &Store, blobs: &Blobs) -> Result<usize, RepoOpError> {
+    let mut dropped = 0;
+    for (blob, _) in store.views()? {
+        if !blobs.has(&blob).await? && store.drop_view(&blob)? {
+            dropped += 1;
+        }
+    }
+    Ok(dropped)
 }
 
 /// Re-hashes every block and file, re-verifies every record, checks every index entry, and
@@ -219,6 +231,8 @@ impl Store {
                 LinkKind::Blob => {
                     m.blobs.insert(cid);
                 }
+                // A file's UnixFS view is kept while its blob is (the blob link beside it).
+                LinkKind::UnixFs => {}
                 _ if !m.blocks.insert(cid) => {}
                 _ => {
                     let Some(bytes) = self.block(&cid)? else {
@@ -261,9 +275,14 @@ impl Store {
                 if !seen.insert(cid) {
                     continue;
                 }
-                if cids::link_kind(&cid) == LinkKind::Blob {
-                    gaps.blobs.push(cid);
-                    continue;
+                match cids::link_kind(&cid) {
+                    LinkKind::Blob => {
+                        gaps.blobs.push(cid);
+                        continue;
+                    }
+                    // Made from the blob the same record links, which is checked.
+                    LinkKind::UnixFs => continue,
+                    _ => {}
                 }
                 let Some(bytes) = self.block(&cid)? else {
                     gaps.blocks.push(cid);

@@ -85,8 +85,15 @@ pub struct FamilySize {
 }
 
 /// Column families owned by other modules (accounts, sessions, peers), opened here with the rest.
-pub(crate) const EXTRA_FAMILIES: &[&str] =
-    &["accounts", "emails", "phones", "keys", "sessions", "peers"];
+pub(crate) const EXTRA_FAMILIES: &[&str] = &[
+    "accounts",
+    "emails",
+    "phones",
+    "keys",
+    "sessions",
+    "peers",
+    crate::unixfs::UNIXFS,
+];
 const FAMILIES: &[&str] = &[
     BLOCKS,
     VERSIONS,
@@ -389,7 +396,13 @@ impl Store {
             o
         };
         let cfs = FAMILIES.iter().chain(EXTRA_FAMILIES).map(|name| {
-            ColumnFamilyDescriptor::new(*name, cf_opts(matches!(*name, BLOCKS | ITEMS | PINS)))
+            ColumnFamilyDescriptor::new(
+                *name,
+                cf_opts(matches!(
+                    *name,
+                    BLOCKS | ITEMS | PINS | crate::unixfs::UNIXFS
+                )),
+            )
         });
         let db = DB::open_cf_descriptors(&opts, dir, cfs)?;
         Ok(Self {

@@ -462,6 +462,7 @@ async fn release_shared_along_a_chain() {
         size: added.size,
         kind: FileKind::Other,
         sealed: None,
+        unixfs: None,
     })
     .expect("file")
     .at(1_700_000_000_000)

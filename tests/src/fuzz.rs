@@ -225,6 +225,7 @@ fn file_record(content: &[u8], name: Option<&str>, declared: Option<&str>) {
         media_type,
         size: content.len() as u64,
         sealed: None,
+        unixfs: None,
     };
     let draft = files::file_draft(data.clone(), dims)
         .unwrap_or_else(|e| panic!("an upload made an invalid record ({e}): {data:?}"));

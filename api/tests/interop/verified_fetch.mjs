@@ -1,6 +1,7 @@
 // @helia/verified-fetch against mnode's trustless gateway, for api/tests/verified_fetch.rs.
 //
 //   node verified_fetch.mjs <gateway url> <record cid> <linked record cid> <file cid>
+//   node verified_fetch.mjs unixfs <gateway url> <unixfs root> [<first>-<last>]...
 //
 // Helia is built the way createVerifiedFetch({ gateways: [gateway], routers: [] }) builds it,
 // minus libp2p and Bitswap: the gateway is its one trustless gateway, with no delegated
@@ -8,7 +9,7 @@
 // which Helia only checks with a hasher passed in. Every block verified-fetch returns has
 // been checked against its CID on the way in.
 //
-// Prints one JSON line per fetch, then {"event":"done"}:
+// The first form prints one JSON line per fetch, then {"event":"done"}:
 //   {"event":"raw","cid":"…","content_type":"…","hex":"…"}    a record's block (Accept raw)
 //   {"event":"dag-json","cid":"…","content_type":"…","hex":"…","text":"…"}  a record fetched
 //       as DAG-CBOR (Accept dag-cbor), and that decoded and written out as DAG-JSON
@@ -17,6 +18,14 @@
 //   {"event":"car","source":"gateway",…}  the gateway's own CAR (?format=car), read with
 //       @ipld/car and every block hashed here
 //   {"event":"file","cid":"…","content_type":"…","hex":"…"}   the file
+//
+// The second reads a file by its UnixFS CID (ipfs://<root>: verified-fetch walks the dag-pb
+// nodes and raw leaves, each fetched with ?format=raw and checked), then each byte range
+// (inclusive, as in a Range header) of it, and prints
+//   {"event":"unixfs","cid":"…","status":200,"content_type":"…","size":n,"sha256":"…","blake3":"…"}
+//   {"event":"range","cid":"…","range":"bytes=a-b","status":206,"content_range":"…","hex":"…"}
+// then {"event":"done"}.
+//
 // Any failure prints {"event":"error","error":"…"} and exits 1.
 
 import './node20.mjs' // first: later imports need Promise.withResolvers
@@ -28,6 +37,7 @@ import { CarBlockIterator } from '@ipld/car/iterator'
 import * as dagCbor from '@ipld/dag-cbor'
 import * as dagJson from '@ipld/dag-json'
 import { blake3 as blake3Hash } from '@noble/hashes/blake3.js'
+import { sha256 as sha256Hash } from '@noble/hashes/sha2.js'
 import { createHeliaLight } from 'helia'
 import * as json from 'multiformats/codecs/json'
 import { equals } from 'multiformats/bytes'
@@ -88,11 +98,8 @@ async function readCar (body) {
   return { roots, blocks }
 }
 
-async function main () {
-  const [gateway, record, linked, file] = process.argv.slice(2)
-  if (file == null) throw new Error('usage: verified_fetch.mjs <gateway> <record> <linked> <file>')
-  for (const c of [record, linked, file]) CID.parse(c)
-
+/** Helia with the gateway as its only source, and verified-fetch on it. */
+async function start (gateway) {
   // The block broker for trustless gateways, plain HTTP on 127.0.0.1 allowed; no routers.
   const helia = withHTTP(createHeliaLight({
     hashers: [blake3],
@@ -113,6 +120,16 @@ async function main () {
   })
   await helia.start()
   const verifiedFetch = await createVerifiedFetchWithHelia(helia)
+  const stop = async () => {
+    await verifiedFetch.stop()
+    await helia.stop()
+  }
+  return { verifiedFetch, stop }
+}
+
+async function records (gateway, record, linked, file) {
+  for (const c of [record, linked, file]) CID.parse(c)
+  const { verifiedFetch, stop } = await start(gateway)
   const vf = (cid, accept) => verifiedFetch(`ipfs://${cid}`, {
     headers: accept == null ? {} : { accept },
     signal: AbortSignal.timeout(FETCH_TIMEOUT_MS)
@@ -160,9 +177,65 @@ async function main () {
   const bytes = new Uint8Array(await fileRes.arrayBuffer())
   say({ event: 'file', cid: file, content_type: fileRes.headers.get('content-type'), hex: hex(bytes) })
 
-  await verifiedFetch.stop()
-  await helia.stop()
+  await stop()
   say({ event: 'done' })
+}
+
+async function unixfsFile (gateway, root, ranges) {
+  const cid = CID.parse(root).toString()
+  const { verifiedFetch, stop } = await start(gateway)
+  const vf = (headers) => verifiedFetch(`ipfs://${cid}`, {
+    headers,
+    signal: AbortSignal.timeout(FETCH_TIMEOUT_MS)
+  })
+
+  // The whole file, hashed as it streams.
+  const res = await ok(await vf({}), `file ${cid}`)
+  const sha = sha256Hash.create()
+  const b3 = blake3Hash.create()
+  let size = 0
+  for await (const chunk of res.body) {
+    sha.update(chunk)
+    b3.update(chunk)
+    size += chunk.byteLength
+  }
+  say({
+    event: 'unixfs',
+    cid,
+    status: res.status,
+    content_type: res.headers.get('content-type'),
+    size,
+    sha256: hex(sha.digest()),
+    blake3: hex(b3.digest())
+  })
+
+  for (const range of ranges) {
+    if (!/^\d+-\d+$/.test(range)) throw new Error(`not a range: ${range}`)
+    const header = `bytes=${range}`
+    const part = await ok(await vf({ range: header }), `${header} of ${cid}`)
+    say({
+      event: 'range',
+      cid,
+      range: header,
+      status: part.status,
+      content_range: part.headers.get('content-range'),
+      hex: hex(new Uint8Array(await part.arrayBuffer()))
+    })
+  }
+
+  await stop()
+  say({ event: 'done' })
+}
+
+async function main () {
+  const args = process.argv.slice(2)
+  if (args[0] === 'unixfs' && args.length >= 3) {
+    await unixfsFile(args[1], args[2], args.slice(3))
+  } else if (args.length === 4) {
+    await records(...args)
+  } else {
+    throw new Error('usage: verified_fetch.mjs <gateway> <record> <linked> <file> | verified_fetch.mjs unixfs <gateway> <root> [<first>-<last>]...')
+  }
 }
 
 // Not unref'd: it also keeps the process up while Helia waits only on timers it has unref'd.

@@ -209,17 +209,23 @@ struct Added {
     size: u64,
     record: String,
     kind: String,
+    /// The file's UnixFS CID, for IPFS clients.
+    unixfs: Option<String>,
 }
 
 impl Added {
     fn to_json(&self) -> Value {
-        json!({
+        let mut v = json!({
             "path": self.path,
             "cid": self.blob,
             "size": self.size,
             "record": self.record,
             "type": self.kind,
-        })
+        });
+        if let Some(u) = &self.unixfs {
+            v["unixfs"] = json!(u);
+        }
+        v
     }
 
     fn say(&self) {
@@ -399,6 +405,7 @@ fn check_output(output: &Path, parents: bool) -> anyhow::Result<()> {
 /// record for each; nothing is stored in the record store yet.
 async fn import_files(
     blobs: &Blobs,
+    store: &Store,
     key: &Keypair,
     files: &[(PathBuf, String)],
     mode: ImportMode,
@@ -409,10 +416,13 @@ async fn import_files(
         let name = file_name(path);
         pb.set_message(name.clone());
         let start = pb.position();
-        let added = blobs
-            .add_path(path, mode, |done| pb.set_position(start + done))
+        let (added, view) = blobs
+            .add_path_viewed(path, mode, |done| pb.set_position(start + done))
             .await
             .with_context(|| format!("cannot add {}", path.display()))?;
+        store
+            .put_view(&added.cid, &view)
+            .with_context(|| format!("cannot index the UnixFS view of {}", path.display()))?;
         pb.set_position(start + added.size);
         let data = FileData {
             blob: Link(added.cid),
@@ -420,6 +430,7 @@ async fn import_files(
             media_type: media_type.clone(),
             size: added.size,
             sealed: None,
+            unixfs: Some(Link(view.root)),
         };
         let record = file_draft(path, data)?.sign(key)?;
         let a = Added {
@@ -428,6 +439,7 @@ async fn import_files(
             size: added.size,
             record: record.id().to_string(),
             kind: record.kind().to_owned(),
+            unixfs: Some(view.root.to_string()),
         };
         out.push((a, record));
     }
@@ -486,7 +498,7 @@ pub(crate) fn add(args: AddArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     };
     let imported = runtime()?.block_on(async {
         let blobs = super::open_blobs(&repo).await?;
-        let result = import_files(&blobs, &key, &files, mode, &pb).await;
+        let result = import_files(&blobs, repo.store(), &key, &files, mode, &pb).await;
         blobs.shutdown().await?;
         result
     })?;
@@ -614,7 +626,7 @@ pub(crate) fn publish(command: PublishCommand, ctx: &Ctx) -> anyhow::Result<Exit
     let pb = progress_bar(plan.size, ctx)?;
     let imported = runtime()?.block_on(async {
         let blobs = super::open_blobs(&repo).await?;
-        let result = import_files(&blobs, &key, &plan.files, mode, &pb).await;
+        let result = import_files(&blobs, store, &key, &plan.files, mode, &pb).await;
         blobs.shutdown().await?;
         result
     })?;
@@ -799,6 +811,7 @@ fn add_private(
             size,
             record: v["record"]["id"].as_str().unwrap_or_default().to_owned(),
             kind: v["record"]["type"].as_str().unwrap_or_default().to_owned(),
+            unixfs: None,
         });
     }
     pb.finish_and_clear();
@@ -824,12 +837,15 @@ fn import_remote(
         let size = v["size"].as_u64().unwrap_or_default();
         pb.set_position(start + size);
         let blob = parse_cid(v["cid"].as_str().unwrap_or_default())?;
+        // A daemon from before UnixFS views does not say one.
+        let unixfs = v["unixfs"].as_str().map(parse_cid).transpose()?;
         let data = FileData {
             blob: Link(blob),
             name,
             media_type: media_type.clone(),
             size,
             sealed: None,
+            unixfs: unixfs.map(Link),
         };
         let draft = file_draft(path, data)?;
         let body = draft
@@ -844,6 +860,7 @@ fn import_remote(
             size,
             record: String::new(),
             kind: draft.kind().to_owned(),
+            unixfs: unixfs.map(|u| u.to_string()),
         };
         out.push((added, draft.kind().to_owned(), body));
     }

@@ -256,6 +256,11 @@ pub struct FileData {
     /// sealed file, [`crate::sealed_file`]); absent for a plain file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sealed: Option<FileSeal>,
+    /// The same file's UnixFS view ([`crate::unixfs`]: dag-pb, raw leaves, 1 MiB chunks): the
+    /// CID IPFS clients (Helia, Kubo, `ipfs cat`) fetch it by. Absent for a sealed file and for
+    /// files recorded before views existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unixfs: Option<Link>,
 }
 
 /// How a sealed file's blob is encrypted: its format version and key. Only ever inside a
@@ -313,6 +318,15 @@ impl FileData {
             ));
         }
         check::media_type(&at("media_type"), &self.media_type)?;
+        if let Some(view) = &self.unixfs {
+            check::unixfs_link(&at("unixfs"), view)?;
+            if self.sealed.is_some() {
+                return Err(SchemaError::new(
+                    at("unixfs"),
+                    "a sealed file has no UnixFS view: its readers fetch it by its blob",
+                ));
+            }
+        }
         match &self.sealed {
             Some(seal) => seal
                 .key()
@@ -347,6 +361,9 @@ pub struct File {
     /// How the blob is encrypted, for a file of a private record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sealed: Option<FileSeal>,
+    /// The file's UnixFS view, the CID IPFS clients fetch it by (see [`FileData::unixfs`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unixfs: Option<Link>,
 }
 
 impl File {
@@ -360,6 +377,7 @@ impl File {
             size: data.size,
             kind,
             sealed: data.sealed,
+            unixfs: data.unixfs,
         }
     }
 }
@@ -374,6 +392,7 @@ impl Model for File {
             media_type: self.media_type.clone(),
             size: self.size,
             sealed: self.sealed.clone(),
+            unixfs: self.unixfs,
         }
         .check("")
     }

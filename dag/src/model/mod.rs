@@ -222,11 +222,24 @@ pub mod check {
         }
     }
 
+    /// A link to a file's UnixFS view: a dag-pb node or a raw leaf, sha2-256.
+    pub fn unixfs_link(path: &str, link: &Link) -> Result<(), SchemaError> {
+        match link.kind() {
+            LinkKind::UnixFs => Ok(()),
+            _ => Err(SchemaError::new(
+                path,
+                format!(
+                    "must link a UnixFS file (dag-pb or raw, sha2-256: bafybei…, bafkrei…), got {link}"
+                ),
+            )),
+        }
+    }
+
     /// A link to a record or a blob.
     pub fn any_link(path: &str, link: &Link) -> Result<(), SchemaError> {
         match link.kind() {
             LinkKind::Record | LinkKind::Blob => Ok(()),
-            LinkKind::Other => Err(SchemaError::new(
+            LinkKind::UnixFs | LinkKind::Other => Err(SchemaError::new(
                 path,
                 format!("must link a record or a blob, got {link}"),
             )),

@@ -14,7 +14,11 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use libp2p::identity;
 pub use libp2p::{Multiaddr, PeerId};
-use mnode_dag::{Cid, Record};
+use mnode_dag::{
+    Cid, Record,
+    cids::{self, LinkKind},
+    unixfs::View,
+};
 use mnode_protocols::{GossipTopic, bitswap};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -325,16 +329,51 @@ pub struct NodeHandle {
     metrics: Arc<prometheus_client::registry::Registry>,
 }
 
-/// The record store as Bitswap serves it.
-struct RepoBlocks(Arc<Repo>);
+/// What Bitswap serves: the record store's blocks, the blocks of files' UnixFS views (leaves
+/// read out of the files), and files small enough to be one block.
+struct RepoBlocks {
+    repo: Arc<Repo>,
+    blobs: Arc<Blobs>,
+    /// Runs the blob store's reads: the service calls on a blocking thread.
+    rt: tokio::runtime::Handle,
+}
+
+/// The largest file Bitswap serves as one raw block (by its BLAKE3 CID): the block size
+/// IPFS implementations accept.
+const MAX_BITSWAP_FILE: u64 = 2 << 20;
 
 impl bitswap::BlockSource for RepoBlocks {
     fn has(&self, cid: &Cid) -> bool {
-        self.0.store().has_block(cid).unwrap_or(false)
+        let store = self.repo.store();
+        match cids::link_kind(cid) {
+            LinkKind::UnixFs => store.has_view_block(cid).unwrap_or(false),
+            LinkKind::Blob => self
+                .rt
+                .block_on(self.blobs.size(cid))
+                .ok()
+                .flatten()
+                .is_some_and(|size| size <= MAX_BITSWAP_FILE),
+            _ => store.has_block(cid).unwrap_or(false),
+        }
     }
 
     fn get(&self, cid: &Cid) -> Option<Vec<u8>> {
-        self.0.store().block(cid).ok().flatten()
+        let store = self.repo.store();
+        match cids::link_kind(cid) {
+            LinkKind::UnixFs => self
+                .rt
+                .block_on(crate::unixfs::view_block(store, &self.blobs, cid))
+                .ok()
+                .flatten(),
+            LinkKind::Blob => self.rt.block_on(async {
+                let size = self.blobs.size(cid).await.ok().flatten()?;
+                if size > MAX_BITSWAP_FILE {
+                    return None;
+                }
+                self.blobs.read_to_bytes(cid).await.ok().map(|b| b.to_vec())
+            }),
+            _ => store.block(cid).ok().flatten(),
+        }
     }
 }
 
@@ -512,6 +551,28 @@ impl NodeHandle {
         Ok(bytes)
     }
 
+    /// Keeps `view` as the UnixFS view of the held file `blob` and announces its root, so
+    /// IPFS clients find and fetch the file by it (Bitswap, the gateway).
+    pub async fn add_view(&self, blob: &Cid, view: &View) -> Result<(), NodeError> {
+        let repo = Arc::clone(&self.repo);
+        let (b, v) = (*blob, view.clone());
+        tokio::task::spawn_blocking(move || repo.store().put_view(&b, &v))
+            .await
+            .map_err(|e| NodeError::Blobs(crate::blobs::BlobError::Store(e.to_string())))??;
+        self.provide(vec![view.root]).await
+    }
+
+    /// Builds the UnixFS view of a held file (reading it once), keeps and announces it, and
+    /// returns its root. Files already indexed are not read again.
+    pub async fn index_file(&self, blob: &Cid) -> Result<Cid, NodeError> {
+        if let Some(root) = self.repo.store().view_of(blob)? {
+            return Ok(root);
+        }
+        let view = self.blobs.unixfs_view(blob).await?;
+        self.add_view(blob, &view).await?;
+        Ok(view.root)
+    }
+
     /// Fetches a file from peers that hold it (connected peers that say so, then DHT
     /// providers), verified as it streams, resuming what an earlier fetch left, and keeps it.
     pub async fn fetch_file(
@@ -548,6 +609,14 @@ impl NodeHandle {
             .await?;
         self.blobs.keep(&cid).await?;
         self.provide(vec![cid]).await?;
+        // Its UnixFS view, for IPFS clients, once the file is here (one read of it; the fetch
+        // does not wait for that).
+        let me = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = me.index_file(&cid).await {
+                tracing::warn!(%cid, "cannot index the fetched file's UnixFS view: {e}");
+            }
+        });
         tracing::info!(
             %cid,
             size = fetched.size,
@@ -646,7 +715,11 @@ impl Node {
         let mut swarm = behaviour::build(&key, &config, &mut metrics)?;
         let bitswap = bitswap::Bitswap::spawn(
             swarm.behaviour().stream.new_control(),
-            Arc::new(RepoBlocks(repo.clone())),
+            Arc::new(RepoBlocks {
+                repo: repo.clone(),
+                blobs: blobs.clone(),
+                rt: tokio::runtime::Handle::current(),
+            }),
             bitswap::Config::default(),
         )
         .map_err(|e| NodeError::Swarm(SwarmError::Build(e.to_string())))?;

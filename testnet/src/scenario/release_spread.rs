@@ -96,6 +96,7 @@ pub async fn run(p: &ReleaseSpread) -> anyhow::Result<Report> {
                 size: added.size,
                 kind: FileKind::Audio,
                 sealed: None,
+                unixfs: None,
             })?
             .at(now_ms())
             .sign(&artist)?,
