@@ -116,7 +116,7 @@ const FRESH: Duration = Duration::from_secs(60);
 const FRESH_MAX: usize = 65_536;
 /// Sub-directory of the blob dir for files streamed in by `add_reader`.
 const UPLOADS: &str = "uploads";
-/// Exports copy files in pieces of this size, and start writing each to disk after it.
+/// Exports copy files in pieces of this size (a dropped export stops after the piece in flight).
 const COPY_PIECE: u64 = 64 << 20;
 
 /// How [`Blobs::add_path`] brings a file into the store.
@@ -623,10 +623,11 @@ impl Blobs {
 
     /// Writes a blob to the file `dest` (replacing it), and returns its size.
     ///
-    /// The data goes to a temp file next to `dest` first, which is flushed to disk and then
-    /// renamed to `dest` once all of it has been written and checked, so `dest` never holds a
-    /// partial or damaged blob; on any error the temp file is removed and `dest` is left as it
-    /// was (not created, if it did not exist).
+    /// The data goes to a temp file next to `dest` first, which is renamed to `dest` once all
+    /// of it has been written and checked, so `dest` never holds a partial or damaged blob; on
+    /// any error the temp file is removed and `dest` is left as it was (not created, if it did
+    /// not exist). Like `cp`, the copy is left to the file system to write back (see
+    /// `ExportFile::finish`).
     ///
     /// A blob whose file the store owns (copied in, uploaded or fetched: see
     /// [`Blobs::owned_file`]) is copied by the kernel (`copy_file_range` on Linux) in large
@@ -652,7 +653,7 @@ impl Blobs {
     /// [`Blobs::export`] through the store's verified reads.
     async fn export_verified(&self, cid: &Cid, dest: &Path) -> Result<u64, BlobError> {
         let mut chunks = pin!(self.read_range(cid, 0, None).await?);
-        let mut out = ExportFile::create(dest).await?;
+        let out = ExportFile::create(dest).await?;
         let temp = out.temp.clone();
         let write_error = |e| io_error(format!("writing {}", temp.display()), e);
         let mut file = tokio::fs::File::from_std(out.file.try_clone().map_err(write_error)?);
@@ -661,11 +662,6 @@ impl Blobs {
             let chunk = chunk.map_err(|e| read_error(cid, e))?;
             file.write_all(&chunk).await.map_err(write_error)?;
             written += chunk.len() as u64;
-            // What the flush would see must have left tokio's write buffer.
-            if out.unflushed + chunk.len() as u64 >= COPY_PIECE {
-                file.flush().await.map_err(write_error)?;
-            }
-            out.wrote(chunk.len() as u64).await?;
         }
         file.flush().await.map_err(write_error)?;
         drop(file);
@@ -679,7 +675,7 @@ impl Blobs {
     ///
     /// The bytes are copied by the kernel from the file that the store fills, and only the
     /// chunks that the store reports as verified and written; so when the last chunk arrives,
-    /// all that is left is the rest of the copy and the flush to disk. A blob already held is
+    /// all that is left is the rest of the copy. A blob already held is
     /// exported as by [`Blobs::export`]; one of which nothing has arrived yet is
     /// [`BlobError::NotFound`]. Gives up with [`BlobError::Stalled`] when no more of the blob
     /// has arrived for `stall`; dropping the future (say, because the fetch failed) stops it
@@ -1281,10 +1277,6 @@ struct ExportFile {
     dest: PathBuf,
     guard: RemoveOnDrop,
     file: Arc<std::fs::File>,
-    /// The background flush in flight, if any (see [`ExportFile::wrote`]).
-    flushing: Option<tokio::task::JoinHandle<io::Result<()>>>,
-    /// Bytes written since the last flush started.
-    unflushed: u64,
 }
 
 impl ExportFile {
@@ -1317,8 +1309,6 @@ impl ExportFile {
             temp,
             dest,
             file: Arc::new(file),
-            flushing: None,
-            unflushed: 0,
         })
     }
 
@@ -1347,45 +1337,17 @@ impl ExportFile {
                 }
             }
             at += len;
-            self.wrote(len).await?;
         }
         Ok(())
     }
 
-    /// Notes that `n` more bytes were written; once [`COPY_PIECE`] of them wait, starts
-    /// writing them to disk in the background, unless a flush is still running. The copy goes
-    /// on meanwhile, and the final `sync_all` finds little left to write (1 GiB copied and then
-    /// flushed took 0.69 s here at best, flushed behind the copy 0.53 s).
-    async fn wrote(&mut self, n: u64) -> Result<(), BlobError> {
-        self.unflushed += n;
-        if self.unflushed < COPY_PIECE || self.flushing.as_ref().is_some_and(|f| !f.is_finished()) {
-            return Ok(());
-        }
-        // An error is reported once per open file, so the finished flush's must be seen here.
-        self.wait_flush().await?;
-        self.unflushed = 0;
-        let file = self.file.clone();
-        self.flushing = Some(tokio::task::spawn_blocking(move || file.sync_data()));
-        Ok(())
-    }
-
-    async fn wait_flush(&mut self) -> Result<(), BlobError> {
-        let Some(flushing) = self.flushing.take() else {
-            return Ok(());
-        };
-        flushing
-            .await
-            .unwrap_or_else(|e| Err(io::Error::other(e)))
-            .map_err(|e| io_error(format!("writing {}", self.temp.display()), e))
-    }
-
-    /// Flushes the temp file to disk and renames it to the destination.
-    async fn finish(mut self) -> Result<(), BlobError> {
-        self.wait_flush().await?;
-        let file = self.file.clone();
-        on_blocking_pool(move || file.sync_all())
-            .await
-            .map_err(|e| io_error(format!("writing {}", self.temp.display()), e))?;
+    /// Renames the complete temp file to the destination.
+    ///
+    /// The copy is not forced to disk first: like `cp`, the file system writes it back in its
+    /// own time. It is a copy of a blob the store keeps durably, and a crash before write-back
+    /// loses only the copy (run the export again); forcing it out cost 2 s of a 1 GiB `get`
+    /// here, four times the copy itself (BENCHMARKS.md, issue 21).
+    async fn finish(self) -> Result<(), BlobError> {
         tokio::fs::rename(&self.temp, &self.dest)
             .await
             .map_err(|e| {
