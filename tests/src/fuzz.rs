@@ -35,6 +35,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("blob_exchange", blob_exchange),
     ("upload", upload),
     ("config", config),
+    ("dag_pb", dag_pb),
 ];
 
 /// Strict DAG-CBOR: whatever decodes is canonical, so it re-encodes to the same bytes.
@@ -248,5 +249,14 @@ pub fn config(data: &[u8]) {
             assert_eq!(again, config);
         }
         Err(e) => assert!(e.to_string().contains("mnode.yaml"), "{e}"),
+    }
+}
+
+/// A dag-pb node of a UnixFS view (a peer's block, a CAR's): its links, or a clean error.
+pub fn dag_pb(data: &[u8]) {
+    if let Ok(links) = mnode_dag::unixfs::links(data) {
+        for (cid, _) in links {
+            assert!(!cid.to_bytes().is_empty());
+        }
     }
 }

@@ -137,6 +137,20 @@ fn write_seed_corpora() {
     }
     blob_exchange_seeds(&records, &mut seeds);
     upload_seeds(&mut seeds);
+    // dag-pb nodes of UnixFS views: a 1024-link root, a two-level tree's nodes, and a node
+    // with one link.
+    for (label, len, chunk, max_links) in [
+        ("wide", 4_000_000, 4096, 1024),
+        ("deep", 20_000, 1000, 4),
+        ("one", 1500, 1000, 1024),
+    ] {
+        let data: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+        let view =
+            mnode_dag::unixfs::View::of(&data, mnode_dag::unixfs::Layout { chunk, max_links });
+        for (i, (_, node)) in view.nodes.iter().enumerate().take(3) {
+            seeds.push(("dag_pb", format!("{label}-{i}"), node.clone()));
+        }
+    }
     let default = mnode_config::Config::default().to_commented_yaml();
     seeds.push(("config", "default".into(), default.into_bytes()));
     for (i, text) in [
