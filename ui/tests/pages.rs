@@ -620,6 +620,21 @@ async fn a_release_made_with_a_plain_form_plays_its_files() {
             .starts_with("audio/")
     );
     assert!(page.contains("Download CAR"));
+    // Each file also names its UnixFS CID, which IPFS clients fetch it by (a file this small
+    // is one raw leaf), and the gateway serves the same bytes by it.
+    let at = page
+        .find("IPFS: <a href=\"/ipfs/")
+        .expect("the file's UnixFS CID");
+    let ipfs = page[at..].split('"').nth(1).unwrap().to_owned();
+    assert!(ipfs.starts_with("/ipfs/bafkrei"), "{ipfs}");
+    let by_ipfs = b
+        .send(Request::get(&ipfs).body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(by_ipfs.status, StatusCode::OK);
+    let by_blob = b
+        .send(Request::get(&src).body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(by_ipfs.body, by_blob.body);
     t.node.shutdown().await.unwrap();
 }
 

@@ -236,6 +236,9 @@ impl Added {
             self.record,
             self.kind
         );
+        if let Some(u) = &self.unixfs {
+            say!("  for IPFS clients: {u}");
+        }
     }
 }
 

@@ -113,6 +113,8 @@ pub(crate) struct Media {
     /// The item of a sealed file (a private record's): it is read through its record, opened
     /// for the viewer, never by its blob, which is ciphertext.
     pub(crate) sealed_in: Option<Cid>,
+    /// The file's UnixFS CID, which IPFS clients fetch it by (public files added since views).
+    pub(crate) unixfs: Option<Cid>,
 }
 
 impl Media {
@@ -181,6 +183,10 @@ pub(crate) fn media_in(record: &Record, body: &Ipld) -> Option<Media> {
             None => fmt::title(record),
         },
         sealed_in: file.get("sealed").map(|_| record.id()),
+        unixfs: match file.get("unixfs") {
+            Some(Ipld::Link(cid)) => Some(*cid),
+            _ => None,
+        },
     })
 }
 
@@ -218,6 +224,10 @@ pub(crate) fn media_view(m: &Media) -> Markup {
                 "Download " (m.name)
             }
             " " small { (m.media_type) ", " (fmt::bytes(m.size)) }
+            @if let Some(cid) = m.unixfs {
+                br;
+                small { "IPFS: " a href={ "/ipfs/" (cid) } { code { (cid) } } }
+            }
         }
     }
 }
