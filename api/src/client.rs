@@ -53,6 +53,11 @@ impl Client {
         }
     }
 
+    /// The daemon's address, like `http://127.0.0.1:5001`.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     async fn call(
         &self,
         method: reqwest::Method,

@@ -246,6 +246,14 @@ fn add_get_and_cat_files() {
         a.fails(&["cat", &cid, "--range", "9-3"])
             .contains("--range")
     );
+    // Its UnixFS CID (one raw leaf, for a file under 1 MiB) names the same file.
+    let unixfs = added[0]["unixfs"].as_str().unwrap().to_owned();
+    assert_eq!(unixfs, mnode_dag::unixfs::leaf_cid(&data).to_string());
+    let by_ipfs = dir.join("by-ipfs.bin");
+    a.ok(&["get", &unixfs, "-o", by_ipfs.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&by_ipfs).unwrap(), data);
+    let other = mnode_dag::unixfs::leaf_cid(b"not here").to_string();
+    assert!(a.fails(&["get", &other]).contains("names no file"));
 }
 
 #[test]

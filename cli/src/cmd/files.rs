@@ -711,6 +711,15 @@ fn resolve_file(store: &Store, text: &str) -> anyhow::Result<(Cid, Option<String
     if cids::link_kind(&cid) == LinkKind::Blob {
         return Ok((cid, None));
     }
+    if cids::link_kind(&cid) == LinkKind::UnixFs {
+        // A file's UnixFS CID, as IPFS clients name it: the file it is a view of.
+        return match store.view_file(&cid)? {
+            Some(blob) => Ok((blob, None)),
+            None => bail!(
+                "{cid} is a UnixFS CID that names no file on this node (mnode fetches files by                  their BLAKE3 CID, bafkr4i…, or by their record)"
+            ),
+        };
+    }
     let record = store
         .head(&cid)?
         .ok_or_else(|| anyhow!("{cid} is neither a file nor a record on this node"))?;
@@ -905,6 +914,14 @@ fn get_remote(
 ) -> anyhow::Result<ExitCode> {
     let rt = runtime()?;
     let cid = parse_cid(&args.cid)?;
+    if cids::link_kind(&cid) == LinkKind::UnixFs {
+        bail!(
+            "{cid} is a UnixFS CID, the name IPFS clients use; with the daemon running, get the \
+             file by its BLAKE3 CID (bafkr4i…) or its record, or from the gateway: \
+             curl -o FILE {}/ipfs/{cid}",
+            client.base()
+        );
+    }
     let (blob, name) = if cids::link_kind(&cid) == LinkKind::Blob {
         (cid, None)
     } else {
