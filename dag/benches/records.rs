@@ -1,5 +1,7 @@
 //! Records per second for each step of making and checking a typical `social.post`, next to a
-//! bare ed25519 sign loop measured in the same run.
+//! bare ed25519 sign loop measured in the same run; and the signature check alone and in
+//! batches (`keys::verify_batch`, issue 21), next to ed25519-dalek's `verify_strict` and the
+//! torsion check of `R` that keeping it would have cost a batch.
 //!
 //! Run: `cargo bench -p mnode-dag --bench records` (release profile). Prints a markdown table.
 
@@ -10,11 +12,22 @@ use std::{
     time::{Duration, Instant},
 };
 
-use ed25519_dalek::{Signer as _, SigningKey};
+use curve25519_dalek::edwards::CompressedEdwardsY;
+use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 use mnode_dag::{
     Envelope, Keypair, Link, Record, cbor, cids,
+    keys::{SignedMessage, verify_batch},
     model::social::{Post, ReplyRef},
 };
+
+/// The bytes a record's signature covers: the envelope without `sig`.
+fn signed_bytes(bytes: &[u8]) -> Vec<u8> {
+    let mut unsigned = mnode_dag::cbor::decode_ipld(bytes).unwrap();
+    if let mnode_dag::Ipld::Map(m) = &mut unsigned {
+        m.remove("sig");
+    }
+    cbor::encode(&unsigned).unwrap()
+}
 
 /// Runs `f` in batches for about `budget`, three times, and returns the best rate (ops/s).
 fn rate(budget: Duration, mut f: impl FnMut()) -> f64 {
@@ -77,12 +90,45 @@ fn main() {
     let bytes = record.bytes().to_vec();
     let envelope: Envelope = record.envelope().clone();
     // The exact bytes a record signature covers: the envelope without `sig`.
-    let mut unsigned = mnode_dag::cbor::decode_ipld(&bytes).unwrap();
-    if let mnode_dag::Ipld::Map(m) = &mut unsigned {
-        m.remove("sig");
-    }
-    let message = cbor::encode(&unsigned).unwrap();
+    let message = signed_bytes(&bytes);
     let bare = SigningKey::from_bytes(&key.secret_bytes());
+    let dalek_key = VerifyingKey::from_bytes(&key.did().public_key()).unwrap();
+    let dalek_sig = ed25519_dalek::Signature::from_bytes(&envelope.sig);
+    // 512 different posts (a catch-up response's worth) for the batch rows.
+    let many: Vec<Record> = (0..512u64)
+        .map(|i| {
+            Record::create(&Post {
+                text: format!("{} ({i})", post.text),
+                ..post.clone()
+            })
+            .unwrap()
+            .at(1_732_400_000_000 + i)
+            .sign(&key)
+            .unwrap()
+        })
+        .collect();
+    let many_blocks: Vec<Vec<u8>> = many.iter().map(|r| r.bytes().to_vec()).collect();
+    let many_signed: Vec<(Vec<u8>, [u8; 64])> = many
+        .iter()
+        .map(|r| (signed_bytes(r.bytes()), r.envelope().sig))
+        .collect();
+    let items: Vec<SignedMessage<'_>> = many_signed
+        .iter()
+        .map(|(message, signature)| SignedMessage {
+            did: key.did(),
+            message,
+            signature,
+        })
+        .collect();
+    let batch_rate = |n: usize| {
+        let items = &items[..n];
+        n as f64
+            * rate(budget, || {
+                let results = verify_batch(black_box(items));
+                assert!(results.iter().all(Result::is_ok));
+            })
+    };
+    let r_point = CompressedEdwardsY(envelope.sig[..32].try_into().unwrap());
 
     let rows: Vec<(&str, f64)> = vec![
         (
@@ -122,7 +168,7 @@ fn main() {
             }),
         ),
         (
-            "verify (signature only)",
+            "verify (signature only; Did::verify, the rule of issue 21)",
             rate(budget, || {
                 key.did()
                     .verify(black_box(&message), &envelope.sig)
@@ -130,10 +176,44 @@ fn main() {
             }),
         ),
         (
+            "verify_strict (ed25519-dalek, the rule before issue 21, for comparison)",
+            rate(budget, || {
+                dalek_key
+                    .verify_strict(black_box(&message), &dalek_sig)
+                    .unwrap();
+            }),
+        ),
+        (
+            "verify in batches of 64 (keys::verify_batch)",
+            batch_rate(64),
+        ),
+        (
+            "verify in batches of 256 (keys::verify_batch)",
+            batch_rate(256),
+        ),
+        (
+            "verify in batches of 512 (keys::verify_batch)",
+            batch_rate(512),
+        ),
+        (
+            "R decompress + torsion check (is_torsion_free; what keeping verify_strict would add per signature to a batch)",
+            rate(budget, || {
+                assert!(black_box(&r_point).decompress().unwrap().is_torsion_free());
+            }),
+        ),
+        (
             "decode + verify (Record::decode: strict, sig, rules, schema)",
             rate(budget, || {
                 black_box(Record::decode(black_box(&bytes)).unwrap());
             }),
+        ),
+        (
+            "decode + verify in batches of 512 (Record::decode_batch)",
+            512.0
+                * rate(budget, || {
+                    let results = Record::decode_batch(black_box(many_blocks.clone()));
+                    assert!(results.iter().all(Result::is_ok));
+                }),
         ),
         (
             "create + sign + encode + CID (Record::create(..).sign)",

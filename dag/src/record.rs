@@ -21,7 +21,7 @@ use crate::{
     cids::{self, Cid, LinkKind},
     group::{self, GROUP_KIND, GroupError, OwnerCite},
     key_log::{self, KEYS_KIND, KeyError, SignerCite},
-    keys::{Did, Keypair, SIGNATURE_LEN},
+    keys::{self, Did, Keypair, SIGNATURE_LEN, SignedMessage},
     registry::{self, Index, Model, RecordFields, SchemaError, Strictness},
 };
 
@@ -615,43 +615,42 @@ impl Record {
 
     /// As [`Record::decode`], taking ownership of the bytes.
     pub fn decode_owned(bytes: Vec<u8>) -> Result<Self, RecordError> {
-        if bytes.len() > MAX_RECORD_BYTES {
-            return Err(RecordError::TooLarge { size: bytes.len() });
-        }
-        let envelope: Envelope = cbor::decode(&bytes).map_err(|e| match e {
-            DecodeError::Invalid(m)
-                if m.contains("missing field") || m.contains("unknown field") =>
-            {
-                RecordError::EnvelopeShape
-            }
-            e => RecordError::Decode(e),
-        })?;
-        // Nine entries (no duplicates, no unknown keys) means every field was present.
-        if bytes.first() != Some(&0xa9) {
-            return Err(RecordError::EnvelopeShape);
-        }
-        check_kind_name(&envelope.kind)?;
-        check_version_rules(&envelope)?;
-        let signed = unsplice_sig(&bytes, envelope.seq).ok_or(RecordError::EnvelopeShape)?;
-        envelope
+        let unchecked = Unchecked::decode(bytes)?;
+        unchecked
+            .envelope
             .author
-            .verify(&signed, &envelope.sig)
-            .map_err(|_| RecordError::BadSignature(envelope.author))?;
-        let (index, fields) = match &envelope.body {
-            Some(body) => validate_body(&envelope.kind, body, Strictness::Receive)?,
-            None => Default::default(),
-        };
-        if let Some(body) = envelope.body.as_ref().filter(|_| fields.private) {
-            check_sealed_for_author(&envelope.kind, body, &fields, &envelope.author)?;
-        }
-        let cid = cids::record_cid(&bytes);
-        Ok(Self {
-            envelope,
-            bytes,
-            cid,
-            index,
-            fields,
-        })
+            .verify(&unchecked.signed, &unchecked.envelope.sig)
+            .map_err(|_| RecordError::BadSignature(unchecked.envelope.author))?;
+        unchecked.finish()
+    }
+
+    /// As [`Record::decode_owned`] for each of `blocks`, one result per block in order, each
+    /// the same as `decode_owned` gives; the signatures are checked together
+    /// ([`keys::verify_batch`](crate::keys::verify_batch)), at about half the cost of checking
+    /// them one by one when there are hundreds. A bad block fails alone.
+    pub fn decode_batch(blocks: Vec<Vec<u8>>) -> Vec<Result<Self, RecordError>> {
+        let unchecked: Vec<Result<Unchecked, RecordError>> =
+            blocks.into_iter().map(Unchecked::decode).collect();
+        let signed: Vec<SignedMessage<'_>> = unchecked
+            .iter()
+            .flatten()
+            .map(|u| SignedMessage {
+                did: &u.envelope.author,
+                message: &u.signed,
+                signature: &u.envelope.sig,
+            })
+            .collect();
+        let mut verdicts = keys::verify_batch(&signed).into_iter();
+        unchecked
+            .into_iter()
+            .map(|u| {
+                let u = u?;
+                match verdicts.next() {
+                    Some(Ok(())) => u.finish(),
+                    _ => Err(RecordError::BadSignature(u.envelope.author)),
+                }
+            })
+            .collect()
     }
 
     /// Decodes a record this process verified before (read back from its own store): strict
@@ -686,6 +685,36 @@ impl Record {
             .author
             .verify(&signed, &self.envelope.sig)
             .map_err(|_| RecordError::BadSignature(self.envelope.author))
+    }
+
+    /// [`Record::verify`] for each of `records`, one result per record in order, the
+    /// signatures checked together as [`Record::decode_batch`] does.
+    pub fn verify_batch(records: &[Record]) -> Vec<Result<(), RecordError>> {
+        let signed: Vec<Option<Vec<u8>>> = records
+            .iter()
+            .map(|r| unsplice_sig(&r.bytes, r.envelope.seq))
+            .collect();
+        let items: Vec<SignedMessage<'_>> = records
+            .iter()
+            .zip(&signed)
+            .filter_map(|(r, m)| {
+                m.as_deref().map(|message| SignedMessage {
+                    did: &r.envelope.author,
+                    message,
+                    signature: &r.envelope.sig,
+                })
+            })
+            .collect();
+        let mut verdicts = keys::verify_batch(&items).into_iter();
+        records
+            .iter()
+            .zip(&signed)
+            .map(|(r, m)| match (m, verdicts.next()) {
+                (None, _) => Err(RecordError::EnvelopeShape),
+                (Some(_), Some(Ok(()))) => Ok(()),
+                (Some(_), _) => Err(RecordError::BadSignature(r.envelope.author)),
+            })
+            .collect()
     }
 
     /// Checks that this record validly follows `prev`: same kind, author and origin, `prev`
@@ -914,6 +943,66 @@ impl Record {
 impl PartialEq<Cid> for Record {
     fn eq(&self, other: &Cid) -> bool {
         self.cid == *other
+    }
+}
+
+/// A record decoded from outside whose signature is still to be checked: what
+/// [`Record::decode_owned`] and [`Record::decode_batch`] share.
+struct Unchecked {
+    envelope: Envelope,
+    bytes: Vec<u8>,
+    /// The bytes the signature covers.
+    signed: Vec<u8>,
+}
+
+impl Unchecked {
+    /// Every check of [`Record::decode`] that comes before the signature's.
+    fn decode(bytes: Vec<u8>) -> Result<Self, RecordError> {
+        if bytes.len() > MAX_RECORD_BYTES {
+            return Err(RecordError::TooLarge { size: bytes.len() });
+        }
+        let envelope: Envelope = cbor::decode(&bytes).map_err(|e| match e {
+            DecodeError::Invalid(m)
+                if m.contains("missing field") || m.contains("unknown field") =>
+            {
+                RecordError::EnvelopeShape
+            }
+            e => RecordError::Decode(e),
+        })?;
+        // Nine entries (no duplicates, no unknown keys) means every field was present.
+        if bytes.first() != Some(&0xa9) {
+            return Err(RecordError::EnvelopeShape);
+        }
+        check_kind_name(&envelope.kind)?;
+        check_version_rules(&envelope)?;
+        let signed = unsplice_sig(&bytes, envelope.seq).ok_or(RecordError::EnvelopeShape)?;
+        Ok(Self {
+            envelope,
+            bytes,
+            signed,
+        })
+    }
+
+    /// The checks of [`Record::decode`] after the signature's, once it verified.
+    fn finish(self) -> Result<Record, RecordError> {
+        let Self {
+            envelope, bytes, ..
+        } = self;
+        let (index, fields) = match &envelope.body {
+            Some(body) => validate_body(&envelope.kind, body, Strictness::Receive)?,
+            None => Default::default(),
+        };
+        if let Some(body) = envelope.body.as_ref().filter(|_| fields.private) {
+            check_sealed_for_author(&envelope.kind, body, &fields, &envelope.author)?;
+        }
+        let cid = cids::record_cid(&bytes);
+        Ok(Record {
+            envelope,
+            bytes,
+            cid,
+            index,
+            fields,
+        })
     }
 }
 

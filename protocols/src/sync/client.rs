@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use mnode_dag::{Cid, Record};
+use mnode_dag::{Cid, Record, RecordError};
 
 use super::{
     Config, Fetcher, Request, Response, Session, Step, SyncError, order_for_put, set::SyncSet,
@@ -107,6 +107,16 @@ impl CatchUp {
     ///
     /// An error ends the catch-up with this peer; records already handed out stay good.
     pub fn handle(&mut self, response: Response) -> Result<Progress, SyncError> {
+        self.handle_with(response, Record::decode_batch)
+    }
+
+    /// As [`CatchUp::handle`], decoding and verifying fetched blocks with `decode`, as
+    /// [`Fetcher::handle_with`] does.
+    pub fn handle_with(
+        &mut self,
+        response: Response,
+        decode: impl FnOnce(Vec<Vec<u8>>) -> Vec<Result<Record, RecordError>>,
+    ) -> Result<Progress, SyncError> {
         match &mut self.phase {
             Phase::Done => Err(SyncError::Finished),
             Phase::Reconciling => {
@@ -142,7 +152,7 @@ impl CatchUp {
                 }
             }
             Phase::Fetching(fetcher) => {
-                let records = match fetcher.handle(response) {
+                let records = match fetcher.handle_with(response, decode) {
                     Ok(records) => records,
                     Err(e) => {
                         self.phase = Phase::Done;

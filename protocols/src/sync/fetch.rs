@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use mnode_dag::{Cid, Record};
+use mnode_dag::{Cid, Record, RecordError};
 
 use super::{Config, Request, Response, SyncError};
 
@@ -52,6 +52,17 @@ impl Fetcher {
     /// If the answer is refused (an error response, a bad or unasked-for block) nothing of it is
     /// kept and the request stays unanswered.
     pub fn handle(&mut self, response: Response) -> Result<Vec<Record>, SyncError> {
+        self.handle_with(response, Record::decode_batch)
+    }
+
+    /// As [`Fetcher::handle`], decoding and verifying the blocks with `decode`, which returns
+    /// one result per block, in order, each what [`Record::decode_owned`] gives for it (as
+    /// [`Record::decode_batch`] does): for a caller that spreads the work over threads.
+    pub fn handle_with(
+        &mut self,
+        response: Response,
+        decode: impl FnOnce(Vec<Vec<u8>>) -> Vec<Result<Record, RecordError>>,
+    ) -> Result<Vec<Record>, SyncError> {
         let blocks = match response {
             Response::Blocks { blocks } => blocks,
             Response::Error { message } => return Err(SyncError::Remote(message)),
@@ -60,13 +71,14 @@ impl Fetcher {
         if self.in_flight.is_empty() {
             return Err(SyncError::Finished);
         }
-        let mut records = Vec::with_capacity(blocks.len());
+        let bytes: u64 = blocks.iter().map(|b| b.len() as u64).sum();
+        // The signatures are checked together (a bad one still fails alone).
+        let decoded = decode(blocks.into_iter().map(|b| b.into_vec()).collect());
+        let mut records = Vec::with_capacity(decoded.len());
         let mut sent = vec![false; self.in_flight.len()];
         let mut next = 0;
-        let mut bytes = 0;
-        for block in blocks {
-            bytes += block.len() as u64;
-            let record = Record::decode_owned(block.into_vec())?;
+        for record in decoded {
+            let record = record?;
             let cid = record.cid();
             let Some(at) = self.in_flight[next..].iter().position(|c| *c == cid) else {
                 return Err(if self.in_flight.contains(&cid) {
