@@ -226,7 +226,7 @@ pub(crate) fn media_view(m: &Media) -> Markup {
             " " small { (m.media_type) ", " (fmt::bytes(m.size)) }
             @if let Some(cid) = m.unixfs {
                 br;
-                small { "IPFS: " a href={ "/ipfs/" (cid) } { code { (cid) } } }
+                small { a href={ "/ipfs/" (cid) } title="The file's UnixFS CID, for IPFS clients" { "IPFS" } " " (fmt::cid(&cid)) }
             }
         }
     }
