@@ -713,3 +713,77 @@ async fn invalid_record_rejected_and_peer_penalised() {
     );
     b.node.shutdown().await.expect("shutdown");
 }
+
+/// Deterministic bytes that do not repeat.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_without_a_unixfs_view_get_one_and_a_fetched_file_is_served_by_it() {
+    let a = spawn().await;
+    let b = spawn().await;
+    // A file stored without a view (as before views existed).
+    let data = noise((2 << 20) + 777, 5);
+    let want = mnode_dag::unixfs::View::of(&data, Default::default());
+    let blob =
+        a.h.blobs()
+            .add_bytes(Bytes::from(data.clone()))
+            .await
+            .expect("add")
+            .cid;
+    // (The node's own pass at start may have run after the add and made it already.)
+    assert!(a.h.index_missing_views().await <= 1);
+    assert_eq!(a.h.index_missing_views().await, 0, "made once");
+    assert_eq!(
+        a.h.repo().store().view_of(&blob).expect("index"),
+        Some(want.root)
+    );
+
+    // B fetches the file and then serves its view too; its leaves come from B's copy.
+    connect(&b, &a).await;
+    b.h.fetch_file(blob, |_: FetchProgress| {})
+        .await
+        .expect("fetch");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while b.h.repo().store().view_of(&blob).expect("index") != Some(want.root) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "B made no view of the fetched file"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Over Bitswap from A: the root node and a leaf, each checked against its CID.
+    let root =
+        b.h.fetch_block(want.root, WAIT)
+            .await
+            .expect("the root over Bitswap");
+    assert_eq!(root, want.nodes.last().expect("a dag-pb root").1);
+    let leaf = want.leaves[1];
+    let c = spawn().await;
+    connect(&c, &b).await;
+    // (A peer that has just connected is not known to Bitswap for a moment.)
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let bytes = loop {
+        match c.h.fetch_block(leaf.cid, WAIT).await {
+            Ok(bytes) => break bytes,
+            Err(e) if tokio::time::Instant::now() < deadline && e.to_string().contains("peer") => {
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            Err(e) => panic!("a leaf over Bitswap from B: {e}"),
+        }
+    };
+    let at = leaf.offset as usize;
+    assert_eq!(bytes, data[at..at + leaf.len as usize]);
+    for n in [a, b, c] {
+        n.node.shutdown().await.expect("shutdown");
+    }
+}

@@ -573,6 +573,36 @@ impl NodeHandle {
         Ok(view.root)
     }
 
+    /// Builds, keeps and announces the UnixFS views of the held files that have none, one file
+    /// at a time; returns how many it made.
+    pub async fn index_missing_views(&self) -> usize {
+        let held = match self.blobs.list().await {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::warn!("cannot list files to index their UnixFS views: {e}");
+                return 0;
+            }
+        };
+        let mut made = 0;
+        for (cid, _) in held {
+            if !matches!(self.repo.store().view_of(&cid), Ok(None)) {
+                continue;
+            }
+            match self.index_file(&cid).await {
+                Ok(_) => made += 1,
+                // Deleted meanwhile, say: it is tried again at the next start.
+                Err(e) => tracing::debug!(%cid, "no UnixFS view made: {e}"),
+            }
+        }
+        if made > 0 {
+            tracing::info!(
+                files = made,
+                "made the UnixFS views of files held without one"
+            );
+        }
+        made
+    }
+
     /// Fetches a file from peers that hold it (connected peers that say so, then DHT
     /// providers), verified as it streams, resuming what an earlier fetch left, and keeps it.
     pub async fn fetch_file(
@@ -774,6 +804,16 @@ impl Node {
         // Wait for the listeners, so that `info()` right after `spawn` has real ports.
         event_loop.wait_listening(Duration::from_secs(5)).await?;
         let task = tokio::spawn(event_loop.run());
+        // Files held without a UnixFS view (added before views existed, or while a view could
+        // not be made) get theirs in the background, one at a time.
+        let indexer = handle.clone();
+        let stop = cancel.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = stop.cancelled() => {}
+                _ = indexer.index_missing_views() => {}
+            }
+        });
         Ok(Node {
             handle,
             cancel,
