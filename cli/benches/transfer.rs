@@ -1,20 +1,32 @@
-//! Getting a file out, as a user does it, each row next to its reference measured in the same
-//! run (release build, 127.0.0.1, one file of `MNODE_BENCH_TRANSFER_MIB`, default 1024):
+//! Getting files out and moving them between nodes, as a user does it, each row next to its
+//! reference measured in the same run (release build, 127.0.0.1, one file of
+//! `MNODE_BENCH_TRANSFER_MIB`, default 1024). Sections (all by default; name some to run only
+//! those: `cargo bench -p mnode --bench transfer -- held peer small`):
 //!
-//! - `cp` of the file (the reference of the held rows);
-//! - `mnode get CID -o FILE` of a file the repo holds, without a daemon and through one;
-//! - the same copy done in 1 MiB reads with BLAKE3 over each (what re-hashing the store's own
-//!   file on export would cost), in this process;
-//! - `mnode fetch CID` between two daemons, and `mnode get CID -o FILE` from a peer (the file is
-//!   written while it arrives), and, for comparison, `mnode fetch` followed by `mnode get`;
-//! - `sendme receive` of the same file from `sendme send`, relays off, when a `sendme` binary is
-//!   found (in `PATH` or `$HOME/.cache/mnode-tools/bin`): the reference of the peer rows.
+//! - `held`: `cp` of the file (the reference), `mnode get CID -o FILE` of a file the repo holds,
+//!   without a daemon and through one, and a copy in 1 MiB reads with BLAKE3 over each (what
+//!   re-hashing the store's own file on export would cost), in this process.
+//! - `peer`: the transport's ceiling, one QUIC stream between two iroh endpoints built as the
+//!   node builds its blob endpoint (each on a runtime of its own, in this process), sending the
+//!   page-cached file in 1 MiB reads, the receiver dropping it or writing it to a file; iroh-blobs
+//!   alone (a get between two bare `FsStore`s, into a `MemStore`, and through iroh-blobs'
+//!   `Downloader` as the node fetches); `mnode fetch CID` between two daemons; `mnode get CID -o
+//!   FILE` from a peer (the file is written while it arrives), and `mnode fetch` followed by
+//!   `mnode get`; `sendme receive` of the same file from `sendme send`, relays off, when a
+//!   `sendme` binary is found (in `PATH` or `$HOME/.cache/mnode-tools/bin`). The in-process rows
+//!   run on this bench's allocator (the system's), the daemons on jemalloc.
+//! - `small`: `MNODE_BENCH_SMALL_FILES` (default 10,000) files of 4–64 KiB (seeded sizes):
+//!   `mnode add DIR` (without and through a daemon) against `cp -r` + `b3sum` of every file, and
+//!   a second daemon getting them all (`POST /files/fetch` per file, `MNODE_BENCH_SMALL_PARALLEL`
+//!   at a time, default 16, with `curl --parallel`) against `mnode fetch` of one file of the same
+//!   bytes, plus one `mnode fetch` process a file for the first `MNODE_BENCH_SMALL_SAMPLE`
+//!   (default 200). Needs `b3sum` (installed with apt-get if missing) and `curl`.
 //!
 //! Every timed run starts after `sync`, and every written file is checked (size, and its BLAKE3
 //! hash against the CID once per row). Best of `MNODE_BENCH_TRANSFER_RUNS` (default 3).
 //!
-//! Run: `cargo bench -p mnode --bench transfer`. Work files go under `$MNODE_BENCH_DIR`
-//! (default: a folder in the system temp dir); at 1 GiB it needs about 4 GiB free there.
+//! Work files go under `$MNODE_BENCH_DIR` (default: a folder in the system temp dir); at 1 GiB
+//! it needs about 4 GiB free there.
 
 #![allow(clippy::unwrap_used)]
 
@@ -164,15 +176,16 @@ fn sendme_bin() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// `sendme receive` of `file` from a `sendme send` on this machine, relays off: best of `runs`,
-/// or why it could not run.
+/// `sendme receive` of `file` from a `sendme send` on this machine, relays off, IPv4 on
+/// 127.0.0.1 only (its ticket then names only that address; no internet is needed): best of
+/// `runs`, or why it could not run. Checked with sendme 0.37.1.
 fn sendme(bin: &Path, dir: &Path, file: &Path, size: u64, runs: u64) -> Result<Duration, String> {
     let send_dir = dir.join("sendme-send");
     let _ = std::fs::remove_dir_all(&send_dir);
     std::fs::create_dir_all(&send_dir).unwrap();
     let mut sender = Command::new(bin)
         .args(["send", "--relay", "disabled", "--ticket-type", "addresses"])
-        .arg("--no-progress")
+        .args(["--magic-ipv4-addr", "127.0.0.1:0", "--no-progress"])
         .arg(file)
         .current_dir(&send_dir)
         .stdin(Stdio::null())
@@ -199,7 +212,8 @@ fn sendme(bin: &Path, dir: &Path, file: &Path, size: u64, runs: u64) -> Result<D
                 sync_disk();
                 let start = Instant::now();
                 let out = Command::new(bin)
-                    .args(["receive", "--relay", "disabled", "--no-progress", &ticket])
+                    .args(["receive", "--relay", "disabled", "--no-progress"])
+                    .args(["--magic-ipv4-addr", "127.0.0.1:0", &ticket])
                     .current_dir(&recv_dir)
                     .stdin(Stdio::null())
                     .output()
@@ -226,59 +240,313 @@ fn sendme(bin: &Path, dir: &Path, file: &Path, size: u64, runs: u64) -> Result<D
     result
 }
 
-fn main() {
-    if std::env::args().any(|a| a == "--list") {
-        return;
+/// A tokio runtime of its own for one side of an in-process transfer, as each daemon has one.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// An iroh endpoint built as the node builds its blob endpoint
+/// ([`mnode_node::node::endpoint_builder`]: no relay, no lookup, no port mapping) on 127.0.0.1.
+async fn endpoint(alpns: Vec<Vec<u8>>) -> iroh::Endpoint {
+    mnode_node::node::endpoint_builder("127.0.0.1:0".parse().unwrap())
+        .unwrap()
+        .alpns(alpns)
+        .bind()
+        .await
+        .unwrap()
+}
+
+fn endpoint_addr(ep: &iroh::Endpoint) -> iroh::EndpointAddr {
+    iroh::EndpointAddr::new(ep.id()).with_ip_addr(ep.bound_sockets()[0])
+}
+
+/// The transport's ceiling: one QUIC stream between two endpoints built as the node's, each on
+/// a runtime of its own. The receiver connects and asks (a few bytes on a bidirectional
+/// stream, as an iroh-blobs get does); the sender answers with `file` in 1 MiB reads (it is in
+/// the page cache). The receiver drops what arrives, or, with `to`, writes it there in 1 MiB
+/// writes. Timed at the receiver, from connecting to the stream's end.
+fn bare_quic(file: &Path, size: u64, to: Option<&Path>) -> Duration {
+    const ALPN: &[u8] = b"mnode-bench/bare-quic";
+    let (rt_send, rt_recv) = (runtime(), runtime());
+    let sender = rt_send.block_on(endpoint(vec![ALPN.to_vec()]));
+    let receiver = rt_recv.block_on(endpoint(vec![]));
+    let addr = endpoint_addr(&sender);
+    let file = file.to_owned();
+    let serving = rt_send.spawn(async move {
+        let conn = sender.accept().await.unwrap().await.unwrap();
+        let (mut send, mut recv) = conn.accept_bi().await.unwrap();
+        recv.read_to_end(64).await.unwrap();
+        let mut src = std::fs::File::open(&file).unwrap();
+        loop {
+            let mut buf = vec![0u8; 1 << 20];
+            let n = src.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            buf.truncate(n);
+            send.write_chunk(buf.into()).await.unwrap();
+        }
+        send.finish().unwrap();
+        conn.closed().await;
+        sender.close().await;
+    });
+    let took = rt_recv.block_on(async {
+        let start = Instant::now();
+        let conn = receiver.connect(addr, ALPN).await.unwrap();
+        let (mut send, mut recv) = conn.open_bi().await.unwrap();
+        send.write_all(b"get").await.unwrap();
+        send.finish().unwrap();
+        let mut out = to
+            .map(|p| std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(p).unwrap()));
+        let mut received = 0u64;
+        while let Some(chunk) = recv.read_chunk(1 << 20).await.unwrap() {
+            received += chunk.len() as u64;
+            if let Some(out) = &mut out {
+                out.write_all(&chunk).unwrap();
+            }
+        }
+        if let Some(out) = &mut out {
+            out.flush().unwrap();
+        }
+        let took = start.elapsed();
+        assert_eq!(received, size);
+        conn.close(0u32.into(), b"done");
+        receiver.close().await;
+        took
+    });
+    rt_send.block_on(serving).unwrap();
+    took
+}
+
+/// Where the received blob goes in [`bare_blobs`].
+#[derive(Clone, Copy, PartialEq)]
+enum Receiver {
+    /// An `FsStore` in a fresh folder, as a node's.
+    Fs,
+    /// A `MemStore`: iroh-blobs' get and verification without a store on disk.
+    Mem,
+    /// An `FsStore` through iroh-blobs' `Downloader`, as the node fetches (its connection
+    /// pool, and progress forwarded item by item).
+    FsDownloader,
+}
+
+/// iroh-blobs alone, no node around it: a get of `file` (added to a bare `FsStore` served by
+/// `BlobsProtocol` on an endpoint built as the node's) into a fresh store, over one connection
+/// between two endpoints on runtimes of their own. Best of `runs`, timed from connecting until
+/// the blob is complete. Each received blob is checked complete.
+fn bare_blobs(dir: &Path, file: &Path, size: u64, runs: u64, into: Receiver) -> Duration {
+    use iroh_blobs::{BlobsProtocol, store::fs::FsStore};
+    let (rt_send, rt_recv) = (runtime(), runtime());
+    let store_dir = dir.join("bare-provider");
+    let _ = std::fs::remove_dir_all(&store_dir);
+    let (router, hash, provider) = rt_send.block_on(async {
+        let store = FsStore::load(&store_dir).await.unwrap();
+        let hash = store.add_path(file).await.unwrap().hash;
+        let ep = endpoint(vec![]).await;
+        let router = iroh::protocol::Router::builder(ep)
+            .accept(iroh_blobs::ALPN, BlobsProtocol::new(&store, None))
+            .spawn();
+        (router, hash, store)
+    });
+    let addr = endpoint_addr(router.endpoint());
+    let recv_dir = dir.join("bare-receiver");
+    let took = rows(runs, |_| {
+        let _ = std::fs::remove_dir_all(&recv_dir);
+        sync_disk();
+        rt_recv.block_on(async {
+            let fs = match into {
+                Receiver::Fs | Receiver::FsDownloader => {
+                    Some(FsStore::load(&recv_dir).await.unwrap())
+                }
+                Receiver::Mem => None,
+            };
+            let store: iroh_blobs::api::Store = match &fs {
+                Some(fs) => fs.clone().into(),
+                None => iroh_blobs::store::mem::MemStore::new().into(),
+            };
+            let lookup = iroh::address_lookup::MemoryLookup::new();
+            lookup.add_endpoint_info(addr.clone());
+            let ep = mnode_node::node::endpoint_builder("127.0.0.1:0".parse().unwrap())
+                .unwrap()
+                .address_lookup(lookup)
+                .bind()
+                .await
+                .unwrap();
+            let start = Instant::now();
+            let conn = if into == Receiver::FsDownloader {
+                let downloader = iroh_blobs::api::downloader::Downloader::new(&store, &ep);
+                downloader.download(hash, vec![addr.id]).await.unwrap();
+                None
+            } else {
+                let conn = ep.connect(addr.clone(), iroh_blobs::ALPN).await.unwrap();
+                store
+                    .remote()
+                    .fetch(conn.clone(), hash)
+                    .complete()
+                    .await
+                    .unwrap();
+                Some(conn)
+            };
+            let took = start.elapsed();
+            let status = store.blobs().status(hash).await.unwrap();
+            assert!(
+                matches!(status, iroh_blobs::api::blobs::BlobStatus::Complete { size: s } if s == size),
+                "{status:?}"
+            );
+            if let Some(conn) = conn {
+                conn.close(0u32.into(), b"done");
+            }
+            ep.close().await;
+            store.shutdown().await.unwrap();
+            took
+        })
+    });
+    rt_send.block_on(async {
+        // The router's shutdown may already have stopped the store.
+        let _ = router.shutdown().await;
+        let _ = provider.shutdown().await;
+    });
+    let _ = std::fs::remove_dir_all(&recv_dir);
+    let _ = std::fs::remove_dir_all(&store_dir);
+    took
+}
+
+/// The rows of one section: what ran, in order, each with its time and reference.
+struct Table {
+    size: u64,
+    lines: Vec<String>,
+}
+
+impl Table {
+    fn row(&mut self, what: &str, d: Duration, reference: Option<(&str, Duration)>) {
+        let mbs = self.size as f64 / 1e6 / d.as_secs_f64();
+        let (name, x) = match reference {
+            Some((name, r)) => (name, format!("{:.2}", r.as_secs_f64() / d.as_secs_f64())),
+            None => ("–", "–".to_owned()),
+        };
+        self.lines.push(format!(
+            "| {what} | {:.2} | {mbs:.0} | {name} | {x} |",
+            d.as_secs_f64()
+        ));
     }
-    let size = env_num("MNODE_BENCH_TRANSFER_MIB", 1024) << 20;
-    let runs = env_num("MNODE_BENCH_TRANSFER_RUNS", 3);
-    let dir = bench_dir().join("transfer");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = big_file(&bench_dir(), "transfer", size);
+
+    fn print(&self, title: &str) {
+        println!("\n### {title}\n");
+        println!("| run | seconds | MB/s | reference | × reference |");
+        println!("|---|---:|---:|---|---:|");
+        for l in &self.lines {
+            println!("{l}");
+        }
+    }
+}
+
+fn ratio(reference: Duration, d: Duration) -> f64 {
+    reference.as_secs_f64() / d.as_secs_f64()
+}
+
+/// `cp` against `mnode get -o` of a held file, without and through a daemon.
+fn held(dir: &Path, file: &Path, size: u64, runs: u64) {
     let out = dir.join("out.bin");
     let fresh_out = || {
         let _ = std::fs::remove_file(&out);
     };
-
-    // Reference: cp.
     let cp = rows(runs, |_| {
         fresh_out();
-        let (took, _) = timed(Command::new("cp").arg(&file).arg(&out));
+        let (took, _) = timed(Command::new("cp").arg(file).arg(&out));
         check(&out, "", size, false);
         took
     });
-
     // The same, re-hashing on the way (an export that does not trust the store's file).
     let rehash = rows(runs, |_| {
         fresh_out();
         sync_disk();
         let start = Instant::now();
-        hashing_copy(&file, &out);
+        hashing_copy(file, &out);
         start.elapsed()
     });
-    fresh_out();
-
-    // A repo that holds the file (copied in: the store owns its file).
     let repo_a = dir.join("a");
     init(&repo_a);
-    let added: Value =
-        serde_json::from_str(&run(mnode(&repo_a).arg("--json").arg("add").arg(&file))).unwrap();
-    let cid = added[0]["cid"].as_str().unwrap().to_owned();
-    let get = |repo: &Path, n: u64| {
-        fresh_out();
-        let (took, text) = timed(mnode(repo).args(["--json", "get", &cid, "-o"]).arg(&out));
-        let v: Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(v["size"].as_u64(), Some(size), "{v}");
-        check(&out, &cid, size, n == runs);
-        (took, v)
-    };
-    let held_local = rows(runs, |n| get(&repo_a, n).0);
-
+    let cid = add(&repo_a, file);
+    let held_local = rows(runs, |n| get(&repo_a, &cid, &out, size, n == runs).0);
     let a = Daemon::start(&repo_a);
-    let held_daemon = rows(runs, |n| get(&repo_a, n).0);
+    let held_daemon = rows(runs, |n| get(&repo_a, &cid, &out, size, n == runs).0);
+    drop(a);
     fresh_out();
+    let _ = std::fs::remove_dir_all(&repo_a);
 
+    let mut t = Table {
+        size,
+        lines: Vec::new(),
+    };
+    t.row("`cp FILE OUT`", cp, None);
+    let vs_cp = Some(("`cp`", cp));
+    t.row("`mnode get CID -o OUT`, held, no daemon", held_local, vs_cp);
+    t.row(
+        "`mnode get CID -o OUT`, held, through the daemon",
+        held_daemon,
+        vs_cp,
+    );
+    t.row(
+        "copy in 1 MiB reads + BLAKE3 of each, fsync (re-hashing on export; in this process)",
+        rehash,
+        vs_cp,
+    );
+    t.print(&format!(
+        "getting a held {} MiB file out (best of {runs})",
+        size >> 20
+    ));
+    let worst = held_local.max(held_daemon);
+    println!(
+        "\nget of a held file (slower of the two) = {:.2} × cp (target ≥ 0.80): {}",
+        ratio(cp, worst),
+        met(ratio(cp, worst) >= 0.8)
+    );
+}
+
+/// `mnode add FILE` into `repo`; its CID.
+fn add(repo: &Path, file: &Path) -> String {
+    let added: Value =
+        serde_json::from_str(&run(mnode(repo).arg("--json").arg("add").arg(file))).unwrap();
+    added[0]["cid"].as_str().unwrap().to_owned()
+}
+
+/// `mnode get CID -o OUT` on `repo`, timed; checks the written file (its hash when `hash`).
+fn get(repo: &Path, cid: &str, out: &Path, size: u64, hash: bool) -> (Duration, Value) {
+    let _ = std::fs::remove_file(out);
+    let (took, text) = timed(mnode(repo).args(["--json", "get", cid, "-o"]).arg(out));
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["size"].as_u64(), Some(size), "{v}");
+    check(out, cid, size, hash);
+    (took, v)
+}
+
+/// The peer rows: the transport's ceiling and iroh-blobs alone (in this process), `mnode
+/// fetch` and `mnode get` between two daemons, and `sendme` when there is one.
+fn peer(dir: &Path, file: &Path, size: u64, runs: u64) {
+    let out = dir.join("out.bin");
+    let ceiling = rows(runs, |_| {
+        sync_disk();
+        bare_quic(file, size, None)
+    });
+    let ceiling_file = rows(runs, |_| {
+        let _ = std::fs::remove_file(&out);
+        sync_disk();
+        let took = bare_quic(file, size, Some(&out));
+        check(&out, "", size, false);
+        took
+    });
+    let _ = std::fs::remove_file(&out);
+    let blobs_fs = bare_blobs(dir, file, size, runs, Receiver::Fs);
+    let blobs_mem = bare_blobs(dir, file, size, runs, Receiver::Mem);
+    let blobs_dl = bare_blobs(dir, file, size, runs, Receiver::FsDownloader);
+
+    let repo_a = dir.join("a");
+    init(&repo_a);
+    let cid = add(&repo_a, file);
+    let a = Daemon::start(&repo_a);
     // A second daemon, fresh for every run, that gets the file from the first.
     let repo_b = dir.join("b");
     let peer = || {
@@ -296,101 +564,93 @@ fn main() {
     });
     let from_peer = rows(runs, |n| {
         let _b = peer();
-        let (took, v) = get(&repo_b, n);
+        let (took, v) = get(&repo_b, &cid, &out, size, n == runs);
         assert_eq!(v["transferred"].as_u64(), Some(size), "{v}");
         took
     });
     let fetch_then_get = rows(runs, |n| {
         let _b = peer();
         let (fetched, _) = timed(mnode(&repo_b).args(["--json", "fetch", &cid]));
-        let (took, v) = get(&repo_b, n);
+        let (took, v) = get(&repo_b, &cid, &out, size, n == runs);
         assert_eq!(v["transferred"].as_u64(), Some(0), "{v}");
         fetched + took
     });
-    fresh_out();
+    let _ = std::fs::remove_file(&out);
     drop(a);
     let _ = std::fs::remove_dir_all(&repo_b);
     let _ = std::fs::remove_dir_all(&repo_a);
 
     let sendme = match sendme_bin() {
-        Some(bin) => sendme(&bin, &dir, &file, size, runs),
+        Some(bin) => sendme(&bin, dir, file, size, runs),
         None => Err(
             "no `sendme` in PATH or ~/.cache/mnode-tools/bin; install it with \
              `cargo install sendme --locked --root $HOME/.cache/mnode-tools`"
                 .to_owned(),
         ),
     };
-    let _ = std::fs::remove_dir_all(&dir);
 
-    let mbs = |d: Duration| size as f64 / 1e6 / d.as_secs_f64();
-    let ratio = |reference: Duration, d: Duration| reference.as_secs_f64() / d.as_secs_f64();
-    println!(
-        "\n### getting a {} MiB file out (best of {runs})\n",
-        size >> 20
-    );
-    println!("| run | seconds | MB/s | reference | × reference |");
-    println!("|---|---:|---:|---|---:|");
-    let row = |what: &str, d: Duration, reference: &str, x: Option<f64>| {
-        println!(
-            "| {what} | {:.2} | {:.0} | {reference} | {} |",
-            d.as_secs_f64(),
-            mbs(d),
-            x.map_or("–".to_owned(), |x| format!("{x:.2}"))
-        );
+    let mut t = Table {
+        size,
+        lines: Vec::new(),
     };
-    row("`cp FILE OUT`", cp, "–", None);
-    row(
-        "`mnode get CID -o OUT`, held, no daemon",
-        held_local,
-        "`cp`",
-        Some(ratio(cp, held_local)),
+    t.row(
+        "transport ceiling: one QUIC stream between two endpoints built as the node's, from the page-cached file, dropped on arrival",
+        ceiling,
+        None,
     );
-    row(
-        "`mnode get CID -o OUT`, held, through the daemon",
-        held_daemon,
-        "`cp`",
-        Some(ratio(cp, held_daemon)),
+    let vs_ceiling = Some(("ceiling", ceiling));
+    t.row(
+        "the same, written to a file on arrival (1 MiB writes)",
+        ceiling_file,
+        vs_ceiling,
     );
-    row(
-        "copy in 1 MiB reads + BLAKE3 of each, fsync (re-hashing on export; in this process)",
-        rehash,
-        "`cp`",
-        Some(ratio(cp, rehash)),
+    t.row(
+        "iroh-blobs alone: get from a bare `FsStore` into a bare `FsStore` (verified, stored; no node)",
+        blobs_fs,
+        vs_ceiling,
     );
-    let peer_ref = sendme.as_ref().ok().copied();
+    t.row(
+        "iroh-blobs alone: get from a bare `FsStore` into a `MemStore` (verified, no disk on the receiver)",
+        blobs_mem,
+        vs_ceiling,
+    );
+    t.row(
+        "iroh-blobs alone through its `Downloader` (as the node fetches), `FsStore` → `FsStore`",
+        blobs_dl,
+        vs_ceiling,
+    );
+    t.row("`mnode fetch CID`, two daemons", fetch, vs_ceiling);
     match &sendme {
-        Ok(d) => row("`sendme receive` (relays off)", *d, "–", None),
-        Err(why) => println!("| `sendme receive` | – | – | not run: {why} | – |"),
+        Ok(d) => t.row("`sendme receive` (relays off), file on disk", *d, None),
+        Err(why) => t
+            .lines
+            .push(format!("| `sendme receive` | – | – | not run: {why} | – |")),
     }
-    let vs_sendme = |d: Duration| peer_ref.map(|r| ratio(r, d));
-    let sendme_name = if peer_ref.is_some() {
-        "`sendme receive`"
-    } else {
-        "`sendme receive` (not run)"
-    };
-    row(
-        "`mnode fetch CID`, two daemons",
-        fetch,
-        sendme_name,
-        vs_sendme(fetch),
-    );
-    row(
+    let peer_ref = sendme.as_ref().ok().map(|d| ("`sendme receive`", *d));
+    let get_ref = peer_ref.or(Some(("ceiling, to a file", ceiling_file)));
+    t.row(
         "`mnode get CID -o OUT` from a peer (written while it arrives)",
         from_peer,
-        sendme_name,
-        vs_sendme(from_peer),
+        get_ref,
     );
-    row(
+    t.row(
         "`mnode fetch CID`, then `mnode get CID -o OUT` (for comparison)",
         fetch_then_get,
-        "`mnode get` from a peer",
-        Some(ratio(from_peer, fetch_then_get)),
+        Some(("`mnode get` from a peer", from_peer)),
     );
-    let held = held_local.max(held_daemon);
+    t.print(&format!(
+        "getting a {} MiB file from a peer (best of {runs})",
+        size >> 20
+    ));
     println!(
-        "\nget of a held file (slower of the two) = {:.2} × cp (target ≥ 0.80): {}",
-        ratio(cp, held),
-        met(ratio(cp, held) >= 0.8)
+        "\nmnode fetch = {:.2} × the transport ceiling (target ≥ 0.80): {}",
+        ratio(ceiling, fetch),
+        met(ratio(ceiling, fetch) >= 0.8)
+    );
+    println!(
+        "iroh-blobs alone (FsStore → FsStore) = {:.2} × the ceiling; mnode fetch = {:.2} × iroh-blobs alone",
+        ratio(ceiling, blobs_fs),
+        ratio(blobs_fs, fetch)
     );
     println!(
         "get from a peer = {:.2} s = the fetch alone + {:.2} s (fetch, then get: + {:.2} s)",
@@ -399,11 +659,271 @@ fn main() {
         fetch_then_get.as_secs_f64() - fetch.as_secs_f64()
     );
     match peer_ref {
-        Some(r) => println!(
+        Some((_, r)) => println!(
             "get from a peer = {:.2} × sendme receive (target ≥ 1.00): {}",
             ratio(r, from_peer),
             met(ratio(r, from_peer) >= 1.0)
         ),
         None => println!("get from a peer vs sendme receive: not measured (no `sendme`)"),
     }
+}
+
+/// A small seeded generator (splitmix64) for the small files' sizes.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// `count` files of 4–64 KiB (sizes drawn with seed 21, incompressible bytes), in 100 folders
+/// of `dir`, made once and read into the page cache, and one file `joined` holding all their
+/// bytes in a row. Returns the folder, the joined file and the total size.
+fn small_files(dir: &Path, count: u64) -> (PathBuf, PathBuf, u64) {
+    let root = dir.join(format!("small-{count}"));
+    let joined = dir.join(format!("small-{count}-joined.bin"));
+    let marker = dir.join(format!("small-{count}.complete"));
+    if !marker.is_file() || !joined.is_file() {
+        let _ = std::fs::remove_dir_all(&root);
+        let mut rng = Rng(21);
+        let mut all = std::io::BufWriter::new(std::fs::File::create(&joined).unwrap());
+        for i in 0..count {
+            let sub = root.join(format!("{:02}", i % 100));
+            std::fs::create_dir_all(&sub).unwrap();
+            let size = 4096 + rng.next() % (60 * 1024 + 1);
+            let mut bytes = vec![0u8; size as usize];
+            blake3::Hasher::new()
+                .update(&i.to_le_bytes())
+                .finalize_xof()
+                .fill(&mut bytes);
+            std::fs::write(sub.join(format!("{i:05}.bin")), &bytes).unwrap();
+            all.write_all(&bytes).unwrap();
+        }
+        all.flush().unwrap();
+        std::fs::write(&marker, b"").unwrap();
+    }
+    let total = std::fs::metadata(&joined).unwrap().len();
+    // Into the page cache, as the big file is.
+    run(Command::new("sh").arg("-c").arg(format!(
+        "find '{}' -type f -print0 | xargs -0 cat > /dev/null; cat '{}' > /dev/null",
+        root.display(),
+        joined.display()
+    )));
+    (root, joined, total)
+}
+
+/// `mnode add DIR` (`--json`): the CIDs of its files, sorted.
+fn add_dir(repo: &Path, dir: &Path) -> (Duration, Vec<String>) {
+    let (took, text) = timed(mnode(repo).arg("--json").arg("add").arg(dir));
+    let added: Value = serde_json::from_str(&text).unwrap();
+    let mut cids: Vec<String> = added
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["cid"].as_str().unwrap().to_owned())
+        .collect();
+    cids.sort();
+    (took, cids)
+}
+
+/// A curl config file that asks the daemon of `repo` to fetch each of `cids`
+/// (`POST /files/fetch`, as `mnode fetch` does, one request a file).
+fn fetch_requests(repo: &Path, api: &str, cids: &[String], to: &Path) {
+    let token = std::fs::read_to_string(repo.join("api.token")).unwrap();
+    let mut f = std::io::BufWriter::new(std::fs::File::create(to).unwrap());
+    for (i, cid) in cids.iter().enumerate() {
+        if i > 0 {
+            writeln!(f, "next").unwrap();
+        }
+        writeln!(f, "url = \"{api}/files/fetch\"").unwrap();
+        writeln!(f, "header = \"Authorization: Bearer {}\"", token.trim()).unwrap();
+        writeln!(f, "header = \"Content-Type: application/json\"").unwrap();
+        writeln!(f, "data = \"{{\\\"cid\\\":\\\"{cid}\\\"}}\"").unwrap();
+        writeln!(f, "fail").unwrap();
+        writeln!(f, "silent").unwrap();
+        writeln!(f, "show-error").unwrap();
+        writeln!(f, "output = \"/dev/null\"").unwrap();
+    }
+    f.flush().unwrap();
+}
+
+/// 10,000 small files: `mnode add DIR` against `cp -r` + `b3sum` of every file, and a second
+/// node getting them all against one file of the same total size.
+fn small(dir: &Path, runs: u64) {
+    let count = env_num("MNODE_BENCH_SMALL_FILES", 10_000);
+    let parallel = env_num("MNODE_BENCH_SMALL_PARALLEL", 16);
+    let sample = env_num("MNODE_BENCH_SMALL_SAMPLE", 200).min(count);
+    let b3sum = mnode_bench_support::tool(&["/usr/bin/b3sum", "/usr/local/bin/b3sum"], &["b3sum"]);
+    let (src, joined, total) = small_files(&bench_dir(), count);
+    let copy = dir.join("small-copy");
+    let cp_b3sum = rows(runs, |_| {
+        let _ = std::fs::remove_dir_all(&copy);
+        sync_disk();
+        let start = Instant::now();
+        run(Command::new("cp").arg("-r").arg(&src).arg(&copy));
+        run(Command::new("sh").arg("-c").arg(format!(
+            "find '{}' -type f -name '*.bin' -print0 | xargs -0 '{}' > /dev/null",
+            copy.display(),
+            b3sum.display()
+        )));
+        start.elapsed()
+    });
+    let _ = std::fs::remove_dir_all(&copy);
+    let repo_a = dir.join("small-a");
+    let mut cids = Vec::new();
+    let add_local = rows(runs, |_| {
+        init(&repo_a);
+        let (took, c) = add_dir(&repo_a, &src);
+        assert_eq!(c.len() as u64, count);
+        cids = c;
+        took
+    });
+    // Through the daemon too (it imports each file, then signs all the records in one batch).
+    let add_daemon = rows(runs, |n| {
+        init(&repo_a);
+        let _a = Daemon::start(&repo_a);
+        let (took, c) = add_dir(&repo_a, &src);
+        assert_eq!(c, cids, "run {n}");
+        took
+    });
+    // The repo now holds them all (the last run's), and the joined file too.
+    let joined_cid = add(&repo_a, &joined);
+    let a = Daemon::start(&repo_a);
+
+    let repo_b = dir.join("small-b");
+    let peer = || {
+        init(&repo_b);
+        let b = Daemon::start(&repo_b);
+        run(mnode(&repo_b).arg("connect").arg(a.addr()));
+        b
+    };
+    let one_file = rows(runs, |_| {
+        let _b = peer();
+        let (took, text) = timed(mnode(&repo_b).args(["--json", "fetch", &joined_cid]));
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["transferred"].as_u64(), Some(total), "{v}");
+        took
+    });
+    // All of them through the daemon's API, `parallel` requests at a time (curl --parallel).
+    let config = dir.join("small-fetch.curl");
+    let all_api = rows(runs, |_| {
+        let b = peer();
+        let api = b.info["api"].as_str().unwrap().to_owned();
+        let api = if api.starts_with("http") {
+            api
+        } else {
+            format!("http://{api}")
+        };
+        fetch_requests(&repo_b, &api, &cids, &config);
+        sync_disk();
+        let start = Instant::now();
+        run(Command::new("curl")
+            .args(["--parallel", "--parallel-max", &parallel.to_string(), "-K"])
+            .arg(&config));
+        let took = start.elapsed();
+        // Every file is held now: a second fetch of each moves nothing (spot check).
+        for cid in cids.iter().step_by((count as usize / 20).max(1)) {
+            let v: Value =
+                serde_json::from_str(&run(mnode(&repo_b).args(["--json", "fetch", cid]))).unwrap();
+            assert_eq!(v["transferred"].as_u64(), Some(0), "{v}");
+        }
+        took
+    });
+    // One `mnode fetch` process a file, for the first `sample` files.
+    let each_cli = rows(runs, |_| {
+        let _b = peer();
+        sync_disk();
+        let start = Instant::now();
+        for cid in &cids[..sample as usize] {
+            run(mnode(&repo_b).args(["--json", "fetch", cid]));
+        }
+        start.elapsed()
+    });
+    drop(a);
+    let _ = std::fs::remove_dir_all(&repo_b);
+    let _ = std::fs::remove_dir_all(&repo_a);
+
+    let mut t = Table {
+        size: total,
+        lines: Vec::new(),
+    };
+    t.row(
+        &format!("`cp -r DIR` + `b3sum` of every file ({count} files)"),
+        cp_b3sum,
+        None,
+    );
+    let vs_cp = Some(("`cp -r` + `b3sum`", cp_b3sum));
+    t.row("`mnode add DIR`, no daemon", add_local, vs_cp);
+    t.row("`mnode add DIR`, through the daemon", add_daemon, vs_cp);
+    t.row(
+        "`mnode fetch CID` of one file of the same total size, two daemons",
+        one_file,
+        None,
+    );
+    let vs_one = Some(("one file", one_file));
+    t.row(
+        &format!(
+            "second node gets all {count}: `POST /files/fetch` per file, {parallel} at a time (curl --parallel)"
+        ),
+        all_api,
+        vs_one,
+    );
+    let per_file = each_cli.as_secs_f64() / sample as f64;
+    t.lines.push(format!(
+        "| one `mnode fetch CID` process a file, first {sample} files: {:.2} s, {:.1} ms a file; all {count} at that rate | {:.1} (est.) | – | one file | {:.2} (est.) |",
+        each_cli.as_secs_f64(),
+        per_file * 1e3,
+        per_file * count as f64,
+        one_file.as_secs_f64() / (per_file * count as f64)
+    ));
+    t.print(&format!(
+        "{count} small files of 4–64 KiB, {} MiB in all (best of {runs})",
+        total >> 20
+    ));
+    let worst_add = add_local.max(add_daemon);
+    println!(
+        "\nmnode add DIR (slower of the two) = {:.2} × cp -r + b3sum (target ≥ 0.80): {}",
+        ratio(cp_b3sum, worst_add),
+        met(ratio(cp_b3sum, worst_add) >= 0.8)
+    );
+    println!(
+        "second node holds all {count} in {:.2} × the time of one file of the same size (target ≤ 2.00): {}",
+        all_api.as_secs_f64() / one_file.as_secs_f64(),
+        met(all_api.as_secs_f64() / one_file.as_secs_f64() <= 2.0)
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
+        return;
+    }
+    // `cargo bench -p mnode --bench transfer -- [held] [peer] [small]`: all by default.
+    let picked: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let wants = |s: &str| picked.is_empty() || picked.contains(&s);
+    let size = env_num("MNODE_BENCH_TRANSFER_MIB", 1024) << 20;
+    let runs = env_num("MNODE_BENCH_TRANSFER_RUNS", 3);
+    let dir = bench_dir().join("transfer");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = big_file(&bench_dir(), "transfer", size);
+    if wants("held") {
+        held(&dir, &file, size, runs);
+    }
+    if wants("peer") {
+        peer(&dir, &file, size, runs);
+    }
+    if wants("small") {
+        small(&dir, runs);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -22,6 +22,7 @@ mod mem_or_file;
 #[cfg(feature = "fs-store")]
 #[cfg_attr(iroh_blobs_docsrs, doc(cfg(feature = "fs-store")))]
 pub use mem_or_file::{FixedSize, MemOrFile};
+pub(crate) use mem_or_file::read_bytes_at;
 
 /// A named, persistent tag.
 #[derive(Serialize, Deserialize, Clone, PartialEq, Eq, PartialOrd, Ord, From, Into)]

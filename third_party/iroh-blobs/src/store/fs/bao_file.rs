@@ -33,8 +33,8 @@ use crate::{
     store::{
         fs::{meta::raw_outboard_size, util::entity_manager, HashContext},
         util::{
-            read_checksummed_and_truncate, write_checksummed, FixedSize, MemOrFile,
-            PartialMemStorage, DD,
+            read_bytes_at, read_checksummed_and_truncate, write_checksummed, FixedSize,
+            MemOrFile, PartialMemStorage, DD,
         },
         IROH_BLOCK_SIZE,
     },
@@ -572,7 +572,7 @@ impl ReadBytesAt for DataReader {
         let guard = self.0.borrow();
         match guard.deref() {
             BaoFileStorage::PartialMem(x) => x.data.read_bytes_at(offset, size),
-            BaoFileStorage::Partial(x) => x.data.read_bytes_at(offset, size),
+            BaoFileStorage::Partial(x) => read_bytes_at(&x.data, offset, size),
             BaoFileStorage::Complete(x) => x.data.read_bytes_at(offset, size),
             BaoFileStorage::Poisoned => io::Result::Err(io::Error::other("poisoned storage")),
             BaoFileStorage::Initial => io::Result::Err(io::Error::other("initial")),

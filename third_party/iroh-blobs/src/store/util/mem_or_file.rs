@@ -37,10 +37,29 @@ impl<T: ReadAt> ReadAt for FixedSize<T> {
     }
 }
 
-impl<T: ReadBytesAt> ReadBytesAt for FixedSize<T> {
+impl<T: ReadAt> ReadBytesAt for FixedSize<T> {
     fn read_bytes_at(&self, offset: u64, size: usize) -> io::Result<Bytes> {
-        self.file.read_bytes_at(offset, size)
+        read_bytes_at(&self.file, offset, size)
     }
+}
+
+/// `size` bytes at `offset` of `file`, read into a stack buffer and copied out.
+///
+/// Not bao-tree's `ReadBytesAt for File`, which reads into `vec![0; size]`: that zeroed
+/// allocation is a `calloc`, and for a 16 KiB chunk group jemalloc (the allocator of the node
+/// that patches this crate) zeroes a reused extent with `madvise(MADV_DONTNEED)`, so every
+/// chunk group sent cost a TLB shootdown and five page faults. Sizes above a chunk group
+/// (none that the provider asks for) still go through one zeroed buffer.
+pub(crate) fn read_bytes_at(file: &impl ReadAt, offset: u64, size: usize) -> io::Result<Bytes> {
+    const STACK: usize = 16 * 1024;
+    if size > STACK {
+        let mut buf = vec![0; size];
+        file.read_exact_at(offset, &mut buf)?;
+        return Ok(buf.into());
+    }
+    let mut buf = [0u8; STACK];
+    file.read_exact_at(offset, &mut buf[..size])?;
+    Ok(Bytes::copy_from_slice(&buf[..size]))
 }
 
 impl<T> Size for FixedSize<T> {
