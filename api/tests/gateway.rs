@@ -618,19 +618,6 @@ async fn gateway_car_refuses_bad_params_and_what_it_does_not_hold() {
     node.shutdown().await.expect("shutdown");
 }
 
-/// Deterministic bytes that do not repeat.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 /// Uploads `bytes` as the node's owner; the answer.
 async fn upload(router: &Router, bytes: &[u8]) -> serde_json::Value {
     let r = req("PUT", "/api/v1/files")
@@ -645,7 +632,7 @@ async fn upload(router: &Router, bytes: &[u8]) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_serves_a_files_unixfs_view_from_its_blob() {
     let (node, router, _dir) = setup().await;
-    let file = noise((3 << 20) + 12_345, 21);
+    let file = mnode_dag::testing::noise((3 << 20) + 12_345, 21);
     let answer = upload(&router, &file).await;
     let blob: Cid = answer["cid"].as_str().expect("cid").parse().expect("cid");
     let root: Cid = answer["unixfs"]
@@ -747,8 +734,8 @@ async fn gateway_serves_a_files_unixfs_view_from_its_blob() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_raw_answers_files_up_to_the_configured_size() {
     let t = support::setup_with(&["api.gateway_max_raw_block=1000000"]).await;
-    let small = noise(999_999, 3);
-    let large = noise(1_000_001, 4);
+    let small = mnode_dag::testing::noise(999_999, 3);
+    let large = mnode_dag::testing::noise(1_000_001, 4);
     for (bytes, ok) in [(&small, true), (&large, false)] {
         let answer = upload(&t.router, bytes).await;
         let blob = answer["cid"].as_str().expect("cid");

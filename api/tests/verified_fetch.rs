@@ -281,19 +281,6 @@ async fn verified_fetch_gets_records_a_car_and_a_file_from_the_gateway() {
     node.shutdown().await.expect("shutdown");
 }
 
-/// Deterministic bytes that do not repeat in any way a store could shortcut.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verified_fetch_gets_an_upload_by_its_unixfs_cid_from_the_gateway() {
     if !js_installed(JS) {
@@ -308,7 +295,7 @@ async fn verified_fetch_gets_an_upload_by_its_unixfs_cid_from_the_gateway() {
 
     // 10 MiB through the API, as a person uploads a file.
     const MIB: usize = 1 << 20;
-    let file = noise(10 * MIB, 21);
+    let file = mnode_dag::testing::noise(10 * MIB, 21);
     let token = support::register_and_login(&router, "alice").await;
     let req = support::req("PUT", "/api/v1/files?name=noise.bin")
         .header("authorization", format!("Bearer {token}"))

@@ -66,6 +66,21 @@ pub fn from_json_value(value: &serde_json::Value) -> Result<Ipld, DecodeError> {
 mod tests {
     use super::*;
 
+    /// The schema of a key log's `proof` (core.rs) allows exactly the strings that decode to
+    /// 64 bytes: 85 base64 characters and a last one whose four spare bits are zero.
+    #[test]
+    fn a_signature_in_the_proof_pattern_decodes() {
+        for last in ['A', 'Q', 'g', 'w'] {
+            let text = format!("{{\"/\":{{\"bytes\":\"{}{last}\"}}}}", "0".repeat(85));
+            let Ipld::Bytes(b) = from_dag_json(&text).unwrap() else {
+                panic!("bytes");
+            };
+            assert_eq!(b.len(), 64);
+        }
+        let spare_bits = format!("{{\"/\":{{\"bytes\":\"{}\"}}}}", "0".repeat(86));
+        assert!(from_dag_json(&spare_bits).is_err());
+    }
+
     #[test]
     fn links_and_bytes_use_the_slash_forms() {
         let cid = crate::cids::record_cid(b"x");

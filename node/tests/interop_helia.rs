@@ -118,20 +118,6 @@ async fn two_nodes_helia_fetches_a_release() {
     a.node.shutdown().await.expect("shutdown");
 }
 
-/// Deterministic bytes that do not repeat in any way a store could shortcut (no two leaves of
-/// a file alike).
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 /// A `len`-byte WAV file (8 kHz, 8-bit mono) of white noise.
 fn wav(len: usize, seed: u64) -> Vec<u8> {
     let samples = u32::try_from(len - 44).expect("a small WAV");
@@ -148,7 +134,7 @@ fn wav(len: usize, seed: u64) -> Vec<u8> {
     b.extend_from_slice(&8u16.to_le_bytes()); // bits a sample
     b.extend_from_slice(b"data");
     b.extend_from_slice(&samples.to_le_bytes());
-    b.extend(noise(len - 44, seed));
+    b.extend(mnode_dag::testing::noise(len - 44, seed));
     b
 }
 
@@ -202,7 +188,7 @@ async fn two_nodes_helia_fetches_a_release_s_files_by_their_unixfs_views() {
     let mut cover = g.image(24, 16);
     let cover_bytes = g.take_blocks().pop().expect("the image's bytes").1;
     let track_bytes = wav(3 * (1 << 20) + 4, 1);
-    let notes_bytes = noise(1 << 20, 2);
+    let notes_bytes = mnode_dag::testing::noise(1 << 20, 2);
     let mut track = FileData {
         blob: Link(cids::blob_cid_of(&track_bytes)),
         name: "noise.wav".into(),

@@ -714,25 +714,12 @@ async fn invalid_record_rejected_and_peer_penalised() {
     b.node.shutdown().await.expect("shutdown");
 }
 
-/// Deterministic bytes that do not repeat.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_without_a_unixfs_view_get_one_and_a_fetched_file_is_served_by_it() {
     let a = spawn().await;
     let b = spawn().await;
     // A file stored without a view (as before views existed).
-    let data = noise((2 << 20) + 777, 5);
+    let data = mnode_dag::testing::noise((2 << 20) + 777, 5);
     let want = mnode_dag::unixfs::View::of(&data, Default::default());
     let blob =
         a.h.blobs()

@@ -182,7 +182,7 @@ fn signature_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         "properties": {
             "/": {
                 "type": "object",
-                "properties": { "bytes": { "type": "string", "pattern": "^[A-Za-z0-9+/]{86}$" } },
+                "properties": { "bytes": { "type": "string", "pattern": "^[A-Za-z0-9+/]{85}[AQgw]$" } },
                 "required": ["bytes"]
             }
         },
