@@ -329,33 +329,6 @@ async fn write(
         if params.dups && sent > MAX_DUP_BLOCKS {
             return Err(StreamError::TooManyDups);
         }
-        if cids::link_kind(&cid) == LinkKind::UnixFs {
-            // A record's link to its file's UnixFS view names the file its blob link brings
-            // too; a view is walked only when it is what was asked for.
-            if !in_view {
-                continue;
-            }
-            let bytes = mnode_node::unixfs::view_block(repo.store(), blobs, &cid)
-                .await
-                .map_err(|e| StreamError::View(e.to_string()))?
-                .ok_or(StreamError::Missing(cid))?;
-            let links = if links_wanted && cid.codec() == cids::DAG_PB {
-                unixfs::links(&bytes)
-                    .map_err(|e| StreamError::View(format!("{cid}: {e}")))?
-                    .into_iter()
-                    .map(|(c, _)| c)
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            let out = car.begin_block(&cid, bytes.len() as u64)?;
-            out.extend_from_slice(&bytes);
-            if out.len() >= CHUNK {
-                sink.send(std::mem::take(out)).await?;
-            }
-            stack.extend(links.into_iter().rev());
-            continue;
-        }
         if cids::link_kind(&cid) == LinkKind::Blob {
             let size = blobs.size(&cid).await?.ok_or(StreamError::Missing(cid))?;
             if size > MAX_CAR_FILE {
@@ -378,14 +351,37 @@ async fn write(
             }
             continue;
         }
-        let r = Arc::clone(&repo);
-        let bytes = tokio::task::spawn_blocking(move || r.store().block(&cid))
-            .await??
-            .ok_or(StreamError::Missing(cid))?;
-        let links = if links_wanted {
-            links_of(&cid, &bytes)?
+        let (bytes, links) = if cids::link_kind(&cid) == LinkKind::UnixFs {
+            // A record's link to its file's UnixFS view names the file its blob link brings
+            // too; a view is walked only when it is what was asked for.
+            if !in_view {
+                continue;
+            }
+            let bytes = mnode_node::unixfs::view_block(repo.store(), blobs, &cid)
+                .await
+                .map_err(|e| StreamError::View(e.to_string()))?
+                .ok_or(StreamError::Missing(cid))?;
+            let links = if links_wanted && cid.codec() == cids::DAG_PB {
+                unixfs::links(&bytes)
+                    .map_err(|e| StreamError::View(format!("{cid}: {e}")))?
+                    .into_iter()
+                    .map(|(c, _)| c)
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            (bytes, links)
         } else {
-            Vec::new()
+            let r = Arc::clone(&repo);
+            let bytes = tokio::task::spawn_blocking(move || r.store().block(&cid))
+                .await??
+                .ok_or(StreamError::Missing(cid))?;
+            let links = if links_wanted {
+                links_of(&cid, &bytes)?
+            } else {
+                Vec::new()
+            };
+            (bytes, links)
         };
         let out = car.begin_block(&cid, bytes.len() as u64)?;
         out.extend_from_slice(&bytes);
