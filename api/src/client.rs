@@ -543,6 +543,19 @@ impl Client {
         .await
     }
 
+    /// `POST /files/fetch` of a record (a release, say): the record, what it links and every
+    /// file in it; `progress` gets each progress line (`{files, held, bytes}`).
+    pub async fn fetch_dag_progress(
+        &self,
+        cid: &str,
+        progress: impl FnMut(&Value),
+    ) -> Result<Value, ClientError> {
+        let resp = self
+            .send(self.post_json("/files/fetch", &json!({ "cid": cid, "progress": true })))
+            .await?;
+        read_ndjson(resp, progress).await
+    }
+
     /// `POST /files/export`: write a held file to a path on the daemon's disk; `parents`
     /// creates the missing folders of `path` (without it they are refused).
     pub async fn export(

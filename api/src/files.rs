@@ -46,7 +46,7 @@ use mnode_dag::{
 };
 use mnode_node::{
     blobs::{BlobError, Blobs, ImportMode},
-    node::FetchProgress,
+    node::{FetchProgress, FetchedMany, ManyProgress},
     store::{ListFilter, Store, StoreError},
 };
 use serde::Deserialize;
@@ -1126,32 +1126,41 @@ async fn delete_file(
 // ---------------------------------------------------------------------------------------------
 // Fetching from peers, and files on the node's own disk.
 
-/// A file to fetch.
+/// A file to fetch, or a record whose DAG to fetch.
 #[derive(Deserialize, ToSchema)]
 #[schema(as = FetchFile)]
 struct FetchBody {
-    #[schema(value_type = crate::openapi::FileCidText)]
+    /// A file's CID (`bafkr4i…`), or a record's (`bafyrei…`, a release say): the record, what
+    /// it links, and every file in it.
+    #[schema(value_type = crate::openapi::CidText)]
     cid: String,
-    /// Stream progress as NDJSON lines (`{"size":…}`, `{"bytes":…}`, then `{"done":…}` or
-    /// `{"error":…}`) instead of one JSON answer at the end.
+    /// Stream progress as NDJSON lines instead of one JSON answer at the end: for a file
+    /// `{"size":…}`, `{"bytes":…}`; for a record `{"files":…,"held":…,"bytes":…}`; then
+    /// `{"done":…}` or `{"error":…}`.
     #[serde(default)]
     progress: bool,
 }
 
-/// Fetches a file from peers into the node's store.
+/// Fetches a file, or a record with everything it links and every file in it (a release),
+/// from peers into the node's store.
+///
+/// For a record, the node fetches the blocks it links over Bitswap (each checked against its
+/// CID, every record verified), then the files, many at once, and pins the record's item so
+/// that it keeps them. What no peer gives is listed in `missing` and `complete` is false; the
+/// rest is kept.
 #[utoipa::path(
     post,
     path = "/files/fetch",
     tag = "files",
     request_body = FetchBody,
     responses(
-        (status = 200, description = "`{cid, size, transferred}`; with `progress`, NDJSON lines `{size}`, `{bytes}`, then `{done}` or `{error}`", content(
+        (status = 200, description = "A file: `{cid, size, transferred}`. A record: `{cid, complete, files, held_before, size, transferred, blocks, blocks_fetched, missing: [{cid, reason}]}`. With `progress`, NDJSON lines, then `{done}` or `{error}`", content(
             (Object = "application/json"),
             (String = "application/x-ndjson"),
         )),
-        (status = 400, description = "Not a CID", body = ErrorBody),
+        (status = 400, description = "Not a CID, or a CID of neither a file nor a record", body = ErrorBody),
         (status = 401, description = "No token, or a bad one", body = ErrorBody),
-        (status = 404, description = "No peer has the file", body = ErrorBody),
+        (status = 404, description = "No peer has the file, or the record", body = ErrorBody),
         (status = 502, description = "The fetch failed", body = ErrorBody),
     ),
     security(("bearer" = [])),
@@ -1162,6 +1171,21 @@ async fn fetch_file(
     Json(b): Json<FetchBody>,
 ) -> Result<Response, ApiError> {
     let cid = parse_cid(&b.cid)?;
+    match cids::link_kind(&cid) {
+        LinkKind::Blob => {}
+        LinkKind::Record => return fetch_dag(s, cid, b.progress).await,
+        LinkKind::UnixFs => {
+            return Err(ApiError::bad_request(format!(
+                "{cid} is a UnixFS CID, the name IPFS clients use for a file; fetch the file by \
+                 its BLAKE3 CID (bafkr4i…) or its record"
+            )));
+        }
+        LinkKind::Other => {
+            return Err(ApiError::bad_request(format!(
+                "{cid} names neither a file (bafkr4i…) nor a record (bafyrei…)"
+            )));
+        }
+    }
     if !b.progress {
         let f = s.node.fetch_file(cid, |_| {}).await?;
         let v = json!({ "cid": cid.to_string(), "size": f.size, "transferred": f.transferred });
@@ -1176,6 +1200,47 @@ async fn fetch_file(
             })
             .await?;
         Ok(json!({ "cid": cid.to_string(), "size": f.size, "transferred": f.transferred }))
+    }))
+}
+
+/// `POST /files/fetch` of a record: its DAG and every file in it.
+async fn fetch_dag(s: ApiState, cid: Cid, progress: bool) -> Result<Response, ApiError> {
+    let answer = move |f: FetchedMany| {
+        let missing: Vec<Value> = f
+            .missing
+            .iter()
+            .map(|(c, why)| json!({ "cid": c.to_string(), "reason": why }))
+            .collect();
+        json!({
+            "cid": cid.to_string(),
+            "complete": f.missing.is_empty(),
+            "files": f.files,
+            "held_before": f.held_before,
+            "size": f.size,
+            "transferred": f.transferred,
+            "blocks": f.blocks,
+            "blocks_fetched": f.blocks_fetched,
+            "missing": missing,
+        })
+    };
+    if !progress {
+        let f = s.node.fetch_dag(cid, |_| {}).await?;
+        return Ok(Json(answer(f)).into_response());
+    }
+    let node = s.node.clone();
+    Ok(crate::progress::answer(move |mut lines| async move {
+        let mut first = true;
+        let f = node
+            .fetch_dag(cid, move |p: ManyProgress| {
+                let line = json!({ "files": p.files, "held": p.held, "bytes": p.bytes });
+                if std::mem::take(&mut first) {
+                    lines.now(line);
+                } else {
+                    lines.send(line);
+                }
+            })
+            .await?;
+        Ok(answer(f))
     }))
 }
 

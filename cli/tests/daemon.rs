@@ -82,6 +82,48 @@ fn two_daemons_connect_follow_post_and_share_a_file() {
     let o = mnode(&b.repo, &["get", &cid, "-o", out.to_str().unwrap()]);
     assert!(!o.status.success(), "an existing file is not overwritten");
 
+    // A release published on A is fetched whole by B, by its id: records and files.
+    let album = dir.path().join("photos");
+    std::fs::create_dir_all(&album).unwrap();
+    let mut photos = Vec::new();
+    for i in 0..40u32 {
+        let bytes: Vec<u8> = (0..4096 + 100 * i).map(|j| (j * 31 + i) as u8).collect();
+        std::fs::write(album.join(format!("{i:02}.bin")), &bytes).unwrap();
+        photos.push(bytes);
+    }
+    let published = json(
+        &a.repo,
+        &[
+            "publish",
+            "release",
+            album.to_str().unwrap(),
+            "--title",
+            "Forty",
+        ],
+    );
+    let release = published["release"].as_str().unwrap().to_owned();
+    let fetched = json(&b.repo, &["fetch", &release]);
+    assert_eq!(fetched["complete"], true, "{fetched}");
+    assert_eq!(fetched["files"], 40);
+    assert_eq!(fetched["held_before"], 0);
+    let total: u64 = photos.iter().map(|p| p.len() as u64).sum();
+    assert_eq!(fetched["transferred"], total);
+    let shown = json(&b.repo, &["record", "show", &release]);
+    let files = shown["record"]["body"]["files"].as_array().unwrap().clone();
+    assert_eq!(files.len(), 40);
+    let first = files[0]["/"].as_str().unwrap();
+    let out = dir.path().join("first.bin");
+    let got = json(&b.repo, &["get", first, "-o", out.to_str().unwrap()]);
+    assert_eq!(got["transferred"], 0, "the release's files are held");
+    assert_eq!(std::fs::read(&out).unwrap(), photos[0]);
+    let o = mnode(&b.repo, &["fetch", &release]);
+    assert!(o.status.success());
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        said.contains("40 files") && said.contains("40 held before"),
+        "{said}"
+    );
+
     // Errors are clear: a bad multiaddr, a bad follow target.
     let o = mnode(&b.repo, &["connect", "not-an-address"]);
     assert!(!o.status.success());

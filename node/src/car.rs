@@ -268,14 +268,7 @@ async fn import_into<R: Read>(
     }
     // Versions after the versions they replace; key logs' versions, then groups', before the
     // records citing them (a group's versions may cite a key log); all in one atomic write.
-    records.sort_by_key(|r| {
-        let rank = match r.kind() {
-            mnode_dag::key_log::KEYS_KIND => 0u8,
-            mnode_dag::group::GROUP_KIND => 1,
-            _ => 2,
-        };
-        (rank, r.seq())
-    });
+    order_records(&mut records);
     match store.put_batch(records) {
         Ok(puts) => count(&mut report, &puts),
         Err(e) => {
@@ -298,8 +291,22 @@ async fn import_into<R: Read>(
     Ok(report)
 }
 
+/// Puts records in the order one batch can store them: versions after the versions they
+/// replace; key logs' versions, then groups', before the records citing them (a group's
+/// versions may cite a key log).
+pub(crate) fn order_records(records: &mut [Record]) {
+    records.sort_by_key(|r| {
+        let rank = match r.kind() {
+            mnode_dag::key_log::KEYS_KIND => 0u8,
+            mnode_dag::group::GROUP_KIND => 1,
+            _ => 2,
+        };
+        (rank, r.seq())
+    });
+}
+
 /// A block that is not a record checked as [`Store::put_block`] checks it.
-fn check_block(cid: &Cid, bytes: &[u8]) -> Result<(), String> {
+pub(crate) fn check_block(cid: &Cid, bytes: &[u8]) -> Result<(), String> {
     cids::verify_block(cid, bytes).map_err(|e| e.to_string())?;
     if cid.codec() == cids::DAG_CBOR {
         mnode_dag::cbor::decode_ipld(bytes).map_err(|e| e.to_string())?;
@@ -332,7 +339,8 @@ fn count(report: &mut ImportReport, puts: &[crate::store::Put]) {
     }
 }
 
-fn looks_like_record(bytes: &[u8]) -> bool {
+/// Whether a DAG-CBOR block has a record's shape (and so must verify as one).
+pub(crate) fn looks_like_record(bytes: &[u8]) -> bool {
     matches!(mnode_dag::cbor::decode_ipld(bytes), Ok(mnode_dag::Ipld::Map(m))
         if m.contains_key("sig") && m.contains_key("author") && m.contains_key("type"))
 }

@@ -9,13 +9,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use mnode_dag::{
-    Cid, Keypair, Link, Record,
+    Cid, Keypair, Link, Record, TitleData,
     model::{
+        art::{Release, ReleaseKind},
         core::{File, FileKind},
         social::{ForkPoint, Post, Thread},
     },
 };
-use mnode_node::node::{FetchProgress, NodeEvent};
+use mnode_node::node::{FetchProgress, ManyProgress, NodeEvent};
 use mnode_protocols::GossipTopic;
 use support::{TestNode, spawn};
 use tokio::sync::broadcast;
@@ -445,6 +446,149 @@ fn data(len: usize, seed: u8) -> Bytes {
     let mut xof = blake3::Hasher::new().update(&[seed]).finalize_xof();
     xof.fill(&mut out);
     Bytes::from(out)
+}
+
+/// `core.file` records of `files` (each a blob `node` holds), by `key`.
+fn file_records(key: &Keypair, files: &[(Cid, u64)]) -> Vec<Record> {
+    files
+        .iter()
+        .enumerate()
+        .map(|(i, (cid, size))| {
+            Record::create(&File {
+                blob: Link(*cid),
+                name: format!("stem-{i}.bin"),
+                media_type: "application/octet-stream".into(),
+                size: *size,
+                kind: FileKind::Other,
+                sealed: None,
+                unixfs: None,
+            })
+            .expect("file")
+            .at(1_700_000_000_000 + i as u64)
+            .sign(key)
+            .expect("sign")
+        })
+        .collect()
+}
+
+/// A release naming `files` (records), by `key`.
+fn release(key: &Keypair, title: &str, files: &[Record]) -> Record {
+    Record::create(&Release {
+        title: TitleData::new(title),
+        kind: ReleaseKind::Other,
+        artists: vec![],
+        files: files.iter().map(|r| Link(r.id())).collect(),
+        cover: None,
+        date: None,
+        license: None,
+        description: None,
+        tags: vec![],
+    })
+    .expect("release")
+    .at(1_800_000_000_000)
+    .sign(key)
+    .expect("sign")
+}
+
+/// A second node fetches a release by its id, in one go: every record over Bitswap and every
+/// file (many small ones and one of several MiB) over iroh, verified, and pinned; a second
+/// fetch moves nothing; a file no peer holds is reported missing while the rest are kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_is_fetched_whole_by_its_id() {
+    let (a, b) = (spawn().await, spawn().await);
+    connect(&b, &a).await;
+    let label = Keypair::derive(6, "label");
+    let mut contents = Vec::new();
+    let mut files = Vec::new();
+    for i in 0..300u32 {
+        let bytes = data(4096 + 211 * i as usize, i as u8);
+        let added = a.h.blobs().add_bytes(bytes.clone()).await.expect("add");
+        files.push((added.cid, added.size));
+        contents.push(bytes);
+    }
+    let big = data((3 << 20) + 5, 201);
+    let added = a.h.blobs().add_bytes(big.clone()).await.expect("add");
+    files.push((added.cid, added.size));
+    contents.push(big);
+    let records = file_records(&label, &files);
+    let stems = release(&label, "Stems", &records);
+    let mut all = records.clone();
+    all.push(stems.clone());
+    a.h.publish(all).await.expect("publish");
+
+    let total: u64 = files.iter().map(|(_, n)| n).sum();
+    let mut seen: Vec<ManyProgress> = Vec::new();
+    let f =
+        b.h.fetch_dag(stems.id(), |p| seen.push(p))
+            .await
+            .expect("b fetches the release");
+    assert!(f.missing.is_empty(), "{:?}", f.missing);
+    assert_eq!(
+        (f.files, f.held_before, f.size, f.transferred),
+        (files.len(), 0, total, total)
+    );
+    assert_eq!(
+        (f.blocks, f.blocks_fetched),
+        (records.len() + 1, records.len() + 1)
+    );
+    assert_eq!(f.from, vec![(a.h.peer_id(), files.len())]);
+    let last = seen.last().expect("progress");
+    assert_eq!(
+        (last.files, last.held, last.bytes),
+        (files.len(), files.len(), total)
+    );
+    for ((cid, _), bytes) in files.iter().zip(&contents) {
+        assert_eq!(&b.h.blobs().read_to_bytes(cid).await.expect("read"), bytes);
+    }
+    let store = b.h.repo().store();
+    for r in &records {
+        assert!(store.record(&r.cid()).expect("store").is_some());
+    }
+    assert!(
+        store
+            .pins()
+            .expect("pins")
+            .iter()
+            .any(|(c, p)| *c == stems.id() && p.recursive),
+        "the release is pinned"
+    );
+
+    let again = b.h.fetch_dag(stems.id(), |_| {}).await.expect("again");
+    assert!(again.missing.is_empty(), "{:?}", again.missing);
+    assert_eq!(
+        (again.held_before, again.transferred, again.blocks_fetched),
+        (files.len(), 0, 0)
+    );
+
+    // A second release names a file its publisher no longer holds, beside one B has.
+    let gone = a.h.blobs().add_bytes(data(9000, 250)).await.expect("add");
+    let extra = data(7000, 251);
+    let kept = a.h.blobs().add_bytes(extra.clone()).await.expect("add");
+    assert!(a.h.blobs().delete(&gone.cid).await.expect("delete"));
+    let more = file_records(&label, &[(gone.cid, gone.size), (kept.cid, kept.size)]);
+    let b_sides = release(&label, "B-sides", &more);
+    let mut all = more.clone();
+    all.push(b_sides.clone());
+    a.h.publish(all).await.expect("publish");
+    let f =
+        b.h.fetch_dag(b_sides.id(), |_| {})
+            .await
+            .expect("a partial fetch still answers");
+    assert_eq!(f.missing.len(), 1, "{:?}", f.missing);
+    assert_eq!(f.missing[0].0, gone.cid);
+    assert_eq!(
+        b.h.blobs().read_to_bytes(&kept.cid).await.expect("kept"),
+        extra
+    );
+
+    // A record no peer has.
+    let nobody = release(&label, "Unreleased", &records[..1]);
+    match b.h.fetch_dag(nobody.id(), |_| {}).await {
+        Err(mnode_node::node::NodeError::NotFound(c)) => assert_eq!(c, nobody.id()),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    a.node.shutdown().await.expect("shutdown a");
+    b.node.shutdown().await.expect("shutdown b");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -193,6 +193,23 @@ pub(crate) fn progress_bar(len: u64, ctx: &Ctx) -> anyhow::Result<ProgressBar> {
     Ok(pb)
 }
 
+/// A bar over a count of `what` (files, say) with a message beside it, on standard error; a
+/// hidden one when that is not a terminal or the output is JSON.
+pub(crate) fn count_bar(ctx: &Ctx, what: &str) -> anyhow::Result<ProgressBar> {
+    if ctx.out.json || !std::io::stderr().is_terminal() {
+        return Ok(ProgressBar::hidden());
+    }
+    let pb = ProgressBar::new(0);
+    pb.set_style(
+        ProgressStyle::with_template(&format!(
+            "{{spinner}} [{{bar:30}}] {{pos}}/{{len}} {what} {{msg}} {{elapsed}}"
+        ))
+        .map_err(|e| anyhow!("{e}"))?
+        .progress_chars("=> "),
+    );
+    Ok(pb)
+}
+
 /// The total size of `files`, for a progress bar.
 fn total_size(files: &[PathBuf]) -> u64 {
     files

@@ -95,7 +95,8 @@ pub(crate) struct PostArgs {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct FetchArgs {
-    /// The file's CID.
+    /// A file's CID, or a record's (a release, say): the record, what it links and every file
+    /// in it, which the node then keeps (pinned).
     cid: String,
 }
 
@@ -106,6 +107,60 @@ fn print(ctx: &Ctx, value: &Value, text: impl FnOnce(&Value)) -> anyhow::Result<
         text(value);
         Ok(())
     }
+}
+
+/// `fetch` of a record: the record, what it links and every file in it, with a bar over the
+/// files; fails (after keeping what came) if anything is missing.
+fn fetch_dag(
+    ctx: &Ctx,
+    client: &Client,
+    rt: &tokio::runtime::Runtime,
+    cid: &str,
+) -> anyhow::Result<ExitCode> {
+    let pb = super::files::count_bar(ctx, "files")?;
+    let v = rt.block_on(client.fetch_dag_progress(cid, |line| {
+        if let (Some(files), Some(held)) = (line["files"].as_u64(), line["held"].as_u64()) {
+            pb.set_length(files);
+            pb.set_position(held);
+            let bytes = line["bytes"].as_u64().unwrap_or_default();
+            pb.set_message(indicatif::HumanBytes(bytes).to_string());
+        }
+    }))?;
+    pb.finish_and_clear();
+    print(ctx, &v, |v| {
+        let n = |k: &str| v[k].as_u64().unwrap_or_default();
+        say!(
+            "fetched {cid}: {} records and blocks ({} from peers), {} files of {} ({} moved, {} \
+             held before); pinned",
+            n("blocks"),
+            n("blocks_fetched"),
+            n("files"),
+            indicatif::HumanBytes(n("size")),
+            indicatif::HumanBytes(n("transferred")),
+            n("held_before"),
+        );
+    })?;
+    let missing = v["missing"].as_array().cloned().unwrap_or_default();
+    if missing.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !ctx.out.json {
+        say!(
+            "{} missing (no peer gave them; run this again to retry):",
+            missing.len()
+        );
+        for m in missing.iter().take(10) {
+            say!(
+                "  {}: {}",
+                m["cid"].as_str().unwrap_or_default(),
+                m["reason"].as_str().unwrap_or_default()
+            );
+        }
+        if missing.len() > 10 {
+            say!("  and {} more", missing.len() - 10);
+        }
+    }
+    Ok(ExitCode::FAILURE)
 }
 
 pub(crate) fn peers(ctx: &Ctx) -> anyhow::Result<ExitCode> {
@@ -238,14 +293,7 @@ pub(crate) fn fetch(args: FetchArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let cid = super::parse_cid(&args.cid)?;
     let rt = super::runtime()?;
     if mnode_dag::cids::link_kind(&cid) == mnode_dag::cids::LinkKind::Record {
-        // Records come by following their author or topic; one held here needs nothing.
-        if rt.block_on(client.record(&args.cid, true)).is_ok() {
-            let v = json!({ "cid": cid.to_string(), "held": true, "transferred": 0 });
-            print(ctx, &v, |_| {
-                say!("record {cid} is held here already: nothing to fetch");
-            })?;
-            return Ok(ExitCode::SUCCESS);
-        }
+        return fetch_dag(ctx, &client, &rt, &cid.to_string());
     }
     let pb = super::files::progress_bar(0, ctx)?;
     let mut v = rt.block_on(client.fetch_progress(&args.cid, |held, size| {

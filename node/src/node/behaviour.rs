@@ -27,6 +27,11 @@ pub const KAD_PROTOCOL: libp2p::StreamProtocol = libp2p::StreamProtocol::new("/m
 
 /// What the node announces in identify.
 pub const PROTOCOL_VERSION: &str = "/mnode/1.0.0";
+/// Files (keys) the DHT store holds provider records for, this node's own and its peers'
+/// together. libp2p's default of 1,024 is less than one photo set: past it, announcing a file
+/// fails ("the store cannot contain any more provider records"). A record takes a few hundred
+/// bytes, so the cap bounds that memory to a few hundred MiB.
+const MAX_PROVIDER_KEYS: usize = 1 << 20;
 
 /// Every protocol a node speaks.
 #[derive(NetworkBehaviour)]
@@ -96,7 +101,13 @@ pub(crate) fn build(
             kad_cfg.set_periodic_bootstrap_interval(None);
             let mut kad = Kad(kad::Behaviour::with_config(
                 peer_id,
-                MemoryStore::new(peer_id),
+                MemoryStore::with_config(
+                    peer_id,
+                    kad::store::MemoryStoreConfig {
+                        max_provided_keys: MAX_PROVIDER_KEYS,
+                        ..Default::default()
+                    },
+                ),
                 kad_cfg,
             ));
             // Serve the DHT even before AutoNAT confirms a public address: on a LAN or on

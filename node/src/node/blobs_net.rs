@@ -7,6 +7,7 @@
 use std::{
     collections::HashMap,
     net::{IpAddr, Ipv4Addr, SocketAddr},
+    sync::atomic::{AtomicU64, Ordering},
 };
 
 use futures::StreamExt;
@@ -31,6 +32,12 @@ use crate::{blobs::Blobs, config::NetworkConfig};
 pub(crate) const SPLIT_MIN_BYTES: u64 = 16 << 20;
 /// At most this many parts, and so providers serving one file at once.
 pub(crate) const MAX_PARTS: usize = 4;
+/// Files [`BlobNet::fetch_many`] fetches at once (each a stream on a pooled connection to its
+/// provider): enough to keep the connection busy with files of a few KiB.
+pub(crate) const MANY_AT_ONCE: usize = 32;
+
+/// Peers that hold a file, each with the socket addresses of its iroh endpoint.
+pub(crate) type Holders = Vec<(PeerId, Vec<SocketAddr>)>;
 
 /// One fetch's bookkeeping across its requests.
 struct Run {
@@ -212,16 +219,10 @@ impl BlobNet {
         let mut ids = Vec::new();
         let mut peers = HashMap::new();
         for (peer, addrs) in providers {
-            let Some(id) = endpoint_id(&peer) else {
-                continue;
-            };
-            peers.insert(id, peer);
-            let mut addr = EndpointAddr::new(id);
-            for a in addrs {
-                addr = addr.with_ip_addr(a);
+            if let Some(id) = self.register(peer, addrs) {
+                peers.insert(id, peer);
+                ids.push(id);
             }
-            self.lookup.add_endpoint_info(addr);
-            ids.push(id);
         }
         if ids.is_empty() {
             return Err(NodeError::NotFound(cid));
@@ -280,6 +281,102 @@ impl BlobNet {
             transferred: held.saturating_sub(held_before),
             from: run.from,
         })
+    }
+
+    /// Tells the endpoint where `peer`'s endpoint listens; its endpoint id (none for a peer id
+    /// that is not an ed25519 key).
+    fn register(&self, peer: PeerId, addrs: Vec<SocketAddr>) -> Option<EndpointId> {
+        let id = endpoint_id(&peer)?;
+        let mut addr = EndpointAddr::new(id);
+        for a in addrs {
+            addr = addr.with_ip_addr(a);
+        }
+        self.lookup.add_endpoint_info(addr);
+        Some(id)
+    }
+
+    /// Fetches many files, [`MANY_AT_ONCE`] at a time, each from its own holders (tried in
+    /// turn, each continuing from what the one before left), over connections the files share.
+    /// `held` grows by the verified bytes as they arrive. For each file, in no particular
+    /// order: the bytes this fetch moved of it and the peer tried last, or why it failed.
+    pub(crate) async fn fetch_many(
+        &self,
+        blobs: &Blobs,
+        files: Vec<(Cid, Holders)>,
+        held: &AtomicU64,
+    ) -> Vec<(Cid, Result<(u64, Option<PeerId>), String>)> {
+        let mut peers = HashMap::new();
+        let jobs: Vec<_> = files
+            .into_iter()
+            .map(|(cid, holders)| {
+                let ids: Vec<EndpointId> = holders
+                    .into_iter()
+                    .filter_map(|(peer, addrs)| {
+                        let id = self.register(peer, addrs)?;
+                        peers.insert(id, peer);
+                        Some(id)
+                    })
+                    .collect();
+                let job: Result<(Hash, Vec<EndpointId>), String> = match cids::blob_hash(&cid) {
+                    None => Err("not a file CID".to_owned()),
+                    Some(_) if ids.is_empty() => Err("no peer holds it".to_owned()),
+                    Some(h) => Ok((Hash::from_bytes(h), ids)),
+                };
+                (cid, job)
+            })
+            .collect();
+        let peers = &peers;
+        futures::stream::iter(jobs)
+            .map(|(cid, job)| async move {
+                let result = match job {
+                    Ok((hash, ids)) => self
+                        .fetch_one(blobs, hash, ids, held)
+                        .await
+                        .map(|(n, id)| (n, id.and_then(|id| peers.get(&id).copied()))),
+                    Err(e) => Err(e),
+                };
+                (cid, result)
+            })
+            .buffer_unordered(MANY_AT_ONCE)
+            .collect()
+            .await
+    }
+
+    /// One file of [`BlobNet::fetch_many`]: the bytes moved, and the provider tried last.
+    async fn fetch_one(
+        &self,
+        blobs: &Blobs,
+        hash: Hash,
+        providers: Vec<EndpointId>,
+        held: &AtomicU64,
+    ) -> Result<(u64, Option<EndpointId>), String> {
+        let before = self.local_bytes(blobs, GetRequest::blob(hash)).await;
+        held.fetch_add(before, Ordering::Relaxed);
+        let mut last = before;
+        let mut stream = self
+            .downloader
+            .download(GetRequest::blob(hash), providers)
+            .stream()
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut failed = Vec::new();
+        let mut serving = None;
+        while let Some(item) = stream.next().await {
+            match item {
+                DownloadProgressItem::TryProvider { id, .. } => serving = Some(id),
+                DownloadProgressItem::Progress(n) if n > last => {
+                    held.fetch_add(n - last, Ordering::Relaxed);
+                    last = n;
+                }
+                DownloadProgressItem::ProviderFailed { id, .. } => failed.push(id.to_string()),
+                DownloadProgressItem::Error(e) => return Err(e.to_string()),
+                DownloadProgressItem::DownloadError => {
+                    return Err(format!("every provider failed ({})", failed.join(", ")));
+                }
+                _ => {}
+            }
+        }
+        Ok((last.saturating_sub(before), serving))
     }
 
     /// Bytes of `request` the store already holds.

@@ -110,8 +110,14 @@ enum Done {
 /// Stored puts, the gossip messages to send (topic, data), the CIDs to announce and the kinds
 /// of the records put.
 type Prepared = (Vec<Put>, Vec<(GossipTopic, Vec<u8>)>, Vec<Cid>, Vec<String>);
-/// Providers of a file with the socket addresses of their iroh endpoints.
-pub(crate) type Providers = Vec<(PeerId, Vec<SocketAddr>)>;
+/// A peer that holds some of the files asked about: where its iroh endpoint listens, and one
+/// flag per asked CID, in order.
+#[derive(Debug, Clone)]
+pub(crate) struct Holder {
+    pub(crate) peer: PeerId,
+    pub(crate) addrs: Vec<SocketAddr>,
+    pub(crate) have: Vec<bool>,
+}
 /// A DHT provider query: who answered so far, and who waits for the answer.
 type ProviderQuery = (HashSet<PeerId>, Option<oneshot::Sender<Vec<PeerId>>>);
 
@@ -136,10 +142,13 @@ struct SyncJob {
 /// longer catch-up (a new follower taking a whole history) is not re-gossiped.
 const REGOSSIP_MAX: usize = 512;
 
+/// A question to peers about which of `asked` files they hold, in chunks of
+/// [`blobs::MAX_HAS`] CIDs a request.
 struct BlobQuery {
+    asked: usize,
     remaining: usize,
-    found: Providers,
-    reply: Option<oneshot::Sender<Providers>>,
+    found: HashMap<PeerId, Holder>,
+    reply: Option<oneshot::Sender<Vec<Holder>>>,
 }
 
 pub(crate) struct EventLoop {
@@ -162,7 +171,8 @@ pub(crate) struct EventLoop {
     dials: HashMap<ConnectionId, (Multiaddr, oneshot::Sender<Result<PeerId, NodeError>>)>,
     providers: HashMap<kad::QueryId, ProviderQuery>,
     blob_queries: HashMap<u64, BlobQuery>,
-    blob_requests: HashMap<OutboundRequestId, u64>,
+    /// Each `Has` request's query and the offset of its first CID in the query.
+    blob_requests: HashMap<OutboundRequestId, (u64, usize)>,
     jobs: HashMap<u64, SyncJob>,
     pending: HashMap<OutboundRequestId, u64>,
     /// Peers waiting to catch a topic up with this node, by topic. A topic has at most one
@@ -608,7 +618,7 @@ impl EventLoop {
             }
             Command::BlobAddrs {
                 mut peers,
-                cid,
+                cids,
                 reply,
             } => {
                 let me = *self.swarm.local_peer_id();
@@ -616,24 +626,28 @@ impl EventLoop {
                 peers.sort();
                 peers.dedup();
                 peers.retain(|p| *p != me);
-                if peers.is_empty() {
+                if peers.is_empty() || cids.is_empty() {
                     let _ = reply.send(vec![]);
                     return;
                 }
                 let q = self.id();
+                let chunks = cids.len().div_ceil(blobs::MAX_HAS);
                 for p in &peers {
-                    let r = self
-                        .swarm
-                        .behaviour_mut()
-                        .blobs
-                        .send_request(p, blobs::Request::Has(vec![cid]));
-                    self.blob_requests.insert(r, q);
+                    for (i, chunk) in cids.chunks(blobs::MAX_HAS).enumerate() {
+                        let r = self
+                            .swarm
+                            .behaviour_mut()
+                            .blobs
+                            .send_request(p, blobs::Request::Has(chunk.to_vec()));
+                        self.blob_requests.insert(r, (q, i * blobs::MAX_HAS));
+                    }
                 }
                 self.blob_queries.insert(
                     q,
                     BlobQuery {
-                        remaining: peers.len(),
-                        found: vec![],
+                        asked: cids.len(),
+                        remaining: peers.len() * chunks,
+                        found: HashMap::new(),
                         reply: Some(reply),
                     },
                 );
@@ -1121,21 +1135,32 @@ impl EventLoop {
                     request_id,
                     response,
                 } => {
-                    let Some(q) = self.blob_requests.remove(&request_id) else {
+                    let Some((q, offset)) = self.blob_requests.remove(&request_id) else {
                         return;
                     };
                     if let blobs::Response::Has { have, addrs } = response
-                        && have.first() == Some(&true)
+                        && have.contains(&true)
                         && !addrs.is_empty()
                         && let Some(bq) = self.blob_queries.get_mut(&q)
                     {
-                        bq.found.push((peer, addrs));
+                        let asked = bq.asked;
+                        let h = bq.found.entry(peer).or_insert_with(|| Holder {
+                            peer,
+                            addrs: addrs.clone(),
+                            have: vec![false; asked],
+                        });
+                        // A longer answer than the question is cut to it.
+                        for (i, has) in have.into_iter().enumerate() {
+                            if let Some(slot) = h.have.get_mut(offset + i) {
+                                *slot = has;
+                            }
+                        }
                     }
                     self.blob_answered(q);
                 }
             },
             request_response::Event::OutboundFailure { request_id, .. } => {
-                if let Some(q) = self.blob_requests.remove(&request_id) {
+                if let Some((q, _)) = self.blob_requests.remove(&request_id) {
                     self.blob_answered(q);
                 }
             }
@@ -1150,7 +1175,7 @@ impl EventLoop {
                 && let Some(mut bq) = self.blob_queries.remove(&q)
                 && let Some(reply) = bq.reply.take()
             {
-                let _ = reply.send(bq.found);
+                let _ = reply.send(bq.found.into_values().collect());
             }
         }
     }

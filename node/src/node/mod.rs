@@ -9,6 +9,7 @@ mod behaviour;
 mod blobs_net;
 mod event_json;
 mod event_loop;
+mod fetch;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -27,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 pub use self::{
     behaviour::{KAD_PROTOCOL, PROTOCOL_VERSION, SwarmError},
     blobs_net::endpoint_builder,
+    fetch::{FetchedMany, ManyProgress},
 };
 use self::{
     blobs_net::BlobNet,
@@ -297,11 +299,11 @@ pub(crate) enum Command {
         cid: Cid,
         reply: oneshot::Sender<Vec<PeerId>>,
     },
-    /// Asks connected peers and `peers` (DHT providers) whether they hold `cid`.
+    /// Asks connected peers and `peers` (DHT providers) which of `cids` they hold.
     BlobAddrs {
         peers: Vec<PeerId>,
-        cid: Cid,
-        reply: oneshot::Sender<event_loop::Providers>,
+        cids: Vec<Cid>,
+        reply: oneshot::Sender<Vec<event_loop::Holder>>,
     },
     Ban {
         peer: PeerId,
@@ -620,13 +622,17 @@ impl NodeHandle {
             });
         }
         let dht = self.find_providers(cid).await.unwrap_or_default();
-        let mut providers = self
+        let mut providers: Vec<(PeerId, Vec<SocketAddr>)> = self
             .ask(|reply| Command::BlobAddrs {
                 peers: dht,
-                cid,
+                cids: vec![cid],
                 reply,
             })
-            .await?;
+            .await?
+            .into_iter()
+            .filter(|h| h.have.first() == Some(&true))
+            .map(|h| (h.peer, h.addrs))
+            .collect();
         if providers.is_empty() {
             return Err(NodeError::NotFound(cid));
         }
