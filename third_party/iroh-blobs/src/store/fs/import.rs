@@ -433,6 +433,72 @@ async fn compute_outboard(
 /// Copies `size` bytes of `source` to `target` in the kernel (`copy_file_range` where the
 /// platform has it), a step at a time, moving `frontier` after each step. On failure (or if
 /// the source turns out shorter than `size`) the frontier carries the error.
+/// Copies of at most this many bytes are made on the importing task, not on a thread of their
+/// own (mnode patch).
+const COPY_THREAD_MIN: u64 = 4 << 20;
+
+/// The devices of an original and of the temp dir its copy goes to (`None` where the platform
+/// does not say, or a metadata call fails).
+fn devices(source: &std::path::Path, temp: &std::path::Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let source = fs::metadata(source).ok()?.dev();
+        let temp = fs::metadata(temp.parent()?).ok()?.dev();
+        Some((source, temp))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (source, temp);
+        None
+    }
+}
+
+/// Device pairs between which a reflink failed in this process (mnode patch). Reflinks depend
+/// on the file system, so one failure between two devices means the next one fails too; and a
+/// failed attempt creates and removes the target file, which on ext4 costs every later file
+/// creation in that directory a scan past the recently deleted inode (`recently_deleted`):
+/// importing 2,000 small files spent half its time there.
+static NO_REFLINK: std::sync::Mutex<Vec<(u64, u64)>> = std::sync::Mutex::new(Vec::new());
+
+fn reflink_failed_before(devices: Option<(u64, u64)>) -> bool {
+    let Some(pair) = devices else {
+        return false;
+    };
+    NO_REFLINK
+        .lock()
+        .map(|failed| failed.contains(&pair))
+        .unwrap_or(false)
+}
+
+fn reflink_failed(devices: Option<(u64, u64)>) {
+    if let (Some(pair), Ok(mut failed)) = (devices, NO_REFLINK.lock()) {
+        if !failed.contains(&pair) {
+            failed.push(pair);
+        }
+    }
+}
+
+/// Copies the first `size` bytes of `source` to a new `target` (in the kernel where it can);
+/// the target, open for reading and writing.
+fn copy_small(source: &std::path::Path, target: &std::path::Path, size: u64) -> io::Result<File> {
+    let source = File::open(source)?;
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(target)?;
+    let copied = io::copy(&mut (&source).take(size), &mut file)?;
+    if copied < size {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("the file ended at {copied} of {size} bytes while it was copied"),
+        ));
+    }
+    Ok(file)
+}
+
 fn copy_in_steps(source: File, target: File, size: u64, frontier: &Frontier) {
     const STEP: u64 = 8 << 20;
     let mut target = target;
@@ -519,12 +585,35 @@ async fn import_path_impl(
         ImportSource::External(path, file, size)
     } else {
         let temp_path = options.path.temp_file_name();
-        if reflink_copy::reflink(&path, &temp_path).is_ok() {
-            trace!("reflinked {} to {}", path.display(), temp_path.display());
-            let file = OpenOptions::new().read(true).open(&temp_path)?;
+        let devices = devices(&path, &temp_path);
+        if !reflink_failed_before(devices) {
+            if reflink_copy::reflink(&path, &temp_path).is_ok() {
+                trace!("reflinked {} to {}", path.display(), temp_path.display());
+                let file = OpenOptions::new().read(true).open(&temp_path)?;
+                tx.send(AddProgressItem::CopyDone).await?;
+                let source = ImportSource::TempFile(temp_path, file, size);
+                return compute_outboard(source, None, format, batch, options, tx).await;
+            }
+            reflink_failed(devices);
+        }
+        if size <= COPY_THREAD_MIN {
+            // A small file is copied here: a thread of its own costs more than overlapping
+            // its copy with the hashing saves.
+            let copied = copy_small(&path, &temp_path, size);
+            let target = match copied {
+                Ok(target) => target,
+                Err(e) => {
+                    fs::remove_file(&temp_path).ok();
+                    return Err(e);
+                }
+            };
             tx.send(AddProgressItem::CopyDone).await?;
-            let source = ImportSource::TempFile(temp_path, file, size);
-            return compute_outboard(source, None, format, batch, options, tx).await;
+            let source = ImportSource::TempFile(temp_path.clone(), target, size);
+            let res = compute_outboard(source, None, format, batch, options, tx).await;
+            if res.is_err() {
+                fs::remove_file(&temp_path).ok();
+            }
+            return res;
         }
         // Copy in the kernel on another thread while the outboard is computed here from the
         // part of the copy written so far: the copy and the hashing overlap, and what is
