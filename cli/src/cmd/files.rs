@@ -13,7 +13,7 @@ use std::{
 };
 
 use anyhow::{Context as _, anyhow, bail};
-use futures_lite::StreamExt as _;
+use futures::{StreamExt as _, TryStreamExt as _};
 use indicatif::{ProgressBar, ProgressStyle};
 use mnode_dag::{
     Cid, Did, Keypair, Link, Record, TitleData,
@@ -35,6 +35,9 @@ use super::{Ctx, parse_cid, runtime};
 const COVER_NAMES: [&str; 5] = ["cover", "front", "folder", "album", "artwork"];
 /// The most records `POST /records/batch` takes.
 const MAX_BATCH: usize = 1000;
+/// Files imported through the daemon at once: the daemon's import of a small file is a few
+/// round trips to its stores, which overlap; more than this gains nothing on a few cores.
+const IMPORTS_AT_ONCE: usize = 4;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct AddArgs {
@@ -847,54 +850,71 @@ fn add_private(
     print_added(ctx, &added)
 }
 
-/// Imports `files` through the daemon; for each, what it added and its record's kind and
-/// body (not created yet).
+/// Imports `files` through the daemon, [`IMPORTS_AT_ONCE`] at a time; for each, in order, what
+/// it added and its record's kind and body (not created yet).
 fn import_remote(
     files: &[(PathBuf, String)],
     client: &mnode_api::client::Client,
     rt: &tokio::runtime::Runtime,
     pb: &ProgressBar,
 ) -> anyhow::Result<Vec<(Added, String, Value)>> {
-    let mut out = vec![];
-    for (path, media_type) in files {
-        let abs = std::path::absolute(path)?;
-        let name = file_name(path);
-        pb.set_message(name.clone());
-        let start = pb.position();
-        let v =
-            rt.block_on(client.import_progress(&abs, |done, _| pb.set_position(start + done)))?;
-        let size = v["size"].as_u64().unwrap_or_default();
-        pb.set_position(start + size);
-        let blob = parse_cid(v["cid"].as_str().unwrap_or_default())?;
-        // A daemon from before UnixFS views does not say one.
-        let unixfs = v["unixfs"].as_str().map(parse_cid).transpose()?;
-        let data = FileData {
-            blob: Link(blob),
-            name,
-            media_type: media_type.clone(),
-            size,
-            sealed: None,
-            unixfs: unixfs.map(Link),
-        };
-        let draft = file_draft(path, data)?;
-        let body = draft
-            .body()
-            .map(mnode_dag::json::to_json_value)
-            .transpose()
-            .map_err(|e| anyhow!("{e}"))?
-            .unwrap_or_default();
-        let added = Added {
-            path: path.clone(),
-            blob: blob.to_string(),
-            size,
-            record: String::new(),
-            kind: draft.kind().to_owned(),
-            unixfs: unixfs.map(|u| u.to_string()),
-        };
-        out.push((added, draft.kind().to_owned(), body));
-    }
+    let out = rt.block_on(
+        futures::stream::iter(files)
+            .map(|(path, media_type)| import_one(path, media_type, client, pb))
+            .buffered(IMPORTS_AT_ONCE)
+            .try_collect::<Vec<_>>(),
+    )?;
     pb.finish_and_clear();
     Ok(out)
+}
+
+/// One file of [`import_remote`].
+async fn import_one(
+    path: &Path,
+    media_type: &str,
+    client: &mnode_api::client::Client,
+    pb: &ProgressBar,
+) -> anyhow::Result<(Added, String, Value)> {
+    let abs = std::path::absolute(path)?;
+    let name = file_name(path);
+    pb.set_message(name.clone());
+    let mut shown = 0;
+    let v = client
+        .import_progress(&abs, |done, _| {
+            pb.inc(done.saturating_sub(shown));
+            shown = shown.max(done);
+        })
+        .await
+        .with_context(|| format!("cannot add {}", path.display()))?;
+    let size = v["size"].as_u64().unwrap_or_default();
+    pb.inc(size.saturating_sub(shown));
+    let blob = parse_cid(v["cid"].as_str().unwrap_or_default())?;
+    // A daemon from before UnixFS views does not say one.
+    let unixfs = v["unixfs"].as_str().map(parse_cid).transpose()?;
+    let data = FileData {
+        blob: Link(blob),
+        name,
+        media_type: media_type.to_owned(),
+        size,
+        sealed: None,
+        unixfs: unixfs.map(Link),
+    };
+    let draft = file_draft(path, data)?;
+    let body = draft
+        .body()
+        .map(mnode_dag::json::to_json_value)
+        .transpose()
+        .map_err(|e| anyhow!("{e}"))?
+        .unwrap_or_default();
+    let added = Added {
+        path: path.to_owned(),
+        blob: blob.to_string(),
+        size,
+        record: String::new(),
+        kind: draft.kind().to_owned(),
+        unixfs: unixfs.map(|u| u.to_string()),
+    };
+    Ok((added, draft.kind().to_owned(), body))
 }
 
 /// Creates records of `(kind, body)` through the daemon in atomic batches (one, for up to a
