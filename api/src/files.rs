@@ -1141,8 +1141,7 @@ struct FetchBody {
     progress: bool,
 }
 
-/// Fetches a file, or a record with everything it links and every file in it (a release),
-/// from peers into the node's store.
+/// Fetches a file, or a record with all it links and its files (a release), from peers.
 ///
 /// For a record, the node fetches the blocks it links over Bitswap (each checked against its
 /// CID, every record verified), then the files, many at once, and pins the record's item so

@@ -1029,8 +1029,45 @@ impl Blobs {
         self.fresh.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// [`Blobs::keep`] for many files, with one commit to disk for them all: for each, in
+    /// order, the file as kept or why it is not (not held completely, say).
+    pub async fn keep_many(
+        &self,
+        cids: &[Cid],
+    ) -> Result<Vec<Result<Added, BlobError>>, BlobError> {
+        let _shared = self.finalize.read().await;
+        let mut out = Vec::with_capacity(cids.len());
+        for cid in cids {
+            let kept = match hash_of(cid) {
+                Ok(hash) => match self.complete_size(cid, hash).await {
+                    Ok(size) => self.tag(hash, size).await,
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            };
+            out.push(kept);
+        }
+        if out.iter().any(Result::is_ok) {
+            self.store
+                .sync_db()
+                .await
+                .map_err(|e| request_error("committing the kept files", e))?;
+        }
+        Ok(out)
+    }
+
     /// Sets the tag that keeps `hash` and commits it to disk. Call with `finalize` held.
     async fn set_tag(&self, hash: Hash, size: u64) -> Result<Added, BlobError> {
+        let added = self.tag(hash, size).await?;
+        self.store
+            .sync_db()
+            .await
+            .map_err(|e| request_error(&format!("committing {}", added.cid), e))?;
+        Ok(added)
+    }
+
+    /// Sets the tag that keeps `hash`, not yet committed to disk. Call with `finalize` held.
+    async fn tag(&self, hash: Hash, size: u64) -> Result<Added, BlobError> {
         let cid = blob_cid(*hash.as_bytes());
         {
             let mut fresh = self.fresh();
@@ -1047,10 +1084,6 @@ impl Blobs {
             .set(tag_name(&cid), HashAndFormat::raw(hash))
             .await
             .map_err(|e| request_error(&format!("tagging {cid}"), e))?;
-        self.store
-            .sync_db()
-            .await
-            .map_err(|e| request_error(&format!("committing {cid}"), e))?;
         Ok(Added { cid, size })
     }
 

@@ -19,8 +19,11 @@ use iroh::{
 };
 use iroh_blobs::{
     BlobsProtocol, Hash,
-    api::downloader::{DownloadProgressItem, Downloader},
-    protocol::{ChunkRanges, ChunkRangesExt as _, GetRequest},
+    api::{
+        downloader::{DownloadProgressItem, Downloader},
+        remote::GetProgressItem,
+    },
+    protocol::{ChunkRanges, ChunkRangesExt as _, GetManyRequest, GetRequest},
 };
 use libp2p::{PeerId, multiaddr::Protocol};
 use mnode_dag::{Cid, cids};
@@ -32,9 +35,14 @@ use crate::{blobs::Blobs, config::NetworkConfig};
 pub(crate) const SPLIT_MIN_BYTES: u64 = 16 << 20;
 /// At most this many parts, and so providers serving one file at once.
 pub(crate) const MAX_PARTS: usize = 4;
-/// Files [`BlobNet::fetch_many`] fetches at once (each a stream on a pooled connection to its
-/// provider): enough to keep the connection busy with files of a few KiB.
+/// Files [`BlobNet::fetch_many`] fetches one by one at once (each a stream on a pooled
+/// connection to its provider).
 pub(crate) const MANY_AT_ONCE: usize = 32;
+/// Files [`BlobNet::fetch_many`] asks one provider for in one request: a request's files come
+/// one after another on one stream, so a few thousand small files cost a few round trips.
+const MANY_PER_REQUEST: usize = 256;
+/// Batch requests in flight at once, over all providers.
+const REQUESTS_AT_ONCE: usize = 4;
 
 /// Peers that hold a file, each with the socket addresses of its iroh endpoint.
 pub(crate) type Holders = Vec<(PeerId, Vec<SocketAddr>)>;
@@ -295,10 +303,16 @@ impl BlobNet {
         Some(id)
     }
 
-    /// Fetches many files, [`MANY_AT_ONCE`] at a time, each from its own holders (tried in
-    /// turn, each continuing from what the one before left), over connections the files share.
-    /// `held` grows by the verified bytes as they arrive. For each file, in no particular
-    /// order: the bytes this fetch moved of it and the peer tried last, or why it failed.
+    /// Fetches many files, each from its own holders, over one connection per provider.
+    ///
+    /// Files of which nothing is held yet go in batches of up to [`MANY_PER_REQUEST`], each
+    /// batch one request to one of their holders (a GetMany: the files one after another on
+    /// one stream, each verified as it streams), [`REQUESTS_AT_ONCE`] requests at a time. What a
+    /// batch did not bring, and files of which part is held (an interrupted fetch), are then
+    /// fetched one by one, [`MANY_AT_ONCE`] at a time, each from its holders in turn,
+    /// continuing from what is held. `held` grows by the verified bytes as they arrive. For
+    /// each file, in no particular order: the bytes this fetch moved of it and the peer that
+    /// served it (or was tried last), or why it failed.
     pub(crate) async fn fetch_many(
         &self,
         blobs: &Blobs,
@@ -306,40 +320,117 @@ impl BlobNet {
         held: &AtomicU64,
     ) -> Vec<(Cid, Result<(u64, Option<PeerId>), String>)> {
         let mut peers = HashMap::new();
-        let jobs: Vec<_> = files
+        let mut out = Vec::with_capacity(files.len());
+        let mut jobs: Vec<(Cid, Hash, Vec<EndpointId>)> = Vec::with_capacity(files.len());
+        for (cid, holders) in files {
+            let ids: Vec<EndpointId> = holders
+                .into_iter()
+                .filter_map(|(peer, addrs)| {
+                    let id = self.register(peer, addrs)?;
+                    peers.insert(id, peer);
+                    Some(id)
+                })
+                .collect();
+            match cids::blob_hash(&cid) {
+                None => out.push((cid, Err("not a file CID".to_owned()))),
+                Some(_) if ids.is_empty() => out.push((cid, Err("no peer holds it".to_owned()))),
+                Some(h) => jobs.push((cid, Hash::from_bytes(h), ids)),
+            }
+        }
+        let peers = &peers;
+
+        // Batches by first holder, of files with nothing held yet.
+        let mut batches: HashMap<EndpointId, Vec<usize>> = HashMap::new();
+        let mut one_by_one = Vec::new();
+        for (i, (_, hash, ids)) in jobs.iter().enumerate() {
+            if self.local_bytes(blobs, GetRequest::blob(*hash)).await == 0 {
+                batches.entry(ids[0]).or_default().push(i);
+            } else {
+                one_by_one.push(i);
+            }
+        }
+        let requests: Vec<(EndpointId, Vec<usize>)> = batches
             .into_iter()
-            .map(|(cid, holders)| {
-                let ids: Vec<EndpointId> = holders
-                    .into_iter()
-                    .filter_map(|(peer, addrs)| {
-                        let id = self.register(peer, addrs)?;
-                        peers.insert(id, peer);
-                        Some(id)
-                    })
-                    .collect();
-                let job: Result<(Hash, Vec<EndpointId>), String> = match cids::blob_hash(&cid) {
-                    None => Err("not a file CID".to_owned()),
-                    Some(_) if ids.is_empty() => Err("no peer holds it".to_owned()),
-                    Some(h) => Ok((Hash::from_bytes(h), ids)),
-                };
-                (cid, job)
+            .flat_map(|(id, all)| {
+                all.chunks(MANY_PER_REQUEST)
+                    .map(|c| (id, c.to_vec()))
+                    .collect::<Vec<_>>()
             })
             .collect();
-        let peers = &peers;
-        futures::stream::iter(jobs)
-            .map(|(cid, job)| async move {
-                let result = match job {
-                    Ok((hash, ids)) => self
-                        .fetch_one(blobs, hash, ids, held)
-                        .await
-                        .map(|(n, id)| (n, id.and_then(|id| peers.get(&id).copied()))),
-                    Err(e) => Err(e),
-                };
-                (cid, result)
+        let jobs = &jobs;
+        let done: Vec<(EndpointId, Vec<usize>)> = futures::stream::iter(requests)
+            .map(|(id, batch)| async move {
+                let hashes: Vec<Hash> = batch.iter().map(|i| jobs[*i].1).collect();
+                if let Err(e) = self.get_many(blobs, id, hashes, held).await {
+                    tracing::debug!(provider = %id, files = batch.len(), "a batch fetch failed: {e}");
+                }
+                (id, batch)
+            })
+            .buffer_unordered(REQUESTS_AT_ONCE)
+            .collect()
+            .await;
+        for (id, batch) in done {
+            for i in batch {
+                let cid = &jobs[i].0;
+                if blobs.has(cid).await.unwrap_or(false) {
+                    let size = blobs.size(cid).await.ok().flatten().unwrap_or(0);
+                    out.push((*cid, Ok((size, peers.get(&id).copied()))));
+                } else {
+                    // Each of its holders in turn, resuming from what the batch brought.
+                    one_by_one.push(i);
+                }
+            }
+        }
+
+        let rest: Vec<_> = futures::stream::iter(one_by_one)
+            .map(|i| async move {
+                let (cid, hash, ids) = &jobs[i];
+                let result = self
+                    .fetch_one(blobs, *hash, ids.clone(), held)
+                    .await
+                    .map(|(n, id)| (n, id.and_then(|id| peers.get(&id).copied())));
+                (*cid, result)
             })
             .buffer_unordered(MANY_AT_ONCE)
             .collect()
+            .await;
+        out.extend(rest);
+        out
+    }
+
+    /// One GetMany request of `hashes` to `provider`, storing what arrives (verified); `held`
+    /// grows by the bytes as they do.
+    async fn get_many(
+        &self,
+        blobs: &Blobs,
+        provider: EndpointId,
+        hashes: Vec<Hash>,
+        held: &AtomicU64,
+    ) -> Result<(), String> {
+        let conn = self
+            .router
+            .endpoint()
+            .connect(provider, iroh_blobs::ALPN)
             .await
+            .map_err(|e| e.to_string())?;
+        let request: GetManyRequest = hashes.into_iter().collect();
+        let mut stream = blobs
+            .store()
+            .remote()
+            .execute_get_many(conn, request)
+            .stream();
+        let mut last = 0;
+        while let Some(item) = stream.next().await {
+            match item {
+                GetProgressItem::Progress(n) if n > last => {
+                    held.fetch_add(n - last, Ordering::Relaxed);
+                    last = n;
+                }
+                GetProgressItem::Error(e) => return Err(e.to_string()),
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// One file of [`BlobNet::fetch_many`]: the bytes moved, and the provider tried last.

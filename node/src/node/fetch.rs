@@ -79,6 +79,7 @@ impl NodeHandle {
         cids: Vec<Cid>,
         mut progress: impl FnMut(ManyProgress) + Send,
     ) -> Result<FetchedMany, NodeError> {
+        let start = std::time::Instant::now();
         let mut seen = HashSet::new();
         let cids: Vec<Cid> = cids.into_iter().filter(|c| seen.insert(*c)).collect();
         let mut out = FetchedMany {
@@ -86,14 +87,23 @@ impl NodeHandle {
             ..FetchedMany::default()
         };
         let mut need = Vec::new();
+        let mut held = Vec::new();
         for cid in cids {
             if cids::link_kind(&cid) != LinkKind::Blob {
                 out.missing.push((cid, "not a file CID".into()));
             } else if self.blobs.has(&cid).await? {
-                out.size += self.blobs.keep(&cid).await?.size;
-                out.held_before += 1;
+                held.push(cid);
             } else {
                 need.push(cid);
+            }
+        }
+        for (cid, kept) in held.iter().zip(self.blobs.keep_many(&held).await?) {
+            match kept {
+                Ok(added) => {
+                    out.size += added.size;
+                    out.held_before += 1;
+                }
+                Err(e) => out.missing.push((*cid, e.to_string())),
             }
         }
         let mut report = ManyProgress {
@@ -121,19 +131,21 @@ impl NodeHandle {
             }
         };
 
+        let mut arrived = Vec::new();
+        for (cid, result) in results {
+            match result {
+                Ok((moved, peer)) => arrived.push((cid, moved, peer)),
+                Err(e) => out.missing.push((cid, e)),
+            }
+        }
+        let cids: Vec<Cid> = arrived.iter().map(|(c, _, _)| *c).collect();
+        let kept = self.blobs.keep_many(&cids).await?;
         let mut fetched = Vec::new();
         let mut from: HashMap<PeerId, usize> = HashMap::new();
-        for (cid, result) in results {
-            let kept = match result {
-                Ok((moved, peer)) => self.blobs.keep(&cid).await.map(|a| (a.size, moved, peer)),
-                Err(e) => {
-                    out.missing.push((cid, e));
-                    continue;
-                }
-            };
+        for ((cid, moved, peer), kept) in arrived.into_iter().zip(kept) {
             match kept {
-                Ok((size, moved, peer)) => {
-                    out.size += size;
+                Ok(added) => {
+                    out.size += added.size;
                     out.transferred += moved;
                     report.held += 1;
                     fetched.push(cid);
@@ -164,6 +176,7 @@ impl NodeHandle {
         }
         tracing::info!(
             files = out.files,
+            took_ms = start.elapsed().as_millis(),
             held_before = out.held_before,
             transferred = out.transferred,
             missing = out.missing.len(),
@@ -239,6 +252,7 @@ impl NodeHandle {
         root: Cid,
         progress: impl FnMut(ManyProgress) + Send,
     ) -> Result<FetchedMany, NodeError> {
+        let start = std::time::Instant::now();
         let store = self.repo.store();
         let mut seen: HashSet<Cid> = HashSet::new();
         let mut files: Vec<Cid> = Vec::new();
@@ -304,6 +318,14 @@ impl NodeHandle {
         }
         let blocks_fetched = records.len() + other.len();
         self.store_fetched(records, other, &mut missing).await?;
+        tracing::info!(
+            %root,
+            blocks,
+            blocks_fetched,
+            files = files.len(),
+            took_ms = start.elapsed().as_millis(),
+            "fetched a DAG's blocks; now its files"
+        );
 
         let mut out = self.fetch_files(files, progress).await?;
         out.blocks = blocks;
