@@ -15,12 +15,12 @@
 //!   `mnode get`; `sendme receive` of the same file from `sendme send`, relays off, when a
 //!   `sendme` binary is found (in `PATH` or `$HOME/.cache/mnode-tools/bin`). The in-process rows
 //!   run on this bench's allocator (the system's), the daemons on jemalloc.
-//! - `small`: `MNODE_BENCH_SMALL_FILES` (default 10,000) files of 4–64 KiB (seeded sizes):
-//!   `mnode add DIR` (without and through a daemon) against `cp -r` + `b3sum` of every file, and
-//!   a second daemon getting them all (`POST /files/fetch` per file, `MNODE_BENCH_SMALL_PARALLEL`
-//!   at a time, default 16, with `curl --parallel`) against `mnode fetch` of one file of the same
-//!   bytes, plus one `mnode fetch` process a file for the first `MNODE_BENCH_SMALL_SAMPLE`
-//!   (default 200). Needs `b3sum` (installed with apt-get if missing) and `curl`.
+//! - `small`: `MNODE_BENCH_SMALL_FILES` (default 10,000, the most one release holds) files of
+//!   4–64 KiB (seeded sizes): `mnode add DIR` (without and through a daemon) and `mnode publish
+//!   release DIR` against `cp -r` + `b3sum` of every file, and a second daemon fetching the
+//!   release whole (`mnode fetch RELEASE`: its records over Bitswap, then every file) against
+//!   `mnode fetch` of one file of the same bytes. Needs `b3sum` (installed with apt-get if
+//!   missing).
 //!
 //! Every timed run starts after `sync`, and every written file is checked (size, and its BLAKE3
 //! hash against the CID once per row). Best of `MNODE_BENCH_TRANSFER_RUNS` (default 3).
@@ -414,6 +414,87 @@ fn bare_blobs(dir: &Path, file: &Path, size: u64, runs: u64, into: Receiver) -> 
     took
 }
 
+/// iroh-blobs alone on many files, no node around it: `add_path` of each of `files` into a
+/// fresh bare `FsStore`, one at a time (best of `runs`); then one GetMany request of them all
+/// from that store, served by `BlobsProtocol`, into another fresh `FsStore` over one connection
+/// (best of `runs`, every blob checked complete). The floor the store and protocol set under
+/// `mnode add DIR` and `mnode fetch RELEASE`.
+fn bare_blobs_many(dir: &Path, files: &[PathBuf], runs: u64) -> (Duration, Duration) {
+    use iroh_blobs::{BlobsProtocol, protocol::GetManyRequest, store::fs::FsStore};
+    let (rt_send, rt_recv) = (runtime(), runtime());
+    let store_dir = dir.join("bare-many-provider");
+    let add = rows(runs, |_| {
+        let _ = std::fs::remove_dir_all(&store_dir);
+        sync_disk();
+        rt_send.block_on(async {
+            let store = FsStore::load(&store_dir).await.unwrap();
+            let start = Instant::now();
+            for f in files {
+                store.add_path(f).await.unwrap();
+            }
+            let took = start.elapsed();
+            store.shutdown().await.unwrap();
+            took
+        })
+    });
+    let (router, hashes, provider) = rt_send.block_on(async {
+        let store = FsStore::load(&store_dir).await.unwrap();
+        let mut hashes = Vec::with_capacity(files.len());
+        for f in files {
+            hashes.push(store.add_path(f).await.unwrap().hash);
+        }
+        let ep = endpoint(vec![]).await;
+        let router = iroh::protocol::Router::builder(ep)
+            .accept(iroh_blobs::ALPN, BlobsProtocol::new(&store, None))
+            .spawn();
+        (router, hashes, store)
+    });
+    let addr = endpoint_addr(router.endpoint());
+    let recv_dir = dir.join("bare-many-receiver");
+    let get = rows(runs, |_| {
+        let _ = std::fs::remove_dir_all(&recv_dir);
+        sync_disk();
+        rt_recv.block_on(async {
+            let store = FsStore::load(&recv_dir).await.unwrap();
+            let lookup = iroh::address_lookup::MemoryLookup::new();
+            lookup.add_endpoint_info(addr.clone());
+            let ep = mnode_node::node::endpoint_builder("127.0.0.1:0".parse().unwrap())
+                .unwrap()
+                .address_lookup(lookup)
+                .bind()
+                .await
+                .unwrap();
+            let start = Instant::now();
+            let conn = ep.connect(addr.clone(), iroh_blobs::ALPN).await.unwrap();
+            let request: GetManyRequest = hashes.iter().copied().collect();
+            store
+                .remote()
+                .execute_get_many(conn.clone(), request)
+                .await
+                .unwrap();
+            let took = start.elapsed();
+            for h in &hashes {
+                let status = store.blobs().status(*h).await.unwrap();
+                assert!(
+                    matches!(status, iroh_blobs::api::blobs::BlobStatus::Complete { .. }),
+                    "{status:?}"
+                );
+            }
+            conn.close(0u32.into(), b"done");
+            ep.close().await;
+            store.shutdown().await.unwrap();
+            took
+        })
+    });
+    rt_send.block_on(async {
+        let _ = router.shutdown().await;
+        let _ = provider.shutdown().await;
+    });
+    let _ = std::fs::remove_dir_all(&recv_dir);
+    let _ = std::fs::remove_dir_all(&store_dir);
+    (add, get)
+}
+
 /// The rows of one section: what ran, in order, each with its time and reference.
 struct Table {
     size: u64,
@@ -681,6 +762,18 @@ impl Rng {
     }
 }
 
+/// Every file under `dir`.
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            collect(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
 /// `count` files of 4–64 KiB (sizes drawn with seed 21, incompressible bytes), in 100 folders
 /// of `dir`, made once and read into the page cache, and one file `joined` holding all their
 /// bytes in a row. Returns the folder, the joined file and the total size.
@@ -731,33 +824,11 @@ fn add_dir(repo: &Path, dir: &Path) -> (Duration, Vec<String>) {
     (took, cids)
 }
 
-/// A curl config file that asks the daemon of `repo` to fetch each of `cids`
-/// (`POST /files/fetch`, as `mnode fetch` does, one request a file).
-fn fetch_requests(repo: &Path, api: &str, cids: &[String], to: &Path) {
-    let token = std::fs::read_to_string(repo.join("api.token")).unwrap();
-    let mut f = std::io::BufWriter::new(std::fs::File::create(to).unwrap());
-    for (i, cid) in cids.iter().enumerate() {
-        if i > 0 {
-            writeln!(f, "next").unwrap();
-        }
-        writeln!(f, "url = \"{api}/files/fetch\"").unwrap();
-        writeln!(f, "header = \"Authorization: Bearer {}\"", token.trim()).unwrap();
-        writeln!(f, "header = \"Content-Type: application/json\"").unwrap();
-        writeln!(f, "data = \"{{\\\"cid\\\":\\\"{cid}\\\"}}\"").unwrap();
-        writeln!(f, "fail").unwrap();
-        writeln!(f, "silent").unwrap();
-        writeln!(f, "show-error").unwrap();
-        writeln!(f, "output = \"/dev/null\"").unwrap();
-    }
-    f.flush().unwrap();
-}
-
-/// 10,000 small files: `mnode add DIR` against `cp -r` + `b3sum` of every file, and a second
-/// node getting them all against one file of the same total size.
+/// 10,000 small files: `mnode add DIR` and `mnode publish release DIR` against `cp -r` +
+/// `b3sum` of every file, and a second node fetching the release whole against one file of the
+/// same total size.
 fn small(dir: &Path, runs: u64) {
     let count = env_num("MNODE_BENCH_SMALL_FILES", 10_000);
-    let parallel = env_num("MNODE_BENCH_SMALL_PARALLEL", 16);
-    let sample = env_num("MNODE_BENCH_SMALL_SAMPLE", 200).min(count);
     let b3sum = mnode_bench_support::tool(&["/usr/bin/b3sum", "/usr/local/bin/b3sum"], &["b3sum"]);
     let (src, joined, total) = small_files(&bench_dir(), count);
     let copy = dir.join("small-copy");
@@ -774,6 +845,10 @@ fn small(dir: &Path, runs: u64) {
         start.elapsed()
     });
     let _ = std::fs::remove_dir_all(&copy);
+    let mut files = Vec::new();
+    collect(&src, &mut files);
+    files.sort();
+    let (bare_add, bare_get) = bare_blobs_many(dir, &files, runs);
     let repo_a = dir.join("small-a");
     let mut cids = Vec::new();
     let add_local = rows(runs, |_| {
@@ -789,6 +864,27 @@ fn small(dir: &Path, runs: u64) {
         let _a = Daemon::start(&repo_a);
         let (took, c) = add_dir(&repo_a, &src);
         assert_eq!(c, cids, "run {n}");
+        took
+    });
+    // Published as one release (its files and a record for each, and the release).
+    let mut release = String::new();
+    let publish = rows(runs, |_| {
+        init(&repo_a);
+        let _a = Daemon::start(&repo_a);
+        let (took, text) = timed(
+            mnode(&repo_a)
+                .arg("--json")
+                .args(["publish", "release"])
+                .arg(&src)
+                .args(["--title", "Ten thousand"]),
+        );
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            v["files"].as_array().map(Vec::len),
+            Some(count as usize),
+            "{v}"
+        );
+        release = v["release"].as_str().unwrap().to_owned();
         took
     });
     // The repo now holds them all (the last run's), and the joined file too.
@@ -809,40 +905,21 @@ fn small(dir: &Path, runs: u64) {
         assert_eq!(v["transferred"].as_u64(), Some(total), "{v}");
         took
     });
-    // All of them through the daemon's API, `parallel` requests at a time (curl --parallel).
-    let config = dir.join("small-fetch.curl");
-    let all_api = rows(runs, |_| {
-        let b = peer();
-        let api = b.info["api"].as_str().unwrap().to_owned();
-        let api = if api.starts_with("http") {
-            api
-        } else {
-            format!("http://{api}")
-        };
-        fetch_requests(&repo_b, &api, &cids, &config);
-        sync_disk();
-        let start = Instant::now();
-        run(Command::new("curl")
-            .args(["--parallel", "--parallel-max", &parallel.to_string(), "-K"])
-            .arg(&config));
-        let took = start.elapsed();
-        // Every file is held now: a second fetch of each moves nothing (spot check).
+    // The release whole, by its id: its records over Bitswap, then every file.
+    let whole = rows(runs, |_| {
+        let _b = peer();
+        let (took, text) = timed(mnode(&repo_b).args(["--json", "fetch", &release]));
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["complete"], true, "{v}");
+        assert_eq!(v["files"].as_u64(), Some(count), "{v}");
+        assert_eq!(v["transferred"].as_u64(), Some(total), "{v}");
+        // Every file is held now: a second fetch of one moves nothing (spot check).
         for cid in cids.iter().step_by((count as usize / 20).max(1)) {
             let v: Value =
                 serde_json::from_str(&run(mnode(&repo_b).args(["--json", "fetch", cid]))).unwrap();
             assert_eq!(v["transferred"].as_u64(), Some(0), "{v}");
         }
         took
-    });
-    // One `mnode fetch` process a file, for the first `sample` files.
-    let each_cli = rows(runs, |_| {
-        let _b = peer();
-        sync_disk();
-        let start = Instant::now();
-        for cid in &cids[..sample as usize] {
-            run(mnode(&repo_b).args(["--json", "fetch", cid]));
-        }
-        start.elapsed()
     });
     drop(a);
     let _ = std::fs::remove_dir_all(&repo_b);
@@ -858,29 +935,35 @@ fn small(dir: &Path, runs: u64) {
         None,
     );
     let vs_cp = Some(("`cp -r` + `b3sum`", cp_b3sum));
+    t.row(
+        "iroh-blobs alone: `add_path` of every file into a bare `FsStore`, one at a time (no node)",
+        bare_add,
+        vs_cp,
+    );
     t.row("`mnode add DIR`, no daemon", add_local, vs_cp);
     t.row("`mnode add DIR`, through the daemon", add_daemon, vs_cp);
+    t.row(
+        "`mnode publish release DIR`, through the daemon",
+        publish,
+        vs_cp,
+    );
     t.row(
         "`mnode fetch CID` of one file of the same total size, two daemons",
         one_file,
         None,
     );
-    let vs_one = Some(("one file", one_file));
     t.row(
         &format!(
-            "second node gets all {count}: `POST /files/fetch` per file, {parallel} at a time (curl --parallel)"
+            "iroh-blobs alone: one GetMany of all {count} between two bare `FsStore`s (no node)"
         ),
-        all_api,
-        vs_one,
+        bare_get,
+        Some(("one file", one_file)),
     );
-    let per_file = each_cli.as_secs_f64() / sample as f64;
-    t.lines.push(format!(
-        "| one `mnode fetch CID` process a file, first {sample} files: {:.2} s, {:.1} ms a file; all {count} at that rate | {:.1} (est.) | – | one file | {:.2} (est.) |",
-        each_cli.as_secs_f64(),
-        per_file * 1e3,
-        per_file * count as f64,
-        one_file.as_secs_f64() / (per_file * count as f64)
-    ));
+    t.row(
+        &format!("second node: `mnode fetch RELEASE`, all {count} files and their records"),
+        whole,
+        Some(("one file", one_file)),
+    );
     t.print(&format!(
         "{count} small files of 4–64 KiB, {} MiB in all (best of {runs})",
         total >> 20
@@ -893,8 +976,15 @@ fn small(dir: &Path, runs: u64) {
     );
     println!(
         "second node holds all {count} in {:.2} × the time of one file of the same size (target ≤ 2.00): {}",
-        all_api.as_secs_f64() / one_file.as_secs_f64(),
-        met(all_api.as_secs_f64() / one_file.as_secs_f64() <= 2.0)
+        whole.as_secs_f64() / one_file.as_secs_f64(),
+        met(whole.as_secs_f64() / one_file.as_secs_f64() <= 2.0)
+    );
+    println!(
+        "iroh-blobs alone: add = {:.2} × cp -r + b3sum; GetMany of all = {:.2} × one file through the node (mnode add DIR = {:.2} × it, mnode fetch RELEASE = {:.2} × it)",
+        ratio(cp_b3sum, bare_add),
+        bare_get.as_secs_f64() / one_file.as_secs_f64(),
+        ratio(bare_add, worst_add),
+        ratio(bare_get, whole)
     );
 }
 
