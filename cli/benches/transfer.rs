@@ -263,6 +263,29 @@ fn endpoint_addr(ep: &iroh::Endpoint) -> iroh::EndpointAddr {
     iroh::EndpointAddr::new(ep.id()).with_ip_addr(ep.bound_sockets()[0])
 }
 
+/// An endpoint built as the node's that knows where `addr` listens.
+async fn endpoint_knowing(addr: &iroh::EndpointAddr) -> iroh::Endpoint {
+    let lookup = iroh::address_lookup::MemoryLookup::new();
+    lookup.add_endpoint_info(addr.clone());
+    mnode_node::node::endpoint_builder("127.0.0.1:0".parse().unwrap())
+        .unwrap()
+        .address_lookup(lookup)
+        .bind()
+        .await
+        .unwrap()
+}
+
+/// `store` served by iroh-blobs' `BlobsProtocol` on an endpoint built as the node's.
+async fn serve_blobs(store: &iroh_blobs::store::fs::FsStore) -> iroh::protocol::Router {
+    let ep = endpoint(vec![]).await;
+    iroh::protocol::Router::builder(ep)
+        .accept(
+            iroh_blobs::ALPN,
+            iroh_blobs::BlobsProtocol::new(store, None),
+        )
+        .spawn()
+}
+
 /// The transport's ceiling: one QUIC stream between two endpoints built as the node's, each on
 /// a runtime of its own. The receiver connects and asks (a few bytes on a bidirectional
 /// stream, as an iroh-blobs get does); the sender answers with `file` in 1 MiB reads (it is in
@@ -338,17 +361,14 @@ enum Receiver {
 /// between two endpoints on runtimes of their own. Best of `runs`, timed from connecting until
 /// the blob is complete. Each received blob is checked complete.
 fn bare_blobs(dir: &Path, file: &Path, size: u64, runs: u64, into: Receiver) -> Duration {
-    use iroh_blobs::{BlobsProtocol, store::fs::FsStore};
+    use iroh_blobs::store::fs::FsStore;
     let (rt_send, rt_recv) = (runtime(), runtime());
     let store_dir = dir.join("bare-provider");
     let _ = std::fs::remove_dir_all(&store_dir);
     let (router, hash, provider) = rt_send.block_on(async {
         let store = FsStore::load(&store_dir).await.unwrap();
         let hash = store.add_path(file).await.unwrap().hash;
-        let ep = endpoint(vec![]).await;
-        let router = iroh::protocol::Router::builder(ep)
-            .accept(iroh_blobs::ALPN, BlobsProtocol::new(&store, None))
-            .spawn();
+        let router = serve_blobs(&store).await;
         (router, hash, store)
     });
     let addr = endpoint_addr(router.endpoint());
@@ -367,14 +387,7 @@ fn bare_blobs(dir: &Path, file: &Path, size: u64, runs: u64, into: Receiver) -> 
                 Some(fs) => fs.clone().into(),
                 None => iroh_blobs::store::mem::MemStore::new().into(),
             };
-            let lookup = iroh::address_lookup::MemoryLookup::new();
-            lookup.add_endpoint_info(addr.clone());
-            let ep = mnode_node::node::endpoint_builder("127.0.0.1:0".parse().unwrap())
-                .unwrap()
-                .address_lookup(lookup)
-                .bind()
-                .await
-                .unwrap();
+            let ep = endpoint_knowing(&addr).await;
             let start = Instant::now();
             let conn = if into == Receiver::FsDownloader {
                 let downloader = iroh_blobs::api::downloader::Downloader::new(&store, &ep);
@@ -420,7 +433,7 @@ fn bare_blobs(dir: &Path, file: &Path, size: u64, runs: u64, into: Receiver) -> 
 /// (best of `runs`, every blob checked complete). The floor the store and protocol set under
 /// `mnode add DIR` and `mnode fetch RELEASE`.
 fn bare_blobs_many(dir: &Path, files: &[PathBuf], runs: u64) -> (Duration, Duration) {
-    use iroh_blobs::{BlobsProtocol, protocol::GetManyRequest, store::fs::FsStore};
+    use iroh_blobs::{protocol::GetManyRequest, store::fs::FsStore};
     let (rt_send, rt_recv) = (runtime(), runtime());
     let store_dir = dir.join("bare-many-provider");
     let add = rows(runs, |_| {
@@ -443,10 +456,7 @@ fn bare_blobs_many(dir: &Path, files: &[PathBuf], runs: u64) -> (Duration, Durat
         for f in files {
             hashes.push(store.add_path(f).await.unwrap().hash);
         }
-        let ep = endpoint(vec![]).await;
-        let router = iroh::protocol::Router::builder(ep)
-            .accept(iroh_blobs::ALPN, BlobsProtocol::new(&store, None))
-            .spawn();
+        let router = serve_blobs(&store).await;
         (router, hashes, store)
     });
     let addr = endpoint_addr(router.endpoint());
@@ -456,14 +466,7 @@ fn bare_blobs_many(dir: &Path, files: &[PathBuf], runs: u64) -> (Duration, Durat
         sync_disk();
         rt_recv.block_on(async {
             let store = FsStore::load(&recv_dir).await.unwrap();
-            let lookup = iroh::address_lookup::MemoryLookup::new();
-            lookup.add_endpoint_info(addr.clone());
-            let ep = mnode_node::node::endpoint_builder("127.0.0.1:0".parse().unwrap())
-                .unwrap()
-                .address_lookup(lookup)
-                .bind()
-                .await
-                .unwrap();
+            let ep = endpoint_knowing(&addr).await;
             let start = Instant::now();
             let conn = ep.connect(addr.clone(), iroh_blobs::ALPN).await.unwrap();
             let request: GetManyRequest = hashes.iter().copied().collect();
