@@ -55,6 +55,33 @@ async fn two_nodes_fetch_block() -> Result<()> {
     Ok(())
 }
 
+/// A burst of fetches (one want message each) and their answers overflow a send queue of two
+/// messages on both sides; the messages beyond it wait and go as the queue drains, so every
+/// fetch succeeds (they used to be dropped, and the fetches timed out).
+#[tokio::test]
+async fn two_nodes_a_burst_beyond_the_send_queue_loses_nothing() -> Result<()> {
+    let config = Config {
+        send_queue: 2,
+        ..Config::default()
+    };
+    let a = Node::start_with(1, config.clone()).await?;
+    let b = Node::start_with(2, config).await?;
+    b.swarm.connect(a.peer(), a.addr()).await?;
+    a.swarm.wait_connected(b.peer()).await?;
+    let blocks = example_blocks(11, 200);
+    for (cid, data) in &blocks {
+        a.blocks.insert(*cid, data.clone());
+    }
+    let fetches = blocks
+        .iter()
+        .map(|(cid, _)| b.bitswap.fetch(*cid, vec![a.peer()], STEP));
+    let got = within("200 fetches at once", futures::future::join_all(fetches)).await?;
+    for ((cid, data), got) in blocks.iter().zip(got) {
+        assert_eq!(&got?, data, "{cid}");
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn two_nodes_dont_have() -> Result<()> {
     let (a, b) = two_nodes().await?;

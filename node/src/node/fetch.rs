@@ -27,10 +27,9 @@ use crate::store::StoreError;
 
 /// How long a block of a DAG may take to come before it counts as missing.
 const BLOCK_TIMEOUT: Duration = Duration::from_secs(30);
-/// Blocks of a DAG asked for at once over Bitswap. Each is a message to every connected peer
-/// and its answer one back; Bitswap queues at most 32 messages a peer
-/// ([`bitswap::Config::send_queue`](mnode_protocols::bitswap::Config)) and drops the rest.
-const BLOCKS_AT_ONCE: usize = 16;
+/// Blocks of a DAG asked for at once over Bitswap (each a message to every connected peer, and
+/// its answer one back).
+const BLOCKS_AT_ONCE: usize = 64;
 /// DHT lookups at once for files no connected peer holds.
 const LOOKUPS_AT_ONCE: usize = 8;
 /// How often progress is reported while files arrive.

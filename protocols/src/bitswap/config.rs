@@ -22,8 +22,9 @@ pub struct Config {
     /// How many recently finished fetches are remembered, so that duplicate or late blocks for
     /// them are ignored rather than counted as unsolicited.
     pub recent_fetches: usize,
-    /// Messages queued per peer for sending; when full, further messages to that peer are
-    /// dropped (the peer will ask again or time out).
+    /// Messages queued per peer for sending; when full, further messages to that peer wait
+    /// beside it (up to 16 MiB) and go as it drains, and past that are dropped (the peer will
+    /// ask again or time out).
     pub send_queue: usize,
     /// Inbound streams read at once, over all peers; more are refused.
     pub max_inbound_streams: usize,

@@ -43,6 +43,11 @@ const NOTICE_QUEUE: usize = 1024;
 const INBOUND_QUEUE: usize = 64;
 const FAILURE_QUEUE: usize = 64;
 const REPORT_QUEUE: usize = 64;
+/// Bytes of messages kept per peer beyond its send queue, sent as the queue drains; messages
+/// past this are dropped (the peer asks again or times out).
+const OVERFLOW_BYTES: usize = 16 << 20;
+/// How often messages kept beyond a full send queue are tried again.
+const OVERFLOW_RETRY: Duration = Duration::from_millis(5);
 
 /// A peer misbehaved; see [`Bitswap::misbehaviour`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,6 +164,7 @@ impl Bitswap {
             readers_by_peer: HashMap::new(),
             lookups: JoinSet::new(),
             writers: HashMap::new(),
+            overflow: HashMap::new(),
             failures_tx,
             failures_rx,
             pending: HashMap::new(),
@@ -259,6 +265,8 @@ struct EventLoop {
     readers_by_peer: HashMap<PeerId, VecDeque<AbortHandle>>,
     lookups: JoinSet<Event>,
     writers: HashMap<PeerId, mpsc::Sender<Bytes>>,
+    /// Messages to each peer that did not fit its send queue, in order, with their bytes.
+    overflow: HashMap<PeerId, (VecDeque<Bytes>, usize)>,
     failures_tx: mpsc::Sender<PeerId>,
     failures_rx: mpsc::Receiver<PeerId>,
     pending: HashMap<RequestId, oneshot::Sender<Result<Bytes, FetchError>>>,
@@ -269,6 +277,9 @@ struct EventLoop {
 impl EventLoop {
     async fn run(mut self) {
         loop {
+            if !self.overflow.is_empty() {
+                self.flush_overflow();
+            }
             let deadline = self.state.next_deadline().map(Instant::from_std);
             let lookups_free = self.lookups.len() < self.config.max_concurrent_lookups;
             tokio::select! {
@@ -293,6 +304,7 @@ impl EventLoop {
                         Notice::Connected(peer) => Event::PeerConnected(peer),
                         Notice::Disconnected(peer) => {
                             self.writers.remove(&peer);
+                            self.overflow.remove(&peer);
                             Event::PeerDisconnected(peer)
                         }
                     };
@@ -318,6 +330,9 @@ impl EventLoop {
                     self.reader_ended(id);
                 }
                 () = sleep_until(deadline) => self.apply(Event::Tick),
+                () = tokio::time::sleep(OVERFLOW_RETRY), if !self.overflow.is_empty() => {
+                    self.flush_overflow();
+                }
             }
         }
         self.stop().await;
@@ -326,6 +341,7 @@ impl EventLoop {
     async fn stop(&mut self) {
         // Writers close their streams once their queues close.
         self.writers.clear();
+        self.overflow.clear();
         self.readers.shutdown().await;
         self.lookups.shutdown().await;
         for (_, reply) in self.pending.drain() {
@@ -405,6 +421,16 @@ impl EventLoop {
 
     fn send(&mut self, peer: PeerId, message: &Message) {
         let frame = Bytes::from(message.encode());
+        // Behind messages already waiting, to keep the order.
+        if let Some((waiting, bytes)) = self.overflow.get_mut(&peer) {
+            if *bytes + frame.len() > OVERFLOW_BYTES {
+                tracing::warn!(%peer, "bitswap send queue full; dropping a message");
+                return;
+            }
+            *bytes += frame.len();
+            waiting.push_back(frame);
+            return;
+        }
         for _ in 0..2 {
             let writer = self.writers.entry(peer).or_insert_with(|| {
                 let (tx, rx) = mpsc::channel(self.config.send_queue.max(1));
@@ -423,8 +449,11 @@ impl EventLoop {
             });
             match writer.try_send(frame.clone()) {
                 Ok(()) => return,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    tracing::warn!(%peer, "bitswap send queue full; dropping a message");
+                // Kept, and sent as the queue drains: a burst of fetches (one message each)
+                // or of answers must not lose wants or blocks that nothing asks for again.
+                Err(mpsc::error::TrySendError::Full(frame)) => {
+                    let len = frame.len();
+                    self.overflow.insert(peer, (VecDeque::from([frame]), len));
                     return;
                 }
                 // The writer ended (it only does when its queue closes): start a new one.
@@ -433,6 +462,29 @@ impl EventLoop {
                 }
             }
         }
+    }
+
+    /// Moves what waits beyond full send queues into them, as far as they have room.
+    fn flush_overflow(&mut self) {
+        let writers = &self.writers;
+        self.overflow.retain(|peer, (waiting, bytes)| {
+            let Some(writer) = writers.get(peer) else {
+                return false;
+            };
+            while let Some(frame) = waiting.pop_front() {
+                let len = frame.len();
+                match writer.try_send(frame) {
+                    Ok(()) => *bytes -= len,
+                    Err(mpsc::error::TrySendError::Full(frame)) => {
+                        waiting.push_front(frame);
+                        return true;
+                    }
+                    // The writer ended: what waits for it goes with it.
+                    Err(mpsc::error::TrySendError::Closed(_)) => return false,
+                }
+            }
+            false
+        });
     }
 
     fn on_stream(&mut self, peer: PeerId, stream: Stream) {
