@@ -15,6 +15,7 @@ use axum::{
 };
 use bytes::Bytes;
 use futures::StreamExt as _;
+use mnode_dag::testing::noise;
 use mnode_node::node::NodeHandle;
 use serde_json::Value;
 use support::{TOKEN, TestApi, call, json_call, register_and_login, setup, setup_with};
@@ -23,23 +24,10 @@ use tower::ServiceExt as _;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// Deterministic bytes that do not repeat in any way a store could shortcut.
-fn data(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 /// A PNG header that says 7×5 pixels (enough for the media type and the dimensions).
 fn png() -> Vec<u8> {
     let mut b = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x07\0\0\0\x05\x08\x06\0\0\0".to_vec();
-    b.extend(data(20_000, 9));
+    b.extend(noise(20_000, 9));
     b
 }
 
@@ -162,7 +150,7 @@ async fn put_upload_reads_back_byte_equal_with_a_signed_record() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(&bytes[..], &text[..]);
 
-    let big = data(3 << 20, 1);
+    let big = noise(3 << 20, 1);
     let (status, v) = send(
         r,
         put("/api/v1/files", Some(&alice), Body::from(big.clone())),
@@ -243,7 +231,7 @@ async fn multipart_upload_reads_back_byte_equal() {
     let r = &t.router;
     let alice = register_and_login(r, "alice").await;
 
-    let bytes = data(200_000, 2);
+    let bytes = noise(200_000, 2);
     let (status, v) = send(
         r,
         multipart(
@@ -301,7 +289,7 @@ async fn too_large_uploads_are_413_and_leave_nothing() {
     let before = blob_count(&h).await;
 
     // Refused by Content-Length before any byte is read.
-    let mut req = put("/api/v1/files", Some(&alice), Body::from(data(100_001, 3)));
+    let mut req = put("/api/v1/files", Some(&alice), Body::from(noise(100_001, 3)));
     req.headers_mut()
         .insert(header::CONTENT_LENGTH, "100001".parse().expect("header"));
     let (status, v) = send(r, req).await;
@@ -310,14 +298,14 @@ async fn too_large_uploads_are_413_and_leave_nothing() {
 
     // No length given: refused once the limit is passed, the temp file removed.
     let chunks: Vec<Result<Bytes, std::io::Error>> =
-        (0..20).map(|i| Ok(Bytes::from(data(10_000, i)))).collect();
+        (0..20).map(|i| Ok(Bytes::from(noise(10_000, i)))).collect();
     let body = Body::from_stream(futures::stream::iter(chunks));
     let (status, v) = send(r, put("/api/v1/files", Some(&alice), body)).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
     assert_eq!(v["error"]["code"], "too_large");
 
     // The same through multipart.
-    let big = data(150_000, 4);
+    let big = noise(150_000, 4);
     let (status, v) = send(
         r,
         multipart(Some(&alice), &[("file", Some("big.bin"), None, &big)]),
@@ -329,7 +317,7 @@ async fn too_large_uploads_are_413_and_leave_nothing() {
     // Exactly the limit is fine.
     let (status, v) = send(
         r,
-        put("/api/v1/files", Some(&alice), Body::from(data(100_000, 5))),
+        put("/api/v1/files", Some(&alice), Body::from(noise(100_000, 5))),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
@@ -457,7 +445,7 @@ async fn delete_by_owner_or_admin_but_not_by_others() {
         }
     };
 
-    let a = upload(alice.clone(), data(50_000, 10)).await;
+    let a = upload(alice.clone(), noise(50_000, 10)).await;
     let (status, _) = del(None, a.clone()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, v) = del(Some(bob.clone()), a.clone()).await;
@@ -474,13 +462,13 @@ async fn delete_by_owner_or_admin_but_not_by_others() {
     assert_eq!(status, StatusCode::NOT_FOUND, "already gone");
 
     // An admin may delete anyone's file.
-    let b = upload(bob.clone(), data(50_000, 11)).await;
+    let b = upload(bob.clone(), noise(50_000, 11)).await;
     let (status, v) = del(Some(TOKEN.to_owned()), b.clone()).await;
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(download(r, &b).await.0, StatusCode::NOT_FOUND);
 
     // A file both uploaded is not one owner's to delete.
-    let shared = data(50_000, 12);
+    let shared = noise(50_000, 12);
     let c = upload(alice.clone(), shared.clone()).await;
     assert_eq!(upload(bob.clone(), shared).await, c);
     let (status, v) = del(Some(alice.clone()), c.clone()).await;
@@ -503,8 +491,8 @@ async fn aborted_uploads_leave_no_temp_files() {
 
     // The body breaks off with an error (what hyper reports when the client goes away).
     let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
-        Ok(Bytes::from(data(300_000, 20))),
-        Ok(Bytes::from(data(300_000, 21))),
+        Ok(Bytes::from(noise(300_000, 20))),
+        Ok(Bytes::from(noise(300_000, 21))),
         Err(std::io::Error::new(
             std::io::ErrorKind::ConnectionReset,
             "client went away",
@@ -519,7 +507,7 @@ async fn aborted_uploads_leave_no_temp_files() {
     // The same inside a multipart body.
     let mut head =
         b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x\"\r\n\r\n".to_vec();
-    head.extend(data(300_000, 22));
+    head.extend(noise(300_000, 22));
     let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
         Ok(Bytes::from(head)),
         Err(std::io::Error::new(
@@ -551,7 +539,7 @@ async fn aborted_uploads_leave_no_temp_files() {
             let mut body = resp.into_body().into_data_stream();
             while body.next().await.is_some() {}
         });
-        tx.send(Ok(Bytes::from(data(300_000, 23))))
+        tx.send(Ok(Bytes::from(noise(300_000, 23))))
             .await
             .expect("send");
         let dir = tmp_dir(&h);
@@ -622,7 +610,7 @@ async fn progress_lines_come_while_the_body_does_then_the_answer() {
     };
     let mut all = Vec::new();
     for i in 0..3u64 {
-        let chunk = data(100_000, 30 + i);
+        let chunk = noise(100_000, 30 + i);
         all.extend_from_slice(&chunk);
         tx.send(Ok(Bytes::from(chunk))).await.expect("send");
         // Each chunk shows up as a progress line before the next one is sent.
@@ -645,7 +633,7 @@ async fn progress_lines_come_while_the_body_does_then_the_answer() {
         .oneshot(put(
             "/api/v1/files?progress=true",
             Some(&bob),
-            Body::from(data(5000, 1)),
+            Body::from(noise(5000, 1)),
         ))
         .await
         .expect("response");
@@ -686,7 +674,7 @@ async fn client_upload_and_progress_over_a_real_socket() {
 
     // The CLI's client streams a file from disk.
     let path = t.dir.path().join("song.bin");
-    let bytes = data(2 << 20, 40);
+    let bytes = noise(2 << 20, 40);
     std::fs::write(&path, &bytes).expect("write");
     let client = mnode_api::client::Client::new(&base, &alice);
     let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -718,7 +706,7 @@ async fn client_upload_and_progress_over_a_real_socket() {
         .bearer_auth(&alice)
         .body(reqwest::Body::wrap_stream(tokio_stream(rx)))
         .send();
-    let first = Bytes::from(data(100_000, 41));
+    let first = Bytes::from(noise(100_000, 41));
     let (resp, sent) = tokio::join!(
         async { tokio::time::timeout(WAIT, resp).await },
         tx.send(Ok(first))
@@ -740,7 +728,7 @@ async fn client_upload_and_progress_over_a_real_socket() {
         assert!(n >= received && n <= 100_000, "{n} after {received}");
         received = n;
     }
-    tx.send(Ok(Bytes::from(data(100_000, 42))))
+    tx.send(Ok(Bytes::from(noise(100_000, 42))))
         .await
         .expect("send");
     while received < 200_000 {
@@ -783,7 +771,7 @@ async fn upload_of_200_mb_keeps_memory_flat() {
     let alice = register_and_login(&t.router, "alice").await;
 
     // One chunk of pseudo-random bytes, made distinct per position by its first 8 bytes.
-    let pattern = Bytes::from(data(CHUNK, 50));
+    let pattern = Bytes::from(noise(CHUNK, 50));
     let mut hasher = blake3::Hasher::new();
     for i in 0..mb {
         let mut c = pattern.to_vec();

@@ -37,7 +37,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use mnode_bench_support::{bench_dir, best_of, big_file, env_num, met, run, sync_disk};
+use mnode_bench_support::{Rng, bench_dir, best_of, big_file, env_num, met, run, sync_disk};
 use serde_json::Value;
 
 const MNODE: &str = env!("CARGO_BIN_EXE_mnode");
@@ -633,16 +633,10 @@ fn peer(dir: &Path, file: &Path, size: u64, runs: u64) {
     let a = Daemon::start(&repo_a);
     // A second daemon, fresh for every run, that gets the file from the first.
     let repo_b = dir.join("b");
-    let peer = || {
-        init(&repo_b);
-        let b = Daemon::start(&repo_b);
-        run(mnode(&repo_b).arg("connect").arg(a.addr()));
-        b
-    };
+    let peer = || fresh_peer(&repo_b, &a);
     let fetch = rows(runs, |_| {
         let _b = peer();
-        let (took, text) = timed(mnode(&repo_b).args(["--json", "fetch", &cid]));
-        let v: Value = serde_json::from_str(&text).unwrap();
+        let (took, v) = fetch_json(&repo_b, &cid);
         assert_eq!(v["transferred"].as_u64(), Some(size), "{v}");
         took
     });
@@ -752,17 +746,18 @@ fn peer(dir: &Path, file: &Path, size: u64, runs: u64) {
     }
 }
 
-/// A small seeded generator (splitmix64) for the small files' sizes.
-struct Rng(u64);
+/// A daemon on `repo`, made anew, connected to `to`.
+fn fresh_peer(repo: &Path, to: &Daemon) -> Daemon {
+    init(repo);
+    let d = Daemon::start(repo);
+    run(mnode(repo).arg("connect").arg(to.addr()));
+    d
+}
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
+/// `mnode --json fetch CID` on `repo`, timed, and its answer.
+fn fetch_json(repo: &Path, cid: &str) -> (Duration, Value) {
+    let (took, text) = timed(mnode(repo).args(["--json", "fetch", cid]));
+    (took, serde_json::from_str(&text).unwrap())
 }
 
 /// Every file under `dir`.
@@ -895,31 +890,23 @@ fn small(dir: &Path, runs: u64) {
     let a = Daemon::start(&repo_a);
 
     let repo_b = dir.join("small-b");
-    let peer = || {
-        init(&repo_b);
-        let b = Daemon::start(&repo_b);
-        run(mnode(&repo_b).arg("connect").arg(a.addr()));
-        b
-    };
+    let peer = || fresh_peer(&repo_b, &a);
     let one_file = rows(runs, |_| {
         let _b = peer();
-        let (took, text) = timed(mnode(&repo_b).args(["--json", "fetch", &joined_cid]));
-        let v: Value = serde_json::from_str(&text).unwrap();
+        let (took, v) = fetch_json(&repo_b, &joined_cid);
         assert_eq!(v["transferred"].as_u64(), Some(total), "{v}");
         took
     });
     // The release whole, by its id: its records over Bitswap, then every file.
     let whole = rows(runs, |_| {
         let _b = peer();
-        let (took, text) = timed(mnode(&repo_b).args(["--json", "fetch", &release]));
-        let v: Value = serde_json::from_str(&text).unwrap();
+        let (took, v) = fetch_json(&repo_b, &release);
         assert_eq!(v["complete"], true, "{v}");
         assert_eq!(v["files"].as_u64(), Some(count), "{v}");
         assert_eq!(v["transferred"].as_u64(), Some(total), "{v}");
         // Every file is held now: a second fetch of one moves nothing (spot check).
         for cid in cids.iter().step_by((count as usize / 20).max(1)) {
-            let v: Value =
-                serde_json::from_str(&run(mnode(&repo_b).args(["--json", "fetch", cid]))).unwrap();
+            let (_, v) = fetch_json(&repo_b, cid);
             assert_eq!(v["transferred"].as_u64(), Some(0), "{v}");
         }
         took

@@ -31,7 +31,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use mnode_bench_support::{Nginx, bench_dir, best_of, big_file, env_num, met, run, sync_disk};
+use mnode_bench_support::{Nginx, Rng, bench_dir, best_of, big_file, env_num, met, run, sync_disk};
 use mnode_dag::{Cid, Keypair, Record, model::social::Post};
 use mnode_node::{
     blobs::{Blobs, ImportMode},
@@ -370,23 +370,6 @@ fn transfer(dir: &Path) {
 
 // ---------------------------------------------------------------------------------------------
 // gossip
-
-/// A small seeded generator (splitmix64), enough to draw a topology.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 fn line(n: usize) -> Vec<(usize, usize)> {
     (1..n).map(|i| (i - 1, i)).collect()
