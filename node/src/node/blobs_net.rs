@@ -372,12 +372,10 @@ impl BlobNet {
         for (id, batch) in done {
             for i in batch {
                 let cid = &jobs[i].0;
-                if blobs.has(cid).await.unwrap_or(false) {
-                    let size = blobs.size(cid).await.ok().flatten().unwrap_or(0);
-                    out.push((*cid, Ok((size, peers.get(&id).copied()))));
-                } else {
+                match blobs.size(cid).await {
+                    Ok(Some(size)) => out.push((*cid, Ok((size, peers.get(&id).copied())))),
                     // Each of its holders in turn, resuming from what the batch brought.
-                    one_by_one.push(i);
+                    _ => one_by_one.push(i),
                 }
             }
         }

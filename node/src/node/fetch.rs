@@ -162,16 +162,7 @@ impl NodeHandle {
         out.missing.sort();
         if !fetched.is_empty() {
             self.provide(fetched.clone()).await?;
-            // Their UnixFS views, for IPFS clients, once the files are here (one read of each;
-            // the fetch does not wait for that).
-            let me = self.clone();
-            tokio::spawn(async move {
-                for cid in fetched {
-                    if let Err(e) = me.index_file(&cid).await {
-                        tracing::warn!(%cid, "cannot index the fetched file's UnixFS view: {e}");
-                    }
-                }
-            });
+            self.index_later(fetched);
         }
         tracing::info!(
             files = out.files,

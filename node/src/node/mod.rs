@@ -575,6 +575,19 @@ impl NodeHandle {
         Ok(view.root)
     }
 
+    /// Makes the UnixFS views of files that just arrived, for IPFS clients, in the background
+    /// (one read of each; the fetch does not wait for that).
+    fn index_later(&self, cids: Vec<Cid>) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            for cid in cids {
+                if let Err(e) = me.index_file(&cid).await {
+                    tracing::warn!(%cid, "cannot index the fetched file's UnixFS view: {e}");
+                }
+            }
+        });
+    }
+
     /// Builds, keeps and announces the UnixFS views of the held files that have none, one file
     /// at a time; returns how many it made.
     pub async fn index_missing_views(&self) -> usize {
@@ -645,14 +658,7 @@ impl NodeHandle {
             .await?;
         self.blobs.keep(&cid).await?;
         self.provide(vec![cid]).await?;
-        // Its UnixFS view, for IPFS clients, once the file is here (one read of it; the fetch
-        // does not wait for that).
-        let me = self.clone();
-        tokio::spawn(async move {
-            if let Err(e) = me.index_file(&cid).await {
-                tracing::warn!(%cid, "cannot index the fetched file's UnixFS view: {e}");
-            }
-        });
+        self.index_later(vec![cid]);
         tracing::info!(
             %cid,
             size = fetched.size,
