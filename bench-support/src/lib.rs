@@ -287,6 +287,91 @@ pub fn parse_wrk(out: &str) -> Option<WrkResult> {
     })
 }
 
+/// The credentials [`S3Server`] accepts.
+pub const S3_ACCESS_KEY: &str = "mnode-test-access";
+/// The secret of [`S3_ACCESS_KEY`].
+pub const S3_SECRET_KEY: &str = "mnode-test-secret-0123456789";
+
+/// The `s3s-fs` binary (an S3 server over a folder, from crates.io): `$MNODE_S3S_FS`, in
+/// `PATH`, or where `cargo install --root ~/.cache/mnode-tools` puts it (`.ci/run` does).
+pub fn s3s_fs_bin() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("MNODE_S3S_FS") {
+        return Some(PathBuf::from(path));
+    }
+    let in_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("s3s-fs"))
+            .find(|p| p.is_file())
+    });
+    in_path.or_else(|| {
+        let home = std::env::var_os("HOME")?;
+        let path = Path::new(&home).join(".cache/mnode-tools/bin/s3s-fs");
+        path.is_file().then_some(path)
+    })
+}
+
+/// A real S3-compatible server (`s3s-fs`) on 127.0.0.1, serving the folder `root` (each
+/// sub-folder is a bucket), stopped on drop. It can be stopped and started again on the same
+/// port and folder, to test what a node does while its bucket is away.
+pub struct S3Server {
+    child: Option<Child>,
+    bin: PathBuf,
+    root: PathBuf,
+    /// Its port.
+    pub port: u16,
+}
+
+impl S3Server {
+    /// Starts a server over `root` with the bucket `bucket`; `None` if there is no `s3s-fs`.
+    pub fn start(root: &Path, bucket: &str) -> Option<Self> {
+        let bin = s3s_fs_bin()?;
+        std::fs::create_dir_all(root.join(bucket)).unwrap();
+        let mut server = Self {
+            child: None,
+            bin,
+            root: root.to_owned(),
+            port: free_port(),
+        };
+        server.resume();
+        Some(server)
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (as a crash would).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again after [`S3Server::stop`], on the same port and folder.
+    pub fn resume(&mut self) {
+        assert!(self.child.is_none(), "the S3 server is running");
+        let child = Command::new(&self.bin)
+            .args(["--host", "127.0.0.1", "--port"])
+            .arg(self.port.to_string())
+            .args(["--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY])
+            .arg(&self.root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        wait_port(self.port);
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,6 +24,8 @@ pub struct Config {
     pub network: NetworkConfig,
     /// Records and files on disk.
     pub store: StoreConfig,
+    /// Where the bytes of files live: the repo's disk or an S3-compatible bucket.
+    pub blobs: BlobsConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -233,6 +235,69 @@ impl Default for StoreConfig {
     }
 }
 
+/// Where the bytes of files live.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BlobsConfig {
+    /// `local`: under the repo; `s3`: in the bucket `s3` names.
+    pub store: BlobStoreKind,
+    /// The bucket, when `store` is `s3`.
+    pub s3: S3Config,
+}
+
+/// Where [`BlobsConfig`] puts file bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobStoreKind {
+    /// The repo's own disk.
+    #[default]
+    Local,
+    /// An S3-compatible bucket.
+    S3,
+}
+
+/// An S3-compatible bucket for file bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3Config {
+    /// The server's URL (`http://127.0.0.1:9000`); empty: AWS itself, by `region`.
+    pub endpoint: String,
+    /// The bucket; it must exist.
+    pub bucket: String,
+    /// The region to sign requests for.
+    pub region: String,
+    /// Objects are named `<prefix>/blobs/<BLAKE3 hex>`; empty: at the bucket's root.
+    pub prefix: String,
+    /// Path-style URLs (`endpoint/bucket/key`), which most self-hosted servers need; false:
+    /// virtual-hosted (`bucket.endpoint/key`).
+    pub path_style: bool,
+    /// The access key; empty: `AWS_ACCESS_KEY_ID`.
+    pub access_key_id: String,
+    /// The secret key; empty: `AWS_SECRET_ACCESS_KEY`.
+    pub secret_access_key: String,
+    /// Other nodes use the same bucket and prefix: removing a file here leaves its object.
+    pub shared: bool,
+    /// How long one request to the bucket may take before it fails (and is retried), in
+    /// seconds.
+    pub timeout_secs: u64,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        Self {
+            endpoint: String::new(),
+            bucket: String::new(),
+            region: "us-east-1".into(),
+            prefix: "mnode".into(),
+            path_style: true,
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+            shared: false,
+            timeout_secs: 30,
+        }
+    }
+}
+
 /// Logging.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -418,6 +483,48 @@ const DOCS: &[(&str, &str)] = &[
     (
         "store.cache_mb",
         "RocksDB memory, in MiB: the block cache, which also pays for the memtables (up to half of it).",
+    ),
+    (
+        "blobs",
+        "Where the bytes of files live. Records always stay in the repo; so do files of up to 16 KiB and files added with --in-place.",
+    ),
+    (
+        "blobs.store",
+        "local: under the repo. s3: in the bucket below (move existing files with `mnode repo migrate-blobs --to s3`).",
+    ),
+    (
+        "blobs.s3",
+        "An S3-compatible bucket (AWS S3, MinIO, Garage, Ceph, R2, …).",
+    ),
+    (
+        "blobs.s3.endpoint",
+        "The server's URL, such as http://127.0.0.1:9000; empty: AWS S3 itself, in the region below.",
+    ),
+    ("blobs.s3.bucket", "The bucket; it must exist."),
+    ("blobs.s3.region", "The region requests are signed for."),
+    (
+        "blobs.s3.prefix",
+        "Objects are named <prefix>/blobs/<BLAKE3 hash in hex>; empty: at the bucket's root.",
+    ),
+    (
+        "blobs.s3.path_style",
+        "Path-style URLs (endpoint/bucket/key), which most self-hosted servers need; false: virtual-hosted (bucket.endpoint/key).",
+    ),
+    (
+        "blobs.s3.access_key_id",
+        "The access key; empty: the AWS_ACCESS_KEY_ID environment variable.",
+    ),
+    (
+        "blobs.s3.secret_access_key",
+        "The secret key; empty: the AWS_SECRET_ACCESS_KEY environment variable (better than writing it here).",
+    ),
+    (
+        "blobs.s3.shared",
+        "Other nodes use the same bucket and prefix: deleting or collecting a file here forgets it but leaves its object for them.",
+    ),
+    (
+        "blobs.s3.timeout_secs",
+        "How long one request to the bucket may take, in seconds, before it fails and is retried.",
     ),
     ("log", "Logging."),
     (

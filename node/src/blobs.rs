@@ -57,7 +57,9 @@
 //! not yet flushed to disk for a committed entry; [`Blobs::verify_all`] finds such blobs.
 //! Files streamed in by `add_reader` are flushed to disk before they are committed.
 
+mod bucket;
 mod sealed;
+mod tier;
 mod unixfs;
 
 use std::{
@@ -79,7 +81,7 @@ use futures_lite::{Stream, StreamExt};
 use iroh_blobs::{
     BlobFormat, Hash, HashAndFormat,
     api::{
-        TempTag,
+        Store, TempTag,
         blobs::{AddPathOptions, AddProgressItem, BlobStatus, EncodedItem, ImportMode as IrohMode},
     },
     protocol::{ChunkRanges, ChunkRangesExt},
@@ -91,6 +93,7 @@ use iroh_blobs::{
         },
     },
 };
+use mnode_config::{BlobStoreKind, BlobsConfig};
 use mnode_dag::{
     Cid,
     cids::{blob_cid, blob_hash},
@@ -116,6 +119,8 @@ const FRESH: Duration = Duration::from_secs(60);
 const FRESH_MAX: usize = 65_536;
 /// Sub-directory of the blob dir for files streamed in by `add_reader`.
 const UPLOADS: &str = "uploads";
+/// Kept files moved to the bucket at once.
+const MOVES_AT_ONCE: usize = 4;
 /// Exports copy files in pieces of this size (a dropped export stops after the piece in flight).
 const COPY_PIECE: u64 = 64 << 20;
 
@@ -213,6 +218,9 @@ pub enum BlobError {
         /// What failed.
         detail: String,
     },
+    /// The bucket (`blobs.store: s3`) cannot be reached or refused a request.
+    #[error("{0}")]
+    Bucket(String),
     /// The store's own copy of a blob does not match its CID (a damaged disk, a power loss).
     #[error("the stored copy of {cid} is damaged ({detail}); add the file again to repair it")]
     Damaged {
@@ -265,7 +273,12 @@ fn request_error(context: &str, error: iroh_blobs::api::RequestError) -> BlobErr
 
 /// The iroh-blobs file store of a repo, with mnode's naming, tagging and deletion.
 pub struct Blobs {
-    store: FsStore,
+    /// What the node uses: the file-system store, or the bucket tier in front of it.
+    store: Store,
+    /// The file-system store: metadata, tags, local files, files arriving from peers.
+    fs: FsStore,
+    /// Where file bytes live when `blobs.store` is `s3`.
+    bucket: Option<Arc<bucket::Bucket>>,
     paths: PathOptions,
     uploads_dir: PathBuf,
     tmp_dir: PathBuf,
@@ -275,12 +288,15 @@ pub struct Blobs {
     finalize: RwLock<()>,
     /// Blobs tagged in the last [`FRESH`], and when.
     fresh: Mutex<std::collections::HashMap<Hash, std::time::Instant>>,
+    /// Files being put into the bucket now, and how many times: GC leaves their objects.
+    adding: Arc<Mutex<std::collections::HashMap<Hash, usize>>>,
 }
 
 impl fmt::Debug for Blobs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Blobs")
             .field("data_dir", &self.paths.data_path)
+            .field("bucket", &self.bucket.as_ref().map(|b| b.name()))
             .field("uploads_dir", &self.uploads_dir)
             .field("tmp_dir", &self.tmp_dir)
             .finish_non_exhaustive()
@@ -294,6 +310,16 @@ impl Blobs {
     /// place. Opening removes what a crash may have left (see the module docs), which takes one
     /// pass over the entries. Call [`Blobs::shutdown`] before opening the same store again.
     pub async fn open(blobs_dir: &Path, tmp_dir: &Path) -> Result<Self, BlobError> {
+        Self::open_with(blobs_dir, tmp_dir, &BlobsConfig::default()).await
+    }
+
+    /// [`Blobs::open`] with the file bytes where `config` says: with `store: s3`, files of
+    /// more than 16 KiB go to the bucket, with their index under `blobs_dir/s3`.
+    pub async fn open_with(
+        blobs_dir: &Path,
+        tmp_dir: &Path,
+        config: &BlobsConfig,
+    ) -> Result<Self, BlobError> {
         let blobs_dir = std::path::absolute(blobs_dir)
             .map_err(|e| io_error(format!("resolving {}", blobs_dir.display()), e))?;
         let tmp_dir = std::path::absolute(tmp_dir)
@@ -333,14 +359,35 @@ impl Blobs {
                     e,
                 )
             })?;
+        let bucket = match config.store {
+            BlobStoreKind::Local => None,
+            BlobStoreKind::S3 => {
+                let opened = bucket::Bucket::open(&config.s3, &blobs_dir.join("s3")).await;
+                match opened {
+                    Ok(bucket) => Some(Arc::new(bucket)),
+                    Err(e) => {
+                        store.shutdown().await.ok();
+                        return Err(e);
+                    }
+                }
+            }
+        };
+        let front = match &bucket {
+            None => Store::clone(&store),
+            Some(bucket) => tier::spawn(&store, bucket.clone())
+                .map_err(|e| io_error("starting the bucket tier", e))?,
+        };
         let blobs = Self {
-            store,
+            store: front,
+            fs: store,
+            bucket,
             paths,
             uploads_dir,
             tmp_dir,
             gc,
             finalize: RwLock::new(()),
             fresh: Mutex::new(std::collections::HashMap::new()),
+            adding: Arc::default(),
         };
         blobs.recover().await?;
         Ok(blobs)
@@ -350,8 +397,13 @@ impl Blobs {
     ///
     /// Anything added through it must get a tag named `cid.to_string()`, or the next GC pass
     /// (run by [`Blobs::delete`] and [`Blobs::open`]) removes it.
-    pub fn store(&self) -> &FsStore {
+    pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The bucket files live in, as `s3://bucket/prefix at endpoint`; `None`: the repo's disk.
+    pub fn bucket(&self) -> Option<&str> {
+        self.bucket.as_deref().map(bucket::Bucket::name)
     }
 
     /// Imports a file on this machine; `progress` is called with the number of bytes hashed so
@@ -375,6 +427,17 @@ impl Blobs {
                 format!("cannot add {}", path.display()),
                 io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
             ));
+        }
+        if let Some(bucket) = &self.bucket
+            && mode == ImportMode::Copy
+            && meta.len() > INLINE_MAX
+        {
+            let outboard = bucket::outboard_of_file(&path).await?;
+            let progress = Mutex::new(progress);
+            let report = |n| (progress.lock().unwrap_or_else(PoisonError::into_inner))(n);
+            return self
+                .add_to_bucket(bucket, bucket::Source::File(&path), outboard, &report)
+                .await;
         }
         let iroh_mode = match mode {
             ImportMode::Copy => IrohMode::Copy,
@@ -432,6 +495,23 @@ impl Blobs {
         file.sync_all().await.map_err(write_error)?;
         drop(file);
         let hash = Hash::from_bytes(*hasher.finalize().as_bytes());
+
+        if let Some(bucket) = &self.bucket
+            && received > INLINE_MAX
+        {
+            let outboard = bucket::outboard_of_file(&temp).await?;
+            if outboard.root.as_bytes() != hash.as_bytes() {
+                return Err(BlobError::Store(format!(
+                    "{} changed while it was being stored",
+                    temp.display()
+                )));
+            }
+            let added = self
+                .add_to_bucket(bucket, bucket::Source::File(&temp), outboard, &|_| {})
+                .await;
+            drop(guard);
+            return added;
+        }
 
         let _shared = self.finalize.read().await;
         if let BlobStatus::Complete { .. } = self.status(hash).await? {
@@ -494,6 +574,14 @@ impl Blobs {
 
     /// Stores bytes held in memory.
     pub async fn add_bytes(&self, data: Bytes) -> Result<Added, BlobError> {
+        if let Some(bucket) = &self.bucket
+            && data.len() as u64 > INLINE_MAX
+        {
+            let outboard = bucket::outboard_of_bytes(data.clone()).await?;
+            return self
+                .add_to_bucket(bucket, bucket::Source::Bytes(data), outboard, &|_| {})
+                .await;
+        }
         let items = self.store.add_bytes(data).stream().await;
         let (tt, size) = run_import(items, &mut |_| {}, "importing bytes").await?;
         self.finish_add(tt, size, true).await
@@ -548,20 +636,25 @@ impl Blobs {
                 .export_bao(hash, ChunkRanges::bytes(start..end))
                 .stream();
             let owned = self.owned_paths(&hash);
+            let in_bucket = self
+                .bucket
+                .as_ref()
+                .is_some_and(|b| b.size(&hash).is_some());
             let cid = *cid;
             Box::pin(items.filter_map(move |item| match item {
                 EncodedItem::Leaf(leaf) => clip(leaf.offset, leaf.data, start, end).map(Ok),
                 EncodedItem::Error(e) => {
                     let e = io::Error::from(e);
                     // Say what happened in the user's terms, not the BLAKE3 tree's.
-                    let error = if size > INLINE_MAX && !owned.iter().any(|p| p.exists()) {
-                        BlobError::InPlaceChanged(cid)
-                    } else {
-                        BlobError::Damaged {
-                            cid,
-                            detail: e.to_string(),
-                        }
-                    };
+                    let error =
+                        if size > INLINE_MAX && !in_bucket && !owned.iter().any(|p| p.exists()) {
+                            BlobError::InPlaceChanged(cid)
+                        } else {
+                            BlobError::Damaged {
+                                cid,
+                                detail: e.to_string(),
+                            }
+                        };
                     Some(Err(io::Error::new(e.kind(), error)))
                 }
                 _ => None,
@@ -575,7 +668,12 @@ impl Blobs {
     pub async fn in_place(&self, cid: &Cid) -> Result<bool, BlobError> {
         let hash = hash_of(cid)?;
         let size = self.complete_size(cid, hash).await?;
-        if size <= INLINE_MAX {
+        if size <= INLINE_MAX
+            || self
+                .bucket
+                .as_ref()
+                .is_some_and(|b| b.size(&hash).is_some())
+        {
             return Ok(false);
         }
         for path in self.owned_paths(&hash) {
@@ -861,6 +959,13 @@ impl Blobs {
                 .map_err(|e| request_error(&format!("removing the tag of {cid}"), e))?;
         }
         self.collect_garbage().await?;
+        if let Some(bucket) = &self.bucket {
+            for hash in &hashes {
+                if !self.is_adding(hash) {
+                    bucket.remove(hash).await?;
+                }
+            }
+        }
         for hash in hashes {
             // GC leaves files that were referenced in place alone; those under uploads/ are ours.
             if let BlobStatus::NotFound = self.status(hash).await? {
@@ -947,15 +1052,19 @@ impl Blobs {
     pub async fn keep(&self, cid: &Cid) -> Result<Added, BlobError> {
         let hash = hash_of(cid)?;
         let size = self.complete_size(cid, hash).await?;
-        let _shared = self.finalize.read().await;
-        self.set_tag(hash, size).await
+        let added = {
+            let _shared = self.finalize.read().await;
+            self.set_tag(hash, size).await?
+        };
+        self.move_to_bucket(hash, size).await;
+        Ok(added)
     }
 
     /// Closes the store: the database is closed when this returns, and the same dirs can be
     /// opened again.
     pub async fn shutdown(self) -> Result<(), BlobError> {
         self.gc.close();
-        self.store
+        self.fs
             .shutdown()
             .await
             .map_err(|e| store_error("shutting down", e))
@@ -1025,6 +1134,89 @@ impl Blobs {
         added
     }
 
+    /// Puts a file into the bucket and tags it. While it is being put, GC leaves its object
+    /// alone (see [`Adding`]); the local copy of the same bytes, if any, is dropped after.
+    async fn add_to_bucket(
+        &self,
+        bucket: &bucket::Bucket,
+        source: bucket::Source<'_>,
+        outboard: bao_tree::io::outboard::PreOrderMemOutboard,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Added, BlobError> {
+        let hash = Hash::from_bytes(*outboard.root.as_bytes());
+        let _adding = Adding::new(&self.adding, hash);
+        let (hash, size) = bucket.put(source, outboard, progress).await?;
+        let added = {
+            let _shared = self.finalize.read().await;
+            self.set_tag(hash, size).await?
+        };
+        self.drop_local(hash).await;
+        Ok(added)
+    }
+
+    fn is_adding(&self, hash: &Hash) -> bool {
+        self.adding
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(hash)
+    }
+
+    /// Moves a kept file from the local disk to the bucket, when files live there. A failure
+    /// leaves it on the local disk, where it is served from as before (`mnode repo
+    /// migrate-blobs` moves it later).
+    async fn move_to_bucket(&self, hash: Hash, size: u64) {
+        let Some(bucket) = &self.bucket else {
+            return;
+        };
+        if size <= INLINE_MAX || bucket.size(&hash).is_some() {
+            return;
+        }
+        let Some(path) = self
+            .owned_paths(&hash)
+            .into_iter()
+            .find(|p| std::fs::metadata(p).is_ok_and(|m| m.len() == size))
+        else {
+            return;
+        };
+        let _adding = Adding::new(&self.adding, hash);
+        let moved = match bucket::outboard_of_file(&path).await {
+            Ok(outboard) => {
+                bucket
+                    .put(bucket::Source::File(&path), outboard, &|_| {})
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        match moved {
+            Ok(_) => self.drop_local(hash).await,
+            Err(e) => warn!(%hash, "a kept file stays on the local disk: {e}"),
+        }
+    }
+
+    /// Removes the local entry of a file that is in the bucket now (the tag stays: it keeps
+    /// the file, wherever it is). An entry still arriving is left alone.
+    async fn drop_local(&self, hash: Hash) {
+        let complete = matches!(self.fs.status(hash).await, Ok(BlobStatus::Complete { .. }));
+        if !complete {
+            return;
+        }
+        let request = iroh_blobs::api::proto::BlobDeleteRequest {
+            hashes: vec![hash],
+            force: true,
+        };
+        match self.fs.client().rpc(request).await {
+            Ok(Ok(())) => {
+                // The files go when the deletion is committed.
+                if let Err(e) = self.fs.sync_db().await {
+                    warn!(%hash, "cannot commit dropping a local copy: {e}");
+                }
+                remove_if_present(&self.upload_path(&hash)).await.ok();
+            }
+            Ok(Err(e)) => warn!(%hash, "cannot drop the local copy of a file in the bucket: {e}"),
+            Err(e) => warn!(%hash, "cannot drop the local copy of a file in the bucket: {e}"),
+        }
+    }
+
     fn fresh(&self) -> MutexGuard<'_, std::collections::HashMap<Hash, std::time::Instant>> {
         self.fresh.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -1052,6 +1244,20 @@ impl Blobs {
                 .sync_db()
                 .await
                 .map_err(|e| request_error("committing the kept files", e))?;
+        }
+        drop(_shared);
+        if self.bucket.is_some() {
+            let moves = out
+                .iter()
+                .filter_map(|kept| kept.as_ref().ok())
+                .filter_map(|added| {
+                    hash_of(&added.cid)
+                        .ok()
+                        .map(|hash| self.move_to_bucket(hash, added.size))
+                });
+            let moves =
+                futures::StreamExt::buffer_unordered(futures::stream::iter(moves), MOVES_AT_ONCE);
+            futures::StreamExt::collect::<Vec<()>>(moves).await;
         }
         Ok(out)
     }
@@ -1143,10 +1349,48 @@ impl Blobs {
         if removed > 0 {
             info!(removed, "removed blob files that no entry refers to");
         }
+        if let Some(bucket) = &self.bucket {
+            // A crash between putting a file into the bucket and tagging it.
+            let tagged = self.tagged().await?;
+            let mut forgotten = 0;
+            for (hash, _) in bucket.list() {
+                if !tagged.contains(&hash) && bucket.remove(&hash).await? {
+                    forgotten += 1;
+                }
+            }
+            if forgotten > 0 {
+                info!(
+                    forgotten,
+                    "removed files from the bucket that nothing keeps"
+                );
+            }
+        }
         Ok(())
     }
 
+    /// The hashes that tags keep.
+    async fn tagged(&self) -> Result<HashSet<Hash>, BlobError> {
+        let tags = self
+            .fs
+            .tags()
+            .list()
+            .await
+            .map_err(|e| store_error("listing tags", e))?;
+        let mut tagged = HashSet::new();
+        let mut tags = pin!(tags);
+        while let Some(tag) = tags.next().await {
+            let tag = tag.map_err(|e| store_error("listing tags", e))?;
+            tagged.insert(tag.hash);
+        }
+        Ok(tagged)
+    }
+
     async fn verify_one(&self, hash: Hash, size: u64) -> Result<(), String> {
+        if let Some(bucket) = &self.bucket
+            && bucket.size(&hash).is_some()
+        {
+            bucket.check_object(&hash, size).await?;
+        }
         let mut items = pin!(self.store.export_bao(hash, ChunkRanges::all()).stream());
         let mut hasher = blake3::Hasher::new();
         let mut next = 0u64;
@@ -1170,6 +1414,38 @@ impl Blobs {
             return Err("the data does not hash to the blob's name".into());
         }
         Ok(())
+    }
+}
+
+/// Marks a file as being put into the bucket for as long as it lives.
+struct Adding {
+    adding: Arc<Mutex<std::collections::HashMap<Hash, usize>>>,
+    hash: Hash,
+}
+
+impl Adding {
+    fn new(adding: &Arc<Mutex<std::collections::HashMap<Hash, usize>>>, hash: Hash) -> Self {
+        *adding
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(hash)
+            .or_default() += 1;
+        Self {
+            adding: adding.clone(),
+            hash,
+        }
+    }
+}
+
+impl Drop for Adding {
+    fn drop(&mut self) {
+        let mut adding = self.adding.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = adding.get_mut(&self.hash) {
+            *n -= 1;
+            if *n == 0 {
+                adding.remove(&self.hash);
+            }
+        }
     }
 }
 

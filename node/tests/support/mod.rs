@@ -41,6 +41,11 @@ pub struct TestNode {
 }
 
 pub async fn spawn() -> TestNode {
+    spawn_with(&mnode_node::config::BlobsConfig::default()).await
+}
+
+/// [`spawn`] with file bytes where `blobs` says (a bucket, say).
+pub async fn spawn_with(blobs: &mnode_node::config::BlobsConfig) -> TestNode {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("repo");
     let repo = Repo::init(
@@ -56,7 +61,7 @@ pub async fn spawn() -> TestNode {
         },
     )
     .expect("init repo");
-    let blobs = Blobs::open(&repo.blobs_dir(), &repo.tmp_dir())
+    let blobs = Blobs::open_with(&repo.blobs_dir(), &repo.tmp_dir(), blobs)
         .await
         .expect("blobs");
     let node = Node::spawn(repo, blobs).await.expect("spawn node");

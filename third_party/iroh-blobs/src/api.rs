@@ -301,8 +301,17 @@ impl Store {
         Ok(())
     }
 
-    pub(crate) fn from_sender(client: ApiClient) -> Self {
+    /// A store whose requests go to `client`: an actor of the application's own, which may
+    /// answer some requests itself and pass the others on to another store's
+    /// [`Store::client`] (`LocalSender::send_raw`), such as a tier that keeps some blobs'
+    /// data elsewhere.
+    pub fn from_sender(client: irpc::Client<proto::Request>) -> Self {
         Self { client }
+    }
+
+    /// The channel this store's requests go through.
+    pub fn client(&self) -> &irpc::Client<proto::Request> {
+        &self.client
     }
 
     pub(crate) fn ref_from_sender(client: &ApiClient) -> &Self {
