@@ -292,48 +292,30 @@ pub const S3_ACCESS_KEY: &str = "mnode-test-access";
 /// The secret of [`S3_ACCESS_KEY`].
 pub const S3_SECRET_KEY: &str = "mnode-test-secret-0123456789";
 
-/// The `s3s-fs` binary (an S3 server over a folder, from crates.io): `$MNODE_S3S_FS`, in
-/// `PATH`, or where `cargo install --root ~/.cache/mnode-tools` puts it (`.ci/run` does).
-pub fn s3s_fs_bin() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("MNODE_S3S_FS") {
-        return Some(PathBuf::from(path));
-    }
-    let in_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("s3s-fs"))
-            .find(|p| p.is_file())
-    });
-    in_path.or_else(|| {
-        let home = std::env::var_os("HOME")?;
-        let path = Path::new(&home).join(".cache/mnode-tools/bin/s3s-fs");
-        path.is_file().then_some(path)
-    })
-}
-
-/// A real S3-compatible server (`s3s-fs`) on 127.0.0.1, serving the folder `root` (each
-/// sub-folder is a bucket), stopped on drop. It can be stopped and started again on the same
-/// port and folder, to test what a node does while its bucket is away.
+/// A real S3-compatible server on 127.0.0.1: s3s-fs's implementation (from crates.io) over
+/// the folder `root`, each sub-folder a bucket, run in this process on a runtime of its own,
+/// over TCP. Its sockets set `TCP_NODELAY`, as S3 servers do (the `s3s-fs` binary does not,
+/// which adds a 40 ms delayed-ACK stall to every GET on loopback). It can be stopped (every
+/// connection cut, as a crash would) and started again on the same port and folder, to test
+/// what a node does while its bucket is away. Stopped on drop.
 pub struct S3Server {
-    child: Option<Child>,
-    bin: PathBuf,
+    runtime: Option<tokio::runtime::Runtime>,
     root: PathBuf,
     /// Its port.
     pub port: u16,
 }
 
 impl S3Server {
-    /// Starts a server over `root` with the bucket `bucket`; `None` if there is no `s3s-fs`.
-    pub fn start(root: &Path, bucket: &str) -> Option<Self> {
-        let bin = s3s_fs_bin()?;
+    /// Starts a server over `root` with the bucket `bucket`, accepting [`S3_ACCESS_KEY`].
+    pub fn start(root: &Path, bucket: &str) -> Self {
         std::fs::create_dir_all(root.join(bucket)).unwrap();
         let mut server = Self {
-            child: None,
-            bin,
+            runtime: None,
             root: root.to_owned(),
             port: free_port(),
         };
         server.resume();
-        Some(server)
+        server
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -341,27 +323,51 @@ impl S3Server {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Kills the server (as a crash would).
+    /// Stops the server at once: open connections are cut, new ones refused.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
         }
     }
 
     /// Starts it again after [`S3Server::stop`], on the same port and folder.
     pub fn resume(&mut self) {
-        assert!(self.child.is_none(), "the S3 server is running");
-        let child = Command::new(&self.bin)
-            .args(["--host", "127.0.0.1", "--port"])
-            .arg(self.port.to_string())
-            .args(["--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY])
-            .arg(&self.root)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
+        assert!(self.runtime.is_none(), "the S3 server is running");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("s3-server")
+            .enable_all()
+            .build()
             .unwrap();
-        self.child = Some(child);
+        let fs = s3s_fs::FileSystem::new(&self.root).unwrap();
+        let mut builder = s3s::service::S3ServiceBuilder::new(fs);
+        builder.set_auth(s3s::auth::SimpleAuth::from_single(
+            S3_ACCESS_KEY,
+            S3_SECRET_KEY,
+        ));
+        let service = builder.build();
+        // A std listener (SO_REUSEADDR, so the port can be taken again after a stop), made
+        // a tokio one on the server's runtime: this may be called from inside another one.
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        runtime.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let http =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            loop {
+                let Ok((socket, _)) = listener.accept().await else {
+                    continue;
+                };
+                let _ = socket.set_nodelay(true);
+                let conn = http
+                    .serve_connection(hyper_util::rt::TokioIo::new(socket), service.clone())
+                    .into_owned();
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+        });
+        self.runtime = Some(runtime);
         wait_port(self.port);
     }
 }

@@ -136,6 +136,22 @@ pub enum ImportMode {
     InPlace,
 }
 
+/// How far a move of files between the local disk and a bucket is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Migration {
+    /// Files moved so far.
+    pub files: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Files to move in all.
+    pub files_total: u64,
+    /// Their bytes.
+    pub bytes_total: u64,
+    /// Files that stay where they are: added in place (`--in-place`), which the node reads
+    /// from where they were added.
+    pub stayed: u64,
+}
+
 /// A blob that was added.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Added {
@@ -360,7 +376,18 @@ impl Blobs {
                 )
             })?;
         let bucket = match config.store {
-            BlobStoreKind::Local => None,
+            BlobStoreKind::Local => {
+                let held = bucket::index_count(&blobs_dir.join("s3"));
+                if held > 0 {
+                    store.shutdown().await.ok();
+                    return Err(BlobError::Bucket(format!(
+                        "{held} files of this repo are in an S3 bucket, but blobs.store is \
+                         local: set blobs.store to s3 (with its blobs.s3 settings), or move \
+                         them back with `mnode repo migrate-blobs --to local`"
+                    )));
+                }
+                None
+            }
             BlobStoreKind::S3 => {
                 let opened = bucket::Bucket::open(&config.s3, &blobs_dir.join("s3")).await;
                 match opened {
@@ -470,8 +497,19 @@ impl Blobs {
     /// file is removed and nothing is stored.
     pub async fn add_reader<R: AsyncRead + Unpin + Send>(
         &self,
+        reader: R,
+        progress: impl FnMut(u64) + Send,
+    ) -> Result<Added, BlobError> {
+        self.add_reader_to(reader, progress, self.bucket.as_deref())
+            .await
+    }
+
+    /// [`Blobs::add_reader`] into `bucket`, or the local disk.
+    async fn add_reader_to<R: AsyncRead + Unpin + Send>(
+        &self,
         mut reader: R,
         mut progress: impl FnMut(u64) + Send,
+        bucket: Option<&bucket::Bucket>,
     ) -> Result<Added, BlobError> {
         let (temp, mut guard, mut file) = self.create_temp()?;
         let write_error = |e| io_error(format!("writing {}", temp.display()), e);
@@ -496,7 +534,7 @@ impl Blobs {
         drop(file);
         let hash = Hash::from_bytes(*hasher.finalize().as_bytes());
 
-        if let Some(bucket) = &self.bucket
+        if let Some(bucket) = bucket
             && received > INLINE_MAX
         {
             let outboard = bucket::outboard_of_file(&temp).await?;
@@ -514,7 +552,14 @@ impl Blobs {
         }
 
         let _shared = self.finalize.read().await;
-        if let BlobStatus::Complete { .. } = self.status(hash).await? {
+        // Stored on the local disk already (this is the local path: a copy in the bucket does
+        // not count when the bytes are meant for the disk).
+        let held = self
+            .fs
+            .status(hash)
+            .await
+            .map_err(|e| store_error(&format!("looking up {hash}"), e))?;
+        if let BlobStatus::Complete { .. } = held {
             // Already stored: keep that copy. No GC pass can run while `_shared` is held, so
             // the entry stays until the tag is set.
             drop(guard);
@@ -547,7 +592,7 @@ impl Blobs {
             Ok(done) => done,
             Err(e) => {
                 // Another upload of the same content may have placed and imported the file.
-                if let Ok(BlobStatus::Complete { .. }) = self.status(hash).await {
+                if let Ok(BlobStatus::Complete { .. }) = self.fs.status(hash).await {
                     guard.0 = None;
                 }
                 return Err(e);
@@ -995,12 +1040,23 @@ impl Blobs {
     /// Re-hashes every blob from its bytes and compares the result with its name; returns the
     /// CIDs that fail (damaged, changed or missing data, e.g. of a file imported in place).
     pub async fn verify_all(&self) -> Result<Vec<Cid>, BlobError> {
+        Ok(self
+            .verify_all_saying()
+            .await?
+            .into_iter()
+            .map(|(cid, _)| cid)
+            .collect())
+    }
+
+    /// [`Blobs::verify_all`], with what is wrong with each (for a file in the bucket, say,
+    /// that its object is missing or has another size).
+    pub async fn verify_all_saying(&self) -> Result<Vec<(Cid, String)>, BlobError> {
         let mut failed = Vec::new();
         for (cid, size) in self.list().await? {
             let hash = hash_of(&cid)?;
             if let Err(problem) = self.verify_one(hash, size).await {
                 warn!(%cid, "blob failed verification: {problem}");
-                failed.push(cid);
+                failed.push((cid, problem));
             }
         }
         Ok(failed)
@@ -1217,6 +1273,119 @@ impl Blobs {
         }
     }
 
+    /// Whether a file's bytes are in the bucket.
+    pub async fn in_bucket(&self, cid: &Cid) -> Result<bool, BlobError> {
+        let hash = hash_of(cid)?;
+        Ok(self
+            .bucket
+            .as_ref()
+            .is_some_and(|b| b.size(&hash).is_some()))
+    }
+
+    /// Moves every file on the local disk (but those added in place, and those of up to
+    /// 16 KiB, which stay in the database) into the bucket, one after the other: each is
+    /// sent, read back from the bucket and checked against its hash, and only then dropped
+    /// from the disk. Files already in the bucket are skipped, so an interrupted migration
+    /// picks up where it stopped. `progress` gets the count after each file.
+    pub async fn migrate_to_bucket(
+        &self,
+        mut progress: impl FnMut(&Migration) + Send,
+    ) -> Result<Migration, BlobError> {
+        let Some(bucket) = &self.bucket else {
+            return Err(BlobError::Bucket(
+                "no bucket to move files to: set the blobs.s3 settings first".into(),
+            ));
+        };
+        let mut todo = Vec::new();
+        let mut report = Migration::default();
+        for (cid, size) in self.list().await? {
+            let hash = hash_of(&cid)?;
+            if size <= INLINE_MAX || bucket.size(&hash).is_some() {
+                continue;
+            }
+            if self.in_place(&cid).await? {
+                report.stayed += 1;
+                continue;
+            }
+            todo.push((cid, hash, size));
+        }
+        report.files_total = todo.len() as u64;
+        report.bytes_total = todo.iter().map(|(_, _, size)| size).sum();
+        progress(&report);
+        for (cid, hash, size) in todo {
+            let Some((path, _)) = self.owned_file(&cid).await? else {
+                report.stayed += 1;
+                continue;
+            };
+            let outboard = bucket::outboard_of_file(&path).await?;
+            {
+                let _adding = Adding::new(&self.adding, hash);
+                bucket
+                    .put(bucket::Source::File(&path), outboard, &|_| {})
+                    .await?;
+            }
+            // Read back through the bucket, checked against the BLAKE3 tree, before the local
+            // copy goes.
+            if let Err(problem) = self.verify_one(hash, size).await {
+                bucket.remove(&hash).await.ok();
+                return Err(BlobError::Bucket(format!(
+                    "{cid} did not read back from {} as it was sent ({problem}); it stays on the \
+                     local disk",
+                    bucket.name()
+                )));
+            }
+            self.drop_local(hash).await;
+            report.files += 1;
+            report.bytes += size;
+            progress(&report);
+        }
+        Ok(report)
+    }
+
+    /// Moves every file in the bucket back to the local disk: each is read from the bucket
+    /// (checked against its hash as it comes), stored and committed locally, and only then
+    /// removed from the bucket (or, with `blobs.s3.shared`, only forgotten). Resumable like
+    /// [`Blobs::migrate_to_bucket`].
+    pub async fn migrate_to_local(
+        &self,
+        mut progress: impl FnMut(&Migration) + Send,
+    ) -> Result<Migration, BlobError> {
+        let Some(bucket) = &self.bucket else {
+            return Ok(Migration::default());
+        };
+        let todo = bucket.list();
+        let mut report = Migration {
+            files_total: todo.len() as u64,
+            bytes_total: todo.iter().map(|(_, size)| size).sum(),
+            ..Migration::default()
+        };
+        progress(&report);
+        for (hash, size) in todo {
+            let cid = blob_cid(*hash.as_bytes());
+            let chunks = self.read_range(&cid, 0, None).await?;
+            let reader = tokio_util::io::StreamReader::new(chunks);
+            let added = self.add_reader_to(reader, |_| {}, None).await?;
+            let local = self
+                .fs
+                .status(hash)
+                .await
+                .map_err(|e| store_error(&format!("looking up {hash}"), e))?;
+            if added.size != size || !matches!(local, BlobStatus::Complete { size: s } if s == size)
+            {
+                return Err(BlobError::Store(format!(
+                    "{cid} did not come back whole from {} ({} of {size} bytes); it stays there",
+                    bucket.name(),
+                    added.size
+                )));
+            }
+            bucket.remove(&hash).await?;
+            report.files += 1;
+            report.bytes += size;
+            progress(&report);
+        }
+        Ok(report)
+    }
+
     fn fresh(&self) -> MutexGuard<'_, std::collections::HashMap<Hash, std::time::Instant>> {
         self.fresh.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -1247,17 +1416,20 @@ impl Blobs {
         }
         drop(_shared);
         if self.bucket.is_some() {
-            let moves = out
-                .iter()
-                .filter_map(|kept| kept.as_ref().ok())
-                .filter_map(|added| {
-                    hash_of(&added.cid)
-                        .ok()
-                        .map(|hash| self.move_to_bucket(hash, added.size))
-                });
-            let moves =
-                futures::StreamExt::buffer_unordered(futures::stream::iter(moves), MOVES_AT_ONCE);
-            futures::StreamExt::collect::<Vec<()>>(moves).await;
+            let mut kept = Vec::new();
+            for added in out.iter().flatten() {
+                if let Ok(hash) = hash_of(&added.cid) {
+                    kept.push((hash, added.size));
+                }
+            }
+            let mut running = futures::stream::FuturesUnordered::new();
+            for (hash, size) in kept {
+                if running.len() >= MOVES_AT_ONCE {
+                    futures::StreamExt::next(&mut running).await;
+                }
+                running.push(self.move_to_bucket(hash, size));
+            }
+            while futures::StreamExt::next(&mut running).await.is_some() {}
         }
         Ok(out)
     }

@@ -147,15 +147,17 @@ pub async fn prune_views(store: &Store, blobs: &Blobs) -> Result<usize, RepoOpEr
 pub async fn verify(store: &Store, blobs: &Blobs) -> Result<VerifyReport, RepoOpError> {
     let mut report = store.verify()?;
     report.blobs = blobs.list().await?.len() as u64;
-    for cid in blobs.verify_all().await? {
+    for (cid, detail) in blobs.verify_all_saying().await? {
         let problem = if blobs.in_place(&cid).await.unwrap_or(false) {
-            "added in place (--in-place), and the original file has changed or is gone since"
+            "added in place (--in-place), and the original file has changed or is gone since".into()
+        } else if blobs.in_bucket(&cid).await.unwrap_or(false) {
+            format!("in the bucket: {detail}")
         } else {
-            "file contents do not hash to its CID"
+            "file contents do not hash to its CID".into()
         };
         report.problems.push(Problem {
             what: cid.to_string(),
-            problem: problem.into(),
+            problem,
         });
     }
     let pins = store.pin_gaps()?;

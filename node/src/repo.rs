@@ -299,6 +299,21 @@ impl Repo {
         &self.config
     }
 
+    /// Sets `blobs.store` in the repo's `mnode.yaml` and in the effective config. The file's
+    /// other settings keep their values; its comments are written afresh.
+    pub fn set_blob_store(&mut self, kind: config::BlobStoreKind) -> Result<(), RepoError> {
+        let path = self.path.join(config::FILE_NAME);
+        let mut file = match fs::read_to_string(&path) {
+            Ok(text) => Config::parse(&text, &path.display().to_string())?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config::default(),
+            Err(source) => return Err(io(&path, source)),
+        };
+        file.blobs.store = kind;
+        write_file(&path, file.to_commented_yaml().as_bytes())?;
+        self.config.blobs.store = kind;
+        Ok(())
+    }
+
     /// The node's identity and owner.
     pub fn info(&self) -> &RepoInfo {
         &self.info

@@ -1,6 +1,5 @@
-//! Files in an S3-compatible bucket (`blobs.store: s3`), against a real S3 server (`s3s-fs`,
-//! from crates.io; `.ci/run` installs it). Without it a test prints why and passes, unless `CI`
-//! or `MNODE_REQUIRE_S3` is set, where it fails.
+//! Files in an S3-compatible bucket (`blobs.store: s3`), against a real S3 server: s3s-fs's
+//! implementation, run in the test process over TCP (`mnode_bench_support::S3Server`).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod support;
@@ -27,26 +26,11 @@ use tempfile::TempDir;
 
 const BUCKET: &str = "mnode-test";
 
-fn flag(name: &str) -> bool {
-    std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
-
-/// A server over a fresh folder, or `None` (and why) when `s3s-fs` is not installed.
-fn server() -> Option<(S3Server, TempDir)> {
+/// A server over a fresh folder.
+fn server() -> (S3Server, TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    match S3Server::start(&dir.path().join("s3"), BUCKET) {
-        Some(server) => Some((server, dir)),
-        None => {
-            let missing = "no s3s-fs: install it with `cargo install s3s-fs --features binary \
-                           --locked --root ~/.cache/mnode-tools` (.ci/run does)";
-            assert!(
-                !flag("CI") && !flag("MNODE_REQUIRE_S3"),
-                "{missing} (CI and MNODE_REQUIRE_S3 require the bucket tests)"
-            );
-            eprintln!("skipped: {missing}");
-            None
-        }
-    }
+    let server = S3Server::start(&dir.path().join("s3"), BUCKET);
+    (server, dir)
 }
 
 fn config(server: &S3Server, prefix: &str) -> BlobsConfig {
@@ -114,9 +98,7 @@ fn local_files(repo: &Path) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_live_in_the_bucket_and_read_back_verified() {
-    let Some((_server, dir)) = server() else {
-        return;
-    };
+    let (_server, dir) = server();
     let server = &_server;
     let repo = dir.path().join("repo");
     let config = config(server, "node");
@@ -221,9 +203,7 @@ async fn files_live_in_the_bucket_and_read_back_verified() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_or_missing_object_is_an_error_never_wrong_bytes() {
-    let Some((server, dir)) = server() else {
-        return;
-    };
+    let (server, dir) = server();
     let repo = dir.path().join("repo");
     let blobs = open(&repo, &config(&server, "node")).await;
     let one = blobs.add_bytes(data(1 << 20, 5)).await.unwrap();
@@ -266,9 +246,7 @@ async fn a_changed_or_missing_object_is_an_error_never_wrong_bytes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_server_gives_a_clear_error_and_the_node_recovers() {
-    let Some((mut server, dir)) = server() else {
-        return;
-    };
+    let (mut server, dir) = server();
     let repo = dir.path().join("repo");
     let blobs = open(&repo, &config(&server, "node")).await;
     let kept = data(12 << 20, 7);
@@ -325,9 +303,7 @@ fn file_record(cid: Cid, size: u64) -> Record {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peers_fetch_from_a_node_whose_files_are_in_a_bucket_and_into_one() {
-    let Some((server, dir)) = server() else {
-        return;
-    };
+    let (server, dir) = server();
     let a = spawn_with(&config(&server, "a")).await;
     let b = spawn().await;
     let c = spawn_with(&config(&server, "c")).await;

@@ -21,9 +21,13 @@ pub(crate) enum Command {
 }
 
 pub(crate) fn run(command: Command, ctx: &Ctx) -> anyhow::Result<ExitCode> {
-    let config = effective(ctx)?;
+    let mut config = effective(ctx)?;
     match command {
         Command::Show => {
+            // A secret stays off screens and logs; `config get` prints it when asked by name.
+            if !config.blobs.s3.secret_access_key.is_empty() {
+                config.blobs.s3.secret_access_key = "(set; hidden)".into();
+            }
             if ctx.out.json {
                 ctx.out.print_json(&serde_json::to_value(&config)?)?;
             } else {

@@ -164,7 +164,12 @@ pub(crate) fn parse_cid(text: &str) -> anyhow::Result<Cid> {
 /// Opens the repo's blob store. The caller holds the repo (RocksDB's lock keeps other processes
 /// out), so every temp upload left in `tmp/` belongs to a process that died: remove them all.
 pub(crate) async fn open_blobs(repo: &Repo) -> anyhow::Result<mnode_node::blobs::Blobs> {
-    let blobs = mnode_node::blobs::Blobs::open(&repo.blobs_dir(), &repo.tmp_dir()).await?;
+    let blobs = mnode_node::blobs::Blobs::open_with(
+        &repo.blobs_dir(),
+        &repo.tmp_dir(),
+        &repo.config().blobs,
+    )
+    .await?;
     blobs.clean_tmp(std::time::Duration::ZERO)?;
     Ok(blobs)
 }

@@ -83,6 +83,23 @@ impl Api {
         content_type: Option<&str>,
         body: &[u8],
     ) -> io::Result<Answer> {
+        self.call_with(method, path, content_type, &[], body)
+    }
+
+    /// A GET with extra headers (`Range`, say).
+    pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> io::Result<Answer> {
+        self.call_with("GET", path, None, headers, &[])
+    }
+
+    /// [`Api::call`] with extra headers.
+    pub fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> io::Result<Answer> {
         let mut stream = TcpStream::connect(&self.addr)?;
         stream.set_read_timeout(Some(IO_TIMEOUT))?;
         stream.set_write_timeout(Some(IO_TIMEOUT))?;
@@ -95,6 +112,9 @@ impl Api {
         );
         if let Some(ct) = content_type {
             head.push_str(&format!("Content-Type: {ct}\r\n"));
+        }
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
         }
         head.push_str("\r\n");
         stream.write_all(head.as_bytes())?;

@@ -715,6 +715,16 @@ impl ReadBytesAt for ObjectReader {
     }
 }
 
+/// How many files the index in `dir` names (0 if there is none).
+pub(crate) fn index_count(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .filter_map(Result::ok)
+            .filter(|e| hash_in_name(&e.path()).is_some())
+            .count()
+    })
+}
+
 /// Where the bytes of a file to put come from.
 pub(crate) enum Source<'a> {
     /// A local file, read twice: hashed, then sent (and hashed again).
