@@ -61,7 +61,7 @@ fn repo_error(e: maintenance::RepoOpError) -> ApiError {
     path = "/repo/stat",
     tag = "repo",
     responses(
-        (status = 200, description = "`{repo, records, files, file_bytes, accounts}`", body = Object),
+        (status = 200, description = "`{repo, records, files, file_bytes, bucket, accounts}`; bucket is null when files live in the repo", body = Object),
         (status = 401, description = "No token, or a bad one", body = ErrorBody),
         (status = 403, description = "The caller is not an admin", body = ErrorBody),
     ),

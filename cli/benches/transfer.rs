@@ -22,6 +22,12 @@
 //!   `mnode fetch` of one file of the same bytes. Needs `b3sum` (installed with apt-get if
 //!   missing).
 //!
+//! - `s3`: a node whose files live in an S3 bucket (`blobs.store: s3`) on a real S3 server
+//!   (s3s-fs's, in this process, on a folder beside the others): `mnode add FILE` into the
+//!   bucket against `aws s3 cp FILE s3://…` to the same server, and a download of the file
+//!   through the daemon's gateway (`curl`, written to disk) against `aws s3 cp s3://… OUT`. The
+//!   AWS CLI (PyPI `awscli`) is installed into `$HOME/.cache/mnode-tools/awscli` if missing.
+//!
 //! Every timed run starts after `sync`, and every written file is checked (size, and its BLAKE3
 //! hash against the CID once per row). Best of `MNODE_BENCH_TRANSFER_RUNS` (default 3).
 //!
@@ -52,8 +58,17 @@ fn mnode(repo: &Path) -> Command {
 
 /// `mnode init` of a repo that listens on 127.0.0.1 only, on ports of its own.
 fn init(repo: &Path) {
+    init_with(repo, &[]);
+}
+
+/// [`init`] with more settings (`key=value`).
+fn init_with(repo: &Path, settings: &[String]) {
     let _ = std::fs::remove_dir_all(repo);
-    run(mnode(repo).args([
+    let mut cmd = mnode(repo);
+    for s in settings {
+        cmd.arg("-c").arg(s);
+    }
+    run(cmd.args([
         "-c",
         r#"network.listen=["/ip4/127.0.0.1/tcp/0"]"#,
         "-c",
@@ -1005,5 +1020,149 @@ fn main() {
     if wants("small") {
         small(&dir, runs);
     }
+    if wants("s3") {
+        s3(&dir, &file, size, runs);
+    }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The AWS CLI, installed with pip into a venv of its own if missing.
+fn aws_cli() -> PathBuf {
+    const AWSCLI: &str = "1.46.3";
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap();
+    let venv = home.join(TOOLS).join("awscli");
+    let bin = venv.join("bin/aws");
+    if !bin.exists() {
+        eprintln!("installing awscli {AWSCLI} into {}", venv.display());
+        run(Command::new("python3").arg("-m").arg("venv").arg(&venv));
+        run(Command::new(venv.join("bin/pip"))
+            .args(["install", "-q"])
+            .arg(format!("awscli=={AWSCLI}")));
+    }
+    bin
+}
+
+/// `aws s3 cp FROM TO` against `endpoint`, timed.
+fn aws_cp(aws: &Path, endpoint: &str, from: &str, to: &str) -> Duration {
+    timed(
+        Command::new(aws)
+            .args([
+                "s3",
+                "cp",
+                "--only-show-errors",
+                "--endpoint-url",
+                endpoint,
+                from,
+                to,
+            ])
+            .env("AWS_ACCESS_KEY_ID", mnode_bench_support::S3_ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", mnode_bench_support::S3_SECRET_KEY)
+            .env("AWS_DEFAULT_REGION", "us-east-1"),
+    )
+    .0
+}
+
+/// A node on a bucket against the AWS CLI on the same server: `mnode add` into it, and a
+/// gateway download out of it.
+fn s3(dir: &Path, file: &Path, size: u64, runs: u64) {
+    const BUCKET: &str = "bench";
+    let aws = aws_cli();
+    let server = mnode_bench_support::S3Server::start(&dir.join("s3"), BUCKET);
+    let endpoint = server.endpoint();
+    let object = format!("s3://{BUCKET}/reference/file.bin");
+    let out = dir.join("out.bin");
+    let fresh_out = || {
+        let _ = std::fs::remove_file(&out);
+    };
+
+    let aws_up = rows(runs, |_| {
+        aws_cp(&aws, &endpoint, file.to_str().unwrap(), &object)
+    });
+    let aws_down = rows(runs, |_| {
+        fresh_out();
+        let took = aws_cp(&aws, &endpoint, &object, out.to_str().unwrap());
+        check(&out, "", size, false);
+        took
+    });
+
+    let repo = dir.join("bucket-node");
+    let settings = [
+        "blobs.store=s3".to_owned(),
+        format!("blobs.s3.endpoint={endpoint}"),
+        format!("blobs.s3.bucket={BUCKET}"),
+        "blobs.s3.prefix=node".to_owned(),
+        format!(
+            "blobs.s3.access_key_id={}",
+            mnode_bench_support::S3_ACCESS_KEY
+        ),
+        format!(
+            "blobs.s3.secret_access_key={}",
+            mnode_bench_support::S3_SECRET_KEY
+        ),
+    ];
+    let mut cid = String::new();
+    let add = rows(runs, |_| {
+        // A fresh repo and an empty prefix each time: the object is sent every run.
+        init_with(&repo, &settings);
+        let _ = std::fs::remove_dir_all(dir.join("s3").join(BUCKET).join("node"));
+        let (took, text) = timed(mnode(&repo).args(["--json", "add"]).arg(file));
+        let added: Value = serde_json::from_str(&text).unwrap();
+        cid = added[0]["cid"].as_str().unwrap().to_owned();
+        took
+    });
+    let stored = dir.join("s3").join(BUCKET).join("node/blobs");
+    assert_eq!(
+        std::fs::read_dir(&stored).unwrap().count(),
+        1,
+        "the file is one object in the bucket"
+    );
+    let daemon = Daemon::start(&repo);
+    let api = daemon.info["api"].as_str().unwrap().to_owned();
+    let gateway = rows(runs, |n| {
+        fresh_out();
+        let (took, _) = timed(
+            Command::new("curl")
+                .args(["-sSf", "-o"])
+                .arg(&out)
+                .arg(format!("{api}/ipfs/{cid}")),
+        );
+        check(&out, &cid, size, n == runs);
+        took
+    });
+    drop(daemon);
+    fresh_out();
+    drop(server);
+    let _ = std::fs::remove_dir_all(&repo);
+    let _ = std::fs::remove_dir_all(dir.join("s3"));
+
+    let mut t = Table {
+        size,
+        lines: Vec::new(),
+    };
+    t.row("`aws s3 cp FILE s3://…` (upload)", aws_up, None);
+    t.row(
+        "`mnode add FILE`, files in the bucket",
+        add,
+        Some(("aws upload", aws_up)),
+    );
+    t.row("`aws s3 cp s3://… OUT` (download)", aws_down, None);
+    t.row(
+        "`curl -o OUT /ipfs/CID` from the daemon, files in the bucket",
+        gateway,
+        Some(("aws download", aws_down)),
+    );
+    t.print(&format!(
+        "a {} MiB file in an S3 bucket (s3s-fs, in this process; best of {runs})",
+        size >> 20
+    ));
+    println!(
+        "\nadd into the bucket = {:.2} × aws upload (target ≥ 0.80): {}",
+        ratio(aws_up, add),
+        met(ratio(aws_up, add) >= 0.8)
+    );
+    println!(
+        "gateway download from the bucket = {:.2} × aws download (target ≥ 0.80): {}",
+        ratio(aws_down, gateway),
+        met(ratio(aws_down, gateway) >= 0.8)
+    );
 }

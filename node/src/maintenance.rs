@@ -112,6 +112,8 @@ pub struct RepoStat {
     pub files: u64,
     /// Bytes of the files held.
     pub file_bytes: u64,
+    /// Where files live when not in the repo: `s3://bucket/prefix at endpoint`.
+    pub bucket: Option<String>,
 }
 
 /// Garbage collection of records and files: removes what no pin reaches.
@@ -210,6 +212,7 @@ pub async fn stat(store: &Store, blobs: &Blobs) -> Result<RepoStat, RepoOpError>
         records,
         files: files.len() as u64,
         file_bytes: files.iter().map(|(_, s)| s).sum(),
+        bucket: blobs.bucket().map(str::to_owned),
     })
 }
 

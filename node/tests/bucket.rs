@@ -74,6 +74,10 @@ async fn open(dir: &Path, config: &BlobsConfig) -> Blobs {
         .expect("open with a bucket")
 }
 
+async fn read_all(blobs: &Blobs, cid: &Cid) -> std::io::Result<Vec<u8>> {
+    read(blobs, cid, 0, None).await
+}
+
 async fn read(blobs: &Blobs, cid: &Cid, start: u64, end: Option<u64>) -> std::io::Result<Vec<u8>> {
     let mut stream = std::pin::pin!(blobs.read_range(cid, start, end).await.unwrap());
     let mut out = Vec::new();
@@ -249,12 +253,24 @@ async fn a_stopped_server_gives_a_clear_error_and_the_node_recovers() {
     let (mut server, dir) = server();
     let repo = dir.path().join("repo");
     let blobs = open(&repo, &config(&server, "node")).await;
-    let kept = data(12 << 20, 7);
+    let kept = data(64 << 20, 7);
     let added = blobs.add_bytes(kept.clone()).await.unwrap();
 
+    // The server goes away in the middle of a read.
+    let mut stream = std::pin::pin!(blobs.read_range(&added.cid, 0, None).await.unwrap());
+    let first = stream.next().await.unwrap().unwrap();
+    assert!(first[..] == kept[..first.len()]);
     server.stop();
     let started = Instant::now();
-    let error = read(&blobs, &added.cid, 0, None).await.unwrap_err();
+    let mut got = first.len();
+    let error = loop {
+        match stream.next().await {
+            Some(Ok(chunk)) => got += chunk.len(),
+            Some(Err(e)) => break e,
+            None => panic!("the read ended without an error after {got} bytes"),
+        }
+    };
+    assert!(got < kept.len(), "it stopped before the end");
     assert!(
         started.elapsed() < Duration::from_secs(60),
         "gave up after {:?}",
@@ -264,6 +280,8 @@ async fn a_stopped_server_gives_a_clear_error_and_the_node_recovers() {
         error.to_string().contains("s3://mnode-test/node"),
         "the error names the bucket: {error}"
     );
+    // A new read fails the same way.
+    assert!(read_all(&blobs, &added.cid).await.is_err());
     let refused = blobs.add_bytes(data(1 << 20, 8)).await.unwrap_err();
     assert!(
         refused.to_string().contains("s3://mnode-test/node"),

@@ -207,6 +207,9 @@ fn print_stat(ctx: &Ctx, v: &Value) -> anyhow::Result<ExitCode> {
     say!("versions    {}", r["versions"]);
     say!("blocks      {} ({} bytes)", r["blocks"], r["block_bytes"]);
     say!("files       {} ({} bytes)", v["files"], v["file_bytes"]);
+    if let Some(bucket) = v["bucket"].as_str() {
+        say!("            in {bucket}");
+    }
     say!("pins        {}", r["pins"]);
     say!("accounts    {}", v["accounts"]);
     for (kind, n) in r["kinds"].as_object().into_iter().flatten() {

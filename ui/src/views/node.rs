@@ -125,7 +125,10 @@ async fn page(
             dl.fields {
                 dt { "Records" } dd { (stat.records.items) " items in " (stat.records.versions) " versions (" (stat.records.deleted) " deleted)" }
                 dt { "Blocks" } dd { (stat.records.blocks) ", " (fmt::bytes(stat.records.block_bytes)) }
-                dt { "Files" } dd { (stat.files) ", " (fmt::bytes(stat.file_bytes)) }
+                dt { "Files" } dd {
+                    (stat.files) ", " (fmt::bytes(stat.file_bytes))
+                    @if let Some(bucket) = &stat.bucket { ", in " code { (bucket) } " (files of up to 16 KiB stay in the repo)" }
+                }
                 dt { "Pins" } dd { (stat.records.pins) " — pinned items are kept; garbage collection removes what no pin reaches" }
             }
             @if let Some(r) = repo_result { (r) }
