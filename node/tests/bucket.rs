@@ -355,3 +355,31 @@ async fn peers_fetch_from_a_node_whose_files_are_in_a_bucket_and_into_one() {
         node.node.shutdown().await.expect("shutdown");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_sharing_a_bucket_store_a_file_once_and_keep_each_others() {
+    let (server, dir) = server();
+    let mut shared = config(&server, "shared");
+    shared.s3.shared = true;
+    let one = open(&dir.path().join("one"), &shared).await;
+    let two = open(&dir.path().join("two"), &shared).await;
+    let bytes = data(3 << 20, 11);
+    let a = one.add_bytes(bytes.clone()).await.unwrap();
+    let path = object(&dir, "shared", &a.cid);
+    let written = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let b = two.add_bytes(bytes.clone()).await.unwrap();
+    assert_eq!(a, b);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().modified().unwrap(),
+        written,
+        "the second node found the object and sent nothing"
+    );
+
+    // One node removes the file: the other still has it.
+    assert!(one.delete(&a.cid).await.unwrap());
+    assert!(!one.has(&a.cid).await.unwrap());
+    assert!(path.exists(), "a shared bucket keeps the object");
+    assert_eq!(read_all(&two, &a.cid).await.unwrap(), bytes);
+    one.shutdown().await.unwrap();
+    two.shutdown().await.unwrap();
+}
