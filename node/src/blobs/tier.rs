@@ -239,20 +239,25 @@ async fn export_path(bucket: Arc<Bucket>, msg: ExportPathMsg) {
     traverse(bucket, inner.hash, ChunkRanges::all(), send).await;
 }
 
-/// The file-system store's list, then the bucket's files.
+/// The file-system store's list, then the bucket's files it did not list.
 async fn list(inner: LocalSender<Request>, bucket: Arc<Bucket>, msg: ListBlobsMsg) {
     let ListBlobsMsg { tx, .. } = msg;
     let (inner_tx, mut inner_rx) = mpsc::channel(64);
     if inner.send((ListRequest, inner_tx)).await.is_err() {
         return;
     }
+    // A file moving to the bucket is in both for a moment: listed once.
+    let mut listed = std::collections::HashSet::new();
     while let Ok(Some(item)) = inner_rx.recv().await {
+        if let Ok(hash) = &item {
+            listed.insert(*hash);
+        }
         if tx.send(item).await.is_err() {
             return;
         }
     }
     for (hash, _) in bucket.list() {
-        if tx.send(Ok(hash)).await.is_err() {
+        if !listed.contains(&hash) && tx.send(Ok(hash)).await.is_err() {
             return;
         }
     }
