@@ -681,10 +681,7 @@ impl Blobs {
                 .export_bao(hash, ChunkRanges::bytes(start..end))
                 .stream();
             let owned = self.owned_paths(&hash);
-            let in_bucket = self
-                .bucket
-                .as_ref()
-                .is_some_and(|b| b.size(&hash).is_some());
+            let in_bucket = self.in_bucket_hash(&hash);
             let cid = *cid;
             Box::pin(items.filter_map(move |item| match item {
                 EncodedItem::Leaf(leaf) => clip(leaf.offset, leaf.data, start, end).map(Ok),
@@ -713,12 +710,7 @@ impl Blobs {
     pub async fn in_place(&self, cid: &Cid) -> Result<bool, BlobError> {
         let hash = hash_of(cid)?;
         let size = self.complete_size(cid, hash).await?;
-        if size <= INLINE_MAX
-            || self
-                .bucket
-                .as_ref()
-                .is_some_and(|b| b.size(&hash).is_some())
-        {
+        if size <= INLINE_MAX || self.in_bucket_hash(&hash) {
             return Ok(false);
         }
         for path in self.owned_paths(&hash) {
@@ -1227,25 +1219,11 @@ impl Blobs {
         if size <= INLINE_MAX || bucket.size(&hash).is_some() {
             return;
         }
-        let Some(path) = self
-            .owned_paths(&hash)
-            .into_iter()
-            .find(|p| std::fs::metadata(p).is_ok_and(|m| m.len() == size))
-        else {
-            return;
-        };
-        let _adding = Adding::new(&self.adding, hash);
-        let moved = match bucket::outboard_of_file(&path).await {
-            Ok(outboard) => {
-                bucket
-                    .put(bucket::Source::File(&path), outboard, &|_| {})
-                    .await
-            }
-            Err(e) => Err(e),
-        };
-        match moved {
-            Ok(_) => self.drop_local(hash).await,
-            Err(e) => warn!(%hash, "a kept file stays on the local disk: {e}"),
+        let cid = blob_cid(*hash.as_bytes());
+        match self.put_local_copy(bucket, &cid, hash).await {
+            Ok(true) => self.drop_local(hash).await,
+            Ok(false) => {}
+            Err(e) => warn!(%cid, "a kept file stays on the local disk: {e}"),
         }
     }
 
@@ -1275,11 +1253,30 @@ impl Blobs {
 
     /// Whether a file's bytes are in the bucket.
     pub async fn in_bucket(&self, cid: &Cid) -> Result<bool, BlobError> {
-        let hash = hash_of(cid)?;
-        Ok(self
-            .bucket
-            .as_ref()
-            .is_some_and(|b| b.size(&hash).is_some()))
+        Ok(self.in_bucket_hash(&hash_of(cid)?))
+    }
+
+    fn in_bucket_hash(&self, hash: &Hash) -> bool {
+        self.bucket.as_ref().is_some_and(|b| b.size(hash).is_some())
+    }
+
+    /// Puts the store's own local copy of a file into the bucket (GC leaves it alone
+    /// meanwhile); `false` if there is no such copy (inlined, added in place, gone).
+    async fn put_local_copy(
+        &self,
+        bucket: &bucket::Bucket,
+        cid: &Cid,
+        hash: Hash,
+    ) -> Result<bool, BlobError> {
+        let Some((path, _)) = self.owned_file(cid).await? else {
+            return Ok(false);
+        };
+        let _adding = Adding::new(&self.adding, hash);
+        let outboard = bucket::outboard_of_file(&path).await?;
+        bucket
+            .put(bucket::Source::File(&path), outboard, &|_| {})
+            .await?;
+        Ok(true)
     }
 
     /// Moves every file on the local disk (but those added in place, and those of up to
@@ -1313,16 +1310,9 @@ impl Blobs {
         report.bytes_total = todo.iter().map(|(_, _, size)| size).sum();
         progress(&report);
         for (cid, hash, size) in todo {
-            let Some((path, _)) = self.owned_file(&cid).await? else {
+            if !self.put_local_copy(bucket, &cid, hash).await? {
                 report.stayed += 1;
                 continue;
-            };
-            let outboard = bucket::outboard_of_file(&path).await?;
-            {
-                let _adding = Adding::new(&self.adding, hash);
-                bucket
-                    .put(bucket::Source::File(&path), outboard, &|_| {})
-                    .await?;
             }
             // Read back through the bucket, checked against the BLAKE3 tree, before the local
             // copy goes.
@@ -1559,7 +1549,7 @@ impl Blobs {
 
     async fn verify_one(&self, hash: Hash, size: u64) -> Result<(), String> {
         if let Some(bucket) = &self.bucket
-            && bucket.size(&hash).is_some()
+            && self.in_bucket_hash(&hash)
         {
             bucket.check_object(&hash, size).await?;
         }

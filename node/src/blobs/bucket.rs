@@ -317,8 +317,10 @@ impl Bucket {
                         let end = ((i + 1) * PART).min(size) as usize;
                         Ok::<_, BlobError>(data.slice(start..end))
                     });
-                    self.send_parts(&key, &upload, futures::stream::iter(parts), progress)
-                        .await?;
+                    let sent = self
+                        .send_parts(&key, &upload, futures::stream::iter(parts), progress)
+                        .await;
+                    self.finish(&key, upload, sent).await?;
                 }
             }
             progress(size);
@@ -406,44 +408,35 @@ impl Bucket {
                 }
             }
         });
-        let sent = self.send_parts_unfinished(key, &id, parts, progress).await;
+        let sent = self.send_parts(key, &id, parts, progress).await;
         let same = hasher
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .finalize()
             .as_bytes()
             == hash.as_bytes();
-        match sent {
-            Ok(ids) if same => self.complete(key, id, ids).await,
-            Ok(_) => {
-                self.abort(key, id).await;
-                Err(changed(path))
-            }
-            Err(e) => {
-                self.abort(key, id).await;
-                Err(e)
-            }
-        }
+        let sent = sent.and_then(|ids| if same { Ok(ids) } else { Err(changed(path)) });
+        self.finish(key, id, sent).await
     }
 
-    /// Sends `parts` and completes the upload (aborting it on failure).
-    async fn send_parts(
+    /// Completes an upload whose parts were all `sent`, or aborts it.
+    async fn finish(
         &self,
         key: &Key,
-        id: &Upload,
-        parts: impl futures::Stream<Item = Result<Bytes, BlobError>> + Send,
-        progress: &(dyn Fn(u64) + Sync),
+        upload: Upload,
+        sent: Result<Vec<PartId>, BlobError>,
     ) -> Result<(), BlobError> {
-        match self.send_parts_unfinished(key, id, parts, progress).await {
-            Ok(ids) => self.complete(key, id.clone(), ids).await,
+        match sent {
+            Ok(parts) => self.complete(key, upload, parts).await,
             Err(e) => {
-                self.abort(key, id.clone()).await;
+                self.abort(key, upload).await;
                 Err(e)
             }
         }
     }
 
-    async fn send_parts_unfinished(
+    /// Sends `parts`, [`PARTS_AT_ONCE`] at a time; the upload stays open.
+    async fn send_parts(
         &self,
         key: &Key,
         upload: &Upload,
@@ -586,7 +579,6 @@ impl Bucket {
 }
 
 /// An open multipart upload and the note that stands for it.
-#[derive(Clone)]
 struct Upload {
     id: String,
     note: PathBuf,
