@@ -1153,7 +1153,7 @@ struct FetchBody {
     tag = "files",
     request_body = FetchBody,
     responses(
-        (status = 200, description = "A file: `{cid, size, transferred}`. A record: `{cid, complete, files, held_before, size, transferred, blocks, blocks_fetched, missing: [{cid, reason}]}`. With `progress`, NDJSON lines, then `{done}` or `{error}`", content(
+        (status = 200, description = "A file: `{cid, size, transferred, from: [{peer_id, bytes}]}` (`from`: the peers that sent bytes). A record: `{cid, complete, files, held_before, size, transferred, blocks, blocks_fetched, missing: [{cid, reason}]}`. With `progress`, NDJSON lines, then `{done}` or `{error}`", content(
             (Object = "application/json"),
             (String = "application/x-ndjson"),
         )),
@@ -1187,8 +1187,7 @@ async fn fetch_file(
     }
     if !b.progress {
         let f = s.node.fetch_file(cid, |_| {}).await?;
-        let v = json!({ "cid": cid.to_string(), "size": f.size, "transferred": f.transferred });
-        return Ok(Json(v).into_response());
+        return Ok(Json(fetched_file(cid, &f)).into_response());
     }
     let node = s.node.clone();
     Ok(crate::progress::answer(move |mut lines| async move {
@@ -1198,8 +1197,23 @@ async fn fetch_file(
                 FetchProgress::Bytes(n) => lines.send(json!({ "bytes": n })),
             })
             .await?;
-        Ok(json!({ "cid": cid.to_string(), "size": f.size, "transferred": f.transferred }))
+        Ok(fetched_file(cid, &f))
     }))
+}
+
+/// What `POST /files/fetch` of a file answers: its size, the bytes moved, and who sent them.
+fn fetched_file(cid: Cid, f: &mnode_node::node::Fetched) -> Value {
+    let from: Vec<Value> = f
+        .from
+        .iter()
+        .map(|(peer, bytes)| json!({ "peer_id": peer.to_string(), "bytes": bytes }))
+        .collect();
+    json!({
+        "cid": cid.to_string(),
+        "size": f.size,
+        "transferred": f.transferred,
+        "from": from,
+    })
 }
 
 /// `POST /files/fetch` of a record: its DAG and every file in it.

@@ -424,7 +424,8 @@ text_schema!(
     "multiaddr",
     None,
     "A multiaddr this node can dial: an IP or DNS address with a TCP port or a UDP port and \
-     `quic-v1`, optionally ending in `/p2p/<peer id>`."
+     `quic-v1`, optionally ending in `/p2p/<peer id>`; or a relay's such address with \
+     `/p2p-circuit/p2p/<peer id>` after it (a node behind a router, reached through its relay)."
 );
 text_schema!(
     /// Where a listing goes on.

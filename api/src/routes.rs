@@ -84,7 +84,7 @@ pub(crate) fn parse_topic(text: &str) -> Result<GossipTopic, ApiError> {
     get,
     path = "/node",
     tag = "node",
-    responses((status = 200, description = "`{peer_id, addrs, blobs, traffic: {sent, received}, node, owner, owner_did}`; traffic is the bytes libp2p moved since the node started", body = Object)),
+    responses((status = 200, description = "`{peer_id, addrs, blobs, nat: {status, external_addrs, relays, hole_punches, hole_punches_failed}, traffic: {sent, received}, node, owner, owner_did}`; status is public, private (behind a router, reached through relays) or unknown; traffic is the bytes libp2p moved since the node started", body = Object)),
 )]
 async fn node_info(State(s): State<ApiState>) -> ApiResult {
     let info = s.node.info().await?;
@@ -103,6 +103,7 @@ async fn node_info(State(s): State<ApiState>) -> ApiResult {
         "peer_id": info.peer_id,
         "addrs": info.addrs,
         "blobs": info.blobs,
+        "nat": info.nat,
         "traffic": { "sent": traffic.sent, "received": traffic.received },
         "node": repo.info().node.to_string(),
         "owner": repo.info().owner,
@@ -112,7 +113,9 @@ async fn node_info(State(s): State<ApiState>) -> ApiResult {
 
 /// The connected peers, and the peers reached before that the node dials again at start.
 ///
-/// `peers` are the connected peers (`{peer_id, addrs, agent}`); `remembered` are the peers
+/// `peers` are the connected peers (`{peer_id, addrs, agent, relayed}`, `relayed` while every
+/// connection to it goes through a relay); `nat` is this node's reachability (as in `GET
+/// /node`); `remembered` are the peers
 /// reached now or before a restart (`{peer_id, addrs, last_seen, connected}`, `last_seen` in
 /// ms since the epoch), the most recently seen first. Admin only.
 #[utoipa::path(
@@ -120,7 +123,7 @@ async fn node_info(State(s): State<ApiState>) -> ApiResult {
     path = "/peers",
     tag = "node",
     responses(
-        (status = 200, description = "`{peers: [{peer_id, addrs, agent}], remembered: [{peer_id, addrs, last_seen, connected}]}`", body = Object),
+        (status = 200, description = "`{peers: [{peer_id, addrs, agent, relayed}], nat: {status, external_addrs, relays, hole_punches, hole_punches_failed}, remembered: [{peer_id, addrs, last_seen, connected}]}`", body = Object),
         (status = 401, description = "No token, or a bad one", body = ErrorBody),
         (status = 403, description = "The caller is not an admin", body = ErrorBody),
     ),
@@ -143,7 +146,10 @@ async fn peers(State(s): State<ApiState>, _admin: Admin) -> ApiResult {
             })
         })
         .collect();
-    Ok(Json(json!({ "peers": peers, "remembered": remembered })))
+    let nat = s.node.info().await?.nat;
+    Ok(Json(
+        json!({ "peers": peers, "nat": nat, "remembered": remembered }),
+    ))
 }
 
 /// A peer to dial.
@@ -184,7 +190,8 @@ async fn connect(
     if !dialable(&addr) {
         return Err(ApiError::bad_request(format!(
             "{:?} is not an address this node can dial: it needs an IP or DNS address and a TCP \
-             port, or a UDP port with quic-v1",
+             port, or a UDP port with quic-v1 (then /p2p/<relay>/p2p-circuit/p2p/<peer> to go \
+             through a relay)",
             b.addr
         )));
     }
@@ -193,7 +200,7 @@ async fn connect(
 }
 
 /// Whether `addr` names a transport this node dials: an IP or DNS address, then TCP, or UDP
-/// with QUIC (as the `Multiaddr` schema says).
+/// with QUIC, then perhaps a relay circuit to the peer (as the `Multiaddr` schema says).
 fn dialable(addr: &Multiaddr) -> bool {
     let text = addr.to_string();
     let parts: Vec<&str> = text.split('/').skip(1).collect();
@@ -205,7 +212,7 @@ fn dialable(addr: &Multiaddr) -> bool {
         }
         _ => return false,
     };
-    matches!(rest, [] | ["p2p", _])
+    matches!(rest, [] | ["p2p", _] | ["p2p", _, "p2p-circuit", "p2p", _])
 }
 
 /// Disconnects a peer and refuses its connections until unbanned or the node restarts.

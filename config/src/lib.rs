@@ -190,6 +190,61 @@ pub struct NetworkConfig {
     /// How many of the peers it reached before (the most recently seen first) the node dials
     /// again at start; 0: none.
     pub redial_peers: usize,
+    /// Addresses peers can reach this node on from outside its network (multiaddrs), announced
+    /// as they are. Empty: the addresses AutoNAT confirms.
+    pub external_addresses: Vec<String>,
+    /// Relays (multiaddrs ending in `/p2p/<peer id>`) this node reserves a slot on, listens
+    /// through and announces, so that peers behind other routers reach it. None by default:
+    /// no public relay is ever used.
+    pub relays: Vec<String>,
+    /// The iroh relays (URLs) the file endpoint uses to be reached and to punch holes; usually
+    /// the same servers as `relays`. None by default.
+    pub relay_urls: Vec<String>,
+    /// Act as a relay for other nodes: a libp2p circuit relay and an iroh relay.
+    pub relay_server: bool,
+    /// What a relay gives each node and connection, when `relay_server` is on.
+    pub relay_limits: RelayLimits,
+}
+
+/// What a relay (`network.relay_server`) gives each node and connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RelayLimits {
+    /// Most nodes holding a reservation at once.
+    pub max_reservations: usize,
+    /// Most reservations one node holds at once.
+    pub max_reservations_per_peer: usize,
+    /// How long a reservation lasts before the node renews it, in seconds.
+    pub reservation_secs: u64,
+    /// Most relayed connections at once.
+    pub max_circuits: usize,
+    /// Most relayed connections one node takes part in at once.
+    pub max_circuits_per_peer: usize,
+    /// How long one relayed libp2p connection may last, in seconds; the peers punch a hole or
+    /// dial again.
+    pub max_circuit_secs: u64,
+    /// Most bytes one relayed libp2p connection may carry (both ways).
+    pub max_circuit_bytes: u64,
+    /// The address the iroh relay (HTTP) listens on.
+    pub iroh_listen: String,
+    /// Bytes per second the iroh relay accepts from one node; 0: no limit.
+    pub iroh_bytes_per_sec: u32,
+}
+
+impl Default for RelayLimits {
+    fn default() -> Self {
+        Self {
+            max_reservations: 128,
+            max_reservations_per_peer: 4,
+            reservation_secs: 3600,
+            max_circuits: 64,
+            max_circuits_per_peer: 8,
+            max_circuit_secs: 600,
+            max_circuit_bytes: 16 << 20,
+            iroh_listen: "0.0.0.0:3340".into(),
+            iroh_bytes_per_sec: 0,
+        }
+    }
 }
 
 impl Default for NetworkConfig {
@@ -209,6 +264,11 @@ impl Default for NetworkConfig {
             misbehaviour_ban_secs: 600,
             gossip_author_per_minute: 60,
             redial_peers: 50,
+            external_addresses: vec![],
+            relays: vec![],
+            relay_urls: vec![],
+            relay_server: false,
+            relay_limits: RelayLimits::default(),
         }
     }
 }
@@ -470,6 +530,62 @@ const DOCS: &[(&str, &str)] = &[
     (
         "network.redial_peers",
         "How many of the peers reached before (most recently seen first) are dialled again at start; 0: none. `mnode peers` lists them.",
+    ),
+    (
+        "network.external_addresses",
+        "Addresses peers reach this node on from outside its network (multiaddrs such as /ip4/203.0.113.5/tcp/4001), announced as they are; a relay on a server names its public address here. Empty: the addresses AutoNAT confirms.",
+    ),
+    (
+        "network.relays",
+        "Relays (multiaddrs ending in /p2p/<peer id>) this node reserves a slot on when it is behind a router: peers reach it through them, and hole punching then makes the connection direct. Empty: none; no public relay is ever used.",
+    ),
+    (
+        "network.relay_urls",
+        "iroh relays (URLs such as http://203.0.113.5:3340) the file endpoint is reached through and punches holes with; usually the same servers as network.relays. Empty: none.",
+    ),
+    (
+        "network.relay_server",
+        "Relay for other nodes: a libp2p circuit relay on network.listen and an iroh relay on network.relay_limits.iroh_listen. Set network.external_addresses too.",
+    ),
+    (
+        "network.relay_limits",
+        "What a relay gives each node and connection (when network.relay_server is on).",
+    ),
+    (
+        "network.relay_limits.max_reservations",
+        "Most nodes holding a reservation at once.",
+    ),
+    (
+        "network.relay_limits.max_reservations_per_peer",
+        "Most reservations one node holds at once.",
+    ),
+    (
+        "network.relay_limits.reservation_secs",
+        "How long a reservation lasts, in seconds, before the node renews it.",
+    ),
+    (
+        "network.relay_limits.max_circuits",
+        "Most relayed libp2p connections at once.",
+    ),
+    (
+        "network.relay_limits.max_circuits_per_peer",
+        "Most relayed libp2p connections one node takes part in at once.",
+    ),
+    (
+        "network.relay_limits.max_circuit_secs",
+        "How long one relayed libp2p connection may last, in seconds; by then the peers have punched a hole or dial again.",
+    ),
+    (
+        "network.relay_limits.max_circuit_bytes",
+        "Most bytes one relayed libp2p connection carries, both ways together.",
+    ),
+    (
+        "network.relay_limits.iroh_listen",
+        "The address the iroh relay (HTTP, for file transfers) listens on.",
+    ),
+    (
+        "network.relay_limits.iroh_bytes_per_sec",
+        "Bytes per second the iroh relay accepts from one node; 0: no limit.",
     ),
     ("store", "Records and files on disk."),
     (

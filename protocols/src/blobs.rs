@@ -42,6 +42,10 @@ pub enum Response {
         have: Vec<bool>,
         /// Where the iroh endpoint listens.
         addrs: Vec<SocketAddr>,
+        /// The iroh relay (URL) the endpoint is reached through when its addresses cannot be
+        /// dialled; absent from nodes without one, and from nodes before relays.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        relay: Option<String>,
     },
     /// The request was refused (too many CIDs, …).
     Error(String),

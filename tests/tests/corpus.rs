@@ -195,6 +195,7 @@ fn blob_exchange_seeds(records: &[Record], seeds: &mut Vec<(&str, String, Vec<u8
             Response::Has {
                 have: cids.iter().map(|c| c.to_bytes()[3] % 2 == 0).collect(),
                 addrs,
+                relay: Some("http://203.0.113.10:3340/".into()),
             },
         ),
         ("error", Response::Error("too many CIDs".into())),

@@ -121,6 +121,22 @@ pub(crate) fn id_from_daemon(
     print_id(ctx, v)
 }
 
+/// A node's reachability (`nat` in `GET /node`) in one line.
+pub(crate) fn reachability(nat: &serde_json::Value) -> String {
+    let status = match nat["status"].as_str() {
+        Some("public") => "reachable from outside its network",
+        Some("private") => "behind a router (peers reach it through its relays)",
+        _ => "reachability not known yet",
+    };
+    let relays = nat["relays"].as_array().map_or(0, Vec::len);
+    let punched = nat["hole_punches"].as_u64().unwrap_or(0);
+    let failed = nat["hole_punches_failed"].as_u64().unwrap_or(0);
+    format!(
+        "network  {status}; slots on {relays} relay{}; hole punches {punched} made, {failed} failed",
+        if relays == 1 { "" } else { "s" }
+    )
+}
+
 fn print_id(ctx: &Ctx, v: serde_json::Value) -> anyhow::Result<ExitCode> {
     if ctx.out.json {
         ctx.out.print_json(&v)?;
@@ -135,6 +151,7 @@ fn print_id(ctx: &Ctx, v: serde_json::Value) -> anyhow::Result<ExitCode> {
         for a in v["addrs"].as_array().into_iter().flatten() {
             say!("address  {}", a.as_str().unwrap_or_default());
         }
+        say!("{}", reachability(&v["nat"]));
     } else {
         say!("daemon   not running (start it with `mnode daemon`)");
     }

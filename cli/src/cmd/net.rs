@@ -176,13 +176,19 @@ pub(crate) fn peers(ctx: &Ctx) -> anyhow::Result<ExitCode> {
             say!("connected:");
         }
         for p in &peers {
+            let via = if p["relayed"] == Value::Bool(true) {
+                "relayed"
+            } else {
+                "direct"
+            };
             say!(
-                "  {}  {}  {}",
+                "  {}  {}  {via}  {}",
                 s(&p["peer_id"]),
                 s(&p["agent"]),
                 first_addr(p)
             );
         }
+        say!("{}", super::init::reachability(&v["nat"]));
         let away: Vec<Value> = v["remembered"]
             .as_array()
             .cloned()

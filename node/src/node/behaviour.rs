@@ -20,7 +20,7 @@ use libp2p::{
 };
 use mnode_protocols::{blobs, gossip, sync};
 
-use crate::config::NetworkConfig;
+use crate::config::{NetworkConfig, RelayLimits};
 
 /// The Kademlia protocol name: mnode nodes form their own DHT, apart from the public IPFS one.
 pub const KAD_PROTOCOL: libp2p::StreamProtocol = libp2p::StreamProtocol::new("/mnode/kad/1.0.0");
@@ -33,6 +33,9 @@ pub const PROTOCOL_VERSION: &str = "/mnode/1.0.0";
 /// bytes, so the cap bounds that memory to a few hundred MiB.
 const MAX_PROVIDER_KEYS: usize = 1 << 20;
 
+/// How long a connection may take to set up (dial, encryption, multiplexing).
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(8);
+
 /// Every protocol a node speaks.
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
@@ -41,8 +44,10 @@ pub(crate) struct Behaviour {
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
     pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
-    pub(crate) autonat: autonat::Behaviour,
+    pub(crate) autonat: autonat::v2::client::Behaviour,
+    pub(crate) autonat_server: autonat::v2::server::Behaviour,
     pub(crate) relay: relay::client::Behaviour,
+    pub(crate) relay_server: Toggle<relay::Behaviour>,
     pub(crate) dcutr: dcutr::Behaviour,
     pub(crate) sync: sync::Behaviour,
     pub(crate) blobs: blobs::Behaviour,
@@ -60,7 +65,8 @@ pub enum SwarmError {
     Build(String),
 }
 
-/// Builds the swarm: TCP and QUIC, noise, yamux, a relay client, and [`Behaviour`].
+/// Builds the swarm: TCP and QUIC, noise, yamux, a relay client, and [`Behaviour`] (with a
+/// relay server when `network.relay_server` is on).
 ///
 /// The transports count the bytes they move into `registry` (`libp2p_bandwidth_bytes`).
 pub(crate) fn build(
@@ -76,6 +82,9 @@ pub(crate) fn build(
     };
     let sync_cfg = sync::Config::default();
     let mdns_on = config.mdns;
+    let relay_server = config
+        .relay_server
+        .then(|| relay_config(&config.relay_limits));
     let limits = connection_limits::ConnectionLimits::default()
         .with_max_established(Some(config.max_connections))
         .with_max_established_per_peer(Some(4));
@@ -131,8 +140,12 @@ pub(crate) fn build(
                 identify,
                 ping: ping::Behaviour::default(),
                 mdns: mdns.into(),
-                autonat: autonat::Behaviour::new(peer_id, autonat::Config::default()),
+                autonat: autonat::v2::client::Behaviour::default(),
+                autonat_server: autonat::v2::server::Behaviour::default(),
                 relay,
+                relay_server: relay_server
+                    .map(|c| relay::Behaviour::new(peer_id, c))
+                    .into(),
                 dcutr: dcutr::Behaviour::new(peer_id),
                 sync: sync::behaviour(&sync_cfg),
                 blobs: blobs::behaviour(Duration::from_secs(10)),
@@ -143,8 +156,26 @@ pub(crate) fn build(
         })
         .map_err(|e| err(&e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
+        // Shorter than AutoNAT's 10 s for a dial-back, so that an address a router silently
+        // drops dials to is reported unreachable rather than the test timing out unanswered.
+        .with_connection_timeout(CONNECTION_TIMEOUT)
         .build();
     Ok(swarm)
+}
+
+/// The circuit relay's limits from `network.relay_limits`.
+fn relay_config(limits: &RelayLimits) -> relay::Config {
+    relay::Config {
+        max_reservations: limits.max_reservations,
+        max_reservations_per_peer: limits.max_reservations_per_peer,
+        reservation_duration: Duration::from_secs(limits.reservation_secs),
+        max_circuits: limits.max_circuits,
+        max_circuits_per_peer: limits.max_circuits_per_peer,
+        // libp2p refuses durations past u32::MAX seconds.
+        max_circuit_duration: Duration::from_secs(limits.max_circuit_secs.min(u32::MAX.into())),
+        max_circuit_bytes: limits.max_circuit_bytes,
+        ..relay::Config::default()
+    }
 }
 
 /// Kademlia, except that a new listen address does not start a DHT bootstrap while the

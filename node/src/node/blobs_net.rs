@@ -12,7 +12,7 @@ use std::{
 
 use futures::StreamExt;
 use iroh::{
-    Endpoint, EndpointAddr, EndpointId, RelayMode, SecretKey,
+    Endpoint, EndpointAddr, EndpointId, RelayMode, RelayUrl, SecretKey,
     address_lookup::MemoryLookup,
     endpoint::{self, BindOpts, InvalidSocketAddr, PortmapperConfig, presets},
     protocol::Router,
@@ -44,8 +44,16 @@ const MANY_PER_REQUEST: usize = 256;
 /// Batch requests in flight at once, over all providers.
 const REQUESTS_AT_ONCE: usize = 4;
 
-/// Peers that hold a file, each with the socket addresses of its iroh endpoint.
-pub(crate) type Holders = Vec<(PeerId, Vec<SocketAddr>)>;
+/// Where a peer's iroh endpoint is reached: its socket addresses, and the relay it is
+/// reached through when they cannot be dialled (it is behind a router).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct EndpointAt {
+    pub(crate) addrs: Vec<SocketAddr>,
+    pub(crate) relay: Option<RelayUrl>,
+}
+
+/// Peers that hold a file, each with where its iroh endpoint is reached.
+pub(crate) type Holders = Vec<(PeerId, EndpointAt)>;
 
 /// One fetch's bookkeeping across its requests.
 struct Run {
@@ -202,8 +210,22 @@ impl BlobNet {
         self.router.endpoint().id().to_string()
     }
 
+    /// The socket addresses peers can try: those of the machine's interfaces the endpoint is
+    /// bound on (an endpoint bound to 0.0.0.0 is on every interface), and the public address
+    /// its relay saw, once it has one. The bound sockets if it knows none yet.
     pub(crate) fn addrs(&self) -> Vec<SocketAddr> {
-        self.router.endpoint().bound_sockets()
+        let endpoint = self.router.endpoint();
+        let addrs: Vec<SocketAddr> = endpoint.addr().ip_addrs().copied().collect();
+        if addrs.is_empty() {
+            endpoint.bound_sockets()
+        } else {
+            addrs
+        }
+    }
+
+    /// The relay the endpoint is reached through (`network.relay_urls`), once connected to it.
+    pub(crate) fn relay(&self) -> Option<RelayUrl> {
+        self.router.endpoint().addr().relay_urls().next().cloned()
     }
 
     /// Fetches `cid` from `providers`. A file of at least [`SPLIT_MIN_BYTES`] with several
@@ -215,7 +237,7 @@ impl BlobNet {
         &self,
         blobs: &Blobs,
         cid: Cid,
-        providers: Vec<(PeerId, Vec<SocketAddr>)>,
+        providers: Holders,
         mut progress: impl FnMut(FetchProgress) + Send,
     ) -> Result<Fetched, NodeError> {
         let hash = cids::blob_hash(&cid)
@@ -226,8 +248,8 @@ impl BlobNet {
             })?;
         let mut ids = Vec::new();
         let mut peers = HashMap::new();
-        for (peer, addrs) in providers {
-            if let Some(id) = self.register(peer, addrs) {
+        for (peer, at) in providers {
+            if let Some(id) = self.register(peer, at) {
                 peers.insert(id, peer);
                 ids.push(id);
             }
@@ -291,13 +313,16 @@ impl BlobNet {
         })
     }
 
-    /// Tells the endpoint where `peer`'s endpoint listens; its endpoint id (none for a peer id
-    /// that is not an ed25519 key).
-    fn register(&self, peer: PeerId, addrs: Vec<SocketAddr>) -> Option<EndpointId> {
+    /// Tells the endpoint where `peer`'s endpoint is reached; its endpoint id (none for a peer
+    /// id that is not an ed25519 key).
+    fn register(&self, peer: PeerId, at: EndpointAt) -> Option<EndpointId> {
         let id = endpoint_id(&peer)?;
         let mut addr = EndpointAddr::new(id);
-        for a in addrs {
+        for a in at.addrs {
             addr = addr.with_ip_addr(a);
+        }
+        if let Some(relay) = at.relay {
+            addr = addr.with_relay_url(relay);
         }
         self.lookup.add_endpoint_info(addr);
         Some(id)
@@ -325,8 +350,8 @@ impl BlobNet {
         for (cid, holders) in files {
             let ids: Vec<EndpointId> = holders
                 .into_iter()
-                .filter_map(|(peer, addrs)| {
-                    let id = self.register(peer, addrs)?;
+                .filter_map(|(peer, at)| {
+                    let id = self.register(peer, at)?;
                     peers.insert(id, peer);
                     Some(id)
                 })

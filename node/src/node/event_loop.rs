@@ -6,7 +6,6 @@
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
-    net::SocketAddr,
     sync::Arc,
     time::Duration,
 };
@@ -14,8 +13,10 @@ use std::{
 use futures::StreamExt;
 use libp2p::{
     Multiaddr, PeerId, Swarm,
+    core::transport::ListenerId,
     gossipsub::{self, MessageId},
     identify, kad,
+    multiaddr::Protocol,
     request_response::{self, OutboundRequestId, ResponseChannel},
     swarm::{
         ConnectionId, DialError, SwarmEvent,
@@ -37,7 +38,8 @@ use tokio_util::sync::CancellationToken;
 use super::{
     BlobsInfo, Command, NodeError, NodeEvent, NodeInfo, PeerInfo, Via,
     behaviour::{Behaviour, BehaviourEvent},
-    blobs_net::BlobNet,
+    blobs_net::{BlobNet, EndpointAt},
+    nat::{self, Reach},
 };
 use crate::{
     blobs::Blobs,
@@ -49,6 +51,11 @@ use crate::{
 
 /// How often the node walks the DHT to refresh its routing table, once it has peers.
 const BOOTSTRAP_INTERVAL: Duration = Duration::from_secs(5 * 60);
+/// How long a relayed connection stays open once a direct one to the same peer exists, so that
+/// what runs on it (a catch-up, a request) can finish.
+const RELAYED_GRACE: Duration = Duration::from_secs(10);
+/// How long the node waits before asking a relay for a slot again after losing it.
+const RELAY_RETRY: Duration = Duration::from_secs(10);
 
 /// Results of blocking work, handed back to the loop.
 enum Done {
@@ -104,6 +111,10 @@ enum Done {
     },
     /// Gossip messages for records a catch-up brought.
     Regossip(Vec<(GossipTopic, Vec<u8>)>),
+    /// A direct connection to the peer exists since a while: close the relayed ones.
+    CloseRelayed(PeerId),
+    /// Ask the relay at this address for a slot again.
+    Relisten(Multiaddr),
     Nothing,
 }
 
@@ -115,7 +126,7 @@ type Prepared = (Vec<Put>, Vec<(GossipTopic, Vec<u8>)>, Vec<Cid>, Vec<String>);
 #[derive(Debug, Clone)]
 pub(crate) struct Holder {
     pub(crate) peer: PeerId,
-    pub(crate) addrs: Vec<SocketAddr>,
+    pub(crate) at: EndpointAt,
     pub(crate) have: Vec<bool>,
 }
 /// A DHT provider query: who answered so far, and who waits for the answer.
@@ -188,6 +199,12 @@ pub(crate) struct EventLoop {
     misbehaving: HashMap<PeerId, tokio::time::Instant>,
     /// What each author may still put into each shared topic this minute.
     budget: Arc<std::sync::Mutex<gossip::AuthorBudget>>,
+    /// Reachability: AutoNAT's findings, relay slots, hole punches.
+    reach: Reach,
+    /// The listeners on relays (`…/p2p-circuit`), each with its relay's address.
+    relay_listeners: HashMap<ListenerId, Multiaddr>,
+    /// Whether the DHT was walked since its routing table got its first peer.
+    bootstrapped: bool,
 }
 
 /// What the event loop is made of.
@@ -245,6 +262,9 @@ impl EventLoop {
             announced: false,
             misbehaving: HashMap::new(),
             budget: Arc::new(std::sync::Mutex::new(budget)),
+            reach: Reach::default(),
+            relay_listeners: HashMap::new(),
+            bootstrapped: false,
         };
         // Each account hosted here hears what is said to it: replies and notes about its
         // records travel on its feed's topic too.
@@ -261,6 +281,13 @@ impl EventLoop {
         for addr in this.config.bootstrap.clone() {
             match addr.parse::<Multiaddr>() {
                 Ok(ma) => {
+                    // The DHT starts from the bootstrap peers: its first walk asks them.
+                    if let Some(Protocol::P2p(peer)) = ma.iter().last() {
+                        this.swarm
+                            .behaviour_mut()
+                            .kad
+                            .add_address(&peer, ma.clone());
+                    }
                     if let Err(e) = this.swarm.dial(ma) {
                         tracing::warn!(%addr, "bootstrap dial failed: {e}");
                     }
@@ -268,8 +295,28 @@ impl EventLoop {
                 Err(e) => tracing::warn!(%addr, "bad bootstrap address: {e}"),
             }
         }
+        for addr in this.config.external_addresses.clone() {
+            match addr.parse::<Multiaddr>() {
+                Ok(ma) => this.swarm.add_external_address(ma),
+                Err(e) => tracing::warn!(%addr, "bad external address: {e}"),
+            }
+        }
         this.redial_known();
         Ok(this)
+    }
+
+    /// Reserves a slot on the relay at `relay` and listens through it (`…/p2p-circuit`): peers
+    /// that cannot dial this node reach it there.
+    fn listen_via(&mut self, relay: Multiaddr) {
+        match self
+            .swarm
+            .listen_on(relay.clone().with(Protocol::P2pCircuit))
+        {
+            Ok(id) => {
+                self.relay_listeners.insert(id, relay);
+            }
+            Err(e) => tracing::warn!(%relay, "cannot listen through the relay: {e}"),
+        }
     }
 
     /// Loads the peers reached before and dials the most recently seen of them
@@ -406,12 +453,21 @@ impl EventLoop {
         if kad.kbuckets().all(|b| b.num_entries() == 0) {
             return;
         }
+        self.bootstrapped = true;
         if let Err(e) = kad.bootstrap() {
             tracing::debug!("DHT bootstrap: {e}");
         }
     }
 
     pub(crate) async fn run(mut self) {
+        // After the node's own listeners are up (see `wait_listening`): a relay that cannot
+        // be reached is asked again later, it does not stop the start.
+        for addr in self.config.relays.clone() {
+            match addr.parse::<Multiaddr>() {
+                Ok(ma) => self.listen_via(ma),
+                Err(e) => tracing::warn!(%addr, "bad relay address: {e}"),
+            }
+        }
         let period = Duration::from_secs(self.config.sync_interval_secs.max(1));
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         let mut bootstrap = tokio::time::interval_at(
@@ -504,6 +560,7 @@ impl EventLoop {
     fn info(&self) -> NodeInfo {
         let peer_id = *self.swarm.local_peer_id();
         NodeInfo {
+            nat: self.reach.info(self.swarm.external_addresses(), peer_id),
             peer_id: peer_id.to_string(),
             addrs: self
                 .listening
@@ -547,6 +604,10 @@ impl EventLoop {
                             .map(|c| c.iter().map(|(_, a)| a.to_string()).collect())
                             .unwrap_or_default(),
                         agent: self.agents.get(p).cloned(),
+                        relayed: self
+                            .conns
+                            .get(p)
+                            .is_some_and(|c| c.iter().all(|(_, a)| nat::is_relayed(a))),
                     })
                     .collect();
                 let _ = reply.send(peers);
@@ -667,6 +728,32 @@ impl EventLoop {
         }
     }
 
+    /// Whether `peer` is on this machine: a connection to it is on loopback.
+    fn is_local(&self, peer: &PeerId) -> bool {
+        self.conns
+            .get(peer)
+            .is_some_and(|c| c.iter().any(|(_, a)| is_loopback(a)))
+    }
+
+    /// Closes `peer`'s relayed connections if a direct one is open.
+    fn close_relayed(&mut self, peer: PeerId) {
+        let Some(conns) = self.conns.get(&peer) else {
+            return;
+        };
+        if conns.iter().all(|(_, a)| nat::is_relayed(a)) {
+            return;
+        }
+        let relayed: Vec<ConnectionId> = conns
+            .iter()
+            .filter(|(_, a)| nat::is_relayed(a))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in relayed {
+            tracing::debug!(%peer, "closing the relayed connection: a direct one is open");
+            self.swarm.close_connection(id);
+        }
+    }
+
     fn provide(&mut self, cids: Vec<Cid>) {
         for cid in cids {
             if let Err(e) = self
@@ -718,6 +805,12 @@ impl EventLoop {
     fn on_done(&mut self, done: Done) {
         match done {
             Done::Nothing => {}
+            Done::CloseRelayed(peer) => self.close_relayed(peer),
+            Done::Relisten(relay) => {
+                if !self.relay_listeners.values().any(|r| *r == relay) {
+                    self.listen_via(relay);
+                }
+            }
             Done::AutoFollow(topics) => {
                 let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
                 for topic in topics {
@@ -1110,6 +1203,7 @@ impl EventLoop {
                 } => {
                     let _ = peer;
                     let addrs = blobs::advertised(&self.net.addrs());
+                    let relay = self.net.relay().map(|r| r.to_string());
                     let store = self.blobs.clone();
                     self.tasks.spawn(async move {
                         let response = match request {
@@ -1125,7 +1219,7 @@ impl EventLoop {
                                 for c in &cids {
                                     have.push(store.has(c).await.unwrap_or(false));
                                 }
-                                blobs::Response::Has { have, addrs }
+                                blobs::Response::Has { have, addrs, relay }
                             }
                         };
                         Done::RespondBlobs { channel, response }
@@ -1138,15 +1232,25 @@ impl EventLoop {
                     let Some((q, offset)) = self.blob_requests.remove(&request_id) else {
                         return;
                     };
-                    if let blobs::Response::Has { have, addrs } = response
+                    // A loopback address is this machine's: it names the peer only if the peer
+                    // is on this machine too.
+                    let local = self.is_local(&peer);
+                    if let blobs::Response::Has { have, addrs, relay } = response
                         && have.contains(&true)
-                        && !addrs.is_empty()
+                        && let at = (EndpointAt {
+                            addrs: addrs
+                                .into_iter()
+                                .filter(|a| local || !a.ip().is_loopback())
+                                .collect(),
+                            relay: relay.and_then(|r| r.parse().ok()),
+                        })
+                        && (!at.addrs.is_empty() || at.relay.is_some())
                         && let Some(bq) = self.blob_queries.get_mut(&q)
                     {
                         let asked = bq.asked;
                         let h = bq.found.entry(peer).or_insert_with(|| Holder {
                             peer,
-                            addrs: addrs.clone(),
+                            at,
                             have: vec![false; asked],
                         });
                         // A longer answer than the question is cut to it.
@@ -1215,17 +1319,29 @@ impl EventLoop {
                 self.listening.retain(|a| *a != address);
             }
             SwarmEvent::ListenerClosed {
+                listener_id,
                 addresses,
-                reason: Err(e),
-                ..
+                reason,
             } => {
                 for a in &addresses {
                     self.listening.retain(|l| l != a);
                 }
-                tracing::error!(
-                    addrs = ?addresses.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                    "a listener failed and closed: {e}"
-                );
+                if let Some(relay) = self.relay_listeners.remove(&listener_id) {
+                    let why = reason.err().map(|e| format!(": {e}")).unwrap_or_default();
+                    tracing::info!(%relay, "no slot on the relay{why}; asking again shortly");
+                    self.tasks.spawn(async move {
+                        tokio::time::sleep(RELAY_RETRY).await;
+                        Done::Relisten(relay)
+                    });
+                } else if let Err(e) = reason {
+                    tracing::error!(
+                        addrs = ?addresses.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                        "a listener failed and closed: {e}"
+                    );
+                }
+            }
+            SwarmEvent::ExternalAddrConfirmed { address } => {
+                tracing::info!("peers can reach this node at {address}");
             }
             SwarmEvent::ListenerError { error, .. } => {
                 tracing::warn!("listener error: {error}");
@@ -1241,10 +1357,15 @@ impl EventLoop {
                     let _ = reply.send(Ok(peer_id));
                 }
                 let remote = endpoint.get_remote_address().clone();
-                self.conns
-                    .entry(peer_id)
-                    .or_default()
-                    .push((connection_id, remote.clone()));
+                let conns = self.conns.entry(peer_id).or_default();
+                conns.push((connection_id, remote.clone()));
+                if !nat::is_relayed(&remote) && conns.iter().any(|(_, a)| nat::is_relayed(a)) {
+                    // Traffic moves to the direct connection once the relayed ones close.
+                    self.tasks.spawn(async move {
+                        tokio::time::sleep(RELAYED_GRACE).await;
+                        Done::CloseRelayed(peer_id)
+                    });
+                }
                 if endpoint.is_dialer() {
                     self.swarm
                         .behaviour_mut()
@@ -1299,6 +1420,7 @@ impl EventLoop {
                 }
                 if num_established == 0 {
                     self.conns.remove(&peer_id);
+                    self.reach.relay_gone(&peer_id);
                     tracing::info!(peer = %peer_id, "peer left");
                     let _ = self.bitswap.peer_disconnected(peer_id);
                     self.agents.remove(&peer_id);
@@ -1324,23 +1446,21 @@ impl EventLoop {
                 BehaviourEvent::Sync(ev) => self.on_sync_event(ev),
                 BehaviourEvent::Blobs(ev) => self.on_blobs_event(ev),
                 BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
-                    for addr in &info.listen_addrs {
+                    // A loopback address names the peer only if it is on this machine, which
+                    // a loopback connection to it shows. Given to the DHT, it would send other
+                    // nodes to themselves.
+                    let local = self.is_local(&peer_id);
+                    let addrs: Vec<Multiaddr> = info
+                        .listen_addrs
+                        .into_iter()
+                        .filter(|a| local || !is_loopback(a))
+                        .collect();
+                    for addr in &addrs {
                         self.swarm
                             .behaviour_mut()
                             .kad
                             .add_address(&peer_id, addr.clone());
                     }
-                    // A loopback address names the peer only if it is on this machine, which
-                    // a loopback connection to it shows.
-                    let local = self
-                        .conns
-                        .get(&peer_id)
-                        .is_some_and(|c| c.iter().any(|(_, a)| is_loopback(a)));
-                    let addrs = info
-                        .listen_addrs
-                        .into_iter()
-                        .filter(|a| local || !is_loopback(a))
-                        .collect();
                     self.remember(peer_id, addrs);
                     self.agents.insert(peer_id, info.agent_version);
                 }
@@ -1353,6 +1473,20 @@ impl EventLoop {
                     if let Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) = r
                         && let Some((set, _)) = self.providers.get_mut(&id)
                     {
+                        // Their addresses are known while the query runs (Kademlia gives them
+                        // to the dial): dial them now, so that asking them what they hold
+                        // finds them connected.
+                        for p in &providers {
+                            if self.swarm.is_connected(p) {
+                                continue;
+                            }
+                            let opts = DialOpts::peer_id(*p)
+                                .condition(PeerCondition::DisconnectedAndNotDialing)
+                                .build();
+                            if let Err(e) = self.swarm.dial(opts) {
+                                tracing::debug!(peer = %p, "cannot dial a provider: {e}");
+                            }
+                        }
                         set.extend(providers);
                     }
                     if step.last
@@ -1361,6 +1495,15 @@ impl EventLoop {
                         let _ = reply.send(set.into_iter().collect());
                     }
                 }
+                BehaviourEvent::Kad(kad::Event::RoutingUpdated { .. }) if !self.bootstrapped => {
+                    // The first peer in the routing table: walk the DHT from it now rather
+                    // than at the first periodic walk.
+                    self.bootstrap_dht();
+                }
+                BehaviourEvent::Autonat(ev) => self.reach.on_autonat(ev),
+                BehaviourEvent::Relay(ev) => self.reach.on_relay_client(ev),
+                BehaviourEvent::Dcutr(ev) => self.reach.on_dcutr(ev),
+                BehaviourEvent::RelayServer(ev) => nat::log_relay_server(&ev),
                 BehaviourEvent::Mdns(libp2p::mdns::Event::Discovered(found)) => {
                     for (peer, addr) in found {
                         self.swarm

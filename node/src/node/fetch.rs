@@ -190,7 +190,7 @@ impl NodeHandle {
         for h in answers {
             for (i, has) in h.have.iter().enumerate() {
                 if *has && let Some((_, list)) = out.get_mut(i) {
-                    list.push((h.peer, h.addrs.clone()));
+                    list.push((h.peer, h.at.clone()));
                 }
             }
         }
@@ -214,7 +214,7 @@ impl NodeHandle {
                     let list = answers
                         .into_iter()
                         .filter(|h| h.have.first() == Some(&true))
-                        .map(|h| (h.peer, h.addrs))
+                        .map(|h| (h.peer, h.at))
                         .collect();
                     (i, list)
                 }

@@ -10,6 +10,7 @@ mod blobs_net;
 mod event_json;
 mod event_loop;
 mod fetch;
+mod nat;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -29,6 +30,7 @@ pub use self::{
     behaviour::{KAD_PROTOCOL, PROTOCOL_VERSION, SwarmError},
     blobs_net::endpoint_builder,
     fetch::{FetchedMany, ManyProgress},
+    nat::{NatInfo, NatStatus},
 };
 use self::{
     blobs_net::BlobNet,
@@ -36,6 +38,7 @@ use self::{
 };
 use crate::{
     blobs::{BlobError, Blobs},
+    config::NetworkConfig,
     peers::KnownPeer,
     repo::{Repo, RepoError},
     store::{Put, StoreError},
@@ -106,6 +109,47 @@ pub enum NodeError {
     /// A background task panicked or was cancelled.
     #[error("internal task failed: {0}")]
     Task(String),
+    /// A network setting has a value the node cannot use.
+    #[error("{key}: {value:?} {reason}")]
+    Setting {
+        /// The setting, such as `network.relays`.
+        key: &'static str,
+        /// The value refused.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// Refuses relay and external addresses the node could not use, before it starts.
+fn check_addresses(config: &NetworkConfig) -> Result<(), NodeError> {
+    let bad = |key, value: &String, reason: String| NodeError::Setting {
+        key,
+        value: value.clone(),
+        reason,
+    };
+    for addr in &config.relays {
+        let ma: Multiaddr = addr
+            .parse()
+            .map_err(|e| bad("network.relays", addr, format!("is not a multiaddr: {e}")))?;
+        if !matches!(ma.iter().last(), Some(libp2p::multiaddr::Protocol::P2p(_))) {
+            return Err(bad(
+                "network.relays",
+                addr,
+                "does not name the relay: it must end in /p2p/<the relay's peer id>".into(),
+            ));
+        }
+    }
+    for addr in &config.external_addresses {
+        addr.parse::<Multiaddr>().map_err(|e| {
+            bad(
+                "network.external_addresses",
+                addr,
+                format!("is not a multiaddr: {e}"),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// Where a node can be reached, as written to `daemon.json` and printed by `mnode id --json`.
@@ -117,6 +161,8 @@ pub struct NodeInfo {
     pub addrs: Vec<String>,
     /// The iroh endpoint: its id (the same key) and socket addresses.
     pub blobs: BlobsInfo,
+    /// Whether peers can dial it, and where.
+    pub nat: NatInfo,
 }
 
 /// The iroh endpoint of a node.
@@ -137,6 +183,8 @@ pub struct PeerInfo {
     pub addrs: Vec<String>,
     /// Its agent version, once identify has run.
     pub agent: Option<String>,
+    /// Whether every connection to it goes through a relay (no hole punched yet).
+    pub relayed: bool,
 }
 
 /// Something that happened, for subscribers of [`NodeHandle::events`] (tests, live updates).
@@ -635,7 +683,7 @@ impl NodeHandle {
             });
         }
         let dht = self.find_providers(cid).await.unwrap_or_default();
-        let mut providers: Vec<(PeerId, Vec<SocketAddr>)> = self
+        let mut providers: blobs_net::Holders = self
             .ask(|reply| Command::BlobAddrs {
                 peers: dht,
                 cids: vec![cid],
@@ -644,7 +692,7 @@ impl NodeHandle {
             .await?
             .into_iter()
             .filter(|h| h.have.first() == Some(&true))
-            .map(|h| (h.peer, h.addrs))
+            .map(|h| (h.peer, h.at))
             .collect();
         if providers.is_empty() {
             return Err(NodeError::NotFound(cid));
@@ -753,6 +801,7 @@ impl Node {
             .map_err(|e| NodeError::Swarm(SwarmError::Build(e.to_string())))?;
         let peer_id = key.public().to_peer_id();
         let config = repo.config().network.clone();
+        check_addresses(&config)?;
         let mut metrics = prometheus_client::registry::Registry::default();
         let mut swarm = behaviour::build(&key, &config, &mut metrics)?;
         let bitswap = bitswap::Bitswap::spawn(

@@ -10,7 +10,7 @@ use axum::{
 };
 use maud::{Markup, html};
 use mnode_api::{ApiError, ApiState};
-use mnode_node::maintenance;
+use mnode_node::{maintenance, node::NatStatus};
 use serde::Deserialize;
 
 use super::store;
@@ -64,6 +64,7 @@ async fn peers_section(
                         li {
                             code { (p.peer_id) }
                             @if let Some(a) = &p.agent { " " small { (a) } }
+                            " " small { @if p.relayed { "through a relay" } @else { "direct" } }
                             @for a in &p.addrs { br; small { code { (a) } } }
                         }
                     }
@@ -108,11 +109,20 @@ async fn page(
                 dt { "Peer id" } dd { code { (info.peer_id) } }
                 dt { "Owner" } dd { "@" (repo.info().owner) }
                 dt { "Repo" } dd { code { (repo.path().display()) } }
+                dt { "Network" } dd {
+                    @match info.nat.status {
+                        NatStatus::Public => "Reachable from outside its network",
+                        NatStatus::Private => "Behind a router: peers reach it through its relays",
+                        NatStatus::Unknown => "Not known yet (no peer has tested it)",
+                    }
+                    @if !info.nat.relays.is_empty() { "; a slot on " (info.nat.relays.len()) @if info.nat.relays.len() == 1 { " relay" } @else { " relays" } }
+                    "; " (info.nat.hole_punches) " hole punches made, " (info.nat.hole_punches_failed) " failed"
+                }
                 dt { "Traffic" } dd { (fmt::bytes(traffic.sent)) " sent, " (fmt::bytes(traffic.received)) " received since it started" }
             }
             h3 { "Addresses" }
             p { "Other nodes connect to this one with any of these:" }
-            ul.addrs { @for a in &info.addrs { li { code { (a) } " " button.copy.secondary.outline type="button" data-copy=(a) aria-label={ "Copy " (a) } { "Copy" } } } }
+            ul.addrs { @for a in info.addrs.iter().chain(info.nat.external_addrs.iter().filter(|a| !info.addrs.contains(a))) { li { code { (a) } " " button.copy.secondary.outline type="button" data-copy=(a) aria-label={ "Copy " (a) } { "Copy" } } } }
         }
         (peers)
         section aria-labelledby="follows-h" {
