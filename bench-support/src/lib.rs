@@ -4,6 +4,8 @@
 //! Benchmarks panic on any failure: a figure measured on a broken setup is worse than none.
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
+pub mod netns;
+
 use std::{
     io::Write as _,
     net::TcpListener,

@@ -50,7 +50,7 @@ struct World {
     ns: [String; 3],
     ids: [String; 3],
     /// Last: its namespaces go after the daemons in them have stopped.
-    _net: Net,
+    net: Net,
 }
 
 fn world(dir: &Path, nat_b: Nat, relay_settings: &[String]) -> World {
@@ -91,7 +91,7 @@ fn world(dir: &Path, nat_b: Nat, relay_settings: &[String]) -> World {
         b,
         ns: [relay_ns, a_ns, b_ns],
         ids,
-        _net: net,
+        net,
     }
 }
 
@@ -125,6 +125,52 @@ fn relayed_addr(w: &World, i: usize) -> String {
         found.is_some()
     });
     found.unwrap()
+}
+
+/// A file of `mib` MiB in `dir`, added on the node in `ns`; its path and CID.
+fn add_file(dir: &Path, ns: &str, d: &support::Daemon, mib: usize) -> (std::path::PathBuf, String) {
+    let path = dir.join(format!("release-{mib}.bin"));
+    let data: Vec<u8> = (0..mib * (1 << 20)).map(|i| (i * 31 % 251) as u8).collect();
+    std::fs::write(&path, &data).unwrap();
+    let cid = json_in(ns, &d.repo, &["add", path.to_str().unwrap()])[0]["cid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (path, cid)
+}
+
+/// File-transfer bytes the node in `ns` received so far: straight from peers, and relayed.
+fn received(ns: &str, d: &support::Daemon) -> (u64, u64) {
+    let blobs = &json_in(ns, &d.repo, &["id"])["blobs"];
+    (
+        blobs["received_direct"].as_u64().unwrap(),
+        blobs["received_relayed"].as_u64().unwrap(),
+    )
+}
+
+/// Fetches `cid` on the node in `ns` and writes it out; checks the bytes against `original`.
+/// The seconds the fetch took, and the bytes it received direct and relayed.
+fn fetch_checked(
+    dir: &Path,
+    ns: &str,
+    d: &support::Daemon,
+    cid: &str,
+    original: &Path,
+) -> (f64, u64, u64) {
+    let before = received(ns, d);
+    let start = std::time::Instant::now();
+    let fetched = json_in(ns, &d.repo, &["fetch", cid]);
+    let took = start.elapsed().as_secs_f64();
+    let after = received(ns, d);
+    let size = std::fs::metadata(original).unwrap().len();
+    assert_eq!(fetched["size"], size, "{fetched}");
+    let out = dir.join(format!("copy-{cid}"));
+    json_in(ns, &d.repo, &["get", cid, "-o", out.to_str().unwrap()]);
+    assert!(
+        std::fs::read(&out).unwrap() == std::fs::read(original).unwrap(),
+        "the file arrived changed"
+    );
+    (took, after.0 - before.0, after.1 - before.1)
 }
 
 #[test]
@@ -200,6 +246,21 @@ fn two_homes_meet_through_a_relay_punch_a_hole_and_gossip_both_ways() {
                 .any(|i| i["id"] == id.as_str())
         });
     }
+
+    // A release file moves from A's home to B's, verified, straight through the punched hole
+    // (iroh punches its own, with the addresses the relay saw).
+    let (path, cid) = add_file(dir.path(), a_ns, &w.a, 64);
+    let (took, direct, relayed) = fetch_checked(dir.path(), b_ns, &w.b, &cid, &path);
+    eprintln!(
+        "64 MiB between two homes: {took:.2} s, {} MiB direct, {} MiB through the relay",
+        direct >> 20,
+        relayed >> 20
+    );
+    assert!(
+        direct > 48 << 20,
+        "most bytes came direct ({direct} direct, {relayed} relayed):\n{}",
+        w.logs()
+    );
 }
 
 #[test]
@@ -268,4 +329,133 @@ fn the_dht_finds_a_file_five_hops_away() {
         &["get", &cid, "-o", out.to_str().unwrap()],
     );
     assert_eq!(std::fs::read(&out).unwrap(), data);
+}
+
+#[test]
+fn behind_a_symmetric_nat_everything_goes_through_the_relay_within_its_limits() {
+    if !Net::available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // B's router gives every destination a new port: no hole can be punched to it. The relay
+    // lets a node send 4 MiB/s and keeps a relayed libp2p connection 45 s.
+    let rate = 4u64 << 20;
+    let w = world(
+        dir.path(),
+        Nat::Symmetric,
+        &[
+            format!("network.relay_limits.iroh_bytes_per_sec={rate}"),
+            "network.relay_limits.max_circuit_secs=45".to_owned(),
+        ],
+    );
+    let (a_ns, b_ns) = (&w.ns[1], &w.ns[2]);
+    let b_addr = relayed_addr(&w, 2);
+    json_in(a_ns, &w.a.repo, &["connect", &b_addr]);
+
+    // Gossip works over the relayed connection.
+    let did_b = json_in(b_ns, &w.b.repo, &["id"])["owner_did"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    json_in(a_ns, &w.a.repo, &["follow", &did_b]);
+    let id = json_in(b_ns, &w.b.repo, &["post", "from behind a strict router"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_until("the post through the relay", || {
+        json_in(a_ns, &w.a.repo, &["record", "list", "social.post"])["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["id"] == id.as_str())
+    });
+
+    // A file from B's home reaches A through the relay, at no more than the relay allows.
+    let (path, cid) = add_file(dir.path(), b_ns, &w.b, 16);
+    let (took, direct, relayed) = fetch_checked(dir.path(), a_ns, &w.a, &cid, &path);
+    eprintln!(
+        "16 MiB through the relay: {took:.2} s, {} KiB direct, {} KiB relayed",
+        direct >> 10,
+        relayed >> 10
+    );
+    assert!(
+        relayed >= 16 << 20,
+        "it came through the relay: {relayed} bytes"
+    );
+    // The first second's worth may come at once; the rest at the relay's rate.
+    let least = (16.0 * f64::from(1 << 20) - rate as f64) / rate as f64;
+    assert!(
+        took >= least * 0.9,
+        "the relay's rate limit held: {took:.2} s for 16 MiB at {rate} B/s"
+    );
+
+    // DCUtR gives up after three tries; the connection stays relayed.
+    let failed = within(Duration::from_secs(40), || {
+        let f = |ns: &str, d: &support::Daemon| {
+            json_in(ns, &d.repo, &["id"])["nat"]["hole_punches_failed"]
+                .as_u64()
+                .unwrap()
+        };
+        f(a_ns, &w.a) + f(b_ns, &w.b) > 0
+    });
+    assert!(failed, "no hole punch was tried:\n{}", w.logs());
+    let entry = peer_entry(a_ns, &w.a.repo, &w.ids[2])
+        .unwrap_or_else(|| panic!("A lost B after the failed punch:\n{}", w.logs()));
+    assert_eq!(entry["relayed"], true, "{entry}");
+
+    // The relay ends the relayed libp2p connection when its time is up.
+    let closed = within(Duration::from_secs(45), || {
+        peer_entry(a_ns, &w.a.repo, &w.ids[2]).is_none()
+    });
+    assert!(
+        closed,
+        "the relay kept the circuit past its limit:\n{}",
+        w.logs()
+    );
+}
+
+#[test]
+fn a_transfer_on_a_punched_connection_outlives_the_relay() {
+    if !Net::available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let w = world(dir.path(), Nat::Cone, &[]);
+    let (a_ns, b_ns) = (&w.ns[1], &w.ns[2]);
+    let b_addr = relayed_addr(&w, 2);
+    json_in(a_ns, &w.a.repo, &["connect", &b_addr]);
+    let direct = within(Duration::from_secs(30), || {
+        peer_entry(a_ns, &w.a.repo, &w.ids[2]).is_some_and(|p| p["relayed"] == false)
+    });
+    assert!(
+        direct,
+        "the connection did not become direct:\n{}",
+        w.logs()
+    );
+    // The file endpoint has its direct path too once a first small file moved.
+    let (small, small_cid) = add_file(dir.path(), b_ns, &w.b, 1);
+    fetch_checked(dir.path(), a_ns, &w.a, &small_cid, &small);
+
+    let (path, cid) = add_file(dir.path(), b_ns, &w.b, 256);
+    let fetch = {
+        let (ns, repo) = (a_ns.clone(), w.a.repo.clone());
+        let cid = cid.clone();
+        std::thread::spawn(move || {
+            let v = json_in(&ns, &repo, &["fetch", &cid]);
+            (v, std::time::Instant::now())
+        })
+    };
+    // The relay's host drops off the internet while the bytes flow.
+    std::thread::sleep(Duration::from_millis(300));
+    w.net.unplug(&w.ns[0]);
+    let unplugged = std::time::Instant::now();
+    let (fetched, done) = fetch.join().unwrap();
+    assert!(
+        done > unplugged,
+        "the fetch ended before the relay went: use a bigger file"
+    );
+    assert_eq!(fetched["size"], 256u64 << 20, "{fetched}");
+    let out = dir.path().join("after-the-relay.bin");
+    json_in(a_ns, &w.a.repo, &["get", &cid, "-o", out.to_str().unwrap()]);
+    assert!(std::fs::read(&out).unwrap() == std::fs::read(&path).unwrap());
 }

@@ -146,6 +146,36 @@ impl Report {
         }
     }
 
+    /// An empty report for `scenario` run on `nodes` nodes not made by [`crate::Testnet`]
+    /// (in network namespaces, say): `shape` says how they are arranged, `links` how many
+    /// links there are.
+    pub fn bare(
+        scenario: &str,
+        nodes: usize,
+        shape: &str,
+        links: usize,
+        params: impl Serialize,
+        memory: Memory,
+    ) -> Self {
+        Self {
+            scenario: scenario.to_owned(),
+            nodes,
+            topology: shape.to_owned(),
+            links,
+            seed: 0,
+            params: serde_json::to_value(params).unwrap_or_default(),
+            seconds: 0.0,
+            figures: BTreeMap::new(),
+            latency_ms: None,
+            targets: Vec::new(),
+            latency_cdf: Vec::new(),
+            convergence: Vec::new(),
+            bytes: Vec::new(),
+            memory,
+            problems: Vec::new(),
+        }
+    }
+
     /// Records a figure.
     pub fn figure(&mut self, name: &str, value: f64) {
         self.figures.insert(name.to_owned(), value);

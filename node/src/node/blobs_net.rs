@@ -16,6 +16,7 @@ use iroh::{
     address_lookup::MemoryLookup,
     endpoint::{self, BindOpts, InvalidSocketAddr, PortmapperConfig, presets},
     protocol::Router,
+    tls::CaTlsConfig,
 };
 use iroh_blobs::{
     BlobsProtocol, Hash,
@@ -154,9 +155,12 @@ pub(crate) fn endpoint_id(peer: &PeerId) -> Option<EndpointId> {
 
 impl BlobNet {
     /// Binds the endpoint on `addrs` (see [`bind_addrs`]; at least one).
+    /// With `relays` (see [`super::relay::relay_mode`]), it is reached through them and punches
+    /// holes with the addresses they see.
     pub(crate) async fn bind(
         secret: [u8; 32],
         addrs: &[SocketAddr],
+        relays: Option<(RelayMode, CaTlsConfig)>,
         blobs: &Blobs,
     ) -> Result<Self, NodeError> {
         let shown = addrs
@@ -187,6 +191,9 @@ impl BlobNet {
             builder = builder
                 .bind_addr_with_opts(*addr, opts)
                 .map_err(|e| err(e.to_string()))?;
+        }
+        if let Some((mode, ca)) = relays {
+            builder = builder.relay_mode(mode).ca_tls_config(ca);
         }
         let lookup = MemoryLookup::new();
         let endpoint = builder
@@ -221,6 +228,15 @@ impl BlobNet {
         } else {
             addrs
         }
+    }
+
+    /// Bytes received since the start: straight from peers, and through a relay.
+    pub(crate) fn received(&self) -> (u64, u64) {
+        let socket = &self.router.endpoint().metrics().socket;
+        (
+            socket.recv_data_ipv4.get() + socket.recv_data_ipv6.get(),
+            socket.recv_data_relay.get(),
+        )
     }
 
     /// The relay the endpoint is reached through (`network.relay_urls`), once connected to it.

@@ -567,9 +567,15 @@ impl EventLoop {
                 .iter()
                 .map(|a| format!("{a}/p2p/{peer_id}"))
                 .collect(),
-            blobs: BlobsInfo {
-                endpoint_id: self.net.endpoint_id_hex(),
-                addrs: blobs::advertised(&self.net.addrs()),
+            blobs: {
+                let (received_direct, received_relayed) = self.net.received();
+                BlobsInfo {
+                    endpoint_id: self.net.endpoint_id_hex(),
+                    addrs: blobs::advertised(&self.net.addrs()),
+                    relay: self.net.relay().map(|r| r.to_string()),
+                    received_direct,
+                    received_relayed,
+                }
             },
         }
     }

@@ -11,6 +11,7 @@ mod event_json;
 mod event_loop;
 mod fetch;
 mod nat;
+mod relay;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -170,8 +171,14 @@ pub struct NodeInfo {
 pub struct BlobsInfo {
     /// The endpoint id (hex public key).
     pub endpoint_id: String,
-    /// Socket addresses it is bound to.
+    /// The socket addresses peers are told to try.
     pub addrs: Vec<SocketAddr>,
+    /// The relay it is reached through (`network.relay_urls`), once connected to it.
+    pub relay: Option<String>,
+    /// Bytes of file transfers received straight from peers since the start.
+    pub received_direct: u64,
+    /// Bytes of file transfers received through a relay since the start.
+    pub received_relayed: u64,
 }
 
 /// A connected peer.
@@ -779,6 +786,8 @@ pub struct Node {
     handle: NodeHandle,
     cancel: CancellationToken,
     task: tokio::task::JoinHandle<()>,
+    /// The iroh relay this node runs for others (`network.relay_server`).
+    relay_server: Option<Box<iroh_relay::server::Server>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -836,7 +845,16 @@ impl Node {
             })?;
         }
         let blobs_addrs = blobs_net::bind_addrs(&config)?;
-        let net = Arc::new(BlobNet::bind(node_key.secret_bytes(), &blobs_addrs, &blobs).await?);
+        let relays = relay::relay_mode(&config)?;
+        let net =
+            Arc::new(BlobNet::bind(node_key.secret_bytes(), &blobs_addrs, relays, &blobs).await?);
+        let relay_server = if config.relay_server {
+            Some(Box::new(
+                relay::spawn(&node_key.secret_bytes(), &config.relay_limits).await?,
+            ))
+        } else {
+            None
+        };
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
         let (events, _) = broadcast::channel(EVENT_QUEUE);
         let cancel = CancellationToken::new();
@@ -879,6 +897,7 @@ impl Node {
             handle,
             cancel,
             task,
+            relay_server,
         })
     }
 
@@ -893,6 +912,11 @@ impl Node {
         self.task
             .await
             .map_err(|e| NodeError::Task(e.to_string()))?;
+        if let Some(relay) = self.relay_server
+            && let Err(e) = relay.shutdown().await
+        {
+            tracing::warn!("the iroh relay did not stop cleanly: {e}");
+        }
         let NodeHandle {
             repo,
             blobs,

@@ -93,6 +93,9 @@ impl Reach {
                 tracing::info!(addr = %ev.tested_addr, server = %ev.server, "reachable from outside");
                 self.unreachable.remove(&ev.tested_addr);
             }
+            // A relayed address (what a peer saw of a connection through a relay) says
+            // nothing about this node's router.
+            Err(_) if is_relayed(&ev.tested_addr) => {}
             Err(e) => {
                 tracing::info!(
                     addr = %ev.tested_addr,

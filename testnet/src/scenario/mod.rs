@@ -6,6 +6,7 @@ pub mod catch_up;
 pub mod churn;
 pub mod discussion;
 pub mod hostile_peer;
+pub mod nat;
 pub mod partition_heal;
 pub mod propagation;
 pub mod release_spread;

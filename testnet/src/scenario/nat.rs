@@ -1,0 +1,428 @@
+//! `nat`: home nodes behind NAT routers and public relays, on simulated networks (network
+//! namespaces, veth links, iptables MASQUERADE; root only). Every home holds a slot on every
+//! relay; each home then connects to the next `--peers` homes behind other routers through a
+//! relay, by their relayed addresses. Reports how many of those connections a hole punch made
+//! direct, how long that took, and how a file moved between each pair: the bytes that came
+//! straight and through a relay.
+//!
+//! Nodes are `mnode daemon` processes in their namespaces, driven with the `mnode` CLI run in
+//! the same namespace (`ip netns exec`), as a person at that home would.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use mnode_bench_support::netns::{Nat as NatKind, Net};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::ProcessArgs;
+use crate::{Report, report::Memory};
+
+/// Parameters of `nat`.
+#[derive(Debug, Clone, Serialize, clap::Args)]
+pub struct Nat {
+    /// Home nodes, spread evenly over the routers.
+    #[arg(long, default_value_t = 20)]
+    pub homes: usize,
+    /// Home routers (cone NATs: each keeps a LAN socket's port for every destination).
+    #[arg(long, default_value_t = 10)]
+    pub routers: usize,
+    /// Of those routers, how many are symmetric NATs (a new port per destination: no hole can
+    /// be punched to the homes behind them).
+    #[arg(long, default_value_t = 0)]
+    pub symmetric: usize,
+    /// Public nodes running relays.
+    #[arg(long, default_value_t = 2)]
+    pub relays: usize,
+    /// Homes each home connects to (the next ones behind other routers).
+    #[arg(long, default_value_t = 2)]
+    pub peers: usize,
+    /// Size of the file each pair moves once connected, MiB (0: none).
+    #[arg(long, default_value_t = 4)]
+    pub file_mib: usize,
+    /// The `mnode` binary (default: the one next to this program).
+    #[arg(long, value_name = "PATH")]
+    #[serde(skip)]
+    pub mnode: Option<PathBuf>,
+}
+
+impl Nat {
+    /// The small size CI runs: 4 homes behind 2 routers, 1 relay.
+    pub fn small() -> Self {
+        Self {
+            homes: 4,
+            routers: 2,
+            symmetric: 0,
+            relays: 1,
+            peers: 1,
+            file_mib: 2,
+            mnode: None,
+        }
+    }
+}
+
+/// A daemon in a namespace.
+struct Node {
+    ns: String,
+    repo: PathBuf,
+    child: Child,
+    peer_id: String,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the `mnode` CLI in `ns` on `repo` with `--json`; its answer.
+fn cli(mnode: &Path, ns: &str, repo: &Path, args: &[&str]) -> anyhow::Result<Value> {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .arg(mnode)
+        .arg("--repo")
+        .arg(repo)
+        .arg("--json")
+        .args(args)
+        .env("MNODE_PASSPHRASE", "testnet")
+        .output()
+        .context("run mnode")?;
+    if !out.status.success() {
+        bail!(
+            "mnode {args:?} in {ns}: {}{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// Makes a repo and starts its daemon in `ns`; waits until it is ready.
+fn start(
+    mnode: &Path,
+    dir: &Path,
+    ns: &str,
+    name: &str,
+    settings: &[String],
+) -> anyhow::Result<Node> {
+    let repo = dir.join(name);
+    let mut init = Command::new(mnode);
+    init.arg("--repo").arg(&repo).arg("init");
+    for s in [
+        r#"network.listen=["/ip4/0.0.0.0/tcp/4001","/ip4/0.0.0.0/udp/4001/quic-v1"]"#,
+        "network.blobs_listen=0.0.0.0:4002",
+        "network.gossip_heartbeat_ms=200",
+        "api.listen=127.0.0.1:0",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .chain(settings.iter().cloned())
+    {
+        init.arg("-c").arg(s);
+    }
+    let out = init.env("MNODE_PASSPHRASE", "testnet").output()?;
+    if !out.status.success() {
+        bail!("mnode init: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let log = std::fs::File::create(repo.join("daemon.log"))?;
+    let child = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .arg(mnode)
+        .arg("--repo")
+        .arg(&repo)
+        .arg("daemon")
+        .env("MNODE_PASSPHRASE", "testnet")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()?;
+    let pid = u64::from(child.id());
+    let mut node = Node {
+        ns: ns.to_owned(),
+        repo,
+        child,
+        peer_id: String::new(),
+    };
+    let start = Instant::now();
+    loop {
+        let ready = std::fs::read(node.repo.join("daemon.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .is_some_and(|v| v["pid"].as_u64() == Some(pid));
+        if ready {
+            break;
+        }
+        if node.child.try_wait()?.is_some() || start.elapsed() > Duration::from_secs(60) {
+            bail!(
+                "the daemon in {ns} did not start: {}",
+                std::fs::read_to_string(node.repo.join("daemon.log")).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    node.peer_id = cli(mnode, ns, &node.repo, &["id"])?["peer_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    Ok(node)
+}
+
+/// Polls `f` every 100 ms until it is true or `limit` passes; how long it took.
+fn until(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+/// Runs `nat`.
+pub async fn run(p: &Nat) -> anyhow::Result<Report> {
+    let p = p.clone();
+    tokio::task::spawn_blocking(move || run_blocking(&p)).await?
+}
+
+fn run_blocking(p: &Nat) -> anyhow::Result<Report> {
+    if !Net::available() {
+        bail!("the nat scenario makes network namespaces: run it as root, with ip and iptables");
+    }
+    if p.homes < 2 || p.routers == 0 || p.relays == 0 {
+        bail!("nat needs at least 2 homes, 1 router and 1 relay");
+    }
+    let mnode = ProcessArgs {
+        processes: true,
+        mnode: p.mnode.clone(),
+    }
+    .binary()?
+    .context("no mnode binary")?;
+    let started = Instant::now();
+    let temp = tempfile::tempdir()?;
+    let mut net = Net::new();
+    let mut relays = Vec::new();
+    for r in 0..p.relays {
+        let ip = format!("203.0.113.{}", 10 + r);
+        let ns = net.public(&format!("relay{r}"), &ip);
+        let node = start(
+            &mnode,
+            temp.path(),
+            &ns,
+            &format!("relay{r}"),
+            &[
+                "network.relay_server=true".to_owned(),
+                format!(
+                    r#"network.external_addresses=["/ip4/{ip}/tcp/4001","/ip4/{ip}/udp/4001/quic-v1"]"#
+                ),
+                format!("network.relay_limits.iroh_listen={ip}:3340"),
+            ],
+        )?;
+        relays.push((ip, node));
+    }
+    let quoted = |v: Vec<String>| {
+        format!(
+            "[{}]",
+            v.iter()
+                .map(|s| format!("\"{s}\""))
+                .collect::<Vec<_>>()
+                .join(",")
+        )
+    };
+    let relay_addrs = quoted(
+        relays
+            .iter()
+            .map(|(ip, n)| format!("/ip4/{ip}/tcp/4001/p2p/{}", n.peer_id))
+            .collect(),
+    );
+    let relay_urls = quoted(
+        relays
+            .iter()
+            .map(|(ip, _)| format!("http://{ip}:3340"))
+            .collect(),
+    );
+    let home_settings = [
+        format!("network.relays={relay_addrs}"),
+        format!("network.relay_urls={relay_urls}"),
+        format!("network.bootstrap={relay_addrs}"),
+    ];
+    let routers: Vec<_> = (0..p.routers)
+        .map(|r| {
+            let kind = if r < p.symmetric {
+                NatKind::Symmetric
+            } else {
+                NatKind::Cone
+            };
+            net.router(&format!("r{r}"), &format!("203.0.113.{}", 100 + r), kind)
+        })
+        .collect();
+    let mut homes = Vec::new();
+    for h in 0..p.homes {
+        let router = h % p.routers;
+        let (ns, _) = net.behind(&routers[router], &format!("h{h}"));
+        homes.push((
+            router,
+            start(&mnode, temp.path(), &ns, &format!("h{h}"), &home_settings)?,
+        ));
+    }
+    let cli_of = |n: &Node, args: &[&str]| cli(&mnode, &n.ns, &n.repo, args);
+
+    // Every home's relayed address, once its slots are taken.
+    let mut relayed = Vec::new();
+    for (_, h) in &homes {
+        let mut addr = None;
+        until(Duration::from_secs(60), || {
+            addr = cli_of(h, &["id"]).ok().and_then(|v| {
+                v["nat"]["external_addrs"]
+                    .as_array()?
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .find(|a| a.contains("/p2p-circuit/"))
+                    .map(str::to_owned)
+            });
+            addr.is_some()
+        })
+        .with_context(|| format!("{} got no slot on a relay", h.ns))?;
+        relayed.push(addr.unwrap_or_default());
+    }
+
+    // Each home dials the next homes behind other routers, all at once, through the relays.
+    let mut pairs = Vec::new();
+    for i in 0..homes.len() {
+        let mut j = i;
+        let mut added = 0;
+        while added < p.peers.min(homes.len() - 1) {
+            j = (j + 1) % homes.len();
+            if j == i {
+                break;
+            }
+            if homes[j].0 != homes[i].0 && !pairs.contains(&(j, i)) {
+                pairs.push((i, j));
+                added += 1;
+            }
+        }
+    }
+    let dialled = Instant::now();
+    let mut problems = Vec::new();
+    for &(i, j) in &pairs {
+        if let Err(e) = cli_of(&homes[i].1, &["connect", &relayed[j]]) {
+            problems.push(format!("h{i} → h{j}: {e}"));
+        }
+    }
+    let mut to_direct: Vec<Option<Duration>> = vec![None; pairs.len()];
+    until(Duration::from_secs(60), || {
+        for (k, &(i, j)) in pairs.iter().enumerate() {
+            if to_direct[k].is_some() {
+                continue;
+            }
+            let direct = cli_of(&homes[i].1, &["peers"]).ok().is_some_and(|v| {
+                v["peers"].as_array().is_some_and(|ps| {
+                    ps.iter().any(|q| {
+                        q["peer_id"] == homes[j].1.peer_id.as_str() && q["relayed"] == false
+                    })
+                })
+            });
+            if direct {
+                to_direct[k] = Some(dialled.elapsed());
+            }
+        }
+        to_direct.iter().all(Option::is_some)
+    });
+
+    // A file across each pair: from j's home to i's.
+    let (mut direct_bytes, mut relayed_bytes) = (0u64, 0u64);
+    let mut file_secs = Vec::new();
+    if p.file_mib > 0 {
+        for (k, &(i, j)) in pairs.iter().enumerate() {
+            let path = temp.path().join(format!("file-{k}.bin"));
+            let mut data = vec![0u8; p.file_mib << 20];
+            let mut h = blake3::Hasher::new();
+            h.update(&(k as u64).to_le_bytes());
+            h.finalize_xof().fill(&mut data);
+            std::fs::write(&path, &data)?;
+            let path_text = path.to_str().unwrap_or_default();
+            let cid = cli_of(&homes[j].1, &["add", path_text])?[0]["cid"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let before = received(&cli_of(&homes[i].1, &["id"])?);
+            let t = Instant::now();
+            match cli_of(&homes[i].1, &["fetch", &cid]) {
+                Ok(_) => file_secs.push(t.elapsed()),
+                Err(e) => problems.push(format!("file h{j} → h{i}: {e}")),
+            }
+            let after = received(&cli_of(&homes[i].1, &["id"])?);
+            direct_bytes += after.0.saturating_sub(before.0);
+            relayed_bytes += after.1.saturating_sub(before.1);
+        }
+    }
+
+    let mut report = Report::bare(
+        "nat",
+        homes.len() + relays.len(),
+        &format!(
+            "{} homes behind {} routers, {} relays",
+            p.homes, p.routers, p.relays
+        ),
+        pairs.len(),
+        p,
+        Memory::default(),
+    );
+    let times: Vec<Duration> = to_direct.iter().flatten().copied().collect();
+    let cone_pairs: Vec<usize> = (0..pairs.len())
+        .filter(|&k| homes[pairs[k].0].0 >= p.symmetric && homes[pairs[k].1].0 >= p.symmetric)
+        .collect();
+    let cone_direct = cone_pairs
+        .iter()
+        .filter(|&&k| to_direct[k].is_some())
+        .count();
+    let share = if cone_pairs.is_empty() {
+        1.0
+    } else {
+        cone_direct as f64 / cone_pairs.len() as f64
+    };
+    report.figure("pairs", pairs.len() as f64);
+    report.figure("pairs_direct", times.len() as f64);
+    report.figure("cone_pairs", cone_pairs.len() as f64);
+    report.figure("cone_pairs_direct_share", share);
+    if !times.is_empty() {
+        report.latencies(&times);
+        report.figure(
+            "time_to_direct_p50_ms",
+            crate::report::Percentiles::of(&times).p50,
+        );
+    }
+    report.figure("file_bytes_direct", direct_bytes as f64);
+    report.figure("file_bytes_relayed", relayed_bytes as f64);
+    if !file_secs.is_empty() {
+        report.figure(
+            "file_seconds_p50",
+            crate::report::Percentiles::of(&file_secs).p50 / 1000.0,
+        );
+    }
+    report.target(
+        "home-to-home connections behind cone NATs that became direct ≥ 90 %",
+        share,
+        share >= 0.9,
+    );
+    report.problems = problems;
+    report.seconds = started.elapsed().as_secs_f64();
+    drop(homes);
+    drop(relays);
+    drop(net);
+    Ok(report)
+}
+
+/// File-transfer bytes received direct and relayed, from `mnode id --json`.
+fn received(id: &Value) -> (u64, u64) {
+    (
+        id["blobs"]["received_direct"].as_u64().unwrap_or(0),
+        id["blobs"]["received_relayed"].as_u64().unwrap_or(0),
+    )
+}
