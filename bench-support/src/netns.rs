@@ -7,9 +7,13 @@
 //! the tests can run.
 
 use std::{
-    process::{Command, Output},
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
     sync::atomic::{AtomicUsize, Ordering},
+    time::{Duration, Instant},
 };
+
+use serde_json::Value;
 
 /// How a router maps its LAN's connections onto its WAN address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -241,4 +245,194 @@ impl Drop for Net {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
     }
+}
+
+/// An `mnode daemon` in a namespace, driven with the `mnode` CLI run in the same namespace (as
+/// a person at that host would); stopped (SIGTERM, waited for) when dropped.
+pub struct Daemon {
+    /// Its namespace.
+    pub ns: String,
+    /// Its repo.
+    pub repo: PathBuf,
+    mnode: PathBuf,
+    child: Child,
+}
+
+/// The passphrase of every repo a [`Daemon`] makes.
+const PASSPHRASE: &str = "a test passphrase";
+
+impl Daemon {
+    /// Makes the repo `dir/name` with `mnode` (libp2p on TCP and QUIC port 4001 and files on
+    /// UDP 4002 of every address, the API on loopback, `settings` after, as `-c` takes them)
+    /// and starts its daemon in `ns`, its log in `daemon.log` in the repo; returns once it is
+    /// ready.
+    pub fn start(mnode: &Path, dir: &Path, ns: &str, name: &str, settings: &[String]) -> Self {
+        let repo = dir.join(name);
+        let _ = std::fs::remove_dir_all(&repo);
+        let mut init = Command::new(mnode);
+        init.arg("--repo").arg(&repo).arg("init");
+        let own = [
+            r#"network.listen=["/ip4/0.0.0.0/tcp/4001","/ip4/0.0.0.0/udp/4001/quic-v1"]"#,
+            "network.blobs_listen=0.0.0.0:4002",
+            "network.gossip_heartbeat_ms=100",
+            "api.listen=127.0.0.1:0",
+            "log.level=info,mnode_node=debug",
+        ];
+        for s in own
+            .iter()
+            .map(|s| (*s).to_owned())
+            .chain(settings.iter().cloned())
+        {
+            init.arg("-c").arg(s);
+        }
+        let out = init.env("MNODE_PASSPHRASE", PASSPHRASE).output().unwrap();
+        assert!(
+            out.status.success(),
+            "mnode init: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let log = std::fs::File::create(repo.join("daemon.log")).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .arg(mnode)
+            .arg("--repo")
+            .arg(&repo)
+            .arg("daemon")
+            .env("MNODE_PASSPHRASE", PASSPHRASE)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut d = Self {
+            ns: ns.to_owned(),
+            repo,
+            mnode: mnode.to_owned(),
+            child,
+        };
+        // `ip netns exec` execs the daemon: its pid is the child's.
+        let pid = u64::from(d.child.id());
+        let start = Instant::now();
+        loop {
+            if let Some(status) = d.child.try_wait().unwrap() {
+                panic!("the daemon in {ns} exited ({status}):\n{}", d.log());
+            }
+            let ready = std::fs::read(d.repo.join("daemon.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                .is_some_and(|v| v["pid"].as_u64() == Some(pid));
+            if ready {
+                return d;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the daemon in {ns} did not start:\n{}",
+                d.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `mnode --json ARGS` on this daemon's repo, in its namespace: its answer, or what it
+    /// said on failure.
+    pub fn cli(&self, args: &[&str]) -> Result<Value, String> {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.ns])
+            .arg(&self.mnode)
+            .arg("--repo")
+            .arg(&self.repo)
+            .arg("--json")
+            .args(args)
+            .env("MNODE_PASSPHRASE", PASSPHRASE)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!(
+                "mnode {args:?} in {}: {}{}",
+                self.ns,
+                String::from_utf8_lossy(&out.stderr),
+                String::from_utf8_lossy(&out.stdout)
+            ));
+        }
+        serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
+    }
+
+    /// [`Daemon::cli`], which must succeed.
+    pub fn json(&self, args: &[&str]) -> Value {
+        self.cli(args).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Its peer id.
+    pub fn peer_id(&self) -> String {
+        self.json(&["id"])["peer_id"].as_str().unwrap().to_owned()
+    }
+
+    /// What it logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.repo.join("daemon.log")).unwrap_or_default()
+    }
+
+    /// The bytes of file transfers it received so far: straight from peers, and relayed.
+    pub fn received(&self) -> (u64, u64) {
+        let blobs = &self.json(&["id"])["blobs"];
+        (
+            blobs["received_direct"].as_u64().unwrap(),
+            blobs["received_relayed"].as_u64().unwrap(),
+        )
+    }
+
+    /// Its address through a relay (`…/p2p-circuit/p2p/<peer id>`), once it holds a slot
+    /// there (waits up to a minute).
+    pub fn relayed_addr(&self) -> String {
+        let start = Instant::now();
+        loop {
+            let id = self.json(&["id"]);
+            let found = id["nat"]["external_addrs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .find(|a| a.contains("/p2p-circuit/"))
+                .map(str::to_owned);
+            if let Some(a) = found {
+                return a;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{} got no slot on a relay:\n{}",
+                self.ns,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The `peers` entry of `peer`, if connected.
+    pub fn peer(&self, peer: &str) -> Option<Value> {
+        self.json(&["peers"])["peers"]
+            .as_array()?
+            .iter()
+            .find(|p| p["peer_id"] == peer)
+            .cloned()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `f` every 100 ms until it holds or `limit` passes; how long it took.
+pub fn within(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
 }

@@ -11,109 +11,18 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
 use mnode_bench_support::{
     bench_dir, env_num, met,
-    netns::{Nat, Net},
+    netns::{Daemon, Nat, Net, within},
 };
-use serde_json::Value;
 
 const MNODE: &str = env!("CARGO_BIN_EXE_mnode");
 
-/// A daemon in a namespace, stopped on drop.
-struct Node {
-    ns: String,
-    repo: PathBuf,
-    child: Child,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-impl Node {
-    fn start(dir: &Path, ns: &str, name: &str, settings: &[String]) -> Self {
-        let repo = dir.join(name);
-        let _ = std::fs::remove_dir_all(&repo);
-        let mut init = Command::new(MNODE);
-        init.arg("--repo")
-            .arg(&repo)
-            .arg("init")
-            .arg("--no-password");
-        for s in [
-            r#"network.listen=["/ip4/0.0.0.0/tcp/4001","/ip4/0.0.0.0/udp/4001/quic-v1"]"#,
-            "network.blobs_listen=0.0.0.0:4002",
-            "api.listen=127.0.0.1:0",
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .chain(settings.iter().cloned())
-        {
-            init.arg("-c").arg(s);
-        }
-        assert!(init.status().unwrap().success());
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns, MNODE, "--repo"])
-            .arg(&repo)
-            .arg("daemon")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(repo.join("daemon.log")).unwrap())
-            .spawn()
-            .unwrap();
-        let pid = u64::from(child.id());
-        let start = Instant::now();
-        let ready = || {
-            std::fs::read(repo.join("daemon.json"))
-                .ok()
-                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-                .is_some_and(|v| v["pid"].as_u64() == Some(pid))
-        };
-        while !ready() {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "{ns} did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Self {
-            ns: ns.to_owned(),
-            repo,
-            child,
-        }
-    }
-
-    fn cli(&self, args: &[&str]) -> Value {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.ns, MNODE, "--repo"])
-            .arg(&self.repo)
-            .arg("--json")
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "mnode {args:?} in {}: {}",
-            self.ns,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-
-    fn received(&self) -> (u64, u64) {
-        let b = &self.cli(&["id"])["blobs"];
-        (
-            b["received_direct"].as_u64().unwrap(),
-            b["received_relayed"].as_u64().unwrap(),
-        )
-    }
+fn start(dir: &Path, ns: &str, name: &str, settings: &[String]) -> Daemon {
+    Daemon::start(Path::new(MNODE), dir, ns, name, settings)
 }
 
 /// A fresh file of `size` bytes.
@@ -131,8 +40,8 @@ fn file(dir: &Path, run: u64, size: u64) -> PathBuf {
 /// and relayed over all runs.
 fn fetches(
     dir: &Path,
-    from: &Node,
-    to: &Node,
+    from: &Daemon,
+    to: &Daemon,
     size: u64,
     runs: u64,
     first: u64,
@@ -141,12 +50,12 @@ fn fetches(
     let before = to.received();
     for run in first..first + runs {
         let path = file(dir, run, size);
-        let cid = from.cli(&["add", path.to_str().unwrap()])[0]["cid"]
+        let cid = from.json(&["add", path.to_str().unwrap()])[0]["cid"]
             .as_str()
             .unwrap()
             .to_owned();
         let start = Instant::now();
-        let v = to.cli(&["fetch", &cid]);
+        let v = to.json(&["fetch", &cid]);
         best = best.min(start.elapsed());
         assert_eq!(v["size"], size);
         std::fs::remove_file(&path).unwrap();
@@ -168,19 +77,17 @@ fn main() {
     // Two hosts on the open network.
     let p_ns = net.public("p", "203.0.113.41");
     let q_ns = net.public("q", "203.0.113.42");
-    let p = Node::start(&dir, &p_ns, "p", &[]);
-    let q = Node::start(&dir, &q_ns, "q", &[]);
-    let p_id = p.cli(&["id"]);
-    let p_addr = format!(
-        "/ip4/203.0.113.41/tcp/4001/p2p/{}",
-        p_id["peer_id"].as_str().unwrap()
-    );
-    q.cli(&["connect", &p_addr]);
+    let p = start(&dir, &p_ns, "p", &[]);
+    let q = start(&dir, &q_ns, "q", &[]);
+    q.json(&[
+        "connect",
+        &format!("/ip4/203.0.113.41/tcp/4001/p2p/{}", p.peer_id()),
+    ]);
     let (open, _, _) = fetches(&dir, &p, &q, size, runs, 0);
 
     // Two homes behind cone NATs, a relay between them.
     let relay_ns = net.public("relay", "203.0.113.10");
-    let relay = Node::start(
+    let relay = start(
         &dir,
         &relay_ns,
         "relay",
@@ -190,49 +97,25 @@ fn main() {
             "network.relay_limits.iroh_listen=203.0.113.10:3340".to_owned(),
         ],
     );
-    let relay_id = relay.cli(&["id"])["peer_id"].as_str().unwrap().to_owned();
     let home = [
-        format!(r#"network.relays=["/ip4/203.0.113.10/tcp/4001/p2p/{relay_id}"]"#),
+        format!(
+            r#"network.relays=["/ip4/203.0.113.10/tcp/4001/p2p/{}"]"#,
+            relay.peer_id()
+        ),
         r#"network.relay_urls=["http://203.0.113.10:3340"]"#.to_owned(),
     ];
     let (a_ns, _) = net.home("a", "203.0.113.21", Nat::Cone);
     let (b_ns, _) = net.home("b", "203.0.113.22", Nat::Cone);
-    let a = Node::start(&dir, &a_ns, "a", &home);
-    let b = Node::start(&dir, &b_ns, "b", &home);
-    let b_id = b.cli(&["id"])["peer_id"].as_str().unwrap().to_owned();
-    let start = Instant::now();
-    let b_addr = loop {
-        let id = b.cli(&["id"]);
-        if let Some(a) = id["nat"]["external_addrs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(Value::as_str)
-            .find(|a| a.contains("/p2p-circuit/"))
-        {
-            break a.to_owned();
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "B got no relay slot"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let dialled = Instant::now();
-    a.cli(&["connect", &b_addr]);
-    while !a.cli(&["peers"])["peers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|p| p["peer_id"] == b_id.as_str() && p["relayed"] == false)
-    {
-        assert!(
-            dialled.elapsed() < Duration::from_secs(60),
-            "no hole was punched"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let to_direct = dialled.elapsed();
+    let a = start(&dir, &a_ns, "a", &home);
+    let b = start(&dir, &b_ns, "b", &home);
+    let b_id = b.peer_id();
+    let b_addr = b.relayed_addr();
+    a.json(&["connect", &b_addr]);
+    // Measured from the dial through the relay.
+    let to_direct = within(Duration::from_secs(60), || {
+        a.peer(&b_id).is_some_and(|p| p["relayed"] == false)
+    })
+    .expect("no hole was punched");
     // A first small file sets up the file endpoint's punched path.
     fetches(&dir, &b, &a, 1 << 20, 1, 100);
     let (homes, direct, relayed) = fetches(&dir, &b, &a, size, runs, 200);

@@ -319,3 +319,19 @@ async fn discussion_small() {
     assert_eq!(l.count as f64, figure(&r, "deliveries expected"));
     check_written(&r);
 }
+
+/// Homes behind NAT routers meet through a relay and punch holes (network namespaces; root
+/// only, as in CI).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nat_small() {
+    if !mnode_bench_support::netns::Net::available() {
+        return;
+    }
+    let p = mnode_testnet::scenario::nat::Nat::small();
+    let r = mnode_testnet::scenario::nat::run(&p).await.expect("run");
+    assert!(r.problems.is_empty(), "{}", r.summary());
+    assert_met(&r, "home-to-home connections behind cone NATs");
+    assert_eq!(figure(&r, "pairs_direct"), figure(&r, "pairs"));
+    assert!(figure(&r, "file_bytes_direct") > 0.0, "{}", r.summary());
+    check_written(&r);
+}

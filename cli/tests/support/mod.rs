@@ -3,7 +3,6 @@
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 pub mod http;
-pub mod netns;
 
 use std::{
     path::{Path, PathBuf},

@@ -3,21 +3,19 @@
 //! relay; each home then connects to the next `--peers` homes behind other routers through a
 //! relay, by their relayed addresses. Reports how many of those connections a hole punch made
 //! direct, how long that took, and how a file moved between each pair: the bytes that came
-//! straight and through a relay.
+//! straight and through a relay. The per-node bytes put the relays first.
 //!
 //! Nodes are `mnode daemon` processes in their namespaces, driven with the `mnode` CLI run in
 //! the same namespace (`ip netns exec`), as a person at that home would.
 
 use std::{
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    path::PathBuf,
     time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, bail};
-use mnode_bench_support::netns::{Nat as NatKind, Net};
+use mnode_bench_support::netns::{Daemon, Nat as NatKind, Net, within};
 use serde::Serialize;
-use serde_json::Value;
 
 use super::ProcessArgs;
 use crate::{Report, report::Memory};
@@ -65,126 +63,6 @@ impl Nat {
     }
 }
 
-/// A daemon in a namespace.
-struct Node {
-    ns: String,
-    repo: PathBuf,
-    child: Child,
-    peer_id: String,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs the `mnode` CLI in `ns` on `repo` with `--json`; its answer.
-fn cli(mnode: &Path, ns: &str, repo: &Path, args: &[&str]) -> anyhow::Result<Value> {
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns])
-        .arg(mnode)
-        .arg("--repo")
-        .arg(repo)
-        .arg("--json")
-        .args(args)
-        .env("MNODE_PASSPHRASE", "testnet")
-        .output()
-        .context("run mnode")?;
-    if !out.status.success() {
-        bail!(
-            "mnode {args:?} in {ns}: {}{}",
-            String::from_utf8_lossy(&out.stderr),
-            String::from_utf8_lossy(&out.stdout)
-        );
-    }
-    Ok(serde_json::from_slice(&out.stdout)?)
-}
-
-/// Makes a repo and starts its daemon in `ns`; waits until it is ready.
-fn start(
-    mnode: &Path,
-    dir: &Path,
-    ns: &str,
-    name: &str,
-    settings: &[String],
-) -> anyhow::Result<Node> {
-    let repo = dir.join(name);
-    let mut init = Command::new(mnode);
-    init.arg("--repo").arg(&repo).arg("init");
-    for s in [
-        r#"network.listen=["/ip4/0.0.0.0/tcp/4001","/ip4/0.0.0.0/udp/4001/quic-v1"]"#,
-        "network.blobs_listen=0.0.0.0:4002",
-        "network.gossip_heartbeat_ms=200",
-        "api.listen=127.0.0.1:0",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .chain(settings.iter().cloned())
-    {
-        init.arg("-c").arg(s);
-    }
-    let out = init.env("MNODE_PASSPHRASE", "testnet").output()?;
-    if !out.status.success() {
-        bail!("mnode init: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let log = std::fs::File::create(repo.join("daemon.log"))?;
-    let child = Command::new("ip")
-        .args(["netns", "exec", ns])
-        .arg(mnode)
-        .arg("--repo")
-        .arg(&repo)
-        .arg("daemon")
-        .env("MNODE_PASSPHRASE", "testnet")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()?;
-    let pid = u64::from(child.id());
-    let mut node = Node {
-        ns: ns.to_owned(),
-        repo,
-        child,
-        peer_id: String::new(),
-    };
-    let start = Instant::now();
-    loop {
-        let ready = std::fs::read(node.repo.join("daemon.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-            .is_some_and(|v| v["pid"].as_u64() == Some(pid));
-        if ready {
-            break;
-        }
-        if node.child.try_wait()?.is_some() || start.elapsed() > Duration::from_secs(60) {
-            bail!(
-                "the daemon in {ns} did not start: {}",
-                std::fs::read_to_string(node.repo.join("daemon.log")).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    node.peer_id = cli(mnode, ns, &node.repo, &["id"])?["peer_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    Ok(node)
-}
-
-/// Polls `f` every 100 ms until it is true or `limit` passes; how long it took.
-fn until(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f() {
-            return Some(start.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    None
-}
-
 /// Runs `nat`.
 pub async fn run(p: &Nat) -> anyhow::Result<Report> {
     let p = p.clone();
@@ -211,7 +89,7 @@ fn run_blocking(p: &Nat) -> anyhow::Result<Report> {
     for r in 0..p.relays {
         let ip = format!("203.0.113.{}", 10 + r);
         let ns = net.public(&format!("relay{r}"), &ip);
-        let node = start(
+        let node = Daemon::start(
             &mnode,
             temp.path(),
             &ns,
@@ -223,30 +101,21 @@ fn run_blocking(p: &Nat) -> anyhow::Result<Report> {
                 ),
                 format!("network.relay_limits.iroh_listen={ip}:3340"),
             ],
-        )?;
+        );
         relays.push((ip, node));
     }
-    let quoted = |v: Vec<String>| {
-        format!(
-            "[{}]",
-            v.iter()
-                .map(|s| format!("\"{s}\""))
-                .collect::<Vec<_>>()
-                .join(",")
-        )
-    };
-    let relay_addrs = quoted(
-        relays
+    let relay_addrs = serde_json::to_string(
+        &relays
             .iter()
-            .map(|(ip, n)| format!("/ip4/{ip}/tcp/4001/p2p/{}", n.peer_id))
-            .collect(),
-    );
-    let relay_urls = quoted(
-        relays
+            .map(|(ip, n)| format!("/ip4/{ip}/tcp/4001/p2p/{}", n.peer_id()))
+            .collect::<Vec<_>>(),
+    )?;
+    let relay_urls = serde_json::to_string(
+        &relays
             .iter()
             .map(|(ip, _)| format!("http://{ip}:3340"))
-            .collect(),
-    );
+            .collect::<Vec<_>>(),
+    )?;
     let home_settings = [
         format!("network.relays={relay_addrs}"),
         format!("network.relay_urls={relay_urls}"),
@@ -266,31 +135,22 @@ fn run_blocking(p: &Nat) -> anyhow::Result<Report> {
     for h in 0..p.homes {
         let router = h % p.routers;
         let (ns, _) = net.behind(&routers[router], &format!("h{h}"));
-        homes.push((
-            router,
-            start(&mnode, temp.path(), &ns, &format!("h{h}"), &home_settings)?,
+        // Homes on one LAN listen on ports of their own, as Linux's NAT keeps a port only
+        // while no other host on the LAN uses it (a second node on the same port would look
+        // like one behind a symmetric NAT).
+        let port = 4001 + 10 * (h / p.routers);
+        let mut settings = home_settings.to_vec();
+        settings.push(format!(
+            r#"network.listen=["/ip4/0.0.0.0/tcp/{port}","/ip4/0.0.0.0/udp/{port}/quic-v1"]"#
         ));
+        settings.push(format!("network.blobs_listen=0.0.0.0:{}", port + 1));
+        let home = Daemon::start(&mnode, temp.path(), &ns, &format!("h{h}"), &settings);
+        let id = home.peer_id();
+        homes.push((router, home, id));
     }
-    let cli_of = |n: &Node, args: &[&str]| cli(&mnode, &n.ns, &n.repo, args);
 
     // Every home's relayed address, once its slots are taken.
-    let mut relayed = Vec::new();
-    for (_, h) in &homes {
-        let mut addr = None;
-        until(Duration::from_secs(60), || {
-            addr = cli_of(h, &["id"]).ok().and_then(|v| {
-                v["nat"]["external_addrs"]
-                    .as_array()?
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .find(|a| a.contains("/p2p-circuit/"))
-                    .map(str::to_owned)
-            });
-            addr.is_some()
-        })
-        .with_context(|| format!("{} got no slot on a relay", h.ns))?;
-        relayed.push(addr.unwrap_or_default());
-    }
+    let relayed: Vec<String> = homes.iter().map(|(_, h, _)| h.relayed_addr()).collect();
 
     // Each home dials the next homes behind other routers, all at once, through the relays.
     let mut pairs = Vec::new();
@@ -311,23 +171,20 @@ fn run_blocking(p: &Nat) -> anyhow::Result<Report> {
     let dialled = Instant::now();
     let mut problems = Vec::new();
     for &(i, j) in &pairs {
-        if let Err(e) = cli_of(&homes[i].1, &["connect", &relayed[j]]) {
+        if let Err(e) = homes[i].1.cli(&["connect", &relayed[j]]) {
             problems.push(format!("h{i} → h{j}: {e}"));
         }
     }
     let mut to_direct: Vec<Option<Duration>> = vec![None; pairs.len()];
-    until(Duration::from_secs(60), || {
+    within(Duration::from_secs(60), || {
         for (k, &(i, j)) in pairs.iter().enumerate() {
             if to_direct[k].is_some() {
                 continue;
             }
-            let direct = cli_of(&homes[i].1, &["peers"]).ok().is_some_and(|v| {
-                v["peers"].as_array().is_some_and(|ps| {
-                    ps.iter().any(|q| {
-                        q["peer_id"] == homes[j].1.peer_id.as_str() && q["relayed"] == false
-                    })
-                })
-            });
+            let direct = homes[i]
+                .1
+                .peer(&homes[j].2)
+                .is_some_and(|q| q["relayed"] == false);
             if direct {
                 to_direct[k] = Some(dialled.elapsed());
             }
@@ -347,17 +204,20 @@ fn run_blocking(p: &Nat) -> anyhow::Result<Report> {
             h.finalize_xof().fill(&mut data);
             std::fs::write(&path, &data)?;
             let path_text = path.to_str().unwrap_or_default();
-            let cid = cli_of(&homes[j].1, &["add", path_text])?[0]["cid"]
+            let cid = homes[j]
+                .1
+                .cli(&["add", path_text])
+                .map_err(anyhow::Error::msg)?[0]["cid"]
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
-            let before = received(&cli_of(&homes[i].1, &["id"])?);
+            let before = homes[i].1.received();
             let t = Instant::now();
-            match cli_of(&homes[i].1, &["fetch", &cid]) {
+            match homes[i].1.cli(&["fetch", &cid]) {
                 Ok(_) => file_secs.push(t.elapsed()),
                 Err(e) => problems.push(format!("file h{j} → h{i}: {e}")),
             }
-            let after = received(&cli_of(&homes[i].1, &["id"])?);
+            let after = homes[i].1.received();
             direct_bytes += after.0.saturating_sub(before.0);
             relayed_bytes += after.1.saturating_sub(before.1);
         }
@@ -411,18 +271,23 @@ fn run_blocking(p: &Nat) -> anyhow::Result<Report> {
         share,
         share >= 0.9,
     );
+    // What each node moved over libp2p: a relay's bytes are the circuits it carried.
+    let all = relays.iter().map(|(_, d)| d).chain(homes.iter().map(|(_, d, _)| d));
+    for (node, d) in all.enumerate() {
+        let traffic = &d.json(&["id"])["traffic"];
+        report.bytes.push(crate::report::NodeBytes {
+            node,
+            p2p_sent: traffic["sent"].as_u64().unwrap_or(0),
+            p2p_received: traffic["received"].as_u64().unwrap_or(0),
+            file_bytes_served: 0,
+        });
+    }
+    let relayed_p2p: u64 = report.bytes[..relays.len()].iter().map(|b| b.p2p_sent).sum();
+    report.figure("relay_p2p_bytes_sent", relayed_p2p as f64);
     report.problems = problems;
     report.seconds = started.elapsed().as_secs_f64();
     drop(homes);
     drop(relays);
     drop(net);
     Ok(report)
-}
-
-/// File-transfer bytes received direct and relayed, from `mnode id --json`.
-fn received(id: &Value) -> (u64, u64) {
-    (
-        id["blobs"]["received_direct"].as_u64().unwrap_or(0),
-        id["blobs"]["received_relayed"].as_u64().unwrap_or(0),
-    )
 }
