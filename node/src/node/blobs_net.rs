@@ -16,7 +16,6 @@ use iroh::{
     address_lookup::MemoryLookup,
     endpoint::{self, BindOpts, InvalidSocketAddr, PortmapperConfig, presets},
     protocol::Router,
-    tls::CaTlsConfig,
 };
 use iroh_blobs::{
     BlobsProtocol, Hash,
@@ -29,7 +28,7 @@ use iroh_blobs::{
 use libp2p::{PeerId, multiaddr::Protocol};
 use mnode_dag::{Cid, cids};
 
-use super::{FetchProgress, Fetched, NodeError};
+use super::{FetchProgress, Fetched, NodeError, relay::Relays};
 use crate::{blobs::Blobs, config::NetworkConfig};
 
 /// Files at least this big are fetched in parts from several providers at once.
@@ -52,6 +51,9 @@ pub(crate) struct EndpointAt {
     pub(crate) addrs: Vec<SocketAddr>,
     pub(crate) relay: Option<RelayUrl>,
 }
+
+/// How long a connection to a provider may take to set up when relays are configured.
+const RELAYED_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
 
 /// Peers that hold a file, each with where its iroh endpoint is reached.
 pub(crate) type Holders = Vec<(PeerId, EndpointAt)>;
@@ -140,6 +142,8 @@ pub(crate) struct BlobNet {
     router: Router,
     lookup: MemoryLookup,
     downloader: Downloader,
+    /// The first relay of `network.relay_urls`.
+    first_relay: Option<RelayUrl>,
 }
 
 /// The iroh endpoint id of a libp2p peer: both are the same ed25519 key.
@@ -160,7 +164,7 @@ impl BlobNet {
     pub(crate) async fn bind(
         secret: [u8; 32],
         addrs: &[SocketAddr],
-        relays: Option<(RelayMode, CaTlsConfig)>,
+        relays: Option<Relays>,
         blobs: &Blobs,
     ) -> Result<Self, NodeError> {
         let shown = addrs
@@ -192,8 +196,10 @@ impl BlobNet {
                 .bind_addr_with_opts(*addr, opts)
                 .map_err(|e| err(e.to_string()))?;
         }
-        if let Some((mode, ca)) = relays {
-            builder = builder.relay_mode(mode).ca_tls_config(ca);
+        let mut first_relay = None;
+        if let Some(r) = relays {
+            builder = builder.relay_mode(r.mode).ca_tls_config(r.ca);
+            first_relay = Some(r.first);
         }
         let lookup = MemoryLookup::new();
         let endpoint = builder
@@ -202,7 +208,15 @@ impl BlobNet {
             .bind()
             .await
             .map_err(|e| err(e.to_string()))?;
-        let downloader = Downloader::new(blobs.store(), &endpoint);
+        let mut pool = iroh_blobs::util::connection_pool::Options::default();
+        if first_relay.is_some() {
+            // Through a relay, a connection takes a few round trips more, and the peer may
+            // still be on its way to the relay: the pool's 1 s would give up on it.
+            pool.connect_timeout = RELAYED_CONNECT_TIMEOUT;
+        }
+        let downloader = Downloader::builder(blobs.store(), &endpoint)
+            .pool_options(pool)
+            .build();
         let router = Router::builder(endpoint)
             .accept(iroh_blobs::ALPN, BlobsProtocol::new(blobs.store(), None))
             .spawn();
@@ -210,6 +224,7 @@ impl BlobNet {
             router,
             lookup,
             downloader,
+            first_relay,
         })
     }
 
@@ -239,9 +254,12 @@ impl BlobNet {
         )
     }
 
-    /// The relay the endpoint is reached through (`network.relay_urls`), once connected to it.
+    /// The relay the endpoint is reached through (`network.relay_urls`): its home relay, or
+    /// the first configured one until it has picked one (a peer dialling then waits on the
+    /// relay until the endpoint is there).
     pub(crate) fn relay(&self) -> Option<RelayUrl> {
-        self.router.endpoint().addr().relay_urls().next().cloned()
+        let home = self.router.endpoint().addr().relay_urls().next().cloned();
+        home.or_else(|| self.first_relay.clone())
     }
 
     /// Fetches `cid` from `providers`. A file of at least [`SPLIT_MIN_BYTES`] with several

@@ -845,7 +845,7 @@ impl Node {
             })?;
         }
         let blobs_addrs = blobs_net::bind_addrs(&config)?;
-        let relays = relay::relay_mode(&config)?;
+        let relays = relay::relays(&config)?;
         let net =
             Arc::new(BlobNet::bind(node_key.secret_bytes(), &blobs_addrs, relays, &blobs).await?);
         let relay_server = if config.relay_server {

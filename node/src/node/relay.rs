@@ -112,14 +112,19 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
-/// How the file endpoint uses relays: the ones `network.relay_urls` names (address discovery
-/// on each URL's port), trusted as [`RelayKeys`] says; none when the list is empty.
-pub(crate) fn relay_mode(
-    config: &NetworkConfig,
-) -> Result<Option<(RelayMode, CaTlsConfig)>, NodeError> {
-    if config.relay_urls.is_empty() {
-        return Ok(None);
-    }
+/// The relays the file endpoint uses.
+pub(crate) struct Relays {
+    /// The ones `network.relay_urls` names, address discovery on each URL's port.
+    pub(crate) mode: RelayMode,
+    /// Trust in them, as [`RelayKeys`] says.
+    pub(crate) ca: CaTlsConfig,
+    /// The first: where peers reach the endpoint before it has picked its home relay.
+    pub(crate) first: RelayUrl,
+}
+
+/// How the file endpoint uses relays (see [`Relays`]); none when `network.relay_urls` is
+/// empty.
+pub(crate) fn relays(config: &NetworkConfig) -> Result<Option<Relays>, NodeError> {
     let mut configs = Vec::new();
     for text in &config.relay_urls {
         let url: RelayUrl = text.parse().map_err(|e| NodeError::Setting {
@@ -130,6 +135,9 @@ pub(crate) fn relay_mode(
         let quic = url.port().map(RelayQuicConfig::new);
         configs.push(RelayConfig::new(url, quic));
     }
+    let Some(first) = configs.first().map(|c| c.url.clone()) else {
+        return Ok(None);
+    };
     let keys = relay_keys(&config.relays);
     let verifier: iroh_relay::tls::ServerCertVerifierBuilder = Arc::new(move |provider| {
         let roots = rustls::RootCertStore {
@@ -144,10 +152,11 @@ pub(crate) fn relay_mode(
             provider,
         }) as Arc<dyn ServerCertVerifier>)
     });
-    Ok(Some((
-        RelayMode::Custom(RelayMap::from_iter(configs)),
-        CaTlsConfig::custom_server_cert_verifier(verifier),
-    )))
+    Ok(Some(Relays {
+        mode: RelayMode::Custom(RelayMap::from_iter(configs)),
+        ca: CaTlsConfig::custom_server_cert_verifier(verifier),
+        first,
+    }))
 }
 
 /// The node keys of the relays `network.relays` names (by the peer id each ends in).

@@ -272,7 +272,10 @@ fn run_blocking(p: &Nat) -> anyhow::Result<Report> {
         share >= 0.9,
     );
     // What each node moved over libp2p: a relay's bytes are the circuits it carried.
-    let all = relays.iter().map(|(_, d)| d).chain(homes.iter().map(|(_, d, _)| d));
+    let all = relays
+        .iter()
+        .map(|(_, d)| d)
+        .chain(homes.iter().map(|(_, d, _)| d));
     for (node, d) in all.enumerate() {
         let traffic = &d.json(&["id"])["traffic"];
         report.bytes.push(crate::report::NodeBytes {
@@ -282,7 +285,10 @@ fn run_blocking(p: &Nat) -> anyhow::Result<Report> {
             file_bytes_served: 0,
         });
     }
-    let relayed_p2p: u64 = report.bytes[..relays.len()].iter().map(|b| b.p2p_sent).sum();
+    let relayed_p2p: u64 = report.bytes[..relays.len()]
+        .iter()
+        .map(|b| b.p2p_sent)
+        .sum();
     report.figure("relay_p2p_bytes_sent", relayed_p2p as f64);
     report.problems = problems;
     report.seconds = started.elapsed().as_secs_f64();
