@@ -335,8 +335,14 @@ impl Daemon {
     /// `mnode --json ARGS` on this daemon's repo, in its namespace: its answer, or what it
     /// said on failure.
     pub fn cli(&self, args: &[&str]) -> Result<Value, String> {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.ns])
+        self.cli_within(Duration::from_secs(600), args)
+    }
+
+    /// [`Daemon::cli`], killed (and a failure) if it has not answered within `limit`.
+    pub fn cli_within(&self, limit: Duration, args: &[&str]) -> Result<Value, String> {
+        let out = Command::new("timeout")
+            .arg(limit.as_secs().max(1).to_string())
+            .args(["ip", "netns", "exec", &self.ns])
             .arg(&self.mnode)
             .arg("--repo")
             .arg(&self.repo)
@@ -345,6 +351,12 @@ impl Daemon {
             .env("MNODE_PASSPHRASE", PASSPHRASE)
             .output()
             .map_err(|e| e.to_string())?;
+        if out.status.code() == Some(124) {
+            return Err(format!(
+                "mnode {args:?} in {} gave no answer within {limit:?}",
+                self.ns
+            ));
+        }
         if !out.status.success() {
             return Err(format!(
                 "mnode {args:?} in {}: {}{}",

@@ -52,6 +52,10 @@ pub(crate) struct EndpointAt {
     pub(crate) relay: Option<RelayUrl>,
 }
 
+/// A fetch that has heard nothing from its providers for this long fails (and says so)
+/// instead of waiting on: a connection can stall without closing.
+const STALLED: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// How long a connection to a provider may take to set up when relays are configured.
 const RELAYED_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
 
@@ -562,7 +566,22 @@ impl BlobNet {
         // Progress counts towards the provider each part tried last.
         let mut serving: Vec<Option<PeerId>> = vec![None; held.len()];
         let mut all = futures::stream::select_all(streams);
-        while let Some((j, item)) = all.next().await {
+        loop {
+            let Ok(next) = tokio::time::timeout(STALLED, all.next()).await else {
+                return Err(format!(
+                    "nothing arrived for {} s (providers tried: {})",
+                    STALLED.as_secs(),
+                    serving
+                        .iter()
+                        .flatten()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            };
+            let Some((j, item)) = next else {
+                break;
+            };
             match item {
                 DownloadProgressItem::TryProvider { id, .. } => {
                     serving[j] = run.peers.get(&id).copied();

@@ -213,7 +213,10 @@ fn run_blocking(p: &Nat) -> anyhow::Result<Report> {
                 .to_owned();
             let before = homes[i].1.received();
             let t = Instant::now();
-            match homes[i].1.cli(&["fetch", &cid]) {
+            match homes[i]
+                .1
+                .cli_within(Duration::from_secs(60), &["fetch", &cid])
+            {
                 Ok(_) => file_secs.push(t.elapsed()),
                 Err(e) => problems.push(format!("file h{j} → h{i}: {e}")),
             }
