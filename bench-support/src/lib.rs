@@ -14,6 +14,26 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// Whether each of `tools` is on the `PATH`; when one is not, outside CI (`CI` unset) says the
+/// test is skipped and returns false, and in CI fails.
+pub fn have_tools(tools: &[&str]) -> bool {
+    for tool in tools {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !found {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{tool} is missing; .ci/run installs it"
+            );
+            eprintln!("SKIPPED: {tool} is not installed");
+            return false;
+        }
+    }
+    true
+}
+
 /// A number from the environment, or `default`.
 pub fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name)

@@ -70,21 +70,7 @@ impl Net {
             eprintln!("SKIPPED: the namespace tests need root");
             return false;
         }
-        for tool in ["ip", "iptables"] {
-            let found = Command::new("sh")
-                .args(["-c", &format!("command -v {tool}")])
-                .output()
-                .is_ok_and(|o| o.status.success());
-            if !found {
-                assert!(
-                    std::env::var_os("CI").is_none(),
-                    "{tool} is missing; .ci/run installs it"
-                );
-                eprintln!("SKIPPED: {tool} is not installed");
-                return false;
-            }
-        }
-        true
+        super::have_tools(&["ip", "iptables"])
     }
 
     /// An empty network: the internet bridge only.

@@ -128,21 +128,15 @@ impl Report {
         memory: Memory,
     ) -> Self {
         Self {
-            scenario: scenario.to_owned(),
-            nodes: net.len(),
-            topology: net.topology().to_string(),
-            links: net.edges().len(),
             seed: net.seed(),
-            params: serde_json::to_value(params).unwrap_or_default(),
-            seconds: 0.0,
-            figures: BTreeMap::new(),
-            latency_ms: None,
-            targets: Vec::new(),
-            latency_cdf: Vec::new(),
-            convergence: Vec::new(),
-            bytes: Vec::new(),
-            memory,
-            problems: Vec::new(),
+            ..Self::bare(
+                scenario,
+                net.len(),
+                &net.topology().to_string(),
+                net.edges().len(),
+                params,
+                memory,
+            )
         }
     }
 

@@ -205,21 +205,5 @@ pub fn readme_block(marker: &str) -> String {
     code.split("```").next().unwrap().to_owned()
 }
 
-/// Whether `tool` is on the `PATH`; when not, outside CI, says the test is skipped.
-pub fn have_tools(tools: &[&str]) -> bool {
-    for tool in tools {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !found {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "{tool} is missing; .ci/run installs it"
-            );
-            eprintln!("SKIPPED: {tool} is not installed");
-            return false;
-        }
-    }
-    true
-}
+#[allow(unused_imports, reason = "not every test file checks for tools")]
+pub use mnode_bench_support::have_tools;
