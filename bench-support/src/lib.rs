@@ -14,6 +14,14 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// Stops a child process as a person would (SIGTERM) and waits for it to end.
+pub fn terminate(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
 /// Whether each of `tools` is on the `PATH`; when one is not, outside CI (`CI` unset) says the
 /// test is skipped and returns false, and in CI fails.
 pub fn have_tools(tools: &[&str]) -> bool {

@@ -44,11 +44,7 @@ pub struct Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
+        mnode_bench_support::terminate(&mut self.child);
     }
 }
 

@@ -746,7 +746,7 @@ fn check_port_free(ma: &Multiaddr) -> Result<(), String> {
     };
     let tcp = ma.iter().any(|p| matches!(p, Protocol::Tcp(_)));
     // A relayed address names the relay's port, not one of ours.
-    if parts.any(|p| matches!(p, Protocol::P2pCircuit)) {
+    if nat::is_relayed(ma) {
         return Ok(());
     }
     let probe = if tcp {
