@@ -236,16 +236,24 @@ impl BlobNet {
         self.router.endpoint().id().to_string()
     }
 
-    /// The socket addresses peers can try: those of the machine's interfaces the endpoint is
-    /// bound on (an endpoint bound to 0.0.0.0 is on every interface), and the public address
-    /// its relay saw, once it has one. The bound sockets if it knows none yet.
-    pub(crate) fn addrs(&self) -> Vec<SocketAddr> {
+    /// Where peers reach the endpoint, from one look at its address:
+    /// - the socket addresses to try: those of the machine's interfaces it is bound on (an
+    ///   endpoint bound to 0.0.0.0 is on every interface) and the public address its relay
+    ///   saw, once it has one; the bound sockets if it knows none yet;
+    /// - the relay (`network.relay_urls`): its home relay, or the first configured one until
+    ///   it has picked one (a peer dialling then waits on the relay until the endpoint is
+    ///   there).
+    pub(crate) fn at(&self) -> EndpointAt {
         let endpoint = self.router.endpoint();
-        let addrs: Vec<SocketAddr> = endpoint.addr().ip_addrs().copied().collect();
+        let addr = endpoint.addr();
+        let mut addrs: Vec<SocketAddr> = addr.ip_addrs().copied().collect();
         if addrs.is_empty() {
-            endpoint.bound_sockets()
-        } else {
-            addrs
+            addrs = endpoint.bound_sockets();
+        }
+        let relay = addr.relay_urls().next().cloned();
+        EndpointAt {
+            addrs,
+            relay: relay.or_else(|| self.first_relay.clone()),
         }
     }
 
@@ -256,14 +264,6 @@ impl BlobNet {
             socket.recv_data_ipv4.get() + socket.recv_data_ipv6.get(),
             socket.recv_data_relay.get(),
         )
-    }
-
-    /// The relay the endpoint is reached through (`network.relay_urls`): its home relay, or
-    /// the first configured one until it has picked one (a peer dialling then waits on the
-    /// relay until the endpoint is there).
-    pub(crate) fn relay(&self) -> Option<RelayUrl> {
-        let home = self.router.endpoint().addr().relay_urls().next().cloned();
-        home.or_else(|| self.first_relay.clone())
     }
 
     /// Fetches `cid` from `providers`. A file of at least [`SPLIT_MIN_BYTES`] with several

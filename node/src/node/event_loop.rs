@@ -569,10 +569,11 @@ impl EventLoop {
                 .collect(),
             blobs: {
                 let (received_direct, received_relayed) = self.net.received();
+                let at = self.net.at();
                 BlobsInfo {
                     endpoint_id: self.net.endpoint_id_hex(),
-                    addrs: blobs::advertised(&self.net.addrs()),
-                    relay: self.net.relay().map(|r| r.to_string()),
+                    addrs: blobs::advertised(&at.addrs),
+                    relay: at.relay.map(|r| r.to_string()),
                     received_direct,
                     received_relayed,
                 }
@@ -1208,8 +1209,9 @@ impl EventLoop {
                     request, channel, ..
                 } => {
                     let _ = peer;
-                    let addrs = blobs::advertised(&self.net.addrs());
-                    let relay = self.net.relay().map(|r| r.to_string());
+                    let at = self.net.at();
+                    let addrs = blobs::advertised(&at.addrs);
+                    let relay = at.relay.map(|r| r.to_string());
                     let store = self.blobs.clone();
                     self.tasks.spawn(async move {
                         let response = match request {
