@@ -7,11 +7,18 @@ use std::{
 
 use libp2p::{
     Multiaddr, PeerId, Swarm, allow_block_list, autonat, connection_limits,
-    core::{Endpoint, transport::PortUse},
+    core::{
+        ConnectedPoint, Endpoint, Transport as _,
+        muxing::StreamMuxerBox,
+        transport::{Boxed, PortUse},
+        upgrade,
+    },
     dcutr, gossipsub, identify,
     identity::Keypair,
     kad::{self, store::MemoryStore},
-    mdns, noise, ping, relay,
+    mdns,
+    multiaddr::Protocol,
+    noise, ping, quic, relay,
     swarm::{
         ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, THandler, THandlerInEvent,
         THandlerOutEvent, ToSwarm, behaviour::toggle::Toggle,
@@ -32,6 +39,9 @@ pub const PROTOCOL_VERSION: &str = "/mnode/1.0.0";
 /// fails ("the store cannot contain any more provider records"). A record takes a few hundred
 /// bytes, so the cap bounds that memory to a few hundred MiB.
 const MAX_PROVIDER_KEYS: usize = 1 << 20;
+
+/// How long a peer may take to answer which files it holds.
+pub(crate) const BLOBS_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a connection may take to set up (dial, encryption, multiplexing).
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(8);
@@ -87,16 +97,13 @@ pub(crate) fn build(
         .then(|| relay_config(&config.relay_limits));
     let limits = connection_limits::ConnectionLimits::default()
         .with_max_established(Some(config.max_connections))
-        .with_max_established_per_peer(Some(4));
+        // Room for the direct connection a hole punch makes next to the relayed ones that
+        // dials through both relays, over TCP and QUIC, opened at once.
+        .with_max_established_per_peer(Some(8));
     let swarm = libp2p::SwarmBuilder::with_existing_identity(key.clone())
         .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
+        .with_other_transport(direct_transport)
         .map_err(|e| err(&e))?
-        .with_quic()
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(|e| err(&e))?
         .with_bandwidth_metrics(registry)
@@ -148,7 +155,7 @@ pub(crate) fn build(
                     .into(),
                 dcutr: dcutr::Behaviour::new(peer_id),
                 sync: sync::behaviour(&sync_cfg),
-                blobs: blobs::behaviour(Duration::from_secs(10)),
+                blobs: blobs::behaviour(BLOBS_REQUEST_TIMEOUT),
                 stream: libp2p_stream::Behaviour::new(),
                 limits: connection_limits::Behaviour::new(limits),
                 blocked: allow_block_list::Behaviour::default(),
@@ -161,6 +168,57 @@ pub(crate) fn build(
         .with_connection_timeout(CONNECTION_TIMEOUT)
         .build();
     Ok(swarm)
+}
+
+/// TCP (noise, yamux) and QUIC, where a dialled connection that reaches another node than the
+/// one its address names fails as that address's error.
+///
+/// libp2p dials a peer's addresses at once and keeps the first connection made, whoever
+/// answers; a wrong peer then fails the whole dial (rust-libp2p#6105). A peer's addresses
+/// often name other nodes from here: a home's LAN address (`192.168.1.9:4001`), or its
+/// loopback one, reaches whatever listens there in this home, perhaps this node itself. With
+/// the check in the transport, the dial goes on with the peer's other addresses (its public
+/// or relayed ones).
+fn direct_transport(
+    key: &Keypair,
+) -> Result<Boxed<(PeerId, StreamMuxerBox)>, Box<dyn std::error::Error + Send + Sync>> {
+    let tcp = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+        .upgrade(upgrade::Version::V1Lazy)
+        .authenticate(noise::Config::new(key)?)
+        .multiplex(yamux::Config::default())
+        .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)));
+    let quic = quic::tokio::Transport::new(quic::Config::new(key))
+        .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)));
+    Ok(tcp
+        .or_transport(quic)
+        .map(|either, _| either.into_inner())
+        .and_then(|(peer, muxer), endpoint| {
+            let named = match &endpoint {
+                ConnectedPoint::Dialer { address, .. } => match address.iter().last() {
+                    Some(Protocol::P2p(named)) => Some((named, address.clone())),
+                    _ => None,
+                },
+                ConnectedPoint::Listener { .. } => None,
+            };
+            futures::future::ready(match named {
+                Some((named, address)) if named != peer => Err(WrongPeer {
+                    address,
+                    obtained: peer,
+                }),
+                _ => Ok((peer, muxer)),
+            })
+        })
+        .boxed())
+}
+
+/// A dialled address answered with another node than the one it names.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "another node answers at {address} (peer id {obtained}): the address is stale or another node's"
+)]
+struct WrongPeer {
+    address: Multiaddr,
+    obtained: PeerId,
 }
 
 /// The circuit relay's limits from `network.relay_limits`.
@@ -282,5 +340,81 @@ impl NetworkBehaviour for Kad {
         cx: &mut Context<'_>,
     ) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
         self.0.poll(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroU8;
+
+    use futures::StreamExt as _;
+    use libp2p::swarm::{SwarmEvent, dial_opts::DialOpts};
+
+    use super::*;
+
+    fn swarm() -> Swarm<Behaviour> {
+        let mut registry = prometheus_client::registry::Registry::default();
+        build(
+            &Keypair::generate_ed25519(),
+            &NetworkConfig::default(),
+            &mut registry,
+        )
+        .unwrap()
+    }
+
+    /// A swarm listening on loopback TCP, driven in the background: its peer id and address.
+    async fn running() -> (PeerId, Multiaddr) {
+        let mut s = swarm();
+        s.listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+            .unwrap();
+        let addr = loop {
+            if let SwarmEvent::NewListenAddr { address, .. } = s.select_next_some().await {
+                break address;
+            }
+        };
+        let id = *s.local_peer_id();
+        tokio::spawn(async move {
+            loop {
+                s.select_next_some().await;
+            }
+        });
+        (id, addr)
+    }
+
+    /// Dials `peer` at `addrs`, one after the other: who answered, or the error.
+    async fn dial(peer: PeerId, addrs: Vec<Multiaddr>) -> Result<PeerId, String> {
+        let mut a = swarm();
+        a.dial(
+            DialOpts::peer_id(peer)
+                .addresses(addrs)
+                .override_dial_concurrency_factor(NonZeroU8::MIN)
+                .build(),
+        )
+        .unwrap();
+        tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                match a.select_next_some().await {
+                    SwarmEvent::ConnectionEstablished { peer_id, .. } => return Ok(peer_id),
+                    SwarmEvent::OutgoingConnectionError { error, .. } => {
+                        return Err(error.to_string());
+                    }
+                    _ => {}
+                }
+            }
+        })
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_dial_goes_on_past_an_address_where_another_node_answers() {
+        let (b, b_addr) = running().await;
+        let (_, c_addr) = running().await;
+        // C's address first (say B's stale LAN address, where C listens now): B is still
+        // reached at its own.
+        assert_eq!(dial(b, vec![c_addr.clone(), b_addr]).await, Ok(b));
+        // With only C's address, the dial fails and says who answered.
+        let e = dial(b, vec![c_addr]).await.unwrap_err();
+        assert!(e.contains("another node answers at"), "{e}");
     }
 }
