@@ -355,6 +355,7 @@ impl BlobNet {
     /// id that is not an ed25519 key).
     fn register(&self, peer: PeerId, at: EndpointAt) -> Option<EndpointId> {
         let id = endpoint_id(&peer)?;
+        tracing::debug!(%peer, addrs = ?at.addrs, relay = ?at.relay, "a file endpoint to dial");
         let mut addr = EndpointAddr::new(id);
         for a in at.addrs {
             addr = addr.with_ip_addr(a);
@@ -566,8 +567,11 @@ impl BlobNet {
         // Progress counts towards the provider each part tried last.
         let mut serving: Vec<Option<PeerId>> = vec![None; held.len()];
         let mut all = futures::stream::select_all(streams);
+        // Only bytes count as life: a downloader that keeps retrying providers
+        // yields items while nothing arrives.
+        let mut deadline = tokio::time::Instant::now() + STALLED;
         loop {
-            let Ok(next) = tokio::time::timeout(STALLED, all.next()).await else {
+            let Ok(next) = tokio::time::timeout_at(deadline, all.next()).await else {
                 return Err(format!(
                     "nothing arrived for {} s (providers tried: {})",
                     STALLED.as_secs(),
@@ -603,10 +607,12 @@ impl BlobNet {
                             }
                         }
                         held[j] = n;
+                        deadline = tokio::time::Instant::now() + STALLED;
                     }
                     progress(FetchProgress::Bytes(held.iter().sum()));
                 }
                 DownloadProgressItem::ProviderFailed { id, .. } => {
+                    tracing::debug!(provider = %id, peer = ?run.peers.get(&id), "a provider failed");
                     run.failed.push(id.to_string());
                 }
                 DownloadProgressItem::Error(e) => return Err(e.to_string()),

@@ -37,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     BlobsInfo, Command, NodeError, NodeEvent, NodeInfo, PeerInfo, Via,
-    behaviour::{Behaviour, BehaviourEvent},
+    behaviour::{BLOBS_REQUEST_TIMEOUT, Behaviour, BehaviourEvent},
     blobs_net::{BlobNet, EndpointAt},
     nat::{self, Reach},
 };
@@ -62,6 +62,8 @@ enum Done {
     /// Topics followed on the node's own initiative (the branches of a followed forum):
     /// subscribe and catch up.
     AutoFollow(Vec<GossipTopic>),
+    /// A question of which files peers hold is answered with what has come by now.
+    BlobQueryExpired(u64),
     Gossip {
         id: MessageId,
         source: PeerId,
@@ -132,6 +134,10 @@ pub(crate) struct Holder {
 /// A DHT provider query: who answered so far, and who waits for the answer.
 type ProviderQuery = (HashSet<PeerId>, Option<oneshot::Sender<Vec<PeerId>>>);
 
+/// How long the other peers asked which files they hold may still answer once one has said
+/// it holds some (a fetch from several holders splits the file between them).
+const HOLDERS_GRACE: Duration = Duration::from_secs(1);
+
 /// A catch-up of one topic from one peer.
 struct SyncJob {
     peer: PeerId,
@@ -158,6 +164,10 @@ const REGOSSIP_MAX: usize = 512;
 struct BlobQuery {
     asked: usize,
     remaining: usize,
+    /// The peers whose answer has not come yet (for the log when the query expires).
+    waiting: HashSet<PeerId>,
+    /// Whether a holder has answered: the others then get [`HOLDERS_GRACE`] more.
+    found_one: bool,
     found: HashMap<PeerId, Holder>,
     reply: Option<oneshot::Sender<Vec<Holder>>>,
 }
@@ -684,13 +694,10 @@ impl EventLoop {
                     .get_providers(kad::RecordKey::new(&cid.to_bytes()));
                 self.providers.insert(q, (HashSet::new(), Some(reply)));
             }
-            Command::BlobAddrs {
-                mut peers,
-                cids,
-                reply,
-            } => {
+            Command::BlobAddrs { peers, cids, reply } => {
                 let me = *self.swarm.local_peer_id();
-                peers.extend(self.swarm.connected_peers().copied());
+                let mut peers =
+                    peers.unwrap_or_else(|| self.swarm.connected_peers().copied().collect());
                 peers.sort();
                 peers.dedup();
                 peers.retain(|p| *p != me);
@@ -715,10 +722,18 @@ impl EventLoop {
                     BlobQuery {
                         asked: cids.len(),
                         remaining: peers.len() * chunks,
+                        waiting: peers.iter().copied().collect(),
+                        found_one: false,
                         found: HashMap::new(),
                         reply: Some(reply),
                     },
                 );
+                // Every question ends in an answer or a failure within the request timeout;
+                // should one go missing all the same, the query answers with what it has.
+                self.tasks.spawn(async move {
+                    tokio::time::sleep(BLOBS_REQUEST_TIMEOUT + Duration::from_secs(5)).await;
+                    Done::BlobQueryExpired(q)
+                });
             }
             Command::Score { peer, reply } => {
                 let _ = reply.send(self.swarm.behaviour().gossipsub.peer_score(&peer));
@@ -813,6 +828,14 @@ impl EventLoop {
         match done {
             Done::Nothing => {}
             Done::CloseRelayed(peer) => self.close_relayed(peer),
+            Done::BlobQueryExpired(q) => {
+                if let Some(mut bq) = self.blob_queries.remove(&q) {
+                    tracing::debug!(silent = ?bq.waiting, "no answer in time to which files they hold");
+                    if let Some(reply) = bq.reply.take() {
+                        let _ = reply.send(bq.found.into_values().collect());
+                    }
+                }
+            }
             Done::Relisten(relay) => {
                 if !self.relay_listeners.values().any(|r| *r == relay) {
                     self.listen_via(relay);
@@ -1267,22 +1290,37 @@ impl EventLoop {
                                 *slot = has;
                             }
                         }
+                        // One slow or silent peer does not hold up a fetch others can serve.
+                        if !bq.found_one {
+                            bq.found_one = true;
+                            self.tasks.spawn(async move {
+                                tokio::time::sleep(HOLDERS_GRACE).await;
+                                Done::BlobQueryExpired(q)
+                            });
+                        }
                     }
-                    self.blob_answered(q);
+                    self.blob_answered(q, peer);
                 }
             },
-            request_response::Event::OutboundFailure { request_id, .. } => {
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
                 if let Some((q, _)) = self.blob_requests.remove(&request_id) {
-                    self.blob_answered(q);
+                    tracing::debug!(%peer, "no answer to which files it holds: {error}");
+                    self.blob_answered(q, peer);
                 }
             }
             _ => {}
         }
     }
 
-    fn blob_answered(&mut self, q: u64) {
+    fn blob_answered(&mut self, q: u64, peer: PeerId) {
         if let Some(bq) = self.blob_queries.get_mut(&q) {
             bq.remaining = bq.remaining.saturating_sub(1);
+            bq.waiting.remove(&peer);
             if bq.remaining == 0
                 && let Some(mut bq) = self.blob_queries.remove(&q)
                 && let Some(reply) = bq.reply.take()
@@ -1479,7 +1517,7 @@ impl EventLoop {
                     ..
                 }) => {
                     if let Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) = r
-                        && let Some((set, _)) = self.providers.get_mut(&id)
+                        && let Some((set, Some(_))) = self.providers.get_mut(&id)
                     {
                         // Their addresses are known while the query runs (Kademlia gives them
                         // to the dial): dial them now, so that asking them what they hold
@@ -1497,10 +1535,20 @@ impl EventLoop {
                         }
                         set.extend(providers);
                     }
-                    if step.last
-                        && let Some((set, Some(reply))) = self.providers.remove(&id)
+                    // The first providers found answer the caller; the walk goes on (it fills
+                    // the routing table) with no one waiting for it.
+                    let found = self
+                        .providers
+                        .get(&id)
+                        .is_some_and(|(set, reply)| !set.is_empty() && reply.is_some());
+                    if (found || step.last)
+                        && let Some((set, reply)) = self.providers.get_mut(&id)
+                        && let Some(reply) = reply.take()
                     {
-                        let _ = reply.send(set.into_iter().collect());
+                        let _ = reply.send(set.iter().copied().collect());
+                    }
+                    if step.last {
+                        self.providers.remove(&id);
                     }
                 }
                 BehaviourEvent::Kad(kad::Event::RoutingUpdated { .. }) if !self.bootstrapped => {

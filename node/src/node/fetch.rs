@@ -181,7 +181,7 @@ impl NodeHandle {
     async fn holders(&self, cids: Vec<Cid>) -> Result<Vec<(Cid, Holders)>, NodeError> {
         let answers = self
             .ask(|reply| Command::BlobAddrs {
-                peers: Vec::new(),
+                peers: None,
                 cids: cids.clone(),
                 reply,
             })
@@ -205,7 +205,7 @@ impl NodeHandle {
                     }
                     let answers = self
                         .ask(|reply| Command::BlobAddrs {
-                            peers: dht,
+                            peers: Some(dht),
                             cids: vec![cid],
                             reply,
                         })

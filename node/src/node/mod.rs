@@ -354,9 +354,10 @@ pub(crate) enum Command {
         cid: Cid,
         reply: oneshot::Sender<Vec<PeerId>>,
     },
-    /// Asks connected peers and `peers` (DHT providers) which of `cids` they hold.
+    /// Asks `peers` (every connected peer if `None`; else DHT providers, dialled if need be)
+    /// which of `cids` they hold.
     BlobAddrs {
-        peers: Vec<PeerId>,
+        peers: Option<Vec<PeerId>>,
         cids: Vec<Cid>,
         reply: oneshot::Sender<Vec<event_loop::Holder>>,
     },
@@ -673,6 +674,26 @@ impl NodeHandle {
         made
     }
 
+    /// The peers among `peers` (every connected peer if `None`) that hold `cid`, with where
+    /// their file endpoints are.
+    async fn holders_of(
+        &self,
+        cid: Cid,
+        peers: Option<Vec<PeerId>>,
+    ) -> Result<blobs_net::Holders, NodeError> {
+        Ok(self
+            .ask(|reply| Command::BlobAddrs {
+                peers,
+                cids: vec![cid],
+                reply,
+            })
+            .await?
+            .into_iter()
+            .filter(|h| h.have.first() == Some(&true))
+            .map(|h| (h.peer, h.at))
+            .collect())
+    }
+
     /// Fetches a file from peers that hold it (connected peers that say so, then DHT
     /// providers), verified as it streams, resuming what an earlier fetch left, and keeps it.
     pub async fn fetch_file(
@@ -680,6 +701,7 @@ impl NodeHandle {
         cid: Cid,
         progress: impl FnMut(FetchProgress) + Send,
     ) -> Result<Fetched, NodeError> {
+        tracing::debug!(%cid, "fetch: start");
         if self.blobs.has(&cid).await.unwrap_or(false) {
             let added = self.blobs.keep(&cid).await?;
             tracing::debug!(%cid, "fetch: the file is held here already");
@@ -689,18 +711,17 @@ impl NodeHandle {
                 from: Vec::new(),
             });
         }
-        let dht = self.find_providers(cid).await.unwrap_or_default();
-        let mut providers: blobs_net::Holders = self
-            .ask(|reply| Command::BlobAddrs {
-                peers: dht,
-                cids: vec![cid],
-                reply,
-            })
-            .await?
-            .into_iter()
-            .filter(|h| h.have.first() == Some(&true))
-            .map(|h| (h.peer, h.at))
-            .collect();
+        // Connected peers first: one round trip. The DHT only if none of them holds it.
+        let start = std::time::Instant::now();
+        let mut providers = self.holders_of(cid, None).await?;
+        tracing::debug!(%cid, holders = providers.len(), ms = start.elapsed().as_millis(), "fetch: asked the connected peers");
+        if providers.is_empty() {
+            let dht = self.find_providers(cid).await.unwrap_or_default();
+            tracing::debug!(%cid, providers = dht.len(), ms = start.elapsed().as_millis(), "fetch: asked the DHT");
+            if !dht.is_empty() {
+                providers = self.holders_of(cid, Some(dht)).await?;
+            }
+        }
         if providers.is_empty() {
             return Err(NodeError::NotFound(cid));
         }
