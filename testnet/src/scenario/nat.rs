@@ -42,6 +42,17 @@ pub struct Nat {
     /// Size of the file each pair moves once connected, MiB (0: none).
     #[arg(long, default_value_t = 4)]
     pub file_mib: usize,
+    /// Seconds to wait between the hole punches and the files (people fetch later, over
+    /// connections that may have gone idle and closed meanwhile).
+    #[arg(long, default_value_t = 0)]
+    pub later_secs: u64,
+    /// The daemons' `log.level` (default: info, and debug for mnode's node crate).
+    #[arg(long, value_name = "FILTER")]
+    pub log_level: Option<String>,
+    /// Where to copy every daemon's log at the end (`NAME.log`), for a failure to be read.
+    #[arg(long, value_name = "DIR")]
+    #[serde(skip)]
+    pub logs: Option<PathBuf>,
     /// The `mnode` binary (default: the one next to this program).
     #[arg(long, value_name = "PATH")]
     #[serde(skip)]
@@ -58,6 +69,9 @@ impl Nat {
             relays: 1,
             peers: 1,
             file_mib: 2,
+            later_secs: 0,
+            log_level: None,
+            logs: None,
             mnode: None,
         }
     }
@@ -89,19 +103,15 @@ fn run_blocking(p: &Nat) -> anyhow::Result<Report> {
     for r in 0..p.relays {
         let ip = format!("203.0.113.{}", 10 + r);
         let ns = net.public(&format!("relay{r}"), &ip);
-        let node = Daemon::start(
-            &mnode,
-            temp.path(),
-            &ns,
-            &format!("relay{r}"),
-            &[
-                "network.relay_server=true".to_owned(),
-                format!(
-                    r#"network.external_addresses=["/ip4/{ip}/tcp/4001","/ip4/{ip}/udp/4001/quic-v1"]"#
-                ),
-                format!("network.relay_limits.iroh_listen={ip}:3340"),
-            ],
-        );
+        let mut settings = vec![
+            "network.relay_server=true".to_owned(),
+            format!(
+                r#"network.external_addresses=["/ip4/{ip}/tcp/4001","/ip4/{ip}/udp/4001/quic-v1"]"#
+            ),
+            format!("network.relay_limits.iroh_listen={ip}:3340"),
+        ];
+        settings.extend(p.log_level.iter().map(|l| format!("log.level={l}")));
+        let node = Daemon::start(&mnode, temp.path(), &ns, &format!("relay{r}"), &settings);
         relays.push((ip, node));
     }
     let relay_addrs = serde_json::to_string(
@@ -116,11 +126,14 @@ fn run_blocking(p: &Nat) -> anyhow::Result<Report> {
             .map(|(ip, _)| format!("http://{ip}:3340"))
             .collect::<Vec<_>>(),
     )?;
-    let home_settings = [
+    let mut home_settings = vec![
         format!("network.relays={relay_addrs}"),
         format!("network.relay_urls={relay_urls}"),
         format!("network.bootstrap={relay_addrs}"),
     ];
+    if let Some(level) = &p.log_level {
+        home_settings.push(format!("log.level={level}"));
+    }
     let routers: Vec<_> = (0..p.routers)
         .map(|r| {
             let kind = if r < p.symmetric {
@@ -139,7 +152,7 @@ fn run_blocking(p: &Nat) -> anyhow::Result<Report> {
         // while no other host on the LAN uses it (a second node on the same port would look
         // like one behind a symmetric NAT).
         let port = 4001 + 10 * (h / p.routers);
-        let mut settings = home_settings.to_vec();
+        let mut settings = home_settings.clone();
         settings.push(format!(
             r#"network.listen=["/ip4/0.0.0.0/tcp/{port}","/ip4/0.0.0.0/udp/{port}/quic-v1"]"#
         ));
@@ -192,6 +205,7 @@ fn run_blocking(p: &Nat) -> anyhow::Result<Report> {
         to_direct.iter().all(Option::is_some)
     });
 
+    std::thread::sleep(Duration::from_secs(p.later_secs));
     // A file across each pair: from j's home to i's.
     let (mut direct_bytes, mut relayed_bytes) = (0u64, 0u64);
     let mut file_secs = Vec::new();
@@ -294,6 +308,25 @@ fn run_blocking(p: &Nat) -> anyhow::Result<Report> {
         .sum();
     report.figure("relay_p2p_bytes_sent", relayed_p2p as f64);
     report.problems = problems;
+    if let Some(dir) = &p.logs {
+        std::fs::create_dir_all(dir)?;
+        let named = relays
+            .iter()
+            .enumerate()
+            .map(|(r, (_, d))| (format!("relay{r}"), d))
+            .chain(
+                homes
+                    .iter()
+                    .enumerate()
+                    .map(|(h, (_, d, _))| (format!("h{h}"), d)),
+            );
+        let mut ids = String::new();
+        for (name, d) in named {
+            std::fs::write(dir.join(format!("{name}.log")), d.log())?;
+            ids.push_str(&format!("{name} {}\n", d.peer_id()));
+        }
+        std::fs::write(dir.join("peer-ids.txt"), ids)?;
+    }
     report.seconds = started.elapsed().as_secs_f64();
     drop(homes);
     drop(relays);
