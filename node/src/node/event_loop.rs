@@ -164,9 +164,9 @@ const REGOSSIP_MAX: usize = 512;
 struct BlobQuery {
     asked: usize,
     remaining: usize,
-    /// The peers whose answer has not come yet (for the log when the query expires).
-    waiting: HashSet<PeerId>,
-    /// Whether a holder has answered: the others then get [`HOLDERS_GRACE`] more.
+    /// Per peer, the answers (one per chunk of the question) still to come.
+    pending: HashMap<PeerId, usize>,
+    /// Whether a holder has answered in full: the others then get [`HOLDERS_GRACE`] more.
     found_one: bool,
     found: HashMap<PeerId, Holder>,
     reply: Option<oneshot::Sender<Vec<Holder>>>,
@@ -722,7 +722,7 @@ impl EventLoop {
                     BlobQuery {
                         asked: cids.len(),
                         remaining: peers.len() * chunks,
-                        waiting: peers.iter().copied().collect(),
+                        pending: peers.iter().map(|p| (*p, chunks)).collect(),
                         found_one: false,
                         found: HashMap::new(),
                         reply: Some(reply),
@@ -830,7 +830,10 @@ impl EventLoop {
             Done::CloseRelayed(peer) => self.close_relayed(peer),
             Done::BlobQueryExpired(q) => {
                 if let Some(mut bq) = self.blob_queries.remove(&q) {
-                    tracing::debug!(silent = ?bq.waiting, "no answer in time to which files they hold");
+                    if !bq.pending.is_empty() {
+                        let silent: Vec<&PeerId> = bq.pending.keys().collect();
+                        tracing::debug!(?silent, "no answer in time to which files they hold");
+                    }
                     if let Some(reply) = bq.reply.take() {
                         let _ = reply.send(bq.found.into_values().collect());
                     }
@@ -1290,14 +1293,6 @@ impl EventLoop {
                                 *slot = has;
                             }
                         }
-                        // One slow or silent peer does not hold up a fetch others can serve.
-                        if !bq.found_one {
-                            bq.found_one = true;
-                            self.tasks.spawn(async move {
-                                tokio::time::sleep(HOLDERS_GRACE).await;
-                                Done::BlobQueryExpired(q)
-                            });
-                        }
                     }
                     self.blob_answered(q, peer);
                 }
@@ -1320,7 +1315,25 @@ impl EventLoop {
     fn blob_answered(&mut self, q: u64, peer: PeerId) {
         if let Some(bq) = self.blob_queries.get_mut(&q) {
             bq.remaining = bq.remaining.saturating_sub(1);
-            bq.waiting.remove(&peer);
+            let done = match bq.pending.get_mut(&peer) {
+                Some(left) => {
+                    *left = left.saturating_sub(1);
+                    *left == 0
+                }
+                None => false,
+            };
+            if done {
+                bq.pending.remove(&peer);
+                // One slow or silent peer does not hold up a fetch others can serve: once a
+                // holder has answered in full, the rest get a moment more.
+                if !bq.found_one && bq.found.contains_key(&peer) {
+                    bq.found_one = true;
+                    self.tasks.spawn(async move {
+                        tokio::time::sleep(HOLDERS_GRACE).await;
+                        Done::BlobQueryExpired(q)
+                    });
+                }
+            }
             if bq.remaining == 0
                 && let Some(mut bq) = self.blob_queries.remove(&q)
                 && let Some(reply) = bq.reply.take()
