@@ -163,7 +163,6 @@ const REGOSSIP_MAX: usize = 512;
 /// [`blobs::MAX_HAS`] CIDs a request.
 struct BlobQuery {
     asked: usize,
-    remaining: usize,
     /// Per peer, the answers (one per chunk of the question) still to come.
     pending: HashMap<PeerId, usize>,
     /// Whether a holder has answered in full: the others then get [`HOLDERS_GRACE`] more.
@@ -721,7 +720,6 @@ impl EventLoop {
                     q,
                     BlobQuery {
                         asked: cids.len(),
-                        remaining: peers.len() * chunks,
                         pending: peers.iter().map(|p| (*p, chunks)).collect(),
                         found_one: false,
                         found: HashMap::new(),
@@ -828,17 +826,7 @@ impl EventLoop {
         match done {
             Done::Nothing => {}
             Done::CloseRelayed(peer) => self.close_relayed(peer),
-            Done::BlobQueryExpired(q) => {
-                if let Some(mut bq) = self.blob_queries.remove(&q) {
-                    if !bq.pending.is_empty() {
-                        let silent: Vec<&PeerId> = bq.pending.keys().collect();
-                        tracing::debug!(?silent, "no answer in time to which files they hold");
-                    }
-                    if let Some(reply) = bq.reply.take() {
-                        let _ = reply.send(bq.found.into_values().collect());
-                    }
-                }
-            }
+            Done::BlobQueryExpired(q) => self.finish_blob_query(q),
             Done::Relisten(relay) => {
                 if !self.relay_listeners.values().any(|r| *r == relay) {
                     self.listen_via(relay);
@@ -1314,7 +1302,6 @@ impl EventLoop {
 
     fn blob_answered(&mut self, q: u64, peer: PeerId) {
         if let Some(bq) = self.blob_queries.get_mut(&q) {
-            bq.remaining = bq.remaining.saturating_sub(1);
             let done = match bq.pending.get_mut(&peer) {
                 Some(left) => {
                     *left = left.saturating_sub(1);
@@ -1334,10 +1321,21 @@ impl EventLoop {
                     });
                 }
             }
-            if bq.remaining == 0
-                && let Some(mut bq) = self.blob_queries.remove(&q)
-                && let Some(reply) = bq.reply.take()
-            {
+            if bq.pending.is_empty() {
+                self.finish_blob_query(q);
+            }
+        }
+    }
+
+    /// Answers the question `q` of which files peers hold with what has come, naming in the
+    /// log the peers still silent.
+    fn finish_blob_query(&mut self, q: u64) {
+        if let Some(mut bq) = self.blob_queries.remove(&q) {
+            if !bq.pending.is_empty() {
+                let silent: Vec<&PeerId> = bq.pending.keys().collect();
+                tracing::debug!(?silent, "no answer in time to which files they hold");
+            }
+            if let Some(reply) = bq.reply.take() {
                 let _ = reply.send(bq.found.into_values().collect());
             }
         }

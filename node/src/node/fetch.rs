@@ -178,7 +178,7 @@ impl NodeHandle {
     /// For each of `cids`, the peers that hold it and where their endpoints listen: one
     /// question to each connected peer for them all, then the DHT for those none of them
     /// holds. Files nobody holds have an empty list.
-    async fn holders(&self, cids: Vec<Cid>) -> Result<Vec<(Cid, Holders)>, NodeError> {
+    pub(super) async fn holders(&self, cids: Vec<Cid>) -> Result<Vec<(Cid, Holders)>, NodeError> {
         let answers = self
             .ask(|reply| Command::BlobAddrs {
                 peers: None,

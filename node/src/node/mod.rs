@@ -674,26 +674,6 @@ impl NodeHandle {
         made
     }
 
-    /// The peers among `peers` (every connected peer if `None`) that hold `cid`, with where
-    /// their file endpoints are.
-    async fn holders_of(
-        &self,
-        cid: Cid,
-        peers: Option<Vec<PeerId>>,
-    ) -> Result<blobs_net::Holders, NodeError> {
-        Ok(self
-            .ask(|reply| Command::BlobAddrs {
-                peers,
-                cids: vec![cid],
-                reply,
-            })
-            .await?
-            .into_iter()
-            .filter(|h| h.have.first() == Some(&true))
-            .map(|h| (h.peer, h.at))
-            .collect())
-    }
-
     /// Fetches a file from peers that hold it (connected peers that say so, then DHT
     /// providers), verified as it streams, resuming what an earlier fetch left, and keeps it.
     pub async fn fetch_file(
@@ -713,21 +693,16 @@ impl NodeHandle {
         }
         // Connected peers first: one round trip. The DHT only if none of them holds it.
         let start = std::time::Instant::now();
-        let mut providers = self.holders_of(cid, None).await?;
-        tracing::debug!(%cid, holders = providers.len(), ms = start.elapsed().as_millis(), "fetch: asked the connected peers");
-        if providers.is_empty() {
-            let dht = self.find_providers(cid).await.unwrap_or_default();
-            tracing::debug!(%cid, providers = dht.len(), ms = start.elapsed().as_millis(), "fetch: asked the DHT");
-            if !dht.is_empty() {
-                providers = self.holders_of(cid, Some(dht)).await?;
-            }
-        }
+        let providers = self
+            .holders(vec![cid])
+            .await?
+            .pop()
+            .map(|(_, holders)| holders)
+            .unwrap_or_default();
+        tracing::debug!(%cid, holders = providers.len(), ms = start.elapsed().as_millis(), "fetch: found its holders");
         if providers.is_empty() {
             return Err(NodeError::NotFound(cid));
         }
-        // In random order, so that a file many peers fetch at once is served by all of its
-        // holders rather than always by the first one asked.
-        rand::seq::SliceRandom::shuffle(&mut providers[..], &mut rand::rng());
         let fetched = self
             .net
             .fetch(&self.blobs, cid, providers, progress)
