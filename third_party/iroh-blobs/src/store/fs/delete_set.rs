@@ -135,6 +135,12 @@ impl<'a> FileTransaction<'a> {
         guard.delete(hash, parts);
     }
 
+    /// mnode patch: whether no file is marked for deletion (a commit that deletes files must
+    /// be durable first: see `meta::Actor`).
+    pub fn is_empty(&self) -> bool {
+        self.0.ds.lock().unwrap().is_empty()
+    }
+
     /// Apply the delete set and clear it.
     pub fn commit(self) {
         let mut guard = self.0.ds.lock().unwrap();

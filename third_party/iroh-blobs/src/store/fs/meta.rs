@@ -504,6 +504,9 @@ pub struct Actor {
     // mnode patch: why the last write batch was lost, until a sync has reported it and a
     // later batch has committed (see `lost`).
     lost: Option<Lost>,
+    // mnode patch: a write batch was committed without being made durable (see `run_inner`),
+    // so the next sync makes it durable.
+    unsynced: bool,
     cmds: PeekableReceiver<Command>,
     ds: DeleteHandle,
     options: BatchOptions,
@@ -550,6 +553,7 @@ impl Actor {
             db,
             db_path,
             lost: None,
+            unsynced: false,
             cmds,
             ds,
             options,
@@ -759,6 +763,28 @@ impl Actor {
         }
     }
 
+    /// mnode patch: makes the write batches committed since the last durable commit durable,
+    /// with an empty durable commit (redb persists the non-durable commits before it). A
+    /// failure loses them, as a failed write batch does.
+    fn make_durable(db: &mut DbWrapper, unsynced: &mut bool, lost: &mut Option<Lost>) {
+        if !*unsynced {
+            return;
+        }
+        let res = db
+            .begin_write()
+            .map_err(|e| e!(ActorError::Transaction, e))
+            .and_then(|tx| tx.commit().map_err(|e| e!(ActorError::Commit, e)));
+        *unsynced = false;
+        if let Err(cause) = res {
+            error!("metadata db commit to disk failed, reopening the db: {cause:#}");
+            db.0 = None;
+            *lost = Some(Lost {
+                cause: cause.to_string(),
+                reported: false,
+            });
+        }
+    }
+
     async fn sync_db(lost: &mut Option<Lost>, cmd: SyncDbMsg) -> ActorResult<()> {
         trace!("{cmd:?}");
         let SyncDbMsg { tx, .. } = cmd;
@@ -780,7 +806,8 @@ impl Actor {
     }
 
     async fn handle_toplevel(
-        db: &mut Database,
+        db: &mut DbWrapper,
+        unsynced: &mut bool,
         lost: &mut Option<Lost>,
         cmd: TopLevelCommand,
         op: TxnNum,
@@ -793,11 +820,13 @@ impl Actor {
         let _guard = span.enter();
         Ok(match cmd {
             TopLevelCommand::SyncDb(cmd) => {
+                Self::make_durable(db, unsynced, lost);
                 Self::sync_db(lost, cmd).await?;
                 None
             }
             TopLevelCommand::Shutdown(cmd) => {
                 trace!("{cmd:?}");
+                Self::make_durable(db, unsynced, lost);
                 // nothing to do here, since the database will be dropped
                 Some(cmd)
             }
@@ -854,8 +883,14 @@ impl Actor {
             match cmd {
                 Command::TopLevel(cmd) => {
                     let op = TxnNum::TopLevel(op);
-                    if let Some(shutdown) =
-                        Self::handle_toplevel(&mut db, &mut self.lost, cmd, op).await?
+                    if let Some(shutdown) = Self::handle_toplevel(
+                        &mut db,
+                        &mut self.unsynced,
+                        &mut self.lost,
+                        cmd,
+                        op,
+                    )
+                    .await?
                     {
                         break Some(shutdown);
                     }
@@ -907,10 +942,21 @@ impl Actor {
                             }
                         }
                         drop(tables);
-                        tx.commit().map_err(|e| e!(ActorError::Commit, e))
+                        // mnode patch: a batch is committed without waiting for the disk
+                        // (redb's `Durability::None`) unless it deletes files, which must not
+                        // go before the entries that name them do; a sync (`sync_db`) or a
+                        // later durable commit makes it durable. Upstream waited for the
+                        // disk (an fdatasync) on every batch: with one batch for each file
+                        // of a folder added, that was most of the time the add took.
+                        let mut tx = tx;
+                        let durable = !ftx.is_empty()
+                            || tx.set_durability(redb::Durability::None).is_err();
+                        tx.commit().map_err(|e| e!(ActorError::Commit, e))?;
+                        ActorResult::Ok(durable)
                     };
                     match batch.await {
-                        Ok(()) => {
+                        Ok(durable) => {
+                            self.unsynced = !durable;
                             ftx.commit();
                             if self.lost.as_ref().is_some_and(|lost| lost.reported) {
                                 self.lost = None;
@@ -925,6 +971,7 @@ impl Actor {
                             drop(ftx);
                             error!("metadata db write batch lost, reopening the db: {cause:#}");
                             db.0 = None;
+                            self.unsynced = false;
                             self.lost = Some(Lost {
                                 cause: cause.to_string(),
                                 reported: false,
