@@ -45,7 +45,7 @@ use mnode_dag::{
     sealed_file::{self, FileKey},
 };
 use mnode_node::{
-    blobs::{BlobError, Blobs, ImportMode},
+    blobs::{BlobError, Blobs, Commit, ImportMode},
     node::{FetchProgress, FetchedMany, ManyProgress},
     store::{ListFilter, Store, StoreError},
 };
@@ -1410,7 +1410,7 @@ async fn import_path(
     let (added, view) = s
         .node
         .blobs()
-        .add_path_viewed(path, ImportMode::Copy, progress)
+        .add_path_viewed(path, ImportMode::Copy, Commit::Now, progress)
         .await
         .map_err(|e| ApiError::new(500, "import_failed", e.to_string()))?;
     s.node.provide(vec![added.cid]).await?;

@@ -136,6 +136,16 @@ pub enum ImportMode {
     InPlace,
 }
 
+/// When an added file is committed to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    /// Before the add returns: from then on the file survives a crash.
+    Now,
+    /// With the next [`Blobs::commit`] (or [`Blobs::shutdown`]): the files of a folder share
+    /// one commit instead of waiting for the disk one by one; until then a crash may lose them.
+    Later,
+}
+
 /// How far a move of files between the local disk and a bucket is.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Migration {
@@ -441,6 +451,18 @@ impl Blobs {
         &self,
         path: &Path,
         mode: ImportMode,
+        progress: impl FnMut(u64) + Send,
+    ) -> Result<Added, BlobError> {
+        self.add_path_committing(path, mode, Commit::Now, progress)
+            .await
+    }
+
+    /// [`Blobs::add_path`], committed to disk as `commit` says.
+    pub async fn add_path_committing(
+        &self,
+        path: &Path,
+        mode: ImportMode,
+        commit: Commit,
         mut progress: impl FnMut(u64) + Send,
     ) -> Result<Added, BlobError> {
         let path = tokio::fs::canonicalize(path)
@@ -483,7 +505,15 @@ impl Blobs {
         let (tt, size) = run_import(items, &mut progress, &what).await?;
         // An owned copy supersedes a file under uploads/ with the same content.
         let owned = mode == ImportMode::Copy;
-        self.finish_add(tt, size, owned).await
+        self.finish_add(tt, size, owned, commit).await
+    }
+
+    /// Commits the files added with [`Commit::Later`] to disk.
+    pub async fn commit(&self) -> Result<(), BlobError> {
+        self.store
+            .sync_db()
+            .await
+            .map_err(|e| request_error("committing the added files", e))
     }
 
     /// Stores what `reader` yields (an HTTP upload, stdin); `progress` is called with the number
@@ -629,7 +659,7 @@ impl Blobs {
         }
         let items = self.store.add_bytes(data).stream().await;
         let (tt, size) = run_import(items, &mut |_| {}, "importing bytes").await?;
-        self.finish_add(tt, size, true).await
+        self.finish_add(tt, size, true, Commit::Now).await
     }
 
     /// Whether a complete blob with this CID is stored. The empty blob is always there.
@@ -1160,7 +1190,13 @@ impl Blobs {
 
     /// Tags a finished import and drops its temp tag. `owned`: the import made the store own a
     /// copy of the data, so a file under uploads/ with the same content is no longer used.
-    async fn finish_add(&self, tt: TempTag, size: u64, owned: bool) -> Result<Added, BlobError> {
+    async fn finish_add(
+        &self,
+        tt: TempTag,
+        size: u64,
+        owned: bool,
+        commit: Commit,
+    ) -> Result<Added, BlobError> {
         let hash = tt.hash();
         let upload = self.upload_path(&hash);
         if owned && size > INLINE_MAX && tokio::fs::try_exists(&upload).await.unwrap_or(false) {
@@ -1177,7 +1213,10 @@ impl Blobs {
         // reads the tags and the temp tags one after the other and could miss the blob in both
         // (iroh-blobs#247). GC passes run only under the exclusive lock.
         let _shared = self.finalize.read().await;
-        let added = self.set_tag(hash, size).await;
+        let added = match commit {
+            Commit::Now => self.set_tag(hash, size).await,
+            Commit::Later => self.tag(hash, size).await,
+        };
         drop(tt);
         added
     }

@@ -16,7 +16,7 @@ use mnode_dag::{
     Cid,
     cids::{blob_cid_of, record_cid},
 };
-use mnode_node::blobs::{BlobError, Blobs, ImportMode};
+use mnode_node::blobs::{BlobError, Blobs, Commit, ImportMode};
 use tokio::io::{AsyncRead, ReadBuf};
 
 const MIB: usize = 1024 * 1024;
@@ -604,6 +604,86 @@ async fn open_cleans_up_after_a_crash() {
     assert!(!data_orphan.exists());
     assert_eq!(blobs.list().await.unwrap(), vec![(kept.cid, kept.size)]);
     blobs.shutdown().await.unwrap();
+}
+
+/// Set in the child that [`files_added_for_a_later_commit_survive_a_crash_once_committed`]
+/// starts: the repo folder, and whether to commit before dying.
+const CRASH_CHILD: &str = "MNODE_TEST_LATER_COMMIT_CHILD";
+
+/// The files the crashing child adds: 40 of 4–64 KiB (most over the 16 KiB the store keeps in
+/// its database, so each has a data file of its own).
+fn later_files() -> Vec<Vec<u8>> {
+    (0..40u64)
+        .map(|i| random(4096 + (i as usize * 1531) % (60 * 1024), 900 + i))
+        .collect()
+}
+
+/// In the child: adds the files for a later commit, commits if asked, and ends the process
+/// without closing the store (its database thread dies with it, as in a crash).
+async fn later_commit_child(spec: &str) -> ! {
+    let (dir, commit) = spec.split_once('|').unwrap();
+    let dir = Path::new(dir);
+    let blobs = Blobs::open(&dir.join("blobs"), &dir.join("tmp"))
+        .await
+        .unwrap();
+    let outside = dir.join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    for (i, data) in later_files().into_iter().enumerate() {
+        let path = outside.join(format!("f{i}"));
+        std::fs::write(&path, &data).unwrap();
+        blobs
+            .add_path_committing(&path, ImportMode::Copy, Commit::Later, |_| {})
+            .await
+            .unwrap();
+    }
+    if commit == "commit" {
+        blobs.commit().await.unwrap();
+    }
+    std::fs::write(dir.join("added"), "").unwrap();
+    std::process::exit(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn files_added_for_a_later_commit_survive_a_crash_once_committed() {
+    if let Ok(spec) = std::env::var(CRASH_CHILD) {
+        later_commit_child(&spec).await;
+    }
+    for commit in ["commit", "no-commit"] {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "files_added_for_a_later_commit_survive_a_crash_once_committed",
+                "--nocapture",
+            ])
+            .env(CRASH_CHILD, format!("{}|{commit}", dir.path().display()))
+            .status()
+            .unwrap();
+        assert!(status.success(), "{commit}: the child failed: {status}");
+        assert!(
+            dir.path().join("added").exists(),
+            "{commit}: the child did not add"
+        );
+        let blobs = Blobs::open(&dir.path().join("blobs"), &dir.path().join("tmp"))
+            .await
+            .unwrap();
+        let mut held = 0;
+        for data in later_files() {
+            let cid = blob_cid_of(&data);
+            if blobs.has(&cid).await.unwrap() {
+                held += 1;
+                assert_eq!(&blobs.read_to_bytes(&cid).await.unwrap()[..], &data[..]);
+            }
+        }
+        // Committed, every file is there after the crash; not committed, each file is whole
+        // or absent, and the store is sound either way.
+        if commit == "commit" {
+            assert_eq!(held, 40, "files held after the crash");
+        }
+        println!("{commit}: {held} of 40 files held after the crash");
+        assert!(blobs.verify_all().await.unwrap().is_empty());
+        blobs.shutdown().await.unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

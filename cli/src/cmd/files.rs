@@ -24,7 +24,7 @@ use mnode_dag::{
     },
 };
 use mnode_node::{
-    blobs::{Blobs, ImportMode},
+    blobs::{Blobs, Commit, ImportMode},
     store::{ListFilter, Store},
 };
 use serde_json::{Value, json};
@@ -35,8 +35,9 @@ use super::{Ctx, parse_cid, runtime};
 const COVER_NAMES: [&str; 5] = ["cover", "front", "folder", "album", "artwork"];
 /// The most records `POST /records/batch` takes.
 const MAX_BATCH: usize = 1000;
-/// Files imported through the daemon at once: the daemon's import of a small file is a few
-/// round trips to its stores, which overlap; more than this gains nothing on a few cores.
+/// Files imported at once, through the daemon or offline: the import of a small file is a few
+/// round trips to the stores (a commit among them), which overlap; more than this gains
+/// nothing on a few cores.
 const IMPORTS_AT_ONCE: usize = 4;
 
 #[derive(Debug, clap::Args)]
@@ -424,8 +425,9 @@ fn check_output(output: &Path, parents: bool) -> anyhow::Result<()> {
 // ---------------------------------------------------------------------------------------------
 // Offline: the repo itself.
 
-/// Imports `files` (with their media types, read beforehand) into the blob store and signs a
-/// record for each; nothing is stored in the record store yet.
+/// Imports `files` (with their media types, read beforehand) into the blob store, committed
+/// together once all are in, and signs a record for each, in their order; nothing is stored in
+/// the record store yet.
 async fn import_files(
     blobs: &Blobs,
     store: &Store,
@@ -434,38 +436,46 @@ async fn import_files(
     mode: ImportMode,
     pb: &ProgressBar,
 ) -> anyhow::Result<Vec<(Added, Record)>> {
-    let mut out = Vec::new();
-    for (path, media_type) in files {
-        let name = file_name(path);
-        pb.set_message(name.clone());
-        let start = pb.position();
-        let (added, view) = blobs
-            .add_path_viewed(path, mode, |done| pb.set_position(start + done))
-            .await
-            .with_context(|| format!("cannot add {}", path.display()))?;
-        store
-            .put_view(&added.cid, &view)
-            .with_context(|| format!("cannot index the UnixFS view of {}", path.display()))?;
-        pb.set_position(start + added.size);
-        let data = FileData {
-            blob: Link(added.cid),
-            name,
-            media_type: media_type.clone(),
-            size: added.size,
-            sealed: None,
-            unixfs: Some(Link(view.root)),
-        };
-        let record = file_draft(path, data)?.sign(key)?;
-        let a = Added {
-            path: path.clone(),
-            blob: added.cid.to_string(),
-            size: added.size,
-            record: record.id().to_string(),
-            kind: record.kind().to_owned(),
-            unixfs: Some(view.root.to_string()),
-        };
-        out.push((a, record));
-    }
+    let out = futures::stream::iter(files)
+        .map(|(path, media_type)| async move {
+            let name = file_name(path);
+            pb.set_message(name.clone());
+            // Each file moves the bar by what it adds, beside the others in flight.
+            let mut shown = 0;
+            let (added, view) = blobs
+                .add_path_viewed(path, mode, Commit::Later, |done| {
+                    pb.inc(done.saturating_sub(shown));
+                    shown = shown.max(done);
+                })
+                .await
+                .with_context(|| format!("cannot add {}", path.display()))?;
+            store
+                .put_view(&added.cid, &view)
+                .with_context(|| format!("cannot index the UnixFS view of {}", path.display()))?;
+            pb.inc(added.size.saturating_sub(shown));
+            let data = FileData {
+                blob: Link(added.cid),
+                name,
+                media_type: media_type.clone(),
+                size: added.size,
+                sealed: None,
+                unixfs: Some(Link(view.root)),
+            };
+            let record = file_draft(path, data)?.sign(key)?;
+            let a = Added {
+                path: path.clone(),
+                blob: added.cid.to_string(),
+                size: added.size,
+                record: record.id().to_string(),
+                kind: record.kind().to_owned(),
+                unixfs: Some(view.root.to_string()),
+            };
+            anyhow::Ok((a, record))
+        })
+        .buffered(IMPORTS_AT_ONCE)
+        .try_collect()
+        .await?;
+    blobs.commit().await?;
     pb.finish_and_clear();
     Ok(out)
 }

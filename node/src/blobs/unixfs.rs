@@ -85,16 +85,20 @@ impl Blobs {
         Ok((added, viewing.builder.finish()))
     }
 
-    /// Like [`Blobs::add_path`], and builds the file's UnixFS view from a second read of the
-    /// file that runs beside the import (on the other core, from the page cache). If the file
-    /// changed in between, the view is built again from the stored blob.
+    /// Like [`Blobs::add_path_committing`], and builds the file's UnixFS view from a second
+    /// read of the file that runs beside the import (on the other core, from the page cache).
+    /// If the file changed in between, the view is built again from the stored blob.
     pub async fn add_path_viewed(
         &self,
         path: &Path,
         mode: super::ImportMode,
+        commit: super::Commit,
         progress: impl FnMut(u64) + Send,
     ) -> Result<(Added, View), BlobError> {
-        let (added, view) = tokio::join!(self.add_path(path, mode, progress), view_of_path(path));
+        let (added, view) = tokio::join!(
+            self.add_path_committing(path, mode, commit, progress),
+            view_of_path(path)
+        );
         let added = added?;
         match view {
             Ok(view) if view.size == added.size => Ok((added, view)),
