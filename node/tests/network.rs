@@ -918,3 +918,29 @@ async fn files_without_a_unixfs_view_get_one_and_a_fetched_file_is_served_by_it(
         n.node.shutdown().await.expect("shutdown");
     }
 }
+
+/// A node announcing many files in the DHT still answers at once: its announcements run a few
+/// at a time. Started all together, the 20,000 announcements of a node holding 10,000 files
+/// (with their UnixFS roots) kept its event loop busy for 15 s after its first peer came, and
+/// a peer asking which files it holds got no answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_announcing_20000_files_answers_at_once() {
+    let a = spawn().await;
+    let b = spawn().await;
+    connect(&b, &a).await;
+    let cids: Vec<Cid> = (0u32..20_000)
+        .map(|i| mnode_dag::cids::blob_cid_of(&i.to_be_bytes()))
+        .collect();
+    a.h.provide(cids).await.expect("provide");
+    let mut slowest = Duration::ZERO;
+    for _ in 0..20 {
+        let start = std::time::Instant::now();
+        a.h.peers().await.expect("peers");
+        slowest = slowest.max(start.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        slowest < Duration::from_millis(500),
+        "the node took {slowest:?} to answer while announcing"
+    );
+}
