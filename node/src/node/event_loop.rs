@@ -58,6 +58,10 @@ const RELAYED_GRACE: Duration = Duration::from_secs(10);
 const RELAY_RETRY: Duration = Duration::from_secs(10);
 /// DHT announcements of held files running at once (see [`EventLoop::provide`]).
 const PROVIDES_AT_ONCE: usize = 32;
+/// How often the held files are announced again, through the same queue: Kademlia's own
+/// republishing (off, see `behaviour.rs`) would start them all at once. Provider records live
+/// 48 h in the DHT.
+const REANNOUNCE_INTERVAL: Duration = Duration::from_secs(12 * 60 * 60);
 
 /// Results of blocking work, handed back to the loop.
 enum Done {
@@ -491,6 +495,10 @@ impl EventLoop {
             tokio::time::Instant::now() + BOOTSTRAP_INTERVAL,
             BOOTSTRAP_INTERVAL,
         );
+        let mut reannounce = tokio::time::interval_at(
+            tokio::time::Instant::now() + REANNOUNCE_INTERVAL,
+            REANNOUNCE_INTERVAL,
+        );
         loop {
             tokio::select! {
                 biased;
@@ -509,6 +517,11 @@ impl EventLoop {
                     self.periodic_sync();
                 }
                 _ = bootstrap.tick() => self.bootstrap_dht(),
+                // Not before the first peer (the first announcement is still to come), nor while
+                // the last is still being made.
+                _ = reannounce.tick(), if self.announced && self.to_provide.is_empty() => {
+                    self.announce_held();
+                }
             }
         }
         // Work already running on the blocking pool (stores of gossiped or caught-up records)
@@ -789,6 +802,30 @@ impl EventLoop {
     fn provide(&mut self, cids: Vec<Cid>) {
         self.to_provide.extend(cids);
         self.provide_more();
+    }
+
+    /// Announces every held file and the root of its UnixFS view (which IPFS clients look
+    /// for), once they are listed off the loop.
+    fn announce_held(&mut self) {
+        let blobs = self.blobs.clone();
+        let repo = self.repo.clone();
+        self.tasks.spawn(async move {
+            match blobs.list().await {
+                Ok(held) => {
+                    let views = repo.store().views().unwrap_or_default();
+                    Done::Provide(
+                        held.into_iter()
+                            .map(|(c, _)| c)
+                            .chain(views.into_iter().map(|(_, root)| root))
+                            .collect(),
+                    )
+                }
+                Err(e) => {
+                    tracing::warn!("cannot list files to announce: {e}");
+                    Done::Nothing
+                }
+            }
+        });
     }
 
     /// Starts queued announcements while fewer than [`PROVIDES_AT_ONCE`] run.
@@ -1459,29 +1496,9 @@ impl EventLoop {
                     let _ = self.bitswap.peer_connected(peer_id);
                     if !self.announced {
                         // The DHT needs a peer to hold the announcements: make them once the
-                        // first one is here (Kademlia republishes them from then on).
+                        // first one is here (and again every REANNOUNCE_INTERVAL).
                         self.announced = true;
-                        let blobs = self.blobs.clone();
-                        let repo = self.repo.clone();
-                        self.tasks.spawn(async move {
-                            match blobs.list().await {
-                                Ok(held) => {
-                                    // With the roots of their UnixFS views, which IPFS clients
-                                    // look for.
-                                    let views = repo.store().views().unwrap_or_default();
-                                    Done::Provide(
-                                        held.into_iter()
-                                            .map(|(c, _)| c)
-                                            .chain(views.into_iter().map(|(_, root)| root))
-                                            .collect(),
-                                    )
-                                }
-                                Err(e) => {
-                                    tracing::warn!("cannot list files to announce: {e}");
-                                    Done::Nothing
-                                }
-                            }
-                        });
+                        self.announce_held();
                     }
                     self.emit(NodeEvent::PeerConnected(peer_id));
                     let topics: Vec<GossipTopic> = self.subscribed.iter().copied().collect();
