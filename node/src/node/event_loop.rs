@@ -1602,12 +1602,8 @@ impl EventLoop {
                     }
                     // The first providers found answer the caller; the walk goes on (it fills
                     // the routing table) with no one waiting for it.
-                    let found = self
-                        .providers
-                        .get(&id)
-                        .is_some_and(|(set, reply)| !set.is_empty() && reply.is_some());
-                    if (found || step.last)
-                        && let Some((set, reply)) = self.providers.get_mut(&id)
+                    if let Some((set, reply)) = self.providers.get_mut(&id)
+                        && (step.last || !set.is_empty())
                         && let Some(reply) = reply.take()
                     {
                         let _ = reply.send(set.iter().copied().collect());

@@ -100,6 +100,7 @@ fn run_blocking(p: &Nat) -> anyhow::Result<Report> {
     let temp = tempfile::tempdir()?;
     let mut net = Net::new();
     let mut relays = Vec::new();
+    let log_setting = p.log_level.as_ref().map(|l| format!("log.level={l}"));
     for r in 0..p.relays {
         let ip = format!("203.0.113.{}", 10 + r);
         let ns = net.public(&format!("relay{r}"), &ip);
@@ -110,7 +111,7 @@ fn run_blocking(p: &Nat) -> anyhow::Result<Report> {
             ),
             format!("network.relay_limits.iroh_listen={ip}:3340"),
         ];
-        settings.extend(p.log_level.iter().map(|l| format!("log.level={l}")));
+        settings.extend(log_setting.clone());
         let node = Daemon::start(&mnode, temp.path(), &ns, &format!("relay{r}"), &settings);
         relays.push((ip, node));
     }
@@ -131,9 +132,7 @@ fn run_blocking(p: &Nat) -> anyhow::Result<Report> {
         format!("network.relay_urls={relay_urls}"),
         format!("network.bootstrap={relay_addrs}"),
     ];
-    if let Some(level) = &p.log_level {
-        home_settings.push(format!("log.level={level}"));
-    }
+    home_settings.extend(log_setting);
     let routers: Vec<_> = (0..p.routers)
         .map(|r| {
             let kind = if r < p.symmetric {
