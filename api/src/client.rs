@@ -583,16 +583,28 @@ impl Client {
     }
 
     /// `POST /files/import` with progress: `progress(done, size)` is called as the daemon reads
-    /// the file. Answers `{cid, size, unixfs}`.
+    /// the file, committed to disk as `commit` says (with `Later`, by [`Client::commit_files`]).
+    /// Answers `{cid, size, unixfs}`.
     pub async fn import_progress(
         &self,
         path: &std::path::Path,
+        commit: mnode_node::blobs::Commit,
         progress: impl FnMut(u64, u64),
     ) -> Result<Value, ClientError> {
-        let resp = self
-            .send(self.post_json("/files/import", &json!({ "path": path, "progress": true })))
-            .await?;
+        let commit = match commit {
+            mnode_node::blobs::Commit::Now => "now",
+            mnode_node::blobs::Commit::Later => "later",
+        };
+        let body = json!({ "path": path, "progress": true, "commit": commit });
+        let resp = self.send(self.post_json("/files/import", &body)).await?;
         read_sized(resp, progress).await
+    }
+
+    /// `POST /files/commit`: commits the files imported with `Commit::Later` to disk.
+    pub async fn commit_files(&self) -> Result<(), ClientError> {
+        self.send(self.post_json("/files/commit", &json!({})))
+            .await
+            .map(drop)
     }
 
     /// `POST /records/batch`: records of `(kind, body)` created in one atomic batch, signed by

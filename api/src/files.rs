@@ -94,6 +94,7 @@ pub(crate) fn router() -> OpenApiRouter<ApiState> {
         .routes(routes!(fetch_file))
         .routes(routes!(export_file))
         .routes(routes!(import_file))
+        .routes(routes!(commit_files))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1350,11 +1351,39 @@ struct ImportBody {
     /// `{"done":…}` or `{"error":…}`) instead of one JSON answer at the end.
     #[serde(default)]
     progress: bool,
+    /// When the file is committed to disk: `now` (the default), before the answer, so that it
+    /// survives a crash from then on; or `later`, with the next `POST /files/commit` (or when
+    /// the daemon stops), so that the files of a folder share one commit instead of waiting for
+    /// the disk one by one. Until then a crash may lose the file (whole: it is never half
+    /// there).
+    #[serde(default)]
+    commit: CommitWhen,
+}
+
+/// When an imported file is committed to disk (see `ImportFile.commit`).
+#[derive(Deserialize, ToSchema, Default, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum CommitWhen {
+    /// Before the answer.
+    #[default]
+    Now,
+    /// With the next `POST /files/commit`.
+    Later,
+}
+
+impl From<CommitWhen> for Commit {
+    fn from(c: CommitWhen) -> Self {
+        match c {
+            CommitWhen::Now => Commit::Now,
+            CommitWhen::Later => Commit::Later,
+        }
+    }
 }
 
 /// Imports a file that is on the node's own disk into its blob store.
 ///
-/// Admin only: it reads local paths.
+/// Admin only: it reads local paths. To add many files, import each with `commit: later`,
+/// then commit them all with one `POST /files/commit`.
 #[utoipa::path(
     post,
     path = "/files/import",
@@ -1389,28 +1418,33 @@ async fn import_file(
             b.path.display()
         )));
     }
+    let commit = b.commit.into();
     if !b.progress {
-        let v = import_path(&s, &b.path, |_| {}).await?;
+        let v = import_path(&s, &b.path, commit, |_| {}).await?;
         return Ok(Json(v).into_response());
     }
     let size = meta.len();
     Ok(crate::progress::answer(move |mut lines| async move {
         lines.now(json!({ "size": size }));
-        import_path(&s, &b.path, move |n| lines.send(json!({ "bytes": n }))).await
+        import_path(&s, &b.path, commit, move |n| {
+            lines.send(json!({ "bytes": n }));
+        })
+        .await
     }))
 }
 
-/// Copies a file on the node's disk into the blob store, builds its UnixFS view and announces
-/// both: `{cid, size, unixfs}`.
+/// Copies a file on the node's disk into the blob store, committed as `commit` says, builds
+/// its UnixFS view and announces both: `{cid, size, unixfs}`.
 async fn import_path(
     s: &ApiState,
     path: &std::path::Path,
+    commit: Commit,
     progress: impl FnMut(u64) + Send,
 ) -> Result<Value, ApiError> {
     let (added, view) = s
         .node
         .blobs()
-        .add_path_viewed(path, ImportMode::Copy, Commit::Now, progress)
+        .add_path_viewed(path, ImportMode::Copy, commit, progress)
         .await
         .map_err(|e| ApiError::new(500, "import_failed", e.to_string()))?;
     s.node.provide(vec![added.cid]).await?;
@@ -1420,4 +1454,28 @@ async fn import_path(
         "size": added.size,
         "unixfs": view.root.to_string(),
     }))
+}
+
+/// Commits the files imported with `commit: later` to disk.
+///
+/// Admin only, as the import is. Answers once they survive a crash; files imported with
+/// `commit: later` while it runs may wait for the next commit.
+#[utoipa::path(
+    post,
+    path = "/files/commit",
+    tag = "files",
+    responses(
+        (status = 204, description = "The files imported so far are on disk"),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin", body = ErrorBody),
+        (status = 500, description = "The commit failed (`commit_failed`): files imported with `commit: later` since the last commit may be lost; import them again", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn commit_files(State(s): State<ApiState>, _admin: Admin) -> Result<StatusCode, ApiError> {
+    s.node.blobs().commit().await.map_err(|e| match e {
+        BlobError::DiskFull => ApiError::disk_full(),
+        other => ApiError::new(500, "commit_failed", other.to_string()),
+    })?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -482,6 +482,69 @@ async fn delete_by_owner_or_admin_but_not_by_others() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imports_committed_later_are_held_at_once_and_committed_together() {
+    let t = setup().await;
+    let r = &t.router;
+    let outside = t.dir.path().join("outside");
+    std::fs::create_dir_all(&outside).expect("mkdir");
+    let mut imported = Vec::new();
+    for (i, len) in [5_000usize, 70_000, 300_000].into_iter().enumerate() {
+        let data = noise(len, 40 + i as u64);
+        let path = outside.join(format!("f{i}.bin"));
+        std::fs::write(&path, &data).expect("write");
+        let (status, v) = json_call(
+            r,
+            "POST",
+            "/api/v1/files/import",
+            Some(TOKEN),
+            Some(serde_json::json!({ "path": path, "commit": "later" })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        assert_eq!(v["size"], len, "{v}");
+        assert!(v["unixfs"].is_string(), "{v}");
+        imported.push((v["cid"].as_str().expect("cid").to_owned(), data));
+    }
+    // Held and served before the commit...
+    for (cid, data) in &imported {
+        let (status, bytes) = download(r, cid).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(bytes[..] == data[..], "{cid} reads back other bytes");
+    }
+    // ... and committed together (admins only, as the import is).
+    let bob = register_and_login(r, "bob").await;
+    let (status, v) = json_call(r, "POST", "/api/v1/files/commit", Some(&bob), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
+    let (status, _, body) = call(
+        r,
+        Request::builder()
+            .method("POST")
+            .uri("/api/v1/files/commit")
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(body.is_empty());
+    // A commit the route does not know is refused, naming the ones it does; nothing is added.
+    let held = blob_count(&t.node.handle()).await;
+    let path = outside.join("f0.bin");
+    let (status, v) = json_call(
+        r,
+        "POST",
+        "/api/v1/files/import",
+        Some(TOKEN),
+        Some(serde_json::json!({ "path": path, "commit": "sometime" })),
+    )
+    .await;
+    assert!(status.is_client_error(), "{status} {v}");
+    assert!(v.to_string().contains("later"), "{v}");
+    assert_eq!(blob_count(&t.node.handle()).await, held);
+    t.node.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aborted_uploads_leave_no_temp_files() {
     let t = setup().await;
     let r = &t.router;

@@ -10,6 +10,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
+use bao_tree::{ChunkNum, ChunkRanges};
 use bytes::Bytes;
 use futures_lite::StreamExt;
 use mnode_dag::{
@@ -684,6 +685,137 @@ async fn files_added_for_a_later_commit_survive_a_crash_once_committed() {
         assert!(blobs.verify_all().await.unwrap().is_empty());
         blobs.shutdown().await.unwrap();
     }
+}
+
+/// Set in the child that [`a_fetched_file_completed_just_before_a_crash_is_fetched_again_whole`]
+/// starts: the repo folder.
+const FETCH_CRASH_CHILD: &str = "MNODE_TEST_FETCH_CRASH_CHILD";
+
+/// The files the crashing child fetches: 20 of 20–400 KiB, each over the 16 KiB the store keeps
+/// in its database, so each arrives into files of its own (data, outboard, sizes, bitfield).
+fn fetched_files() -> Vec<Vec<u8>> {
+    (0..20u64)
+        .map(|i| random(20 * 1024 + (i as usize * 19_937) % (380 * 1024), 1_700 + i))
+        .collect()
+}
+
+/// The first half of `data`'s chunks, in whole 16 KiB chunk groups (at least one).
+fn first_half(data: &[u8]) -> ChunkRanges {
+    let groups = (data.len() as u64).div_ceil(16 * 1024) / 2;
+    ChunkRanges::from(..ChunkNum(groups.max(1) * 16))
+}
+
+/// A store in `dir` holding every one of [`fetched_files`], to take them from as a peer would
+/// send them (bao-encoded, verified as they are stored).
+async fn fetch_source(dir: &Path) -> Blobs {
+    let source = Blobs::open(&dir.join("source"), &dir.join("tmp"))
+        .await
+        .unwrap();
+    for data in fetched_files() {
+        source.add_bytes(Bytes::from(data)).await.unwrap();
+    }
+    source
+}
+
+/// Stores `ranges` of `data` in `into`, taken from `source`, as a fetch does.
+async fn receive(source: &Blobs, into: &Blobs, data: &[u8], ranges: ChunkRanges) {
+    let hash = iroh_blobs::Hash::new(data);
+    let bao = source
+        .store()
+        .export_bao(hash, ranges.clone())
+        .bao_to_vec()
+        .await
+        .unwrap();
+    into.store()
+        .import_bao_bytes(hash, ranges, bao)
+        .await
+        .unwrap();
+}
+
+/// In the child: receives the first half of each file and commits, then the rest (which makes
+/// each file complete and drops its sizes and bitfield files), and ends the process without a
+/// commit or closing the store (its database thread dies with it, as in a crash).
+async fn fetch_crash_child(dir: &str) -> ! {
+    let dir = Path::new(dir);
+    let source = fetch_source(dir).await;
+    let blobs = Blobs::open(&dir.join("blobs"), &dir.join("tmp"))
+        .await
+        .unwrap();
+    for data in fetched_files() {
+        // Tagged as a kept file is (a fetch keeps what an earlier one left).
+        let hash = iroh_blobs::Hash::new(&data);
+        let tag = blob_cid_of(&data).to_string();
+        blobs
+            .store()
+            .tags()
+            .set(tag, iroh_blobs::HashAndFormat::raw(hash))
+            .await
+            .unwrap();
+        receive(&source, &blobs, &data, first_half(&data)).await;
+    }
+    blobs.commit().await.unwrap();
+    for data in fetched_files() {
+        receive(&source, &blobs, &data, ChunkRanges::all()).await;
+        assert!(blobs.has(&blob_cid_of(&data)).await.unwrap());
+    }
+    // The store's database thread commits a write batch once no command came for 500 ms:
+    // wait for the batch that holds the completions to be committed (not synced).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    std::fs::write(dir.join("fetched"), "").unwrap();
+    std::process::exit(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fetched_file_completed_just_before_a_crash_is_fetched_again_whole() {
+    if let Ok(dir) = std::env::var(FETCH_CRASH_CHILD) {
+        fetch_crash_child(&dir).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_fetched_file_completed_just_before_a_crash_is_fetched_again_whole",
+            "--nocapture",
+        ])
+        .env(FETCH_CRASH_CHILD, dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "the child failed: {status}");
+    assert!(
+        dir.path().join("fetched").exists(),
+        "the child did not fetch"
+    );
+    let blobs = Blobs::open(&dir.path().join("blobs"), &dir.path().join("tmp"))
+        .await
+        .unwrap();
+    // Each file is whole, or back to partial with its sizes and bitfield files gone (the
+    // completion was not committed): the store is sound either way...
+    let mut whole = 0;
+    for data in fetched_files() {
+        let cid = blob_cid_of(&data);
+        if blobs.has(&cid).await.unwrap() {
+            whole += 1;
+            assert_eq!(&blobs.read_to_bytes(&cid).await.unwrap()[..], &data[..]);
+        }
+    }
+    println!("{whole} of 20 files whole after the crash");
+    assert!(
+        whole < 20,
+        "every completion survived the crash: this test no longer reaches a partial entry \
+         that lost its sizes and bitfield files"
+    );
+    assert!(blobs.verify_all().await.unwrap().is_empty());
+    // ... and fetching them again makes each whole, byte for byte.
+    let source = fetch_source(dir.path()).await;
+    for data in fetched_files() {
+        receive(&source, &blobs, &data, ChunkRanges::all()).await;
+        let cid = blob_cid_of(&data);
+        assert!(blobs.has(&cid).await.unwrap(), "{cid} is not whole");
+        assert_eq!(&blobs.read_to_bytes(&cid).await.unwrap()[..], &data[..]);
+    }
+    assert!(blobs.verify_all().await.unwrap().is_empty());
+    blobs.shutdown().await.unwrap();
+    source.shutdown().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]

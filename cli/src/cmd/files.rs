@@ -860,20 +860,27 @@ fn add_private(
     print_added(ctx, &added)
 }
 
-/// Imports `files` through the daemon, [`IMPORTS_AT_ONCE`] at a time; for each, in order, what
-/// it added and its record's kind and body (not created yet).
+/// Imports `files` through the daemon, [`IMPORTS_AT_ONCE`] at a time, and commits them to disk
+/// together once all are in (as [`import_files`] does without a daemon); for each, in order,
+/// what it added and its record's kind and body (not created yet).
 fn import_remote(
     files: &[(PathBuf, String)],
     client: &mnode_api::client::Client,
     rt: &tokio::runtime::Runtime,
     pb: &ProgressBar,
 ) -> anyhow::Result<Vec<(Added, String, Value)>> {
-    let out = rt.block_on(
-        futures::stream::iter(files)
+    let out = rt.block_on(async {
+        let out = futures::stream::iter(files)
             .map(|(path, media_type)| import_one(path, media_type, client, pb))
             .buffered(IMPORTS_AT_ONCE)
-            .try_collect::<Vec<_>>(),
-    )?;
+            .try_collect::<Vec<_>>()
+            .await?;
+        client
+            .commit_files()
+            .await
+            .context("cannot commit the added files to disk")?;
+        anyhow::Ok(out)
+    })?;
     pb.finish_and_clear();
     Ok(out)
 }
@@ -890,7 +897,7 @@ async fn import_one(
     pb.set_message(name.clone());
     let mut shown = 0;
     let v = client
-        .import_progress(&abs, |done, _| {
+        .import_progress(&abs, Commit::Later, |done, _| {
             pb.inc(done.saturating_sub(shown));
             shown = shown.max(done);
         })

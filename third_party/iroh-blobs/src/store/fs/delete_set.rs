@@ -81,6 +81,13 @@ impl DeleteSet {
     fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// mnode patch: whether a blob's data or outboard file is marked for deletion.
+    fn deletes_content(&self) -> bool {
+        self.0
+            .iter()
+            .any(|(_, part)| matches!(part, BaoFilePart::Data | BaoFilePart::Outboard))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -135,10 +142,13 @@ impl<'a> FileTransaction<'a> {
         guard.delete(hash, parts);
     }
 
-    /// mnode patch: whether no file is marked for deletion (a commit that deletes files must
-    /// be durable first: see `meta::Actor`).
-    pub fn is_empty(&self) -> bool {
-        self.0.ds.lock().unwrap().is_empty()
+    /// mnode patch: whether a data or outboard file is marked for deletion (a commit that
+    /// deletes one must be durable first: see `meta::Actor`). The sizes and bitfield files of
+    /// an entry that became complete may go before: if a crash takes the entry back to
+    /// partial, `PartialFileStorage::load` rebuilds what it holds by checking the data
+    /// against the outboard, and what it cannot check is fetched again.
+    pub fn deletes_content(&self) -> bool {
+        self.0.ds.lock().unwrap().deletes_content()
     }
 
     /// Apply the delete set and clear it.

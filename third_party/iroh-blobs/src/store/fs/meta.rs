@@ -921,7 +921,7 @@ impl Actor {
                     // mnode patch: the batch in a block, so that a failure (a commit on a full
                     // disk) aborts this batch only, instead of ending the actor.
                     let batch = async {
-                        let tx = db
+                        let mut tx = db
                             .begin_write()
                             .map_err(|e| e!(ActorError::Transaction, e))?;
                         let mut tables =
@@ -943,13 +943,14 @@ impl Actor {
                         }
                         drop(tables);
                         // mnode patch: a batch is committed without waiting for the disk
-                        // (redb's `Durability::None`) unless it deletes files, which must not
-                        // go before the entries that name them do; a sync (`sync_db`) or a
-                        // later durable commit makes it durable. Upstream waited for the
-                        // disk (an fdatasync) on every batch: with one batch for each file
-                        // of a folder added, that was most of the time the add took.
-                        let mut tx = tx;
-                        let durable = !ftx.is_empty()
+                        // (redb's `Durability::None`) unless it deletes a data or outboard
+                        // file, which must not go before the entries that name it do; a sync
+                        // (`sync_db`) or a later durable commit makes it durable. Upstream
+                        // waited for the disk (an fdatasync) on every batch: with one batch
+                        // for each file of a folder added, or each fetched file that became
+                        // complete (which drops its sizes and bitfield files), that was most
+                        // of the time the add or the fetch took.
+                        let durable = ftx.deletes_content()
                             || tx.set_durability(redb::Durability::None).is_err();
                         tx.commit().map_err(|e| e!(ActorError::Commit, e))?;
                         ActorResult::Ok(durable)
