@@ -136,6 +136,11 @@ pub enum ImportMode {
     InPlace,
 }
 
+/// How many per-file questions to the store (is it complete, tag it) a call over many files
+/// keeps in flight: each is a round trip through the store's actors, and 10,000 of them one
+/// after the other took longer than fetching the files.
+pub const CHECKS_AT_ONCE: usize = 64;
+
 /// When an added file is committed to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Commit {
@@ -1426,17 +1431,17 @@ impl Blobs {
         cids: &[Cid],
     ) -> Result<Vec<Result<Added, BlobError>>, BlobError> {
         let _shared = self.finalize.read().await;
-        let mut out = Vec::with_capacity(cids.len());
-        for cid in cids {
-            let kept = match hash_of(cid) {
-                Ok(hash) => match self.complete_size(cid, hash).await {
-                    Ok(size) => self.tag(hash, size).await,
-                    Err(e) => Err(e),
-                },
-                Err(e) => Err(e),
-            };
-            out.push(kept);
-        }
+        // Each file is a round trip to the store's actors: many in flight, not one by one.
+        let each = futures::StreamExt::map(
+            futures::stream::iter(cids.iter().copied()),
+            |cid| async move {
+                let hash = hash_of(&cid)?;
+                let size = self.complete_size(&cid, hash).await?;
+                self.tag(hash, size).await
+            },
+        );
+        let out: Vec<Result<Added, BlobError>> =
+            futures::StreamExt::collect(futures::StreamExt::buffered(each, CHECKS_AT_ONCE)).await;
         if out.iter().any(Result::is_ok) {
             self.store
                 .sync_db()

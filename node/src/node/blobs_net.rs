@@ -29,7 +29,10 @@ use libp2p::{PeerId, multiaddr::Protocol};
 use mnode_dag::{Cid, cids};
 
 use super::{FetchProgress, Fetched, NodeError, relay::Relays};
-use crate::{blobs::Blobs, config::NetworkConfig};
+use crate::{
+    blobs::{Blobs, CHECKS_AT_ONCE},
+    config::NetworkConfig,
+};
 
 /// Files at least this big are fetched in parts from several providers at once.
 pub(crate) const SPLIT_MIN_BYTES: u64 = 16 << 20;
@@ -406,8 +409,14 @@ impl BlobNet {
         // Batches by first holder, of files with nothing held yet.
         let mut batches: HashMap<EndpointId, Vec<usize>> = HashMap::new();
         let mut one_by_one = Vec::new();
-        for (i, (_, hash, ids)) in jobs.iter().enumerate() {
-            if self.local_bytes(blobs, GetRequest::blob(*hash)).await == 0 {
+        let hashes: Vec<Hash> = jobs.iter().map(|(_, hash, _)| *hash).collect();
+        let local: Vec<u64> = futures::stream::iter(hashes)
+            .map(|hash| self.local_bytes(blobs, GetRequest::blob(hash)))
+            .buffered(CHECKS_AT_ONCE)
+            .collect()
+            .await;
+        for (i, ((_, _, ids), local)) in jobs.iter().zip(local).enumerate() {
+            if local == 0 {
                 batches.entry(ids[0]).or_default().push(i);
             } else {
                 one_by_one.push(i);
@@ -433,14 +442,22 @@ impl BlobNet {
             .buffer_unordered(REQUESTS_AT_ONCE)
             .collect()
             .await;
-        for (id, batch) in done {
-            for i in batch {
-                let cid = &jobs[i].0;
-                match blobs.size(cid).await {
-                    Ok(Some(size)) => out.push((*cid, Ok((size, peers.get(&id).copied())))),
-                    // Each of its holders in turn, resuming from what the batch brought.
-                    _ => one_by_one.push(i),
-                }
+        let done: Vec<(EndpointId, usize)> = done
+            .into_iter()
+            .flat_map(|(id, batch)| batch.into_iter().map(move |i| (id, i)))
+            .collect();
+        let arrived: Vec<Cid> = done.iter().map(|(_, i)| jobs[*i].0).collect();
+        let sizes: Vec<_> = futures::stream::iter(arrived)
+            .map(|cid| async move { blobs.size(&cid).await })
+            .buffered(CHECKS_AT_ONCE)
+            .collect()
+            .await;
+        for ((id, i), size) in done.into_iter().zip(sizes) {
+            let cid = &jobs[i].0;
+            match size {
+                Ok(Some(size)) => out.push((*cid, Ok((size, peers.get(&id).copied())))),
+                // Each of its holders in turn, resuming from what the batch brought.
+                _ => one_by_one.push(i),
             }
         }
 

@@ -23,7 +23,10 @@ use mnode_dag::{
 use serde::Serialize;
 
 use super::{Command, NodeError, NodeHandle, blobs_net::Holders};
-use crate::store::StoreError;
+use crate::{
+    blobs::{BlobError, CHECKS_AT_ONCE},
+    store::StoreError,
+};
 
 /// How long a block of a DAG may take to come before it counts as missing.
 const BLOCK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -85,12 +88,21 @@ impl NodeHandle {
             files: cids.len(),
             ..FetchedMany::default()
         };
+        let (files, others): (Vec<Cid>, Vec<Cid>) = cids
+            .into_iter()
+            .partition(|c| cids::link_kind(c) == LinkKind::Blob);
+        for cid in others {
+            out.missing.push((cid, "not a file CID".into()));
+        }
+        let complete: Vec<Result<bool, BlobError>> = futures::stream::iter(files.clone())
+            .map(|cid| async move { self.blobs.has(&cid).await })
+            .buffered(CHECKS_AT_ONCE)
+            .collect()
+            .await;
         let mut need = Vec::new();
         let mut held = Vec::new();
-        for cid in cids {
-            if cids::link_kind(&cid) != LinkKind::Blob {
-                out.missing.push((cid, "not a file CID".into()));
-            } else if self.blobs.has(&cid).await? {
+        for (cid, complete) in files.into_iter().zip(complete) {
+            if complete? {
                 held.push(cid);
             } else {
                 need.push(cid);
