@@ -801,9 +801,9 @@ impl EventLoop {
     /// it is polled, so nothing else (a peer's question, gossip) was answered meanwhile.
     ///
     /// Before the first peer came there is no one to announce to, and each query would still
-    /// walk the empty routing table on the loop (a folder of 10,000 files added through the
-    /// daemon spent more time there than in the store): [`EventLoop::announce_held`] announces
-    /// every held file, these too, once a peer is here.
+    /// walk the empty routing table on the loop (4 % of the daemon's CPU while it added a
+    /// folder of 10,000 files): [`EventLoop::announce_held`] announces every held file, these
+    /// too, once a peer is here.
     fn provide(&mut self, cids: Vec<Cid>) {
         if !self.announced {
             return;
