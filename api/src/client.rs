@@ -582,12 +582,13 @@ impl Client {
         .await
     }
 
-    /// `POST /files/import` with progress: `progress(done, size)` is called as the daemon reads
-    /// the file, committed to disk as `commit` says (with `Later`, by [`Client::commit_files`]).
-    /// Answers `{cid, size, unixfs}`.
-    pub async fn import_progress(
+    /// `POST /files/import/batch` with progress: imports files on the daemon's disk (at most
+    /// [`crate::files::MAX_IMPORTS`]), committed to disk as `commit` says (with `Later`, by
+    /// [`Client::commit_files`]); `progress(done, size)` is called as the daemon reads them.
+    /// Answers `{files: [{path, cid, size, unixfs}]}` in the order of `paths`.
+    pub async fn import_batch(
         &self,
-        path: &std::path::Path,
+        paths: &[std::path::PathBuf],
         commit: mnode_node::blobs::Commit,
         progress: impl FnMut(u64, u64),
     ) -> Result<Value, ClientError> {
@@ -595,8 +596,10 @@ impl Client {
             mnode_node::blobs::Commit::Now => "now",
             mnode_node::blobs::Commit::Later => "later",
         };
-        let body = json!({ "path": path, "progress": true, "commit": commit });
-        let resp = self.send(self.post_json("/files/import", &body)).await?;
+        let body = json!({ "paths": paths, "progress": true, "commit": commit });
+        let resp = self
+            .send(self.post_json("/files/import/batch", &body))
+            .await?;
         read_sized(resp, progress).await
     }
 

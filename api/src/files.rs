@@ -43,9 +43,10 @@ use mnode_dag::{
     files::{SNIFF_LEN, clean_name, file_draft, image_dims, media_type},
     model::core::{FileData, FileKind, FileSeal},
     sealed_file::{self, FileKey},
+    unixfs::View,
 };
 use mnode_node::{
-    blobs::{BlobError, Blobs, Commit, ImportMode},
+    blobs::{Added, BlobError, Blobs, Commit, IMPORTS_AT_ONCE, ImportMode},
     node::{FetchProgress, FetchedMany, ManyProgress},
     store::{ListFilter, Store, StoreError},
 };
@@ -94,6 +95,7 @@ pub(crate) fn router() -> OpenApiRouter<ApiState> {
         .routes(routes!(fetch_file))
         .routes(routes!(export_file))
         .routes(routes!(import_file))
+        .routes(routes!(import_batch))
         .routes(routes!(commit_files))
 }
 
@@ -1454,6 +1456,158 @@ async fn import_path(
         "size": added.size,
         "unixfs": view.root.to_string(),
     }))
+}
+
+/// The most files one `POST /files/import/batch` takes.
+pub const MAX_IMPORTS: usize = 1000;
+
+/// Files on the node's disk, imported together.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = ImportFiles)]
+struct ImportBatchBody {
+    /// Absolute paths, 1 to 1,000.
+    #[schema(value_type = Vec<crate::openapi::FilePathText>)]
+    paths: Vec<PathBuf>,
+    /// Stream progress as NDJSON lines (`{"size":…}` of all the files, `{"bytes":…}` at most
+    /// every 200 ms, then `{"done":…}` or `{"error":…}`) instead of one JSON answer at the end.
+    #[serde(default)]
+    progress: bool,
+    /// When the files are committed to disk: `now` (the default), once for all of them, before
+    /// the answer; or `later`, with the next `POST /files/commit`.
+    #[serde(default)]
+    commit: CommitWhen,
+}
+
+/// Imports many files that are on the node's own disk into its blob store, a few at a time.
+///
+/// Admin only: it reads local paths. Every path is checked before any file is read. Answers
+/// `{files: [{path, cid, size, unixfs}]}` in the order of `paths`. If a file cannot be
+/// imported (it changed or went away meanwhile), the answer is that error; the files imported
+/// before it are held, and an import of them again adds nothing.
+#[utoipa::path(
+    post,
+    path = "/files/import/batch",
+    tag = "files",
+    request_body = ImportBatchBody,
+    responses(
+        (status = 200, description = "`{files: [{path, cid, size, unixfs}]}`; with `progress`, NDJSON lines `{size}`, `{bytes}`, then `{done}` or `{error}`", content(
+            (Object = "application/json"),
+            (String = "application/x-ndjson"),
+        )),
+        (status = 400, description = "No paths or too many, a relative path, or not a readable file", body = ErrorBody),
+        (status = 404, description = "Nothing is at one of the paths", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn import_batch(
+    State(s): State<ApiState>,
+    _admin: Admin,
+    Json(b): Json<ImportBatchBody>,
+) -> Result<Response, ApiError> {
+    if b.paths.is_empty() || b.paths.len() > MAX_IMPORTS {
+        return Err(ApiError::bad_request(format!(
+            "a batch imports 1 to {MAX_IMPORTS} files, not {}",
+            b.paths.len()
+        )));
+    }
+    let mut size = 0;
+    for path in &b.paths {
+        if !path.is_absolute() {
+            return Err(ApiError::bad_request(format!(
+                "{} is not an absolute path",
+                path.display()
+            )));
+        }
+        let meta = tokio::fs::metadata(path)
+            .await
+            .map_err(|e| crate::admin::path_error(path, &e))?;
+        if !meta.is_file() {
+            return Err(ApiError::bad_request(format!(
+                "{} is not a file",
+                path.display()
+            )));
+        }
+        size += meta.len();
+    }
+    let commit = b.commit.into();
+    if !b.progress {
+        let v = import_paths(&s, &b.paths, commit, |_| {}).await?;
+        return Ok(Json(v).into_response());
+    }
+    Ok(crate::progress::answer(move |mut lines| async move {
+        lines.now(json!({ "size": size }));
+        import_paths(&s, &b.paths, commit, move |n| {
+            lines.send(json!({ "bytes": n }));
+        })
+        .await
+    }))
+}
+
+/// Imports `paths` [`IMPORTS_AT_ONCE`] at a time (each uncommitted), keeps and announces their
+/// UnixFS views in one write, and commits them all once if `commit` is `Now`; `progress` sees
+/// the bytes read of all of them. `{files: [{path, cid, size, unixfs}]}`.
+async fn import_paths(
+    s: &ApiState,
+    paths: &[PathBuf],
+    commit: Commit,
+    progress: impl FnMut(u64) + Send,
+) -> Result<Value, ApiError> {
+    // The bytes read so far over all files, and who is told.
+    let read = std::sync::Mutex::new((0u64, progress));
+    let read = &read;
+    let blobs = s.node.blobs();
+    let imported: Vec<(Added, View)> = futures::stream::iter(paths.iter().cloned())
+        .map(|path| async move {
+            let mut shown = 0;
+            blobs
+                .add_path_viewed(&path, ImportMode::Copy, Commit::Later, move |done| {
+                    if let Ok(mut r) = read.lock() {
+                        r.0 += done.saturating_sub(shown);
+                        shown = shown.max(done);
+                        let total = r.0;
+                        (r.1)(total);
+                    }
+                })
+                .await
+                .map_err(|e| match e {
+                    BlobError::DiskFull => ApiError::disk_full(),
+                    other => ApiError::new(
+                        500,
+                        "import_failed",
+                        format!("cannot import {}: {other}", path.display()),
+                    ),
+                })
+        })
+        .buffered(IMPORTS_AT_ONCE)
+        .try_collect()
+        .await?;
+    s.node
+        .provide(imported.iter().map(|(a, _)| a.cid).collect())
+        .await?;
+    let files: Vec<Value> = paths
+        .iter()
+        .zip(&imported)
+        .map(|(path, (added, view))| {
+            json!({
+                "path": path,
+                "cid": added.cid.to_string(),
+                "size": added.size,
+                "unixfs": view.root.to_string(),
+            })
+        })
+        .collect();
+    s.node
+        .add_views(imported.into_iter().map(|(a, v)| (a.cid, v)).collect())
+        .await?;
+    if commit == Commit::Now {
+        s.node.blobs().commit().await.map_err(|e| match e {
+            BlobError::DiskFull => ApiError::disk_full(),
+            other => ApiError::new(500, "commit_failed", other.to_string()),
+        })?;
+    }
+    Ok(json!({ "files": files }))
 }
 
 /// Commits the files imported with `commit: later` to disk.

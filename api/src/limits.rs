@@ -558,7 +558,10 @@ fn action(method: &Method, path: &str) -> Option<Action> {
     let path = path.trim_end_matches('/');
     match path {
         "/api/v1/sessions" if method == Method::POST => None,
-        "/api/v1/files" | "/api/v1/files/import" | "/api/v1/dag/import" => Some(Action::Upload),
+        "/api/v1/files"
+        | "/api/v1/files/import"
+        | "/api/v1/files/import/batch"
+        | "/api/v1/dag/import" => Some(Action::Upload),
         _ => Some(Action::Write),
     }
 }

@@ -501,6 +501,12 @@ async fn auth_matrix_of_the_write_routes() {
             Some(json!({ "path": missing })),
             Needs::Admin,
         ),
+        (
+            "POST",
+            "/api/v1/files/import/batch".into(),
+            Some(json!({ "paths": [missing] })),
+            Needs::Admin,
+        ),
         ("POST", "/api/v1/files/commit".into(), None, Needs::Admin),
         (
             "POST",

@@ -545,6 +545,144 @@ async fn imports_committed_later_are_held_at_once_and_committed_together() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_import_answers_every_file_in_order_and_checks_every_path_first() {
+    let t = setup().await;
+    let r = &t.router;
+    let outside = t.dir.path().join("outside");
+    std::fs::create_dir_all(&outside).expect("mkdir");
+    // Sizes around the 1 MiB UnixFS leaf, and one file twice under two names.
+    let mut files = Vec::new();
+    for (i, len) in [5_000usize, 1_048_576, 1_300_000, 70_000]
+        .into_iter()
+        .enumerate()
+    {
+        let data = noise(len, 60 + i as u64);
+        let path = outside.join(format!("f{i}.bin"));
+        std::fs::write(&path, &data).expect("write");
+        files.push((path, data));
+    }
+    let again = outside.join("again.bin");
+    std::fs::write(&again, &files[0].1).expect("write");
+    files.push((again, files[0].1.clone()));
+    let paths: Vec<&PathBuf> = files.iter().map(|(p, _)| p).collect();
+    let total: usize = files.iter().map(|(_, d)| d.len()).sum();
+
+    // With progress: the size of all the files first, the answer last.
+    let (status, _, body) = call(
+        r,
+        Request::builder()
+            .method("POST")
+            .uri("/api/v1/files/import/batch")
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(
+                serde_json::json!({ "paths": paths, "progress": true }).to_string(),
+            ))
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let lines: Vec<Value> = body
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).expect("an NDJSON line"))
+        .collect();
+    assert_eq!(lines.first().map(|l| &l["size"]), Some(&Value::from(total)));
+    let done = &lines.last().expect("a last line")["done"];
+    let answered = done["files"].as_array().expect("files");
+    assert_eq!(answered.len(), files.len(), "{done}");
+    for ((path, data), v) in files.iter().zip(answered) {
+        assert_eq!(v["path"], path.to_str().expect("utf-8 path"), "{v}");
+        assert_eq!(v["size"], data.len(), "{v}");
+        let cid = v["cid"].as_str().expect("cid");
+        let (status, bytes) = download(r, cid).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(bytes[..] == data[..], "{cid} reads back other bytes");
+        let root = v["unixfs"].as_str().expect("unixfs");
+        assert_eq!(
+            root,
+            mnode_dag::unixfs::View::of(data, Default::default())
+                .root
+                .to_string()
+        );
+        let (status, bytes) = download(r, root).await;
+        assert_eq!(status, StatusCode::OK, "{root}");
+        assert!(bytes[..] == data[..], "{root} reads back other bytes");
+    }
+    assert_eq!(answered[0]["cid"], answered[4]["cid"]);
+
+    // Every path is checked before a file is read: one missing or relative path, or one
+    // folder, and nothing of the batch is added.
+    let held = blob_count(&t.node.handle()).await;
+    let fresh = outside.join("fresh.bin");
+    std::fs::write(&fresh, noise(20_000, 70)).expect("write");
+    for (bad, status, says) in [
+        (
+            outside.join("missing.bin"),
+            StatusCode::NOT_FOUND,
+            "missing.bin",
+        ),
+        (
+            PathBuf::from("relative.bin"),
+            StatusCode::BAD_REQUEST,
+            "absolute",
+        ),
+        (outside.clone(), StatusCode::BAD_REQUEST, "not a file"),
+    ] {
+        let (got, v) = json_call(
+            r,
+            "POST",
+            "/api/v1/files/import/batch",
+            Some(TOKEN),
+            Some(serde_json::json!({ "paths": [fresh, bad] })),
+        )
+        .await;
+        assert_eq!(got, status, "{v}");
+        assert!(v["error"]["message"].to_string().contains(says), "{v}");
+        assert_eq!(blob_count(&t.node.handle()).await, held);
+    }
+    // No paths, or more than a batch takes.
+    let many = vec![fresh.clone(); mnode_api::files::MAX_IMPORTS + 1];
+    for paths in [vec![], many] {
+        let (got, v) = json_call(
+            r,
+            "POST",
+            "/api/v1/files/import/batch",
+            Some(TOKEN),
+            Some(serde_json::json!({ "paths": paths })),
+        )
+        .await;
+        assert_eq!(got, StatusCode::BAD_REQUEST, "{v}");
+        assert!(v["error"]["message"].to_string().contains("1 to"), "{v}");
+    }
+    // Admins only; without progress, one JSON answer.
+    let bob = register_and_login(r, "bob").await;
+    let body = serde_json::json!({ "paths": [fresh] });
+    let (got, v) = json_call(
+        r,
+        "POST",
+        "/api/v1/files/import/batch",
+        Some(&bob),
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(got, StatusCode::FORBIDDEN, "{v}");
+    assert_eq!(blob_count(&t.node.handle()).await, held);
+    let (got, v) = json_call(
+        r,
+        "POST",
+        "/api/v1/files/import/batch",
+        Some(TOKEN),
+        Some(body),
+    )
+    .await;
+    assert_eq!(got, StatusCode::OK, "{v}");
+    assert_eq!(v["files"][0]["size"], 20_000, "{v}");
+    assert_eq!(blob_count(&t.node.handle()).await, held + 1);
+    t.node.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aborted_uploads_leave_no_temp_files() {
     let t = setup().await;
     let r = &t.router;

@@ -149,6 +149,7 @@ async fn the_document_lists_the_routes_of_every_module() {
         ("POST", "/api/v1/files/fetch"),
         ("POST", "/api/v1/files/export"),
         ("POST", "/api/v1/files/import"),
+        ("POST", "/api/v1/files/import/batch"),
         ("POST", "/api/v1/files/commit"),
         // social.rs
         ("GET", "/api/v1/me/follows"),

@@ -141,6 +141,10 @@ pub enum ImportMode {
 /// after the other took longer than fetching the files.
 pub const CHECKS_AT_ONCE: usize = 64;
 
+/// How many files an import of many keeps in flight: the import of a small file is a few round
+/// trips to the stores, which overlap; more than this gains nothing on a few cores.
+pub const IMPORTS_AT_ONCE: usize = 4;
+
 /// When an added file is committed to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Commit {

@@ -50,25 +50,46 @@ fn corrupt(what: &str, cid: &Cid) -> StoreError {
     StoreError::Corrupt(format!("the UnixFS index has a bad {what} entry for {cid}"))
 }
 
+/// Puts the entries of `view`, the UnixFS view of `blob`, into `batch`.
+fn view_entries(
+    batch: &mut WriteBatch,
+    cf: &rocksdb::ColumnFamily,
+    blob: &Cid,
+    view: &View,
+) -> Result<(), StoreError> {
+    let hash = cids::blob_hash(blob).ok_or_else(|| corrupt("blob", blob))?;
+    for (cid, bytes) in &view.nodes {
+        batch.put_cf(cf, key(NODE, cid), bytes);
+    }
+    for leaf in &view.leaves {
+        let mut v = Vec::with_capacity(44);
+        v.extend_from_slice(&hash);
+        v.extend_from_slice(&leaf.offset.to_be_bytes());
+        v.extend_from_slice(&leaf.len.to_be_bytes());
+        batch.put_cf(cf, key(LEAF, &leaf.cid), v);
+    }
+    batch.put_cf(cf, key(ROOT, &view.root), blob.to_bytes());
+    batch.put_cf(cf, key(BLOB, blob), view.root.to_bytes());
+    Ok(())
+}
+
 impl Store {
     /// Records `view` as the UnixFS view of `blob`, replacing what an earlier view of the same
     /// blob said.
     pub fn put_view(&self, blob: &Cid, view: &View) -> Result<(), StoreError> {
-        let hash = cids::blob_hash(blob).ok_or_else(|| corrupt("blob", blob))?;
+        self.put_views(std::iter::once((blob, view)))
+    }
+
+    /// [`Store::put_view`] of many files in one write.
+    pub fn put_views<'a>(
+        &self,
+        views: impl IntoIterator<Item = (&'a Cid, &'a View)>,
+    ) -> Result<(), StoreError> {
         let cf = self.cf(UNIXFS)?;
         let mut batch = WriteBatch::default();
-        for (cid, bytes) in &view.nodes {
-            batch.put_cf(cf, key(NODE, cid), bytes);
+        for (blob, view) in views {
+            view_entries(&mut batch, cf, blob, view)?;
         }
-        for leaf in &view.leaves {
-            let mut v = Vec::with_capacity(44);
-            v.extend_from_slice(&hash);
-            v.extend_from_slice(&leaf.offset.to_be_bytes());
-            v.extend_from_slice(&leaf.len.to_be_bytes());
-            batch.put_cf(cf, key(LEAF, &leaf.cid), v);
-        }
-        batch.put_cf(cf, key(ROOT, &view.root), blob.to_bytes());
-        batch.put_cf(cf, key(BLOB, blob), view.root.to_bytes());
         self.db().write(batch)?;
         Ok(())
     }

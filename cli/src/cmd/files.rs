@@ -15,6 +15,7 @@ use std::{
 use anyhow::{Context as _, anyhow, bail};
 use futures::{StreamExt as _, TryStreamExt as _};
 use indicatif::{ProgressBar, ProgressStyle};
+use mnode_api::files::MAX_IMPORTS;
 use mnode_dag::{
     Cid, Did, Keypair, Link, Record, TitleData,
     cids::{self, LinkKind},
@@ -24,7 +25,7 @@ use mnode_dag::{
     },
 };
 use mnode_node::{
-    blobs::{Blobs, Commit, ImportMode},
+    blobs::{Blobs, Commit, IMPORTS_AT_ONCE, ImportMode},
     store::{ListFilter, Store},
 };
 use serde_json::{Value, json};
@@ -35,10 +36,6 @@ use super::{Ctx, parse_cid, runtime};
 const COVER_NAMES: [&str; 5] = ["cover", "front", "folder", "album", "artwork"];
 /// The most records `POST /records/batch` takes.
 const MAX_BATCH: usize = 1000;
-/// Files imported at once, through the daemon or offline: the import of a small file is a few
-/// round trips to the stores (a commit among them), which overlap; more than this gains
-/// nothing on a few cores.
-const IMPORTS_AT_ONCE: usize = 4;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct AddArgs {
@@ -860,9 +857,9 @@ fn add_private(
     print_added(ctx, &added)
 }
 
-/// Imports `files` through the daemon, [`IMPORTS_AT_ONCE`] at a time, and commits them to disk
-/// together once all are in (as [`import_files`] does without a daemon); for each, in order,
-/// what it added and its record's kind and body (not created yet).
+/// Imports `files` through the daemon, up to [`MAX_IMPORTS`] in each request, and commits them
+/// to disk together once all are in (as [`import_files`] does without a daemon); for each, in
+/// order, what it added and its record's kind and body (not created yet).
 fn import_remote(
     files: &[(PathBuf, String)],
     client: &mnode_api::client::Client,
@@ -870,11 +867,39 @@ fn import_remote(
     pb: &ProgressBar,
 ) -> anyhow::Result<Vec<(Added, String, Value)>> {
     let out = rt.block_on(async {
-        let out = futures::stream::iter(files)
-            .map(|(path, media_type)| import_one(path, media_type, client, pb))
-            .buffered(IMPORTS_AT_ONCE)
-            .try_collect::<Vec<_>>()
-            .await?;
+        let mut out = Vec::with_capacity(files.len());
+        for batch in files.chunks(MAX_IMPORTS) {
+            let paths = batch
+                .iter()
+                .map(|(path, _)| std::path::absolute(path))
+                .collect::<Result<Vec<_>, _>>()?;
+            if let Some((first, _)) = batch.first() {
+                pb.set_message(file_name(first));
+            }
+            let mut shown = 0;
+            let v = client
+                .import_batch(&paths, Commit::Later, |done, _| {
+                    pb.inc(done.saturating_sub(shown));
+                    shown = shown.max(done);
+                })
+                .await
+                .context("cannot add the files")?;
+            let answered = v["files"].as_array().map(Vec::as_slice).unwrap_or_default();
+            if answered.len() != batch.len() {
+                bail!(
+                    "the daemon answered {} files for {}",
+                    answered.len(),
+                    batch.len()
+                );
+            }
+            let mut size = 0;
+            for ((path, media_type), v) in batch.iter().zip(answered) {
+                let one = imported(path, media_type, v)?;
+                size += one.0.size;
+                out.push(one);
+            }
+            pb.inc(size.saturating_sub(shown));
+        }
         client
             .commit_files()
             .await
@@ -885,32 +910,15 @@ fn import_remote(
     Ok(out)
 }
 
-/// One file of [`import_remote`].
-async fn import_one(
-    path: &Path,
-    media_type: &str,
-    client: &mnode_api::client::Client,
-    pb: &ProgressBar,
-) -> anyhow::Result<(Added, String, Value)> {
-    let abs = std::path::absolute(path)?;
-    let name = file_name(path);
-    pb.set_message(name.clone());
-    let mut shown = 0;
-    let v = client
-        .import_progress(&abs, Commit::Later, |done, _| {
-            pb.inc(done.saturating_sub(shown));
-            shown = shown.max(done);
-        })
-        .await
-        .with_context(|| format!("cannot add {}", path.display()))?;
+/// What the daemon's import of the file at `path` answered (`v`: `{cid, size, unixfs}`), with
+/// its record's kind and body.
+fn imported(path: &Path, media_type: &str, v: &Value) -> anyhow::Result<(Added, String, Value)> {
     let size = v["size"].as_u64().unwrap_or_default();
-    pb.inc(size.saturating_sub(shown));
     let blob = parse_cid(v["cid"].as_str().unwrap_or_default())?;
-    // A daemon from before UnixFS views does not say one.
     let unixfs = v["unixfs"].as_str().map(parse_cid).transpose()?;
     let data = FileData {
         blob: Link(blob),
-        name,
+        name: file_name(path),
         media_type: media_type.to_owned(),
         size,
         sealed: None,

@@ -612,12 +612,20 @@ impl NodeHandle {
     /// Keeps `view` as the UnixFS view of the held file `blob` and announces its root, so
     /// IPFS clients find and fetch the file by it (Bitswap, the gateway).
     pub async fn add_view(&self, blob: &Cid, view: &View) -> Result<(), NodeError> {
+        self.add_views(vec![(*blob, view.clone())]).await
+    }
+
+    /// [`NodeHandle::add_view`] of many files: one write, and one announcement of their
+    /// roots.
+    pub async fn add_views(&self, views: Vec<(Cid, View)>) -> Result<(), NodeError> {
         let repo = Arc::clone(&self.repo);
-        let (b, v) = (*blob, view.clone());
-        tokio::task::spawn_blocking(move || repo.store().put_view(&b, &v))
-            .await
-            .map_err(|e| NodeError::Blobs(crate::blobs::BlobError::Store(e.to_string())))??;
-        self.provide(vec![view.root]).await
+        let roots = views.iter().map(|(_, v)| v.root).collect();
+        tokio::task::spawn_blocking(move || {
+            repo.store().put_views(views.iter().map(|(b, v)| (b, v)))
+        })
+        .await
+        .map_err(|e| NodeError::Blobs(crate::blobs::BlobError::Store(e.to_string())))??;
+        self.provide(roots).await
     }
 
     /// Builds the UnixFS view of a held file (reading it once), keeps and announces it, and
