@@ -102,6 +102,19 @@ impl View {
         builder.update(data);
         builder.finish()
     }
+
+    /// The view of a file whose leaves were hashed elsewhere (on several threads, say): the
+    /// leaves of `layout`'s chunks in file order, each [`leaf_cid`] of its bytes, and one empty
+    /// leaf for the empty file.
+    pub fn from_leaves(leaves: Vec<Leaf>, layout: Layout) -> View {
+        let (root, nodes) = tree(&leaves, layout.clamped().max_links);
+        View {
+            root,
+            size: leaves.iter().map(|l| u64::from(l.len)).sum(),
+            leaves,
+            nodes,
+        }
+    }
 }
 
 /// Builds a [`View`] from a file's bytes fed in pieces of any size. It keeps no copy of the
@@ -483,6 +496,39 @@ mod tests {
         );
         assert_eq!(a.root, leaf_cid(b"a"));
         assert_eq!(a.size, 1);
+    }
+
+    #[test]
+    fn a_view_from_leaves_hashed_elsewhere_is_the_same_view() {
+        let layout = Layout {
+            chunk: 16,
+            max_links: 3,
+        };
+        let data: Vec<u8> = (0..1000u32).map(|i| (i * 31 % 251) as u8).collect();
+        for len in [0, 1, 15, 16, 17, 48, 500, 1000] {
+            let data = &data[..len];
+            let mut leaves: Vec<Leaf> = data
+                .chunks(16)
+                .enumerate()
+                .map(|(i, c)| Leaf {
+                    cid: leaf_cid(c),
+                    offset: i as u64 * 16,
+                    len: c.len() as u32,
+                })
+                .collect();
+            if leaves.is_empty() {
+                leaves.push(Leaf {
+                    cid: leaf_cid(b""),
+                    offset: 0,
+                    len: 0,
+                });
+            }
+            assert_eq!(
+                View::from_leaves(leaves, layout),
+                View::of(data, layout),
+                "{len}"
+            );
+        }
     }
 
     #[test]

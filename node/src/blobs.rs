@@ -62,6 +62,8 @@ mod sealed;
 mod tier;
 mod unixfs;
 
+pub use unixfs::view_of_file;
+
 use std::{
     collections::HashSet,
     fmt,

@@ -3,7 +3,7 @@
 //! blob it indexes and checked against the leaf's CID before they are served.
 
 use std::{
-    io::{self, Read as _},
+    io,
     path::Path,
     pin::Pin,
     task::{Context, Poll},
@@ -13,14 +13,14 @@ use bytes::Bytes;
 use futures_lite::StreamExt as _;
 use mnode_dag::{
     Cid,
-    unixfs::{self, Builder, Layout, View},
+    unixfs::{self, Builder, Layout, Leaf, View},
 };
 use tokio::io::{AsyncRead, ReadBuf};
 
 use super::{Added, BlobError, Blobs, io_error};
 
-/// The size of the reads that build a view from a file on disk.
-const READ: usize = 4 << 20;
+/// The size of the reads that build a view from a file on disk (whole leaves).
+const READ: usize = 8 << 20;
 
 /// An [`AsyncRead`] that feeds what passes through it to a view [`Builder`].
 struct Viewing<R> {
@@ -46,27 +46,79 @@ impl<R: AsyncRead + Unpin> AsyncRead for Viewing<R> {
     }
 }
 
-/// The view of the file at `path`, read in large pieces on a blocking thread.
+/// The view of the file at `path`, on a blocking thread (see [`view_of_file`]).
 pub(crate) async fn view_of_path(path: &Path) -> Result<View, BlobError> {
     let path = path.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let what = || format!("reading {} for its UnixFS view", path.display());
-        let mut file = std::fs::File::open(&path).map_err(|e| io_error(what(), e))?;
-        let mut builder = Builder::new(Layout::default());
-        let mut buf = vec![0u8; READ];
-        loop {
-            let n = match file.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(io_error(what(), e)),
-            };
-            builder.update(buf.get(..n).unwrap_or_default());
+    tokio::task::spawn_blocking(move || view_of_file(&path))
+        .await
+        .map_err(|e| BlobError::Store(format!("the UnixFS view task failed: {e}")))?
+}
+
+/// The UnixFS view of the file at `path` as it is now, read and hashed on all cores at once:
+/// each thread reads every n-th [`READ`] bytes and hashes their 1 MiB leaves. SHA-256 is most
+/// of a view's cost (more than the BLAKE3 pass of the import beside it), and reading in the
+/// same threads overlaps the reads with the hashing.
+pub fn view_of_file(path: &Path) -> Result<View, BlobError> {
+    use std::os::unix::fs::FileExt as _;
+
+    let what = || format!("reading {} for its UnixFS view", path.display());
+    let file = std::fs::File::open(path).map_err(|e| io_error(what(), e))?;
+    let size = file.metadata().map_err(|e| io_error(what(), e))?.len();
+    let layout = Layout::default();
+    let chunk = layout.chunk;
+    let per_read = (READ as u64 / chunk).max(1);
+    let reads = size.div_ceil(per_read * chunk);
+    let threads = (std::thread::available_parallelism().map_or(1, usize::from) as u64)
+        .min(reads)
+        .max(1);
+    let hash = |first: u64| -> io::Result<Vec<Leaf>> {
+        let mut buf = vec![0u8; usize::try_from(per_read * chunk).unwrap_or(READ)];
+        let mut leaves = Vec::new();
+        let mut read = first;
+        while read < reads {
+            let start = read * per_read * chunk;
+            let len = (per_read * chunk).min(size - start);
+            let piece = buf
+                .get_mut(..usize::try_from(len).unwrap_or(READ))
+                .unwrap_or_default();
+            file.read_exact_at(piece, start)?;
+            for (i, bytes) in piece
+                .chunks(usize::try_from(chunk).unwrap_or(READ))
+                .enumerate()
+            {
+                leaves.push(Leaf {
+                    cid: unixfs::leaf_cid(bytes),
+                    offset: start + i as u64 * chunk,
+                    len: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+                });
+            }
+            read += threads;
         }
-        Ok(builder.finish())
-    })
-    .await
-    .map_err(|e| BlobError::Store(format!("the UnixFS view task failed: {e}")))?
+        Ok(leaves)
+    };
+    let parts: Vec<io::Result<Vec<Leaf>>> = std::thread::scope(|s| {
+        let hash = &hash;
+        let spawned: Vec<_> = (1..threads).map(|t| s.spawn(move || hash(t))).collect();
+        let mut parts = vec![hash(0)];
+        parts.extend(spawned.into_iter().map(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(io::Error::other("a hashing thread panicked")))
+        }));
+        parts
+    });
+    let mut leaves = Vec::new();
+    for part in parts {
+        leaves.extend(part.map_err(|e| io_error(what(), e))?);
+    }
+    leaves.sort_unstable_by_key(|l| l.offset);
+    if leaves.is_empty() {
+        leaves.push(Leaf {
+            cid: unixfs::leaf_cid(b""),
+            offset: 0,
+            len: 0,
+        });
+    }
+    Ok(View::from_leaves(leaves, layout))
 }
 
 impl Blobs {
@@ -152,5 +204,35 @@ impl Blobs {
             return Ok(None);
         }
         Ok(Some(Bytes::from(out)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_read_and_hashed_on_all_cores_has_the_view_of_its_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mib = 1 << 20;
+        // Around a leaf (1 MiB) and a read (8 MiB), and more reads than cores.
+        for len in [
+            0,
+            1,
+            mib,
+            mib + 1,
+            READ,
+            READ + 1,
+            2 * READ + mib + 5,
+            3 * READ,
+        ] {
+            let data = mnode_dag::testing::noise(len, len as u64);
+            let path = dir.path().join(format!("{len}.bin"));
+            std::fs::write(&path, &data).unwrap();
+            let view = view_of_file(&path).unwrap();
+            assert_eq!(view, View::of(&data, Layout::default()), "{len} bytes");
+        }
+        let gone = view_of_file(&dir.path().join("gone.bin")).unwrap_err();
+        assert!(gone.to_string().contains("gone.bin"), "{gone}");
     }
 }
