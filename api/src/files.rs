@@ -1448,7 +1448,7 @@ async fn import_path(
         .blobs()
         .add_path_viewed(path, ImportMode::Copy, commit, progress)
         .await
-        .map_err(|e| ApiError::new(500, "import_failed", e.to_string()))?;
+        .map_err(|e| import_error(path, e))?;
     s.node.provide(vec![added.cid]).await?;
     s.node.add_view(&added.cid, &view).await?;
     Ok(json!({
@@ -1571,14 +1571,7 @@ async fn import_paths(
                     }
                 })
                 .await
-                .map_err(|e| match e {
-                    BlobError::DiskFull => ApiError::disk_full(),
-                    other => ApiError::new(
-                        500,
-                        "import_failed",
-                        format!("cannot import {}: {other}", path.display()),
-                    ),
-                })
+                .map_err(|e| import_error(&path, e))
         })
         .buffered(IMPORTS_AT_ONCE)
         .try_collect()
@@ -1608,6 +1601,18 @@ async fn import_paths(
         })?;
     }
     Ok(json!({ "files": files }))
+}
+
+/// Why the file at `path` could not be imported: `disk_full` (507), else `import_failed`.
+fn import_error(path: &std::path::Path, e: BlobError) -> ApiError {
+    match e {
+        BlobError::DiskFull => ApiError::disk_full(),
+        other => ApiError::new(
+            500,
+            "import_failed",
+            format!("cannot import {}: {other}", path.display()),
+        ),
+    }
 }
 
 /// Commits the files imported with `commit: later` to disk.
