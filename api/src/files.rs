@@ -1466,7 +1466,7 @@ pub const MAX_IMPORTS: usize = 1000;
 #[schema(as = ImportFiles)]
 struct ImportBatchBody {
     /// Absolute paths, 1 to 1,000.
-    #[schema(value_type = Vec<crate::openapi::FilePathText>)]
+    #[schema(value_type = Vec<crate::openapi::FilePathText>, min_items = 1, max_items = 1000)]
     paths: Vec<PathBuf>,
     /// Stream progress as NDJSON lines (`{"size":…}` of all the files, `{"bytes":…}` at most
     /// every 200 ms, then `{"done":…}` or `{"error":…}`) instead of one JSON answer at the end.
