@@ -72,7 +72,8 @@ pub fn view_of_file(path: &Path) -> Result<View, BlobError> {
         .min(reads)
         .max(1);
     let hash = |first: u64| -> io::Result<Vec<Leaf>> {
-        let mut buf = vec![0u8; usize::try_from(per_read * chunk).unwrap_or(READ)];
+        // A small file needs a small buffer (a folder's files are mostly small).
+        let mut buf = vec![0u8; usize::try_from((per_read * chunk).min(size)).unwrap_or(READ)];
         let mut leaves = Vec::new();
         let mut read = first;
         while read < reads {
