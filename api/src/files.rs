@@ -1411,21 +1411,12 @@ async fn import_file(
     if !b.path.is_absolute() {
         return Err(ApiError::bad_request("path must be absolute"));
     }
-    let meta = tokio::fs::metadata(&b.path)
-        .await
-        .map_err(|e| crate::admin::path_error(&b.path, &e))?;
-    if !meta.is_file() {
-        return Err(ApiError::bad_request(format!(
-            "{} is not a file",
-            b.path.display()
-        )));
-    }
+    let size = file_size(&b.path).await?;
     let commit = b.commit.into();
     if !b.progress {
         let v = import_path(&s, &b.path, commit, |_| {}).await?;
         return Ok(Json(v).into_response());
     }
-    let size = meta.len();
     Ok(crate::progress::answer(move |mut lines| async move {
         lines.now(json!({ "size": size }));
         import_path(&s, &b.path, commit, move |n| {
@@ -1433,6 +1424,21 @@ async fn import_file(
         })
         .await
     }))
+}
+
+/// The size of the file at `path` on the node's disk: 404 if nothing is there, 400 if it is
+/// not a readable file.
+async fn file_size(path: &std::path::Path) -> Result<u64, ApiError> {
+    let meta = tokio::fs::metadata(path)
+        .await
+        .map_err(|e| crate::admin::path_error(path, &e))?;
+    if !meta.is_file() {
+        return Err(ApiError::bad_request(format!(
+            "{} is not a file",
+            path.display()
+        )));
+    }
+    Ok(meta.len())
 }
 
 /// Copies a file on the node's disk into the blob store, committed as `commit` says, builds
@@ -1520,16 +1526,7 @@ async fn import_batch(
                 path.display()
             )));
         }
-        let meta = tokio::fs::metadata(path)
-            .await
-            .map_err(|e| crate::admin::path_error(path, &e))?;
-        if !meta.is_file() {
-            return Err(ApiError::bad_request(format!(
-                "{} is not a file",
-                path.display()
-            )));
-        }
-        size += meta.len();
+        size += file_size(path).await?;
     }
     let commit = b.commit.into();
     if !b.progress {
